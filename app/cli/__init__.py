@@ -1,0 +1,64 @@
+"""The ``driftless`` command line: a second thin front over :mod:`app.core`.
+
+With no subcommand it opens the window. Output meant for scripts (``--json``, a
+chat reply) goes to stdout alone; progress and status go to stderr. Every failure
+is one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from app import APP_NAME, __version__
+from app.cli import models as models_cmd
+from app.core.errors import Cancelled, DriftlessError
+from app.core.paths import HOME_ENV
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftless",
+        description=f"{APP_NAME}: a private desktop assistant for small language models. "
+        "With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"driftless {__version__}")
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help=f"data folder to use instead of the default (also ${HOME_ENV})",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    models_cmd.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.home:
+        # One place decides the data folder; the window and workers read it too.
+        os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))
+    if args.command is None:
+        from app.ui.application import run_gui
+
+        return run_gui()
+    try:
+        result: int = args.handler(args)
+        return result
+    except Cancelled:
+        print("driftless: cancelled.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("driftless: interrupted.", file=sys.stderr)
+        return 130
+    except DriftlessError as exc:
+        print(f"driftless: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"driftless: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr
+        )
+        return 1

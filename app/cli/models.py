@@ -1,0 +1,185 @@
+"""``driftless models ...``: list, use, import, pin, verify, remove and lock models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.progress import ProgressPrinter
+from app.core import lockfile
+from app.core.fsutil import human_size
+from app.core.paths import get_paths
+from app.core.starter import ensure_starter
+from app.core.store import InstalledModel, ModelStore
+
+
+def open_store() -> ModelStore:
+    store = ModelStore(get_paths())
+    ensure_starter(store)
+    return store
+
+
+def add_parser(commands: Any) -> None:
+    models = commands.add_parser("models", help="manage installed models")
+    sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("list", help="list installed models")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("use", help="make a model the active one")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_use)
+
+    p = sub.add_parser("import", help="check and register a local GGUF file")
+    p.add_argument("path", type=Path)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--copy", dest="link", action="store_false", help="copy it (default)")
+    mode.add_argument("--link", dest="link", action="store_true", help="use it where it is")
+    p.add_argument("--pin", action="store_true", help="pin it once imported")
+    p.set_defaults(handler=cmd_import, link=False)
+
+    for name, helptext in (("pin", "freeze a model"), ("unpin", "allow changes again")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("id")
+        p.set_defaults(handler=cmd_pin, pin=name == "pin")
+
+    p = sub.add_parser("verify", help="re-hash model files (all, or one)")
+    p.add_argument("id", nargs="?")
+    p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("remove", help="remove a model (refused for pinned ones)")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_remove)
+
+    lock = sub.add_parser("lock", help="export or import driftless.lock")
+    lock_sub = lock.add_subparsers(dest="lock_command", metavar="ACTION", required=True)
+    p = lock_sub.add_parser("export", help="write the pinned models to a lockfile")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_lock_export)
+    p = lock_sub.add_parser("import", help="verify and pin the models a lockfile names")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_lock_import)
+
+
+def status(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _describe(model: InstalledModel) -> str:
+    where = f"{model.repo}@{model.short_commit}" if model.repo else str(model.path)
+    return f"{model.id} ({where})"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = open_store()
+    models = store.list_models()
+    active = store.active()
+    active_id = active.id if active else None
+    if args.json:
+        payload = [m.to_json(active=m.id == active_id) for m in models]
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not models:
+        status("No models installed. Import one: driftless models import FILE.gguf")
+        return 0
+    rows = [("", "ID", "SOURCE", "VERSION", "QUANT", "SIZE", "CONTEXT")]
+    for m in models:
+        flags = ("*" if m.id == active_id else " ") + ("P" if m.pinned else " ")
+        rows.append(
+            (
+                flags,
+                m.id,
+                m.source,
+                m.short_commit or m.sha256[:7],
+                m.quantization or "?",
+                human_size(m.size),
+                str(m.context_length or "?"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    status("* active   P pinned (frozen: never updated or removed until unpinned)")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    model = open_store().set_active(args.id)
+    status(f"Active model: {_describe(model)}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    store = open_store()
+    progress = ProgressPrinter(f"Checking {args.path.name}")
+    try:
+        model = store.import_file(args.path, link=args.link, on_progress=progress, pinned=args.pin)
+    finally:
+        progress.finish()
+    status(f"Installed {_describe(model)}, sha256 {model.sha256}")
+    print(model.id)
+    return 0
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    store = open_store()
+    model = store.pin(args.id) if args.pin else store.unpin(args.id)
+    if model.pinned:
+        status(f"Pinned {_describe(model)}: it will not change until you unpin it.")
+    else:
+        status(f"Unpinned {_describe(model)}: updates and removal are allowed again.")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    store = open_store()
+    targets = [store.get(args.id)] if args.id else store.list_models()
+    if not targets:
+        status("No models installed; nothing to verify.")
+        return 0
+    failures = 0
+    for model in targets:
+        progress = ProgressPrinter(f"Verifying {model.id}")
+        try:
+            result = store.verify(model.id, on_progress=progress)
+        finally:
+            progress.finish()
+        if result.ok:
+            status(result.message)
+        else:
+            failures += 1
+            print(f"driftless: {result.message}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    model = open_store().remove(args.id)
+    deleted = " and deleted its file" if model.managed else " (its file was left in place)"
+    status(f"Removed {_describe(model)}{deleted}.")
+    return 0
+
+
+def cmd_lock_export(args: argparse.Namespace) -> int:
+    lock = lockfile.export(open_store(), args.file)
+    status(f"Wrote {args.file} with {len(lock.models)} pinned model(s).")
+    return 0
+
+
+def cmd_lock_import(args: argparse.Namespace) -> int:
+    report = lockfile.import_lock(open_store(), args.file)
+    if report.llama_cpp_python_differs:
+        status(f"Note: {report.llama_cpp_python_differs}")
+    for model in report.pinned:
+        status(f"Verified and pinned {_describe(model)}")
+    for entry in report.missing:
+        print(f"driftless: missing: {entry.describe()} is not installed here.", file=sys.stderr)
+    for _entry, reason in report.refused:
+        print(f"driftless: refused: {reason}", file=sys.stderr)
+    return 0 if report.ok else 1

@@ -1,0 +1,96 @@
+"""File helpers that keep data whole: atomic replacement, hashing, sizes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from app.core.cancel import CancelToken
+
+CHUNK = 1024 * 1024
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (bytes done, bytes total)."""
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entry table so a rename in it survives a power cut."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not supported (e.g. Windows); the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data``: a crash leaves the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def sha256_file(
+    path: Path,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """The hex sha256 of a file, read in chunks; cancellable between chunks."""
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            digest.update(chunk)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done, total)
+    return digest.hexdigest()
+
+
+def human_size(n_bytes: int) -> str:
+    """A size as people say it: 98 MB, 1.2 GB, 512 bytes."""
+    if n_bytes < 1000:
+        return f"{n_bytes} bytes"
+    value = float(n_bytes)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def is_safe_relative_path(name: str) -> bool:
+    """True when ``name`` stays inside the folder it is joined to (no ``..``, no root)."""
+    if not name or "\\" in name or "\x00" in name or name.startswith("/"):
+        return False
+    if re.match(r"^[A-Za-z]:", name):
+        return False
+    parts = name.split("/")
+    return all(part not in ("", ".", "..") for part in parts)

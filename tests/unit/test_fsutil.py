@@ -1,0 +1,80 @@
+"""Atomic writes, hashing and path safety."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from app.core import fsutil
+
+
+def test_atomic_write_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "f.txt"
+    fsutil.atomic_write_text(target, "old")
+    fsutil.atomic_write_text(target, "new", mode=0o600)
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_atomic_write_failure_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "f.txt"
+    fsutil.atomic_write_text(target, "old")
+
+    def fail(*_a: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fsutil.os, "replace", fail)
+    with pytest.raises(OSError):
+        fsutil.atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_sha256_file_matches_hashlib_and_reports_progress(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 10_000
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    seen: list[tuple[int, int]] = []
+    assert (
+        fsutil.sha256_file(path, lambda d, t: seen.append((d, t)))
+        == hashlib.sha256(data).hexdigest()
+    )
+    assert seen[-1] == (len(data), len(data))
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("model.gguf", True),
+        ("Q4_K_M/model.gguf", True),
+        ("../model.gguf", False),
+        ("a/../../b.gguf", False),
+        ("/etc/passwd", False),
+        ("C:model.gguf", False),
+        ("a\\..\\b", False),
+        ("", False),
+        ("a//b", False),
+        ("nul\x00.gguf", False),
+    ],
+)
+def test_is_safe_relative_path(name: str, safe: bool) -> None:
+    assert fsutil.is_safe_relative_path(name) is safe
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (999, "999 bytes"),
+        (1500, "1.5 kB"),
+        (98_362_432, "98 MB"),
+        (5 * 10**9, "5.0 GB"),
+    ],
+)
+def test_human_size(size: int, text: str) -> None:
+    assert fsutil.human_size(size) == text
