@@ -11,12 +11,17 @@ from app.core.paths import HOME_ENV, Paths, get_paths
 from app.core.starter import STARTER, find_starter_file
 from app.core.store import ModelStore
 
+pytest_plugins = ["tests.hub_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data folder, never the user's real one."""
     folder = tmp_path / "driftless-home"
     monkeypatch.setenv(HOME_ENV, str(folder))
+    # Nothing reaches the real Hub: a stray request meets a closed local port at once.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     return folder
 
 

@@ -8,18 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.cli import hub as hub_cmd
+from app.cli.common import hub_settings, open_store, status
 from app.cli.progress import ProgressPrinter
 from app.core import lockfile
+from app.core.download import Downloader
 from app.core.fsutil import human_size
-from app.core.paths import get_paths
-from app.core.starter import ensure_starter
-from app.core.store import InstalledModel, ModelStore
-
-
-def open_store() -> ModelStore:
-    store = ModelStore(get_paths())
-    ensure_starter(store)
-    return store
+from app.core.store import InstalledModel
+from app.core.updates import lock_fetcher
 
 
 def add_parser(commands: Any) -> None:
@@ -55,18 +51,18 @@ def add_parser(commands: Any) -> None:
     p.add_argument("id")
     p.set_defaults(handler=cmd_remove)
 
+    hub_cmd.add_parsers(sub)
+
     lock = sub.add_parser("lock", help="export or import driftless.lock")
     lock_sub = lock.add_subparsers(dest="lock_command", metavar="ACTION", required=True)
     p = lock_sub.add_parser("export", help="write the pinned models to a lockfile")
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_lock_export)
-    p = lock_sub.add_parser("import", help="verify and pin the models a lockfile names")
+    p = lock_sub.add_parser(
+        "import", help="verify, download if missing, and pin the models a lockfile names"
+    )
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_lock_import)
-
-
-def status(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 def _describe(model: InstalledModel) -> str:
@@ -173,13 +169,26 @@ def cmd_lock_export(args: argparse.Namespace) -> int:
 
 
 def cmd_lock_import(args: argparse.Namespace) -> int:
-    report = lockfile.import_lock(open_store(), args.file)
+    store = open_store()
+    settings = hub_settings()
+    fetch = None
+    printer = hub_cmd.DownloadPrinter("Downloading")
+    if not settings.offline:
+        fetch = lock_fetcher(Downloader(store, settings), on_progress=printer)
+    try:
+        report = lockfile.import_lock(store, args.file, fetch=fetch)
+    finally:
+        printer.finish()
     if report.llama_cpp_python_differs:
         status(f"Note: {report.llama_cpp_python_differs}")
     for model in report.pinned:
         status(f"Verified and pinned {_describe(model)}")
     for entry in report.missing:
-        print(f"driftless: missing: {entry.describe()} is not installed here.", file=sys.stderr)
+        print(
+            f"driftless: missing: {entry.describe()} is not installed here "
+            "(Driftless is offline, so it was not downloaded).",
+            file=sys.stderr,
+        )
     for _entry, reason in report.refused:
         print(f"driftless: refused: {reason}", file=sys.stderr)
     return 0 if report.ok else 1

@@ -20,6 +20,7 @@ class ProgressPrinter:
         self._last = 0.0
         self._started = time.monotonic()
         self._drawn = False
+        self.suffix = ""
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -31,7 +32,7 @@ class ProgressPrinter:
         speed = done / elapsed
         text = (
             f"{self.label}: {percent:5.1f}%  {human_size(done)} of {human_size(total)}"
-            f"  {human_size(int(speed))}/s"
+            f"  {human_size(int(speed))}/s{self.suffix}"
         )
         if self.tty:
             width = 24

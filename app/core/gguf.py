@@ -29,6 +29,16 @@ from types import MappingProxyType
 from typing import BinaryIO
 
 from app.core.errors import InvalidModelFile
+from app.core.gguf_types import (
+    FILE_TYPE_GUESSED,
+    VALUE_ARRAY,
+    VALUE_BOOL,
+    VALUE_STRING,
+    VALUE_TYPES,
+)
+from app.core.gguf_types import FILE_TYPE_NAMES as FILE_TYPE_NAMES
+from app.core.gguf_types import GGML_TYPES as GGML_TYPES
+from app.core.gguf_types import GGMLType as GGMLType
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -61,94 +71,6 @@ _READ_BUFFER = 1 << 16
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-
-# GGUF value types: id -> (name, struct format, size). STRING and ARRAY have no format.
-_ARRAY = 9
-_STRING = 8
-_BOOL = 7
-_VALUE_TYPES: dict[int, tuple[str, str, int]] = {
-    0: ("uint8", "B", 1),
-    1: ("int8", "b", 1),
-    2: ("uint16", "H", 2),
-    3: ("int16", "h", 2),
-    4: ("uint32", "I", 4),
-    5: ("int32", "i", 4),
-    6: ("float32", "f", 4),
-    7: ("bool", "B", 1),  # read as a byte: any non-zero byte is True, as in gguf.cpp
-    8: ("string", "", 8),  # 8 = the length prefix, the least one can take
-    10: ("uint64", "Q", 8),
-    11: ("int64", "q", 8),
-    12: ("float64", "d", 8),
-}
-
-
-@dataclass(frozen=True)
-class GGMLType:
-    """A ggml tensor type: ``block_size`` elements are stored in ``type_size`` bytes."""
-
-    id: int
-    name: str
-    block_size: int
-    type_size: int
-
-
-_QK_K = 256
-GGML_TYPES: Mapping[int, GGMLType] = MappingProxyType(
-    {
-        t.id: t
-        for t in (
-            GGMLType(0, "F32", 1, 4),
-            GGMLType(1, "F16", 1, 2),
-            GGMLType(2, "Q4_0", 32, 2 + 16),
-            GGMLType(3, "Q4_1", 32, 2 + 2 + 16),
-            # 4 and 5 (Q4_2, Q4_3) were removed from ggml long ago.
-            GGMLType(6, "Q5_0", 32, 2 + 4 + 16),
-            GGMLType(7, "Q5_1", 32, 2 + 2 + 4 + 16),
-            GGMLType(8, "Q8_0", 32, 2 + 32),
-            GGMLType(9, "Q8_1", 32, 4 + 4 + 32),
-            GGMLType(10, "Q2_K", _QK_K, 2 + 2 + _QK_K // 16 + _QK_K // 4),
-            GGMLType(11, "Q3_K", _QK_K, 2 + _QK_K // 4 + _QK_K // 8 + 12),
-            GGMLType(12, "Q4_K", _QK_K, 2 + 2 + _QK_K // 2 + 12),
-            GGMLType(13, "Q5_K", _QK_K, 2 + 2 + _QK_K // 2 + _QK_K // 8 + 12),
-            GGMLType(14, "Q6_K", _QK_K, 2 + _QK_K // 2 + _QK_K // 4 + _QK_K // 16),
-            GGMLType(15, "Q8_K", _QK_K, 4 + _QK_K + _QK_K // 8),
-            GGMLType(16, "IQ2_XXS", _QK_K, 2 + _QK_K // 4),
-            GGMLType(17, "IQ2_XS", _QK_K, 2 + _QK_K // 4 + _QK_K // 32),
-            GGMLType(18, "IQ3_XXS", _QK_K, 2 + _QK_K // 4 + _QK_K // 8),
-            GGMLType(19, "IQ1_S", _QK_K, 2 + _QK_K // 8 + _QK_K // 16),
-            GGMLType(20, "IQ4_NL", 32, 2 + 16),
-            GGMLType(21, "IQ3_S", _QK_K, 2 + _QK_K // 4 + _QK_K // 8 + _QK_K // 32 + 4),
-            GGMLType(22, "IQ2_S", _QK_K, 2 + _QK_K // 4 + _QK_K // 16),
-            GGMLType(23, "IQ4_XS", _QK_K, 2 + 2 + _QK_K // 2 + _QK_K // 64),
-            GGMLType(24, "I8", 1, 1),
-            GGMLType(25, "I16", 1, 2),
-            GGMLType(26, "I32", 1, 4),
-            GGMLType(27, "I64", 1, 8),
-            GGMLType(28, "F64", 1, 8),
-            GGMLType(29, "IQ1_M", _QK_K, _QK_K // 8 + _QK_K // 16 + _QK_K // 32),
-            GGMLType(30, "BF16", 1, 2),
-            # 31-33 and 36-38 were runtime-repacked layouts, removed from files.
-            GGMLType(34, "TQ1_0", _QK_K, 2 + 4 * 13),
-            GGMLType(35, "TQ2_0", _QK_K, 2 + 64),
-            GGMLType(39, "MXFP4", 32, 1 + 16),
-            GGMLType(40, "NVFP4", 64, 4 + 32),
-            GGMLType(41, "Q1_0", 128, 2 + 16),
-        )
-    }
-)
-
-# llama_ftype values stored in general.file_type, by the names people know them by.
-# fmt: off
-FILE_TYPE_NAMES: Mapping[int, str] = MappingProxyType({
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 4: "Q4_1_SOME_F16", 7: "Q8_0", 8: "Q5_0",
-    9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S",
-    15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS",
-    21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S",
-    27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
-    36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE", 39: "NVFP4", 40: "Q1_0",
-})
-# fmt: on
-_FILE_TYPE_GUESSED = 1024  # LLAMA_FTYPE_GUESSED, or-ed in when llama.cpp inferred it
 
 
 @dataclass(frozen=True)
@@ -227,7 +149,7 @@ class GGUFInfo:
     def quantization(self) -> str | None:
         file_type = self._int("general.file_type")
         if file_type is not None and file_type >= 0:
-            known = FILE_TYPE_NAMES.get(file_type & ~_FILE_TYPE_GUESSED)
+            known = FILE_TYPE_NAMES.get(file_type & ~FILE_TYPE_GUESSED)
             if known is not None:
                 return known
         # No (or an unknown) file type: name the type holding most of the bytes.
@@ -524,16 +446,16 @@ class _Parser:
         return metadata, alignment
 
     def _read_value(self, key: str, value_type: int) -> object:
-        if value_type == _ARRAY:
+        if value_type == VALUE_ARRAY:
             return self._read_array(key)
-        if value_type == _STRING:
+        if value_type == VALUE_STRING:
             return self._read_text(f"the value of {_shown(key)}")
-        known = _VALUE_TYPES.get(value_type)
+        known = VALUE_TYPES.get(value_type)
         if known is None:
             raise _invalid(self._label, f"the value of {_shown(key)} has unknown type {value_type}")
         _, fmt, size = known
         value: object = struct.unpack("<" + fmt, self._take(size))[0]
-        return bool(value) if value_type == _BOOL else value
+        return bool(value) if value_type == VALUE_BOOL else value
 
     def _read_text(self, where: str) -> str:
         raw = self._string_bytes(MAX_STRING_BYTES, where)
@@ -553,9 +475,9 @@ class _Parser:
     def _read_array(self, key: str) -> tuple[object, ...] | ArraySummary:
         item_type = self._u32()
         count = self._u64()
-        if item_type == _ARRAY:
+        if item_type == VALUE_ARRAY:
             raise _invalid(self._label, f"the array {_shown(key)} holds arrays, which GGUF forbids")
-        known = _VALUE_TYPES.get(item_type)
+        known = VALUE_TYPES.get(item_type)
         if known is None:
             raise _invalid(
                 self._label, f"the array {_shown(key)} holds items of unknown type {item_type}"
@@ -567,7 +489,7 @@ class _Parser:
                 f"the array {_shown(key)} claims {count:,} items, "
                 "more than the rest of the file can hold",
             )
-        if item_type == _STRING:
+        if item_type == VALUE_STRING:
             self._array_strings += count
             if self._array_strings > MAX_ARRAY_STRINGS:
                 raise _invalid(
@@ -584,7 +506,7 @@ class _Parser:
             return ArraySummary(type_name, count)
         items = struct.unpack(f"<{count}{fmt}", self._take(count * min_size))
         self._keep(count * (min_size + _KEPT_ITEM_COST))
-        if item_type == _BOOL:
+        if item_type == VALUE_BOOL:
             return tuple(bool(item) for item in items)
         return tuple(items)
 

@@ -318,6 +318,13 @@ class ModelStore:
                 )
         return self.get(model_id)
 
+    def set_tracked_revision(self, ref: str, revision: str | None) -> InstalledModel:
+        """Which branch update checks follow for this model (the commit never changes)."""
+        model = self.get(ref)
+        with self._connect() as conn:
+            conn.execute("UPDATE models SET revision = ? WHERE id = ?", (revision, model.id))
+        return self.get(model.id)
+
     def relocate(self, ref: str, new_path: Path) -> InstalledModel:
         """Point a registered model at a file moved elsewhere (same bytes, checked by caller)."""
         model = self.get(ref)

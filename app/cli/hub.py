@@ -1,0 +1,171 @@
+"""``driftless models search|files|pull|check-updates|update``: the Hub side of the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from app.cli.common import hub_settings, open_store, status
+from app.cli.progress import ProgressPrinter
+from app.core.download import Downloader, DownloadProgress
+from app.core.fsutil import human_size
+from app.core.hub import HubClient
+from app.core.updates import check_updates, update
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("search", help="search the Hub for GGUF models")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_search)
+
+    p = sub.add_parser("files", help="list a Hub repo's GGUF files with sizes and quant types")
+    p.add_argument("repo")
+    p.add_argument("--revision", default="main")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_files)
+
+    p = sub.add_parser("pull", help="download a GGUF file at an exact commit, verified")
+    p.add_argument("repo")
+    p.add_argument("filename")
+    p.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
+    p.add_argument("--pin", action="store_true", help="pin it once installed")
+    p.set_defaults(handler=cmd_pull)
+
+    p = sub.add_parser("check-updates", help="see what changed upstream; changes nothing")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_check_updates)
+
+    p = sub.add_parser("update", help="install the newest version beside the old (not pinned)")
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_update)
+
+
+class DownloadPrinter:
+    """Download progress for the terminal: bytes, speed and ETA."""
+
+    def __init__(self, label: str) -> None:
+        self.printer = ProgressPrinter(label)
+
+    def __call__(self, progress: DownloadProgress) -> None:
+        eta = f"  ETA {_duration(progress.eta_seconds)}" if progress.eta_seconds is not None else ""
+        self.printer.suffix = eta
+        self.printer(progress.done, progress.total)
+
+    def finish(self) -> None:
+        self.printer.finish()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    found = HubClient(hub_settings()).search(args.query, limit=args.limit)
+    if args.json:
+        payload = [
+            {
+                "repo": r.repo,
+                "downloads": r.downloads,
+                "likes": r.likes,
+                "last_modified": r.last_modified.isoformat() if r.last_modified else None,
+                "gated": r.gated,
+            }
+            for r in found
+        ]
+        print(json.dumps(payload, indent=2))
+        return 0
+    if not found:
+        status(f"No GGUF repos match '{args.query}'.")
+        return 0
+    width = max(len(r.repo) for r in found)
+    for r in found:
+        day = r.last_modified.date().isoformat() if r.last_modified else ""
+        gated = "  gated" if r.gated else ""
+        counts = f"{r.downloads:>10,} downloads  {r.likes:>6,} likes"
+        print(f"{r.repo.ljust(width)}  {counts}  {day}{gated}")
+    return 0
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    commit, files = HubClient(hub_settings()).gguf_files(args.repo, args.revision)
+    if args.json:
+        payload = {
+            "repo": args.repo,
+            "commit": commit,
+            "files": [
+                {
+                    "filename": f.filename,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "quantization": f.quantization,
+                }
+                for f in files
+            ],
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    status(f"{args.repo} at {args.revision} = commit {commit}")
+    if not files:
+        status("No GGUF files there.")
+    for f in files:
+        print(f"{f.filename}  {human_size(f.size):>9}  {f.quantization or '?'}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    store = open_store()
+    downloader = Downloader(store, hub_settings())
+    printer = DownloadPrinter(args.filename)
+    try:
+        model = downloader.pull(
+            args.repo,
+            args.filename,
+            args.revision,
+            pin=args.pin,
+            on_progress=printer,
+            on_status=lambda text: (printer.finish(), status(text)),
+        )
+    except KeyboardInterrupt:
+        printer.finish()
+        status("Download paused; the partial file is kept. Run the same command again to resume.")
+        return 130
+    finally:
+        printer.finish()
+    print(model.id)
+    return 0
+
+
+def cmd_check_updates(args: argparse.Namespace) -> int:
+    results = check_updates(open_store(), HubClient(hub_settings()))
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+        return 0
+    for r in results:
+        print(f"{r.model.id}: {r.state.value}. {r.message}")
+    if not results:
+        status("No Hub models installed.")
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    store = open_store()
+    downloader = Downloader(store, hub_settings())
+    printer = DownloadPrinter(args.id)
+    try:
+        result, installed = update(store, downloader, args.id, on_progress=printer)
+    finally:
+        printer.finish()
+    if installed is None:
+        status(f"{result.model.id}: {result.state.value}. {result.message}. Nothing to install.")
+        return 0
+    status(f"Installed {installed.id} beside {result.model.id} and made it active.")
+    print(installed.id)
+    return 0

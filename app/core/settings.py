@@ -1,0 +1,111 @@
+"""User settings: the Hub endpoint, the offline switch, the access token.
+
+Settings live in ``settings.json`` in the data folder, written atomically. The
+Hub access token is kept apart in ``hub-token`` with user-only permissions
+(0600), is never logged, and never appears in ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import DriftlessError
+from app.core.fsutil import atomic_write_text
+from app.core.paths import Paths
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+class SettingsError(DriftlessError):
+    """A setting has a value Driftless cannot use."""
+
+
+def _default_endpoint() -> str:
+    # HF_ENDPOINT is how company mirrors are configured for every Hugging Face tool.
+    return os.environ.get("HF_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
+
+
+@dataclass(frozen=True)
+class Settings:
+    hub_endpoint: str = field(default_factory=_default_endpoint)
+    offline: bool = False
+    # Seconds without a byte before a download counts as stalled and is retried.
+    stall_timeout: float = 30.0
+    download_retries: int = 5
+    hub_token: str | None = field(default=None, repr=False, compare=False)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        settings = replace(self, **changes)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.hub_endpoint.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"The Hub endpoint '{self.hub_endpoint}' must start with http:// or https://."
+            )
+        if self.stall_timeout <= 0 or self.download_retries < 0:
+            raise SettingsError("The stall timeout must be positive and the retries not negative.")
+
+
+def token_path(paths: Paths) -> Path:
+    return paths.home / "hub-token"
+
+
+def load_settings(paths: Paths) -> Settings:
+    """The saved settings; defaults where the file is missing or a value is unusable."""
+    data: dict[str, Any] = {}
+    try:
+        raw = json.loads(paths.settings_file.read_text(encoding="utf-8"))
+        if isinstance(raw, dict):
+            data = raw
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        log.warning("Ignoring unreadable settings file %s: %s", paths.settings_file, exc)
+    defaults = Settings()
+    known = {f.name: f for f in fields(Settings) if f.name != "hub_token"}
+    values: dict[str, Any] = {}
+    for name, item in data.items():
+        if name in known and isinstance(item, type(getattr(defaults, name))):
+            values[name] = item
+    settings = replace(defaults, **values)
+    try:
+        settings.validate()
+    except SettingsError as exc:
+        log.warning("Ignoring invalid settings: %s", exc)
+        settings = defaults
+    token = _read_token(token_path(paths))
+    return replace(settings, hub_token=token)
+
+
+def save_settings(paths: Paths, settings: Settings) -> None:
+    settings.validate()
+    data = asdict(settings)
+    token = data.pop("hub_token")
+    atomic_write_text(paths.settings_file, json.dumps(data, indent=2) + "\n")
+    path = token_path(paths)
+    if token:
+        atomic_write_text(path, token.strip() + "\n", mode=0o600)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)  # tighten a token file someone loosened
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("Cannot read the Hub token file: %s", exc.strerror)
+        return None
+    return token or None
