@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from app import APP_NAME, __version__
+from app.cli import chat as chat_cmd
 from app.cli import models as models_cmd
 from app.core.errors import Cancelled, DriftlessError
 from app.core.paths import HOME_ENV
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     models_cmd.add_parser(commands)
+    chat_cmd.add_parser(commands)
     return parser
 
 

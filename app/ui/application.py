@@ -29,5 +29,6 @@ def run_gui(argv: list[str] | None = None) -> int:
     window = MainWindow(store)
     window.show()
     code = app.exec()
+    window.download_queue.shutdown()  # pause downloads; their partials resume next start
     QThreadPool.globalInstance().waitForDone()
     return code

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -15,8 +18,12 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.conversations import ConversationStore
+from app.core.engine import ChatEngine, Engine
 from app.core.starter import ensure_starter
 from app.core.store import InstalledModel, ModelStore
+from app.ui.chat.page import ChatPage
+from app.ui.manager.downloads import DownloadQueue
 from app.ui.models_page import ModelsPage
 from app.ui.tasks import Task
 
@@ -40,9 +47,16 @@ class MainWindow(QMainWindow):
 
     PAGES = ("Chat", "Classify", "Models")
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        *,
+        conversations: ConversationStore | None = None,
+        engine_factory: Callable[[], ChatEngine] | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
+        self.conversations = conversations or ConversationStore(store.paths)
         self.setWindowTitle(APP_NAME)
         self.resize(1000, 680)
 
@@ -52,17 +66,17 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.pages = QStackedWidget()
 
-        self.chat_page = placeholder_page(
-            "Chat",
-            "Talk with the active model, entirely on this machine. "
-            "The chat view arrives with the inference engine.",
+        self.chat_page = ChatPage(
+            store, self.conversations, engine_factory or (lambda: Engine(store))
         )
         self.classify_page = placeholder_page(
             "Classify",
             "Label texts and CSV files (sentiment, intent, ticket routing) with the local "
             "model. The classification workbench arrives in a later release.",
         )
-        self.models_page = ModelsPage(store)
+        # The download queue outlives the Models page's tabs; it belongs to the window.
+        self.download_queue = DownloadQueue(store, parent=self)
+        self.models_page = ModelsPage(store, self.download_queue)
         for name, page in zip(
             self.PAGES, (self.chat_page, self.classify_page, self.models_page), strict=True
         ):
@@ -87,11 +101,17 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.offline_label)
 
         self.models_page.models_changed.connect(self._on_models_changed)
-        self.nav.setCurrentRow(self.PAGES.index("Models"))
+        self.nav.setCurrentRow(self.PAGES.index("Chat"))
         self._starter_task = Task(lambda task: ensure_starter(store), self)
         self._starter_task.succeeded.connect(self._on_starter_succeeded)
         self._starter_task.failed.connect(self._on_starter_failed)
         self._starter_task.start()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # In order: stop the reply, unload the model, end the inference thread.
+        self.chat_page.shutdown()
+        self.conversations.close()
+        super().closeEvent(event)
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(self.PAGES.index(name))
@@ -110,6 +130,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_models_changed(self) -> None:
         self.models_page.refresh()
+        self.chat_page.refresh_models()
         active = self.store.active()
         if active is None:
             self.active_label.setText("No active model. Import or download one in Models.")

@@ -1,14 +1,17 @@
-"""A table model of installed model versions."""
+"""A table model of installed model versions, with their verification and update badges."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
 
 from app.core.fsutil import human_size
 from app.core.store import InstalledModel
+from app.core.updates import UpdateState, UpdateStatus
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -16,21 +19,25 @@ Index = QModelIndex | QPersistentModelIndex
 class Column(IntEnum):
     NAME = 0
     VERSION = 1
-    QUANT = 2
-    SIZE = 3
+    SIZE = 2
+    QUANT = 3
     CONTEXT = 4
-    SOURCE = 5
+    LICENSE = 5
     STATE = 6
+    VERIFIED = 7
+    UPDATES = 8
 
 
 HEADERS = {
     Column.NAME: "Model",
     Column.VERSION: "Version",
-    Column.QUANT: "Quantization",
     Column.SIZE: "Size",
+    Column.QUANT: "Quant",
     Column.CONTEXT: "Context",
-    Column.SOURCE: "Source",
+    Column.LICENSE: "Licence",
     Column.STATE: "State",
+    Column.VERIFIED: "Verified",
+    Column.UPDATES: "Updates",
 }
 
 
@@ -39,6 +46,29 @@ class Role(IntEnum):
     MODEL_ID = Qt.ItemDataRole.UserRole + 2
     PINNED = Qt.ItemDataRole.UserRole + 3
     ACTIVE = Qt.ItemDataRole.UserRole + 4
+    UPDATE_AVAILABLE = Qt.ItemDataRole.UserRole + 5
+    VERIFIED_OK = Qt.ItemDataRole.UserRole + 6
+
+
+@dataclass(frozen=True)
+class VerifyMark:
+    """This session's verification of one model: ``ok`` is None while it runs."""
+
+    ok: bool | None
+    message: str
+
+
+UPDATE_TEXT = {
+    UpdateState.UP_TO_DATE: "Up to date",
+    UpdateState.FILE_UNCHANGED: "Up to date",
+    UpdateState.FILE_CHANGED: "Update available",
+    UpdateState.FILE_REMOVED: "Removed upstream",
+    UpdateState.NOT_TRACKED: "",
+    UpdateState.ERROR: "Could not check",
+}
+GOOD = QColor("#1b7f3b")
+BAD = QColor("#b00020")
+NOTE = QColor("#8a5a00")
 
 
 def state_text(model: InstalledModel, active: bool) -> str:
@@ -50,19 +80,57 @@ def state_text(model: InstalledModel, active: bool) -> str:
     return ", ".join(parts)
 
 
+def describe(model: InstalledModel) -> str:
+    """Where a model came from and where it lives, for its tooltip and the details line."""
+    if model.repo and model.commit:
+        origin = f"{model.repo} at commit {model.commit[:12]}"
+    else:
+        origin = "a local file" if model.source == "local-file" else model.source
+    return f"{model.model_name or model.filename}: {origin}\n{model.path}"
+
+
 class InstalledModelsModel(QAbstractTableModel):
-    """Rows of :class:`InstalledModel`; replaced wholesale from a store snapshot."""
+    """Rows of :class:`InstalledModel`; replaced wholesale from a store snapshot.
+
+    Verification marks and update statuses are kept by model id across snapshots.
+    """
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._models: list[InstalledModel] = []
         self._active_id: str | None = None
+        self._verify: dict[str, VerifyMark] = {}
+        self._updates: dict[str, UpdateStatus] = {}
 
     def set_models(self, models: list[InstalledModel], active_id: str | None) -> None:
         self.beginResetModel()
         self._models = list(models)
         self._active_id = active_id
         self.endResetModel()
+
+    def set_verify_mark(self, model_id: str, mark: VerifyMark) -> None:
+        self._verify[model_id] = mark
+        self._changed(model_id, Column.VERIFIED)
+
+    def clear_verify_mark(self, model_id: str) -> None:
+        """Back to what the store recorded (a verification was cancelled or could not run)."""
+        if self._verify.pop(model_id, None) is not None:
+            self._changed(model_id, Column.VERIFIED)
+
+    def set_update_statuses(self, statuses: list[UpdateStatus]) -> None:
+        self._updates = {s.model.id: s for s in statuses}
+        if self._models:
+            last = len(self._models) - 1
+            self.dataChanged.emit(self.index(0, Column.UPDATES), self.index(last, Column.UPDATES))
+
+    def update_status(self, model_id: str) -> UpdateStatus | None:
+        return self._updates.get(model_id)
+
+    def _changed(self, model_id: str, column: Column) -> None:
+        row = self.row_of(model_id)
+        if row >= 0:
+            index = self.index(row, column)
+            self.dataChanged.emit(index, index)
 
     def model_at(self, row: int) -> InstalledModel | None:
         return self._models[row] if 0 <= row < len(self._models) else None
@@ -107,20 +175,36 @@ class InstalledModelsModel(QAbstractTableModel):
             return model.pinned
         if role == Role.ACTIVE:
             return active
+        if role == Role.UPDATE_AVAILABLE:
+            status = self._updates.get(model.id)
+            return bool(status and status.update_available)
+        if role == Role.VERIFIED_OK:
+            mark = self._verify.get(model.id)
+            return mark.ok if mark else None
         column = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(model, column, active)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == Column.VERSION:
-                return model.commit or f"sha256 {model.sha256}"
-            if column == Column.NAME:
-                return f"{model.model_name or model.filename}\n{model.path}"
+            return self._tooltip(model, column)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._color(model, column)
+        if role == Qt.ItemDataRole.FontRole and self._bold(model, column, active):
+            font = QFont()
+            font.setBold(True)
+            return font
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.SIZE, Column.CONTEXT):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    @staticmethod
-    def _display(model: InstalledModel, column: Column, active: bool) -> str:
+    def _bold(self, model: InstalledModel, column: Column, active: bool) -> bool:
+        if column == Column.NAME:
+            return active
+        if column == Column.UPDATES:
+            status = self._updates.get(model.id)
+            return bool(status and status.update_available)
+        return False
+
+    def _display(self, model: InstalledModel, column: Column, active: bool) -> str:
         if column == Column.NAME:
             return model.id
         if column == Column.VERSION:
@@ -131,6 +215,44 @@ class InstalledModelsModel(QAbstractTableModel):
             return human_size(model.size)
         if column == Column.CONTEXT:
             return f"{model.context_length:,}" if model.context_length else "?"
-        if column == Column.SOURCE:
-            return model.repo or model.source
+        if column == Column.LICENSE:
+            return model.license or "?"
+        if column == Column.VERIFIED:
+            mark = self._verify.get(model.id)
+            if mark is not None:
+                return "Verifying…" if mark.ok is None else ("✓ OK" if mark.ok else "✗ Changed")
+            return f"✓ {model.verified_at[:10]}" if model.verified_at else "Not yet"
+        if column == Column.UPDATES:
+            status = self._updates.get(model.id)
+            return UPDATE_TEXT[status.state] if status else ""
         return state_text(model, active)
+
+    def _tooltip(self, model: InstalledModel, column: Column) -> str | None:
+        if column == Column.VERSION:
+            return model.commit or f"sha256 {model.sha256}"
+        if column == Column.NAME:
+            return describe(model)
+        if column == Column.VERIFIED:
+            mark = self._verify.get(model.id)
+            if mark is not None:
+                return mark.message
+            return f"sha256 {model.sha256}\nlast verified {model.verified_at or 'never'}"
+        if column == Column.UPDATES:
+            status = self._updates.get(model.id)
+            return status.message if status else "Not checked yet: use Check for updates."
+        return None
+
+    def _color(self, model: InstalledModel, column: Column) -> QColor | None:
+        if column == Column.VERIFIED:
+            mark = self._verify.get(model.id)
+            if mark is not None and mark.ok is not None:
+                return GOOD if mark.ok else BAD
+        if column == Column.UPDATES:
+            status = self._updates.get(model.id)
+            if status is not None and status.update_available:
+                return NOTE
+            if status is not None and status.state is UpdateState.ERROR:
+                return BAD
+        if column == Column.STATE and model.pinned:
+            return GOOD
+        return None

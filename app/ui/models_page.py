@@ -1,184 +1,179 @@
-"""The Models page: installed versions, which one is active, pinning."""
+"""The Models page: the model manager. Installed versions, the catalog, Hub search and
+the download queue, as tabs, with the manager's settings one click away.
+
+The download queue belongs to the main window and outlives the page's tabs; the page
+shows it and reacts to what it installs. A ``.gguf`` file dropped anywhere on the page
+is checked and imported.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QMessageBox,
-    QPushButton,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+
+from app.core.settings import Settings, save_settings
+from app.core.store import InstalledModel, ModelStore
+from app.ui.manager.catalog_tab import CatalogTab
+from app.ui.manager.downloads import DownloadQueue
+from app.ui.manager.downloads_tab import DownloadsTab
+from app.ui.manager.installed_tab import InstalledTab
+from app.ui.manager.search_tab import SearchTab
+from app.ui.manager.settings_dialog import SettingsDialog
+
+OFFLINE_BANNER = (
+    "Working offline: Hub search and downloads are off, and nothing touches the network. "
+    "Turn it off in Settings."
 )
 
-from app.core.store import InstalledModel, ModelStore, VerifyResult
-from app.ui.model_table import Column, InstalledModelsModel
-from app.ui.tasks import Task
+
+def dropped_gguf_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [p for p in paths if p.suffix.lower() == ".gguf"]
 
 
 class ModelsPage(QWidget):
-    """Lists installed models and offers use, pin/unpin, verify and remove."""
+    """Find, download, pin, verify and lock models without a terminal."""
 
     models_changed = Signal()
 
-    def __init__(self, store: ModelStore, parent: QWidget | None = None) -> None:
+    TABS = ("Installed", "Catalog", "Search the Hub", "Downloads")
+
+    def __init__(
+        self,
+        store: ModelStore,
+        queue: DownloadQueue | None = None,
+        parent: QWidget | None = None,
+        *,
+        memory: int | None = None,
+    ) -> None:
         super().__init__(parent)
         self.store = store
-        self.table_model = InstalledModelsModel(self)
-        self._task: Task | None = None
+        self.queue = queue if queue is not None else DownloadQueue(store, parent=self)
 
         title = QLabel("<h2>Models</h2>")
         intro = QLabel(
             "Every model runs on this machine. A <b>pinned</b> model is frozen: nothing "
-            "updates, replaces or removes it until you unpin it."
+            "updates, replaces or removes it until you unpin it. Drop a .gguf file here to "
+            "import it."
         )
         intro.setWordWrap(True)
+        self.settings_button = QPushButton("Se&ttings…")
+        self.settings_button.setToolTip("Hub endpoint, access token, offline switch")
+        self.offline_banner = QLabel(OFFLINE_BANNER)
+        self.offline_banner.setWordWrap(True)
+        self.offline_banner.setStyleSheet(
+            "background: #fff4d6; color: #5c4300; padding: 4px 8px; border-radius: 3px;"
+        )
 
-        self.table = QTableView()
-        self.table.setModel(self.table_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(Column.SOURCE, QHeaderView.ResizeMode.Stretch)
-        self.table.setAccessibleName("Installed models")
+        self.installed = InstalledTab(store, self.queue)
+        self.catalog = CatalogTab(store, self.queue, memory=memory)
+        self.search = SearchTab(self.queue)
+        self.downloads = DownloadsTab(self.queue)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for name, tab in zip(
+            self.TABS, (self.installed, self.catalog, self.search, self.downloads), strict=True
+        ):
+            self.tabs.addTab(tab, name)
 
-        self.use_button = QPushButton("&Use")
-        self.pin_button = QPushButton("&Pin")
-        self.verify_button = QPushButton("&Verify")
-        self.remove_button = QPushButton("&Remove…")
-        self.use_button.setToolTip("Make the selected model the active one")
-        self.pin_button.setToolTip("Freeze or unfreeze the selected model")
-        self.verify_button.setToolTip("Re-hash the file and compare it with the recorded sha256")
-        self.remove_button.setToolTip("Remove the selected model (pinned models are refused)")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # What the main window and its tests reach for, unchanged from the single-table page.
+        self.table_model = self.installed.table_model
+        self.table = self.installed.table
+        self.use_button = self.installed.use_button
+        self.pin_button = self.installed.pin_button
+        self.verify_button = self.installed.verify_button
+        self.remove_button = self.installed.remove_button
+        self.status = self.installed.status
 
-        buttons = QHBoxLayout()
-        for button in (self.use_button, self.pin_button, self.verify_button, self.remove_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.settings_button, 0, Qt.AlignmentFlag.AlignBottom)
         layout = QVBoxLayout(self)
-        layout.addWidget(title)
+        layout.addLayout(header)
         layout.addWidget(intro)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.status)
+        layout.addWidget(self.offline_banner)
+        layout.addWidget(self.tabs, 1)
+        self.setAcceptDrops(True)
 
-        self.use_button.clicked.connect(self._on_use_clicked)
-        self.pin_button.clicked.connect(self._on_pin_clicked)
-        self.verify_button.clicked.connect(self._on_verify_clicked)
-        self.remove_button.clicked.connect(self._on_remove_clicked)
-        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.table.doubleClicked.connect(self._on_use_clicked)
-        self._update_buttons()
+        self.settings_button.clicked.connect(self._on_settings_clicked)
+        self.installed.models_changed.connect(self._on_installed_models_changed)
+        for tab in (self.installed, self.catalog, self.search):
+            tab.download_started.connect(self._on_tab_download_started)
+        self.queue.model_installed.connect(self._on_queue_model_installed)
+        self.queue.jobs_changed.connect(self._on_queue_jobs_changed)
+        self.queue.settings_changed.connect(self._on_queue_settings_changed)
+        self.queue.restore_partials()
+        self._on_queue_settings_changed(self.queue.settings)
+        self._on_queue_jobs_changed()
 
-    # --- data -------------------------------------------------------------
+    # --- what the main window uses ----------------------------------------
 
     def refresh(self) -> None:
-        selected = self.selected_model()
-        active = self.store.active()
-        self.table_model.set_models(self.store.list_models(), active.id if active else None)
-        keep = selected.id if selected else (active.id if active else None)
-        if keep is not None and (row := self.table_model.row_of(keep)) >= 0:
-            self.table.selectRow(row)
-        self._update_buttons()
+        self.installed.refresh()
+        self.catalog.refresh()
 
     def selected_model(self) -> InstalledModel | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.table_model.model_at(rows[0].row()) if rows else None
+        return self.installed.selected_model()
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(self.TABS.index(name))
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Save the settings and use them for every search and download from now on."""
+        save_settings(self.store.paths, settings)
+        self.queue.set_settings(settings)
+
+    # --- drag and drop ----------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_gguf_files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_gguf_files(event)
+        if paths:
+            event.acceptProposedAction()
+            self.show_tab("Installed")
+            self.installed.import_files(paths)
+
+    # --- slots ------------------------------------------------------------
 
     @Slot()
-    def _update_buttons(self) -> None:
-        model = self.selected_model()
-        busy = self._task is not None
-        has = model is not None
-        self.use_button.setEnabled(
-            has and model is not None and model.id != self.table_model.active_id
-        )
-        self.pin_button.setEnabled(has)
-        self.pin_button.setText("Un&pin" if model is not None and model.pinned else "&Pin")
-        self.verify_button.setEnabled(has and not busy)
-        self.remove_button.setEnabled(has and model is not None and not model.pinned)
-        if model is not None and model.pinned:
-            self.remove_button.setToolTip("Pinned models cannot be removed. Unpin it first.")
-        else:
-            self.remove_button.setToolTip("Remove the selected model")
+    def _on_settings_clicked(self) -> None:
+        settings = SettingsDialog.ask(self, self.queue.settings, self.store.paths.models_dir)
+        if settings is not None:
+            self.apply_settings(settings)
 
-    def _changed(self, message: str) -> None:
-        self.status.setText(message)
-        self.refresh()
+    @Slot()
+    def _on_installed_models_changed(self) -> None:
+        self.catalog.refresh()
         self.models_changed.emit()
 
-    # --- actions ----------------------------------------------------------
-
     @Slot()
-    def _on_use_clicked(self) -> None:
-        model = self.selected_model()
-        if model is not None:
-            self.store.set_active(model.id)
-            self._changed(f"{model.id} is now the active model.")
-
-    @Slot()
-    def _on_pin_clicked(self) -> None:
-        model = self.selected_model()
-        if model is None:
-            return
-        if model.pinned:
-            self.store.unpin(model.id)
-            self._changed(f"Unpinned {model.id}: updates and removal are allowed again.")
-        else:
-            self.store.pin(model.id)
-            self._changed(f"Pinned {model.id}: it will not change until you unpin it.")
-
-    @Slot()
-    def _on_remove_clicked(self) -> None:
-        model = self.selected_model()
-        if model is None:
-            return
-        if not self.confirm_remove(model):
-            return
-        self.store.remove(model.id)
-        self._changed(f"Removed {model.id}.")
-
-    def confirm_remove(self, model: InstalledModel) -> bool:
-        """Ask before removing; tests replace this method."""
-        answer = QMessageBox.question(
-            self,
-            "Remove model",
-            f"Remove {model.id}?"
-            + ("\nIts file will be deleted from the model store." if model.managed else ""),
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    @Slot()
-    def _on_verify_clicked(self) -> None:
-        model = self.selected_model()
-        if model is None or self._task is not None:
-            return
-        store = self.store
-        self._task = Task(lambda task: store.verify(model.id, cancel=task.cancel_token), self)
-        self._task.succeeded.connect(self._on_verify_finished)
-        self._task.failed.connect(self._on_verify_failed)
-        self.status.setText(f"Verifying {model.id}…")
-        self._update_buttons()
-        self._task.start()
+    def _on_tab_download_started(self) -> None:
+        self._on_queue_jobs_changed()
 
     @Slot(object)
-    def _on_verify_finished(self, result: VerifyResult) -> None:
-        self._task = None
-        self._changed(result.message if result.ok else f"Verification failed: {result.message}")
+    def _on_queue_model_installed(self, model: InstalledModel) -> None:
+        self.refresh()
+        self.installed.status.setText(f"Installed {model.id} ({model.repo}@{model.short_commit}).")
+        self.models_changed.emit()
 
-    @Slot(str)
-    def _on_verify_failed(self, message: str) -> None:
-        self._task = None
-        self.status.setText(f"Verification failed: {message}")
-        self._update_buttons()
+    @Slot()
+    def _on_queue_jobs_changed(self) -> None:
+        count = self.queue.active_count
+        title = f"Downloads ({count})" if count else "Downloads"
+        self.tabs.setTabText(self.TABS.index("Downloads"), title)
+
+    @Slot(object)
+    def _on_queue_settings_changed(self, settings: Settings) -> None:
+        self.offline_banner.setVisible(settings.offline)

@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QThread, QThreadPool
+from PySide6.QtWidgets import QApplication
 
 _started: list[QThread] = []
 _original_start = QThread.start
@@ -26,6 +27,10 @@ def no_dangling_threads(qapp: object) -> Iterator[None]:
     QThread.start = _recording_start  # type: ignore[method-assign]
     _started.clear()
     yield
+    # Close windows as a user would (pytest-qt closes them only after fixtures end),
+    # so each window's own shutdown runs before threads are counted.
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
     QThread.start = _original_start  # type: ignore[method-assign]
     pool_idle = QThreadPool.globalInstance().waitForDone(10_000)
     running = [t for t in _started if _alive(t)]

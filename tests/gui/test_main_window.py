@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.core.store import ModelStore
 from app.ui.main_window import MainWindow
+from app.ui.manager.prompts import Prompts
 from app.ui.model_table import Column, Role
 from tests.model_files import tiny_model
 
@@ -42,7 +44,9 @@ def test_window_shows_starter_as_active_and_pinned(qtbot: QtBot, store: ModelSto
     assert not window.models_page.remove_button.isEnabled(), "pinned models cannot be removed"
 
 
-def test_use_pin_and_remove_from_the_page(qtbot: QtBot, store: ModelStore, tmp_path: Path) -> None:
+def test_use_pin_and_remove_from_the_page(
+    qtbot: QtBot, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     extra = store.import_file(tiny_model(tmp_path / "Extra.gguf"))
     window = open_window(qtbot, store)
     page = window.models_page
@@ -59,7 +63,7 @@ def test_use_pin_and_remove_from_the_page(qtbot: QtBot, store: ModelStore, tmp_p
     qtbot.mouseClick(page.pin_button, Qt.MouseButton.LeftButton)
     assert not store.get(extra.id).pinned
 
-    page.confirm_remove = lambda model: True  # type: ignore[method-assign]
+    monkeypatch.setattr(Prompts, "confirm_remove", classmethod(lambda cls, parent, model: True))
     qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
     assert [m.id for m in store.list_models()] == ["smollm2-135m-instruct-q4_1"]
     assert "No active model" in window.active_label.text()

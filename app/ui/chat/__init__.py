@@ -1,0 +1,1 @@
+"""The chat page: conversations with the local model, streamed from the inference thread."""

@@ -1,0 +1,569 @@
+"""The Chat page: conversations on the left, the current one on the right.
+
+The page is thin: conversations come from :class:`ConversationStore`, replies from
+the inference thread through :class:`ChatController`. Only the GUI thread touches
+widgets; the worker saves each reply as it streams, and the page re-reads the saved
+thread when a reply ends, so what is shown is what survives a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.context import ChatMessage
+from app.core.conversation_records import Conversation, Message
+from app.core.conversations import ConversationStore
+from app.core.engine import ChatEngine, LoadedModel
+from app.core.errors import ContextOverflow, DriftlessError
+from app.core.sampling import DEFAULT_PRESET, PRESETS, SamplingParams
+from app.core.store import ModelStore
+from app.ui.chat.composer import Composer
+from app.ui.chat.controller import ChatController
+from app.ui.chat.conversation_list import ConversationListModel
+from app.ui.chat.dialogs import (
+    ContextChoice,
+    ContextChoiceDialog,
+    SamplingDialog,
+    SystemPromptDialog,
+)
+from app.ui.chat.transcript import TranscriptView
+from app.ui.chat.worker import ReplyOutcome
+
+CUSTOM = "Custom"
+UNDO_SECONDS = 10
+
+
+def thread_messages(conversation: Conversation, thread: list[Message]) -> list[ChatMessage]:
+    """What the model sees: the system prompt, then every non-empty message of the thread."""
+    messages = []
+    if conversation.system_prompt.strip():
+        messages.append(ChatMessage("system", conversation.system_prompt))
+    messages += [
+        ChatMessage(m.role, m.content) for m in thread if m.content.strip() and m.role != "system"
+    ]
+    return messages
+
+
+def conversation_params(conversation: Conversation | None) -> tuple[str, SamplingParams]:
+    if conversation is None:
+        return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
+    name = conversation.preset or DEFAULT_PRESET
+    if name in PRESETS:
+        return name, PRESETS[name]
+    try:
+        return CUSTOM, SamplingParams.from_json(conversation.params)
+    except DriftlessError:
+        return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
+
+
+class ChatPage(QWidget):
+    """Send, stream, stop, regenerate and edit, over saved conversations."""
+
+    status_changed = Signal(str)
+
+    def __init__(
+        self,
+        store: ModelStore,
+        conversations: ConversationStore,
+        engine_factory: Callable[[], ChatEngine],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.conversations = conversations
+        self.controller = ChatController(engine_factory, conversations, self)
+        self.current: Conversation | None = None
+        self.editing_message_id: int | None = None
+        self._drop_oldest: set[int] = set()
+        self._resend_after_load = False
+        self._deleted_id: int | None = None
+        self._build()
+        self._connect()
+        self.refresh_models()
+        self.refresh_conversations()
+        first = self.list_model.conversation_at(0)
+        if first is not None:
+            self.open_conversation(first.id)
+        else:
+            self._load_model_for(None)
+        self._update_state()
+
+    # --- building ---------------------------------------------------------
+
+    def _build(self) -> None:
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search conversations")
+        self.search_box.setAccessibleName("Search conversations")
+        self.search_box.setClearButtonEnabled(True)
+        self.new_button = QPushButton("&New conversation")
+        self.list_model = ConversationListModel(self)
+        self.list_model.rename_requested = self._rename
+        self.list_view = QListView()
+        self.list_view.setModel(self.list_model)
+        self.list_view.setAccessibleName("Conversations")
+        self.list_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list_view.setEditTriggers(
+            QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked
+        )
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Delete the selected conversation (you can undo)")
+        self.undo_button = QPushButton("Undo delete")
+        self.undo_button.hide()
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(UNDO_SECONDS * 1000)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.new_button)
+        left_layout.addWidget(self.search_box)
+        left_layout.addWidget(self.list_view, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.delete_button)
+        row.addWidget(self.undo_button)
+        left_layout.addLayout(row)
+
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.model_combo.setToolTip("The installed model this conversation uses")
+        self.preset_combo = QComboBox()
+        self.preset_combo.setAccessibleName("Sampling preset")
+        self.preset_combo.addItems([*PRESETS, CUSTOM])
+        self.preset_combo.setCurrentText(DEFAULT_PRESET)
+        self.system_button = QPushButton("System &prompt…")
+        self.sampling_button = QPushButton("&Sampling…")
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        export_menu = QMenu(self.export_button)
+        export_menu.addAction("As Markdown…", lambda: self._export("md"))
+        export_menu.addAction("As JSON (with provenance)…", lambda: self._export("json"))
+        self.export_button.setMenu(export_menu)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("Model:"))
+        header.addWidget(self.model_combo, 1)
+        header.addWidget(self.preset_combo)
+        header.addWidget(self.sampling_button)
+        header.addWidget(self.system_button)
+        header.addWidget(self.export_button)
+
+        self.transcript = TranscriptView()
+        self.composer = Composer()
+        self.send_button = QPushButton("Send")
+        self.send_button.setDefault(True)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the reply (Esc)")
+        self.regenerate_button = QPushButton("&Regenerate")
+        self.regenerate_button.setToolTip("Answer the last message again (the old reply is kept)")
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.regenerate_button)
+        compose_row = QHBoxLayout()
+        compose_row.addWidget(self.composer, 1)
+        compose_row.addLayout(buttons)
+        self.edit_banner = QLabel()
+        self.edit_banner.setWordWrap(True)
+        self.edit_banner.hide()
+        self.state_label = QLabel()
+        self.state_label.setAccessibleName("Chat status")
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addLayout(header)
+        right_layout.addWidget(self.transcript, 1)
+        right_layout.addWidget(self.edit_banner)
+        right_layout.addLayout(compose_row)
+        right_layout.addWidget(self.state_label)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 700])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
+        QShortcut(QKeySequence("Ctrl+Shift+R"), self, self.regenerate)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.model_loaded.connect(self._on_controller_model_loaded)
+        c.load_failed.connect(self._on_controller_load_failed)
+        c.reading_started.connect(self._on_controller_reading_started)
+        c.text_received.connect(self.transcript.append_reply)
+        c.reply_ended.connect(self._on_controller_reply_ended)
+        c.context_overflowed.connect(self._on_controller_context_overflowed)
+        self.composer.submitted.connect(self.send)
+        self.send_button.clicked.connect(self.send)
+        self.stop_button.clicked.connect(self.stop)
+        self.regenerate_button.clicked.connect(self.regenerate)
+        self.new_button.clicked.connect(self.new_conversation)
+        self.delete_button.clicked.connect(self.delete_current)
+        self.undo_button.clicked.connect(self.undo_delete)
+        self._undo_timer.timeout.connect(self.undo_button.hide)
+        self.search_box.textChanged.connect(self.refresh_conversations)
+        self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
+        self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.preset_combo.activated.connect(self._on_preset_combo_activated)
+        self.sampling_button.clicked.connect(self._on_sampling_clicked)
+        self.system_button.clicked.connect(self._on_system_clicked)
+        self.transcript.edit_requested.connect(self.begin_edit)
+
+    # --- models -----------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        """Re-read installed models (the Models page changed something)."""
+        chosen = self.model_combo.currentData()
+        self.model_combo.clear()
+        for model in self.store.list_models():
+            version = f"@{model.short_commit}" if model.commit else f"sha {model.sha256[:7]}"
+            pinned = "pinned " if model.pinned else ""
+            self.model_combo.addItem(f"{model.id}  ({pinned}{version})", model.id)
+        self._select_model_in_combo(chosen)
+        if self.controller.loaded is None and not self.controller.loading:
+            self._load_model_for(self.current)  # e.g. the starter, registered after start-up
+
+    def _select_model_in_combo(self, model_id: str | None) -> None:
+        index = self.model_combo.findData(model_id) if model_id else -1
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def _wanted_model(self, conversation: Conversation | None) -> str | None:
+        if conversation is not None and conversation.model_id:
+            return conversation.model_id
+        active = self.store.active()
+        return active.id if active else None
+
+    def _load_model_for(self, conversation: Conversation | None, n_ctx: int | None = None) -> None:
+        wanted = self._wanted_model(conversation)
+        self._select_model_in_combo(wanted)
+        loaded = self.controller.loaded
+        if wanted is None:
+            self._show_state("No model installed. Add one in Models.")
+            return
+        if loaded is not None and loaded.model_id == wanted and n_ctx is None:
+            return
+        self.controller.load_model(wanted, n_ctx)
+        self._show_state(f"Loading {wanted}…")
+        self._update_state()
+
+    @Slot(int)
+    def _on_model_combo_activated(self, index: int) -> None:
+        model_id = self.model_combo.itemData(index)
+        if self.current is not None:
+            self.current = self.conversations.update_settings(self.current.id, model_id=model_id)
+        self.controller.load_model(model_id)
+        self._show_state(f"Loading {model_id}…")
+        self._update_state()
+
+    @Slot(object)
+    def _on_controller_model_loaded(self, loaded: LoadedModel) -> None:
+        note = f" ({loaded.template_problem})" if loaded.template_problem else ""
+        self._show_state(f"{loaded.model_id} ready, context {loaded.n_ctx:,} tokens.{note}")
+        self._update_state()
+        if self._resend_after_load:
+            self._resend_after_load = False
+            self._generate()
+
+    @Slot(str)
+    def _on_controller_load_failed(self, message: str) -> None:
+        self._resend_after_load = False
+        self._show_state(f"The model could not be loaded: {message}")
+        self._update_state()
+
+    # --- conversations ----------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        query = self.search_box.text().strip()
+        if query:
+            hits = self.conversations.search(query)
+            ids = list(dict.fromkeys(hit.conversation_id for hit in hits))
+            items = [self.conversations.get_conversation(i) for i in ids]
+        else:
+            items = self.conversations.list_conversations()
+        self.list_model.set_conversations(items)
+        if self.current is not None and (row := self.list_model.row_of(self.current.id)) >= 0:
+            self.list_view.setCurrentIndex(self.list_model.index(row))
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        item = self.list_model.conversation_at(current.row())
+        if item is not None and (self.current is None or item.id != self.current.id):
+            self.open_conversation(item.id)
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self.controller.busy:
+            self.controller.stop()
+        self.current = self.conversations.get_conversation(conversation_id)
+        self.cancel_edit()
+        self.transcript.set_messages(self.conversations.get_thread(conversation_id))
+        preset_name, _params = conversation_params(self.current)
+        self.preset_combo.setCurrentText(preset_name)
+        if (row := self.list_model.row_of(conversation_id)) >= 0:
+            self.list_view.setCurrentIndex(self.list_model.index(row))
+        self._load_model_for(self.current)
+        self._update_state()
+
+    def new_conversation(self) -> Conversation:
+        preset_name = self.preset_combo.currentText()
+        model_id = self.model_combo.currentData()
+        conversation = self.conversations.create_conversation(
+            model_id=model_id,
+            system_prompt=self.current.system_prompt if self.current else "",
+            preset=preset_name if preset_name != CUSTOM else None,
+            params=self.current.params if self.current and preset_name == CUSTOM else None,
+        )
+        self.search_box.clear()
+        self.refresh_conversations()
+        self.open_conversation(conversation.id)
+        self.composer.setFocus()
+        return conversation
+
+    def _rename(self, conversation_id: int, title: str) -> None:
+        self.conversations.rename_conversation(conversation_id, title)
+        if self.current is not None and self.current.id == conversation_id:
+            self.current = self.conversations.get_conversation(conversation_id)
+        QTimer.singleShot(0, self.refresh_conversations)
+
+    def delete_current(self) -> None:
+        if self.current is None:
+            return
+        self.controller.stop()
+        self._deleted_id = self.current.id
+        self.conversations.delete_conversation(self.current.id)
+        self._show_state(f"Deleted “{self.current.title}”. Undo brings it back.")
+        self.current = None
+        self.transcript.clear()
+        self.undo_button.show()
+        self._undo_timer.start()
+        self.refresh_conversations()
+        self._update_state()
+
+    def undo_delete(self) -> None:
+        if self._deleted_id is None:
+            return
+        restored = self.conversations.restore_conversation(self._deleted_id)
+        self._deleted_id = None
+        self.undo_button.hide()
+        self.refresh_conversations()
+        self.open_conversation(restored.id)
+
+    # --- sending ----------------------------------------------------------
+
+    def send(self) -> None:
+        text = self.composer.toPlainText().strip()
+        if not text or self.controller.busy:
+            return
+        if self.controller.loaded is None:
+            self._show_state("The model is not loaded yet; your message is kept in the box.")
+            return
+        if self.current is None:
+            self.new_conversation()
+        assert self.current is not None
+        if self.editing_message_id is not None:
+            self.conversations.edit_message(self.editing_message_id, text)
+            self.cancel_edit()
+        else:
+            self.conversations.add_user_message(self.current.id, text)
+        if self.current.title == "New conversation":
+            self._rename(self.current.id, _title_from(text))
+        self.composer.clear()
+        self._generate()
+
+    def regenerate(self) -> None:
+        if self.current is None or self.controller.busy or self.controller.loaded is None:
+            return
+        self.conversations.regenerate(self.current.id)
+        self._generate()
+
+    def _generate(self) -> None:
+        assert self.current is not None
+        self.current = self.conversations.get_conversation(self.current.id)
+        thread = self.conversations.get_thread(self.current.id)
+        if not thread or thread[-1].role != "user":
+            return
+        _name, params = conversation_params(self.current)
+        self.transcript.set_messages(thread)
+        self.transcript.begin_reply()
+        self.controller.send(
+            self.current.id,
+            thread_messages(self.current, thread),
+            params,
+            drop_oldest=self.current.id in self._drop_oldest,
+        )
+        self._update_state()
+
+    def stop(self) -> None:
+        if self.controller.busy:
+            self.controller.stop()
+        elif self.editing_message_id is not None and not self.composer.toPlainText().strip():
+            self.cancel_edit()
+
+    @Slot()
+    def _on_controller_reading_started(self) -> None:
+        self._show_state("Reading the conversation…")
+
+    @Slot(object)
+    def _on_controller_reply_ended(self, outcome: ReplyOutcome) -> None:
+        if self.current is not None and outcome.conversation_id == self.current.id:
+            if outcome.message_id and self.transcript.streaming is not None:
+                self.transcript.finish_reply(self.conversations.get_message(outcome.message_id))
+            else:
+                self.transcript.set_messages(self.conversations.get_thread(self.current.id))
+        loaded = self.controller.loaded
+        if outcome.status == "error":
+            self._show_state(f"The reply failed: {outcome.error}")
+        elif outcome.stats is not None and loaded is not None:
+            used = outcome.stats.prompt_tokens + outcome.stats.completion_tokens
+            stopped = " Stopped." if outcome.status == "cancelled" else ""
+            self._show_state(
+                f"{outcome.stats.tokens_per_second:.1f} tokens/s · context {used:,} / "
+                f"{loaded.n_ctx:,} tokens.{stopped}"
+            )
+        self.refresh_conversations()
+        self._update_state()
+
+    @Slot(object)
+    def _on_controller_context_overflowed(self, error: ContextOverflow) -> None:
+        if self.current is not None:
+            self.transcript.set_messages(self.conversations.get_thread(self.current.id))
+        loaded = self.controller.loaded
+        raise_to = None
+        if loaded is not None and loaded.n_ctx_train and loaded.n_ctx_train > loaded.n_ctx:
+            raise_to = min(loaded.n_ctx_train, loaded.n_ctx * 2)
+        choice = ContextChoiceDialog.ask(self, str(error), raise_to)
+        self._update_state()
+        if choice is None or self.current is None:
+            self._show_state("Not sent: the conversation does not fit the context. " + str(error))
+            return
+        if choice is ContextChoice.DROP_OLDEST:
+            self._drop_oldest.add(self.current.id)
+            self._show_state("The oldest turns are left out of what the model sees.")
+            self._generate()
+        elif choice is ContextChoice.RAISE_CONTEXT and raise_to is not None:
+            self._resend_after_load = True
+            self._load_model_for(self.current, n_ctx=raise_to)
+        elif choice is ContextChoice.NEW_CONVERSATION:
+            last = self.conversations.get_thread(self.current.id)[-1]
+            self.new_conversation()
+            assert self.current is not None
+            self.conversations.add_user_message(self.current.id, last.content)
+            self._generate()
+
+    # --- editing, settings, export ----------------------------------------
+
+    def begin_edit(self, message_id: int) -> None:
+        message = self.conversations.get_message(message_id)
+        self.editing_message_id = message_id
+        self.composer.setPlainText(message.content)
+        self.composer.setFocus()
+        self.edit_banner.setText(
+            "Editing an earlier message. Sending it continues the conversation from there; "
+            "the later messages are kept on the old branch. Esc in an empty box cancels."
+        )
+        self.edit_banner.show()
+
+    def cancel_edit(self) -> None:
+        self.editing_message_id = None
+        self.edit_banner.hide()
+
+    @Slot(int)
+    def _on_preset_combo_activated(self, _index: int) -> None:
+        name = self.preset_combo.currentText()
+        if self.current is not None and name != CUSTOM:
+            self.current = self.conversations.update_settings(self.current.id, preset=name)
+
+    def _on_sampling_clicked(self) -> None:
+        _name, params = conversation_params(self.current)
+        chosen = SamplingDialog.ask(self, params)
+        if chosen is None:
+            return
+        if self.current is None:
+            self.new_conversation()
+        assert self.current is not None
+        self.current = self.conversations.update_settings(
+            self.current.id, preset=CUSTOM, params=chosen.to_json()
+        )
+        self.preset_combo.setCurrentText(CUSTOM)
+
+    def _on_system_clicked(self) -> None:
+        text = SystemPromptDialog.ask(self, self.current.system_prompt if self.current else "")
+        if text is None:
+            return
+        if self.current is None:
+            self.new_conversation()
+        assert self.current is not None
+        self.current = self.conversations.update_settings(self.current.id, system_prompt=text)
+        self._show_state("System prompt saved for this conversation.")
+
+    def choose_export_path(self, suffix: str) -> Path | None:
+        """Where to export; tests replace this."""
+        assert self.current is not None
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export conversation", f"{_title_from(self.current.title)}.{suffix}"
+        )
+        return Path(name) if name else None
+
+    def _export(self, kind: str) -> None:
+        if self.current is None:
+            return
+        path = self.choose_export_path(kind)
+        if path is None:
+            return
+        try:
+            if kind == "md":
+                self.conversations.export_markdown(self.current.id, path)
+            else:
+                self.conversations.export_json(self.current.id, path)
+        except (DriftlessError, OSError) as exc:
+            self._show_state(f"Could not export: {exc}")
+            return
+        self._show_state(f"Exported to {path}.")
+
+    # --- state ------------------------------------------------------------
+
+    def _show_state(self, text: str) -> None:
+        self.state_label.setText(text)
+        self.status_changed.emit(text)
+
+    def _update_state(self) -> None:
+        busy = self.controller.busy
+        ready = self.controller.loaded is not None and not self.controller.loading
+        self.send_button.setEnabled(ready and not busy)
+        self.stop_button.setEnabled(busy)
+        has_reply = bool(self.transcript.bubbles) and self.current is not None
+        self.regenerate_button.setEnabled(ready and not busy and has_reply)
+        self.model_combo.setEnabled(not busy)
+        self.delete_button.setEnabled(self.current is not None)
+        self.export_button.setEnabled(self.current is not None)
+
+    def shutdown(self) -> None:
+        self.controller.shutdown()
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 48 else line[:47].rstrip() + "…"

@@ -1,0 +1,234 @@
+"""The conversation view: one bubble per message, Markdown rendered, the reply streaming."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.conversation_records import Message
+
+ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
+STATUS_NOTES = {
+    "incomplete": "interrupted: the app closed while this reply was being written",
+    "cancelled": "stopped",
+    "error": "failed",
+}
+
+
+class MessageBubble(QFrame):
+    """One message: who, what (Markdown), and its actions."""
+
+    copy_requested = Signal(str)
+    edit_requested = Signal(int)
+
+    def __init__(
+        self,
+        role: str,
+        message_id: int | None,
+        parent: QWidget | None = None,
+        *,
+        streaming: bool = False,
+    ) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.message_id = message_id
+        self._markdown = ""
+        # While a reply streams, its text grows in a plain-text view that lays out only
+        # what was appended; re-rendering Markdown on every batch costs time that grows
+        # with the reply and would freeze the window. The saved reply is shown as Markdown.
+        self.live: QTextEdit | None = None
+        self.setObjectName(f"bubble-{role}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setProperty("role", role)
+        self.header = QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>")
+        self.note = QLabel()
+        self.note.setStyleSheet("color: palette(mid);")
+        self.body = QLabel()
+        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.body.setWordWrap(True)
+        self.body.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        self.body.setOpenExternalLinks(False)  # a chat must not open the browser by itself
+        self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        self.body.setAccessibleName(f"{ROLE_NAMES.get(role, role)} message")
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setFlat(True)
+        self.copy_button.setToolTip("Copy this message's text")
+        self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self._markdown))
+        self.edit_button = QPushButton("Edit")
+        self.edit_button.setFlat(True)
+        self.edit_button.setToolTip("Edit this message and continue from it")
+        self.edit_button.setVisible(role == "user" and message_id is not None)
+        self.edit_button.clicked.connect(self._on_edit_clicked)
+
+        if streaming:
+            self.live = QTextEdit()
+            self.live.setReadOnly(True)
+            self.live.setFrameShape(QFrame.Shape.NoFrame)
+            self.live.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.live.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.live.setAccessibleName("Reply being written")
+            self.live.viewport().setAutoFillBackground(False)
+            self.live.document().documentLayout().documentSizeChanged.connect(self._fit_live)
+            self.live.setFixedHeight(self.fontMetrics().height() + 8)
+            self.body.hide()
+
+        top = QHBoxLayout()
+        top.addWidget(self.header)
+        top.addWidget(self.note, 1)
+        top.addWidget(self.edit_button)
+        top.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.body)
+        if self.live is not None:
+            layout.addWidget(self.live)
+
+    def _fit_live(self) -> None:
+        if self.live is not None:
+            self.live.setFixedHeight(int(self.live.document().size().height()) + 6)
+
+    def _on_edit_clicked(self) -> None:
+        if self.message_id is not None:
+            self.edit_requested.emit(self.message_id)
+
+    @property
+    def text(self) -> str:
+        return self._markdown
+
+    def set_text(self, markdown: str) -> None:
+        self._markdown = markdown
+        self.body.setText(markdown)
+
+    def append_text(self, piece: str) -> None:
+        if self.live is None:
+            self.set_text(self._markdown + piece)
+            return
+        self._markdown += piece
+        cursor = self.live.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(piece)
+
+    def set_note(self, text: str) -> None:
+        self.note.setText(f"<i>{text}</i>" if text else "")
+
+
+class TranscriptView(QScrollArea):
+    """The messages of the current thread, newest at the bottom, kept in view while streaming."""
+
+    edit_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setAccessibleName("Conversation")
+        self._content = QWidget()
+        self._layout = QVBoxLayout(self._content)
+        self._layout.setSpacing(8)
+        self._layout.addStretch(1)
+        self.setWidget(self._content)
+        self.bubbles: list[MessageBubble] = []
+        self.streaming: MessageBubble | None = None
+        self._stick_to_bottom = True
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
+        self.empty_label = QLabel(
+            "Start a conversation: type below and press Enter. Everything stays on this machine."
+        )
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self._layout.insertWidget(0, self.empty_label)
+
+    def clear(self) -> None:
+        for bubble in self.bubbles:
+            bubble.deleteLater()
+        self.bubbles.clear()
+        self.streaming = None
+        self.empty_label.show()
+
+    def set_messages(self, messages: list[Message]) -> None:
+        self.clear()
+        for message in messages:
+            if message.role == "system":
+                continue
+            bubble = self._add(message.role, message.id)
+            bubble.set_text(message.content)
+            note = STATUS_NOTES.get(message.status, "")
+            if message.status == "error" and message.error:
+                note = f"failed: {message.error}"
+            bubble.set_note(note)
+        self._stick_to_bottom = True
+        QTimer.singleShot(0, self.scroll_to_bottom)
+
+    def add_pending_user(self, text: str) -> None:
+        self._add("user", None).set_text(text)
+
+    def begin_reply(self) -> MessageBubble:
+        self.streaming = self._add("assistant", None, streaming=True)
+        self.streaming.set_note("reading…")
+        self._stick_to_bottom = True
+        return self.streaming
+
+    def append_reply(self, piece: str) -> None:
+        if self.streaming is None:
+            self.begin_reply()
+        assert self.streaming is not None
+        if not self.streaming.text:
+            self.streaming.set_note("")
+        self.streaming.append_text(piece)
+
+    def finish_reply(self, message: Message) -> None:
+        """Turn the streaming bubble into the saved reply, in place (no rebuild)."""
+        bubble = self.streaming
+        if bubble is None:
+            return
+        self.streaming = None
+        bubble.message_id = message.id
+        if bubble.live is not None:
+            bubble.live.deleteLater()
+            bubble.live = None
+        bubble.body.show()
+        bubble.set_text(message.content)
+        note = STATUS_NOTES.get(message.status, "")
+        if message.status == "error" and message.error:
+            note = f"failed: {message.error}"
+        bubble.set_note(note)
+
+    def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
+        self.empty_label.hide()
+        bubble = MessageBubble(role, message_id, streaming=streaming)
+        bubble.copy_requested.connect(self._on_bubble_copy_requested)
+        bubble.edit_requested.connect(self.edit_requested)
+        self._layout.insertWidget(self._layout.count() - 1, bubble)
+        self.bubbles.append(bubble)
+        return bubble
+
+    def _on_bubble_copy_requested(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._stick_to_bottom = value >= bar.maximum() - 4
+
+    def _on_range_changed(self, _low: int, _high: int) -> None:
+        if self._stick_to_bottom:
+            self.scroll_to_bottom()
+
+    def scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())

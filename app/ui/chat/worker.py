@@ -1,0 +1,171 @@
+"""The inference thread: one worker object owns the loaded model (GPT4All's design).
+
+``llama_cpp.Llama`` is not thread-safe, so the engine lives on one ``QThread`` and is
+only touched there. Requests arrive as queued slot calls carrying immutable values;
+results leave as signals tagged with the request's id, so the window can drop answers
+to requests it has since abandoned. Stopping is not a queued request (it would wait
+behind the busy worker): the window cancels the request's token directly.
+
+The worker also saves the reply as it grows (through the conversation store's reply
+writer), so a crash keeps what was already on screen, and the GUI thread never
+waits on the disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.core.cancel import CancelToken
+from app.core.context import ChatMessage, ContextBudget, drop_oldest_turns
+from app.core.conversation_records import ModelProvenance, ReplyStats
+from app.core.conversations import ConversationStore
+from app.core.engine import ChatEngine, GenerationStats
+from app.core.errors import Cancelled, ContextOverflow, DriftlessError
+from app.core.reply_writer import FinalStatus
+from app.core.sampling import SamplingParams
+
+EMIT_INTERVAL = 0.03
+"""Seconds between batches of text sent to the window: tokens come faster than people read."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    request_id: int
+    model_id: str
+    n_ctx: int | None
+    cancel: CancelToken
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    request_id: int
+    conversation_id: int
+    messages: tuple[ChatMessage, ...]
+    params: SamplingParams
+    cancel: CancelToken
+    drop_oldest: bool = False
+    """Leave the oldest turns out of the prompt if it would not fit (the user chose so)."""
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    """How a reply ended: the saved message's id, its status and the engine's figures."""
+
+    request_id: int
+    conversation_id: int
+    message_id: int
+    status: str
+    stats: GenerationStats | None
+    error: str | None = None
+
+
+class EngineWorker(QObject):
+    """Lives on the inference thread; every slot runs there."""
+
+    model_loaded = Signal(int, object)  # request id, LoadedModel
+    load_failed = Signal(int, str)
+    reading_started = Signal(int)  # the prompt is being evaluated
+    text_received = Signal(int, str)
+    reply_ended = Signal(object)  # ReplyOutcome
+    context_overflowed = Signal(int, object)  # request id, ContextOverflow
+
+    def __init__(
+        self,
+        engine_factory: Callable[[], ChatEngine],
+        conversations: ConversationStore,
+    ) -> None:
+        super().__init__()
+        self._engine_factory = engine_factory
+        self._engine: ChatEngine | None = None
+        self._conversations = conversations
+
+    def _get_engine(self) -> ChatEngine:
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        return self._engine
+
+    @Slot(object)
+    def load(self, request: LoadRequest) -> None:
+        try:
+            loaded = self._get_engine().load(
+                request.model_id, n_ctx=request.n_ctx, cancel=request.cancel
+            )
+        except Cancelled:
+            self.load_failed.emit(request.request_id, "Loading was cancelled.")
+        except DriftlessError as exc:
+            self.load_failed.emit(request.request_id, str(exc))
+        except Exception as exc:  # a native or unexpected failure must still reach the user
+            self.load_failed.emit(request.request_id, f"{type(exc).__name__}: {exc}")
+        else:
+            self.model_loaded.emit(request.request_id, loaded)
+
+    @Slot(object)
+    def generate(self, request: ReplyRequest) -> None:
+        engine = self._get_engine()
+        loaded = engine.loaded
+        if request.cancel.cancelled:
+            return
+        try:
+            if loaded is None:
+                raise DriftlessError("No model is loaded. Pick one in the model picker.")
+            self.reading_started.emit(request.request_id)
+            messages: list[ChatMessage] = list(request.messages)
+            if request.drop_oldest:
+                limit = ContextBudget(0, request.params.max_tokens, loaded.n_ctx).prompt_limit
+                messages = drop_oldest_turns(messages, engine.count_tokens, limit)
+            pieces = engine.stream_chat(messages, request.params, request.cancel)
+        except ContextOverflow as exc:
+            self.context_overflowed.emit(request.request_id, exc)
+            return
+        except DriftlessError as exc:
+            self.reply_ended.emit(
+                ReplyOutcome(
+                    request.request_id, request.conversation_id, 0, "error", None, str(exc)
+                )
+            )
+            return
+        provenance = ModelProvenance(loaded.lock_id, loaded.sha256)
+        writer = self._conversations.begin_reply(
+            request.conversation_id, provenance, request.params.to_json()
+        )
+        status: FinalStatus = "complete"
+        error: str | None = None
+        buffer: list[str] = []
+        last_emit = 0.0
+        try:
+            for piece in pieces:
+                writer.append(piece)
+                buffer.append(piece)
+                now = time.monotonic()
+                if now - last_emit >= EMIT_INTERVAL:
+                    self.text_received.emit(request.request_id, "".join(buffer))
+                    buffer.clear()
+                    last_emit = now
+        except Cancelled:
+            status = "cancelled"
+        except Exception as exc:  # reported in the conversation, never lost
+            status = "error"
+            error = str(exc) or type(exc).__name__
+        if buffer:
+            self.text_received.emit(request.request_id, "".join(buffer))
+        stats = engine.last_stats
+        reply_stats = ReplyStats(
+            prompt_tokens=stats.prompt_tokens if stats else None,
+            completion_tokens=stats.completion_tokens if stats else None,
+            tokens_per_second=round(stats.tokens_per_second, 2) if stats else None,
+        )
+        message = writer.finish(status, stats=reply_stats, error=error)
+        self.reply_ended.emit(
+            ReplyOutcome(
+                request.request_id, request.conversation_id, message.id, status, stats, error
+            )
+        )
+
+    @Slot()
+    def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.unload()
