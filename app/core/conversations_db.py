@@ -16,6 +16,7 @@ from pathlib import Path
 
 from app.core.conversation_records import stamp, utc_now
 from app.core.errors import DriftlessError
+from app.core.migrations import apply_migrations
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema. current_leaf_id is not a foreign key: it would be circular.
@@ -173,28 +174,12 @@ class ConversationDatabase:
         )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ConversationError(
-                f"The conversation history {self.db_path} was written by a newer Driftless "
-                f"(schema {version}, this one knows {SCHEMA_VERSION}). Update Driftless."
-            )
-        while version < SCHEMA_VERSION:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while this one waited for the lock.
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    # executescript would commit on its own; run statement by statement.
-                    for statement in MIGRATIONS[version].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    version += 1
-                    conn.execute(f"PRAGMA user_version = {version}")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        apply_migrations(
+            conn,
+            MIGRATIONS,
+            what=f"The conversation history {self.db_path}",
+            error=ConversationError,
+        )
 
     def _sync_fts(self, conn: sqlite3.Connection) -> None:
         """Create (and fill) the full-text index, or drop its triggers if FTS5 is missing."""

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.core.errors import StoreError
+from app.core.migrations import apply_migrations
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -79,25 +80,4 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _migrate(conn: sqlite3.Connection, db_path: Path) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"The model registry {db_path} was written by a newer Driftless "
-            f"(schema {version}, this one knows {SCHEMA_VERSION}). Update Driftless."
-        )
-    while version < SCHEMA_VERSION:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have migrated while this one waited for the lock.
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version < SCHEMA_VERSION:
-                # executescript would commit on its own; run statement by statement.
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                version += 1
-                conn.execute(f"PRAGMA user_version = {version}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    apply_migrations(conn, MIGRATIONS, what=f"The model registry {db_path}", error=StoreError)
