@@ -1,6 +1,6 @@
 """Benchmarks for the inference engine, side by side in one run (not part of the tests).
 
-    .venv/bin/python bench/bench_engine.py [--rounds 5] [--tokens 96] [--turns 20]
+    .venv/bin/python bench/bench_engine.py [--rounds 6] [--tokens 96] [--turns 20]
 
 1. Reply throughput of ``Engine.stream_chat`` against a bare ``Llama.generate`` loop on
    the same ``Llama`` (same model, threads and prompt), rounds interleaved. Target: >= 0.95.
@@ -72,100 +72,106 @@ def bench_throughput(engine: Engine, rounds: int, n_tokens: int) -> None:
     assert lib is not None
     vocab = lib.llama_model_get_vocab(llama.model)
 
-    def with_engine() -> tuple[int, float]:
+    Stamp = tuple[float, float]  # (wall clock, this process's CPU time)
+
+    def stamp() -> Stamp:
+        return time.perf_counter(), time.process_time()
+
+    def with_engine() -> tuple[int, Stamp, Stamp]:
         llama.reset()  # same prompt evaluation as the bare loop
-        counts: list[float] = []
-        for _ in engine.stream_chat(STORY, params):
-            counts.append(time.perf_counter())
+        stamps = [stamp() for _ in engine.stream_chat(STORY, params)]
         stats = engine.last_stats
         assert stats is not None
-        # Tokens from the engine's own count; time between first and last piece.
-        return stats.completion_tokens, counts[-1] - counts[0]
+        # Tokens from the engine's own count (a piece may hold two); first to last piece.
+        return stats.completion_tokens, stamps[0], stamps[-1]
 
-    def bare() -> tuple[int, float]:
+    def bare() -> tuple[int, Stamp, Stamp]:
         llama.reset()
-        stamps: list[float] = []
+        stamps: list[Stamp] = []
         for token in llama.generate(prompt, temp=0.0, repeat_penalty=1.0):
             if lib.llama_vocab_is_eog(vocab, token):
                 break
             llama.detokenize([token])
-            stamps.append(time.perf_counter())
+            stamps.append(stamp())
             if len(stamps) >= n_tokens:
                 break
-        return len(stamps), stamps[-1] - stamps[0]
+        return len(stamps), stamps[0], stamps[-1]
 
-    engine_rates, bare_rates = [], []
-    for _ in range(rounds):
-        for runner, rates in ((with_engine, engine_rates), (bare, bare_rates)):
-            count, seconds = runner()
-            rates.append((count - 1) / seconds)
-    e, b = median(engine_rates), median(bare_rates)
+    rates: dict[str, list[float]] = {
+        "engine wall": [],
+        "bare wall": [],
+        "engine cpu": [],
+        "bare cpu": [],
+    }
+    runners = [("engine", with_engine), ("bare", bare)]
+    for n in range(rounds):
+        for name, runner in runners if n % 2 == 0 else runners[::-1]:  # ABBA order
+            count, first, last = runner()
+            rates[f"{name} wall"].append((count - 1) / (last[0] - first[0]))
+            rates[f"{name} cpu"].append((count - 1) / (last[1] - first[1]))
     print(row("1. reply throughput (tokens/s)", "engine", "bare loop", "ratio"))
-    print(
-        row(f"   {n_tokens} greedy tokens, {rounds} rounds", f"{e:.1f}", f"{b:.1f}", f"{e / b:.3f}")
-    )
-    ratios = [x / y for x, y in zip(engine_rates, bare_rates, strict=True)]
-    print(row("   per-round ratios", "", "", " ".join(f"{r:.2f}" for r in ratios)))
+    for kind, label in (("wall", "wall clock"), ("cpu", "per CPU second")):
+        e, b = median(rates[f"engine {kind}"]), median(rates[f"bare {kind}"])
+        print(row(f"   {n_tokens} greedy tokens, {label}", f"{e:.1f}", f"{b:.1f}", f"{e / b:.3f}"))
+    ratios = [x / y for x, y in zip(rates["engine wall"], rates["bare wall"], strict=True)]
+    print(row("   per-round wall ratios", "", "", " ".join(f"{r:.2f}" for r in ratios)))
 
 
-def bench_turns(engine: Engine, turns: int) -> None:
+def first_token(
+    engine: Engine, messages: list[ChatMessage], params: SamplingParams
+) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, prompt tokens, reused tokens) until the first piece of a reply."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    pieces = engine.stream_chat(messages, params)
+    next(pieces)
+    result = time.perf_counter() - wall, time.process_time() - cpu
+    for _ in pieces:
+        pass
+    stats = engine.last_stats
+    assert stats is not None
+    return *result, stats.prompt_tokens, stats.cached_tokens
+
+
+def bench_turns(engine: Engine, turns: int, rounds: int) -> None:
+    llama = engine.llama
     params = SamplingParams(temperature=0.0, max_tokens=24)
     history: list[ChatMessage] = [system("You are a helpful assistant. Answer briefly.")]
-    ttft: list[float] = []
-    cached: list[int] = []
-    prompt: list[int] = []
-    for n in range(turns):
+    for n in range(turns - 1):
         history.append(user(QUESTIONS[n % len(QUESTIONS)]))
-        answer = "".join(engine.stream_chat(history, params))
-        history.append(assistant(answer))
-        stats = engine.last_stats
-        assert stats is not None
-        ttft.append(stats.first_token_seconds)
-        cached.append(stats.cached_tokens)
-        prompt.append(stats.prompt_tokens)
-    last = history[:-1]  # turn N's request again, from a cold cache
-    engine.llama.reset()
-    list(engine.stream_chat(last, params))
-    assert engine.last_stats is not None
-    cold = engine.last_stats.first_token_seconds
-    # Another conversation, the same length, sharing only the first few tokens.
-    other = [system("You are a pirate. Answer briefly."), *history[1:-2], user("And now?")]
-    list(engine.stream_chat(other, params))
-    assert engine.last_stats is not None
-    switch = engine.last_stats.first_token_seconds
-    back = [*history, user("One more question: what is ice?")]
-    list(engine.stream_chat(back, params))
-    assert engine.last_stats is not None
-    back_stats = engine.last_stats
+        history.append(assistant("".join(engine.stream_chat(history, params))))
+    # The KV cache as it stands before turn N: turns 1 to N-1 with their replies.
+    before_last_turn = llama.save_state()
+    turn_1 = history[:2]
+    turn_n = [*history, user(QUESTIONS[(turns - 1) % len(QUESTIONS)])]
+    first: list[tuple[float, float, int, int]] = []
+    last: list[tuple[float, float, int, int]] = []
+    for _ in range(rounds):  # interleaved, so both see the same machine load
+        llama.reset()
+        first.append(first_token(engine, turn_1, params))
+        llama.load_state(before_last_turn)
+        last.append(first_token(engine, turn_n, params))
+    llama.reset()
+    cold = first_token(engine, turn_n, params)
+    # Another conversation as long, sharing only its first few tokens; then back again.
+    other = [system("You are a pirate. Answer briefly."), *turn_n[1:]]
+    switch = first_token(engine, other, params)
+    back = first_token(engine, turn_n, params)
+
+    def show(label: str, runs: list[tuple[float, float, int, int]]) -> tuple[float, float]:
+        wall, cpu = median([r[0] for r in runs]), median([r[1] for r in runs])
+        print(row(label, f"{wall:.3f}", f"{cpu:.3f}", f"{runs[0][2]} / {runs[0][3]}"))
+        return wall, cpu
 
     print()
-    print(row("2. time to first token (s)", "seconds", "prompt tok", "reused tok"))
-    print(row("   turn 1", f"{ttft[0]:.3f}", prompt[0], cached[0]))
-    print(row(f"   turn {turns} (cache reused)", f"{ttft[-1]:.3f}", prompt[-1], cached[-1]))
-    print(row(f"   turn {turns} again, cold cache", f"{cold:.3f}", prompt[-1], 0))
+    print(row("2. time to first token", "wall s", "CPU s", "prompt / reused"))
+    wall_1, cpu_1 = show(f"   turn 1 (median of {rounds})", first)
+    wall_n, cpu_n = show(f"   turn {turns}, cache reused (median of {rounds})", last)
+    show(f"   turn {turns}, cold cache", [cold])
+    show("   switch to another conversation", [switch])
+    show("   switch back", [back])
     print(
-        row(
-            "   switch to another conversation",
-            f"{switch:.3f}",
-            engine_prompt(engine, other),
-            "few",
-        )
+        row(f"   ratio turn {turns} / turn 1", f"{wall_n / wall_1:.2f}", f"{cpu_n / cpu_1:.2f}", "")
     )
-    print(
-        row(
-            "   switch back (re-evaluated)",
-            f"{back_stats.first_token_seconds:.3f}",
-            back_stats.prompt_tokens,
-            back_stats.cached_tokens,
-        )
-    )
-    print(row(f"   ratio turn {turns} / turn 1", "", "", f"{ttft[-1] / ttft[0]:.2f}"))
-    middle = median(ttft[1:])
-    print(row(f"   median of turns 2-{turns}", f"{middle:.3f}", "", f"{middle / ttft[0]:.2f}"))
-
-
-def engine_prompt(engine: Engine, messages: list[ChatMessage]) -> int:
-    return engine.count_tokens(messages)
 
 
 def bench_abort_callback(engine: Engine, rounds: int) -> None:
@@ -274,7 +280,7 @@ def bench_rss() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--turns", type=int, default=20)
     args = parser.parse_args()
@@ -288,8 +294,8 @@ def main() -> None:
                 f"CPUs {os.cpu_count()}, load {loaded.load_seconds:.2f} s\n"
             )
             bench_throughput(engine, args.rounds, args.tokens)
-            bench_turns(engine, args.turns)
-            bench_abort_callback(engine, args.rounds)
+            bench_turns(engine, args.turns, args.rounds)
+            bench_abort_callback(engine, max(3, args.rounds // 2))
     bench_rss()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"\n(benchmark process: {usage.ru_utime + usage.ru_stime:.1f} s of CPU)")
