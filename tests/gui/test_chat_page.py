@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -256,8 +257,20 @@ def test_conversation_list_model_contract(
 
 
 def test_real_starter_model_end_to_end(
-    qtbot: QtBot, store: ModelStore, conversations: ConversationStore
+    qtbot: QtBot,
+    store: ModelStore,
+    conversations: ConversationStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Load, stream and save with the real model, with every socket connection refused."""
+    attempts: list[object] = []
+
+    def no_network(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("the chat page must not open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
     ensure_starter(store)
     page = ChatPage(store, conversations, lambda: _real_engine(store))
     qtbot.addWidget(page)
@@ -272,6 +285,7 @@ def test_real_starter_model_end_to_end(
         assert reply.role == "assistant" and reply.status == "complete"
         assert reply.content.strip()
         assert reply.model_lock_id and "SmolLM2-135M-Instruct" in reply.model_lock_id
+        assert attempts == []
     finally:
         page.shutdown()
 
