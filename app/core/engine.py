@@ -23,20 +23,16 @@ the longest common prefix, so turn N+1 re-uses turn N's prompt and reply (the ch
 template renders turn N+1 as a continuation of turn N). ``cached_tokens`` in the stats
 says how much was reused. Switching to another conversation re-evaluates it.
 
-``llama_cpp`` is imported here, lazily, the first time a model is loaded, so starting
-the app and most tests never load the native library, and a broken install is a
-``ModelLoadError`` sentence rather than a crash. Its native logging is silenced (the
-last error lines are kept to explain a failed load).
+``llama_cpp`` is imported lazily, the first time a model is loaded, so starting the app
+and most tests never load the native library. Importing it, silencing its logging and
+building a ``Llama`` live in :mod:`app.core.llama_runtime`; its names (``open_llama``,
+``LLAMA_LOAD_LOCK``, ``import_llama_cpp``...) are re-exported here.
 """
 
 from __future__ import annotations
 
 import codecs
-import collections
 import contextlib
-import ctypes
-import os
-import re
 import secrets
 import threading
 import time
@@ -57,23 +53,18 @@ from app.core.context import (
 from app.core.errors import Cancelled, DriftlessError, ModelLoadError, ModelNotFound
 from app.core.fsutil import ProgressCallback
 from app.core.gguf import GGUFInfo, read_gguf
+from app.core.llama_runtime import LLAMA_LOAD_LOCK as LLAMA_LOAD_LOCK
+from app.core.llama_runtime import clear_native_errors
+from app.core.llama_runtime import default_threads as default_threads
+from app.core.llama_runtime import import_llama_cpp as import_llama_cpp
+from app.core.llama_runtime import last_native_error as last_native_error
+from app.core.llama_runtime import open_llama as open_llama
 from app.core.sampling import SamplingParams, split_at_stop
 from app.core.store import InstalledModel, ModelStore
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 DEFAULT_BATCH = 512
-
-
-def default_threads() -> int:
-    """Half the logical CPUs (about the physical cores), at most 8, for prompt and reply.
-
-    llama-cpp-python would use every logical CPU for prompt batches. Its threads meet at
-    a spinning barrier after every graph node, so one busy core (another program, the
-    GUI thread) stalls them all: on a 2-CPU machine with some load, 16 prompt tokens took
-    2-4 s on 2 threads and 0.17 s on 1.
-    """
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 class GenerationError(DriftlessError):
@@ -160,80 +151,6 @@ class ChatEngine(Protocol):
     ) -> Iterator[str]: ...
 
 
-# --- llama_cpp, imported lazily and kept quiet ------------------------------------------
-
-_native_errors: collections.deque[str] = collections.deque(maxlen=8)
-_log_callback: Any = None  # the ctypes callback must outlive every native call
-_import_lock = threading.Lock()
-_GGML_LOG_ERROR = 4  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
-_GGML_LOG_CONT = 5
-
-
-def import_llama_cpp() -> ModuleType:
-    """Import llama-cpp-python and silence its native logging; a readable error if broken."""
-    global _log_callback
-    with _import_lock:
-        try:
-            import llama_cpp
-        except Exception as exc:  # ImportError, OSError from a missing .so, and worse
-            raise ModelLoadError(
-                f"The inference library (llama-cpp-python) cannot be loaded: {exc}. "
-                "Reinstall it: pip install --force-reinstall llama-cpp-python==0.3.36"
-            ) from exc
-        if _log_callback is None:
-            last_level = [0]
-
-            def on_log(level: int, text: bytes | None, _data: object) -> None:
-                # Runs on whichever thread logs; keeps error lines, prints nothing.
-                if level != _GGML_LOG_CONT:
-                    last_level[0] = level
-                if last_level[0] == _GGML_LOG_ERROR and text:
-                    _native_errors.append(text.decode("utf-8", "replace").strip())
-
-            _log_callback = llama_cpp.llama_log_callback(on_log)
-            llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
-        return llama_cpp
-
-
-def last_native_error(default: str) -> str:
-    """The first error llama.cpp logged since the last load or prompt, or ``default``."""
-    for line in _native_errors:
-        text = re.sub(r"^\w+: ", "", line)
-        text = text.removeprefix("error loading model: ").strip().rstrip(".")
-        if text:
-            return text
-    return default.rstrip(".")
-
-
-LLAMA_LOAD_LOCK = threading.Lock()
-"""Held while any ``Llama`` is built. Loading points file descriptors 1 and 2 (and
-``sys.stdout``/``sys.stderr``) at /dev/null for the whole process until it is done, so
-two loads at once in two threads could restore them wrongly and silence the process for
-good. Every ``Llama`` made anywhere in Driftless must go through :func:`open_llama`."""
-
-
-def open_llama(path: str | os.PathLike[str], **kwargs: Any) -> Any:
-    """Build a quiet ``llama_cpp.Llama`` under :data:`LLAMA_LOAD_LOCK`.
-
-    Raises ``ModelLoadError`` if llama-cpp-python cannot be imported; llama.cpp's own
-    failures (``ValueError`` and friends) pass through, and :func:`last_native_error`
-    says what llama.cpp logged about them.
-    """
-    import jinja2
-
-    lib = import_llama_cpp()
-    with LLAMA_LOAD_LOCK:
-        _native_errors.clear()
-        try:
-            return lib.Llama(str(path), verbose=False, **kwargs)
-        except jinja2.TemplateError:
-            # llama-cpp-python compiles every chat template while loading and gives up on
-            # one that is not valid Jinja. Driftless renders its own prompts (with a
-            # fallback), so load once more with that compile made tolerant.
-            with _templates_not_compiled(lib):
-                return lib.Llama(str(path), verbose=False, **kwargs)
-
-
 # --- the engine ----------------------------------------------------------------------
 
 
@@ -308,8 +225,11 @@ class Engine:
                 cancel.raise_if_cancelled()
             size = resolve_context_size(n_ctx, info.context_length)
             check_memory(model.id, info, size)
-            llama = self._open(model, info, size)
+            # The first touch of llama_cpp, after every check; looked up here so that
+            # patching app.core.engine.import_llama_cpp catches it (open_llama then finds
+            # the module already imported).
             lib = import_llama_cpp()
+            llama = self._open(model, info, size)
             vocab = lib.llama_model_get_vocab(llama.model)
             bos = lib.llama_vocab_bos(vocab)
             eos = lib.llama_vocab_eos(vocab)
@@ -515,7 +435,7 @@ class Engine:
         """
         lib = self._lib
         assert lib is not None
-        _native_errors.clear()
+        clear_native_errors()
         cached = llama.input_ids[: llama.n_tokens]
         reuse = 0
         for mine, theirs in zip(cached, tokens, strict=False):
@@ -610,28 +530,6 @@ def _token_text(lib: ModuleType, vocab: Any, token: int) -> str:
         return ""
     raw = lib.llama_vocab_get_text(vocab, token)
     return raw.decode("utf-8", "replace") if raw else ""
-
-
-@contextlib.contextmanager
-def _templates_not_compiled(lib: ModuleType) -> Iterator[None]:
-    """While loading, make llama-cpp-python's template compile tolerate broken Jinja."""
-    import jinja2
-
-    chat_format = lib.llama_chat_format
-    original = chat_format.Jinja2ChatFormatter
-
-    class Tolerant(original):  # type: ignore[misc, valid-type]
-        def __init__(self, template: str, **kwargs: Any) -> None:
-            try:
-                super().__init__(template, **kwargs)
-            except jinja2.TemplateError:
-                super().__init__("", **kwargs)  # never rendered: see ChatTemplate
-
-    chat_format.Jinja2ChatFormatter = Tolerant  # only ever under LLAMA_LOAD_LOCK
-    try:
-        yield
-    finally:
-        chat_format.Jinja2ChatFormatter = original
 
 
 def _load_failure(model: InstalledModel, info: GGUFInfo, n_ctx: int, raised: str) -> str:
