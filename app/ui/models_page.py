@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBo
 
 from app.core.settings import Settings, save_settings
 from app.core.store import InstalledModel, ModelStore
+from app.ui.colors import Banner
 from app.ui.manager.catalog_tab import CatalogTab
 from app.ui.manager.downloads import DownloadQueue
 from app.ui.manager.downloads_tab import DownloadsTab
@@ -65,11 +66,7 @@ class ModelsPage(QWidget):
         intro.setWordWrap(True)
         self.settings_button = QPushButton("Se&ttings…")
         self.settings_button.setToolTip("Hub endpoint, access token, offline switch")
-        self.offline_banner = QLabel(OFFLINE_BANNER)
-        self.offline_banner.setWordWrap(True)
-        self.offline_banner.setStyleSheet(
-            "background: #fff4d6; color: #5c4300; padding: 4px 8px; border-radius: 3px;"
-        )
+        self.offline_banner = Banner(OFFLINE_BANNER)
 
         self.installed = InstalledTab(store, self.queue)
         self.catalog = CatalogTab(store, self.queue, memory=memory)
@@ -77,6 +74,7 @@ class ModelsPage(QWidget):
         self.downloads = DownloadsTab(self.queue)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.tabs.setAccessibleName("Model manager")
         for name, tab in zip(
             self.TABS, (self.installed, self.catalog, self.search, self.downloads), strict=True
         ):

@@ -9,6 +9,7 @@ immutable values, so nothing is shared between threads.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from app.core.cancel import CancelToken
 from app.core.errors import Cancelled, DriftlessError
 
+log = logging.getLogger(__name__)
+
 
 class Task(QObject):
     """One background call with ``succeeded``/``failed``/``cancelled`` signals."""
@@ -24,7 +27,8 @@ class Task(QObject):
     succeeded = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
-    progressed = Signal(int, int)
+    # Byte counts: a C++ int would overflow past 2 GiB (a 7B model is 4-5 GB).
+    progressed = Signal(object, object)
 
     def __init__(self, fn: Callable[[Task], Any], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,10 +53,13 @@ class Task(QObject):
         except Cancelled:
             self._emit(self.cancelled)
         except DriftlessError as exc:
+            log.warning("%s", exc)
             self._emit(self.failed, str(exc))
         except OSError as exc:
+            log.warning("%s", exc)
             self._emit(self.failed, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         except Exception as exc:  # a worker must report, never die silently
+            log.exception("Unexpected error in a background task")  # the traceback, for later
             self._emit(self.failed, f"Unexpected error: {type(exc).__name__}: {exc}")
         else:
             self._emit(self.succeeded, result)

@@ -26,6 +26,8 @@ from app.ui.chat.worker import EngineWorker, LoadRequest, ReplyOutcome, ReplyReq
 class ChatController(QObject):
     """Owns the inference thread and its worker; one reply and one load at a time."""
 
+    load_started = Signal(str)  # model id
+    load_progressed = Signal(float)  # fraction of the file checked, when it is re-hashed
     model_loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str)
     reading_started = Signal()
@@ -58,6 +60,7 @@ class ChatController(QObject):
         self._unload_requested.connect(self._worker.unload)
         self._worker.model_loaded.connect(self._on_worker_model_loaded)
         self._worker.load_failed.connect(self._on_worker_load_failed)
+        self._worker.load_progressed.connect(self._on_worker_load_progressed)
         self._worker.reading_started.connect(self._on_worker_reading_started)
         self._worker.text_received.connect(self._on_worker_text_received)
         self._worker.reply_ended.connect(self._on_worker_reply_ended)
@@ -87,6 +90,7 @@ class ChatController(QObject):
         self.stop()
         self.loaded = None
         self._load = LoadRequest(next(self._ids), model_id, n_ctx, self._token())
+        self.load_started.emit(model_id)
         self._load_requested.emit(self._load)
 
     def send(
@@ -135,6 +139,11 @@ class ChatController(QObject):
             self.loaded = loaded
             self.model_loaded.emit(loaded)
 
+    @Slot(int, float)
+    def _on_worker_load_progressed(self, request_id: int, fraction: float) -> None:
+        if self._is_current_load(request_id):
+            self.load_progressed.emit(fraction)
+
     @Slot(int, str)
     def _on_worker_load_failed(self, request_id: int, message: str) -> None:
         if self._is_current_load(request_id):
@@ -168,6 +177,10 @@ class ChatController(QObject):
 def _stop_thread(thread: QThread, tokens: list[CancelToken], *_args: object) -> None:
     for token in tokens:
         token.cancel()
-    if thread.isRunning():
+    try:
+        running = thread.isRunning()
+    except RuntimeError:  # at interpreter exit the QThread may be deleted first; it had ended
+        return
+    if running:
         thread.quit()
         thread.wait()

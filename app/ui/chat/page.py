@@ -8,6 +8,7 @@ thread when a reply ends, so what is shown is what survives a crash.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,8 +160,10 @@ class ChatPage(QWidget):
         export_menu.addAction("As Markdown…", lambda: self._export("md"))
         export_menu.addAction("As JSON (with provenance)…", lambda: self._export("json"))
         self.export_button.setMenu(export_menu)
+        model_label = QLabel("&Model:")
+        model_label.setBuddy(self.model_combo)
         header = QHBoxLayout()
-        header.addWidget(QLabel("Model:"))
+        header.addWidget(model_label)
         header.addWidget(self.model_combo, 1)
         header.addWidget(self.preset_combo)
         header.addWidget(self.sampling_button)
@@ -197,13 +200,34 @@ class ChatPage(QWidget):
         right_layout.addLayout(compose_row)
         right_layout.addWidget(self.state_label)
 
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([220, 700])
+        self.splitter = QSplitter()
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([220, 700])
         layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        layout.addWidget(self.splitter)
+        # Tab follows the reading order: the list column, the header, the messages (the
+        # transcript keeps its bubbles' buttons here), the message box and its buttons.
+        chain = [
+            self.new_button,
+            self.search_box,
+            self.list_view,
+            self.delete_button,
+            self.undo_button,
+            self.model_combo,
+            self.preset_combo,
+            self.sampling_button,
+            self.system_button,
+            self.export_button,
+            self.transcript,
+            self.composer,
+            self.send_button,
+            self.stop_button,
+            self.regenerate_button,
+        ]
+        for before, after in itertools.pairwise(chain):
+            QWidget.setTabOrder(before, after)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
         QShortcut(QKeySequence("Ctrl+Shift+R"), self, self.regenerate)

@@ -99,6 +99,13 @@ class MessageBubble(QFrame):
         if self.live is not None:
             layout.addWidget(self.live)
 
+    def focus_widgets(self) -> list[QWidget]:
+        """The controls Tab stops at, in order (hidden ones included: they may show)."""
+        widgets: list[QWidget] = [self.edit_button, self.copy_button]
+        if self.live is not None:
+            widgets.append(self.live)
+        return widgets
+
     def _fit_live(self) -> None:
         if self.live is not None:
             self.live.setFixedHeight(int(self.live.document().size().height()) + 6)
@@ -200,6 +207,7 @@ class TranscriptView(QScrollArea):
         self.streaming = None
         bubble.message_id = message.id
         if bubble.live is not None:
+            bubble.live.hide()  # deleted later: until then it must not show the text twice
             bubble.live.deleteLater()
             bubble.live = None
         bubble.body.show()
@@ -215,6 +223,12 @@ class TranscriptView(QScrollArea):
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
         self._layout.insertWidget(self._layout.count() - 1, bubble)
+        # A new widget joins the end of the window's tab chain; Tab should reach a
+        # message's buttons right after the messages before it, not after the send button.
+        previous = self.bubbles[-1].focus_widgets()[-1] if self.bubbles else self
+        for widget in bubble.focus_widgets():
+            QWidget.setTabOrder(previous, widget)
+            previous = widget
         self.bubbles.append(bubble)
         return bubble
 

@@ -13,6 +13,7 @@ waits on the disk.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from app.core.engine import ChatEngine, GenerationStats
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
 from app.core.reply_writer import FinalStatus
 from app.core.sampling import SamplingParams
+from app.ui.manager.busy import throttled
+
+log = logging.getLogger(__name__)
 
 EMIT_INTERVAL = 0.03
 """Seconds between batches of text sent to the window: tokens come faster than people read."""
@@ -68,6 +72,7 @@ class EngineWorker(QObject):
 
     model_loaded = Signal(int, object)  # request id, LoadedModel
     load_failed = Signal(int, str)
+    load_progressed = Signal(int, float)  # request id, fraction done (re-hashing a moved file)
     reading_started = Signal(int)  # the prompt is being evaluated
     text_received = Signal(int, str)
     reply_ended = Signal(object)  # ReplyOutcome
@@ -92,13 +97,21 @@ class EngineWorker(QObject):
     def load(self, request: LoadRequest) -> None:
         try:
             loaded = self._get_engine().load(
-                request.model_id, n_ctx=request.n_ctx, cancel=request.cancel
+                request.model_id,
+                n_ctx=request.n_ctx,
+                on_progress=throttled(
+                    lambda done, total: self.load_progressed.emit(
+                        request.request_id, done / total if total else 0.0
+                    )
+                ),
+                cancel=request.cancel,
             )
         except Cancelled:
             self.load_failed.emit(request.request_id, "Loading was cancelled.")
         except DriftlessError as exc:
             self.load_failed.emit(request.request_id, str(exc))
         except Exception as exc:  # a native or unexpected failure must still reach the user
+            log.exception("Unexpected error loading %s", request.model_id)
             self.load_failed.emit(request.request_id, f"{type(exc).__name__}: {exc}")
         else:
             self.model_loaded.emit(request.request_id, loaded)
@@ -148,6 +161,7 @@ class EngineWorker(QObject):
         except Cancelled:
             status = "cancelled"
         except Exception as exc:  # reported in the conversation, never lost
+            log.exception("A reply failed")
             status = "error"
             error = str(exc) or type(exc).__name__
         if buffer:

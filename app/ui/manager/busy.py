@@ -93,7 +93,7 @@ class BusyStrip(QWidget):
         self.hide()
         self.finished.emit()
 
-    @Slot(int, int)
+    @Slot(object, object)
     def _on_task_progressed(self, done: int, total: int) -> None:
         if total > 0:
             self.bar.setRange(0, 1000)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from app.core.catalog import CatalogEntry, CatalogError, Fit, load_catalog, total_memory
 from app.core.fsutil import human_size
 from app.core.store import ModelStore
+from app.ui import colors
 from app.ui.manager.download_model import DownloadRequest, DownloadState
 from app.ui.manager.downloads import DownloadQueue
 from app.ui.manager.records import ColumnSpec, RecordRole, RecordTableModel
@@ -32,11 +33,12 @@ FIT_TEXT = {
     Fit.TOO_BIG: "✗ too big",
     Fit.UNKNOWN: "",
 }
-FIT_COLOR = {
-    Fit.FITS: QColor("#1b7f3b"),
-    Fit.TIGHT: QColor("#8a5a00"),
-    Fit.TOO_BIG: QColor("#b00020"),
-}
+FIT_COLOR = {Fit.FITS: colors.good, Fit.TIGHT: colors.note, Fit.TOO_BIG: colors.bad}
+
+
+def fit_color(fit: Fit) -> QColor | None:
+    pick = FIT_COLOR.get(fit)
+    return pick() if pick else None
 
 
 def catalog_columns(
@@ -61,7 +63,7 @@ def catalog_columns(
             lambda e: f"{human_size(e.memory)}  {FIT_TEXT[e.fit(memory)]}",
             sort_key=lambda e: e.memory,
             tooltip=fit_tip,
-            foreground=lambda e: FIT_COLOR.get(e.fit(memory)),
+            foreground=lambda e: fit_color(e.fit(memory)),
         ),
         ColumnSpec("Licence", lambda e: e.license),
         ColumnSpec("Good for", lambda e: ", ".join(e.good_for)),

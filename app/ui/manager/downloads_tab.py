@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui import colors
 from app.ui.manager.download_model import DownloadRole, DownloadSnapshot, DownloadState
 from app.ui.manager.downloads import DownloadQueue
 
@@ -96,8 +97,8 @@ class DownloadRow(QFrame):
         self.progress.setRange(0, 0 if state is DownloadState.CHECKING else 1000)
         failed = state is DownloadState.FAILED
         self.detail.setText(snapshot.detail())
-        self.detail.setStyleSheet("color: #b00020;" if failed else "")
-        self.state_label.setStyleSheet("color: #b00020; font-weight: bold;" if failed else "")
+        self.detail.setStyleSheet(colors.text_style("bad") if failed else "")
+        self.state_label.setStyleSheet(colors.text_style("bad", bold=True) if failed else "")
         self.pause_button.setVisible(state in (DownloadState.DOWNLOADING, DownloadState.QUEUED))
         self.resume_button.setVisible(state is DownloadState.PAUSED)
         self.retry_button.setVisible(failed)
@@ -147,6 +148,7 @@ class DownloadsTab(QWidget):
         outer.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setAccessibleName("Downloads")
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(holder)
         layout = QVBoxLayout(self)

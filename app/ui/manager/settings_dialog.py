@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.core.paths import HOME_ENV
 from app.core.settings import DEFAULT_ENDPOINT, Settings, SettingsError
+from app.ui import colors
 from app.ui.manager.prompts import Prompts
 
 
@@ -56,7 +57,7 @@ class SettingsDialog(QDialog):
         )
         where_note.setWordWrap(True)
         self.error = QLabel()
-        self.error.setStyleSheet("color: #b00020;")
+        self.error.setStyleSheet(colors.text_style("bad"))
         self.error.setWordWrap(True)
         self.error.hide()
 

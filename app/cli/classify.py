@@ -1,0 +1,357 @@
+"""``driftless classify`` and ``driftless eval``: the classification workbench from a shell.
+
+``classify`` runs a whole CSV/TSV file through a checkpointed run: interrupted (Ctrl-C,
+a kill, a crash), the same command resumes where it stopped. ``eval`` scores a
+classifier against a gold column; given several ``--model`` or ``--method`` values it
+compares them side by side on the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from app.cli.common import open_store, status
+from app.core.classify import (
+    ClassifyProgress,
+    EvalReport,
+    LabelSet,
+    MethodOptions,
+    TaughtHead,
+    TeachProgress,
+    Workbench,
+    choose_columns,
+    comparison_table,
+    evaluate,
+    gold_rows,
+    open_file_run,
+    read_all,
+    run_file,
+    sniff,
+    write_confusion,
+)
+from app.core.classify.batch import BatchProgress
+from app.core.classify.classifier import Classifier, Method
+from app.core.classify.errors import ClassifyError
+from app.core.classify.table import file_sha256
+from app.core.paths import get_paths
+
+
+class RateLine:
+    """Texts done, texts/s and time left, redrawn on stderr a few times a second."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.interval = 0.25 if self.tty else 10.0
+        self._last = 0.0
+        self._drawn = False
+
+    def show(self, done: int, total: int | None, rate: float, eta: float | None) -> None:
+        now = time.monotonic()
+        final = total is not None and done >= total
+        if now - self._last < self.interval and not final:
+            return
+        self._last = now
+        of = f"/{total:,}" if total else ""
+        left = f"  ETA {_duration(eta)}" if eta is not None and not final else ""
+        text = f"{self.label}: {done:,}{of} texts  {rate:.1f} texts/s{left}"
+        if self.tty:
+            self.stream.write(f"\r{text}\x1b[K")
+            self._drawn = True
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+# --- arguments ---------------------------------------------------------------------
+
+
+def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None:
+    if repeat_model:
+        p.add_argument(
+            "--model",
+            action="append",
+            metavar="ID",
+            help="installed model id (default: the active one); repeat to compare models",
+        )
+    else:
+        p.add_argument("--model", metavar="ID", help="installed model id (default: the active one)")
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", metavar='"A,B,C"', help="labels, comma-separated")
+    labels.add_argument(
+        "--label-set", metavar="NAME_OR_FILE", help="a saved or built-in label set, or a JSON file"
+    )
+    p.add_argument("--instruction", help="the instruction given with --labels")
+    p.add_argument("--train", type=Path, metavar="LABELLED.csv", help="teach from labelled rows")
+    p.add_argument("--train-text-column", metavar="C", help="text column of --train")
+    p.add_argument("--train-label-column", metavar="L", help="label column of --train")
+    p.add_argument("--input", type=Path, required=True, metavar="FILE", help="CSV or TSV file")
+    p.add_argument("--text-column", metavar="C", help="column with the texts (name or number)")
+    p.add_argument("--style", choices=("plain", "chat"), default="plain", help="prompt style")
+    p.add_argument("--few-shot", action="store_true", help="use the label set's example texts")
+    p.add_argument(
+        "--no-calibrate", action="store_true", help="do not calibrate against content-free input"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help='below this confidence the answer is "needs review" (default 0.5)',
+    )
+
+
+def add_classify_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "classify",
+        help="classify every row of a CSV/TSV file",
+        description="Classify a CSV/TSV file on the local model. Interrupted, the same "
+        "command resumes where it stopped.",
+    )
+    _common_arguments(p, repeat_model=False)
+    p.add_argument("--method", choices=("prompt", "examples"), help="default: prompt")
+    p.add_argument("--output", type=Path, metavar="OUT.csv", help="write results here")
+    p.add_argument("--restart", action="store_true", help="forget earlier progress on this file")
+    p.set_defaults(handler=cmd_classify)
+
+
+def add_eval_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "eval",
+        help="score a classifier against gold labels",
+        description="Evaluate on a file with gold labels: accuracy, macro-F1, per-class "
+        "precision and recall, confusion matrix, texts/s.",
+    )
+    _common_arguments(p, repeat_model=True)
+    p.add_argument(
+        "--method",
+        action="append",
+        choices=("prompt", "examples"),
+        help="default: prompt; repeat to compare methods",
+    )
+    p.add_argument("--label-column", metavar="L", help="column with the gold labels")
+    p.add_argument("--json", action="store_true", help="print one JSON object for scripts")
+    p.add_argument(
+        "--confusion-png", type=Path, metavar="PATH", help="draw the confusion matrix (.png/.svg)"
+    )
+    p.set_defaults(handler=cmd_eval)
+
+
+# --- shared steps --------------------------------------------------------------------
+
+
+def _label_set(args: argparse.Namespace, bench: Workbench) -> LabelSet:
+    if args.labels is not None:
+        names = [n.strip() for n in args.labels.split(",") if n.strip()]
+        if args.instruction:
+            return LabelSet.from_names(names, instruction=args.instruction)
+        return LabelSet.from_names(names)
+    return bench.library.resolve(args.label_set)
+
+
+def _options(args: argparse.Namespace, method: Method) -> MethodOptions:
+    return MethodOptions(
+        method=method,
+        style=args.style,
+        few_shot=args.few_shot,
+        calibrated=not args.no_calibrate,
+        threshold=args.threshold,
+    )
+
+
+def _classifier(
+    bench: Workbench, label_set: LabelSet, options: MethodOptions, args: argparse.Namespace
+) -> Classifier:
+    head: TaughtHead | None = None
+    if options.method == "examples" and args.train is not None:
+        head = _teach(bench, label_set, options, args)
+    return bench.classifier(label_set, options, head=head)
+
+
+def _teach(
+    bench: Workbench, label_set: LabelSet, options: MethodOptions, args: argparse.Namespace
+) -> TaughtHead:
+    digest = file_sha256(args.train)
+    saved = bench.saved_head(label_set, options.spec)
+    if saved is not None and saved.source_sha256 == digest:
+        status(f"Using the head taught from {args.train.name} on {saved.created_at}.")
+        return saved
+    taught = bench.teaching_set(
+        args.train,
+        label_set,
+        text_column=args.train_text_column,
+        label_column=args.train_label_column,
+    )
+    if taught.unknown_labels:
+        shown = ", ".join(taught.unknown_labels[:5])
+        status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
+    line = RateLine(f"Teaching from {args.train.name}")
+
+    def on_progress(p: TeachProgress) -> None:
+        if p.stage == "reading":
+            line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+
+    try:
+        head = bench.teach(
+            label_set,
+            taught.examples,
+            spec=options.spec,
+            source_sha256=digest,
+            on_progress=on_progress,
+        )
+    finally:
+        line.finish()
+    accuracy = head.fit.validation_accuracy
+    held_out = f", held-out balanced accuracy {accuracy:.3f}" if accuracy is not None else ""
+    status(
+        f"Taught a head on {head.fit.n_train:,} examples: reading {head.read_seconds:.0f}s, "
+        f"fitting {head.fit.seconds:.1f}s{held_out}."
+    )
+    return head
+
+
+def _method(args: argparse.Namespace, given: str | None) -> Method:
+    if given == "examples" or (given is None and args.train is not None):
+        return "examples"
+    return "prompt"
+
+
+# --- classify --------------------------------------------------------------------------
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    columns = choose_columns(sniff(args.input), args.text_column)
+    with Workbench(get_paths().ensure(), open_store()) as bench:
+        bench.open_model(args.model)
+        label_set = _label_set(args, bench)
+        method = _method(args, args.method)
+        classifier = _classifier(bench, label_set, _options(args, method), args)
+        run = open_file_run(bench.runs, classifier, columns)
+        if args.restart:
+            bench.runs.delete_run(run.id)
+            run = open_file_run(bench.runs, classifier, columns)
+        done, skipped = bench.runs.count(run.id)
+        if done or skipped:
+            status(f"Resuming: {done + skipped:,} of {run.total_rows:,} rows were done before.")
+        line = RateLine(f"Classifying {args.input.name}")
+
+        def on_progress(p: BatchProgress) -> None:
+            line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+
+        problems = []
+        try:
+            for row in run_file(bench.runs, classifier, columns, run=run, on_progress=on_progress):
+                if row.problem:
+                    problems.append(f"line {row.line}: {row.problem}")
+        except KeyboardInterrupt:
+            line.finish()
+            status("Stopped. Run the same command again to resume where it stopped.")
+            raise
+        line.finish()
+        for problem in problems[:20]:
+            status(f"Skipped {problem}")
+        if len(problems) > 20:
+            status(f"... and {len(problems) - 20} more malformed rows.")
+        _summarise(bench, run.id)
+        if args.output:
+            written = bench.runs.export_csv(run.id, args.output)
+            status(f"Wrote {written:,} results to {args.output}")
+        else:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerows(bench.runs.csv_rows(run.id))
+    return 0
+
+
+def _summarise(bench: Workbench, run_id: int) -> None:
+    counts: dict[str, int] = {}
+    review = 0
+    for row in bench.runs.results(run_id):
+        if row.prediction is None:
+            continue
+        counts[row.prediction.label] = counts.get(row.prediction.label, 0) + 1
+        review += row.prediction.needs_review
+    parts = [f"{label} {n:,}" for label, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    status(f"Labels: {', '.join(parts) or 'none'}; needs review: {review:,}.")
+
+
+# --- eval ----------------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    table = read_all(args.input, args.text_column, args.label_column, need_gold=True)
+    models = args.model or [None]
+    methods: list[Method] = [_method(args, m) for m in (args.method or [None])]
+    if args.train is not None and file_sha256(args.train) == file_sha256(args.input):
+        status("Warning: the teaching file is the evaluation file; accuracy will be overstated.")
+    reports: list[EvalReport] = []
+    for model in models:
+        with Workbench(get_paths().ensure(), open_store()) as bench:
+            info = bench.open_model(model)
+            label_set = _label_set(args, bench)
+            gold = gold_rows(table, label_set)
+            for method in methods:
+                classifier = _classifier(bench, label_set, _options(args, method), args)
+                line = RateLine(f"Evaluating {method} on {info.model_id}")
+
+                def on_progress(p: ClassifyProgress, line: RateLine = line) -> None:
+                    line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+
+                try:
+                    reports.append(evaluate(classifier, gold, on_progress=on_progress))
+                finally:
+                    line.finish()
+    first = reports[0]
+    if first.skipped_rows:
+        status(f"Skipped {first.skipped_rows} malformed rows.")
+    if first.unmatched_rows:
+        shown = ", ".join(first.unknown_gold[:5])
+        status(f"Left out {first.unmatched_rows} rows whose gold label matches no label: {shown}.")
+    if args.confusion_png:
+        for i, report in enumerate(reports):
+            path = args.confusion_png
+            if len(reports) > 1:
+                path = path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
+            title = f"{report.info.method} on {report.info.model_id}"
+            write_confusion(path, report.scores, title)
+            status(f"Wrote the confusion matrix to {path}")
+    if args.json:
+        payload: dict[str, Any] = (
+            first.to_json()
+            if len(reports) == 1
+            else {"n": first.scores.n, "comparison": [r.to_json() for r in reports]}
+        )
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_table(comparison_table(reports))
+    return 0
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+__all__ = ["ClassifyError", "add_classify_parser", "add_eval_parser"]

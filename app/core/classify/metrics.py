@@ -1,0 +1,147 @@
+"""Scores against gold labels: accuracy, macro-F1, per-class precision and recall, confusion.
+
+Gold values are matched to label names case-insensitively (``Billing``, ``billing``
+and ``BILLING`` are one label; ``card_arrival`` matches ``card arrival``). When no
+gold value is a label name and every one is a whole number, they are read as
+positions in the label set (0 is the first label): SST-2's ``0/1`` with labels
+``negative,positive``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.core.classify.errors import ClassifyError
+from app.core.classify.labels import LabelSet
+
+
+@dataclass(frozen=True)
+class GoldMapping:
+    """Gold values turned into label positions; values that match no label are listed."""
+
+    indices: tuple[int | None, ...]
+    numeric: bool
+    unknown: tuple[str, ...]
+
+
+def map_gold(values: Sequence[str], label_set: LabelSet) -> GoldMapping:
+    """Match each gold value to a label (by name, else by number); None when it matches none."""
+    by_name = [label_set.index_of(v) for v in values]
+    numeric = (
+        bool(values)
+        and all(i is None for i in by_name)
+        and all(v.strip().lstrip("-").isdigit() for v in values)
+    )
+    if numeric:
+        n = len(label_set.labels)
+        indices = tuple(int(v) if 0 <= int(v) < n else None for v in values)
+    else:
+        indices = tuple(by_name)
+    unknown = sorted({v for v, i in zip(values, indices, strict=True) if i is None})
+    return GoldMapping(indices, numeric, tuple(unknown))
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Scores:
+    """How predictions compare with gold labels. ``confusion[g][p]`` counts gold g, predicted p."""
+
+    labels: tuple[str, ...]
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: tuple[ClassScore, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    needs_review: int = 0
+    """Predictions below the confidence threshold (they still count, as their best guess)."""
+    confident_accuracy: float | None = None
+    """Accuracy on the predictions at or above the threshold, or None if there are none."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "needs_review": self.needs_review,
+            "confident_accuracy": (
+                None if self.confident_accuracy is None else round(self.confident_accuracy, 4)
+            ),
+            "per_class": {
+                c.label: {
+                    "precision": round(c.precision, 4),
+                    "recall": round(c.recall, 4),
+                    "f1": round(c.f1, 4),
+                    "support": c.support,
+                }
+                for c in self.per_class
+            },
+            "labels": list(self.labels),
+            "confusion": [list(row) for row in self.confusion],
+        }
+
+
+def confusion_matrix(
+    gold: Sequence[int], predicted: Sequence[int], n_labels: int
+) -> npt.NDArray[np.int64]:
+    matrix = np.zeros((n_labels, n_labels), dtype=np.int64)
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[g, p] += 1
+    return matrix
+
+
+def score(
+    labels: Sequence[str],
+    gold: Sequence[int],
+    predicted: Sequence[int],
+    *,
+    confident: Sequence[bool] | None = None,
+) -> Scores:
+    """Compare predicted label positions with gold ones (same length, same label order)."""
+    if len(gold) != len(predicted):
+        raise ClassifyError("There are not as many predictions as gold labels.")
+    k = len(labels)
+    matrix = confusion_matrix(gold, predicted, k)
+    n = int(matrix.sum())
+    correct = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    predicted_count = matrix.sum(axis=0)
+    per_class = []
+    f1s = []
+    for i, name in enumerate(labels):
+        precision = float(correct[i] / predicted_count[i]) if predicted_count[i] else 0.0
+        recall = float(correct[i] / support[i]) if support[i] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(ClassScore(name, precision, recall, f1, int(support[i])))
+        if support[i] or predicted_count[i]:
+            f1s.append(f1)  # labels absent from gold and predictions would only dilute
+    review = 0
+    confident_accuracy = None
+    if confident is not None:
+        sure = np.asarray(confident, dtype=bool)
+        review = int((~sure).sum())
+        if sure.any():
+            hits = np.asarray(gold)[sure] == np.asarray(predicted)[sure]
+            confident_accuracy = float(hits.mean())
+    return Scores(
+        labels=tuple(labels),
+        n=n,
+        accuracy=float(correct.sum() / n) if n else 0.0,
+        macro_f1=float(np.mean(f1s)) if f1s else 0.0,
+        per_class=tuple(per_class),
+        confusion=tuple(tuple(int(v) for v in row) for row in matrix),
+        needs_review=review,
+        confident_accuracy=confident_accuracy,
+    )

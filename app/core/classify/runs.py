@@ -1,0 +1,350 @@
+"""Classification runs kept in SQLite, so a crash or a kill loses nothing.
+
+A run is identified by what decides its results: the input file's sha256, the text
+column, the label set version, the model's lock id, the method and its settings.
+Results are written one transaction per chunk of rows, keyed by (run, row number),
+so a rerun of the same run skips every row already done and no row is stored twice.
+The database is in WAL mode with full sync: a committed chunk survives a power cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.core.classify.classifier import NEEDS_REVIEW, ClassifierInfo, Prediction
+from app.core.classify.errors import ClassifyError
+from app.core.fsutil import atomic_write_bytes
+from app.core.paths import Paths
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    input_path TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    text_column TEXT NOT NULL,
+    gold_column TEXT,
+    info_json TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    total_rows INTEGER,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    row_number INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    gold TEXT,
+    label TEXT,
+    confidence REAL,
+    probabilities TEXT,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    problem TEXT,
+    PRIMARY KEY (run_id, row_number)
+);
+"""
+
+
+def runs_db_path(paths: Paths) -> Path:
+    return paths.home / "classify.sqlite3"
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One row of a run: a prediction, or the problem that kept it from being classified."""
+
+    number: int
+    line: int
+    text: str
+    gold: str | None
+    prediction: Prediction | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    key: str
+    input_path: str
+    input_sha256: str
+    text_column: str
+    gold_column: str | None
+    info: ClassifierInfo
+    total_rows: int | None
+    created_at: str
+    finished_at: str | None
+
+
+def run_key(input_sha256: str, text_column: str, info: ClassifierInfo) -> str:
+    parts = [
+        input_sha256,
+        text_column,
+        info.label_set,
+        info.lock_id,
+        info.method,
+        info.detail,
+        ",".join(info.labels),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+class RunStore:
+    """Runs and their rows in one SQLite file (usable from several processes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ClassifyError(
+                    f"{path} was written by a newer Driftless (schema {version}). Update Driftless."
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @classmethod
+    def for_paths(cls, paths: Paths) -> RunStore:
+        return cls(runs_db_path(paths))
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    # -- runs --
+
+    def open_run(
+        self,
+        *,
+        input_path: Path,
+        input_sha256: str,
+        text_column: str,
+        gold_column: str | None,
+        info: ClassifierInfo,
+    ) -> RunRecord:
+        """The run for these settings: the existing one (to resume) or a new one."""
+        key = run_key(input_sha256, text_column, info)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO runs (key, input_path, input_sha256, text_column, gold_column,"
+                " info_json, threshold, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET input_path = excluded.input_path,"
+                " gold_column = excluded.gold_column, info_json = excluded.info_json,"
+                " threshold = excluded.threshold",
+                (
+                    key,
+                    str(input_path),
+                    input_sha256,
+                    text_column,
+                    gold_column,
+                    json.dumps(info.to_json()),
+                    info.threshold,
+                    _now(),
+                ),
+            )
+            row = conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
+        return _run_from_row(row)
+
+    def get_run(self, run_id: int) -> RunRecord:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ClassifyError(f"There is no classification run {run_id}.")
+        return _run_from_row(row)
+
+    def list_runs(self) -> list[RunRecord]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def set_total(self, run_id: int, total: int) -> None:
+        with self._connect() as conn:
+            conn.execute("UPDATE runs SET total_rows = ? WHERE id = ?", (total, run_id))
+
+    def finish(self, run_id: int) -> None:
+        with self._connect() as conn:
+            conn.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (_now(), run_id))
+
+    def delete_run(self, run_id: int) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # -- rows --
+
+    def done_rows(self, run_id: int) -> set[int]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT row_number FROM results WHERE run_id = ?", (run_id,)
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def record(self, run_id: int, rows: Sequence[RowResult]) -> None:
+        """Store a chunk of rows in one transaction (all or none survive a crash)."""
+        values = []
+        for row in rows:
+            p = row.prediction
+            values.append(
+                (
+                    run_id,
+                    row.number,
+                    row.line,
+                    row.text,
+                    row.gold,
+                    p.label if p else None,
+                    p.confidence if p else None,
+                    json.dumps(p.probabilities) if p else None,
+                    int(p.truncated) if p else 0,
+                    row.problem,
+                )
+            )
+        with self._connect() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO results (run_id, row_number, line, text, gold, label,"
+                " confidence, probabilities, truncated, problem)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+
+    def results(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> list[RowResult]:
+        """Rows of a run in file order (for a results table), predictions and problems."""
+        run = self.get_run(run_id)
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM results WHERE run_id = ? ORDER BY row_number LIMIT ? OFFSET ?",
+                (run_id, -1 if limit is None else limit, offset),
+            ).fetchall()
+        return [_result_from_row(r, run.info) for r in rows]
+
+    def count(self, run_id: int) -> tuple[int, int]:
+        """(rows classified, rows skipped as malformed) so far."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT SUM(problem IS NULL), SUM(problem IS NOT NULL) FROM results"
+                " WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    # -- export --
+
+    def csv_rows(self, run_id: int, *, include_problems: bool = False) -> Iterator[list[Any]]:
+        """A header, then one list of cells per result row (problems only if asked)."""
+        run = self.get_run(run_id)
+        labels = run.info.labels
+        header = ["row", "line", "text"]
+        if run.gold_column:
+            header.append("gold")
+        header += ["label", "best_label", "confidence"]
+        header += [f"p_{label}" for label in labels]
+        header += ["truncated", "label_set", "method", "lock_id"]
+        if include_problems:
+            header.append("problem")
+        yield header
+        for row in self.results(run_id):
+            p = row.prediction
+            if p is None and not include_problems:
+                continue
+            cells: list[Any] = [row.number, row.line, row.text]
+            if run.gold_column:
+                cells.append(row.gold or "")
+            if p is not None:
+                cells += [p.answer, p.label, f"{p.confidence:.4f}"]
+                cells += [f"{v:.4f}" for v in p.probabilities]
+                cells.append("yes" if p.truncated else "")
+            else:
+                cells += ["", "", ""] + [""] * len(labels) + [""]
+            cells += [run.info.label_set, run.info.method, run.info.lock_id]
+            if include_problems:
+                cells.append(row.problem or "")
+            yield cells
+
+    def export_csv(self, run_id: int, path: Path, *, include_problems: bool = False) -> int:
+        """Write a run's results as CSV (atomically); returns the number of rows written."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        rows = 0
+        for cells in self.csv_rows(run_id, include_problems=include_problems):
+            writer.writerow(cells)
+            rows += 1
+        atomic_write_bytes(Path(path), buffer.getvalue().encode("utf-8"))
+        return rows - 1
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _info_from_json(data: dict[str, Any]) -> ClassifierInfo:
+    return ClassifierInfo(
+        method=data["method"],
+        label_set=data["label_set"],
+        labels=tuple(data["labels"]),
+        model_id=data["model"],
+        lock_id=data["lock_id"],
+        threshold=float(data["threshold"]),
+        detail=data.get("detail", ""),
+    )
+
+
+def _run_from_row(row: sqlite3.Row) -> RunRecord:
+    info = _info_from_json(json.loads(row["info_json"]))
+    return RunRecord(
+        id=row["id"],
+        key=row["key"],
+        input_path=row["input_path"],
+        input_sha256=row["input_sha256"],
+        text_column=row["text_column"],
+        gold_column=row["gold_column"],
+        info=info,
+        total_rows=row["total_rows"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _result_from_row(row: sqlite3.Row, info: ClassifierInfo) -> RowResult:
+    prediction = None
+    if row["problem"] is None and row["probabilities"] is not None:
+        probs = tuple(float(v) for v in json.loads(row["probabilities"]))
+        confidence = float(row["confidence"])
+        prediction = Prediction(
+            label=row["label"],
+            confidence=confidence,
+            probabilities=probs,
+            needs_review=confidence < info.threshold,
+            truncated=bool(row["truncated"]),
+        )
+    return RowResult(
+        number=row["row_number"],
+        line=row["line"],
+        text=row["text"],
+        gold=row["gold"],
+        prediction=prediction,
+        problem=row["problem"],
+    )
+
+
+__all__ = ["NEEDS_REVIEW", "RowResult", "RunRecord", "RunStore", "run_key", "runs_db_path"]

@@ -1,0 +1,537 @@
+"""The model, as classification uses it: a shared prefix, many texts per batch, labels scored.
+
+One ``llama_decode`` batch carries several texts. Each text runs in sequences of its
+own that also hold the shared prefix (the instruction and few-shot examples), which
+is evaluated once into sequence 0 and shared by reference: the KV cache is unified,
+so ``llama_memory_seq_cp`` only tags the prefix's cells with more sequence ids.
+
+Labels are scored teacher-forced. Their token paths form a trie: a token shared by
+several labels (``card`` in ``card_arrival`` and ``card_linking``) is evaluated once
+and belongs to the sequences of every label passing through it, so one pass gives
+``log p(label | prefix, text)`` for every label of every text in the batch.
+
+Hidden states for the taught head are read while the graph runs, through llama.cpp's
+eval callback (the ``l_out-N`` tensor of each chosen layer): the text's tokens are
+averaged per layer and the last token (where the answer starts) is kept per layer.
+
+One thread owns a runner; ``llama_cpp`` is imported lazily, when a model is opened.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.core.cancel import CancelToken
+from app.core.classify.errors import ClassifyError
+from app.core.errors import ModelLoadError
+from app.core.fsutil import ProgressCallback
+from app.core.gguf import read_gguf
+from app.core.store import InstalledModel, ModelStore
+
+FloatArray = npt.NDArray[np.float32]
+
+N_CTX = 4096
+"""KV cells shared by the prefix and every text of a batch."""
+N_BATCH = 2048
+PACK_TOKENS = 256
+"""Texts are packed into a batch up to this many tokens. Every token of a batch attends
+to every cell in use (masked, but computed), so small batches are faster per token."""
+N_UBATCH = 512
+MAX_SEQUENCES = 256
+MAX_TEXT_TOKENS = 1024
+"""Longer texts are cut to their first tokens (and the result says so)."""
+
+
+@dataclass(frozen=True)
+class RunnerInfo:
+    """The loaded model, as results record it."""
+
+    model_id: str
+    lock_id: str
+    name: str
+    n_embd: int
+    n_layer: int
+    n_vocab: int
+
+
+@dataclass(frozen=True)
+class Query:
+    """One text to run after the shared prefix.
+
+    ``tokens`` is the text followed by the prompt's suffix; ``pool`` the range of
+    ``tokens`` (the text itself) whose hidden states are averaged.
+    """
+
+    tokens: tuple[int, ...]
+    pool: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class QueryOutput:
+    label_logprobs: FloatArray | None
+    """log p(label tokens | prefix, text) for each label, in label order; or None."""
+    features: FloatArray | None
+    """Per chosen layer, the text's mean hidden state and the last token's; or None."""
+
+
+class _Trie:
+    """Label token paths merged by common prefix; each node is one evaluated token."""
+
+    def __init__(self, paths: Sequence[Sequence[int]]) -> None:
+        if not paths or any(not p for p in paths):
+            raise ClassifyError("Every label must have at least one token.")
+        self.paths = [tuple(p) for p in paths]
+        self.nodes: list[tuple[int, int, int]] = []  # (token, depth, parent node or -1)
+        index: dict[tuple[int, ...], int] = {}
+        # A label with one token is scored from the text's last position alone; longer
+        # ones get a sequence each, so their branches do not see each other.
+        self.branch_labels = [i for i, p in enumerate(self.paths) if len(p) > 1]
+        self.node_seqs: list[list[int]] = []  # branch slots passing through each node
+        self.steps: list[list[tuple[int, int]]] = []  # per label: (node or -1, token)
+        for label, path in enumerate(self.paths):
+            steps = [(-1, path[0])]
+            for depth in range(1, len(path)):
+                key = path[:depth]
+                node = index.get(key)
+                if node is None:
+                    parent = index[key[:-1]] if depth > 1 else -1
+                    node = len(self.nodes)
+                    index[key] = node
+                    self.nodes.append((key[-1], depth - 1, parent))
+                    self.node_seqs.append([])
+                slot = self.branch_labels.index(label)
+                if slot not in self.node_seqs[node]:
+                    self.node_seqs[node].append(slot)
+                steps.append((node, path[depth]))
+            self.steps.append(steps)
+
+    @property
+    def n_slots(self) -> int:
+        return max(1, len(self.branch_labels))
+
+
+class ModelRunner:
+    """A model opened for classification. Use from one thread; close when done."""
+
+    def __init__(
+        self,
+        lib: ModuleType,
+        model: Any,
+        info: RunnerInfo,
+        *,
+        n_threads: int,
+    ) -> None:
+        self._lib = lib
+        self._model = model
+        self.info = info
+        self._vocab = lib.llama_model_get_vocab(model)
+        self._layers: tuple[int, ...] = ()
+        self._wanted: dict[str, int] = {}
+        self._capturing = False
+        self._stop_after = -1  # the layer after which llama.cpp may stop computing
+        self._captured: dict[int, list[FloatArray]] = {}
+        self._callback = lib.ggml_backend_sched_eval_callback(self._on_tensor)
+        self._ggml = _ggml_functions()
+        params = lib.llama_context_default_params()
+        params.n_ctx = N_CTX
+        params.n_batch = N_BATCH
+        params.n_ubatch = N_UBATCH
+        params.n_seq_max = MAX_SEQUENCES
+        params.kv_unified = True
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.no_perf = True
+        params.cb_eval = self._callback
+        self._ctx = lib.llama_init_from_model(model, params)
+        if not self._ctx:
+            lib.llama_model_free(model)
+            raise ModelLoadError(
+                f"llama.cpp could not set up a classification context for {info.model_id}. "
+                "There may not be enough memory: close other programs."
+            )
+        self._memory = lib.llama_get_memory(self._ctx)
+        self._batch = lib.llama_batch_init(N_BATCH, 0, MAX_SEQUENCES)
+        self._prefix: tuple[int, ...] = ()
+        self._trie: _Trie | None = None
+        self._owner = threading.get_ident()
+        self._closed = False
+
+    # -- opening and closing --
+
+    @classmethod
+    def open(
+        cls,
+        store: ModelStore,
+        ref: str | None = None,
+        *,
+        n_threads: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ModelRunner:
+        """Check (size, hash if moved, GGUF header) and load a model; the active one if no ref."""
+        model = _find(store, ref)
+        model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
+        gguf = read_gguf(model.path)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        from app.core.engine import import_llama_cpp  # lazy: loads the native library
+
+        lib = import_llama_cpp()
+        lib.llama_backend_init()
+        params = lib.llama_model_default_params()
+        handle = lib.llama_model_load_from_file(str(model.path).encode(), params)
+        if not handle:
+            raise ModelLoadError(
+                f"llama.cpp could not load {model.id} (architecture "
+                f"'{gguf.architecture}'). Update Driftless, or choose another model."
+            )
+        vocab = lib.llama_model_get_vocab(handle)
+        info = RunnerInfo(
+            model_id=model.id,
+            lock_id=model.lock_id,
+            name=model.model_name or model.filename,
+            n_embd=int(lib.llama_model_n_embd(handle)),
+            n_layer=int(lib.llama_model_n_layer(handle)),
+            n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
+        )
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        return cls(lib, handle, info, n_threads=threads)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._lib.llama_batch_free(self._batch)
+        self._lib.llama_free(self._ctx)
+        self._lib.llama_model_free(self._model)
+
+    def __enter__(self) -> ModelRunner:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- tokens --
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        """Tokens of ``text``; ``special`` parses markers like ``<|im_end|>`` (prompt only)."""
+        data = text.encode("utf-8", "replace")
+        room = len(data) + 16
+        array = (self._lib.llama_token * room)()
+        count = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, False, special)
+        if count < 0:  # not expected: a token is at least one byte
+            room = -count
+            array = (self._lib.llama_token * room)()
+            count = self._lib.llama_tokenize(
+                self._vocab, data, len(data), array, room, False, special
+            )
+        return list(array[:count])
+
+    def piece(self, token: int) -> str:
+        buffer = ctypes.create_string_buffer(64)
+        n = self._lib.llama_token_to_piece(self._vocab, token, buffer, 64, 0, True)
+        return buffer.raw[: max(0, n)].decode("utf-8", "replace")
+
+    @property
+    def bos(self) -> list[int]:
+        """The begin-of-text token, when the model wants one."""
+        if self._lib.llama_vocab_get_add_bos(self._vocab):
+            return [int(self._lib.llama_vocab_bos(self._vocab))]
+        return []
+
+    # -- the shared part --
+
+    def prepare(self, prefix: Sequence[int], labels: Sequence[Sequence[int]]) -> None:
+        """Evaluate ``prefix`` once (unless it already is) and set the label paths to score."""
+        self._check_thread()
+        trie = _Trie(labels)
+        if trie.n_slots + 1 > MAX_SEQUENCES:
+            raise ClassifyError(
+                f"{len(labels)} labels are too many to score at once; "
+                f"use at most {MAX_SEQUENCES - 2}."
+            )
+        self._trie = trie
+        prefix = tuple(prefix)
+        if prefix == self._prefix:
+            return
+        if len(prefix) > N_CTX // 2:
+            raise ClassifyError(
+                f"The instruction and examples take {len(prefix):,} tokens; at most "
+                f"{N_CTX // 2:,} fit. Shorten the instruction or use fewer examples."
+            )
+        self._lib.llama_memory_clear(self._memory, True)
+        self._prefix = ()
+        for start in range(0, len(prefix), N_BATCH):
+            chunk = prefix[start : start + N_BATCH]
+            self._fill([(tok, start + i, (0,), False) for i, tok in enumerate(chunk)])
+            self._decode(capture=False)
+        self._prefix = prefix
+
+    def max_text_tokens(self, suffix_tokens: int) -> int:
+        trie = self._require_trie()
+        return min(MAX_TEXT_TOKENS, N_BATCH - len(trie.nodes) - suffix_tokens)
+
+    # -- many texts --
+
+    def run(
+        self,
+        queries: Sequence[Query],
+        *,
+        scores: bool = True,
+        layers: Sequence[int] = (),
+        cancel: CancelToken | None = None,
+    ) -> list[QueryOutput]:
+        """Label log-probabilities and/or hidden-state features for each query, in order.
+
+        ``layers`` are read for features (0 is the first; the last layer cannot be, as
+        llama.cpp keeps only the answer positions there). Without ``scores`` llama.cpp
+        stops after the deepest layer read, which saves the rest of the model's work.
+        """
+        self._check_thread()
+        trie = self._require_trie()
+        self._set_layers(layers)
+        features = bool(self._layers)
+        if not (scores or features):
+            raise ClassifyError("Nothing to compute: ask for scores, features or both.")
+        extra = len(trie.nodes) if scores else 0
+        slots_each = trie.n_slots if scores else 1
+        outputs: list[QueryOutput] = []
+        start = 0
+        while start < len(queries):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            end = start
+            tokens = 0
+            slots = 0
+            while end < len(queries):
+                need = len(queries[end].tokens) + extra
+                if end > start and (
+                    tokens + need > PACK_TOKENS or slots + slots_each > MAX_SEQUENCES - 1
+                ):
+                    break
+                tokens += need
+                slots += slots_each
+                end += 1
+            outputs.extend(self._run_batch(queries[start:end], trie, scores, features))
+            start = end
+        return outputs
+
+    def _run_batch(
+        self, queries: Sequence[Query], trie: _Trie, scores: bool, features: bool
+    ) -> list[QueryOutput]:
+        lib = self._lib
+        base = len(self._prefix)
+        n_slots = trie.n_slots if scores else 1
+        entries: list[tuple[int, int, tuple[int, ...], bool]] = []
+        layout: list[tuple[int, int]] = []  # per query: first entry, first output
+        n_out = 0
+        for q_index, query in enumerate(queries):
+            if not query.tokens:
+                raise ClassifyError("A text became empty after tokenizing; it cannot be scored.")
+            seq0 = 1 + q_index * n_slots
+            seqs = tuple(range(seq0, seq0 + n_slots))
+            for seq in seqs:
+                lib.llama_memory_seq_cp(self._memory, 0, seq, -1, -1)
+            layout.append((len(entries), n_out))
+            last = len(query.tokens) - 1
+            for i, tok in enumerate(query.tokens):
+                entries.append((tok, base + i, seqs, scores and i == last))
+            if not scores:
+                continue
+            n_out += 1
+            for (tok, depth, _parent), slots in zip(trie.nodes, trie.node_seqs, strict=True):
+                pos = base + len(query.tokens) + depth
+                entries.append((tok, pos, tuple(seq0 + s for s in slots), True))
+                n_out += 1
+        self._fill(entries)
+        try:
+            self._decode(capture=features, stop_early=not scores)
+            logprobs = None
+            if scores:
+                logits = np.ctypeslib.as_array(
+                    lib.llama_get_logits(self._ctx), shape=(n_out, self.info.n_vocab)
+                )
+                logprobs = _log_softmax_rows(logits)
+            captured = self._take_captured(len(entries)) if features else None
+        finally:
+            for seq in range(1, 1 + len(queries) * n_slots):
+                lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
+        results = []
+        for query, (first_entry, first_out) in zip(queries, layout, strict=True):
+            label_scores = None
+            if logprobs is not None:
+                label_scores = np.zeros(len(trie.paths), dtype=np.float32)
+                for label, steps in enumerate(trie.steps):
+                    total = 0.0
+                    for node, tok in steps:
+                        row = first_out if node < 0 else first_out + 1 + node
+                        total += float(logprobs[row, tok])
+                    label_scores[label] = total
+            feats = _pool(captured, first_entry, query) if captured is not None else None
+            results.append(QueryOutput(label_scores, feats))
+        return results
+
+    # -- llama.cpp calls --
+
+    def _set_layers(self, layers: Sequence[int]) -> None:
+        chosen = tuple(sorted(set(layers)))
+        last = self.info.n_layer - 2
+        bad = [n for n in chosen if not 0 <= n <= last]
+        if bad:
+            raise ClassifyError(
+                f"Layer {bad[0]} cannot be read: {self.info.name} has layers 0 to {last} "
+                "before its last one."
+            )
+        self._layers = chosen
+        self._wanted = {f"l_out-{n}": n for n in chosen}
+
+    def _fill(self, entries: Sequence[tuple[int, int, tuple[int, ...], bool]]) -> None:
+        batch = self._batch
+        if len(entries) > N_BATCH:
+            raise ClassifyError(f"A batch of {len(entries)} tokens is too big (max {N_BATCH}).")
+        batch.n_tokens = len(entries)
+        for i, (tok, pos, seqs, out) in enumerate(entries):
+            batch.token[i] = tok
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = len(seqs)
+            seq_ids = batch.seq_id[i]
+            for j, seq in enumerate(seqs):
+                seq_ids[j] = seq
+            batch.logits[i] = out
+
+    def _decode(self, *, capture: bool, stop_early: bool = False) -> None:
+        self._captured = {n: [] for n in self._layers}
+        self._capturing = capture and bool(self._layers)
+        self._stop_after = self._layers[-1] if self._capturing and stop_early else -1
+        try:
+            code = self._lib.llama_decode(self._ctx, self._batch)
+        finally:
+            self._capturing = False
+            self._stop_after = -1
+        if code != 0:
+            raise ClassifyError(
+                f"llama.cpp could not evaluate a batch of texts (code {code}). "
+                "Try shorter texts or fewer labels."
+            )
+
+    def _on_tensor(self, tensor: int, ask: bool, _data: object) -> bool:
+        # Runs inside llama_decode on this thread, once per graph node (twice when wanted).
+        if not self._capturing:
+            return False
+        name = self._ggml.get_name(tensor)
+        layer = self._wanted.get(name.decode("ascii", "replace") if name else "")
+        if ask:
+            return layer is not None
+        if layer is not None:
+            count = self._ggml.nelements(tensor)
+            values = np.empty(count, dtype=np.float32)
+            self._ggml.tensor_get(tensor, values.ctypes.data, 0, self._ggml.nbytes(tensor))
+            self._captured[layer].append(values.reshape(-1, self.info.n_embd))
+            if layer == self._stop_after:
+                return False  # the rest of the graph is not needed: skip it
+        return True
+
+    def _take_captured(self, n_tokens: int) -> list[FloatArray]:
+        layers = []
+        for layer in self._layers:
+            parts = self._captured.get(layer) or []
+            rows = np.concatenate(parts) if parts else np.zeros((0, self.info.n_embd), np.float32)
+            if rows.shape[0] != n_tokens:
+                raise ClassifyError(
+                    f"llama.cpp returned {rows.shape[0]} hidden states of layer {layer} for "
+                    f"{n_tokens} tokens; this model cannot be used for taught classification."
+                )
+            layers.append(rows)
+        self._captured = {}
+        return layers
+
+    def _require_trie(self) -> _Trie:
+        if self._trie is None:
+            raise ClassifyError("Nothing to score yet: call prepare() with the labels first.")
+        return self._trie
+
+    def _check_thread(self) -> None:
+        if self._closed:
+            raise ClassifyError("The model has been closed.")
+        if threading.get_ident() != self._owner:
+            raise RuntimeError("A ModelRunner is used only from the thread that opened it.")
+
+
+def _pool(layers: Sequence[FloatArray], first_entry: int, query: Query) -> FloatArray:
+    lo, hi = query.pool
+    if hi <= lo:
+        lo, hi = 0, len(query.tokens)
+    last = first_entry + len(query.tokens) - 1
+    parts = []
+    for rows in layers:
+        parts.append(rows[first_entry + lo : first_entry + hi].mean(axis=0))
+        parts.append(rows[last])
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _log_softmax_rows(logits: npt.NDArray[np.float32]) -> FloatArray:
+    peak = logits.max(axis=1, keepdims=True)
+    shifted = logits - peak
+    norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    result: FloatArray = (shifted - norm).astype(np.float32)
+    return result
+
+
+def _find(store: ModelStore, ref: str | None) -> InstalledModel:
+    if ref is not None:
+        return store.get(ref)
+    active = store.active()
+    if active is None:
+        from app.core.errors import ModelNotFound
+
+        raise ModelNotFound(
+            "No model is active. Choose one: driftless models use ID (see driftless models list)."
+        )
+    return active
+
+
+@dataclass(frozen=True)
+class _Ggml:
+    get_name: Any
+    nelements: Any
+    nbytes: Any
+    tensor_get: Any
+
+
+_ggml_cache: list[_Ggml] = []
+
+
+def _ggml_functions() -> _Ggml:
+    """The four ggml functions the eval callback needs, with their C signatures."""
+    if not _ggml_cache:
+        from llama_cpp import _ggml
+
+        lib = _ggml.libggml
+        lib.ggml_get_name.argtypes = [ctypes.c_void_p]
+        lib.ggml_get_name.restype = ctypes.c_char_p
+        lib.ggml_nelements.argtypes = [ctypes.c_void_p]
+        lib.ggml_nelements.restype = ctypes.c_int64
+        lib.ggml_nbytes.argtypes = [ctypes.c_void_p]
+        lib.ggml_nbytes.restype = ctypes.c_size_t
+        lib.ggml_backend_tensor_get.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+        ]
+        lib.ggml_backend_tensor_get.restype = None
+        _ggml_cache.append(
+            _Ggml(
+                lib.ggml_get_name, lib.ggml_nelements, lib.ggml_nbytes, lib.ggml_backend_tensor_get
+            )
+        )
+    return _ggml_cache[0]

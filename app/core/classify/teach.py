@@ -1,0 +1,357 @@
+"""Classification taught by examples: the model's hidden states, and a head trained on them.
+
+Each text runs once through the model after the label set's prompt. From a few of
+the model's layers the text's tokens are averaged and the last token (where the
+answer would start, having read the instruction) is kept; optionally the prompt's
+calibrated label probabilities are added. A logistic-regression head
+(:mod:`app.core.classify.head`) learns labels from those features in seconds.
+
+A taught head is saved beside its label set, tied to the model's lock id and the
+label set's version: used with another model or other labels it is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.core.cancel import CancelToken
+from app.core.classify.classifier import (
+    DEFAULT_THRESHOLD,
+    Classifier,
+    ClassifierInfo,
+    ClassifyProgress,
+    Prediction,
+    PromptSession,
+    calibrate,
+    make_prediction,
+    normalise_logprobs,
+)
+from app.core.classify.errors import HeadError
+from app.core.classify.head import HeadFit, fit_head
+from app.core.classify.labels import LabelSet
+from app.core.classify.prompt import PromptStyle
+from app.core.classify.runtime import ModelRunner
+from app.core.fsutil import atomic_write_bytes
+
+HEAD_SCHEMA = 1
+FEATURE_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features a head reads; part of its identity."""
+
+    layers: tuple[int, ...]
+    style: PromptStyle = "plain"
+    with_scores: bool = False
+    """Add the prompt's calibrated label probabilities (costs the rest of the model)."""
+
+    @property
+    def id(self) -> str:
+        layers = "-".join(str(n) for n in self.layers)
+        return f"{self.style}-L{layers}{'-s' if self.with_scores else ''}"
+
+
+DEFAULT_DEPTHS = (0.55, 0.65)
+"""Where the default features are read, as fractions of the model's depth. On the
+starter model (30 layers) that is layers 16 and 19: in bench/bench_classify.py the
+middle of the network separated sentiment and intent far better than its last layers,
+whose states are shaped for predicting the next token."""
+
+
+def default_spec(n_layer: int) -> FeatureSpec:
+    """The default features for a model with ``n_layer`` layers."""
+    last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
+    layers = sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in DEFAULT_DEPTHS})
+    return FeatureSpec(layers=tuple(layers))
+
+
+@dataclass(frozen=True)
+class TeachProgress:
+    """Where teaching is: ``reading`` the examples through the model, then ``fitting``."""
+
+    stage: str
+    done: int
+    total: int
+    seconds: float
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.done / self.seconds if self.stage == "reading" and self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.texts_per_second
+        if self.stage != "reading" or not rate:
+            return None
+        return (self.total - self.done) / rate
+
+
+TeachCallback = Callable[[TeachProgress], None]
+
+
+@dataclass(frozen=True)
+class TaughtHead:
+    """A trained head and everything it is tied to."""
+
+    fit: HeadFit
+    labels: tuple[str, ...]
+    spec: FeatureSpec
+    lock_id: str
+    model_id: str
+    label_set: str
+    label_set_key: str
+    examples_per_label: tuple[int, ...]
+    prior: tuple[float, ...] | None
+    created_at: str
+    read_seconds: float
+    source_sha256: str = ""
+    """The sha256 of the labelled file it was taught from, when it came from one."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.label_set}/{self.spec.id}/{self.created_at}"
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "schema": HEAD_SCHEMA,
+            "labels": list(self.labels),
+            "spec": asdict(self.spec),
+            "lock_id": self.lock_id,
+            "model_id": self.model_id,
+            "label_set": self.label_set,
+            "label_set_key": self.label_set_key,
+            "examples_per_label": list(self.examples_per_label),
+            "prior": None if self.prior is None else list(self.prior),
+            "created_at": self.created_at,
+            "read_seconds": self.read_seconds,
+            "source_sha256": self.source_sha256,
+            "l2": self.fit.l2,
+            "validation_accuracy": self.fit.validation_accuracy,
+            "n_train": self.fit.n_train,
+            "fit_seconds": self.fit.seconds,
+        }
+
+    def save(self, path: Path) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            mean=self.fit.mean,
+            scale=self.fit.scale,
+            weights=self.fit.weights,
+            bias=self.fit.bias,
+            meta=np.array(json.dumps(self.meta())),
+        )
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> TaughtHead:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {
+                    k: np.array(data[k], dtype=np.float64)
+                    for k in ("mean", "scale", "weights", "bias")
+                }
+        except (OSError, ValueError, KeyError) as exc:
+            raise HeadError(
+                f"The taught head {path} cannot be read ({exc}). Teach it again."
+            ) from exc
+        if meta.get("schema") != HEAD_SCHEMA:
+            raise HeadError(
+                f"The taught head {path} is from another Driftless version. Teach it again."
+            )
+        spec = meta["spec"]
+        fit = HeadFit(
+            mean=arrays["mean"],
+            scale=arrays["scale"],
+            weights=arrays["weights"],
+            bias=arrays["bias"],
+            l2=float(meta["l2"]),
+            validation_accuracy=meta.get("validation_accuracy"),
+            n_train=int(meta["n_train"]),
+            seconds=float(meta["fit_seconds"]),
+        )
+        prior = meta.get("prior")
+        return cls(
+            fit=fit,
+            labels=tuple(meta["labels"]),
+            spec=FeatureSpec(tuple(spec["layers"]), spec["style"], bool(spec["with_scores"])),
+            lock_id=meta["lock_id"],
+            model_id=meta["model_id"],
+            label_set=meta["label_set"],
+            label_set_key=meta["label_set_key"],
+            examples_per_label=tuple(meta["examples_per_label"]),
+            prior=None if prior is None else tuple(prior),
+            created_at=meta["created_at"],
+            read_seconds=float(meta["read_seconds"]),
+            source_sha256=str(meta.get("source_sha256", "")),
+        )
+
+    def check_usable(self, label_set: LabelSet, lock_id: str) -> None:
+        if lock_id != self.lock_id:
+            raise HeadError(
+                f"This head was taught on {self.model_id} ({self.lock_id}); it cannot be used "
+                f"with another model ({lock_id}). Teach it again with this model."
+            )
+        if label_set.label_names != self.labels or label_set.key != self.label_set_key:
+            raise HeadError(
+                f"This head was taught for {self.label_set}; the label set has changed since. "
+                "Teach it again."
+            )
+
+
+def read_features(
+    session: PromptSession,
+    spec: FeatureSpec,
+    texts: Sequence[str],
+    prior: npt.NDArray[np.float64] | None,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[npt.NDArray[np.float32], list[bool]]:
+    """The head's input for each text (rows), and which texts were cut to fit."""
+    rows: list[npt.NDArray[np.float32]] = []
+    truncated: list[bool] = []
+    for start in range(0, len(texts), FEATURE_CHUNK):
+        chunk = texts[start : start + FEATURE_CHUNK]
+        outputs, cut = session.run(
+            chunk, scores=spec.with_scores, layers=spec.layers, cancel=cancel
+        )
+        for out in outputs:
+            assert out.features is not None
+            feats = out.features
+            if spec.with_scores and out.label_logprobs is not None:
+                probs = normalise_logprobs(out.label_logprobs)
+                if prior is not None:
+                    probs = calibrate(probs, prior)
+                feats = np.concatenate([feats, np.log(probs[0] + 1e-6).astype(np.float32)])
+            rows.append(feats)
+        truncated.extend(cut)
+        if on_chunk is not None:
+            on_chunk(start + len(chunk))
+    width = rows[0].shape[0] if rows else 0
+    return np.array(rows, dtype=np.float32).reshape(len(rows), width), truncated
+
+
+def teach(
+    runner: ModelRunner,
+    label_set: LabelSet,
+    examples: Sequence[tuple[str, int]],
+    *,
+    spec: FeatureSpec | None = None,
+    l2: float | None = None,
+    on_progress: TeachCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> TaughtHead:
+    """Teach a head from (text, label position) examples."""
+    counts = np.bincount([y for _, y in examples], minlength=len(label_set.labels))
+    if len(examples) < 2 or (counts > 0).sum() < 2:
+        raise HeadError(
+            "Teaching needs labelled examples of at least two labels; "
+            f"got {len(examples)} example(s)."
+        )
+    spec = spec or default_spec(runner.info.n_layer)
+    session = PromptSession(runner, label_set, style=spec.style)
+    prior = session.content_free_prior() if spec.with_scores else None
+    started = time.perf_counter()
+    total = len(examples)
+
+    def on_chunk(done: int) -> None:
+        if on_progress is not None:
+            on_progress(TeachProgress("reading", done, total, time.perf_counter() - started))
+
+    features, _ = read_features(
+        session, spec, [t for t, _ in examples], prior, on_chunk=on_chunk, cancel=cancel
+    )
+    read_seconds = time.perf_counter() - started
+    fit_started = time.perf_counter()
+
+    def on_fit(stage: str, step: int, steps: int) -> None:
+        if on_progress is not None:
+            on_progress(TeachProgress("fitting", step, steps, time.perf_counter() - fit_started))
+
+    fit = fit_head(
+        features,
+        [y for _, y in examples],
+        len(label_set.labels),
+        l2=l2,
+        on_progress=on_fit,
+        cancel=cancel,
+    )
+    return TaughtHead(
+        fit=fit,
+        labels=label_set.label_names,
+        spec=spec,
+        lock_id=runner.info.lock_id,
+        model_id=runner.info.model_id,
+        label_set=label_set.version_id,
+        label_set_key=label_set.key,
+        examples_per_label=tuple(int(c) for c in counts),
+        prior=None if prior is None else tuple(float(p) for p in prior),
+        created_at=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+        read_seconds=read_seconds,
+    )
+
+
+class ExampleClassifier(Classifier):
+    """Classification by a taught head over the model's features."""
+
+    def __init__(
+        self,
+        runner: ModelRunner,
+        label_set: LabelSet,
+        head: TaughtHead,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        head.check_usable(label_set, runner.info.lock_id)
+        self.label_set = label_set
+        self.head = head
+        self.session = PromptSession(runner, label_set, style=head.spec.style)
+        self.prior = None if head.prior is None else np.array(head.prior, dtype=np.float64)
+        self.info = ClassifierInfo(
+            method="examples",
+            label_set=label_set.version_id,
+            labels=label_set.label_names,
+            model_id=runner.info.model_id,
+            lock_id=runner.info.lock_id,
+            threshold=threshold,
+            detail=f"head={head.spec.id}@{head.created_at} n={head.fit.n_train}",
+        )
+
+    def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:
+        if not texts:
+            return []
+        features, truncated = read_features(
+            self.session, self.head.spec, texts, self.prior, cancel=cancel
+        )
+        probs = self.head.fit.predict_proba(features)
+        labels = self.label_set.label_names
+        return [
+            make_prediction(labels, row, self.info.threshold, cut)
+            for row, cut in zip(probs, truncated, strict=True)
+        ]
+
+
+__all__ = [
+    "DEFAULT_DEPTHS",
+    "ClassifyProgress",
+    "ExampleClassifier",
+    "FeatureSpec",
+    "TaughtHead",
+    "TeachProgress",
+    "default_spec",
+    "read_features",
+    "teach",
+]

@@ -1,0 +1,205 @@
+"""The workbench: one model opened for classification, label sets, heads and runs together.
+
+This is the object the command line and the Classify page hold. Like the engine it
+is owned by one thread (the page's worker); only ``CancelToken.cancel()`` and
+``PauseToken`` calls come from elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from app.core.cancel import CancelToken
+from app.core.classify.classifier import (
+    DEFAULT_THRESHOLD,
+    Classifier,
+    Method,
+    PromptClassifier,
+)
+from app.core.classify.errors import ClassifyError, HeadError
+from app.core.classify.labels import LabelSet
+from app.core.classify.library import LabelSetLibrary
+from app.core.classify.metrics import map_gold
+from app.core.classify.prompt import PromptStyle
+from app.core.classify.runs import RunStore
+from app.core.classify.runtime import ModelRunner, RunnerInfo
+from app.core.classify.table import TableRead, file_sha256, read_all
+from app.core.classify.teach import (
+    ExampleClassifier,
+    FeatureSpec,
+    TaughtHead,
+    TeachCallback,
+    default_spec,
+    teach,
+)
+from app.core.fsutil import ProgressCallback
+from app.core.paths import Paths
+from app.core.store import ModelStore
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """How to classify: the method and the settings that change its results."""
+
+    method: Method = "prompt"
+    style: PromptStyle = "plain"
+    few_shot: bool = False
+    calibrated: bool = True
+    threshold: float = DEFAULT_THRESHOLD
+    spec: FeatureSpec | None = None
+    """Features for the examples method; None: the default for the model's depth."""
+
+
+@dataclass(frozen=True)
+class TeachingSet:
+    """Labelled examples read from a file, ready to teach from."""
+
+    examples: tuple[tuple[str, int], ...]
+    source_sha256: str
+    skipped_rows: int
+    unknown_labels: tuple[str, ...]
+
+
+class Workbench:
+    """Classification on one loaded model. Use from one thread; close when done."""
+
+    def __init__(self, paths: Paths, store: ModelStore) -> None:
+        self.paths = paths
+        self.store = store
+        self.library = LabelSetLibrary.for_paths(paths)
+        self.runs = RunStore.for_paths(paths)
+        self._runner: ModelRunner | None = None
+
+    # -- the model --
+
+    def open_model(
+        self,
+        ref: str | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> RunnerInfo:
+        """Load a model (the active one by default), replacing any loaded one."""
+        self.close()
+        self._runner = ModelRunner.open(self.store, ref, on_progress=on_progress, cancel=cancel)
+        return self._runner.info
+
+    @property
+    def runner(self) -> ModelRunner:
+        if self._runner is None:
+            raise ClassifyError("No model is loaded for classification. Load one first.")
+        return self._runner
+
+    def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- classifiers --
+
+    def classifier(
+        self,
+        label_set: LabelSet,
+        options: MethodOptions,
+        *,
+        head: TaughtHead | None = None,
+    ) -> Classifier:
+        """A classifier for ``label_set``; the examples method needs a head (see ``teach``)."""
+        if options.method == "prompt":
+            return PromptClassifier(
+                self.runner,
+                label_set,
+                style=options.style,
+                few_shot=options.few_shot,
+                calibrated=options.calibrated,
+                threshold=options.threshold,
+            )
+        head = head or self.saved_head(label_set, options.spec)
+        if head is None:
+            raise HeadError(
+                f"No head has been taught for '{label_set.version_id}' on "
+                f"{self.runner.info.model_id}. Teach one from a labelled file first "
+                "(--train FILE on the command line)."
+            )
+        return ExampleClassifier(self.runner, label_set, head, threshold=options.threshold)
+
+    # -- teaching --
+
+    def teaching_set(
+        self,
+        path: Path,
+        label_set: LabelSet,
+        *,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> TeachingSet:
+        """Read labelled examples; rows whose label is not in the set are left out."""
+        table: TableRead = read_all(path, text_column, label_column, need_gold=True, cancel=cancel)
+        mapping = map_gold([r.gold or "" for r in table.rows], label_set)
+        examples = tuple(
+            (row.text, index)
+            for row, index in zip(table.rows, mapping.indices, strict=True)
+            if index is not None
+        )
+        if not examples:
+            raise HeadError(
+                f"No label in {Path(path).name} matches the label set "
+                f"({', '.join(label_set.label_names)}); found e.g. "
+                f"{', '.join(mapping.unknown[:5])}."
+            )
+        return TeachingSet(
+            examples=examples,
+            source_sha256=file_sha256(path, cancel),
+            skipped_rows=len(table.problems),
+            unknown_labels=mapping.unknown,
+        )
+
+    def teach(
+        self,
+        label_set: LabelSet,
+        examples: Sequence[tuple[str, int]],
+        *,
+        spec: FeatureSpec | None = None,
+        source_sha256: str = "",
+        save: bool = True,
+        on_progress: TeachCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> TaughtHead:
+        """Teach a head from examples and (by default) save it beside the label set."""
+        spec = self.spec_for(spec)
+        head = teach(
+            self.runner,
+            label_set,
+            examples,
+            spec=spec,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        head = replace(head, source_sha256=source_sha256)
+        if save:
+            head.save(self.head_path(label_set, spec))
+        return head
+
+    def spec_for(self, spec: FeatureSpec | None) -> FeatureSpec:
+        return spec or default_spec(self.runner.info.n_layer)
+
+    def head_path(self, label_set: LabelSet, spec: FeatureSpec | None = None) -> Path:
+        return self.library.head_path(label_set, self.runner.info.lock_id, self.spec_for(spec).id)
+
+    def saved_head(self, label_set: LabelSet, spec: FeatureSpec | None = None) -> TaughtHead | None:
+        """The head saved for this label set version, model and features, if any."""
+        path = self.head_path(label_set, spec)
+        if not path.is_file():
+            return None
+        head = TaughtHead.load(path)
+        head.check_usable(label_set, self.runner.info.lock_id)
+        return head

@@ -1,0 +1,1 @@
+"""The Classify page: label sets, a text at once, whole files, evaluation, teaching."""

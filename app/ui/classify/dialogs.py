@@ -1,0 +1,134 @@
+"""Dialogs of the Classify page, each behind an ``ask()`` classmethod tests can replace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.classify import Label, LabelSet, LabelSetError
+
+TABLE_FILTER = "Tables (*.csv *.tsv *.txt);;All files (*)"
+
+
+class TableFileDialog:
+    """Choose a CSV/TSV file to read, or where to write results."""
+
+    @classmethod
+    def ask_open(cls, parent: QWidget, title: str) -> Path | None:
+        name, _ = QFileDialog.getOpenFileName(parent, title, "", TABLE_FILTER)
+        return Path(name) if name else None
+
+    @classmethod
+    def ask_save(cls, parent: QWidget, suggested: Path) -> Path | None:
+        name, _ = QFileDialog.getSaveFileName(
+            parent, "Export results", str(suggested), "CSV (*.csv)"
+        )
+        return Path(name) if name else None
+
+
+class LabelSetDialog(QDialog):
+    """Edit a label set's name, instruction and labels; the caller saves a new version."""
+
+    def __init__(self, label_set: LabelSet, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Edit label set")
+        self.original = label_set
+        self.name_edit = QLineEdit(label_set.name)
+        self.instruction_edit = QPlainTextEdit(label_set.instruction)
+        self.instruction_edit.setFixedHeight(70)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["Label", "Description"])
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        for label in label_set.labels:
+            self._add_row(label.name, label.description)
+        add = QPushButton("Add label")
+        remove = QPushButton("Remove label")
+        add.clicked.connect(self._on_add_clicked)
+        remove.clicked.connect(self._on_remove_clicked)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Name", self.name_edit)
+        form.addRow("Instruction", self.instruction_edit)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.result_set: LabelSet | None = None
+        self.resize(560, 420)
+
+    def _add_row(self, name: str = "", description: str = "") -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        self.table.setItem(row, 0, QTableWidgetItem(name))
+        self.table.setItem(row, 1, QTableWidgetItem(description))
+
+    def _on_add_clicked(self) -> None:
+        self._add_row()
+        item = self.table.item(self.table.rowCount() - 1, 0)
+        if item is not None:
+            self.table.editItem(item)
+
+    def _on_remove_clicked(self) -> None:
+        for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
+            self.table.removeRow(row)
+
+    def edited(self) -> LabelSet:
+        """The label set as edited; raises ``LabelSetError`` when it is not valid."""
+        examples = {label.name: label.examples for label in self.original.labels}
+        labels = []
+        for row in range(self.table.rowCount()):
+            name_item, description_item = self.table.item(row, 0), self.table.item(row, 1)
+            name = name_item.text().strip() if name_item else ""
+            if name:
+                description = description_item.text().strip() if description_item else ""
+                labels.append(Label(name, description, examples.get(name, ())))
+        edited = self.original.edited(
+            instruction=self.instruction_edit.toPlainText().strip(), labels=labels
+        )
+        name = self.name_edit.text().strip()
+        return edited.renamed(name) if name != self.original.name else edited
+
+    def _on_buttons_accepted(self) -> None:
+        try:
+            self.result_set = self.edited()
+        except LabelSetError as exc:
+            self.error_label.setText(str(exc))
+            return
+        self.accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget, label_set: LabelSet) -> LabelSet | None:
+        dialog = cls(label_set, parent)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.result_set

@@ -1,0 +1,449 @@
+"""The Classify page: pick a model, label set and method, then try, run, evaluate or teach.
+
+The page only arranges widgets and forwards choices: every model call happens on
+the controller's worker thread, and answers come back as immutable values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Slot
+from PySide6.QtGui import QPixmap, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.classify import (
+    BatchProgress,
+    LabelSet,
+    LabelSetError,
+    LabelSetLibrary,
+    MethodOptions,
+    RowResult,
+)
+from app.core.paths import Paths
+from app.core.store import ModelStore
+from app.ui.classify.controller import ClassifyController
+from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
+from app.ui.classify.models import ResultColumn
+from app.ui.classify.summary import eval_summary_html, teach_summary
+from app.ui.classify.tabs import EvaluateTab, FileTab, TeachTab, TryTab
+from app.ui.classify.worker import (
+    EvalOutcome,
+    FileOutcome,
+    FileStarted,
+    Job,
+    TeachOutcome,
+    TryOutcome,
+)
+
+TYPING_PAUSE_MS = 350
+"""Typing pauses this long before the text is classified."""
+PROBLEMS_SHOWN = 3
+METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
+
+
+class ClassifyPage(QWidget):
+    def __init__(self, store: ModelStore, paths: Paths, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.library = LabelSetLibrary.for_paths(paths)
+        self.controller = ClassifyController(paths, store, self)
+        self.run_id: int | None = None
+        self.resumed_rows = 0
+        self.run_description = ""
+        self.label_sets: list[LabelSet] = []
+
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.label_set_combo = QComboBox()
+        self.label_set_combo.setAccessibleName("Label set")
+        self.method_combo = QComboBox()
+        self.method_combo.setAccessibleName("Method")
+        for title, method in METHODS:
+            self.method_combo.addItem(title, method)
+        for combo in (self.model_combo, self.label_set_combo, self.method_combo):
+            # Long model ids must not widen the whole window.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(10)
+        self.edit_button = QPushButton("Edit label set…")
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        top = QHBoxLayout()
+        for title, widget in (
+            ("Model", self.model_combo),
+            ("Label set", self.label_set_combo),
+            ("Method", self.method_combo),
+        ):
+            label = QLabel(title)
+            label.setBuddy(widget)
+            top.addWidget(label)
+            top.addWidget(widget, 1)
+        top.addWidget(self.edit_button)
+
+        self.try_tab = TryTab()
+        self.file_tab = FileTab()
+        self.eval_tab = EvaluateTab()
+        self.teach_tab = TeachTab()
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Classify tasks")
+        self.tabs.addTab(self.try_tab, "Try a text")
+        self.tabs.addTab(self.file_tab, "Classify a file")
+        self.tabs.addTab(self.eval_tab, "Evaluate")
+        self.tabs.addTab(self.teach_tab, "Teach from examples")
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.status_label)
+
+        self.typing_timer = QTimer(self)
+        self.typing_timer.setSingleShot(True)
+        self.typing_timer.setInterval(TYPING_PAUSE_MS)
+        self.typing_timer.timeout.connect(self._on_typing_timer_timeout)
+
+        self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.label_set_combo.activated.connect(self._on_choice_changed)
+        self.method_combo.activated.connect(self._on_choice_changed)
+        self.edit_button.clicked.connect(self._on_edit_button_clicked)
+        self.try_tab.text_edit.textChanged.connect(self.typing_timer.start)
+        self.try_tab.classify_button.clicked.connect(self._on_typing_timer_timeout)
+        self.file_tab.open_button.clicked.connect(self._on_file_open_clicked)
+        self.file_tab.pause_button.clicked.connect(self._on_file_pause_clicked)
+        self.file_tab.cancel_button.clicked.connect(self._on_file_cancel_clicked)
+        self.file_tab.export_button.clicked.connect(self._on_file_export_clicked)
+        self.eval_tab.open_button.clicked.connect(self._on_eval_open_clicked)
+        self.eval_tab.cancel_button.clicked.connect(self._on_eval_cancel_clicked)
+        self.teach_tab.open_button.clicked.connect(self._on_teach_open_clicked)
+        self.teach_tab.cancel_button.clicked.connect(self._on_teach_cancel_clicked)
+        self.controller.file_started.connect(self._on_controller_file_started)
+        self.controller.rows_classified.connect(self._on_controller_rows_classified)
+        self.controller.progressed.connect(self._on_controller_progressed)
+        self.controller.finished.connect(self._on_controller_finished)
+        self.controller.failed.connect(self._on_controller_failed)
+        self.controller.busy_changed.connect(self._update_buttons)
+
+        self.refresh_models()
+        self.refresh_label_sets()
+        self._update_buttons()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # Models installed elsewhere appear, and the model loads while the user looks.
+        super().showEvent(event)
+        self.refresh_models()
+
+    # --- choices ----------------------------------------------------------------
+
+    def refresh_models(self) -> None:
+        chosen = self.model_combo.currentData()
+        self.model_combo.clear()
+        for model in self.store.list_models():
+            self.model_combo.addItem(model.id, model.id)
+        active = self.store.active()
+        wanted = chosen or (active.id if active else None)
+        index = self.model_combo.findData(wanted) if wanted else -1
+        self.model_combo.setCurrentIndex(max(index, 0) if self.model_combo.count() else -1)
+        if not self.model_combo.currentData():
+            self.status_label.setText("No model is installed. Download one on the Models page.")
+        elif self.isVisible():
+            self.controller.open_model(self.model_combo.currentData())
+        self._update_buttons()
+
+    def refresh_label_sets(self, select: str | None = None) -> None:
+        current = select or self.label_set_combo.currentData()
+        saved = self.library.list_latest()
+        names = {s.name.casefold() for s in saved}
+        builtins = [s for s in self.library.builtins() if s.name.casefold() not in names]
+        self.label_sets = sorted(saved + builtins, key=lambda s: s.name.casefold())
+        self.label_set_combo.clear()
+        for label_set in self.label_sets:
+            kind = "built-in" if label_set.builtin else f"v{label_set.version}"
+            self.label_set_combo.addItem(f"{label_set.name}  ({kind})", label_set.name)
+        index = self.label_set_combo.findData(current) if current else -1
+        self.label_set_combo.setCurrentIndex(max(index, 0))
+
+    @property
+    def label_set(self) -> LabelSet | None:
+        index = self.label_set_combo.currentIndex()
+        return self.label_sets[index] if 0 <= index < len(self.label_sets) else None
+
+    def job(self) -> Job | None:
+        model_id = self.model_combo.currentData()
+        label_set = self.label_set
+        if not model_id or label_set is None:
+            return None
+        return Job(model_id, label_set, MethodOptions(method=self.method_combo.currentData()))
+
+    @Slot(int)
+    def _on_model_combo_activated(self, _index: int) -> None:
+        self.controller.open_model(self.model_combo.currentData())
+        self._on_choice_changed()
+
+    @Slot()
+    def _on_choice_changed(self) -> None:
+        if self.try_tab.text_edit.toPlainText().strip():
+            self.typing_timer.start()
+
+    @Slot()
+    def _on_edit_button_clicked(self) -> None:
+        if self.label_set is None:
+            return
+        edited = LabelSetDialog.ask(self, self.label_set)
+        if edited is None:
+            return
+        try:
+            saved = self.library.save(edited)
+        except (LabelSetError, OSError) as exc:
+            QMessageBox.warning(self, "Label set not saved", str(exc))
+            return
+        self.refresh_label_sets(select=saved.name)
+        self.status_label.setText(f"Saved the label set as {saved.version_id}.")
+        self._on_choice_changed()
+
+    # --- try a text ---------------------------------------------------------------
+
+    @Slot()
+    def _on_typing_timer_timeout(self) -> None:
+        self.typing_timer.stop()
+        text = self.try_tab.text_edit.toPlainText().strip()
+        job = self.job()
+        if text and job is not None:
+            self.controller.classify_text(job, text)
+
+    def _show_try(self, outcome: TryOutcome) -> None:
+        prediction = outcome.prediction
+        self.try_tab.answer_label.setText(prediction.answer)
+        notes = [f"best label {prediction.label}, {prediction.confidence:.1%}"]
+        if prediction.needs_review:
+            notes.append("below the confidence threshold: needs review")
+        if prediction.truncated:
+            notes.append("the text was too long; its beginning was classified")
+        line = "; ".join(notes)
+        self.try_tab.detail_label.setText(line[:1].upper() + line[1:] + ".")
+        self.try_tab.bars.show_prediction(outcome.labels, prediction)
+
+    # --- a file ---------------------------------------------------------------------
+
+    @Slot()
+    def _on_file_open_clicked(self) -> None:
+        job = self.job()
+        path = TableFileDialog.ask_open(self, "Classify a file") if job else None
+        if job is None or path is None:
+            return
+        self.run_id = None
+        self.resumed_rows = 0
+        self.run_description = ""
+        self.file_tab.model.clear()
+        self.file_tab.problems_label.hide()
+        self.file_tab.progress.setValue(0)
+        self.file_tab.rate_label.clear()
+        self.file_tab.summary_label.setText(f"Opening {path.name}…")
+        self.controller.classify_file(job, path)
+
+    @Slot()
+    def _on_file_pause_clicked(self) -> None:
+        if self.controller.paused:
+            self.controller.resume()
+            self.file_tab.summary_label.setText("Resumed.")
+        else:
+            self.controller.pause()
+            self.file_tab.summary_label.setText("Pausing after the rows under way…")
+        self._update_buttons()
+
+    @Slot()
+    def _on_file_cancel_clicked(self) -> None:
+        self.controller.cancel("file")
+
+    @Slot()
+    def _on_file_export_clicked(self) -> None:
+        if self.run_id is None:
+            return
+        path = TableFileDialog.ask_save(self, Path.home() / "classified.csv")
+        if path is not None:
+            self.controller.export_run(self.run_id, path)
+
+    @Slot(object)
+    def _on_controller_file_started(self, started: FileStarted) -> None:
+        self.run_id = started.run_id
+        self.resumed_rows = sum(1 for r in started.earlier if r.prediction is not None)
+        resumed = f" Resuming: {len(started.earlier):,} rows were done before." * bool(
+            started.earlier
+        )
+        self.run_description = (
+            f"Run {started.run_id}: {started.total:,} rows, label set {started.label_set}, "
+            f"model lock {started.lock_id}."
+        )
+        self.file_tab.summary_label.setText(self.run_description + resumed)
+        self._add_rows(started.earlier)
+
+    @Slot(object)
+    def _on_controller_rows_classified(self, rows: tuple[RowResult, ...]) -> None:
+        self._add_rows(rows)
+
+    def _add_rows(self, rows: tuple[RowResult, ...]) -> None:
+        model = self.file_tab.model
+        model.add(rows)
+        self.file_tab.table.setColumnHidden(ResultColumn.GOLD, not model.has_gold)
+        if model.problems:
+            shown = "; ".join(
+                f"line {r.line}: {r.problem}" for r in model.problems[:PROBLEMS_SHOWN]
+            )
+            more = len(model.problems) - PROBLEMS_SHOWN
+            tail = f"; and {more} more" if more > 0 else ""
+            self.file_tab.problems_label.setText(
+                f"{len(model.problems)} malformed row(s) skipped: {shown}{tail}."
+            )
+            self.file_tab.problems_label.show()
+
+    def _show_batch(self, progress: BatchProgress) -> None:
+        self.file_tab.progress.setValue(round(progress.fraction * 1000))
+        self.file_tab.progress.setFormat(f"{progress.done:,} / {progress.total:,}")
+        eta = progress.eta_seconds
+        running = not progress.paused and progress.done < progress.total
+        left = f", {_duration(eta)} left" if eta is not None and running else ""
+        state = "paused" if progress.paused else f"{progress.texts_per_second:.1f} texts/s{left}"
+        self.file_tab.rate_label.setText(state)
+
+    def _file_finished(self, outcome: FileOutcome | None) -> None:
+        model = self.file_tab.model
+        review = f"; {model.needs_review:,} need review" if model.needs_review else ""
+        if outcome is None or outcome.status == "cancelled":
+            text = (
+                f"Cancelled after {model.rowCount():,} rows{review}. "
+                "Classify the same file again to resume where it stopped."
+            )
+        else:
+            resumed = (
+                f", {self.resumed_rows:,} of them resumed from an earlier run"
+                if self.resumed_rows
+                else ""
+            )
+            text = f"Done: {model.rowCount():,} rows classified{resumed}{review}."
+        self.file_tab.summary_label.setText(f"{text} {self.run_description}".strip())
+        self.file_tab.rate_label.setText(self.file_tab.rate_label.text().replace("paused", ""))
+
+    # --- evaluate --------------------------------------------------------------------
+
+    @Slot()
+    def _on_eval_open_clicked(self) -> None:
+        job = self.job()
+        path = TableFileDialog.ask_open(self, "Evaluate on a file") if job else None
+        if job is None or path is None:
+            return
+        self.eval_tab.progress.setValue(0)
+        self.eval_tab.confusion_label.clear()
+        self.eval_tab.summary_label.setText(f"Evaluating on {path.name}…")
+        self.controller.evaluate_file(job, path)
+
+    @Slot()
+    def _on_eval_cancel_clicked(self) -> None:
+        self.controller.cancel("eval")
+
+    def _show_eval(self, outcome: EvalOutcome) -> None:
+        self.eval_tab.summary_label.setText(eval_summary_html(outcome.report))
+        pixmap = QPixmap()
+        pixmap.loadFromData(outcome.confusion_png, "PNG")
+        self.eval_tab.confusion_label.setPixmap(pixmap)
+
+    # --- teach -------------------------------------------------------------------------
+
+    @Slot()
+    def _on_teach_open_clicked(self) -> None:
+        job = self.job()
+        path = TableFileDialog.ask_open(self, "Teach from a labelled file") if job else None
+        if job is None or path is None:
+            return
+        self.teach_tab.progress.setValue(0)
+        self.teach_tab.result_label.setText(f"Reading {path.name} through the model…")
+        self.controller.teach_file(job, path)
+
+    @Slot()
+    def _on_teach_cancel_clicked(self) -> None:
+        self.controller.cancel("teach")
+
+    def _show_teach(self, outcome: TeachOutcome) -> None:
+        self.teach_tab.result_label.setText(teach_summary(outcome))
+        self.method_combo.setCurrentIndex(self.method_combo.findData("examples"))
+
+    # --- answers -----------------------------------------------------------------------
+
+    @Slot(str, object)
+    def _on_controller_progressed(self, kind: str, progress: object) -> None:
+        if isinstance(progress, BatchProgress):
+            self._show_batch(progress)
+            return
+        done, total = getattr(progress, "done", 0), getattr(progress, "total", 0) or 0
+        bar = {"eval": self.eval_tab.progress, "teach": self.teach_tab.progress}.get(kind)
+        if bar is not None and total:
+            bar.setValue(round(done / total * 1000))
+            stage = getattr(progress, "stage", "reading")
+            bar.setFormat(f"{stage} {done:,} / {total:,}" if kind == "teach" else "%p%")
+
+    @Slot(str, object)
+    def _on_controller_finished(self, kind: str, outcome: object) -> None:
+        if isinstance(outcome, TryOutcome):
+            self._show_try(outcome)
+        elif kind == "file":
+            self._file_finished(outcome if isinstance(outcome, FileOutcome) else None)
+        elif isinstance(outcome, EvalOutcome):
+            self.eval_tab.progress.setValue(1000)
+            self._show_eval(outcome)
+        elif isinstance(outcome, TeachOutcome):
+            self.teach_tab.progress.setValue(1000)
+            self._show_teach(outcome)
+        elif kind == "export" and isinstance(outcome, int):
+            self.status_label.setText(f"Exported {outcome:,} results.")
+        elif outcome is None and kind in ("eval", "teach"):
+            label = self.eval_tab.summary_label if kind == "eval" else self.teach_tab.result_label
+            label.setText("Cancelled.")
+        self._update_buttons()
+
+    @Slot(str, str)
+    def _on_controller_failed(self, kind: str, message: str) -> None:
+        target = {
+            "try": self.try_tab.detail_label,
+            "file": self.file_tab.summary_label,
+            "eval": self.eval_tab.summary_label,
+            "teach": self.teach_tab.result_label,
+        }.get(kind, self.status_label)
+        target.setText(message)
+        if kind == "try":
+            self.try_tab.answer_label.setText("—")
+        self._update_buttons()
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        ready = self.model_combo.count() > 0 and self.label_set is not None
+        running = self.controller.busy("file")
+        self.file_tab.open_button.setEnabled(ready and not running)
+        self.file_tab.pause_button.setEnabled(running)
+        self.file_tab.pause_button.setText("Resume" if self.controller.paused else "Pause")
+        self.file_tab.cancel_button.setEnabled(running)
+        self.file_tab.export_button.setEnabled(self.run_id is not None and not running)
+        self.eval_tab.open_button.setEnabled(ready and not self.controller.busy("eval"))
+        self.eval_tab.cancel_button.setEnabled(self.controller.busy("eval"))
+        self.teach_tab.open_button.setEnabled(ready and not self.controller.busy("teach"))
+        self.teach_tab.cancel_button.setEnabled(self.controller.busy("teach"))
+        self.try_tab.classify_button.setEnabled(ready)
+
+    def shutdown(self) -> None:
+        self.typing_timer.stop()
+        self.controller.shutdown()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,66 @@
+"""Text for the Evaluate and Teach tabs: what was measured, and on what exactly."""
+
+from __future__ import annotations
+
+from html import escape
+
+from app.core.classify import EvalReport, comparison_table
+from app.ui.classify.worker import TeachOutcome
+
+
+def eval_summary_html(report: EvalReport) -> str:
+    """Accuracy and friends, then the provenance (label set version, model lock id)."""
+    scores = report.scores
+    info = report.info
+    lines = [
+        f"<b>Accuracy {scores.accuracy:.1%}</b> on {scores.n:,} texts; "
+        f"macro-F1 {scores.macro_f1:.3f}",
+        f"Needs review: {scores.needs_review:,}"
+        + (
+            f" (accuracy on the rest {scores.confident_accuracy:.1%})"
+            if scores.confident_accuracy is not None and scores.needs_review
+            else ""
+        ),
+        f"Speed: {report.texts_per_second:.1f} texts/s ({report.seconds:.1f} s)",
+    ]
+    if report.skipped_rows:
+        lines.append(f"Skipped {report.skipped_rows:,} malformed rows")
+    if report.unmatched_rows:
+        lines.append(
+            f"Left out {report.unmatched_rows:,} rows whose gold label matches no label: "
+            + ", ".join(report.unknown_gold[:5])
+        )
+    table = comparison_table([report])
+    per_class = [row for row in table if row[0].endswith(" P/R")]
+    if per_class:
+        lines.append(
+            "Precision/recall: " + ", ".join(f"{row[0][:-4]} {row[1]}" for row in per_class)
+        )
+    lines += [
+        f"Method: {info.method} ({info.detail})" if info.detail else f"Method: {info.method}",
+        f"Label set: {info.label_set}",
+        f"Model: {info.model_id}",
+        f"Lock id: {info.lock_id}",
+    ]
+    return "<br>".join(escape(line) if i else line for i, line in enumerate(lines))
+
+
+def teach_summary(outcome: TeachOutcome) -> str:
+    accuracy = (
+        f"Held-out balanced accuracy: {outcome.validation_accuracy:.1%}."
+        if outcome.validation_accuracy is not None
+        else "Too few examples to hold some out; no held-out accuracy."
+    )
+    parts = [
+        f"Taught {outcome.label_set} from {outcome.examples:,} examples "
+        f"(reading {outcome.read_seconds:.1f} s, fitting {outcome.fit_seconds:.1f} s).",
+        accuracy,
+    ]
+    if outcome.skipped_rows:
+        parts.append(f"Skipped {outcome.skipped_rows:,} malformed rows.")
+    if outcome.unknown_labels:
+        parts.append(
+            "Left out rows labelled " + ", ".join(outcome.unknown_labels[:5]) + " (no such label)."
+        )
+    parts.append("The method is now 'Taught by examples'.")
+    return " ".join(parts)

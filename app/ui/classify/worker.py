@@ -1,0 +1,355 @@
+"""The classification thread: one worker object owns the :class:`Workbench`.
+
+Like the chat engine, the model opened for classification is not thread-safe, so
+the workbench is created on this worker's ``QThread`` and only touched there.
+Requests arrive as queued slot calls carrying frozen dataclasses; answers leave
+as signals tagged with the request's id so the controller can drop stale ones.
+Cancel and pause are never queued (they would wait behind the busy worker): the
+GUI thread sets the request's tokens directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.core.cancel import CancelToken
+from app.core.classify import (
+    BatchProgress,
+    Classifier,
+    ClassifyProgress,
+    EvalReport,
+    LabelSet,
+    MethodOptions,
+    PauseToken,
+    Prediction,
+    RowResult,
+    TeachProgress,
+    Workbench,
+    choose_columns,
+    confusion_png,
+    evaluate,
+    gold_rows,
+    open_file_run,
+    read_all,
+    run_file,
+    sniff,
+)
+from app.core.errors import Cancelled, DriftlessError
+from app.core.paths import Paths
+from app.core.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+FILE_CHUNK = 16
+"""Rows classified between table updates (and between pause/cancel checks)."""
+PROGRESS_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every request names: the model, the label set and how to classify."""
+
+    model_id: str
+    label_set: LabelSet
+    options: MethodOptions
+
+
+@dataclass(frozen=True)
+class TryRequest:
+    request_id: int
+    job: Job
+    text: str
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    request_id: int
+    job: Job
+    path: Path
+    cancel: CancelToken = field(default_factory=CancelToken)
+    pause: PauseToken = field(default_factory=PauseToken)
+    chunk_size: int = FILE_CHUNK
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    request_id: int
+    job: Job
+    path: Path
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+
+@dataclass(frozen=True)
+class TeachRequest:
+    request_id: int
+    job: Job
+    path: Path
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    request_id: int
+    run_id: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class TryOutcome:
+    text: str
+    labels: tuple[str, ...]
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class FileStarted:
+    """A file run is open: its id, its size and the rows an earlier session already did."""
+
+    run_id: int
+    total: int
+    label_set: str
+    lock_id: str
+    earlier: tuple[RowResult, ...]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    run_id: int
+    status: str  # "complete" or "cancelled"
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    report: EvalReport
+    confusion_png: bytes
+
+
+@dataclass(frozen=True)
+class TeachOutcome:
+    label_set: str
+    examples: int
+    validation_accuracy: float | None
+    skipped_rows: int
+    unknown_labels: tuple[str, ...]
+    read_seconds: float
+    fit_seconds: float
+
+
+class ClassifyWorker(QObject):
+    """Lives on the classification thread; every slot runs there."""
+
+    started = Signal(int, object)  # request id, FileStarted
+    progressed = Signal(int, object)  # request id, BatchProgress/ClassifyProgress/TeachProgress
+    rows_classified = Signal(int, object)  # request id, tuple[RowResult, ...]
+    finished = Signal(int, object)  # request id, an outcome
+    failed = Signal(int, str)
+
+    def __init__(self, paths: Paths, store: ModelStore) -> None:
+        super().__init__()
+        self._paths = paths
+        self._store = store
+        self._bench: Workbench | None = None
+        self._model_id: str | None = None
+        self._cached: tuple[Job, Classifier] | None = None
+
+    # --- owned objects, created on this thread ---------------------------------
+
+    def _workbench(self, model_id: str, cancel: CancelToken | None = None) -> Workbench:
+        if self._bench is None:
+            self._bench = Workbench(self._paths, self._store)
+        if self._model_id != model_id:
+            self._cached = None
+            self._model_id = None
+            self._bench.open_model(model_id, cancel=cancel)
+            self._model_id = model_id
+        return self._bench
+
+    def _classifier(self, job: Job, cancel: CancelToken | None = None) -> Classifier:
+        bench = self._workbench(job.model_id, cancel)
+        if self._cached is None or self._cached[0] != job:
+            self._cached = None
+            self._cached = (job, bench.classifier(job.label_set, job.options))
+        return self._cached[1]
+
+    def _guarded(self, request_id: int, work: Callable[[], object]) -> None:
+        try:
+            outcome = work()
+        except Cancelled:
+            self.finished.emit(request_id, None)
+        except DriftlessError as exc:
+            self.failed.emit(request_id, str(exc))
+        except OSError as exc:
+            self.failed.emit(
+                request_id, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            )
+        except Exception as exc:  # a worker must report, never die silently
+            log.exception("Unexpected error in classification")
+            self.failed.emit(request_id, f"Unexpected error: {type(exc).__name__}: {exc}")
+        else:
+            self.finished.emit(request_id, outcome)
+
+    def _throttled(self, request_id: int) -> Callable[[object], None]:
+        last = 0.0
+
+        def report(progress: object) -> None:
+            nonlocal last
+            now = time.monotonic()
+            final = getattr(progress, "done", 0) >= (getattr(progress, "total", 0) or 0)
+            if final or getattr(progress, "paused", False) or now - last >= PROGRESS_INTERVAL:
+                last = now
+                self.progressed.emit(request_id, progress)
+
+        return report
+
+    # --- requests --------------------------------------------------------------
+
+    @Slot(str)
+    def open_model(self, model_id: str) -> None:
+        try:
+            self._workbench(model_id)
+        except Exception:  # the next request reports it, with its id
+            log.info("Could not open %s for classification", model_id, exc_info=True)
+
+    @Slot(object)
+    def classify_text(self, request: TryRequest) -> None:
+        if request.cancel.cancelled:
+            return
+
+        def work() -> TryOutcome:
+            classifier = self._classifier(request.job, request.cancel)
+            (prediction,) = classifier.predict([request.text], request.cancel)
+            return TryOutcome(request.text, request.job.label_set.label_names, prediction)
+
+        self._guarded(request.request_id, work)
+
+    @Slot(object)
+    def classify_file(self, request: FileRequest) -> None:
+        def work() -> FileOutcome:
+            classifier = self._classifier(request.job, request.cancel)
+            bench = self._workbench(request.job.model_id)
+            columns = choose_columns(sniff(request.path))
+            run = open_file_run(bench.runs, classifier, columns, cancel=request.cancel)
+            earlier = tuple(bench.runs.results(run.id))
+            self.started.emit(
+                request.request_id,
+                FileStarted(
+                    run.id, run.total_rows or 0, run.info.label_set, run.info.lock_id, earlier
+                ),
+            )
+            rows = _RowBatcher(self, request.request_id)
+            status = "complete"
+            try:
+                for row in run_file(
+                    bench.runs,
+                    classifier,
+                    columns,
+                    run=run,
+                    chunk_size=request.chunk_size,
+                    on_progress=rows.on_progress,
+                    cancel=request.cancel,
+                    pause=request.pause,
+                ):
+                    rows.add(row)
+            except Cancelled:
+                status = "cancelled"
+            rows.flush()
+            return FileOutcome(run.id, status)
+
+        self._guarded(request.request_id, work)
+
+    @Slot(object)
+    def evaluate_file(self, request: EvalRequest) -> None:
+        def work() -> EvalOutcome:
+            table = read_all(request.path, need_gold=True, cancel=request.cancel)
+            gold = gold_rows(table, request.job.label_set)
+            classifier = self._classifier(request.job, request.cancel)
+            report: Callable[[ClassifyProgress], None] = self._throttled(request.request_id)
+            result = evaluate(classifier, gold, on_progress=report, cancel=request.cancel)
+            title = f"{result.info.method} on {result.info.model_id}"
+            return EvalOutcome(result, confusion_png(result.scores, title))
+
+        self._guarded(request.request_id, work)
+
+    @Slot(object)
+    def teach_file(self, request: TeachRequest) -> None:
+        def work() -> TeachOutcome:
+            job = request.job
+            bench = self._workbench(job.model_id, request.cancel)
+            taught = bench.teaching_set(request.path, job.label_set, cancel=request.cancel)
+            report: Callable[[TeachProgress], None] = self._throttled(request.request_id)
+            head = bench.teach(
+                job.label_set,
+                taught.examples,
+                spec=job.options.spec,
+                source_sha256=taught.source_sha256,
+                on_progress=report,
+                cancel=request.cancel,
+            )
+            self._cached = None  # the examples method now finds the new head
+            return TeachOutcome(
+                label_set=job.label_set.version_id,
+                examples=head.fit.n_train,
+                validation_accuracy=head.fit.validation_accuracy,
+                skipped_rows=taught.skipped_rows,
+                unknown_labels=taught.unknown_labels,
+                read_seconds=head.read_seconds,
+                fit_seconds=head.fit.seconds,
+            )
+
+        self._guarded(request.request_id, work)
+
+    @Slot(object)
+    def export_run(self, request: ExportRequest) -> None:
+        def work() -> int:
+            if self._bench is None:
+                self._bench = Workbench(self._paths, self._store)
+            return self._bench.runs.export_csv(request.run_id, request.path)
+
+        self._guarded(request.request_id, work)
+
+    @Slot()
+    def close(self) -> None:
+        self._cached = None
+        bench, self._bench = self._bench, None
+        self._model_id = None
+        if bench is not None:
+            bench.close()
+
+
+class _RowBatcher:
+    """Sends a file run's rows a chunk at a time, as soon as the chunk is complete.
+
+    ``run_file`` reports progress after committing a chunk, then yields its rows;
+    once the rows this session yielded reach the reported count, the chunk is sent
+    (not held back until the next, slow, chunk is classified).
+    """
+
+    def __init__(self, worker: ClassifyWorker, request_id: int) -> None:
+        self._worker = worker
+        self._request_id = request_id
+        self._report = worker._throttled(request_id)
+        self._rows: list[RowResult] = []
+        self._seen = 0
+        self._target = 0
+
+    def on_progress(self, progress: BatchProgress) -> None:
+        self._target = progress.done - progress.resumed
+        self._report(progress)
+
+    def add(self, row: RowResult) -> None:
+        self._rows.append(row)
+        self._seen += 1
+        if self._seen >= self._target:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self._worker.rows_classified.emit(self._request_id, tuple(self._rows))
+            self._rows = []

@@ -1,0 +1,142 @@
+"""``driftless --smoke-test``: prove a build works end to end, then exit.
+
+It runs the real window (offscreen unless told otherwise): the starter model is found
+and checked, the chat page loads it on the inference thread, one message is sent and a
+few words of the reply are streamed back, printed and the reply stopped. Exit status 0
+means every step worked; any failure prints one line saying which step and exits 1.
+This is what a packaged build is tested with (packaging/smoke.sh, tests/test_package.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import TextIO
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+
+from app.core.engine import LoadedModel
+from app.ui.chat.worker import ReplyOutcome
+from app.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+PROMPT = "Say hello to a new user in one short sentence."
+ENOUGH_WORDS = 4
+TIMEOUT_SECONDS = 120
+
+
+def check_lazy_imports() -> None:
+    """Import what Driftless imports only when it needs it: a frozen build must carry it."""
+    import huggingface_hub  # resolves its names lazily; a build can miss them
+    import jinja2.sandbox  # noqa: F401  (llama-cpp-python renders chat templates with it)
+    from huggingface_hub import get_session, hf_hub_url, hf_raise_for_status  # noqa: F401
+    from huggingface_hub.utils._headers import build_hf_headers  # noqa: F401
+
+    huggingface_hub.HfApi(endpoint="http://127.0.0.1:9")  # builds a client, sends nothing
+
+
+class SmokeTest(QObject):
+    """Drives one window through start, load, generate; ``finished`` carries 0 or 1."""
+
+    finished = Signal(int)
+
+    def __init__(
+        self, window: MainWindow, out: TextIO | None = None, timeout: float = TIMEOUT_SECONDS
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.out = out if out is not None else sys.stdout
+        self.step = "starting the window"
+        self.reply = ""
+        self.code: int | None = None
+        self._started = time.monotonic()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(int(timeout * 1000))
+        self._timer.timeout.connect(self._on_timer_timeout)
+
+    def start(self) -> None:
+        self._timer.start()
+        self.step = "importing lazily loaded modules"
+        try:
+            check_lazy_imports()
+        except Exception as exc:  # a frozen build missing a module: say which
+            self.fail(f"{type(exc).__name__}: {exc}")
+            return
+        self.step = "checking the starter model"
+        if self.window.starter_checked:
+            self._on_window_starter_ready()
+        else:
+            self.window.starter_ready.connect(
+                self._on_window_starter_ready, Qt.ConnectionType.SingleShotConnection
+            )
+
+    def say(self, text: str) -> None:
+        log.info("smoke test: %s", text)
+        if self.out is not None:  # a windowed Windows build has no stdout
+            print(f"smoke: {text}", file=self.out, flush=True)
+
+    def fail(self, reason: str) -> None:
+        if self.code is None:
+            self.say(f"FAILED while {self.step}: {reason}")
+            self._finish(1)
+
+    def _finish(self, code: int) -> None:
+        self.code = code
+        self._timer.stop()
+        self.finished.emit(code)
+
+    @Slot()
+    def _on_window_starter_ready(self) -> None:
+        active = self.window.store.active()
+        if active is None:
+            self.fail("no model is installed; the starter model is missing from the build")
+            return
+        self.say(f"starter model {active.id} registered, sha256 {active.sha256[:12]}…")
+        welcome = "shown" if self.window.welcome_dialog is not None else "not shown"
+        self.say(f"welcome dialog {welcome}")
+        self.step = f"loading {active.id}"
+        controller = self.window.chat_page.controller
+        controller.load_failed.connect(self.fail)
+        if controller.loaded is not None:
+            self._on_controller_model_loaded(controller.loaded)
+        else:
+            controller.model_loaded.connect(
+                self._on_controller_model_loaded, Qt.ConnectionType.SingleShotConnection
+            )
+
+    @Slot(object)
+    def _on_controller_model_loaded(self, loaded: LoadedModel) -> None:
+        self.say(f"loaded {loaded.model_id} in {loaded.load_seconds:.2f} s")
+        self.step = "generating a reply"
+        page = self.window.chat_page
+        page.controller.text_received.connect(self._on_controller_text_received)
+        page.controller.reply_ended.connect(self._on_controller_reply_ended)
+        page.composer.setPlainText(PROMPT)
+        page.send()
+        if not page.controller.busy:
+            self.fail(page.state_label.text() or "the message was not sent")
+
+    @Slot(str)
+    def _on_controller_text_received(self, text: str) -> None:
+        self.reply += text
+        if len(self.reply.split()) >= ENOUGH_WORDS:
+            self.window.chat_page.controller.stop()
+
+    @Slot(object)
+    def _on_controller_reply_ended(self, outcome: ReplyOutcome) -> None:
+        if outcome.status == "error":
+            self.fail(outcome.error or "the reply failed")
+            return
+        if not self.reply.strip():
+            self.fail("the model produced no text")
+            return
+        self.say(f"reply: {' '.join(self.reply.split())}")
+        self.say(f"ok in {time.monotonic() - self._started:.1f} s")
+        self._finish(0)
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        self.fail(f"no answer within {self._timer.interval() // 1000} s")

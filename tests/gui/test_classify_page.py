@@ -1,0 +1,260 @@
+"""The Classify page on the real starter model: a text, a file run, evaluation, teaching.
+
+The README's screenshot comes from the file-run test::
+
+    DRIFTLESS_SCREENSHOTS=docs/screenshots QT_QPA_PLATFORM=offscreen \\
+        .venv/bin/python -m pytest tests/gui/test_classify_page.py -k fills
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from app.core.classify import BatchProgress, Label, LabelSet, LabelSetLibrary, Prediction
+from app.core.classify.runs import RowResult
+from app.core.paths import Paths
+from app.core.starter import ensure_starter
+from app.core.store import ModelStore
+from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
+from app.ui.classify.models import ResultsModel
+from app.ui.classify.page import ClassifyPage
+
+MOOD = LabelSet(
+    "mood",
+    "Is the writer happy or unhappy about what they describe?",
+    (Label("positive", "pleased, praising"), Label("negative", "unhappy, complaining")),
+)
+POSITIVE = [
+    "I loved it, wonderful",
+    "great food and friendly staff",
+    "a delight from start to finish",
+    "brilliant and warm",
+    "beautiful, I am so happy",
+    "excellent service, thank you",
+    "the best day ever",
+    "lovely and touching",
+    "fantastic, would buy again",
+    "superb quality, very pleased",
+]
+NEGATIVE = [
+    "awful, I hated it",
+    "boring and far too long",
+    "terrible service, never again",
+    "a dull waste of time",
+    "broken on arrival, very angry",
+    "painfully bad and rude staff",
+    "the worst purchase I made",
+    "dirty, noisy and cold",
+    "disappointing and overpriced",
+    "it failed after one day",
+]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def page(qtbot: QtBot, store: ModelStore, paths: Paths) -> Iterator[ClassifyPage]:
+    assert ensure_starter(store) is not None
+    LabelSetLibrary.for_paths(paths).save(MOOD)
+    page = ClassifyPage(store, paths)
+    qtbot.addWidget(page)
+    page.resize(900, 620)
+    page.label_set_combo.setCurrentIndex(page.label_set_combo.findData("mood"))
+    page.show()
+    yield page
+    page.shutdown()
+
+
+@pytest.fixture
+def choose_file(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    def choose(path: Path) -> None:
+        monkeypatch.setattr(TableFileDialog, "ask_open", classmethod(lambda cls, p, t: path))
+
+    return choose
+
+
+def test_a_typed_text_gets_a_label_and_probability_bars(qtbot: QtBot, page: ClassifyPage) -> None:
+    assert page.label_set is not None and page.label_set.name == "mood"
+    with qtbot.waitSignal(page.controller.finished, timeout=20_000):
+        page.try_tab.text_edit.setPlainText("I loved it, wonderful and warm")
+    assert page.try_tab.answer_label.text() in ("positive", "negative", "needs review")
+    bars = page.try_tab.bars.bars
+    assert set(bars) == {"positive", "negative"}
+    assert sum(bar.value() for bar in bars.values()) == pytest.approx(1000, abs=2)
+
+
+def test_a_file_fills_the_table_reports_a_bad_row_and_exports(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [[t] for t in POSITIVE[:3]] + [["a", "b"]] + [[t] for t in NEGATIVE[:3]]
+    source = write_csv(tmp_path / "reviews.csv", ["text"], rows)
+    choose_file(source)
+    page.tabs.setCurrentWidget(page.file_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000) as blocker:
+        page.file_tab.open_button.click()
+    assert blocker.args[0] == "file"
+    model = page.file_tab.model
+    assert model.rowCount() == 6
+    assert {model.row_result(r).prediction.label for r in range(6)} <= {"positive", "negative"}  # type: ignore[union-attr]
+    problems = page.file_tab.problems_label
+    assert not problems.isHidden() and "1 malformed" in problems.text()
+    assert "line 5" in problems.text()
+    assert "Done: 6 rows" in page.file_tab.summary_label.text()
+    assert "mood@v1" in page.file_tab.summary_label.text()
+    assert page.file_tab.progress.value() == 1000
+    assert "texts/s" in page.file_tab.rate_label.text()
+
+    target = tmp_path / "out.csv"
+    monkeypatch.setattr(TableFileDialog, "ask_save", classmethod(lambda cls, p, s: target))
+    with qtbot.waitSignal(page.controller.finished, timeout=10_000):
+        page.file_tab.export_button.click()
+    with target.open(encoding="utf-8") as handle:
+        exported = list(csv.reader(handle))
+    assert len(exported) == 7  # a header and the six classified rows
+    assert "Exported 6 results" in page.status_label.text()
+
+    QApplication.processEvents()  # let the layout settle before the screenshot
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    assert page.grab().save(str(out / "classify.png"))
+
+
+def test_a_file_run_pauses_resumes_and_cancels(
+    qtbot: QtBot, page: ClassifyPage, tmp_path: Path, choose_file: Callable[[Path], None]
+) -> None:
+    texts = POSITIVE[:6] + NEGATIVE[:6]
+    page.controller.file_chunk_size = 4  # three chunks: pause, resume and cancel between them
+    choose_file(write_csv(tmp_path / "many.csv", ["text"], [[t] for t in texts]))
+
+    def paused(kind: str, progress: object) -> bool:
+        return isinstance(progress, BatchProgress) and progress.paused
+
+    with qtbot.waitSignal(page.controller.progressed, timeout=20_000, check_params_cb=paused):
+        page.file_tab.open_button.click()
+        page.file_tab.pause_button.click()  # before the first chunk is classified
+    assert page.file_tab.pause_button.text() == "Resume"
+    assert page.file_tab.rate_label.text() == "paused"
+    held = page.file_tab.model.rowCount()
+    assert held < len(texts)
+
+    with qtbot.waitSignal(page.controller.progressed, timeout=20_000, check_params_cb=paused):
+        page.file_tab.pause_button.click()  # resume
+        qtbot.waitUntil(lambda: page.file_tab.model.rowCount() > held, timeout=20_000)
+        page.file_tab.pause_button.click()  # and pause again
+    with qtbot.waitSignal(page.controller.finished, timeout=10_000):
+        page.file_tab.cancel_button.click()
+    done = page.file_tab.model.rowCount()
+    assert held < done < len(texts)
+    assert "Cancelled after" in page.file_tab.summary_label.text()
+    assert not page.controller.busy("file")
+
+    # The same file again resumes: the earlier rows come back and the rest are classified.
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.file_tab.open_button.click()
+    assert page.file_tab.model.rowCount() == len(texts)
+    assert f"{done} of them resumed" in page.file_tab.summary_label.text()
+
+
+def test_evaluation_shows_accuracy_provenance_and_a_confusion_matrix(
+    qtbot: QtBot, page: ClassifyPage, tmp_path: Path, choose_file: Callable[[Path], None]
+) -> None:
+    rows = [[t, "positive"] for t in POSITIVE[:3]] + [[t, "negative"] for t in NEGATIVE[:3]]
+    choose_file(write_csv(tmp_path / "gold.csv", ["text", "label"], rows))
+    page.tabs.setCurrentWidget(page.eval_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.eval_tab.open_button.click()
+    summary = page.eval_tab.summary_label.text()
+    assert "Accuracy" in summary and "on 6 texts" in summary
+    assert "Label set: mood@v1" in summary and "Lock id: " in summary
+    pixmap = page.eval_tab.confusion_label.pixmap()
+    assert not pixmap.isNull() and pixmap.width() > 100
+
+
+def test_teaching_from_a_labelled_file_shows_held_out_accuracy(
+    qtbot: QtBot, page: ClassifyPage, tmp_path: Path, choose_file: Callable[[Path], None]
+) -> None:
+    rows = [[t, "positive"] for t in POSITIVE] + [[t, "negative"] for t in NEGATIVE]
+    choose_file(write_csv(tmp_path / "teach.csv", ["text", "label"], rows))
+    page.tabs.setCurrentWidget(page.teach_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=60_000) as blocker:
+        page.teach_tab.open_button.click()
+    assert blocker.args[0] == "teach", page.teach_tab.result_label.text()
+    text = page.teach_tab.result_label.text()
+    assert "from 20 examples" in text and "Held-out balanced accuracy" in text
+    assert page.method_combo.currentData() == "examples"
+
+    # The taught head now classifies a typed text.
+    with qtbot.waitSignal(page.controller.finished, timeout=20_000) as blocker:
+        page.try_tab.text_edit.setPlainText("what a wonderful day")
+    assert blocker.args[0] == "try"
+    assert set(page.try_tab.bars.bars) == {"positive", "negative"}
+
+
+def test_examples_method_without_a_head_says_what_to_do(qtbot: QtBot, page: ClassifyPage) -> None:
+    page.try_tab.text_edit.setPlainText("hello")
+    index = page.method_combo.findData("examples")
+    page.method_combo.setCurrentIndex(index)
+    with qtbot.waitSignal(page.controller.failed, timeout=20_000):
+        page.method_combo.activated.emit(index)  # as a user's choice: the text is redone
+    assert "Teach one" in page.try_tab.detail_label.text()
+
+
+def test_editing_a_label_set_saves_a_new_version(
+    page: ClassifyPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert page.label_set is not None
+    edited = page.label_set.edited(
+        labels=[*page.label_set.labels, Label("mixed", "both happy and unhappy")]
+    )
+    monkeypatch.setattr(LabelSetDialog, "ask", classmethod(lambda cls, parent, s: edited))
+    page.edit_button.click()
+    assert page.label_set.version_id == "mood@v2"
+    assert page.label_set.label_names == ("positive", "negative", "mixed")
+    assert "mood@v2" in page.status_label.text()
+
+
+def test_label_set_dialog_builds_the_edited_set(qtbot: QtBot) -> None:
+    dialog = LabelSetDialog(MOOD)
+    qtbot.addWidget(dialog)
+    dialog.name_edit.setText("feeling")
+    dialog._add_row("neutral", "neither")
+    result = dialog.edited()
+    assert result.name == "feeling" and result.version == 0
+    assert result.label_names == ("positive", "negative", "neutral")
+    dialog.table.removeRow(2)
+    dialog.table.removeRow(1)
+    dialog._on_buttons_accepted()
+    assert dialog.result_set is None and "two labels" in dialog.error_label.text()
+
+
+def test_results_model_passes_the_model_tester(qtmodeltester: ModelTester) -> None:
+    model = ResultsModel()
+    prediction = Prediction("positive", 0.4, (0.4, 0.35, 0.25), needs_review=True)
+    model.add([RowResult(0, 2, "fine", None, prediction)])
+    model.add([RowResult(1, 3, "", None, None, "has 2 columns, the header has 1")])
+    model.add(
+        [RowResult(2, 4, "bad", "negative", Prediction("negative", 0.9, (0.1, 0.9, 0.0), False))]
+    )
+    model.add([RowResult(2, 4, "bad", "negative", None)])  # a row seen twice is ignored
+    qtmodeltester.check(model)
+    assert model.rowCount() == 2 and len(model.problems) == 1
+    assert model.needs_review == 1
+    assert model.data(model.index(0, 2)) == "needs review"

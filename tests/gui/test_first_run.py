@@ -1,0 +1,196 @@
+"""The first start: a three-line welcome naming the ready model, shown once; the whole
+start-up path (``run_gui``) in smoke-test mode; screenshots of the welcome and the window.
+
+    DRIFTLESS_SCREENSHOTS=docs/screenshots QT_QPA_PLATFORM=offscreen \\
+        .venv/bin/python -m pytest tests/gui/test_first_run.py -k screenshots
+
+writes the screenshots there (without the variable, into the test's tmp folder).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app import APP_ID
+from app.core.logs import current_log_file, log_file
+from app.core.paths import Paths
+from app.core.store import ModelStore
+from app.ui import application, colors
+from app.ui.main_window import MainWindow
+from app.ui.smoke import SmokeTest
+from app.ui.welcome import WelcomeDialog, welcome_lines
+from tests.fake_engine import FakeEngine
+
+
+def open_window(qtbot: QtBot, store: ModelStore, **kwargs: object) -> MainWindow:
+    window = MainWindow(store, **kwargs)  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.starter_ready, timeout=30_000):
+        window.show()
+    return window
+
+
+def greet(qtbot: QtBot, window: MainWindow) -> WelcomeDialog:
+    window.greet_first_run()
+    qtbot.waitUntil(lambda: window.welcome_dialog is not None and window.welcome_dialog.isVisible())
+    assert window.welcome_dialog is not None
+    return window.welcome_dialog
+
+
+def test_first_start_welcomes_with_three_lines_naming_the_starter(
+    qtbot: QtBot, store: ModelStore
+) -> None:
+    window = open_window(qtbot, store)
+    dialog = greet(qtbot, window)
+    what, private, ready = (label.text() for label in dialog.lines)
+    assert "small language models on this computer" in what
+    assert "Nothing you type leaves this machine" in private
+    assert "SmolLM2-135M-Instruct.Q4_1" in ready and "98 MB" in ready
+    assert "Models > Catalog" in ready
+    assert dialog.start_button.isDefault()
+
+
+def test_the_welcome_is_shown_once(qtbot: QtBot, store: ModelStore) -> None:
+    first = open_window(qtbot, store)
+    qtbot.mouseClick(greet(qtbot, first).start_button, Qt.MouseButton.LeftButton)
+    assert first.welcome_dialog is None
+    first.close()
+
+    second = open_window(qtbot, store)
+    second.greet_first_run()
+    assert second.welcome_dialog is None, "a second start must not welcome again"
+    assert second.show_welcome().isVisible(), "Help > Welcome still shows it"
+
+
+def test_welcome_waits_for_the_starter_check(qtbot: QtBot, store: ModelStore) -> None:
+    window = MainWindow(store)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.starter_ready, timeout=30_000):
+        window.greet_first_run()  # before the starter is registered: it must wait
+        assert window.welcome_dialog is None
+    qtbot.waitUntil(lambda: window.welcome_dialog is not None)
+    assert window.welcome_dialog is not None
+    assert "SmolLM2" in window.welcome_dialog.lines[2].text()
+
+
+def test_welcome_button_opens_the_catalog(qtbot: QtBot, store: ModelStore) -> None:
+    window = open_window(qtbot, store)
+    dialog = greet(qtbot, window)
+    qtbot.mouseClick(dialog.catalog_button, Qt.MouseButton.LeftButton)
+    assert window.pages.currentWidget() is window.models_page
+    assert window.models_page.tabs.currentWidget() is window.models_page.catalog
+
+
+def test_welcome_without_a_model_says_where_to_get_one() -> None:
+    ready = welcome_lines(None)[2]
+    assert "No model is installed yet" in ready and "Models > Catalog" in ready
+
+
+def test_run_gui_smoke_test_starts_loads_generates_and_exits_0(
+    qtbot: QtBot, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up path the packaged app takes, in-process, on the real starter model."""
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    code = application.run_gui([], smoke_test=True)
+    printed = out.getvalue()
+    assert code == 0, printed
+    assert "smoke: welcome dialog shown" in printed
+    assert "smoke: loaded smollm2-135m-instruct-q4_1" in printed
+    reply = next(line for line in printed.splitlines() if line.startswith("smoke: reply: "))
+    assert len(reply.removeprefix("smoke: reply: ").split()) >= 1
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    assert app.desktopFileName() == APP_ID
+    assert not app.windowIcon().isNull()
+    log = log_file(paths).read_text(encoding="utf-8")
+    assert "Driftless 0.1.0 started" in log and "closed (exit status 0)" in log
+    assert current_log_file() is None, "run_gui closes its log file when it ends"
+
+
+def test_smoke_test_fails_with_the_step_when_the_model_does_not_load(
+    qtbot: QtBot, store: ModelStore
+) -> None:
+    from app.core.errors import ModelLoadError
+
+    engine = FakeEngine(fail_on_load=ModelLoadError("The file is not a model."))
+    window = open_window(qtbot, store, engine_factory=lambda: engine)
+    out = io.StringIO()
+    smoke = SmokeTest(window, out=out, timeout=30)
+    with qtbot.waitSignal(smoke.finished, timeout=10_000) as ended:
+        smoke.start()
+    assert ended.args == [1]
+    assert "FAILED while loading smollm2-135m-instruct-q4_1: The file is not a model." in (
+        out.getvalue()
+    )
+
+
+def dark_palette() -> QPalette:
+    """What a desktop in dark mode hands Qt (the offscreen platform cannot be asked)."""
+    palette = QPalette(QColor("#3a3a3a"), QColor("#2b2b2b"))
+    for role, color in {
+        QPalette.ColorRole.WindowText: "#e8e8e8",
+        QPalette.ColorRole.Text: "#e8e8e8",
+        QPalette.ColorRole.ButtonText: "#e8e8e8",
+        QPalette.ColorRole.Base: "#1f1f1f",
+        QPalette.ColorRole.AlternateBase: "#262626",
+        QPalette.ColorRole.ToolTipBase: "#1f1f1f",
+        QPalette.ColorRole.ToolTipText: "#e8e8e8",
+        QPalette.ColorRole.PlaceholderText: "#9a9a9a",
+        QPalette.ColorRole.Highlight: "#3d7fd6",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#7db8ff",
+    }.items():
+        palette.setColor(role, QColor(color))
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
+        palette.setColor(disabled, role, QColor("#777777"))
+    return palette
+
+
+def test_screenshots(qtbot: QtBot, store: ModelStore, tmp_path: Path) -> None:
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    engine = FakeEngine(["Hello! I run on this computer, so nothing you type leaves it."])
+    window = open_window(qtbot, store, engine_factory=lambda: engine)
+    window.resize(960, 600)
+    dialog = greet(qtbot, window)
+    image = dialog.grab().toImage()
+    assert image.width() >= 520
+    assert image.save(str(out / "welcome.png"))
+    dialog.accept()
+    page = window.chat_page
+    qtbot.waitUntil(lambda: page.controller.loaded is not None, timeout=10_000)
+    page.composer.setPlainText("What are you?")
+    with qtbot.waitSignal(page.controller.reply_ended, timeout=10_000):
+        page.send()
+    qtbot.waitUntil(lambda: not window.progress.isVisible())
+    assert window.grab().toImage().save(str(out / "chat-light.png"))
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    light = app.palette()
+    try:
+        app.setPalette(dark_palette())
+        qtbot.waitUntil(lambda: colors.is_dark(window.palette()))
+        window.show_page("Models")
+        queue = window.models_page.queue
+        queue.set_settings(queue.settings.with_changes(offline=True))  # shows the banner
+        assert window.grab().toImage().save(str(out / "models-dark.png"))
+        window.show_page("Chat")
+        assert window.grab().toImage().save(str(out / "chat-dark.png"))
+    finally:
+        app.setPalette(light)

@@ -1,0 +1,256 @@
+"""Classification on the real starter model: batching, teacher forcing, both methods, CLI.
+
+The model loads in well under a second; one runner is shared by the module's tests
+(all on pytest's main thread, which owns it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.core.classify import runtime
+from app.core.classify.classifier import PromptClassifier, PromptSession
+from app.core.classify.labels import Label, LabelSet
+from app.core.classify.runtime import ModelRunner, Query
+from app.core.classify.teach import ExampleClassifier, FeatureSpec
+from app.core.classify.workbench import Workbench
+from app.core.paths import Paths, get_paths
+from app.core.starter import ensure_starter
+from app.core.store import ModelStore
+
+SENTIMENT = LabelSet.from_names(
+    "positive,negative", instruction="Is the movie review positive or negative?"
+)
+TEACH = [
+    ("a wonderful, moving film", 0),
+    ("great acting and a lovely story", 0),
+    ("I loved every minute of it", 0),
+    ("brilliant, funny and warm", 0),
+    ("a delight from start to finish", 0),
+    ("beautiful and touching", 0),
+    ("boring, far too long and badly acted", 1),
+    ("a dull mess with no story", 1),
+    ("I hated it and walked out", 1),
+    ("awful dialogue and terrible acting", 1),
+    ("a tedious waste of time", 1),
+    ("painfully bad and stupid", 1),
+]
+SMALL_SPEC = FeatureSpec(layers=(6, 12))
+
+
+@pytest.fixture(scope="module")
+def model_paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    return get_paths(tmp_path_factory.mktemp("classify-home")).ensure()
+
+
+@pytest.fixture(scope="module")
+def model_store(model_paths: Paths) -> ModelStore:
+    store = ModelStore(model_paths)
+    assert ensure_starter(store) is not None, "the starter model package is not installed"
+    return store
+
+
+@pytest.fixture(scope="module")
+def runner(model_store: ModelStore) -> Iterator[ModelRunner]:
+    with ModelRunner.open(model_store) as opened:
+        yield opened
+
+
+def _query(runner: ModelRunner, session: PromptSession, text: str) -> Query:
+    session.prepare()
+    query, _ = session.query(text)
+    return query
+
+
+def test_a_text_scores_the_same_whatever_shares_its_batch(runner: ModelRunner) -> None:
+    session = PromptSession(runner, SENTIMENT)
+    session.prepare()
+    target = _query(runner, session, "the acting is superb")
+    # Two neighbours of one length, so the batch has the same shape both times.
+    candidates = ["a total disaster", "what a bore", "so very good", "utterly tedious"]
+    by_length: dict[int, list[Query]] = {}
+    for text in candidates:
+        q = _query(runner, session, text)
+        by_length.setdefault(len(q.tokens), []).append(q)
+    pair = next(qs for qs in by_length.values() if len(qs) >= 2)
+    with_first = runner.run([target, pair[0]])[0].label_logprobs
+    with_second = runner.run([target, pair[1]])[0].label_logprobs
+    assert with_first is not None and with_second is not None
+    assert np.allclose(with_first, with_second, atol=1e-4)
+    alone = runner.run([target])[0].label_logprobs
+    assert alone is not None and np.allclose(alone, with_first, atol=0.3)
+
+
+def test_multi_token_labels_are_scored_teacher_forced(runner: ModelRunner) -> None:
+    labels = LabelSet(
+        "routing",
+        "Route the ticket.",
+        (Label("billing"), Label("technical_problem"), Label("account_access")),
+    )
+    session = PromptSession(runner, labels)
+    path = session.paths[1]
+    assert len(path) >= 2  # "technical problem" takes several tokens
+    text = "The app crashes when I open settings."
+    session.prepare()
+    query, _ = session.query(text)
+    total = runner.run([query])[0].label_logprobs
+    assert total is not None
+    # The same sum, one token at a time: log p(t1 | text) + log p(t2 | text, t1) + ...
+    expected = 0.0
+    for i, token in enumerate(path):
+        runner.prepare(session.prefix, [[token]])
+        step = Query(query.tokens + tuple(path[:i]), query.pool)
+        score = runner.run([step])[0].label_logprobs
+        assert score is not None
+        expected += float(score[0])
+    assert float(total[1]) == pytest.approx(expected, abs=0.05)
+
+
+def test_prompted_scoring_reads_obvious_sentiment(runner: ModelRunner) -> None:
+    classifier = PromptClassifier(runner, SENTIMENT)
+    assert classifier.prior is not None and classifier.prior.sum() == pytest.approx(1.0)
+    texts = [
+        "An absolute masterpiece, I loved it.",
+        "Terrible. Boring and far too long.",
+        "Wonderful acting and a beautiful story.",
+        "The worst film I have seen this year.",
+    ]
+    predictions = classifier.predict(texts)
+    assert [p.label for p in predictions] == ["positive", "negative", "positive", "negative"]
+    for p in predictions:
+        assert sum(p.probabilities) == pytest.approx(1.0)
+        assert p.confidence == max(p.probabilities)
+    assert classifier.info.lock_id == runner.info.lock_id
+    assert classifier.info.label_set == SENTIMENT.version_id
+
+
+def test_long_texts_are_cut_and_say_so(
+    runner: ModelRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "MAX_TEXT_TOKENS", 8)
+    classifier = PromptClassifier(runner, SENTIMENT, calibrated=False)
+    short, long = classifier.predict(["Great.", "Great film. " * 40])
+    assert not short.truncated and long.truncated
+
+
+def test_teaching_from_examples_and_the_head_is_saved_for_this_model(
+    model_paths: Paths, model_store: ModelStore
+) -> None:
+    with Workbench(model_paths, model_store) as bench:
+        bench.open_model()
+        head = bench.teach(SENTIMENT, TEACH, spec=SMALL_SPEC)
+        assert head.fit.n_train == len(TEACH) and head.lock_id == bench.runner.info.lock_id
+        assert head.fit.weights.shape == (2 * 2 * bench.runner.info.n_embd, 2)
+        saved = bench.saved_head(SENTIMENT, SMALL_SPEC)
+        assert saved is not None and saved.created_at == head.created_at
+        classifier = ExampleClassifier(bench.runner, SENTIMENT, saved)
+        predictions = classifier.predict(["a lovely, warm and funny film", "dull and awful"])
+        assert [p.label for p in predictions] == ["positive", "negative"]
+        assert classifier.info.method == "examples"
+
+
+def _open_sockets() -> set[str]:
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
+def test_classification_opens_no_socket(
+    model_paths: Paths, model_store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("classification tried to open a network connection")
+
+    linux = os.path.isdir("/proc/self/fd")
+    before = _open_sockets() if linux else set()
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    with Workbench(model_paths, model_store) as bench:
+        bench.open_model()
+        assert PromptClassifier(bench.runner, SENTIMENT).predict(["fine film"])
+        head = bench.teach(SENTIMENT, TEACH[:4] + TEACH[6:10], spec=SMALL_SPEC, save=False)
+        assert ExampleClassifier(bench.runner, SENTIMENT, head).predict(["awful"])
+        if linux:
+            assert _open_sockets() <= before
+
+
+def test_a_runner_belongs_to_the_thread_that_opened_it(runner: ModelRunner) -> None:
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            runner.prepare([1, 2], [[3]])
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert isinstance(errors[0], RuntimeError)
+
+
+def test_cli_classify_resumes_and_eval_prints_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "reviews.csv"
+    source.write_text(
+        "text,label\n"
+        "I loved this film so much,1\n"
+        "Terrible and boring,0\n"
+        ",1\n"
+        "What a wonderful story,1\n"
+        '"awful, awful acting",0\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.csv"
+    args = ["classify", "--labels", "negative,positive", "--input", str(source)]
+    assert main([*args, "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Skipped line 4: has an empty text" in err
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("row,line,text,gold,label,best_label,confidence,p_negative")
+    assert len(lines) == 5
+    assert main(args) == 0  # the same run again: everything was done
+    captured = capsys.readouterr()
+    assert "Resuming: 5 of 5 rows were done before." in captured.err
+    assert captured.out.splitlines()[1:] == lines[1:]  # results on stdout, identical
+
+    assert main(["eval", "--labels", "negative,positive", "--input", str(source), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 4 and report["method"] == "prompt"
+    assert report["model"] == "smollm2-135m-instruct-q4_1"
+    assert 0.0 <= report["accuracy"] <= 1.0 and report["texts_per_second"] > 0
+    assert {"macro_f1", "per_class", "confusion", "lock_id"} <= set(report)
+
+
+def test_the_core_imports_neither_qt_nor_llama_cpp() -> None:
+    code = (
+        "import sys, app.core.classify, app.cli.classify\n"
+        "print(sorted(m for m in ('PySide6', 'llama_cpp') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.stdout.strip() == "[]"
