@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -33,18 +32,6 @@ from app.ui.progress import StatusProgress
 from app.ui.tasks import Task
 from app.ui.welcome import WelcomeDialog
 from app.ui.window_state import WindowState
-
-
-def placeholder_page(title: str, text: str) -> QWidget:
-    page = QWidget()
-    layout = QVBoxLayout(page)
-    heading = QLabel(f"<h2>{title}</h2>")
-    body = QLabel(text)
-    body.setWordWrap(True)
-    layout.addWidget(heading)
-    layout.addWidget(body)
-    layout.addStretch(1)
-    return page
 
 
 class MainWindow(QMainWindow):

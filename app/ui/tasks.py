@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 from app.core.cancel import CancelToken
 from app.core.errors import Cancelled, DriftlessError
@@ -78,3 +78,20 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:
         self._task._run()
+
+
+def stop_thread(thread: QThread, tokens: list[CancelToken], *_args: object) -> None:
+    """End a worker thread in order: cancel its requests, ``quit()``, ``wait()``.
+
+    Also connected to a controller's ``destroyed`` signal, so a page deleted without
+    being closed still ends its thread (destroying a running QThread aborts).
+    """
+    for token in tokens:
+        token.cancel()
+    try:
+        running = thread.isRunning()
+    except RuntimeError:  # at interpreter exit the QThread may be deleted first; it had ended
+        return
+    if running:
+        thread.quit()
+        thread.wait()

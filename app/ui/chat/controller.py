@@ -21,6 +21,7 @@ from app.core.engine import ChatEngine, LoadedModel
 from app.core.errors import ContextOverflow
 from app.core.sampling import SamplingParams
 from app.ui.chat.worker import EngineWorker, LoadRequest, ReplyOutcome, ReplyRequest
+from app.ui.tasks import stop_thread
 
 
 class ChatController(QObject):
@@ -68,7 +69,7 @@ class ChatController(QObject):
         self._thread.finished.connect(self._worker.deleteLater)
         # A page deleted without being closed (its window garbage-collected) must still
         # end the thread: destroying a running QThread aborts the process.
-        self.destroyed.connect(functools.partial(_stop_thread, self._thread, self._tokens))
+        self.destroyed.connect(functools.partial(stop_thread, self._thread, self._tokens))
         app = QCoreApplication.instance()
         if app is not None:  # a window closed by quitting still ends its thread in order
             app.aboutToQuit.connect(self.shutdown)
@@ -122,7 +123,7 @@ class ChatController(QObject):
     def shutdown(self) -> None:
         if self._thread.isRunning():
             self._unload_requested.emit()
-        _stop_thread(self._thread, self._tokens)
+        stop_thread(self._thread, self._tokens)
 
     # --- answers ------------------------------------------------------------
 
@@ -172,15 +173,3 @@ class ChatController(QObject):
         if self._is_current_reply(request_id):
             self._reply = None
             self.context_overflowed.emit(error)
-
-
-def _stop_thread(thread: QThread, tokens: list[CancelToken], *_args: object) -> None:
-    for token in tokens:
-        token.cancel()
-    try:
-        running = thread.isRunning()
-    except RuntimeError:  # at interpreter exit the QThread may be deleted first; it had ended
-        return
-    if running:
-        thread.quit()
-        thread.wait()

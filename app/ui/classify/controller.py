@@ -18,7 +18,6 @@ from app.core.cancel import CancelToken
 from app.core.classify import PauseToken
 from app.core.paths import Paths
 from app.core.store import ModelStore
-from app.ui.chat.controller import _stop_thread
 from app.ui.classify.worker import (
     FILE_CHUNK,
     ClassifyWorker,
@@ -29,6 +28,7 @@ from app.ui.classify.worker import (
     TeachRequest,
     TryRequest,
 )
+from app.ui.tasks import stop_thread
 
 KINDS = ("try", "file", "eval", "teach", "export")
 
@@ -78,7 +78,7 @@ class ClassifyController(QObject):
         self._worker.failed.connect(self._on_worker_failed)
         self._thread.finished.connect(self._worker.deleteLater)
         # A page deleted without being closed must still end its thread in order.
-        self.destroyed.connect(functools.partial(_stop_thread, self._thread, self._tokens))
+        self.destroyed.connect(functools.partial(stop_thread, self._thread, self._tokens))
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -147,7 +147,7 @@ class ClassifyController(QObject):
             self._pause.resume()
         if self._thread.isRunning():
             self._close_requested.emit()
-        _stop_thread(self._thread, self._tokens)
+        stop_thread(self._thread, self._tokens)
 
     def _begin(self, kind: str) -> int:
         request_id = next(self._ids)
