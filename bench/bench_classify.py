@@ -48,13 +48,13 @@ from app.core.classify.classifier import (
     normalise_logprobs,
 )
 from app.core.classify.head import fit_head
-from app.core.classify.labels import LabelSet
+from app.core.classify.labels import Label, LabelSet
 from app.core.classify.metrics import score
 from app.core.classify.picture import write_confusion
 from app.core.classify.prompt import label_text
 from app.core.classify.runtime import ModelRunner
 from app.core.classify.teach import FeatureSpec, default_spec, read_features
-from app.core.engine import import_llama_cpp
+from app.core.llama_runtime import default_threads, import_llama_cpp
 from app.core.paths import get_paths
 from app.core.starter import ensure_starter
 from app.core.store import ModelStore
@@ -132,10 +132,10 @@ class Clock:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def naive_baseline(model_path: Path, label_set: LabelSet, texts: Sequence[str]) -> Any:
+def naive_baseline(model_path: Path, label_set: LabelSet, threads: int | None) -> Any:
     """A bare llama-cpp-python loop: one create_chat_completion per text, max_tokens=3."""
     lib = import_llama_cpp()
-    threads = os.cpu_count() or 1
+    threads = threads or default_threads()
     llm = lib.Llama(
         str(model_path), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False
     )
@@ -144,7 +144,9 @@ def naive_baseline(model_path: Path, label_set: LabelSet, texts: Sequence[str]) 
         f"{' or '.join(label_text(n) for n in label_set.label_names)}."
     )
 
-    def one(text: str) -> int | None:
+    def one(text: str, *, whole_prompt: bool = False) -> int | None:
+        if whole_prompt:
+            llm.reset()  # forget the cached prefix: the whole prompt is evaluated again
         reply = llm.create_chat_completion(
             messages=[
                 {"role": "system", "content": instruction},
@@ -163,7 +165,11 @@ def naive_baseline(model_path: Path, label_set: LabelSet, texts: Sequence[str]) 
 
 
 def bench_sst2_prompt(
-    runner: ModelRunner, model_path: Path, held: Sequence[tuple[str, int]], n_naive: int
+    runner: ModelRunner,
+    model_path: Path,
+    held: Sequence[tuple[str, int]],
+    n_naive: int,
+    threads: int | None,
 ) -> dict[str, Any]:
     texts = [t for t, _ in held]
     gold = [y for _, y in held]
@@ -171,10 +177,10 @@ def bench_sst2_prompt(
     classifier.predict(texts[:8])  # warm-up: graph allocation
     session = classifier.session
     # Interleave: our method on a slice, the baseline on a slice, repeated.
-    _llm, naive = naive_baseline(model_path, SST2, texts)
+    _llm, naive = naive_baseline(model_path, SST2, threads)
     naive("warm-up")
     rounds = 4
-    ours_wall = ours_cpu = naive_wall = naive_cpu = 0.0
+    ours_wall = ours_cpu = naive_wall = naive_cpu = full_wall = 0.0
     raw_rows: list[np.ndarray] = []
     naive_answers: list[int | None] = []
     per_round = []
@@ -194,6 +200,10 @@ def bench_sst2_prompt(
         naive_wall += nw
         naive_cpu += nc
         per_round.append((len(part) / w) / (len(npart) / nw))
+        clock = Clock()
+        for t in npart[: max(1, len(npart) // 2)]:
+            naive(t, whole_prompt=True)
+        full_wall += clock.stop()[0]
     raw = normalise_logprobs(np.array(raw_rows))
     assert classifier.prior is not None
     calibrated = calibrate(raw, classifier.prior)
@@ -214,11 +224,65 @@ def bench_sst2_prompt(
         "naive_accuracy": naive_right / len(naive_texts),
         "naive_unparsed": sum(a is None for a in naive_answers),
         "speed_ratio": ours_tps / naive_tps,
+        "naive_whole_prompt_texts_per_second": rounds * max(1, n_naive // rounds // 2) / full_wall,
+        "speed_ratio_vs_whole_prompt": ours_tps
+        / (rounds * max(1, n_naive // rounds // 2) / full_wall),
         "speed_ratio_per_round": [round(x, 2) for x in per_round],
         "mean_text_tokens": statistics.mean(
             len(runner.tokenize(t, special=False)) for t in texts[:300]
         ),
     }
+
+
+def bench_few_shot(
+    runner: ModelRunner,
+    held: Sequence[tuple[str, int]],
+    pool: Sequence[tuple[str, int]],
+    per_label: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Prompted scoring with ``per_label`` example sentences per label in the prompt."""
+    rng = random.Random(seed)
+    sentences = [row for row in pool if 8 <= len(row[0].split()) <= 20]
+    labels = []
+    for i, name in enumerate(SST2.label_names):
+        examples = tuple(t for t, _ in rng.sample([r for r in sentences if r[1] == i], per_label))
+        labels.append(Label(name, examples=examples))
+    label_set = SST2.edited(labels=labels)
+    classifier = PromptClassifier(runner, label_set, few_shot=True)
+    texts = [t for t, _ in held]
+    clock = Clock()
+    predictions = classifier.predict(texts)
+    wall, _ = clock.stop()
+    right = sum(p.label == SST2.label_names[y] for p, (_, y) in zip(predictions, held, strict=True))
+    return {
+        "n": len(texts),
+        "examples_per_label": per_label,
+        "prefix_tokens": len(classifier.session.prefix),
+        "accuracy": right / len(texts),
+        "texts_per_second": len(texts) / wall,
+    }
+
+
+def pack_sweep(runner: ModelRunner, texts: Sequence[str]) -> dict[str, float]:
+    """Texts/s for several batch sizes (tokens per llama_decode), same texts, interleaved."""
+    from app.core.classify import runtime
+
+    classifier = PromptClassifier(runner, SST2, calibrated=False)
+    session = classifier.session
+    sizes = (1, 64, 128, 256, 512, 1024)
+    seconds = dict.fromkeys(sizes, 0.0)
+    original = runtime.PACK_TOKENS
+    try:
+        for _round in range(2):
+            for size in sizes:
+                runtime.PACK_TOKENS = size  # 1: one text per batch
+                clock = Clock()
+                session.run(texts)
+                seconds[size] += clock.stop()[0]
+    finally:
+        runtime.PACK_TOKENS = original
+    return {str(size): 2 * len(texts) / s for size, s in seconds.items()}
 
 
 def features_for(
@@ -247,6 +311,8 @@ def main() -> int:
     parser.add_argument("--naive", type=int, default=100)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--skip-banking", action="store_true")
+    parser.add_argument("--prompt-only", action="store_true", help="only part 1")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: half the CPUs)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -256,7 +322,11 @@ def main() -> int:
     if model is None:
         print("The starter model is not installed (make test installs it).", file=sys.stderr)
         return 1
-    results: dict[str, Any] = {"model": model.id, "cpus": os.cpu_count()}
+    results: dict[str, Any] = {
+        "model": model.id,
+        "cpus": os.cpu_count(),
+        "threads": args.threads or default_threads(),
+    }
 
     held, pool = sst2_split(DATA / "sst2_train.tsv", args.sst_eval, args.seed)
     rng = random.Random(args.seed)
@@ -268,11 +338,21 @@ def main() -> int:
     }
     print(f"SST-2: {len(held)} held-out sentences, teaching pool {len(pool)}", flush=True)
 
-    with ModelRunner.open(store) as runner:
-        prompt = bench_sst2_prompt(runner, model.path, held, args.naive)
+    with ModelRunner.open(store, n_threads=args.threads) as runner:
+        prompt = bench_sst2_prompt(runner, model.path, held, args.naive, args.threads)
         results["sst2_prompt"] = prompt
         print(json.dumps(prompt, indent=2), flush=True)
+        for shots in (2, 4):
+            few = bench_few_shot(runner, held[:400], pool, shots, args.seed)
+            results[f"sst2_prompt_{shots}_shot"] = few
+            print(json.dumps(few, indent=2), flush=True)
+        sweep = pack_sweep(runner, [t for t, _ in held[:96]])
+        results["pack_tokens_texts_per_second"] = sweep
+        print(json.dumps(sweep, indent=2), flush=True)
 
+        if args.prompt_only:
+            print(json.dumps(results, indent=2))
+            return 0
         spec = default_spec(runner.info.n_layer)
         results["spec"] = spec.id
         print(f"Model {model.id}, {os.cpu_count()} CPUs, features {spec.id}", flush=True)

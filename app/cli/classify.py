@@ -104,6 +104,9 @@ def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None
         "--label-set", metavar="NAME_OR_FILE", help="a saved or built-in label set, or a JSON file"
     )
     p.add_argument("--instruction", help="the instruction given with --labels")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads (default: half the CPUs, at most 8)"
+    )
     p.add_argument("--train", type=Path, metavar="LABELLED.csv", help="teach from labelled rows")
     p.add_argument("--train-text-column", metavar="C", help="text column of --train")
     p.add_argument("--train-label-column", metavar="L", help="label column of --train")
@@ -208,9 +211,15 @@ def _teach(
         status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
     line = RateLine(f"Teaching from {args.train.name}")
 
+    fitting = [False]
+
     def on_progress(p: TeachProgress) -> None:
         if p.stage == "reading":
             line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+        elif not fitting[0]:
+            fitting[0] = True
+            line.finish()
+            status("Fitting the head...")
 
     try:
         head = bench.teach(
@@ -243,7 +252,7 @@ def _method(args: argparse.Namespace, given: str | None) -> Method:
 def cmd_classify(args: argparse.Namespace) -> int:
     columns = choose_columns(sniff(args.input), args.text_column)
     with Workbench(get_paths().ensure(), open_store()) as bench:
-        bench.open_model(args.model)
+        bench.open_model(args.model, n_threads=args.threads)
         label_set = _label_set(args, bench)
         method = _method(args, args.method)
         classifier = _classifier(bench, label_set, _options(args, method), args)
@@ -307,7 +316,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reports: list[EvalReport] = []
     for model in models:
         with Workbench(get_paths().ensure(), open_store()) as bench:
-            info = bench.open_model(model)
+            info = bench.open_model(model, n_threads=args.threads)
             label_set = _label_set(args, bench)
             gold = gold_rows(table, label_set)
             for method in methods:

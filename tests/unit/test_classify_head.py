@@ -90,7 +90,7 @@ def test_a_saved_head_loads_identically_and_refuses_another_model(tmp_path: Path
     head = TaughtHead(
         fit=fit_head(x, y, 2, l2=1e-2),
         labels=labels.label_names,
-        spec=FeatureSpec(layers=(3, 5)),
+        spec=FeatureSpec(mean_layers=(3, 5), last_layers=(5,)),
         lock_id="repo@abc/model.gguf",
         model_id="model",
         label_set=labels.version_id,

@@ -11,6 +11,7 @@ from app.core.classify.errors import LabelSetError
 from app.core.classify.labels import Label, LabelSet, load_builtins
 from app.core.classify.library import LabelSetLibrary
 from app.core.classify.prompt import build_prompt, needs_end_marker, shots
+from app.core.classify.scoring import LabelTrie
 from app.core.context import ChatTemplate
 
 CHATML = (
@@ -135,3 +136,15 @@ def test_chat_prompt_puts_the_text_in_the_user_turn_and_labels_in_the_system() -
 def test_an_end_marker_is_needed_only_when_one_label_begins_another() -> None:
     assert needs_end_marker([[5], [5, 6]])
     assert not needs_end_marker([[5, 7], [5, 6], [8]])
+
+
+def test_label_paths_share_their_common_tokens_in_a_trie() -> None:
+    trie = LabelTrie([[5], [7, 8, 9], [7, 8, 10], [11, 12]])
+    # Evaluated nodes are the proper prefixes of multi-token labels: (7), (7, 8), (11).
+    assert [(tok, depth) for tok, depth, _ in trie.nodes] == [(7, 0), (8, 1), (11, 0)]
+    assert trie.branch_labels == [1, 2, 3] and trie.n_slots == 3
+    assert trie.node_seqs == [[0, 1], [0, 1], [2]]  # (7) and (7, 8) serve two labels
+    # Each label is scored by its first token at the text's end, then along its nodes.
+    assert trie.steps[0] == [(-1, 5)]
+    assert trie.steps[2] == [(-1, 7), (0, 8), (1, 10)]
+    assert LabelTrie([[1], [2]]).n_slots == 1 and LabelTrie([[1], [2]]).nodes == []

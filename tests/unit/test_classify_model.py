@@ -46,7 +46,10 @@ TEACH = [
     ("a tedious waste of time", 1),
     ("painfully bad and stupid", 1),
 ]
-SMALL_SPEC = FeatureSpec(layers=(6, 12))
+THREADS = 1
+"""One thread: on a machine that other test runs share, llama.cpp's threads spin waiting
+for each other's time slices, and one thread is several times faster."""
+SMALL_SPEC = FeatureSpec(mean_layers=(6, 12), last_layers=(12,))
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def model_store(model_paths: Paths) -> ModelStore:
 
 @pytest.fixture(scope="module")
 def runner(model_store: ModelStore) -> Iterator[ModelRunner]:
-    with ModelRunner.open(model_store) as opened:
+    with ModelRunner.open(model_store, n_threads=THREADS) as opened:
         yield opened
 
 
@@ -148,10 +151,10 @@ def test_teaching_from_examples_and_the_head_is_saved_for_this_model(
     model_paths: Paths, model_store: ModelStore
 ) -> None:
     with Workbench(model_paths, model_store) as bench:
-        bench.open_model()
+        bench.open_model(n_threads=THREADS)
         head = bench.teach(SENTIMENT, TEACH, spec=SMALL_SPEC)
         assert head.fit.n_train == len(TEACH) and head.lock_id == bench.runner.info.lock_id
-        assert head.fit.weights.shape == (2 * 2 * bench.runner.info.n_embd, 2)
+        assert head.fit.weights.shape == (3 * bench.runner.info.n_embd, 2)
         saved = bench.saved_head(SENTIMENT, SMALL_SPEC)
         assert saved is not None and saved.created_at == head.created_at
         classifier = ExampleClassifier(bench.runner, SENTIMENT, saved)
@@ -184,7 +187,7 @@ def test_classification_opens_no_socket(
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     with Workbench(model_paths, model_store) as bench:
-        bench.open_model()
+        bench.open_model(n_threads=THREADS)
         assert PromptClassifier(bench.runner, SENTIMENT).predict(["fine film"])
         head = bench.teach(SENTIMENT, TEACH[:4] + TEACH[6:10], spec=SMALL_SPEC, save=False)
         assert ExampleClassifier(bench.runner, SENTIMENT, head).predict(["awful"])
@@ -221,7 +224,7 @@ def test_cli_classify_resumes_and_eval_prints_json(
         encoding="utf-8",
     )
     out = tmp_path / "out.csv"
-    args = ["classify", "--labels", "negative,positive", "--input", str(source)]
+    args = ["classify", "--threads", "1", "--labels", "negative,positive", "--input", str(source)]
     assert main([*args, "--output", str(out)]) == 0
     err = capsys.readouterr().err
     assert "Skipped line 4: has an empty text" in err
@@ -233,12 +236,45 @@ def test_cli_classify_resumes_and_eval_prints_json(
     assert "Resuming: 5 of 5 rows were done before." in captured.err
     assert captured.out.splitlines()[1:] == lines[1:]  # results on stdout, identical
 
-    assert main(["eval", "--labels", "negative,positive", "--input", str(source), "--json"]) == 0
+    evaluate = ["eval", "--threads", "1", "--labels", "negative,positive", "--input", str(source)]
+    assert main([*evaluate, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 4 and report["method"] == "prompt"
     assert report["model"] == "smollm2-135m-instruct-q4_1"
     assert 0.0 <= report["accuracy"] <= 1.0 and report["texts_per_second"] > 0
     assert {"macro_f1", "per_class", "confusion", "lock_id"} <= set(report)
+
+
+def test_cli_eval_compares_two_methods_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = tmp_path / "reviews.json"
+    labels.write_text(json.dumps(SENTIMENT.renamed("reviews").to_json()), encoding="utf-8")
+    train = tmp_path / "train.tsv"
+    train.write_text(
+        "sentence\tlabel\n"
+        + "".join(f"{t}\t{'POSITIVE' if y == 0 else 'negative'}\n" for t, y in TEACH),
+        encoding="utf-8",
+    )
+    gold = tmp_path / "gold.csv"
+    gold.write_text("text,sentiment\nwarm and lovely,positive\nboring and awful,negative\n")
+    picture = tmp_path / "cm.png"
+    command = [
+        "eval", "--threads", "1", "--label-set", str(labels), "--input", str(gold),
+        "--train", str(train), "--method", "prompt", "--method", "examples",
+        "--json", "--confusion-png", str(picture),
+    ]  # fmt: skip
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["n"] == 2
+    assert [r["method"] for r in report["comparison"]] == ["prompt", "examples"]
+    assert report["comparison"][1]["label_set"].startswith("reviews#")
+    assert "Taught a head on 12 examples" in captured.err
+    assert (tmp_path / "cm-1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "cm-2.png").is_file()
+    assert main([*command[:-3]]) == 0  # the head is reused, not taught again
+    assert "Using the head taught from train.tsv" in capsys.readouterr().err
 
 
 def test_the_core_imports_neither_qt_nor_llama_cpp() -> None:

@@ -25,7 +25,7 @@ IntArray = npt.NDArray[np.int64]
 TrainProgress = Callable[[str, int, int], None]
 """Called with (stage, step, steps): stage is "choosing" or "fitting"."""
 
-DEFAULT_L2_PATH = (1.0, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4)
+DEFAULT_L2_PATH = (3.0, 1.0, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4)
 """Penalties tried, strongest first (per example, on standardised features); the path
 stops once held-out accuracy has fallen twice in a row."""
 

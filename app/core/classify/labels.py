@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from app.core.classify.errors import LabelSetError
+from app.core.resources import resource_path
 
 SCHEMA = 1
 MAX_LABELS = 200
 MAX_NAME_CHARS = 80
 DEFAULT_INSTRUCTION = "Classify the text. Answer with one of the labels."
-BUILTIN_DIR = Path(__file__).resolve().parents[3] / "resources" / "label_sets"
+BUILTIN_DIR = resource_path("label_sets")
 
 
 @dataclass(frozen=True)

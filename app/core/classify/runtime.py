@@ -20,7 +20,6 @@ One thread owns a runner; ``llama_cpp`` is imported lazily, when a model is open
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,9 +31,17 @@ import numpy.typing as npt
 
 from app.core.cancel import CancelToken
 from app.core.classify.errors import ClassifyError
+from app.core.classify.scoring import LabelTrie, log_softmax_rows, pool_features
 from app.core.errors import ModelLoadError
 from app.core.fsutil import ProgressCallback
 from app.core.gguf import read_gguf
+from app.core.llama_runtime import (
+    LLAMA_LOAD_LOCK,
+    clear_native_errors,
+    default_threads,
+    import_llama_cpp,
+    last_native_error,
+)
 from app.core.store import InstalledModel, ModelStore
 
 FloatArray = npt.NDArray[np.float32]
@@ -42,9 +49,12 @@ FloatArray = npt.NDArray[np.float32]
 N_CTX = 4096
 """KV cells shared by the prefix and every text of a batch."""
 N_BATCH = 2048
-PACK_TOKENS = 256
-"""Texts are packed into a batch up to this many tokens. Every token of a batch attends
-to every cell in use (masked, but computed), so small batches are faster per token."""
+PACK_TOKENS = 128
+"""Texts are packed into one llama_decode batch up to this many tokens. Several texts per
+batch share the graph's fixed costs; every token of a batch also attends (masked) to
+every cell in use, so very large batches lose again. On the starter model with 2 CPUs,
+64 to 1024 tokens per batch were within 10 % of each other (bench/bench_classify.py):
+the model's matrix products, not the batching, set the speed."""
 N_UBATCH = 512
 MAX_SEQUENCES = 256
 MAX_TEXT_TOKENS = 1024
@@ -81,42 +91,6 @@ class QueryOutput:
     """log p(label tokens | prefix, text) for each label, in label order; or None."""
     features: FloatArray | None
     """Per chosen layer, the text's mean hidden state and the last token's; or None."""
-
-
-class _Trie:
-    """Label token paths merged by common prefix; each node is one evaluated token."""
-
-    def __init__(self, paths: Sequence[Sequence[int]]) -> None:
-        if not paths or any(not p for p in paths):
-            raise ClassifyError("Every label must have at least one token.")
-        self.paths = [tuple(p) for p in paths]
-        self.nodes: list[tuple[int, int, int]] = []  # (token, depth, parent node or -1)
-        index: dict[tuple[int, ...], int] = {}
-        # A label with one token is scored from the text's last position alone; longer
-        # ones get a sequence each, so their branches do not see each other.
-        self.branch_labels = [i for i, p in enumerate(self.paths) if len(p) > 1]
-        self.node_seqs: list[list[int]] = []  # branch slots passing through each node
-        self.steps: list[list[tuple[int, int]]] = []  # per label: (node or -1, token)
-        for label, path in enumerate(self.paths):
-            steps = [(-1, path[0])]
-            for depth in range(1, len(path)):
-                key = path[:depth]
-                node = index.get(key)
-                if node is None:
-                    parent = index[key[:-1]] if depth > 1 else -1
-                    node = len(self.nodes)
-                    index[key] = node
-                    self.nodes.append((key[-1], depth - 1, parent))
-                    self.node_seqs.append([])
-                slot = self.branch_labels.index(label)
-                if slot not in self.node_seqs[node]:
-                    self.node_seqs[node].append(slot)
-                steps.append((node, path[depth]))
-            self.steps.append(steps)
-
-    @property
-    def n_slots(self) -> int:
-        return max(1, len(self.branch_labels))
 
 
 class ModelRunner:
@@ -161,7 +135,7 @@ class ModelRunner:
         self._memory = lib.llama_get_memory(self._ctx)
         self._batch = lib.llama_batch_init(N_BATCH, 0, MAX_SEQUENCES)
         self._prefix: tuple[int, ...] = ()
-        self._trie: _Trie | None = None
+        self._trie: LabelTrie | None = None
         self._owner = threading.get_ident()
         self._closed = False
 
@@ -183,16 +157,24 @@ class ModelRunner:
         gguf = read_gguf(model.path)
         if cancel is not None:
             cancel.raise_if_cancelled()
-        from app.core.engine import import_llama_cpp  # lazy: loads the native library
-
-        lib = import_llama_cpp()
+        lib = import_llama_cpp()  # the native library is loaded here, not at import
         lib.llama_backend_init()
         params = lib.llama_model_default_params()
-        handle = lib.llama_model_load_from_file(str(model.path).encode(), params)
+        with LLAMA_LOAD_LOCK:
+            clear_native_errors()
+            handle = lib.llama_model_load_from_file(str(model.path).encode(), params)
         if not handle:
+            reason = last_native_error("it could not be read")
             raise ModelLoadError(
-                f"llama.cpp could not load {model.id} (architecture "
-                f"'{gguf.architecture}'). Update Driftless, or choose another model."
+                f"llama.cpp could not load {model.id} (architecture '{gguf.architecture}'): "
+                f"{reason}. Update Driftless, or choose another model."
+            )
+        if lib.llama_model_is_recurrent(handle) or lib.llama_model_is_hybrid(handle):
+            lib.llama_model_free(handle)
+            raise ModelLoadError(
+                f"{model.id} is a recurrent model ({gguf.architecture}); classification "
+                "shares one prompt between many texts, which these models cannot do yet. "
+                "Choose a transformer model."
             )
         vocab = lib.llama_model_get_vocab(handle)
         info = RunnerInfo(
@@ -203,7 +185,7 @@ class ModelRunner:
             n_layer=int(lib.llama_model_n_layer(handle)),
             n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
         )
-        threads = n_threads or max(1, os.cpu_count() or 1)
+        threads = n_threads or default_threads()
         return cls(lib, handle, info, n_threads=threads)
 
     def close(self) -> None:
@@ -253,7 +235,7 @@ class ModelRunner:
     def prepare(self, prefix: Sequence[int], labels: Sequence[Sequence[int]]) -> None:
         """Evaluate ``prefix`` once (unless it already is) and set the label paths to score."""
         self._check_thread()
-        trie = _Trie(labels)
+        trie = LabelTrie(labels)
         if trie.n_slots + 1 > MAX_SEQUENCES:
             raise ClassifyError(
                 f"{len(labels)} labels are too many to score at once; "
@@ -326,7 +308,7 @@ class ModelRunner:
         return outputs
 
     def _run_batch(
-        self, queries: Sequence[Query], trie: _Trie, scores: bool, features: bool
+        self, queries: Sequence[Query], trie: LabelTrie, scores: bool, features: bool
     ) -> list[QueryOutput]:
         lib = self._lib
         base = len(self._prefix)
@@ -360,7 +342,7 @@ class ModelRunner:
                 logits = np.ctypeslib.as_array(
                     lib.llama_get_logits(self._ctx), shape=(n_out, self.info.n_vocab)
                 )
-                logprobs = _log_softmax_rows(logits)
+                logprobs = log_softmax_rows(logits)
             captured = self._take_captured(len(entries)) if features else None
         finally:
             for seq in range(1, 1 + len(queries) * n_slots):
@@ -376,7 +358,7 @@ class ModelRunner:
                         row = first_out if node < 0 else first_out + 1 + node
                         total += float(logprobs[row, tok])
                     label_scores[label] = total
-            feats = _pool(captured, first_entry, query) if captured is not None else None
+            feats = pool_features(captured, first_entry, query) if captured is not None else None
             results.append(QueryOutput(label_scores, feats))
         return results
 
@@ -454,7 +436,7 @@ class ModelRunner:
         self._captured = {}
         return layers
 
-    def _require_trie(self) -> _Trie:
+    def _require_trie(self) -> LabelTrie:
         if self._trie is None:
             raise ClassifyError("Nothing to score yet: call prepare() with the labels first.")
         return self._trie
@@ -464,26 +446,6 @@ class ModelRunner:
             raise ClassifyError("The model has been closed.")
         if threading.get_ident() != self._owner:
             raise RuntimeError("A ModelRunner is used only from the thread that opened it.")
-
-
-def _pool(layers: Sequence[FloatArray], first_entry: int, query: Query) -> FloatArray:
-    lo, hi = query.pool
-    if hi <= lo:
-        lo, hi = 0, len(query.tokens)
-    last = first_entry + len(query.tokens) - 1
-    parts = []
-    for rows in layers:
-        parts.append(rows[first_entry + lo : first_entry + hi].mean(axis=0))
-        parts.append(rows[last])
-    return np.concatenate(parts).astype(np.float32)
-
-
-def _log_softmax_rows(logits: npt.NDArray[np.float32]) -> FloatArray:
-    peak = logits.max(axis=1, keepdims=True)
-    shifted = logits - peak
-    norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    result: FloatArray = (shifted - norm).astype(np.float32)
-    return result
 
 
 def _find(store: ModelStore, ref: str | None) -> InstalledModel:

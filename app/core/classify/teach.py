@@ -49,31 +49,56 @@ FEATURE_CHUNK = 64
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which features a head reads; part of its identity."""
+    """Which features a head reads; part of its identity.
 
-    layers: tuple[int, ...]
+    ``mean_layers``: layers whose states are averaged over the text's tokens;
+    ``last_layers``: layers whose state at the last prompt token is kept.
+    """
+
+    mean_layers: tuple[int, ...]
+    last_layers: tuple[int, ...] = ()
     style: PromptStyle = "plain"
     with_scores: bool = False
     """Add the prompt's calibrated label probabilities (costs the rest of the model)."""
 
     @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.mean_layers) | set(self.last_layers)))
+
+    @property
     def id(self) -> str:
-        layers = "-".join(str(n) for n in self.layers)
-        return f"{self.style}-L{layers}{'-s' if self.with_scores else ''}"
+        means = "-".join(str(n) for n in self.mean_layers)
+        lasts = "-".join(str(n) for n in self.last_layers)
+        return f"{self.style}-m{means}-l{lasts}{'-s' if self.with_scores else ''}"
+
+    def select(self, pooled: npt.NDArray[np.float32], n_embd: int) -> npt.NDArray[np.float32]:
+        """Pick this spec's blocks from the runner's [mean, last] per layer (in layer order)."""
+        blocks = []
+        for i, layer in enumerate(self.layers):
+            if layer in self.mean_layers:
+                blocks.append(pooled[2 * i * n_embd : (2 * i + 1) * n_embd])
+            if layer in self.last_layers:
+                blocks.append(pooled[(2 * i + 1) * n_embd : (2 * i + 2) * n_embd])
+        return np.concatenate(blocks)
 
 
-DEFAULT_DEPTHS = (0.55, 0.65)
-"""Where the default features are read, as fractions of the model's depth. On the
-starter model (30 layers) that is layers 16 and 19: in bench/bench_classify.py the
-middle of the network separated sentiment and intent far better than its last layers,
-whose states are shaped for predicting the next token."""
+DEFAULT_MEAN_DEPTHS = (0.4, 0.6)
+DEFAULT_LAST_DEPTHS = (0.6,)
+"""Where the default features are read, as fractions of the model's depth: on the
+starter model (30 layers), the mean over the text at layers 12 and 17 and the last
+token at layer 17. Measured on held-out SST-2 and Banking77 rows, middle layers
+separate sentiment and intent better than the last ones (whose states are shaped
+for predicting the next token), and llama.cpp can stop after layer 17."""
 
 
 def default_spec(n_layer: int) -> FeatureSpec:
     """The default features for a model with ``n_layer`` layers."""
     last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
-    layers = sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in DEFAULT_DEPTHS})
-    return FeatureSpec(layers=tuple(layers))
+
+    def at(depths: tuple[float, ...]) -> tuple[int, ...]:
+        return tuple(sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in depths}))
+
+    return FeatureSpec(mean_layers=at(DEFAULT_MEAN_DEPTHS), last_layers=at(DEFAULT_LAST_DEPTHS))
 
 
 @dataclass(frozen=True)
@@ -186,7 +211,12 @@ class TaughtHead:
         return cls(
             fit=fit,
             labels=tuple(meta["labels"]),
-            spec=FeatureSpec(tuple(spec["layers"]), spec["style"], bool(spec["with_scores"])),
+            spec=FeatureSpec(
+                mean_layers=tuple(spec["mean_layers"]),
+                last_layers=tuple(spec["last_layers"]),
+                style=spec["style"],
+                with_scores=bool(spec["with_scores"]),
+            ),
             lock_id=meta["lock_id"],
             model_id=meta["model_id"],
             label_set=meta["label_set"],
@@ -230,7 +260,7 @@ def read_features(
         )
         for out in outputs:
             assert out.features is not None
-            feats = out.features
+            feats = spec.select(out.features, session.runner.info.n_embd)
             if spec.with_scores and out.label_logprobs is not None:
                 probs = normalise_logprobs(out.label_logprobs)
                 if prior is not None:
@@ -345,7 +375,8 @@ class ExampleClassifier(Classifier):
 
 
 __all__ = [
-    "DEFAULT_DEPTHS",
+    "DEFAULT_LAST_DEPTHS",
+    "DEFAULT_MEAN_DEPTHS",
     "ClassifyProgress",
     "ExampleClassifier",
     "FeatureSpec",

@@ -78,12 +78,15 @@ class Workbench:
         self,
         ref: str | None = None,
         *,
+        n_threads: int | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> RunnerInfo:
         """Load a model (the active one by default), replacing any loaded one."""
         self.close()
-        self._runner = ModelRunner.open(self.store, ref, on_progress=on_progress, cancel=cancel)
+        self._runner = ModelRunner.open(
+            self.store, ref, n_threads=n_threads, on_progress=on_progress, cancel=cancel
+        )
         return self._runner.info
 
     @property
