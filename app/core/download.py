@@ -42,6 +42,7 @@ from app.core.fsutil import (
     fsync_dir,
     human_size,
     is_safe_relative_path,
+    remove_empty_parents,
 )
 from app.core.gguf import read_gguf
 from app.core.hub import COMMIT_RE, HubClient, HubError, RemoteFile, online, translate_error
@@ -242,7 +243,7 @@ class Downloader:
         """Cancel for good: delete a partial file and its note."""
         partial.path.unlink(missing_ok=True)
         partial.note_path.unlink(missing_ok=True)
-        _tidy(partial.path.parent, self.store.paths.models_dir)
+        remove_empty_parents(partial.path.parent, self.store.paths.models_dir)
 
     def resume(self, partial: PartialDownload, **options: Any) -> InstalledModel:
         return self.pull(partial.repo, partial.filename, partial.commit, **options)
@@ -463,10 +464,3 @@ def _exclusive(lock_path: Path, remote: RemoteFile) -> Iterator[None]:
         finally:
             lock_path.unlink(missing_ok=True)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _tidy(folder: Path, stop: Path) -> None:
-    with contextlib.suppress(OSError):
-        while folder != stop and stop in folder.parents:
-            folder.rmdir()
-            folder = folder.parent

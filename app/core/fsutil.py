@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -94,3 +95,11 @@ def is_safe_relative_path(name: str) -> bool:
         return False
     parts = name.split("/")
     return all(part not in ("", ".", "..") for part in parts)
+
+
+def remove_empty_parents(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``stop`` while they are empty."""
+    with contextlib.suppress(OSError):  # not empty: leave it
+        while folder != stop and stop in folder.parents:
+            folder.rmdir()
+            folder = folder.parent

@@ -29,7 +29,14 @@ from app.core.errors import (
     ModelPinned,
     StoreError,
 )
-from app.core.fsutil import CHUNK, ProgressCallback, fsync_dir, human_size, sha256_file
+from app.core.fsutil import (
+    CHUNK,
+    ProgressCallback,
+    fsync_dir,
+    human_size,
+    remove_empty_parents,
+    sha256_file,
+)
 from app.core.gguf import GGUFInfo, read_gguf
 from app.core.paths import Paths
 
@@ -253,7 +260,7 @@ class ModelStore:
             )
         if model.managed:
             model.path.unlink(missing_ok=True)
-            _remove_empty_parents(model.path.parent, self.paths.models_dir)
+            remove_empty_parents(model.path.parent, self.paths.models_dir)
         return model
 
     def register(
@@ -510,12 +517,3 @@ def _copy_hashing(
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
-
-
-def _remove_empty_parents(folder: Path, stop: Path) -> None:
-    try:
-        while folder != stop and stop in folder.parents:
-            folder.rmdir()
-            folder = folder.parent
-    except OSError:
-        pass  # not empty: leave it
