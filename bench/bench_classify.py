@@ -5,10 +5,11 @@
 
 Everything runs on the starter model, on this machine's cores, in one process:
 
-1. SST-2, prompted scoring (zero-shot, calibrated, shared prefix, batched texts):
-   accuracy, texts/s and texts per CPU-second; the same texts through a naive baseline
-   (``create_chat_completion`` per text, ``max_tokens=3``) measured in the same run,
-   rounds interleaved, and the speed ratio.
+1. SST-2, prompted scoring (zero-shot, calibrated, shared prefix, batched texts) on
+   the 16-bit copy (threads tuned, and 1 thread) and on the packed file (1 thread):
+   accuracy and texts/s; the naive baseline (``create_chat_completion`` per text,
+   ``max_tokens=3``) on the packed file (1 and 2 threads) and on the copy (1 thread),
+   all measured in the same run, rounds interleaved, and the speed ratios.
 2. SST-2, taught by examples: a head trained on sentences and phrases that share no
    span with any evaluation sentence; accuracy on the held-out sentences.
 3. Banking77, taught by examples: a stratified 80/20 split (seeded); accuracy and
@@ -165,73 +166,107 @@ def naive_baseline(model_path: Path, label_set: LabelSet, threads: int | None) -
 
 
 def bench_sst2_prompt(
-    runner: ModelRunner,
+    store: ModelStore,
     model_path: Path,
     held: Sequence[tuple[str, int]],
     n_naive: int,
     threads: int | None,
 ) -> dict[str, Any]:
+    """Prompted scoring in several set-ups against the naive baseline, interleaved in rounds.
+
+    Ours: the 16-bit copy with the thread count measured as it goes (the default), the
+    copy on 1 thread, and the packed file on 1 thread. The naive loop: the packed file on
+    1 and 2 threads, and the 16-bit copy on 1 thread (what the baseline would gain from
+    the copy alone). Every set-up sees the same texts.
+    """
     texts = [t for t, _ in held]
-    gold = [y for _, y in held]
-    classifier = PromptClassifier(runner, SST2)
-    classifier.predict(texts[:8])  # warm-up: graph allocation
-    session = classifier.session
-    # Interleave: our method on a slice, the baseline on a slice, repeated.
-    _llm, naive = naive_baseline(model_path, SST2, threads)
-    naive("warm-up")
+    gold = np.array([y for _, y in held])
+    unpacked = ModelRunner.open(store, n_threads=threads, unpack=True)
+    packed = ModelRunner.open(store, n_threads=threads or 1, unpack=False)
+    copy_path = get_paths(store.paths.home).unpacked_dir
+    copy_file = next(copy_path.glob("*.f16.gguf"))
+    ours: dict[str, tuple[ModelRunner, int | None]] = {
+        "copy_tuned": (unpacked, threads),
+        "copy_1_thread": (unpacked, 1),
+        "packed_1_thread": (packed, 1),
+    }
+    sessions = {}
+    for name, (runner, _n) in ours.items():
+        classifier = PromptClassifier(runner, SST2)
+        classifier.predict(texts[:8])  # warm-up: graph allocation
+        sessions[name] = classifier
+    naive = {
+        "naive_packed_1_thread": naive_baseline(model_path, SST2, 1)[1],
+        "naive_packed_2_threads": naive_baseline(model_path, SST2, 2)[1],
+        "naive_copy_1_thread": naive_baseline(copy_file, SST2, 1)[1],
+    }
+    for one in naive.values():
+        one("warm-up")
     rounds = 4
-    ours_wall = ours_cpu = naive_wall = naive_cpu = full_wall = 0.0
-    raw_rows: list[np.ndarray] = []
-    naive_answers: list[int | None] = []
-    per_round = []
+    seconds = dict.fromkeys([*ours, *naive], 0.0)
+    raw_rows: dict[str, list[np.ndarray]] = {name: [] for name in ours}
+    naive_answers: dict[str, list[int | None]] = {name: [] for name in naive}
     naive_texts = texts[:n_naive]
+    threads_used: list[int] = []
     for r in range(rounds):
         part = texts[r * len(texts) // rounds : (r + 1) * len(texts) // rounds]
-        clock = Clock()
-        outputs, _ = session.run(part)
-        w, c = clock.stop()
-        raw_rows += [o.label_logprobs for o in outputs]
-        ours_wall += w
-        ours_cpu += c
+        for name, (runner, n) in ours.items():
+            runner.set_threads(n)
+            clock = Clock()
+            outputs, _ = sessions[name].session.run(part)
+            seconds[name] += clock.stop()[0]
+            raw_rows[name] += [o.label_logprobs for o in outputs]
+            if name == "copy_tuned":
+                threads_used.append(runner.threads)
         npart = naive_texts[r * len(naive_texts) // rounds : (r + 1) * len(naive_texts) // rounds]
-        clock = Clock()
-        naive_answers += [naive(t) for t in npart]
-        nw, nc = clock.stop()
-        naive_wall += nw
-        naive_cpu += nc
-        per_round.append((len(part) / w) / (len(npart) / nw))
-        clock = Clock()
-        for t in npart[: max(1, len(npart) // 2)]:
-            naive(t, whole_prompt=True)
-        full_wall += clock.stop()[0]
-    raw = normalise_logprobs(np.array(raw_rows))
-    assert classifier.prior is not None
-    calibrated = calibrate(raw, classifier.prior)
-    acc_cal = float((calibrated.argmax(axis=1) == np.array(gold)).mean())
-    acc_raw = float((raw.argmax(axis=1) == np.array(gold)).mean())
-    ours_tps = len(texts) / ours_wall
-    naive_tps = len(naive_texts) / naive_wall
-    naive_right = sum(a == g for a, g in zip(naive_answers, gold, strict=False))
-    return {
+        for name, one in naive.items():
+            clock = Clock()
+            naive_answers[name] += [one(t) for t in npart]
+            seconds[name] += clock.stop()[0]
+    speed = {name: len(texts) / seconds[name] for name in ours}
+    speed |= {name: len(naive_texts) / seconds[name] for name in naive}
+    predictions = {}
+    accuracy = {}
+    for name, classifier in sessions.items():
+        assert classifier.prior is not None
+        raw = normalise_logprobs(np.array(raw_rows[name]))
+        calibrated = calibrate(raw, classifier.prior)
+        predictions[name] = calibrated.argmax(axis=1)
+        accuracy[name] = float((predictions[name] == gold).mean())
+        if name == "packed_1_thread":
+            accuracy["packed_uncalibrated"] = float((raw.argmax(axis=1) == gold).mean())
+    for name, answers in naive_answers.items():
+        accuracy[name] = sum(a == g for a, g in zip(answers, gold, strict=False)) / len(answers)
+    result = {
         "n": len(texts),
-        "accuracy_calibrated": acc_cal,
-        "accuracy_uncalibrated": acc_raw,
-        "texts_per_second": ours_tps,
-        "texts_per_cpu_second": len(texts) / ours_cpu,
         "naive_n": len(naive_texts),
-        "naive_texts_per_second": naive_tps,
-        "naive_texts_per_cpu_second": len(naive_texts) / naive_cpu,
-        "naive_accuracy": naive_right / len(naive_texts),
-        "naive_unparsed": sum(a is None for a in naive_answers),
-        "speed_ratio": ours_tps / naive_tps,
-        "naive_whole_prompt_texts_per_second": rounds * max(1, n_naive // rounds // 2) / full_wall,
-        "speed_ratio_vs_whole_prompt": ours_tps
-        / (rounds * max(1, n_naive // rounds // 2) / full_wall),
-        "speed_ratio_per_round": [round(x, 2) for x in per_round],
+        "weights": {"copy": unpacked.info.weights, "packed": packed.info.weights},
+        "texts_per_second": speed,
+        "accuracy": accuracy,
+        "copy_agrees_with_packed": float(
+            (predictions["copy_1_thread"] == predictions["packed_1_thread"]).mean()
+        ),
+        "tuned_threads_per_round": threads_used,
+        "ratios": {
+            "copy_tuned / naive_packed_1_thread": speed["copy_tuned"]
+            / speed["naive_packed_1_thread"],
+            "copy_tuned / naive_packed_2_threads": speed["copy_tuned"]
+            / speed["naive_packed_2_threads"],
+            "copy_1_thread / naive_packed_1_thread": speed["copy_1_thread"]
+            / speed["naive_packed_1_thread"],
+            "copy_1_thread / naive_copy_1_thread": speed["copy_1_thread"]
+            / speed["naive_copy_1_thread"],
+            "packed_1_thread / naive_packed_1_thread": speed["packed_1_thread"]
+            / speed["naive_packed_1_thread"],
+            "copy_1_thread / packed_1_thread": speed["copy_1_thread"] / speed["packed_1_thread"],
+        },
         "mean_text_tokens": statistics.mean(
-            len(runner.tokenize(t, special=False)) for t in texts[:300]
+            len(unpacked.tokenize(t, special=False)) for t in texts[:300]
         ),
     }
+    packed.close()
+    unpacked.close()
+    return result
 
 
 def bench_few_shot(
@@ -312,7 +347,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--skip-banking", action="store_true")
     parser.add_argument("--prompt-only", action="store_true", help="only part 1")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: half the CPUs)")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads (default: measured as it runs, as the app does)"
+    )
+    parser.add_argument(
+        "--packed", action="store_true", help="parts 2-4 on the packed file, not the 16-bit copy"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -325,7 +365,7 @@ def main() -> int:
     results: dict[str, Any] = {
         "model": model.id,
         "cpus": os.cpu_count(),
-        "threads": args.threads or default_threads(),
+        "threads": args.threads or "tuned",
     }
 
     held, pool = sst2_split(DATA / "sst2_train.tsv", args.sst_eval, args.seed)
@@ -338,10 +378,11 @@ def main() -> int:
     }
     print(f"SST-2: {len(held)} held-out sentences, teaching pool {len(pool)}", flush=True)
 
-    with ModelRunner.open(store, n_threads=args.threads) as runner:
-        prompt = bench_sst2_prompt(runner, model.path, held, args.naive, args.threads)
-        results["sst2_prompt"] = prompt
-        print(json.dumps(prompt, indent=2), flush=True)
+    prompt = bench_sst2_prompt(store, model.path, held, args.naive, args.threads)
+    results["sst2_prompt"] = prompt
+    print(json.dumps(prompt, indent=2), flush=True)
+    with ModelRunner.open(store, n_threads=args.threads, unpack=not args.packed) as runner:
+        results["weights"] = runner.info.weights
         for shots in (2, 4):
             few = bench_few_shot(runner, held[:400], pool, shots, args.seed)
             results[f"sst2_prompt_{shots}_shot"] = few

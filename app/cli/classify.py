@@ -37,7 +37,7 @@ from app.core.classify import (
 )
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Classifier, Method
-from app.core.classify.errors import ClassifyError
+from app.core.classify.errors import ClassifyError, HeadError, NoGoldColumn
 from app.core.classify.table import file_sha256
 from app.core.paths import get_paths
 
@@ -105,7 +105,15 @@ def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None
     )
     p.add_argument("--instruction", help="the instruction given with --labels")
     p.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads (default: half the CPUs, at most 8)"
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads (default: the fastest count, measured while it runs)",
+    )
+    p.add_argument(
+        "--packed",
+        action="store_true",
+        help="score the model file as it is, never a 16-bit copy of its weights (slower)",
     )
     p.add_argument("--train", type=Path, metavar="LABELLED.csv", help="teach from labelled rows")
     p.add_argument("--train-text-column", metavar="C", help="text column of --train")
@@ -189,7 +197,10 @@ def _classifier(
     head: TaughtHead | None = None
     if options.method == "examples" and args.train is not None:
         head = _teach(bench, label_set, options, args)
-    return bench.classifier(label_set, options, head=head)
+    try:
+        return bench.classifier(label_set, options, head=head)
+    except HeadError as exc:
+        raise HeadError(f"{exc} Use --train LABELLED.csv.") from exc
 
 
 def _teach(
@@ -246,13 +257,17 @@ def _method(args: argparse.Namespace, given: str | None) -> Method:
     return "prompt"
 
 
+def _unpack(args: argparse.Namespace) -> bool | None:
+    return False if args.packed else None  # None: as the settings say
+
+
 # --- classify --------------------------------------------------------------------------
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     columns = choose_columns(sniff(args.input), args.text_column)
     with Workbench(get_paths().ensure(), open_store()) as bench:
-        bench.open_model(args.model, n_threads=args.threads)
+        bench.open_model(args.model, n_threads=args.threads, unpack=_unpack(args))
         label_set = _label_set(args, bench)
         method = _method(args, args.method)
         classifier = _classifier(bench, label_set, _options(args, method), args)
@@ -308,7 +323,10 @@ def _summarise(bench: Workbench, run_id: int) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    table = read_all(args.input, args.text_column, args.label_column, need_gold=True)
+    try:
+        table = read_all(args.input, args.text_column, args.label_column, need_gold=True)
+    except NoGoldColumn as exc:
+        raise NoGoldColumn(f"{exc} Use --label-column L.") from exc
     models = args.model or [None]
     methods: list[Method] = [_method(args, m) for m in (args.method or [None])]
     if args.train is not None and file_sha256(args.train) == file_sha256(args.input):
@@ -316,7 +334,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reports: list[EvalReport] = []
     for model in models:
         with Workbench(get_paths().ensure(), open_store()) as bench:
-            info = bench.open_model(model, n_threads=args.threads)
+            info = bench.open_model(model, n_threads=args.threads, unpack=_unpack(args))
             label_set = _label_set(args, bench)
             gold = gold_rows(table, label_set)
             for method in methods:

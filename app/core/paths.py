@@ -44,6 +44,19 @@ class Paths:
     def logs_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def label_sets_dir(self) -> Path:
+        return self.home / "label_sets"
+
+    @property
+    def classify_db(self) -> Path:
+        return self.home / "classify.sqlite3"
+
+    @property
+    def unpacked_dir(self) -> Path:
+        """16-bit copies of small models for classification (a cache: safe to delete)."""
+        return self.home / "cache" / "unpacked"
+
     def ensure(self) -> Paths:
         """Create the folders that must exist; return self for chaining."""
         for folder in (self.home, self.models_dir, self.logs_dir):

@@ -39,6 +39,9 @@ class Settings:
     # Seconds without a byte before a download counts as stalled and is retried.
     stall_timeout: float = 30.0
     download_retries: int = 5
+    # Classify with a 16-bit copy of a small model's weights when that is faster
+    # (app.core.unpacked); off: always the packed file, as chat uses it.
+    unpack_for_classification: bool = True
     hub_token: str | None = field(default=None, repr=False, compare=False)
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -39,6 +39,7 @@ from app.core.fsutil import (
 )
 from app.core.gguf import GGUFInfo, read_gguf
 from app.core.paths import Paths
+from app.core.unpacked import UnpackedCache
 
 Source = Literal["hub", "bundled", "local-file"]
 DISK_MARGIN = 64 * 1024 * 1024
@@ -261,6 +262,8 @@ class ModelStore:
         if model.managed:
             model.path.unlink(missing_ok=True)
             remove_empty_parents(model.path.parent, self.paths.models_dir)
+        if not self.find_by_sha256(model.sha256):
+            UnpackedCache(self.paths.unpacked_dir).discard(model.sha256)
         return model
 
     def register(

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from app.core.settings import Settings, save_settings
+from app.core.settings import Settings, load_settings, save_settings
 from app.core.store import InstalledModel, ModelStore
 from app.ui.colors import Banner
 from app.ui.manager.catalog_tab import CatalogTab
@@ -147,7 +147,8 @@ class ModelsPage(QWidget):
 
     @Slot()
     def _on_settings_clicked(self) -> None:
-        settings = SettingsDialog.ask(self, self.queue.settings, self.store.paths.models_dir)
+        current = load_settings(self.store.paths)  # the Classify page saves a setting too
+        settings = SettingsDialog.ask(self, current, self.store.paths.models_dir)
         if settings is not None:
             self.apply_settings(settings)
 

@@ -18,13 +18,24 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from app.core.classify import BatchProgress, Label, LabelSet, LabelSetLibrary, Prediction
+from app.core.classify import (
+    BatchProgress,
+    Columns,
+    Label,
+    LabelSet,
+    LabelSetLibrary,
+    Prediction,
+    choose_columns,
+    sniff,
+)
 from app.core.classify.runs import RowResult
 from app.core.paths import Paths
+from app.core.settings import Settings, load_settings, save_settings
 from app.core.starter import ensure_starter
 from app.core.store import ModelStore
 from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
 from app.ui.classify.models import ResultsModel
+from app.ui.classify.options import ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.page import ClassifyPage
 
 MOOD = LabelSet(
@@ -66,10 +77,20 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def confirm_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The person accepts the columns the page guessed (tests choose others themselves)."""
+    monkeypatch.setattr(
+        ColumnsDialog, "ask", classmethod(lambda cls, parent, columns, need_gold: columns)
+    )
+
+
 @pytest.fixture
 def page(qtbot: QtBot, store: ModelStore, paths: Paths) -> Iterator[ClassifyPage]:
     assert ensure_starter(store) is not None
     LabelSetLibrary.for_paths(paths).save(MOOD)
+    # The packed file, as chat uses it: no 271 MB copy per test (one test turns it on).
+    save_settings(paths, Settings(unpack_for_classification=False))
     page = ClassifyPage(store, paths)
     qtbot.addWidget(page)
     page.resize(900, 620)
@@ -258,3 +279,82 @@ def test_results_model_passes_the_model_tester(qtmodeltester: ModelTester) -> No
     assert model.rowCount() == 2 and len(model.problems) == 1
     assert model.needs_review == 1
     assert model.data(model.index(0, 2)) == "needs review"
+
+
+def test_options_set_the_prompt_and_the_weights_and_are_remembered(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    paths: Paths,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert page.job() is not None and page.job().unpack is False  # type: ignore[union-attr]
+    chosen = ScoringOptions(style="chat", calibrated=False, threshold=0.9, unpack=True)
+    monkeypatch.setattr(OptionsDialog, "ask", classmethod(lambda cls, parent, o: chosen))
+    page.options_button.click()
+    job = page.job()
+    assert job is not None and job.unpack
+    assert (job.options.style, job.options.calibrated, job.options.threshold) == (
+        "chat",
+        False,
+        0.9,
+    )
+    assert load_settings(paths).unpack_for_classification  # kept for the next start
+
+    choose_file(write_csv(tmp_path / "two.csv", ["text"], [[POSITIVE[0]], [NEGATIVE[0]]]))
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.file_tab.open_button.click()
+    summary = page.file_tab.summary_label.text()
+    assert "Done: 2 rows" in summary and "weights F16 from Q4_1" in summary
+    assert len(list(paths.unpacked_dir.glob("*.f16.gguf"))) == 1
+
+
+def test_the_options_dialog_edits_every_option(qtbot: QtBot) -> None:
+    dialog = OptionsDialog(ScoringOptions())
+    qtbot.addWidget(dialog)
+    dialog.style_combo.setCurrentIndex(dialog.style_combo.findData("chat"))
+    dialog.few_shot.setChecked(True)
+    dialog.calibrated.setChecked(False)
+    dialog.threshold.setValue(0.75)
+    dialog.unpack.setChecked(False)
+    assert dialog.edited() == ScoringOptions("chat", True, False, 0.75, False)
+
+
+def test_a_file_is_read_from_the_columns_the_person_chose(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [["1", "note A", POSITIVE[1]], ["2", "note B", NEGATIVE[1]]]
+    source = write_csv(tmp_path / "tickets.csv", ["id", "text", "review"], rows)
+    asked: list[ColumnsDialog] = []
+
+    def pick_review(cls: type, parent: object, columns: Columns, need_gold: bool) -> Columns:
+        dialog = ColumnsDialog(columns, need_gold=need_gold)
+        qtbot.addWidget(dialog)
+        asked.append(dialog)
+        assert dialog.text_combo.currentText() == "text"  # the guess, offered first
+        dialog.text_combo.setCurrentIndex(dialog.text_combo.findText("review"))
+        return dialog.chosen()
+
+    monkeypatch.setattr(ColumnsDialog, "ask", classmethod(pick_review))
+    choose_file(source)
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.file_tab.open_button.click()
+    model = page.file_tab.model
+    texts = [model.row_result(r).text for r in range(model.rowCount())]
+    assert texts == [POSITIVE[1], NEGATIVE[1]] and len(asked) == 1
+
+
+def test_the_columns_dialog_refuses_one_column_for_both(qtbot: QtBot, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "gold.csv", ["text", "label"], [["fine", "positive"]])
+    dialog = ColumnsDialog(choose_columns(sniff(source)), need_gold=True)
+    qtbot.addWidget(dialog)
+    assert dialog.gold_combo.currentText() == "label" and dialog.gold_combo.findData(-1) == -1
+    dialog.gold_combo.setCurrentIndex(dialog.gold_combo.findText("text"))
+    dialog.buttons.accepted.emit()
+    assert "different columns" in dialog.error_label.text()
+    assert dialog.result() != dialog.DialogCode.Accepted

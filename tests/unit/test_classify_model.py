@@ -95,6 +95,19 @@ def test_a_text_scores_the_same_whatever_shares_its_batch(runner: ModelRunner) -
     assert alone is not None and np.allclose(alone, with_first, atol=0.3)
 
 
+def test_a_text_scores_the_same_on_any_thread_count(runner: ModelRunner) -> None:
+    # The tuner may change the thread count between the batches of one run; results
+    # must not depend on it.
+    session = PromptSession(runner, SENTIMENT)
+    queries = [_query(runner, session, t) for t in ("a fine film", "dull and far too long")]
+    scores = {}
+    for threads in (2, 1):
+        runner.set_threads(threads)
+        scores[threads] = np.array([o.label_logprobs for o in runner.run(queries)])
+        assert runner.threads == threads
+    assert np.array_equal(scores[1], scores[2])
+
+
 def test_multi_token_labels_are_scored_teacher_forced(runner: ModelRunner) -> None:
     labels = LabelSet(
         "routing",

@@ -190,7 +190,7 @@ def test_export_has_label_confidence_probabilities_and_lock_id(tmp_path: Path) -
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == [
         "row", "line", "text", "label", "best_label", "confidence", "p_short", "p_long",
-        "truncated", "label_set", "method", "lock_id",
+        "truncated", "label_set", "method", "lock_id", "weights",
     ]  # fmt: skip
     long_row, short_row = rows[0], rows[1]
     assert (long_row["label"], long_row["confidence"], long_row["p_long"]) == (

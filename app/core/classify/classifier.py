@@ -66,6 +66,8 @@ class ClassifierInfo:
     threshold: float
     detail: str = ""
     """Method settings (prompt style, calibration, head id) that change results."""
+    weights: str = ""
+    """The weights evaluated (``F16 from Q4_1``, or the file's own type): see app.core.unpacked."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class ClassifierInfo:
             "lock_id": self.lock_id,
             "threshold": self.threshold,
             "detail": self.detail,
+            "weights": self.weights,
         }
 
 
@@ -269,6 +272,7 @@ class PromptClassifier(Classifier):
             lock_id=runner.info.lock_id,
             threshold=threshold,
             detail=f"style={style} few_shot={few_shot} calibrated={calibrated}",
+            weights=runner.info.weights,
         )
 
     @property

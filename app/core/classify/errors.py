@@ -17,5 +17,9 @@ class DataFileError(ClassifyError):
     """A CSV/TSV input cannot be read at all (malformed rows are reported, not raised)."""
 
 
+class NoGoldColumn(DataFileError):
+    """Gold labels are needed and no column of the file is known to hold them."""
+
+
 class HeadError(ClassifyError):
     """A taught head cannot be trained, loaded or used with this model."""

@@ -83,6 +83,7 @@ class EvalReport:
             "lock_id": self.info.lock_id,
             "label_set": self.info.label_set,
             "detail": self.info.detail,
+            "weights": self.info.weights,
             "threshold": self.info.threshold,
             "skipped_rows": self.skipped_rows,
             "unmatched_rows": self.unmatched_rows,

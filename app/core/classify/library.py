@@ -28,10 +28,6 @@ from app.core.paths import Paths
 _VERSION_FILE = re.compile(r"^v(\d+)\.json$")
 
 
-def library_dir(paths: Paths) -> Path:
-    return paths.home / "label_sets"
-
-
 class LabelSetLibrary:
     """Saved label sets (all versions) plus the built-in templates."""
 
@@ -41,7 +37,7 @@ class LabelSetLibrary:
 
     @classmethod
     def for_paths(cls, paths: Paths) -> LabelSetLibrary:
-        return cls(library_dir(paths))
+        return cls(paths.label_sets_dir)
 
     # -- reading --
 

@@ -58,10 +58,6 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-def runs_db_path(paths: Paths) -> Path:
-    return paths.home / "classify.sqlite3"
-
-
 @dataclass(frozen=True)
 class RowResult:
     """One row of a run: a prediction, or the problem that kept it from being classified."""
@@ -97,6 +93,7 @@ def run_key(input_sha256: str, text_column: str, info: ClassifierInfo) -> str:
         info.method,
         info.detail,
         ",".join(info.labels),
+        info.weights,
     ]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
@@ -118,7 +115,7 @@ class RunStore:
 
     @classmethod
     def for_paths(cls, paths: Paths) -> RunStore:
-        return cls(runs_db_path(paths))
+        return cls(paths.classify_db)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -259,7 +256,7 @@ class RunStore:
             header.append("gold")
         header += ["label", "best_label", "confidence"]
         header += [f"p_{label}" for label in labels]
-        header += ["truncated", "label_set", "method", "lock_id"]
+        header += ["truncated", "label_set", "method", "lock_id", "weights"]
         if include_problems:
             header.append("problem")
         yield header
@@ -276,7 +273,7 @@ class RunStore:
                 cells.append("yes" if p.truncated else "")
             else:
                 cells += ["", "", ""] + [""] * len(labels) + [""]
-            cells += [run.info.label_set, run.info.method, run.info.lock_id]
+            cells += [run.info.label_set, run.info.method, run.info.lock_id, run.info.weights]
             if include_problems:
                 cells.append(row.problem or "")
             yield cells
@@ -306,6 +303,7 @@ def _info_from_json(data: dict[str, Any]) -> ClassifierInfo:
         lock_id=data["lock_id"],
         threshold=float(data["threshold"]),
         detail=data.get("detail", ""),
+        weights=data.get("weights", ""),
     )
 
 
@@ -347,4 +345,4 @@ def _result_from_row(row: sqlite3.Row, info: ClassifierInfo) -> RowResult:
     )
 
 
-__all__ = ["NEEDS_REVIEW", "RowResult", "RunRecord", "RunStore", "run_key", "runs_db_path"]
+__all__ = ["NEEDS_REVIEW", "RowResult", "RunRecord", "RunStore", "run_key"]

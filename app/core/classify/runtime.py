@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -32,17 +33,18 @@ import numpy.typing as npt
 from app.core.cancel import CancelToken
 from app.core.classify.errors import ClassifyError
 from app.core.classify.scoring import LabelTrie, log_softmax_rows, pool_features
+from app.core.classify.threads import ThreadTuner, thread_candidates
 from app.core.errors import ModelLoadError
 from app.core.fsutil import ProgressCallback
 from app.core.gguf import read_gguf
 from app.core.llama_runtime import (
     LLAMA_LOAD_LOCK,
     clear_native_errors,
-    default_threads,
     import_llama_cpp,
     last_native_error,
 )
 from app.core.store import InstalledModel, ModelStore
+from app.core.unpacked import UnpackedCache, Weights, main_type
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -71,6 +73,10 @@ class RunnerInfo:
     n_embd: int
     n_layer: int
     n_vocab: int
+    weights: str = ""
+    """The weights evaluated: ``Q4_1`` (the file as it is) or ``F16 from Q4_1`` (unpacked)."""
+    weights_note: str | None = None
+    """Why the packed file is used though an unpacked copy was asked for."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class ModelRunner:
         model: Any,
         info: RunnerInfo,
         *,
-        n_threads: int,
+        n_threads: int | None,
     ) -> None:
         self._lib = lib
         self._model = model
@@ -115,14 +121,16 @@ class ModelRunner:
         self._captured: dict[int, list[FloatArray]] = {}
         self._callback = lib.ggml_backend_sched_eval_callback(self._on_tensor)
         self._ggml = _ggml_functions()
+        self._tuner = ThreadTuner((n_threads,) if n_threads else thread_candidates())
+        self._threads = self._tuner.next()
         params = lib.llama_context_default_params()
         params.n_ctx = N_CTX
         params.n_batch = N_BATCH
         params.n_ubatch = N_UBATCH
         params.n_seq_max = MAX_SEQUENCES
         params.kv_unified = True
-        params.n_threads = n_threads
-        params.n_threads_batch = n_threads
+        params.n_threads = self._threads
+        params.n_threads_batch = self._threads
         params.no_perf = True
         params.cb_eval = self._callback
         self._ctx = lib.llama_init_from_model(model, params)
@@ -148,10 +156,16 @@ class ModelRunner:
         ref: str | None = None,
         *,
         n_threads: int | None = None,
+        unpack: bool = True,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> ModelRunner:
-        """Check (size, hash if moved, GGUF header) and load a model; the active one if no ref."""
+        """Check (size, hash if moved, GGUF header) and load a model; the active one if no ref.
+
+        ``n_threads`` None lets the runner measure which thread count is fastest as it
+        goes. ``unpack`` evaluates a 16-bit copy of a small model's weights when that
+        is faster (:mod:`app.core.unpacked`); ``info.weights`` says which ran.
+        """
         model = _find(store, ref)
         model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
         gguf = read_gguf(model.path)
@@ -159,10 +173,17 @@ class ModelRunner:
             cancel.raise_if_cancelled()
         lib = import_llama_cpp()  # the native library is loaded here, not at import
         lib.llama_backend_init()
+        weights = Weights(model.path, main_type(gguf), unpacked=False)
+        if unpack:
+            weights = UnpackedCache(store.paths.unpacked_dir).weights_for(
+                model.path, model.sha256, gguf, lib, threads=n_threads or max(thread_candidates())
+            )
+            if cancel is not None:
+                cancel.raise_if_cancelled()
         params = lib.llama_model_default_params()
         with LLAMA_LOAD_LOCK:
             clear_native_errors()
-            handle = lib.llama_model_load_from_file(str(model.path).encode(), params)
+            handle = lib.llama_model_load_from_file(str(weights.path).encode(), params)
         if not handle:
             reason = last_native_error("it could not be read")
             raise ModelLoadError(
@@ -184,9 +205,10 @@ class ModelRunner:
             n_embd=int(lib.llama_model_n_embd(handle)),
             n_layer=int(lib.llama_model_n_layer(handle)),
             n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
+            weights=weights.label,
+            weights_note=weights.note,
         )
-        threads = n_threads or default_threads()
-        return cls(lib, handle, info, n_threads=threads)
+        return cls(lib, handle, info, n_threads=n_threads)
 
     def close(self) -> None:
         if self._closed:
@@ -303,7 +325,10 @@ class ModelRunner:
                 tokens += need
                 slots += slots_each
                 end += 1
+            self._use_threads(self._tuner.next())
+            began = time.perf_counter()
             outputs.extend(self._run_batch(queries[start:end], trie, scores, features))
+            self._tuner.record(self._threads, tokens, time.perf_counter() - began)
             start = end
         return outputs
 
@@ -375,6 +400,20 @@ class ModelRunner:
             )
         self._layers = chosen
         self._wanted = {f"l_out-{n}": n for n in chosen}
+
+    def _use_threads(self, threads: int) -> None:
+        if threads != self._threads:
+            self._lib.llama_set_n_threads(self._ctx, threads, threads)
+            self._threads = threads
+
+    @property
+    def threads(self) -> int:
+        """The thread count the last batch ran on."""
+        return self._threads
+
+    def set_threads(self, n_threads: int | None) -> None:
+        """Use ``n_threads`` from the next batch on; None: measure the fastest count."""
+        self._tuner = ThreadTuner((n_threads,) if n_threads else thread_candidates())
 
     def _fill(self, entries: Sequence[tuple[int, int, tuple[int, ...], bool]]) -> None:
         batch = self._batch

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.cancel import CancelToken
-from app.core.classify.errors import DataFileError
+from app.core.classify.errors import DataFileError, NoGoldColumn
 
 TEXT_COLUMNS = ("text", "sentence", "message", "content", "body", "query", "review")
 LABEL_COLUMNS = ("label", "category", "gold", "intent", "class", "target", "sentiment")
@@ -158,9 +158,9 @@ def choose_columns(
     if gold == text:
         gold = None if label_column is None else gold
     if gold is None and need_gold:
-        raise DataFileError(
+        raise NoGoldColumn(
             f"{table.path.name} has no gold-label column (looked for "
-            f"{', '.join(LABEL_COLUMNS)}). Name it with --label-column."
+            f"{', '.join(LABEL_COLUMNS)}). Say which column holds the gold labels."
         )
     return Columns(table, text, gold)
 
@@ -228,10 +228,17 @@ def read_all(
     label_column: str | None = None,
     *,
     need_gold: bool = False,
+    columns: Columns | None = None,
     cancel: CancelToken | None = None,
 ) -> TableRead:
-    """A whole file in memory (for evaluation and teaching files)."""
-    columns = choose_columns(sniff(path), text_column, label_column, need_gold=need_gold)
+    """A whole file in memory (for evaluation and teaching files).
+
+    ``columns`` as a person chose them replaces the names (or guesses) of the others.
+    """
+    if columns is None:
+        columns = choose_columns(sniff(path), text_column, label_column, need_gold=need_gold)
+    elif need_gold and columns.gold is None:
+        raise NoGoldColumn(f"Choose the column of {Path(path).name} that holds the gold labels.")
     rows: list[Row] = []
     problems: list[RowProblem] = []
     for item in iter_rows(columns, cancel=cancel):

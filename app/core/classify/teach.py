@@ -142,6 +142,8 @@ class TaughtHead:
     read_seconds: float
     source_sha256: str = ""
     """The sha256 of the labelled file it was taught from, when it came from one."""
+    weights: str = ""
+    """The weights its features were read with (``F16 from Q4_1``); see app.core.unpacked."""
 
     @property
     def id(self) -> str:
@@ -161,6 +163,7 @@ class TaughtHead:
             "created_at": self.created_at,
             "read_seconds": self.read_seconds,
             "source_sha256": self.source_sha256,
+            "weights": self.weights,
             "l2": self.fit.l2,
             "validation_accuracy": self.fit.validation_accuracy,
             "n_train": self.fit.n_train,
@@ -226,6 +229,7 @@ class TaughtHead:
             created_at=meta["created_at"],
             read_seconds=float(meta["read_seconds"]),
             source_sha256=str(meta.get("source_sha256", "")),
+            weights=str(meta.get("weights", "")),
         )
 
     def check_usable(self, label_set: LabelSet, lock_id: str) -> None:
@@ -331,6 +335,7 @@ def teach(
         prior=None if prior is None else tuple(float(p) for p in prior),
         created_at=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         read_seconds=read_seconds,
+        weights=runner.info.weights,
     )
 
 
@@ -358,6 +363,7 @@ class ExampleClassifier(Classifier):
             lock_id=runner.info.lock_id,
             threshold=threshold,
             detail=f"head={head.spec.id}@{head.created_at} n={head.fit.n_train}",
+            weights=runner.info.weights,
         )
 
     def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:

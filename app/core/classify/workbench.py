@@ -25,7 +25,7 @@ from app.core.classify.metrics import map_gold
 from app.core.classify.prompt import PromptStyle
 from app.core.classify.runs import RunStore
 from app.core.classify.runtime import ModelRunner, RunnerInfo
-from app.core.classify.table import TableRead, file_sha256, read_all
+from app.core.classify.table import Columns, TableRead, file_sha256, read_all
 from app.core.classify.teach import (
     ExampleClassifier,
     FeatureSpec,
@@ -36,7 +36,9 @@ from app.core.classify.teach import (
 )
 from app.core.fsutil import ProgressCallback
 from app.core.paths import Paths
+from app.core.settings import load_settings
 from app.core.store import ModelStore
+from app.core.unpacked import UnpackedCache
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,26 @@ class Workbench:
         ref: str | None = None,
         *,
         n_threads: int | None = None,
+        unpack: bool | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> RunnerInfo:
-        """Load a model (the active one by default), replacing any loaded one."""
+        """Load a model (the active one by default), replacing any loaded one.
+
+        ``unpack`` None follows the settings; ``n_threads`` None measures the fastest count.
+        """
         self.close()
+        if unpack is None:
+            unpack = load_settings(self.paths).unpack_for_classification
+        cache = UnpackedCache(self.paths.unpacked_dir)
+        cache.prune({model.sha256 for model in self.store.list_models()})
         self._runner = ModelRunner.open(
-            self.store, ref, n_threads=n_threads, on_progress=on_progress, cancel=cancel
+            self.store,
+            ref,
+            n_threads=n_threads,
+            unpack=unpack,
+            on_progress=on_progress,
+            cancel=cancel,
         )
         return self._runner.info
 
@@ -129,8 +144,7 @@ class Workbench:
         if head is None:
             raise HeadError(
                 f"No head has been taught for '{label_set.version_id}' on "
-                f"{self.runner.info.model_id}. Teach one from a labelled file first "
-                "(--train FILE on the command line)."
+                f"{self.runner.info.model_id}. Teach one from a labelled file first."
             )
         return ExampleClassifier(self.runner, label_set, head, threshold=options.threshold)
 
@@ -143,10 +157,13 @@ class Workbench:
         *,
         text_column: str | None = None,
         label_column: str | None = None,
+        columns: Columns | None = None,
         cancel: CancelToken | None = None,
     ) -> TeachingSet:
         """Read labelled examples; rows whose label is not in the set are left out."""
-        table: TableRead = read_all(path, text_column, label_column, need_gold=True, cancel=cancel)
+        table: TableRead = read_all(
+            path, text_column, label_column, need_gold=True, columns=columns, cancel=cancel
+        )
         mapping = map_gold([r.gold or "" for r in table.rows], label_set)
         examples = tuple(
             (row.text, index)

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from app.core.cancel import CancelToken
-from app.core.classify import PauseToken
+from app.core.classify import Columns, PauseToken
 from app.core.paths import Paths
 from app.core.store import ModelStore
 from app.ui.classify.worker import (
@@ -43,7 +43,7 @@ class ClassifyController(QObject):
     failed = Signal(str, str)  # kind, message
     busy_changed = Signal()
 
-    _open_requested = Signal(str)
+    _open_requested = Signal(str, bool)
     _try_requested = Signal(object)
     _file_requested = Signal(object)
     _eval_requested = Signal(object)
@@ -89,31 +89,39 @@ class ClassifyController(QObject):
     def busy(self, kind: str) -> bool:
         return kind in self._current
 
-    def open_model(self, model_id: str) -> None:
+    def open_model(self, model_id: str, unpack: bool = True) -> None:
         """Load the model ahead of the first request, so the first answer comes quickly."""
-        self._open_requested.emit(model_id)
+        self._open_requested.emit(model_id, unpack)
 
     def classify_text(self, job: Job, text: str) -> None:
         self.cancel("try")
         request = TryRequest(self._begin("try"), job, text, self._token("try"))
         self._try_requested.emit(request)
 
-    def classify_file(self, job: Job, path: Path) -> None:
+    def classify_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:
         self.cancel("file")
         self._pause = PauseToken()
         request = FileRequest(
-            self._begin("file"), job, path, self._token("file"), self._pause, self.file_chunk_size
+            self._begin("file"),
+            job,
+            path,
+            self._token("file"),
+            self._pause,
+            self.file_chunk_size,
+            columns,
         )
         self._file_requested.emit(request)
 
-    def evaluate_file(self, job: Job, path: Path) -> None:
+    def evaluate_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:
         self.cancel("eval")
-        self._eval_requested.emit(EvalRequest(self._begin("eval"), job, path, self._token("eval")))
+        self._eval_requested.emit(
+            EvalRequest(self._begin("eval"), job, path, self._token("eval"), columns)
+        )
 
-    def teach_file(self, job: Job, path: Path) -> None:
+    def teach_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:
         self.cancel("teach")
         self._teach_requested.emit(
-            TeachRequest(self._begin("teach"), job, path, self._token("teach"))
+            TeachRequest(self._begin("teach"), job, path, self._token("teach"), columns)
         )
 
     def export_run(self, run_id: int, path: Path) -> None:

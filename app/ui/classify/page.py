@@ -23,17 +23,23 @@ from PySide6.QtWidgets import (
 
 from app.core.classify import (
     BatchProgress,
+    ClassifyError,
+    Columns,
     LabelSet,
     LabelSetError,
     LabelSetLibrary,
     MethodOptions,
     RowResult,
+    choose_columns,
+    sniff,
 )
 from app.core.paths import Paths
+from app.core.settings import load_settings, save_settings
 from app.core.store import ModelStore
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
 from app.ui.classify.models import ResultColumn
+from app.ui.classify.options import ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.summary import eval_summary_html, teach_summary
 from app.ui.classify.tabs import EvaluateTab, FileTab, TeachTab, TryTab
 from app.ui.classify.worker import (
@@ -55,7 +61,9 @@ class ClassifyPage(QWidget):
     def __init__(self, store: ModelStore, paths: Paths, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
+        self.paths = paths
         self.library = LabelSetLibrary.for_paths(paths)
+        self.scoring = ScoringOptions(unpack=load_settings(paths).unpack_for_classification)
         self.controller = ClassifyController(paths, store, self)
         self.run_id: int | None = None
         self.resumed_rows = 0
@@ -77,6 +85,8 @@ class ClassifyPage(QWidget):
             )
             combo.setMinimumContentsLength(10)
         self.edit_button = QPushButton("Edit label set…")
+        self.options_button = QPushButton("Options…")
+        self.options_button.setToolTip("Prompt style, few-shot, calibration, threshold, speed")
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         top = QHBoxLayout()
@@ -90,6 +100,7 @@ class ClassifyPage(QWidget):
             top.addWidget(label)
             top.addWidget(widget, 1)
         top.addWidget(self.edit_button)
+        top.addWidget(self.options_button)
 
         self.try_tab = TryTab()
         self.file_tab = FileTab()
@@ -115,6 +126,7 @@ class ClassifyPage(QWidget):
         self.label_set_combo.activated.connect(self._on_choice_changed)
         self.method_combo.activated.connect(self._on_choice_changed)
         self.edit_button.clicked.connect(self._on_edit_button_clicked)
+        self.options_button.clicked.connect(self._on_options_button_clicked)
         self.try_tab.text_edit.textChanged.connect(self.typing_timer.start)
         self.try_tab.classify_button.clicked.connect(self._on_typing_timer_timeout)
         self.file_tab.open_button.clicked.connect(self._on_file_open_clicked)
@@ -155,7 +167,7 @@ class ClassifyPage(QWidget):
         if not self.model_combo.currentData():
             self.status_label.setText("No model is installed. Download one on the Models page.")
         elif self.isVisible():
-            self.controller.open_model(self.model_combo.currentData())
+            self.controller.open_model(self.model_combo.currentData(), self.scoring.unpack)
         self._update_buttons()
 
     def refresh_label_sets(self, select: str | None = None) -> None:
@@ -181,17 +193,54 @@ class ClassifyPage(QWidget):
         label_set = self.label_set
         if not model_id or label_set is None:
             return None
-        return Job(model_id, label_set, MethodOptions(method=self.method_combo.currentData()))
+        options = MethodOptions(
+            method=self.method_combo.currentData(),
+            style=self.scoring.style,
+            few_shot=self.scoring.few_shot,
+            calibrated=self.scoring.calibrated,
+            threshold=self.scoring.threshold,
+        )
+        return Job(model_id, label_set, options, unpack=self.scoring.unpack)
+
+    def ask_columns(self, path: Path, *, need_gold: bool) -> Columns | None:
+        """The columns of ``path`` to read: guessed, then shown to the person to confirm."""
+        try:
+            guessed = choose_columns(sniff(path))
+        except (ClassifyError, OSError) as exc:
+            QMessageBox.warning(self, "The file cannot be read", str(exc))
+            return None
+        if need_gold and guessed.gold is None:
+            others = [i for i in range(len(guessed.table.columns)) if i != guessed.text]
+            guessed = Columns(guessed.table, guessed.text, others[0] if others else None)
+        return ColumnsDialog.ask(self, guessed, need_gold=need_gold)
 
     @Slot(int)
     def _on_model_combo_activated(self, _index: int) -> None:
-        self.controller.open_model(self.model_combo.currentData())
+        self.controller.open_model(self.model_combo.currentData(), self.scoring.unpack)
         self._on_choice_changed()
 
     @Slot()
     def _on_choice_changed(self) -> None:
         if self.try_tab.text_edit.toPlainText().strip():
             self.typing_timer.start()
+
+    @Slot()
+    def _on_options_button_clicked(self) -> None:
+        chosen = OptionsDialog.ask(self, self.scoring)
+        if chosen is None or chosen == self.scoring:
+            return
+        if chosen.unpack != self.scoring.unpack:
+            try:
+                settings = load_settings(self.paths)
+                save_settings(
+                    self.paths, settings.with_changes(unpack_for_classification=chosen.unpack)
+                )
+            except OSError as exc:
+                QMessageBox.warning(self, "Setting not saved", str(exc))
+        self.scoring = chosen
+        if self.model_combo.currentData():
+            self.controller.open_model(self.model_combo.currentData(), chosen.unpack)
+        self._on_choice_changed()
 
     @Slot()
     def _on_edit_button_clicked(self) -> None:
@@ -237,7 +286,8 @@ class ClassifyPage(QWidget):
     def _on_file_open_clicked(self) -> None:
         job = self.job()
         path = TableFileDialog.ask_open(self, "Classify a file") if job else None
-        if job is None or path is None:
+        columns = self.ask_columns(path, need_gold=False) if path is not None else None
+        if job is None or path is None or columns is None:
             return
         self.run_id = None
         self.resumed_rows = 0
@@ -247,7 +297,7 @@ class ClassifyPage(QWidget):
         self.file_tab.progress.setValue(0)
         self.file_tab.rate_label.clear()
         self.file_tab.summary_label.setText(f"Opening {path.name}…")
-        self.controller.classify_file(job, path)
+        self.controller.classify_file(job, path, columns)
 
     @Slot()
     def _on_file_pause_clicked(self) -> None:
@@ -280,7 +330,7 @@ class ClassifyPage(QWidget):
         )
         self.run_description = (
             f"Run {started.run_id}: {started.total:,} rows, label set {started.label_set}, "
-            f"model lock {started.lock_id}."
+            f"model lock {started.lock_id}, weights {started.weights}."
         )
         self.file_tab.summary_label.setText(self.run_description + resumed)
         self._add_rows(started.earlier)
@@ -337,12 +387,13 @@ class ClassifyPage(QWidget):
     def _on_eval_open_clicked(self) -> None:
         job = self.job()
         path = TableFileDialog.ask_open(self, "Evaluate on a file") if job else None
-        if job is None or path is None:
+        columns = self.ask_columns(path, need_gold=True) if path is not None else None
+        if job is None or path is None or columns is None:
             return
         self.eval_tab.progress.setValue(0)
         self.eval_tab.confusion_label.clear()
         self.eval_tab.summary_label.setText(f"Evaluating on {path.name}…")
-        self.controller.evaluate_file(job, path)
+        self.controller.evaluate_file(job, path, columns)
 
     @Slot()
     def _on_eval_cancel_clicked(self) -> None:
@@ -360,11 +411,12 @@ class ClassifyPage(QWidget):
     def _on_teach_open_clicked(self) -> None:
         job = self.job()
         path = TableFileDialog.ask_open(self, "Teach from a labelled file") if job else None
-        if job is None or path is None:
+        columns = self.ask_columns(path, need_gold=True) if path is not None else None
+        if job is None or path is None or columns is None:
             return
         self.teach_tab.progress.setValue(0)
         self.teach_tab.result_label.setText(f"Reading {path.name} through the model…")
-        self.controller.teach_file(job, path)
+        self.controller.teach_file(job, path, columns)
 
     @Slot()
     def _on_teach_cancel_clicked(self) -> None:

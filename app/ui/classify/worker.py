@@ -23,6 +23,7 @@ from app.core.classify import (
     BatchProgress,
     Classifier,
     ClassifyProgress,
+    Columns,
     EvalReport,
     LabelSet,
     MethodOptions,
@@ -58,6 +59,8 @@ class Job:
     model_id: str
     label_set: LabelSet
     options: MethodOptions
+    unpack: bool = True
+    """Score on a 16-bit copy of a small model's weights (app.core.unpacked)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class FileRequest:
     cancel: CancelToken = field(default_factory=CancelToken)
     pause: PauseToken = field(default_factory=PauseToken)
     chunk_size: int = FILE_CHUNK
+    columns: Columns | None = None
+    """The columns to read, as chosen; None: guessed from the header."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class EvalRequest:
     job: Job
     path: Path
     cancel: CancelToken = field(default_factory=CancelToken)
+    columns: Columns | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class TeachRequest:
     job: Job
     path: Path
     cancel: CancelToken = field(default_factory=CancelToken)
+    columns: Columns | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ class FileStarted:
     label_set: str
     lock_id: str
     earlier: tuple[RowResult, ...]
+    weights: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,23 +164,25 @@ class ClassifyWorker(QObject):
         self._paths = paths
         self._store = store
         self._bench: Workbench | None = None
-        self._model_id: str | None = None
+        self._model_id: tuple[str, bool] | None = None
         self._cached: tuple[Job, Classifier] | None = None
 
     # --- owned objects, created on this thread ---------------------------------
 
-    def _workbench(self, model_id: str, cancel: CancelToken | None = None) -> Workbench:
+    def _workbench(
+        self, model_id: str, unpack: bool, cancel: CancelToken | None = None
+    ) -> Workbench:
         if self._bench is None:
             self._bench = Workbench(self._paths, self._store)
-        if self._model_id != model_id:
+        if self._model_id != (model_id, unpack):
             self._cached = None
             self._model_id = None
-            self._bench.open_model(model_id, cancel=cancel)
-            self._model_id = model_id
+            self._bench.open_model(model_id, unpack=unpack, cancel=cancel)
+            self._model_id = (model_id, unpack)
         return self._bench
 
     def _classifier(self, job: Job, cancel: CancelToken | None = None) -> Classifier:
-        bench = self._workbench(job.model_id, cancel)
+        bench = self._workbench(job.model_id, job.unpack, cancel)
         if self._cached is None or self._cached[0] != job:
             self._cached = None
             self._cached = (job, bench.classifier(job.label_set, job.options))
@@ -210,10 +220,10 @@ class ClassifyWorker(QObject):
 
     # --- requests --------------------------------------------------------------
 
-    @Slot(str)
-    def open_model(self, model_id: str) -> None:
+    @Slot(str, bool)
+    def open_model(self, model_id: str, unpack: bool) -> None:
         try:
-            self._workbench(model_id)
+            self._workbench(model_id, unpack)
         except Exception:  # the next request reports it, with its id
             log.info("Could not open %s for classification", model_id, exc_info=True)
 
@@ -233,14 +243,19 @@ class ClassifyWorker(QObject):
     def classify_file(self, request: FileRequest) -> None:
         def work() -> FileOutcome:
             classifier = self._classifier(request.job, request.cancel)
-            bench = self._workbench(request.job.model_id)
-            columns = choose_columns(sniff(request.path))
+            bench = self._workbench(request.job.model_id, request.job.unpack)
+            columns = request.columns or choose_columns(sniff(request.path))
             run = open_file_run(bench.runs, classifier, columns, cancel=request.cancel)
             earlier = tuple(bench.runs.results(run.id))
             self.started.emit(
                 request.request_id,
                 FileStarted(
-                    run.id, run.total_rows or 0, run.info.label_set, run.info.lock_id, earlier
+                    run.id,
+                    run.total_rows or 0,
+                    run.info.label_set,
+                    run.info.lock_id,
+                    earlier,
+                    run.info.weights,
                 ),
             )
             rows = _RowBatcher(self, request.request_id)
@@ -267,7 +282,9 @@ class ClassifyWorker(QObject):
     @Slot(object)
     def evaluate_file(self, request: EvalRequest) -> None:
         def work() -> EvalOutcome:
-            table = read_all(request.path, need_gold=True, cancel=request.cancel)
+            table = read_all(
+                request.path, need_gold=True, columns=request.columns, cancel=request.cancel
+            )
             gold = gold_rows(table, request.job.label_set)
             classifier = self._classifier(request.job, request.cancel)
             report: Callable[[ClassifyProgress], None] = self._throttled(request.request_id)
@@ -281,8 +298,10 @@ class ClassifyWorker(QObject):
     def teach_file(self, request: TeachRequest) -> None:
         def work() -> TeachOutcome:
             job = request.job
-            bench = self._workbench(job.model_id, request.cancel)
-            taught = bench.teaching_set(request.path, job.label_set, cancel=request.cancel)
+            bench = self._workbench(job.model_id, job.unpack, request.cancel)
+            taught = bench.teaching_set(
+                request.path, job.label_set, columns=request.columns, cancel=request.cancel
+            )
             report: Callable[[TeachProgress], None] = self._throttled(request.request_id)
             head = bench.teach(
                 job.label_set,
