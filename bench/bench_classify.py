@@ -182,16 +182,13 @@ def bench_sst2_prompt(
     texts = [t for t, _ in held]
     gold = np.array([y for _, y in held])
     unpacked = ModelRunner.open(store, n_threads=threads, unpack=True)
-    packed = ModelRunner.open(store, n_threads=threads or 1, unpack=False)
+    unpacked_1 = ModelRunner.open(store, n_threads=1, unpack=True)
+    packed = ModelRunner.open(store, n_threads=1, unpack=False)
     copy_path = get_paths(store.paths.home).unpacked_dir
     copy_file = next(copy_path.glob("*.f16.gguf"))
-    ours: dict[str, tuple[ModelRunner, int | None]] = {
-        "copy_tuned": (unpacked, threads),
-        "copy_1_thread": (unpacked, 1),
-        "packed_1_thread": (packed, 1),
-    }
+    ours = {"copy_tuned": unpacked, "copy_1_thread": unpacked_1, "packed_1_thread": packed}
     sessions = {}
-    for name, (runner, _n) in ours.items():
+    for name, runner in ours.items():
         classifier = PromptClassifier(runner, SST2)
         classifier.predict(texts[:8])  # warm-up: graph allocation
         sessions[name] = classifier
@@ -210,8 +207,7 @@ def bench_sst2_prompt(
     threads_used: list[int] = []
     for r in range(rounds):
         part = texts[r * len(texts) // rounds : (r + 1) * len(texts) // rounds]
-        for name, (runner, n) in ours.items():
-            runner.set_threads(n)
+        for name, runner in ours.items():
             clock = Clock()
             outputs, _ = sessions[name].session.run(part)
             seconds[name] += clock.stop()[0]
@@ -264,8 +260,8 @@ def bench_sst2_prompt(
             len(unpacked.tokenize(t, special=False)) for t in texts[:300]
         ),
     }
-    packed.close()
-    unpacked.close()
+    for runner in ours.values():
+        runner.close()
     return result
 
 

@@ -38,6 +38,7 @@ from app.core.classify import (
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, HeadError, NoGoldColumn
+from app.core.classify.runtime import RunnerInfo
 from app.core.classify.table import file_sha256
 from app.core.paths import get_paths
 
@@ -257,8 +258,12 @@ def _method(args: argparse.Namespace, given: str | None) -> Method:
     return "prompt"
 
 
-def _unpack(args: argparse.Namespace) -> bool | None:
-    return False if args.packed else None  # None: as the settings say
+def _open(bench: Workbench, model: str | None, args: argparse.Namespace) -> RunnerInfo:
+    unpack = False if args.packed else None  # None: as the settings say
+    info = bench.open_model(model, n_threads=args.threads, unpack=unpack)
+    if info.weights_note:
+        status(f"Note: scoring on the model file as it is (slower): {info.weights_note}.")
+    return info
 
 
 # --- classify --------------------------------------------------------------------------
@@ -267,7 +272,7 @@ def _unpack(args: argparse.Namespace) -> bool | None:
 def cmd_classify(args: argparse.Namespace) -> int:
     columns = choose_columns(sniff(args.input), args.text_column)
     with Workbench(get_paths().ensure(), open_store()) as bench:
-        bench.open_model(args.model, n_threads=args.threads, unpack=_unpack(args))
+        _open(bench, args.model, args)
         label_set = _label_set(args, bench)
         method = _method(args, args.method)
         classifier = _classifier(bench, label_set, _options(args, method), args)
@@ -334,7 +339,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reports: list[EvalReport] = []
     for model in models:
         with Workbench(get_paths().ensure(), open_store()) as bench:
-            info = bench.open_model(model, n_threads=args.threads, unpack=_unpack(args))
+            info = _open(bench, model, args)
             label_set = _label_set(args, bench)
             gold = gold_rows(table, label_set)
             for method in methods:

@@ -207,6 +207,38 @@ def test_evaluation_shows_accuracy_provenance_and_a_confusion_matrix(
     assert "Label set: mood@v1" in summary and "Lock id: " in summary
     pixmap = page.eval_tab.confusion_label.pixmap()
     assert not pixmap.isNull() and pixmap.width() > 100
+    assert page.eval_tab.compare_label.isHidden()  # nothing to compare with yet
+
+
+def test_evaluations_of_one_file_are_compared_side_by_side(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [[t, "positive"] for t in POSITIVE[:3]] + [[t, "negative"] for t in NEGATIVE[:3]]
+    gold = write_csv(tmp_path / "gold.csv", ["text", "label"], rows)
+    choose_file(gold)
+    page.tabs.setCurrentWidget(page.eval_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.eval_tab.open_button.click()
+    uncalibrated = ScoringOptions(calibrated=False, unpack=False)
+    monkeypatch.setattr(OptionsDialog, "ask", classmethod(lambda cls, parent, o: uncalibrated))
+    page.options_button.click()
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.eval_tab.open_button.click()
+    compare = page.eval_tab.compare_label
+    assert not compare.isHidden()
+    table = compare.text()
+    assert "calibrated=True" in table and "calibrated=False" in table
+    assert table.count("accuracy") == 1 and "positive P/R" in table
+
+    # Another file starts a new comparison.
+    choose_file(write_csv(tmp_path / "other.csv", ["text", "label"], rows[:4]))
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.eval_tab.open_button.click()
+    assert compare.isHidden()
 
 
 def test_teaching_from_a_labelled_file_shows_held_out_accuracy(

@@ -14,11 +14,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from app.cli import main
+from app.core import unpacked
 from app.core.classify import runtime
 from app.core.classify.classifier import PromptClassifier, PromptSession
 from app.core.classify.labels import Label, LabelSet
@@ -256,6 +258,23 @@ def test_cli_classify_resumes_and_eval_prints_json(
     assert report["model"] == "smollm2-135m-instruct-q4_1"
     assert 0.0 <= report["accuracy"] <= 1.0 and report["texts_per_second"] > 0
     assert {"macro_f1", "per_class", "confusion", "lock_id"} <= set(report)
+    assert report["weights"] == "F16 from Q4_1"  # the 16-bit copy, by default
+    assert main([*evaluate, "--json", "--packed"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights"] == "Q4_1"
+
+
+def test_cli_says_why_it_scores_the_packed_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unpacked.shutil, "disk_usage", lambda _p: SimpleNamespace(free=10**6))
+    source = tmp_path / "two.csv"
+    source.write_text("text,label\ngreat,positive\nawful,negative\n", encoding="utf-8")
+    args = ["eval", "--threads", "1", "--labels", "negative,positive", "--input", str(source)]
+    assert main([*args, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["weights"] == "Q4_1"
+    assert "Note: scoring on the model file as it is (slower)" in captured.err
+    assert "free disk space" in captured.err
 
 
 def test_cli_eval_compares_two_methods_side_by_side(

@@ -25,6 +25,7 @@ from app.core.classify import (
     BatchProgress,
     ClassifyError,
     Columns,
+    EvalReport,
     LabelSet,
     LabelSetError,
     LabelSetLibrary,
@@ -40,7 +41,7 @@ from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
 from app.ui.classify.models import ResultColumn
 from app.ui.classify.options import ColumnsDialog, OptionsDialog, ScoringOptions
-from app.ui.classify.summary import eval_summary_html, teach_summary
+from app.ui.classify.summary import comparison_html, eval_summary_html, teach_summary
 from app.ui.classify.tabs import EvaluateTab, FileTab, TeachTab, TryTab
 from app.ui.classify.worker import (
     EvalOutcome,
@@ -54,6 +55,7 @@ from app.ui.classify.worker import (
 TYPING_PAUSE_MS = 350
 """Typing pauses this long before the text is classified."""
 PROBLEMS_SHOWN = 3
+MAX_COMPARED = 4
 METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
 
 
@@ -69,6 +71,9 @@ class ClassifyPage(QWidget):
         self.resumed_rows = 0
         self.run_description = ""
         self.label_sets: list[LabelSet] = []
+        self.eval_path: Path | None = None
+        self.eval_history: list[EvalReport] = []
+        """This session's evaluations of ``eval_path``, shown side by side."""
 
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName("Model")
@@ -393,6 +398,10 @@ class ClassifyPage(QWidget):
         self.eval_tab.progress.setValue(0)
         self.eval_tab.confusion_label.clear()
         self.eval_tab.summary_label.setText(f"Evaluating on {path.name}…")
+        if path != self.eval_path:
+            self.eval_path = path
+            self.eval_history = []
+            self.eval_tab.compare_label.hide()
         self.controller.evaluate_file(job, path, columns)
 
     @Slot()
@@ -400,7 +409,14 @@ class ClassifyPage(QWidget):
         self.controller.cancel("eval")
 
     def _show_eval(self, outcome: EvalOutcome) -> None:
-        self.eval_tab.summary_label.setText(eval_summary_html(outcome.report))
+        report = outcome.report
+        self.eval_tab.summary_label.setText(eval_summary_html(report))
+        if self.eval_history and self.eval_history[-1].scores.labels != report.scores.labels:
+            self.eval_history = []  # another label set: not comparable
+        self.eval_history = [*self.eval_history, report][-MAX_COMPARED:]
+        compare = self.eval_tab.compare_label
+        compare.setText(comparison_html(self.eval_history))
+        compare.setVisible(len(self.eval_history) > 1)
         pixmap = QPixmap()
         pixmap.loadFromData(outcome.confusion_png, "PNG")
         self.eval_tab.confusion_label.setPixmap(pixmap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from app.core.classify import EvalReport, comparison_table
@@ -39,10 +40,33 @@ def eval_summary_html(report: EvalReport) -> str:
     lines += [
         f"Method: {info.method} ({info.detail})" if info.detail else f"Method: {info.method}",
         f"Label set: {info.label_set}",
-        f"Model: {info.model_id}",
+        f"Model: {info.model_id}" + (f", weights {info.weights}" if info.weights else ""),
         f"Lock id: {info.lock_id}",
     ]
     return "<br>".join(escape(line) if i else line for i, line in enumerate(lines))
+
+
+def comparison_html(reports: Sequence[EvalReport]) -> str:
+    """Several evaluations of one file side by side, as an HTML table."""
+    rows = comparison_table(reports)
+    rows.insert(
+        1, ["settings", *[f"{r.info.detail} · {r.info.weights}".strip(" ·") for r in reports]]
+    )
+    cells = []
+    for i, row in enumerate(rows):
+        tag = "th" if i == 0 else "td"
+        cells.append(
+            "<tr>"
+            + "".join(
+                f"<{tag} align='{'left' if j == 0 else 'right'}'>{escape(cell)}</{tag}>"
+                for j, cell in enumerate(row)
+            )
+            + "</tr>"
+        )
+    return (
+        "<b>Side by side on this file</b> (latest on the right)"
+        "<table cellspacing='0' cellpadding='3'>" + "".join(cells) + "</table>"
+    )
 
 
 def teach_summary(outcome: TeachOutcome) -> str:
