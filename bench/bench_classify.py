@@ -55,7 +55,7 @@ from app.core.classify.picture import write_confusion
 from app.core.classify.prompt import label_text
 from app.core.classify.runtime import ModelRunner
 from app.core.classify.teach import FeatureSpec, default_spec, read_features
-from app.core.llama_runtime import default_threads, import_llama_cpp
+from app.core.llama_runtime import import_llama_cpp
 from app.core.paths import get_paths
 from app.core.starter import ensure_starter
 from app.core.store import ModelStore
@@ -134,12 +134,14 @@ class Clock:
 
 
 def naive_baseline(model_path: Path, label_set: LabelSet, threads: int | None) -> Any:
-    """A bare llama-cpp-python loop: one create_chat_completion per text, max_tokens=3."""
+    """A bare llama-cpp-python loop: one create_chat_completion per text, max_tokens=3.
+
+    ``threads`` None keeps llama-cpp-python's defaults: half the CPUs for generating and
+    every CPU for prompt batches (1 and 2 here).
+    """
     lib = import_llama_cpp()
-    threads = threads or default_threads()
-    llm = lib.Llama(
-        str(model_path), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False
-    )
+    counts = {} if threads is None else {"n_threads": threads, "n_threads_batch": threads}
+    llm = lib.Llama(str(model_path), n_ctx=1024, verbose=False, **counts)
     instruction = (
         f"{label_set.instruction} Answer with one word: "
         f"{' or '.join(label_text(n) for n in label_set.label_names)}."
@@ -193,6 +195,7 @@ def bench_sst2_prompt(
         classifier.predict(texts[:8])  # warm-up: graph allocation
         sessions[name] = classifier
     naive = {
+        "naive_packed_default_threads": naive_baseline(model_path, SST2, None)[1],
         "naive_packed_1_thread": naive_baseline(model_path, SST2, 1)[1],
         "naive_packed_2_threads": naive_baseline(model_path, SST2, 2)[1],
         "naive_copy_1_thread": naive_baseline(copy_file, SST2, 1)[1],
@@ -201,7 +204,7 @@ def bench_sst2_prompt(
         one("warm-up")
     rounds = 4
     seconds = dict.fromkeys([*ours, *naive], 0.0)
-    raw_rows: dict[str, list[np.ndarray]] = {name: [] for name in ours}
+    raw_rows: dict[str, list[Any]] = {name: [] for name in ours}
     naive_answers: dict[str, list[int | None]] = {name: [] for name in naive}
     naive_texts = texts[:n_naive]
     threads_used: list[int] = []
@@ -244,6 +247,8 @@ def bench_sst2_prompt(
         ),
         "tuned_threads_per_round": threads_used,
         "ratios": {
+            "copy_tuned / naive_packed_default_threads": speed["copy_tuned"]
+            / speed["naive_packed_default_threads"],
             "copy_tuned / naive_packed_1_thread": speed["copy_tuned"]
             / speed["naive_packed_1_thread"],
             "copy_tuned / naive_packed_2_threads": speed["copy_tuned"]
@@ -295,25 +300,33 @@ def bench_few_shot(
     }
 
 
-def pack_sweep(runner: ModelRunner, texts: Sequence[str]) -> dict[str, float]:
-    """Texts/s for several batch sizes (tokens per llama_decode), same texts, interleaved."""
+def pack_sweep(runner: ModelRunner, texts: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Texts/s for several batch sizes (tokens per llama_decode) on each thread count."""
     from app.core.classify import runtime
+    from app.core.classify.threads import thread_candidates
 
     classifier = PromptClassifier(runner, SST2, calibrated=False)
     session = classifier.session
     sizes = (1, 64, 128, 256, 512, 1024)
-    seconds = dict.fromkeys(sizes, 0.0)
+    counts = thread_candidates()
+    seconds = {(n, size): 0.0 for n in counts for size in sizes}
     original = runtime.PACK_TOKENS
     try:
         for _round in range(2):
-            for size in sizes:
-                runtime.PACK_TOKENS = size  # 1: one text per batch
-                clock = Clock()
-                session.run(texts)
-                seconds[size] += clock.stop()[0]
+            for n in counts:
+                runner.set_threads(n)
+                for size in sizes:
+                    runtime.PACK_TOKENS = size  # 1: one text per batch
+                    clock = Clock()
+                    session.run(texts)
+                    seconds[n, size] += clock.stop()[0]
     finally:
         runtime.PACK_TOKENS = original
-    return {str(size): 2 * len(texts) / s for size, s in seconds.items()}
+        runner.set_threads(None)
+    return {
+        f"{n} threads": {str(size): 2 * len(texts) / seconds[n, size] for size in sizes}
+        for n in counts
+    }
 
 
 def features_for(

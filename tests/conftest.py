@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.core.paths import HOME_ENV, Paths, get_paths
-from app.core.starter import STARTER, find_starter_file
+from app.core.starter import STARTER, ensure_starter, find_starter_file
 from app.core.store import ModelStore
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -33,6 +33,14 @@ def paths(home: Path) -> Paths:
 @pytest.fixture
 def store(paths: Paths) -> ModelStore:
     return ModelStore(paths)
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    """A data folder with the starter installed, shared by the tests of one module."""
+    store = ModelStore(get_paths(tmp_path_factory.mktemp("module-home")).ensure())
+    assert ensure_starter(store) is not None, "the starter model package is not installed"
+    return store
 
 
 @pytest.fixture(scope="session")

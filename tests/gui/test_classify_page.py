@@ -77,6 +77,16 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
+GOLD = [[t, "positive"] for t in POSITIVE[:3]] + [[t, "negative"] for t in NEGATIVE[:3]]
+
+
+def evaluate(qtbot: QtBot, page: ClassifyPage) -> None:
+    """Evaluate on the file ``choose_file`` named, as a click on the Evaluate tab."""
+    page.tabs.setCurrentWidget(page.eval_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.eval_tab.open_button.click()
+
+
 @pytest.fixture(autouse=True)
 def confirm_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """The person accepts the columns the page guessed (tests choose others themselves)."""
@@ -197,11 +207,8 @@ def test_a_file_run_pauses_resumes_and_cancels(
 def test_evaluation_shows_accuracy_provenance_and_a_confusion_matrix(
     qtbot: QtBot, page: ClassifyPage, tmp_path: Path, choose_file: Callable[[Path], None]
 ) -> None:
-    rows = [[t, "positive"] for t in POSITIVE[:3]] + [[t, "negative"] for t in NEGATIVE[:3]]
-    choose_file(write_csv(tmp_path / "gold.csv", ["text", "label"], rows))
-    page.tabs.setCurrentWidget(page.eval_tab)
-    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
-        page.eval_tab.open_button.click()
+    choose_file(write_csv(tmp_path / "gold.csv", ["text", "label"], GOLD))
+    evaluate(qtbot, page)
     summary = page.eval_tab.summary_label.text()
     assert "Accuracy" in summary and "on 6 texts" in summary
     assert "Label set: mood@v1" in summary and "Lock id: " in summary
@@ -217,17 +224,12 @@ def test_evaluations_of_one_file_are_compared_side_by_side(
     choose_file: Callable[[Path], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows = [[t, "positive"] for t in POSITIVE[:3]] + [[t, "negative"] for t in NEGATIVE[:3]]
-    gold = write_csv(tmp_path / "gold.csv", ["text", "label"], rows)
-    choose_file(gold)
-    page.tabs.setCurrentWidget(page.eval_tab)
-    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
-        page.eval_tab.open_button.click()
+    choose_file(write_csv(tmp_path / "gold.csv", ["text", "label"], GOLD))
+    evaluate(qtbot, page)
     uncalibrated = ScoringOptions(calibrated=False, unpack=False)
     monkeypatch.setattr(OptionsDialog, "ask", classmethod(lambda cls, parent, o: uncalibrated))
     page.options_button.click()
-    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
-        page.eval_tab.open_button.click()
+    evaluate(qtbot, page)
     compare = page.eval_tab.compare_label
     assert not compare.isHidden()
     table = compare.text()
@@ -235,9 +237,8 @@ def test_evaluations_of_one_file_are_compared_side_by_side(
     assert table.count("accuracy") == 1 and "positive P/R" in table
 
     # Another file starts a new comparison.
-    choose_file(write_csv(tmp_path / "other.csv", ["text", "label"], rows[:4]))
-    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
-        page.eval_tab.open_button.click()
+    choose_file(write_csv(tmp_path / "other.csv", ["text", "label"], GOLD[:4]))
+    evaluate(qtbot, page)
     assert compare.isHidden()
 
 

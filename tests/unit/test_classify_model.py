@@ -27,8 +27,7 @@ from app.core.classify.labels import Label, LabelSet
 from app.core.classify.runtime import ModelRunner, Query
 from app.core.classify.teach import ExampleClassifier, FeatureSpec
 from app.core.classify.workbench import Workbench
-from app.core.paths import Paths, get_paths
-from app.core.starter import ensure_starter
+from app.core.paths import Paths
 from app.core.store import ModelStore
 
 SENTIMENT = LabelSet.from_names(
@@ -55,15 +54,13 @@ SMALL_SPEC = FeatureSpec(mean_layers=(6, 12), last_layers=(12,))
 
 
 @pytest.fixture(scope="module")
-def model_paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
-    return get_paths(tmp_path_factory.mktemp("classify-home")).ensure()
+def model_store(module_store: ModelStore) -> ModelStore:
+    return module_store
 
 
 @pytest.fixture(scope="module")
-def model_store(model_paths: Paths) -> ModelStore:
-    store = ModelStore(model_paths)
-    assert ensure_starter(store) is not None, "the starter model package is not installed"
-    return store
+def model_paths(model_store: ModelStore) -> Paths:
+    return model_store.paths
 
 
 @pytest.fixture(scope="module")

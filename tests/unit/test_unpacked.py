@@ -21,8 +21,7 @@ from app.core.classify.runtime import ModelRunner
 from app.core.fsutil import sha256_file
 from app.core.gguf import GGUFInfo, TensorInfo, read_gguf
 from app.core.llama_runtime import import_llama_cpp
-from app.core.paths import Paths, get_paths
-from app.core.starter import ensure_starter
+from app.core.paths import Paths
 from app.core.store import InstalledModel, ModelStore
 from app.core.unpacked import UnpackedCache, main_type, reason_to_keep_packed, unpacked_size
 from tests.model_files import tiny_model
@@ -65,15 +64,13 @@ def test_a_big_model_stays_packed() -> None:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Paths:
-    return get_paths(tmp_path_factory.mktemp("unpack-home")).ensure()
+def store(module_store: ModelStore) -> ModelStore:
+    return module_store
 
 
 @pytest.fixture(scope="module")
-def store(home: Paths) -> ModelStore:
-    store = ModelStore(home)
-    assert ensure_starter(store) is not None, "the starter model package is not installed"
-    return store
+def module_paths(store: ModelStore) -> Paths:
+    return store.paths
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +81,8 @@ def starter(store: ModelStore) -> InstalledModel:
 
 
 @pytest.fixture()
-def cache(home: Paths) -> Iterator[UnpackedCache]:
-    yield UnpackedCache(home.unpacked_dir)
+def cache(module_paths: Paths) -> Iterator[UnpackedCache]:
+    yield UnpackedCache(module_paths.unpacked_dir)
 
 
 def _weights(cache: UnpackedCache, model: InstalledModel, lib: Any = None) -> unpacked.Weights:
@@ -175,10 +172,10 @@ def test_prune_keeps_copies_of_installed_models_only(cache: UnpackedCache) -> No
 
 
 def test_removing_the_last_model_of_a_file_removes_its_copy(
-    home: Paths, store: ModelStore, tmp_path: Path
+    module_paths: Paths, store: ModelStore, tmp_path: Path
 ) -> None:
     model = store.import_file(tiny_model(tmp_path / "tiny.gguf"))
-    cache = UnpackedCache(home.unpacked_dir)
+    cache = UnpackedCache(module_paths.unpacked_dir)
     cache.folder.mkdir(parents=True, exist_ok=True)
     cache.path_for(model.sha256).write_bytes(b"copy")
     store.remove(model.id)
