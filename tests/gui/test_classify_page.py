@@ -370,6 +370,8 @@ def test_a_file_is_read_from_the_columns_the_person_chose(
         qtbot.addWidget(dialog)
         asked.append(dialog)
         assert dialog.text_combo.currentText() == "text"  # the guess, offered first
+        preview = dialog.preview
+        assert preview.rowCount() == 2 and preview.item(0, 2).text() == POSITIVE[1]
         dialog.text_combo.setCurrentIndex(dialog.text_combo.findText("review"))
         return dialog.chosen()
 

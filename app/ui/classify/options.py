@@ -6,21 +6,27 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHeaderView,
     QLabel,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.classify import Columns
+from app.core.classify import ClassifyError, Columns
 from app.core.classify.classifier import DEFAULT_THRESHOLD
 from app.core.classify.prompt import PromptStyle
+from app.core.classify.table import preview
 
+PREVIEW_ROWS = 5
 STYLES: tuple[tuple[str, PromptStyle], ...] = (
     ("Plain completion (Text: … / Label: …)", "plain"),
     ("The model's chat template", "chat"),
@@ -132,6 +138,7 @@ class ColumnsDialog(QDialog):
         self.gold_combo.setCurrentIndex(max(0, self.gold_combo.findData(gold)))
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
+        self.preview = _preview_table(columns)
         form = QFormLayout()
         form.addRow("Texts are in", self.text_combo)
         form.addRow("Gold labels are in", self.gold_combo)
@@ -141,9 +148,12 @@ class ColumnsDialog(QDialog):
         self.buttons.accepted.connect(self._on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"The first rows of {columns.table.path.name}:"))
+        layout.addWidget(self.preview, 1)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
+        self.resize(640, 360)
 
     def chosen(self) -> Columns:
         gold = self.gold_combo.currentData()
@@ -168,3 +178,24 @@ class ColumnsDialog(QDialog):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.chosen()
+
+
+def _preview_table(columns: Columns) -> QTableWidget:
+    """The header and first rows as they are, so the choice is made by looking."""
+    names = columns.table.columns
+    table = QTableWidget(0, len(names))
+    table.setAccessibleName("The file's first rows")
+    table.setHorizontalHeaderLabels([n.strip() or f"column {i + 1}" for i, n in enumerate(names)])
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    try:
+        _table, rows = preview(columns.table.path, limit=PREVIEW_ROWS)
+    except (ClassifyError, OSError):
+        rows = []
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row[: len(names)]):
+            item = QTableWidgetItem(cell if len(cell) <= 200 else cell[:200] + "…")
+            item.setToolTip(cell[:1000])
+            table.setItem(r, c, item)
+    return table
