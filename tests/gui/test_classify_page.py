@@ -12,12 +12,14 @@ import csv
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from app.core import unpacked
 from app.core.classify import (
     BatchProgress,
     Columns,
@@ -393,3 +395,23 @@ def test_the_columns_dialog_refuses_one_column_for_both(qtbot: QtBot, tmp_path: 
     dialog.buttons.accepted.emit()
     assert "different columns" in dialog.error_label.text()
     assert dialog.result() != dialog.DialogCode.Accepted
+
+
+def test_a_file_run_says_why_the_16_bit_copy_was_not_used(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(unpacked.shutil, "disk_usage", lambda _p: SimpleNamespace(free=10**6))
+    monkeypatch.setattr(
+        OptionsDialog, "ask", classmethod(lambda cls, parent, o: ScoringOptions(unpack=True))
+    )
+    page.options_button.click()
+    choose_file(write_csv(tmp_path / "one.csv", ["text"], [[POSITIVE[2]]]))
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000):
+        page.file_tab.open_button.click()
+    summary = page.file_tab.summary_label.text()
+    assert "weights Q4_1" in summary and "16-bit copy was not used" in summary
+    assert "free disk space" in summary

@@ -337,6 +337,8 @@ class ClassifyPage(QWidget):
             f"Run {started.run_id}: {started.total:,} rows, label set {started.label_set}, "
             f"model lock {started.lock_id}, weights {started.weights}."
         )
+        if started.weights_note:
+            self.run_description += f" The faster 16-bit copy was not used: {started.weights_note}."
         self.file_tab.summary_label.setText(self.run_description + resumed)
         self._add_rows(started.earlier)
 

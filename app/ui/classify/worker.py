@@ -125,6 +125,8 @@ class FileStarted:
     lock_id: str
     earlier: tuple[RowResult, ...]
     weights: str = ""
+    weights_note: str | None = None
+    """Why the 16-bit copy was not used though it was asked for."""
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ class ClassifyWorker(QObject):
                     run.info.lock_id,
                     earlier,
                     run.info.weights,
+                    bench.runner.info.weights_note if request.job.unpack else None,
                 ),
             )
             rows = _RowBatcher(self, request.request_id)
