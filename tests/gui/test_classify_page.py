@@ -327,7 +327,10 @@ def test_options_set_the_prompt_and_the_weights_and_are_remembered(
     assert page.job() is not None and page.job().unpack is False  # type: ignore[union-attr]
     chosen = ScoringOptions(style="chat", calibrated=False, threshold=0.9, unpack=True)
     monkeypatch.setattr(OptionsDialog, "ask", classmethod(lambda cls, parent, o: chosen))
-    page.options_button.click()
+    page.options_button.click()  # the model is opened again, on the copy
+    qtbot.waitUntil(
+        lambda: "scoring on F16 from Q4_1 weights" in page.status_label.text(), timeout=30_000
+    )
     job = page.job()
     assert job is not None and job.unpack
     assert (job.options.style, job.options.calibrated, job.options.threshold) == (
@@ -409,6 +412,7 @@ def test_a_file_run_says_why_the_16_bit_copy_was_not_used(
         OptionsDialog, "ask", classmethod(lambda cls, parent, o: ScoringOptions(unpack=True))
     )
     page.options_button.click()
+    qtbot.waitUntil(lambda: "16-bit copy is not used" in page.status_label.text(), timeout=30_000)
     choose_file(write_csv(tmp_path / "one.csv", ["text"], [[POSITIVE[2]]]))
     with qtbot.waitSignal(page.controller.finished, timeout=30_000):
         page.file_tab.open_button.click()

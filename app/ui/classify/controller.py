@@ -42,6 +42,8 @@ class ClassifyController(QObject):
     finished = Signal(str, object)  # kind, outcome (None when cancelled)
     failed = Signal(str, str)  # kind, message
     busy_changed = Signal()
+    model_loading = Signal(str)  # model id
+    model_loaded = Signal(object)  # RunnerInfo: the model and the weights it scores on
 
     _open_requested = Signal(str, bool)
     _try_requested = Signal(object)
@@ -72,6 +74,8 @@ class ClassifyController(QObject):
         self._export_requested.connect(self._worker.export_run)
         self._close_requested.connect(self._worker.close)
         self._worker.started.connect(self._on_worker_started)
+        self._worker.model_loading.connect(self.model_loading)
+        self._worker.model_loaded.connect(self.model_loaded)
         self._worker.progressed.connect(self._on_worker_progressed)
         self._worker.rows_classified.connect(self._on_worker_rows_classified)
         self._worker.finished.connect(self._on_worker_finished)

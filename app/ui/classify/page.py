@@ -34,6 +34,7 @@ from app.core.classify import (
     choose_columns,
     sniff,
 )
+from app.core.classify.runtime import RunnerInfo
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings
 from app.core.store import ModelStore
@@ -148,6 +149,8 @@ class ClassifyPage(QWidget):
         self.controller.finished.connect(self._on_controller_finished)
         self.controller.failed.connect(self._on_controller_failed)
         self.controller.busy_changed.connect(self._update_buttons)
+        self.controller.model_loading.connect(self._on_controller_model_loading)
+        self.controller.model_loaded.connect(self._on_controller_model_loaded)
 
         self.refresh_models()
         self.refresh_label_sets()
@@ -218,6 +221,18 @@ class ClassifyPage(QWidget):
             others = [i for i in range(len(guessed.table.columns)) if i != guessed.text]
             guessed = Columns(guessed.table, guessed.text, others[0] if others else None)
         return ColumnsDialog.ask(self, guessed, need_gold=need_gold)
+
+    @Slot(str)
+    def _on_controller_model_loading(self, model_id: str) -> None:
+        copy = " (the first time, a faster 16-bit copy is made)" if self.scoring.unpack else ""
+        self.status_label.setText(f"Loading {model_id} for classification{copy}…")
+
+    @Slot(object)
+    def _on_controller_model_loaded(self, info: RunnerInfo) -> None:
+        text = f"{info.model_id} is ready, scoring on {info.weights} weights."
+        if info.weights_note:
+            text += f" The faster 16-bit copy is not used: {info.weights_note}."
+        self.status_label.setText(text)
 
     @Slot(int)
     def _on_model_combo_activated(self, _index: int) -> None:

@@ -156,6 +156,8 @@ class ClassifyWorker(QObject):
     """Lives on the classification thread; every slot runs there."""
 
     started = Signal(int, object)  # request id, FileStarted
+    model_loading = Signal(str)  # model id
+    model_loaded = Signal(object)  # RunnerInfo
     progressed = Signal(int, object)  # request id, BatchProgress/ClassifyProgress/TeachProgress
     rows_classified = Signal(int, object)  # request id, tuple[RowResult, ...]
     finished = Signal(int, object)  # request id, an outcome
@@ -179,8 +181,10 @@ class ClassifyWorker(QObject):
         if self._model_id != (model_id, unpack):
             self._cached = None
             self._model_id = None
-            self._bench.open_model(model_id, unpack=unpack, cancel=cancel)
+            self.model_loading.emit(model_id)
+            info = self._bench.open_model(model_id, unpack=unpack, cancel=cancel)
             self._model_id = (model_id, unpack)
+            self.model_loaded.emit(info)
         return self._bench
 
     def _classifier(self, job: Job, cancel: CancelToken | None = None) -> Classifier:
