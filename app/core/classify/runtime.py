@@ -10,9 +10,9 @@ several labels (``card`` in ``card_arrival`` and ``card_linking``) is evaluated 
 and belongs to the sequences of every label passing through it, so one pass gives
 ``log p(label | prefix, text)`` for every label of every text in the batch.
 
-Hidden states for the taught head are read while the graph runs, through llama.cpp's
-eval callback (the ``l_out-N`` tensor of each chosen layer): the text's tokens are
-averaged per layer and the last token (where the answer starts) is kept per layer.
+Hidden states for the taught head are read while the graph runs (:mod:`.capture`): the
+text's tokens are averaged per layer and the last token (where the answer starts) is
+kept per layer.
 
 One thread owns a runner; ``llama_cpp`` is imported lazily, when a model is opened.
 """
@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.cancel import CancelToken
+from app.core.classify.capture import HiddenStates
 from app.core.classify.errors import ClassifyError
 from app.core.classify.scoring import LabelTrie, log_softmax_rows, pool_features
 from app.core.classify.threads import ThreadTuner, thread_candidates
@@ -114,13 +115,9 @@ class ModelRunner:
         self._model = model
         self.info = info
         self._vocab = lib.llama_model_get_vocab(model)
-        self._layers: tuple[int, ...] = ()
-        self._wanted: dict[str, int] = {}
-        self._capturing = False
-        self._stop_after = -1  # the layer after which llama.cpp may stop computing
-        self._captured: dict[int, list[FloatArray]] = {}
-        self._callback = lib.ggml_backend_sched_eval_callback(self._on_tensor)
-        self._ggml = _ggml_functions()
+        self._states = HiddenStates(
+            lib, n_embd=info.n_embd, n_layer=info.n_layer, model_name=info.name
+        )
         self._tuner = ThreadTuner((n_threads,) if n_threads else thread_candidates())
         self._threads = self._tuner.next()
         params = lib.llama_context_default_params()
@@ -132,7 +129,7 @@ class ModelRunner:
         params.n_threads = self._threads
         params.n_threads_batch = self._threads
         params.no_perf = True
-        params.cb_eval = self._callback
+        params.cb_eval = self._states.callback
         self._ctx = lib.llama_init_from_model(model, params)
         if not self._ctx:
             lib.llama_model_free(model)
@@ -302,8 +299,8 @@ class ModelRunner:
         """
         self._check_thread()
         trie = self._require_trie()
-        self._set_layers(layers)
-        features = bool(self._layers)
+        self._states.choose(layers)
+        features = bool(self._states.layers)
         if not (scores or features):
             raise ClassifyError("Nothing to compute: ask for scores, features or both.")
         extra = len(trie.nodes) if scores else 0
@@ -368,7 +365,7 @@ class ModelRunner:
                     lib.llama_get_logits(self._ctx), shape=(n_out, self.info.n_vocab)
                 )
                 logprobs = log_softmax_rows(logits)
-            captured = self._take_captured(len(entries)) if features else None
+            captured = self._states.take(len(entries)) if features else None
         finally:
             for seq in range(1, 1 + len(queries) * n_slots):
                 lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
@@ -388,18 +385,6 @@ class ModelRunner:
         return results
 
     # -- llama.cpp calls --
-
-    def _set_layers(self, layers: Sequence[int]) -> None:
-        chosen = tuple(sorted(set(layers)))
-        last = self.info.n_layer - 2
-        bad = [n for n in chosen if not 0 <= n <= last]
-        if bad:
-            raise ClassifyError(
-                f"Layer {bad[0]} cannot be read: {self.info.name} has layers 0 to {last} "
-                "before its last one."
-            )
-        self._layers = chosen
-        self._wanted = {f"l_out-{n}": n for n in chosen}
 
     def _use_threads(self, threads: int) -> None:
         if threads != self._threads:
@@ -430,50 +415,13 @@ class ModelRunner:
             batch.logits[i] = out
 
     def _decode(self, *, capture: bool, stop_early: bool = False) -> None:
-        self._captured = {n: [] for n in self._layers}
-        self._capturing = capture and bool(self._layers)
-        self._stop_after = self._layers[-1] if self._capturing and stop_early else -1
-        try:
+        with self._states.reading(capture=capture, stop_early=stop_early):
             code = self._lib.llama_decode(self._ctx, self._batch)
-        finally:
-            self._capturing = False
-            self._stop_after = -1
         if code != 0:
             raise ClassifyError(
                 f"llama.cpp could not evaluate a batch of texts (code {code}). "
                 "Try shorter texts or fewer labels."
             )
-
-    def _on_tensor(self, tensor: int, ask: bool, _data: object) -> bool:
-        # Runs inside llama_decode on this thread, once per graph node (twice when wanted).
-        if not self._capturing:
-            return False
-        name = self._ggml.get_name(tensor)
-        layer = self._wanted.get(name.decode("ascii", "replace") if name else "")
-        if ask:
-            return layer is not None
-        if layer is not None:
-            count = self._ggml.nelements(tensor)
-            values = np.empty(count, dtype=np.float32)
-            self._ggml.tensor_get(tensor, values.ctypes.data, 0, self._ggml.nbytes(tensor))
-            self._captured[layer].append(values.reshape(-1, self.info.n_embd))
-            if layer == self._stop_after:
-                return False  # the rest of the graph is not needed: skip it
-        return True
-
-    def _take_captured(self, n_tokens: int) -> list[FloatArray]:
-        layers = []
-        for layer in self._layers:
-            parts = self._captured.get(layer) or []
-            rows = np.concatenate(parts) if parts else np.zeros((0, self.info.n_embd), np.float32)
-            if rows.shape[0] != n_tokens:
-                raise ClassifyError(
-                    f"llama.cpp returned {rows.shape[0]} hidden states of layer {layer} for "
-                    f"{n_tokens} tokens; this model cannot be used for taught classification."
-                )
-            layers.append(rows)
-        self._captured = {}
-        return layers
 
     def _require_trie(self) -> LabelTrie:
         if self._trie is None:
@@ -498,41 +446,3 @@ def _find(store: ModelStore, ref: str | None) -> InstalledModel:
             "No model is active. Choose one: driftless models use ID (see driftless models list)."
         )
     return active
-
-
-@dataclass(frozen=True)
-class _Ggml:
-    get_name: Any
-    nelements: Any
-    nbytes: Any
-    tensor_get: Any
-
-
-_ggml_cache: list[_Ggml] = []
-
-
-def _ggml_functions() -> _Ggml:
-    """The four ggml functions the eval callback needs, with their C signatures."""
-    if not _ggml_cache:
-        from llama_cpp import _ggml
-
-        lib = _ggml.libggml
-        lib.ggml_get_name.argtypes = [ctypes.c_void_p]
-        lib.ggml_get_name.restype = ctypes.c_char_p
-        lib.ggml_nelements.argtypes = [ctypes.c_void_p]
-        lib.ggml_nelements.restype = ctypes.c_int64
-        lib.ggml_nbytes.argtypes = [ctypes.c_void_p]
-        lib.ggml_nbytes.restype = ctypes.c_size_t
-        lib.ggml_backend_tensor_get.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_size_t,
-        ]
-        lib.ggml_backend_tensor_get.restype = None
-        _ggml_cache.append(
-            _Ggml(
-                lib.ggml_get_name, lib.ggml_nelements, lib.ggml_nbytes, lib.ggml_backend_tensor_get
-            )
-        )
-    return _ggml_cache[0]
