@@ -40,6 +40,7 @@ from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, HeadError, NoGoldColumn
 from app.core.classify.runtime import RunnerInfo
 from app.core.classify.table import file_sha256
+from app.core.fsutil import short_duration
 from app.core.paths import get_paths
 
 
@@ -61,7 +62,7 @@ class RateLine:
             return
         self._last = now
         of = f"/{total:,}" if total else ""
-        left = f"  ETA {_duration(eta)}" if eta is not None and not final else ""
+        left = f"  ETA {short_duration(eta)}" if eta is not None and not final else ""
         text = f"{self.label}: {done:,}{of} texts  {rate:.1f} texts/s{left}"
         if self.tty:
             self.stream.write(f"\r{text}\x1b[K")
@@ -75,15 +76,6 @@ class RateLine:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 # --- arguments ---------------------------------------------------------------------

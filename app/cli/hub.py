@@ -9,7 +9,7 @@ from typing import Any
 from app.cli.common import hub_settings, open_store, status
 from app.cli.progress import ProgressPrinter
 from app.core.download import Downloader, DownloadProgress
-from app.core.fsutil import human_size
+from app.core.fsutil import human_size, short_duration
 from app.core.hub import HubClient
 from app.core.updates import check_updates, update
 
@@ -50,21 +50,16 @@ class DownloadPrinter:
         self.printer = ProgressPrinter(label)
 
     def __call__(self, progress: DownloadProgress) -> None:
-        eta = f"  ETA {_duration(progress.eta_seconds)}" if progress.eta_seconds is not None else ""
+        eta = (
+            f"  ETA {short_duration(progress.eta_seconds)}"
+            if progress.eta_seconds is not None
+            else ""
+        )
         self.printer.suffix = eta
         self.printer(progress.done, progress.total)
 
     def finish(self) -> None:
         self.printer.finish()
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def cmd_search(args: argparse.Namespace) -> int:

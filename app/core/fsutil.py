@@ -1,4 +1,4 @@
-"""File helpers that keep data whole: atomic replacement, hashing, sizes."""
+"""File helpers that keep data whole: atomic replacement, hashing; sizes and durations."""
 
 from __future__ import annotations
 
@@ -85,6 +85,16 @@ def human_size(n_bytes: int) -> str:
         if value < 1000 or unit == "TB":
             return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+def short_duration(seconds: float | None) -> str:
+    """A time left as progress lines show it: 42s, 3m05s, 1h02m; ``?`` when unknown."""
+    if seconds is None:
+        return "?"
+    whole = int(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
 def is_safe_relative_path(name: str) -> bool:

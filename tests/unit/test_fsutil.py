@@ -78,3 +78,11 @@ def test_is_safe_relative_path(name: str, safe: bool) -> None:
 )
 def test_human_size(size: int, text: str) -> None:
     assert fsutil.human_size(size) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "?"), (0, "0s"), (59.9, "59s"), (65, "1m05s"), (3599, "59m59s"), (3720, "1h02m")],
+)
+def test_short_duration(seconds: float | None, text: str) -> None:
+    assert fsutil.short_duration(seconds) == text

@@ -69,6 +69,28 @@ class ClassifierInfo:
     weights: str = ""
     """The weights evaluated (``F16 from Q4_1``, or the file's own type): see app.core.unpacked."""
 
+    @classmethod
+    def made_by(
+        cls,
+        method: Method,
+        label_set: LabelSet,
+        model: RunnerInfo,
+        *,
+        threshold: float,
+        detail: str,
+    ) -> ClassifierInfo:
+        """The record for ``method`` with ``label_set`` on the loaded ``model``."""
+        return cls(
+            method=method,
+            label_set=label_set.version_id,
+            labels=label_set.label_names,
+            model_id=model.model_id,
+            lock_id=model.lock_id,
+            threshold=threshold,
+            detail=detail,
+            weights=model.weights,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "method": self.method,
@@ -264,15 +286,12 @@ class PromptClassifier(Classifier):
             runner, label_set, style=style, few_shot=few_shot, template=template
         )
         self.prior = self.session.content_free_prior() if calibrated else None
-        self.info = ClassifierInfo(
-            method="prompt",
-            label_set=label_set.version_id,
-            labels=label_set.label_names,
-            model_id=runner.info.model_id,
-            lock_id=runner.info.lock_id,
+        self.info = ClassifierInfo.made_by(
+            "prompt",
+            label_set,
+            runner.info,
             threshold=threshold,
             detail=f"style={style} few_shot={few_shot} calibrated={calibrated}",
-            weights=runner.info.weights,
         )
 
     @property

@@ -118,7 +118,7 @@ class ModelRunner:
         self._states = HiddenStates(
             lib, n_embd=info.n_embd, n_layer=info.n_layer, model_name=info.name
         )
-        self._tuner = ThreadTuner((n_threads,) if n_threads else thread_candidates())
+        self.set_threads(n_threads)
         self._threads = self._tuner.next()
         params = lib.llama_context_default_params()
         params.n_ctx = N_CTX

@@ -355,15 +355,12 @@ class ExampleClassifier(Classifier):
         self.head = head
         self.session = PromptSession(runner, label_set, style=head.spec.style)
         self.prior = None if head.prior is None else np.array(head.prior, dtype=np.float64)
-        self.info = ClassifierInfo(
-            method="examples",
-            label_set=label_set.version_id,
-            labels=label_set.label_names,
-            model_id=runner.info.model_id,
-            lock_id=runner.info.lock_id,
+        self.info = ClassifierInfo.made_by(
+            "examples",
+            label_set,
+            runner.info,
             threshold=threshold,
             detail=f"head={head.spec.id}@{head.created_at} n={head.fit.n_train}",
-            weights=runner.info.weights,
         )
 
     def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:

@@ -21,11 +21,10 @@ from app.core.store import ModelStore
 from app.ui.classify.worker import (
     FILE_CHUNK,
     ClassifyWorker,
-    EvalRequest,
     ExportRequest,
     FileRequest,
     Job,
-    TeachRequest,
+    TableRequest,
     TryRequest,
 )
 from app.ui.tasks import stop_thread
@@ -119,13 +118,13 @@ class ClassifyController(QObject):
     def evaluate_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:
         self.cancel("eval")
         self._eval_requested.emit(
-            EvalRequest(self._begin("eval"), job, path, self._token("eval"), columns)
+            TableRequest(self._begin("eval"), job, path, self._token("eval"), columns)
         )
 
     def teach_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:
         self.cancel("teach")
         self._teach_requested.emit(
-            TeachRequest(self._begin("teach"), job, path, self._token("teach"), columns)
+            TableRequest(self._begin("teach"), job, path, self._token("teach"), columns)
         )
 
     def export_run(self, run_id: int, path: Path) -> None:

@@ -21,8 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.classify import ClassifyError, Columns
-from app.core.classify.classifier import DEFAULT_THRESHOLD
+from app.core.classify import ClassifyError, Columns, MethodOptions
 from app.core.classify.prompt import PromptStyle
 from app.core.classify.table import preview
 
@@ -35,12 +34,12 @@ STYLES: tuple[tuple[str, PromptStyle], ...] = (
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """What the options dialog edits; the page adds the method."""
+    """What the options dialog edits (MethodOptions' defaults); the page adds the method."""
 
-    style: PromptStyle = "plain"
-    few_shot: bool = False
-    calibrated: bool = True
-    threshold: float = DEFAULT_THRESHOLD
+    style: PromptStyle = MethodOptions.style
+    few_shot: bool = MethodOptions.few_shot
+    calibrated: bool = MethodOptions.calibrated
+    threshold: float = MethodOptions.threshold
     unpack: bool = True
     """Score on a 16-bit copy of a small model's weights (a saved setting)."""
 

@@ -35,6 +35,7 @@ from app.core.classify import (
     sniff,
 )
 from app.core.classify.runtime import RunnerInfo
+from app.core.fsutil import short_duration
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings
 from app.core.store import ModelStore
@@ -381,7 +382,7 @@ class ClassifyPage(QWidget):
         self.file_tab.progress.setFormat(f"{progress.done:,} / {progress.total:,}")
         eta = progress.eta_seconds
         running = not progress.paused and progress.done < progress.total
-        left = f", {_duration(eta)} left" if eta is not None and running else ""
+        left = f", {short_duration(eta)} left" if eta is not None and running else ""
         state = "paused" if progress.paused else f"{progress.texts_per_second:.1f} texts/s{left}"
         self.file_tab.rate_label.setText(state)
 
@@ -523,12 +524,3 @@ class ClassifyPage(QWidget):
     def shutdown(self) -> None:
         self.typing_timer.stop()
         self.controller.shutdown()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

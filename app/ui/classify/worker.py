@@ -84,16 +84,9 @@ class FileRequest:
 
 
 @dataclass(frozen=True)
-class EvalRequest:
-    request_id: int
-    job: Job
-    path: Path
-    cancel: CancelToken = field(default_factory=CancelToken)
-    columns: Columns | None = None
+class TableRequest:
+    """Evaluate on, or teach from, a whole labelled file."""
 
-
-@dataclass(frozen=True)
-class TeachRequest:
     request_id: int
     job: Job
     path: Path
@@ -168,7 +161,7 @@ class ClassifyWorker(QObject):
         self._paths = paths
         self._store = store
         self._bench: Workbench | None = None
-        self._model_id: tuple[str, bool] | None = None
+        self._opened: tuple[str, bool] | None = None  # model id, unpack
         self._cached: tuple[Job, Classifier] | None = None
 
     # --- owned objects, created on this thread ---------------------------------
@@ -178,12 +171,12 @@ class ClassifyWorker(QObject):
     ) -> Workbench:
         if self._bench is None:
             self._bench = Workbench(self._paths, self._store)
-        if self._model_id != (model_id, unpack):
+        if self._opened != (model_id, unpack):
             self._cached = None
-            self._model_id = None
+            self._opened = None
             self.model_loading.emit(model_id)
             info = self._bench.open_model(model_id, unpack=unpack, cancel=cancel)
-            self._model_id = (model_id, unpack)
+            self._opened = (model_id, unpack)
             self.model_loaded.emit(info)
         return self._bench
 
@@ -287,7 +280,7 @@ class ClassifyWorker(QObject):
         self._guarded(request.request_id, work)
 
     @Slot(object)
-    def evaluate_file(self, request: EvalRequest) -> None:
+    def evaluate_file(self, request: TableRequest) -> None:
         def work() -> EvalOutcome:
             table = read_all(
                 request.path, need_gold=True, columns=request.columns, cancel=request.cancel
@@ -302,7 +295,7 @@ class ClassifyWorker(QObject):
         self._guarded(request.request_id, work)
 
     @Slot(object)
-    def teach_file(self, request: TeachRequest) -> None:
+    def teach_file(self, request: TableRequest) -> None:
         def work() -> TeachOutcome:
             job = request.job
             bench = self._workbench(job.model_id, job.unpack, request.cancel)
@@ -344,7 +337,7 @@ class ClassifyWorker(QObject):
     def close(self) -> None:
         self._cached = None
         bench, self._bench = self._bench, None
-        self._model_id = None
+        self._opened = None
         if bench is not None:
             bench.close()
 
