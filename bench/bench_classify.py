@@ -55,10 +55,10 @@ from app.core.classify.picture import write_confusion
 from app.core.classify.prompt import label_text
 from app.core.classify.runtime import ModelRunner
 from app.core.classify.teach import FeatureSpec, default_spec, read_features
-from app.core.llama_runtime import import_llama_cpp
+from app.core.models.starter import ensure_starter
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
-from app.core.starter import ensure_starter
-from app.core.store import ModelStore
+from app.core.runtime.llama import import_llama_cpp
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SST2 = LabelSet.from_names(

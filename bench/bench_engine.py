@@ -30,12 +30,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.core.cancel import CancelToken
-from app.core.context import ChatMessage, assistant, system, user
-from app.core.engine import Engine
+from app.core.chat.engine import Engine
+from app.core.chat.sampling import SamplingParams
+from app.core.models.starter import ensure_starter
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
-from app.core.sampling import SamplingParams
-from app.core.starter import ensure_starter
-from app.core.store import ModelStore
+from app.core.runtime.template import ChatMessage, assistant, system, user
 
 STORY = [system("You are a storyteller."), user("Write a long story about a lighthouse keeper.")]
 QUESTIONS = [
@@ -228,12 +228,12 @@ def peak():
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-from app.core.engine import Engine
-from app.core.context import user
+from app.core.chat.engine import Engine
+from app.core.runtime.template import user
 from app.core.paths import get_paths
-from app.core.sampling import SamplingParams
-from app.core.starter import ensure_starter
-from app.core.store import ModelStore
+from app.core.chat.sampling import SamplingParams
+from app.core.models.starter import ensure_starter
+from app.core.models.store import ModelStore
 store = ModelStore(get_paths(sys.argv[1]))
 model = ensure_starter(store)
 before = peak()

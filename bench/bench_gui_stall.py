@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.core.conversations import ConversationStore
-from app.core.engine import Engine
+from app.core.chat.conversations import ConversationStore
+from app.core.chat.engine import Engine
+from app.core.chat.sampling import SamplingParams
+from app.core.models.starter import ensure_starter
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
-from app.core.sampling import SamplingParams
-from app.core.starter import ensure_starter
-from app.core.store import ModelStore
 from app.ui.chat.page import ChatPage
 
 PROMPT = "Write a long story about a lighthouse keeper and a storm, in many paragraphs."
@@ -93,7 +93,7 @@ def main() -> int:
 
 
 def page_message() -> object:
-    from app.core.context import ChatMessage
+    from app.core.runtime.template import ChatMessage
 
     return ChatMessage("user", PROMPT)
 

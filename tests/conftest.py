@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.core.models.starter import STARTER, ensure_starter, find_starter_file
+from app.core.models.store import ModelStore
 from app.core.paths import HOME_ENV, Paths, get_paths
-from app.core.starter import STARTER, ensure_starter, find_starter_file
-from app.core.store import ModelStore
 
 pytest_plugins = ["tests.hub_fixtures"]
 
@@ -63,3 +65,39 @@ def starter_copy(tmp_path: Path, starter_file: Path) -> Path:
     target.parent.mkdir()
     shutil.copyfile(starter_file, target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def _real_models_only_in_slow_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """A test that loads a real model (or makes a 16-bit copy) must be marked ``slow``.
+
+    ``make test-fast`` leaves slow tests out; this keeps the mark honest for everything
+    that loads in this process: the load goes ahead (in whichever thread), and the test
+    fails at teardown, naming the mark to add.
+    """
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    import llama_cpp
+
+    loads: list[str] = []
+
+    def noting(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            loads.append(what)
+            return real(*args, **kwargs)
+
+        return noted
+
+    monkeypatch.setattr(llama_cpp, "Llama", noting("Llama()", llama_cpp.Llama))
+    for name in ("llama_model_load_from_file", "llama_model_quantize"):
+        monkeypatch.setattr(llama_cpp, name, noting(name, getattr(llama_cpp, name)))
+    yield
+    if loads:
+        pytest.fail(
+            f"{request.node.nodeid} loads a real model ({loads[0]}): mark it "
+            "@pytest.mark.slow so that make test-fast leaves it out.",
+            pytrace=False,
+        )

@@ -1,4 +1,4 @@
-"""A scripted stand-in for :class:`app.core.engine.Engine`, for window and CLI tests.
+"""A scripted stand-in for :class:`app.core.chat.engine.Engine`, for window and CLI tests.
 
 It satisfies the same ``ChatEngine`` protocol: replies come from a script, one word per
 token, with an optional delay per token that a ``CancelToken`` cuts short (so a test that
@@ -20,16 +20,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from app.core.cancel import CancelToken
-from app.core.context import ChatMessage, ContextBudget
-from app.core.engine import (
+from app.core.chat.context import ContextBudget
+from app.core.chat.engine import (
     FinishReason,
     GenerationError,
     GenerationStats,
     LoadedModel,
 )
+from app.core.chat.sampling import SamplingParams, split_at_stop
 from app.core.errors import Cancelled, ModelNotFound
 from app.core.fsutil import ProgressCallback
-from app.core.sampling import SamplingParams, split_at_stop
+from app.core.runtime.template import ChatMessage
 
 TOKENS_PER_MESSAGE = 4
 """What the fake's "chat template" costs per message, like real role markers."""

@@ -1,6 +1,6 @@
 """A small GGUF writer for tests: valid files in one call, broken ones on purpose.
 
-It is written independently of ``app.core.gguf`` (its own tables, its own encoding), so a
+It is written independently of ``app.core.models.gguf`` (its own tables, its own encoding), so a
 mistake in the reader is not mirrored here and hidden.
 
     path = write_gguf(tmp_path / "m.gguf", {"general.architecture": "llama"},

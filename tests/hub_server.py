@@ -18,7 +18,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.core.starter import STARTER, find_starter_file
+from app.core.models.starter import STARTER, find_starter_file
 from tests.fake_hub import (
     LFS_THRESHOLD,
     Blob,

@@ -22,7 +22,7 @@ from types import ModuleType
 import pytest
 
 from app import APP_ID, APP_NAME, __version__
-from app.core.starter import STARTER
+from app.core.models.starter import STARTER
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"

@@ -8,16 +8,21 @@ is one clear line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app import APP_NAME, __version__
 from app.cli import chat as chat_cmd
 from app.cli import classify as classify_cmd
 from app.cli import models as models_cmd
-from app.core.errors import Cancelled, DriftlessError
-from app.core.paths import HOME_ENV
+from app.core.errors import LOG_HINT, Cancelled, DriftlessError, describe_failure
+from app.core.logs import setup_logging
+from app.core.paths import HOME_ENV, get_paths
+
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,17 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
         return result
-    except Cancelled:
-        print("driftless: cancelled.", file=sys.stderr)
-        return 130
     except KeyboardInterrupt:
         print("driftless: interrupted.", file=sys.stderr)
         return 130
-    except DriftlessError as exc:
-        print(f"driftless: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(
-            f"driftless: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr
-        )
-        return 1
+    except Exception as exc:
+        print(f"driftless: {_describe(exc)}", file=sys.stderr)
+        return 130 if isinstance(exc, Cancelled) else 1
+
+
+def _describe(exc: Exception) -> str:
+    """The one line a failure gets; an unexpected one also leaves its traceback in the log."""
+    if isinstance(exc, Cancelled):
+        return "cancelled."
+    if isinstance(exc, DriftlessError | OSError):
+        return describe_failure(exc, log)
+    try:
+        path: Path | None = setup_logging(get_paths())
+    except Exception:  # the data folder itself may be what failed
+        path = None
+    message = describe_failure(exc, log)
+    return message.replace(LOG_HINT, f"The details are in {path}.") if path else message

@@ -17,20 +17,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from app.cli.models import open_store, status
+from app.cli.common import open_store, status
 from app.core.cancel import CancelToken
-from app.core.context import (
-    ChatMessage,
-    assistant,
-    drop_oldest_turns,
-    split_turns,
-    system,
-    user,
-)
-from app.core.engine import ChatEngine, Engine
+from app.core.chat.context import drop_oldest_turns
+from app.core.chat.engine import ChatEngine, Engine
+from app.core.chat.sampling import DEFAULT_PRESET, PRESETS, SamplingParams, preset
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
-from app.core.sampling import DEFAULT_PRESET, PRESETS, SamplingParams, preset
-from app.core.store import ModelStore
+from app.core.models.store import ModelStore
+from app.core.runtime.template import ChatMessage, assistant, split_turns, system, user
 
 HELP = """Commands:
   /new      start a new conversation (the system prompt stays)

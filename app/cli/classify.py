@@ -12,11 +12,11 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from app.cli.common import open_store, status
+from app.cli.progress import ProgressLine
 from app.core.classify import (
     ClassifyProgress,
     EvalReport,
@@ -40,43 +40,7 @@ from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, HeadError, NoGoldColumn
 from app.core.classify.runtime import RunnerInfo
 from app.core.classify.table import file_sha256
-from app.core.fsutil import short_duration
 from app.core.paths import get_paths
-
-
-class RateLine:
-    """Texts done, texts/s and time left, redrawn on stderr a few times a second."""
-
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.interval = 0.25 if self.tty else 10.0
-        self._last = 0.0
-        self._drawn = False
-
-    def show(self, done: int, total: int | None, rate: float, eta: float | None) -> None:
-        now = time.monotonic()
-        final = total is not None and done >= total
-        if now - self._last < self.interval and not final:
-            return
-        self._last = now
-        of = f"/{total:,}" if total else ""
-        left = f"  ETA {short_duration(eta)}" if eta is not None and not final else ""
-        text = f"{self.label}: {done:,}{of} texts  {rate:.1f} texts/s{left}"
-        if self.tty:
-            self.stream.write(f"\r{text}\x1b[K")
-            self._drawn = True
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
-
 
 # --- arguments ---------------------------------------------------------------------
 
@@ -213,13 +177,13 @@ def _teach(
     if taught.unknown_labels:
         shown = ", ".join(taught.unknown_labels[:5])
         status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
-    line = RateLine(f"Teaching from {args.train.name}")
+    line = ProgressLine(f"Teaching from {args.train.name}", "texts")
 
     fitting = [False]
 
     def on_progress(p: TeachProgress) -> None:
         if p.stage == "reading":
-            line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+            line.update(p.done, p.total, p.texts_per_second, p.eta_seconds)
         elif not fitting[0]:
             fitting[0] = True
             line.finish()
@@ -275,10 +239,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         done, skipped = bench.runs.count(run.id)
         if done or skipped:
             status(f"Resuming: {done + skipped:,} of {run.total_rows:,} rows were done before.")
-        line = RateLine(f"Classifying {args.input.name}")
+        line = ProgressLine(f"Classifying {args.input.name}", "texts")
 
         def on_progress(p: BatchProgress) -> None:
-            line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+            line.update(p.done, p.total, p.texts_per_second, p.eta_seconds)
 
         problems = []
         try:
@@ -336,10 +300,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             gold = gold_rows(table, label_set)
             for method in methods:
                 classifier = _classifier(bench, label_set, _options(args, method), args)
-                line = RateLine(f"Evaluating {method} on {info.model_id}")
+                line = ProgressLine(f"Evaluating {method} on {info.model_id}", "texts")
 
-                def on_progress(p: ClassifyProgress, line: RateLine = line) -> None:
-                    line.show(p.done, p.total, p.texts_per_second, p.eta_seconds)
+                def on_progress(p: ClassifyProgress, line: ProgressLine = line) -> None:
+                    line.update(p.done, p.total, p.texts_per_second, p.eta_seconds)
 
                 try:
                     reports.append(evaluate(classifier, gold, on_progress=on_progress))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from app.core.models.starter import ensure_starter
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from app.core.settings import Settings, load_settings
-from app.core.starter import ensure_starter
-from app.core.store import ModelStore
 
 
 def open_store() -> ModelStore:

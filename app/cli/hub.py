@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from app.cli.common import hub_settings, open_store, status
-from app.cli.progress import ProgressPrinter
-from app.core.download import Downloader, DownloadProgress
-from app.core.fsutil import human_size, short_duration
-from app.core.hub import HubClient
-from app.core.updates import check_updates, update
+from app.cli.progress import ProgressLine
+from app.core.hub.client import HubClient
+from app.core.hub.download import Downloader
+from app.core.hub.updates import check_updates, update
+from app.core.units import human_size
 
 
 def add_parsers(sub: Any) -> None:
@@ -41,25 +41,6 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("update", help="install the newest version beside the old (not pinned)")
     p.add_argument("id")
     p.set_defaults(handler=cmd_update)
-
-
-class DownloadPrinter:
-    """Download progress for the terminal: bytes, speed and ETA."""
-
-    def __init__(self, label: str) -> None:
-        self.printer = ProgressPrinter(label)
-
-    def __call__(self, progress: DownloadProgress) -> None:
-        eta = (
-            f"  ETA {short_duration(progress.eta_seconds)}"
-            if progress.eta_seconds is not None
-            else ""
-        )
-        self.printer.suffix = eta
-        self.printer(progress.done, progress.total)
-
-    def finish(self) -> None:
-        self.printer.finish()
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -118,15 +99,20 @@ def cmd_files(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     store = open_store()
     downloader = Downloader(store, hub_settings())
-    printer = DownloadPrinter(args.filename)
+    printer = ProgressLine(args.filename, "bytes")
+
+    def on_status(text: str) -> None:
+        printer.finish()
+        status(text)
+
     try:
         model = downloader.pull(
             args.repo,
             args.filename,
             args.revision,
             pin=args.pin,
-            on_progress=printer,
-            on_status=lambda text: (printer.finish(), status(text)),
+            on_progress=printer.download,
+            on_status=on_status,
         )
     except KeyboardInterrupt:
         printer.finish()
@@ -153,9 +139,9 @@ def cmd_check_updates(args: argparse.Namespace) -> int:
 def cmd_update(args: argparse.Namespace) -> int:
     store = open_store()
     downloader = Downloader(store, hub_settings())
-    printer = DownloadPrinter(args.id)
+    printer = ProgressLine(args.id, "bytes")
     try:
-        result, installed = update(store, downloader, args.id, on_progress=printer)
+        result, installed = update(store, downloader, args.id, on_progress=printer.download)
     finally:
         printer.finish()
     if installed is None:

@@ -10,12 +10,12 @@ from typing import Any
 
 from app.cli import hub as hub_cmd
 from app.cli.common import hub_settings, open_store, status
-from app.cli.progress import ProgressPrinter
-from app.core import lockfile
-from app.core.download import Downloader
-from app.core.fsutil import human_size
-from app.core.store import InstalledModel
-from app.core.updates import lock_fetcher
+from app.cli.progress import ProgressLine
+from app.core.hub.download import Downloader
+from app.core.hub.updates import lock_fetcher
+from app.core.models import lockfile
+from app.core.models.store import InstalledModel
+from app.core.units import human_size
 
 
 def add_parser(commands: Any) -> None:
@@ -114,7 +114,7 @@ def cmd_use(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     store = open_store()
-    progress = ProgressPrinter(f"Checking {args.path.name}")
+    progress = ProgressLine(f"Checking {args.path.name}", "bytes")
     try:
         model = store.import_file(args.path, link=args.link, on_progress=progress, pinned=args.pin)
     finally:
@@ -142,7 +142,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0
     failures = 0
     for model in targets:
-        progress = ProgressPrinter(f"Verifying {model.id}")
+        progress = ProgressLine(f"Verifying {model.id}", "bytes")
         try:
             result = store.verify(model.id, on_progress=progress)
         finally:
@@ -172,9 +172,9 @@ def cmd_lock_import(args: argparse.Namespace) -> int:
     store = open_store()
     settings = hub_settings()
     fetch = None
-    printer = hub_cmd.DownloadPrinter("Downloading")
+    printer = ProgressLine("Downloading", "bytes")
     if not settings.offline:
-        fetch = lock_fetcher(Downloader(store, settings), on_progress=printer)
+        fetch = lock_fetcher(Downloader(store, settings), on_progress=printer.download)
     try:
         report = lockfile.import_lock(store, args.file, fetch=fetch)
     finally:

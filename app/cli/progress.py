@@ -1,51 +1,119 @@
-"""Progress on stderr: a bar on a terminal, a few plain lines otherwise."""
+"""Progress on stderr, drawn by tqdm: a bar on a terminal, a plain line now and then otherwise.
+
+Every progress line of the command line (downloads, hashing, classifying, teaching) is a
+:class:`ProgressLine`. The pace comes from the core's one throttle and the sizes and times
+from its one format (:mod:`app.core.units`), so the command line and the window agree.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Never, TextIO
 
-from app.core.fsutil import human_size
+from tqdm import tqdm
+
+from app.core.throttle import throttled
+from app.core.units import duration, human_size
+
+if TYPE_CHECKING:
+    from app.core.hub.download import DownloadProgress
+
+Unit = Literal["bytes", "texts"]
+
+TTY_INTERVAL = 0.2
+"""Seconds between redraws of the bar on a terminal."""
+LOG_INTERVAL = 10.0
+"""Seconds between progress lines when stderr is a file or a pipe."""
 
 
-class ProgressPrinter:
-    """A ``(done, total)`` callback that draws at most a few updates a second."""
+@dataclass(frozen=True)
+class _Reading:
+    done: int
+    total: int | None
+    rate: float | None
+    eta: float | None
 
-    def __init__(self, label: str, stream: TextIO | None = None, interval: float = 0.2) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.interval = interval if self.tty else 5.0
-        self._last = 0.0
-        self._started = time.monotonic()
-        self._drawn = False
-        self.suffix = ""
 
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval and done < total:
-            return
-        self._last = now
-        percent = 100.0 * done / total if total else 100.0
-        elapsed = max(now - self._started, 1e-6)
-        speed = done / elapsed
-        text = (
-            f"{self.label}: {percent:5.1f}%  {human_size(done)} of {human_size(total)}"
-            f"  {human_size(int(speed))}/s{self.suffix}"
-        )
-        if self.tty:
-            width = 24
-            filled = int(width * percent / 100)
-            bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r[{bar}] {text}\x1b[K")
-            self._drawn = True
-        elif done < total:
+class _Lines:
+    """A stream for tqdm that turns each redraw into a line of its own (for logs and pipes)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").rstrip()
+        if text:
             self.stream.write(text + "\n")
+
+    def flush(self) -> None:
         self.stream.flush()
 
+
+class ProgressLine:
+    """Done, total, speed and time left for one piece of work; ``finish()`` when it ends."""
+
+    def __init__(self, label: str, unit: Unit, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.unit = unit
+        self._stream = stream or sys.stderr
+        self._tty = self._stream.isatty()
+        self._started = time.monotonic()
+        self._bar: tqdm[Never] | None = None  # drawn from the first report on
+        self._show = throttled(self._draw, interval=TTY_INTERVAL if self._tty else LOG_INTERVAL)
+
+    def update(
+        self, done: int, total: int | None, rate: float | None = None, eta: float | None = None
+    ) -> None:
+        """Report progress (as often as you like: redraws are throttled)."""
+        if rate is None:
+            elapsed = time.monotonic() - self._started
+            rate = done / elapsed if elapsed > 0 else None
+        if eta is None and rate and total:
+            eta = max(0, total - done) / rate
+        self._show(_Reading(done, total, rate, eta))
+
+    def __call__(self, done: int, total: int) -> None:
+        """A ``(done, total)`` callback for hashing and copying."""
+        self.update(done, total)
+
+    def download(self, progress: DownloadProgress) -> None:
+        """A callback for the downloader."""
+        self.update(progress.done, progress.total, progress.bytes_per_second, progress.eta_seconds)
+
     def finish(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        if self._bar is not None:
+            self._bar.close()
+
+    def _draw(self, reading: _Reading) -> None:
+        final = bool(reading.total) and reading.done >= (reading.total or 0)
+        if not self._tty and final:
+            return  # a log gets lines while work is under way; the command says how it ended
+        bar = self._bar
+        if bar is None:
+            bar = self._bar = tqdm(
+                desc=self.label,
+                file=self._stream if self._tty else _Lines(self._stream),
+                bar_format="{desc}: {postfix}",
+                dynamic_ncols=True,
+                mininterval=0,
+                leave=self._tty,
+            )
+        if reading.total:
+            bar.bar_format = "{desc}: {percentage:3.0f}%|{bar:24}| {postfix}"
+            bar.total = reading.total
+        bar.n = reading.done
+        bar.set_postfix_str(self._describe(reading), refresh=False)
+        bar.refresh()
+
+    def _describe(self, r: _Reading) -> str:
+        final = bool(r.total) and r.done >= (r.total or 0)
+        if self.unit == "bytes":
+            amount = human_size(r.done) + (f" of {human_size(r.total)}" if r.total else "")
+            speed = f"{human_size(int(r.rate))}/s" if r.rate else ""
+        else:
+            amount = f"{r.done:,}" + (f"/{r.total:,}" if r.total else "") + " texts"
+            speed = f"{r.rate:.1f} texts/s" if r.rate else ""
+        left = f"{duration(r.eta)} left" if r.eta is not None and not final else ""
+        return ", ".join(part for part in (amount, speed, left) if part)

@@ -6,6 +6,8 @@ says what went wrong and, where there is one, what to do about it.
 
 from __future__ import annotations
 
+import logging
+
 
 class DriftlessError(Exception):
     """Base class for every error Driftless reports to a user."""
@@ -65,3 +67,29 @@ class ModelLoadError(DriftlessError):
 
 class ContextOverflow(DriftlessError):
     """A prompt does not fit in the model's context window."""
+
+
+def describe_failure(exc: BaseException, log: logging.Logger | None = None) -> str:
+    """The sentence a user sees for ``exc``, from the window, the command line or a worker.
+
+    Driftless's own errors already are sentences; an ``OSError`` becomes its reason and
+    file. Anything else is unexpected: its traceback always goes to the log (``log``, or
+    this module's), and the sentence says where to look.
+    """
+    logger = log or _log
+    if isinstance(exc, DriftlessError):
+        logger.info("%s", exc)
+        return str(exc)
+    if isinstance(exc, OSError):
+        logger.info("%s", exc)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return f"{reason}: {exc.filename}" if exc.filename else reason
+    logger.error("Unexpected error", exc_info=exc)  # the traceback, for a bug report
+    detail = f": {exc}" if str(exc) else ""
+    return f"Unexpected error: {type(exc).__name__}{detail}. {LOG_HINT}"
+
+
+LOG_HINT = "The details are in Driftless's log."
+
+
+_log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""File helpers that keep data whole: atomic replacement, hashing; sizes and durations."""
+"""File helpers that keep data whole: atomic replacement, streaming sha256, safe paths."""
 
 from __future__ import annotations
 
@@ -61,6 +61,15 @@ def sha256_file(
     cancel: CancelToken | None = None,
 ) -> str:
     """The hex sha256 of a file, read in chunks; cancellable between chunks."""
+    return hash_file(path, on_progress, cancel).hexdigest()
+
+
+def hash_file(
+    path: Path,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> hashlib._Hash:
+    """The sha256 object after reading all of ``path``, to go on hashing what follows."""
     digest = hashlib.sha256()
     total = path.stat().st_size
     done = 0
@@ -72,29 +81,7 @@ def sha256_file(
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done, total)
-    return digest.hexdigest()
-
-
-def human_size(n_bytes: int) -> str:
-    """A size as people say it: 98 MB, 1.2 GB, 512 bytes."""
-    if n_bytes < 1000:
-        return f"{n_bytes} bytes"
-    value = float(n_bytes)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
-def short_duration(seconds: float | None) -> str:
-    """A time left as progress lines show it: 42s, 3m05s, 1h02m; ``?`` when unknown."""
-    if seconds is None:
-        return "?"
-    whole = int(seconds)
-    if whole >= 3600:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+    return digest
 
 
 def is_safe_relative_path(name: str) -> bool:

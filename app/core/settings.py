@@ -40,7 +40,7 @@ class Settings:
     stall_timeout: float = 30.0
     download_retries: int = 5
     # Classify with a 16-bit copy of a small model's weights when that is faster
-    # (app.core.unpacked); off: always the packed file, as chat uses it.
+    # (app.core.models.unpacked); off: always the packed file, as chat uses it.
     unpack_for_classification: bool = True
     hub_token: str | None = field(default=None, repr=False, compare=False)
 

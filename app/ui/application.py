@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import APP_ID, APP_NAME, __version__
 from app.core.errors import DriftlessError
 from app.core.logs import setup_logging, stop_logging
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
-from app.core.store import ModelStore
 from app.ui.errors import ExceptionReporter
 from app.ui.welcome import app_icon
 

@@ -17,17 +17,17 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.core.conversations import ConversationStore
-from app.core.engine import ChatEngine, Engine, LoadedModel
+from app.core.chat.conversations import ConversationStore
+from app.core.chat.engine import ChatEngine, Engine, LoadedModel
 from app.core.logs import current_log_file
-from app.core.starter import ensure_starter
-from app.core.store import InstalledModel, ModelStore
+from app.core.models.starter import ensure_starter
+from app.core.models.store import InstalledModel, ModelStore
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
 from app.ui.errors import show_error
 from app.ui.help import SHORTCUTS_KEY, ShortcutsDialog, show_about
-from app.ui.manager.downloads import DownloadQueue
-from app.ui.models_page import ModelsPage
+from app.ui.models.downloads import DownloadQueue
+from app.ui.models.page import ModelsPage
 from app.ui.progress import StatusProgress
 from app.ui.tasks import Task
 from app.ui.welcome import WelcomeDialog

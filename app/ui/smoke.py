@@ -16,7 +16,7 @@ from typing import TextIO
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from app.core.engine import LoadedModel
+from app.core.chat.engine import LoadedModel
 from app.ui.chat.worker import ReplyOutcome
 from app.ui.main_window import MainWindow
 

@@ -1,9 +1,15 @@
-"""Run a slow core call off the GUI thread and hear back on it.
+"""The window's one kind of background work: a :class:`Task` runs a core call in the pool.
 
-A :class:`Task` lives in the GUI thread; its callable runs in the global
-``QThreadPool``. Its signals are emitted from the pool thread and, because the
-task object belongs to the GUI thread, arrive there queued. Results are
-immutable values, so nothing is shared between threads.
+A task lives in the GUI thread; its callable runs in the global ``QThreadPool``. Its
+signals are emitted from the pool thread and, because the task object belongs to the GUI
+thread, arrive there queued. Results and progress are immutable values, so nothing is
+shared between threads. Progress goes through the core's one throttle, so a loop may
+report every chunk or row; the exception-to-sentence rule is the core's
+:func:`~app.core.errors.describe_failure`, which logs the traceback of anything unexpected.
+
+Work that needs more signals (the download queue's commit and status lines) subclasses
+:class:`Task` and emits them with :meth:`Task.send`. Long-lived workers that own a model
+(chat, classification) run on a thread of their own; :func:`stop_thread` ends them.
 """
 
 from __future__ import annotations
@@ -13,62 +19,68 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, SignalInstance
 
 from app.core.cancel import CancelToken
-from app.core.errors import Cancelled, DriftlessError
+from app.core.errors import Cancelled, describe_failure
+from app.core.throttle import PROGRESS_INTERVAL, throttled
 
 log = logging.getLogger(__name__)
 
 
 class Task(QObject):
-    """One background call with ``succeeded``/``failed``/``cancelled`` signals."""
+    """One background call: exactly one of ``succeeded``, ``failed`` or ``cancelled`` follows."""
 
     succeeded = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
-    # Byte counts: a C++ int would overflow past 2 GiB (a 7B model is 4-5 GB).
-    progressed = Signal(object, object)
+    progressed = Signal(object)
+    """A progress value: a ``(done, total)`` pair or the core's progress object. Byte
+    counts travel as Python objects: a C++ int would overflow past 2 GiB."""
 
-    def __init__(self, fn: Callable[[Task], Any], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Task], Any],
+        parent: QObject | None = None,
+        *,
+        progress_interval: float = PROGRESS_INTERVAL,
+    ) -> None:
         super().__init__(parent)
         self._fn = fn
         self.cancel_token = CancelToken()
+        self.report = throttled(self._report_now, interval=progress_interval)
+        """A progress callback for core calls, safe from any thread: a few a second, and
+        always the final one."""
 
     def start(self) -> Task:
-        runnable = _Runnable(self)
-        QThreadPool.globalInstance().start(runnable)
+        QThreadPool.globalInstance().start(_Runnable(self))
         return self
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
 
     def report_progress(self, done: int, total: int) -> None:
-        """A ``(done, total)`` callback for core calls; safe from any thread."""
-        self._emit(self.progressed, done, total)
+        """:attr:`report` for the ``(done, total)`` callbacks of hashing and copying."""
+        self.report((done, total))
+
+    def send(self, signal: SignalInstance, *args: Any) -> None:
+        """Emit one of this task's signals from the pool thread."""
+        # RuntimeError: the receiver's window closed while this ran; nobody is listening.
+        with contextlib.suppress(RuntimeError):
+            signal.emit(*args)
+
+    def _report_now(self, progress: object) -> None:
+        self.send(self.progressed, progress)
 
     def _run(self) -> None:
         try:
             result = self._fn(self)
         except Cancelled:
-            self._emit(self.cancelled)
-        except DriftlessError as exc:
-            log.warning("%s", exc)
-            self._emit(self.failed, str(exc))
-        except OSError as exc:
-            log.warning("%s", exc)
-            self._emit(self.failed, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            self.send(self.cancelled)
         except Exception as exc:  # a worker must report, never die silently
-            log.exception("Unexpected error in a background task")  # the traceback, for later
-            self._emit(self.failed, f"Unexpected error: {type(exc).__name__}: {exc}")
+            self.send(self.failed, describe_failure(exc, log))
         else:
-            self._emit(self.succeeded, result)
-
-    @staticmethod
-    def _emit(signal: Any, *args: Any) -> None:
-        # RuntimeError: the receiver's window closed while this ran; nobody is listening.
-        with contextlib.suppress(RuntimeError):
-            signal.emit(*args)
+            self.send(self.succeeded, result)
 
 
 class _Runnable(QRunnable):

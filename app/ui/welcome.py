@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.models.store import InstalledModel
 from app.core.resources import resource_path
-from app.core.store import InstalledModel
 
 ICON_SVG = "io.driftless.Driftless.svg"
 

@@ -14,18 +14,18 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.core.cancel import CancelToken
-from app.core.engine import LoadedModel
+from app.core.chat.engine import LoadedModel
 from app.core.errors import ChecksumMismatch, ModelLoadError
 from app.core.fsutil import ProgressCallback
 from app.core.logs import setup_logging, stop_logging
+from app.core.models.store import ModelStore
 from app.core.paths import Paths
-from app.core.store import ModelStore
 from app.ui import colors
 from app.ui.chat.page import ChatPage
 from app.ui.errors import ErrorDialog, ExceptionReporter, show_error
 from app.ui.help import ShortcutsDialog, shortcuts
 from app.ui.main_window import MainWindow
-from app.ui.manager.busy import BusyStrip
+from app.ui.models.busy import BusyStrip
 from app.ui.progress import StatusProgress
 from app.ui.tasks import Task
 from tests.fake_engine import FakeEngine
@@ -153,6 +153,7 @@ def test_tab_reaches_every_control_of_the_chat_page_in_reading_order(
     assert positions == sorted(positions), "Tab must follow the page's reading order"
 
 
+@pytest.mark.slow
 def test_every_control_on_every_page_has_an_accessible_name(
     qtbot: QtBot, store: ModelStore
 ) -> None:

@@ -21,8 +21,8 @@ from pytestqt.qtbot import QtBot
 
 from app import APP_ID
 from app.core.logs import current_log_file, log_file
+from app.core.models.store import ModelStore
 from app.core.paths import Paths
-from app.core.store import ModelStore
 from app.ui import application, colors
 from app.ui.main_window import MainWindow
 from app.ui.smoke import SmokeTest
@@ -45,6 +45,7 @@ def greet(qtbot: QtBot, window: MainWindow) -> WelcomeDialog:
     return window.welcome_dialog
 
 
+@pytest.mark.slow
 def test_first_start_welcomes_with_three_lines_naming_the_starter(
     qtbot: QtBot, store: ModelStore
 ) -> None:
@@ -58,6 +59,7 @@ def test_first_start_welcomes_with_three_lines_naming_the_starter(
     assert dialog.start_button.isDefault()
 
 
+@pytest.mark.slow
 def test_the_welcome_is_shown_once(qtbot: QtBot, store: ModelStore) -> None:
     first = open_window(qtbot, store)
     qtbot.mouseClick(greet(qtbot, first).start_button, Qt.MouseButton.LeftButton)
@@ -70,6 +72,7 @@ def test_the_welcome_is_shown_once(qtbot: QtBot, store: ModelStore) -> None:
     assert second.show_welcome().isVisible(), "Help > Welcome still shows it"
 
 
+@pytest.mark.slow
 def test_welcome_waits_for_the_starter_check(qtbot: QtBot, store: ModelStore) -> None:
     window = MainWindow(store)
     qtbot.addWidget(window)
@@ -82,6 +85,7 @@ def test_welcome_waits_for_the_starter_check(qtbot: QtBot, store: ModelStore) ->
     assert "SmolLM2" in window.welcome_dialog.lines[2].text()
 
 
+@pytest.mark.slow
 def test_welcome_button_opens_the_catalog(qtbot: QtBot, store: ModelStore) -> None:
     window = open_window(qtbot, store)
     dialog = greet(qtbot, window)
@@ -95,6 +99,7 @@ def test_welcome_without_a_model_says_where_to_get_one() -> None:
     assert "No model is installed yet" in ready and "Models > Catalog" in ready
 
 
+@pytest.mark.slow
 def test_run_gui_smoke_test_starts_loads_generates_and_exits_0(
     qtbot: QtBot, paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:

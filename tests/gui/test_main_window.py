@@ -8,10 +8,10 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.store import ModelStore
+from app.core.models.store import ModelStore
 from app.ui.main_window import MainWindow
-from app.ui.manager.prompts import Prompts
-from app.ui.model_table import Column, Role
+from app.ui.models.prompts import Prompts
+from app.ui.models.table import Column, Role
 from tests.model_files import tiny_model
 
 
@@ -23,6 +23,7 @@ def open_window(qtbot: QtBot, store: ModelStore) -> MainWindow:
     return window
 
 
+@pytest.mark.slow
 def test_window_shows_starter_as_active_and_pinned(qtbot: QtBot, store: ModelStore) -> None:
     window = open_window(qtbot, store)
     assert window.windowTitle() == "Driftless"
@@ -44,6 +45,7 @@ def test_window_shows_starter_as_active_and_pinned(qtbot: QtBot, store: ModelSto
     assert not window.models_page.remove_button.isEnabled(), "pinned models cannot be removed"
 
 
+@pytest.mark.slow
 def test_use_pin_and_remove_from_the_page(
     qtbot: QtBot, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -69,6 +71,7 @@ def test_use_pin_and_remove_from_the_page(
     assert "No active model" in window.active_label.text()
 
 
+@pytest.mark.slow
 def test_verify_runs_in_a_worker_and_reports(
     qtbot: QtBot, store: ModelStore, tmp_path: Path
 ) -> None:

@@ -64,25 +64,3 @@ def test_sha256_file_matches_hashlib_and_reports_progress(tmp_path: Path) -> Non
 )
 def test_is_safe_relative_path(name: str, safe: bool) -> None:
     assert fsutil.is_safe_relative_path(name) is safe
-
-
-@pytest.mark.parametrize(
-    ("size", "text"),
-    [
-        (0, "0 bytes"),
-        (999, "999 bytes"),
-        (1500, "1.5 kB"),
-        (98_362_432, "98 MB"),
-        (5 * 10**9, "5.0 GB"),
-    ],
-)
-def test_human_size(size: int, text: str) -> None:
-    assert fsutil.human_size(size) == text
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(None, "?"), (0, "0s"), (59.9, "59s"), (65, "1m05s"), (3599, "59m59s"), (3720, "1h02m")],
-)
-def test_short_duration(seconds: float | None, text: str) -> None:
-    assert fsutil.short_duration(seconds) == text

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from app.core import logs
-from app.core.catalog import CATALOG_PATH, load_catalog
+from app.core.models.catalog import CATALOG_PATH, load_catalog
+from app.core.models.starter import STARTER, find_starter_file
 from app.core.paths import Paths
 from app.core.resources import SOURCE_ROOT, bundle_root, frozen_bundle, resource_path
-from app.core.starter import STARTER, find_starter_file
 
 
 @pytest.fixture

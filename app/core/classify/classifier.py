@@ -25,8 +25,9 @@ from app.core.cancel import CancelToken
 from app.core.classify.errors import ClassifyError
 from app.core.classify.labels import LabelSet
 from app.core.classify.prompt import PromptParts, PromptStyle, build_prompt, needs_end_marker
-from app.core.classify.runtime import ModelRunner, Query, QueryOutput, RunnerInfo
-from app.core.context import ChatTemplate
+from app.core.classify.runtime import ModelRunner, QueryOutput, RunnerInfo
+from app.core.classify.scoring import Query
+from app.core.runtime.template import ChatTemplate
 
 Method = Literal["prompt", "examples"]
 NEEDS_REVIEW = "needs review"
@@ -67,7 +68,8 @@ class ClassifierInfo:
     detail: str = ""
     """Method settings (prompt style, calibration, head id) that change results."""
     weights: str = ""
-    """The weights evaluated (``F16 from Q4_1``, or the file's own type): see app.core.unpacked."""
+    """The weights evaluated (``F16 from Q4_1``, or the file's own type): see
+    :mod:`app.core.models.unpacked`."""
 
     @classmethod
     def made_by(

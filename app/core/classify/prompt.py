@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.core.classify.labels import LabelSet
-from app.core.context import ChatTemplate, assistant, system, user
+from app.core.runtime.template import ChatTemplate, assistant, system, user
 
 PromptStyle = Literal["chat", "plain"]
 SENTINEL = "\u241etext\u241e"

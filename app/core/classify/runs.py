@@ -4,7 +4,8 @@ A run is identified by what decides its results: the input file's sha256, the te
 column, the label set version, the model's lock id, the method and its settings.
 Results are written one transaction per chunk of rows, keyed by (run, row number),
 so a rerun of the same run skips every row already done and no row is stored twice.
-The database is in WAL mode with full sync: a committed chunk survives a power cut.
+The database (through :mod:`app.core.db`) is in WAL mode with full sync: a committed
+chunk survives a power cut.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import io
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +23,13 @@ from typing import Any
 
 from app.core.classify.classifier import NEEDS_REVIEW, ClassifierInfo, Prediction
 from app.core.classify.errors import ClassifyError
+from app.core.db import Database
 from app.core.fsutil import atomic_write_bytes
 from app.core.paths import Paths
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -55,7 +56,9 @@ CREATE TABLE IF NOT EXISTS results (
     problem TEXT,
     PRIMARY KEY (run_id, row_number)
 );
-"""
+""",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -103,32 +106,16 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ClassifyError(
-                    f"{path} was written by a newer Driftless (schema {version}). Update Driftless."
-                )
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.db = Database(path, MIGRATIONS, what="The classification runs", error=ClassifyError)
+        with self.db.read():
+            pass  # created and migrated now, so a newer file is refused at once
 
     @classmethod
     def for_paths(cls, paths: Paths) -> RunStore:
         return cls(paths.classify_db)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def close(self) -> None:
+        self.db.close()
 
     # -- runs --
 
@@ -143,7 +130,7 @@ class RunStore:
     ) -> RunRecord:
         """The run for these settings: the existing one (to resume) or a new one."""
         key = run_key(input_sha256, text_column, info)
-        with self._connect() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO runs (key, input_path, input_sha256, text_column, gold_column,"
                 " info_json, threshold, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -165,34 +152,34 @@ class RunStore:
         return _run_from_row(row)
 
     def get_run(self, run_id: int) -> RunRecord:
-        with self._connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise ClassifyError(f"There is no classification run {run_id}.")
         return _run_from_row(row)
 
     def list_runs(self) -> list[RunRecord]:
-        with self._connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
         return [_run_from_row(r) for r in rows]
 
     def set_total(self, run_id: int, total: int) -> None:
-        with self._connect() as conn:
+        with self.db.write() as conn:
             conn.execute("UPDATE runs SET total_rows = ? WHERE id = ?", (total, run_id))
 
     def finish(self, run_id: int) -> None:
-        with self._connect() as conn:
+        with self.db.write() as conn:
             conn.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (_now(), run_id))
 
     def delete_run(self, run_id: int) -> None:
-        with self._connect() as conn:
+        with self.db.write() as conn:
             conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     # -- rows --
 
     def done_rows(self, run_id: int) -> set[int]:
-        with self._connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 "SELECT row_number FROM results WHERE run_id = ?", (run_id,)
             ).fetchall()
@@ -217,7 +204,7 @@ class RunStore:
                     row.problem,
                 )
             )
-        with self._connect() as conn:
+        with self.db.write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO results (run_id, row_number, line, text, gold, label,"
                 " confidence, probabilities, truncated, problem)"
@@ -228,7 +215,7 @@ class RunStore:
     def results(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> list[RowResult]:
         """Rows of a run in file order (for a results table), predictions and problems."""
         run = self.get_run(run_id)
-        with self._connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 "SELECT * FROM results WHERE run_id = ? ORDER BY row_number LIMIT ? OFFSET ?",
                 (run_id, -1 if limit is None else limit, offset),
@@ -237,7 +224,7 @@ class RunStore:
 
     def count(self, run_id: int) -> tuple[int, int]:
         """(rows classified, rows skipped as malformed) so far."""
-        with self._connect() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 "SELECT SUM(problem IS NULL), SUM(problem IS NOT NULL) FROM results"
                 " WHERE run_id = ?",

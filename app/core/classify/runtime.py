@@ -33,19 +33,19 @@ import numpy.typing as npt
 from app.core.cancel import CancelToken
 from app.core.classify.capture import HiddenStates
 from app.core.classify.errors import ClassifyError
-from app.core.classify.scoring import LabelTrie, log_softmax_rows, pool_features
+from app.core.classify.scoring import LabelTrie, Query, log_softmax_rows, pool_features
 from app.core.classify.threads import ThreadTuner, thread_candidates
 from app.core.errors import ModelLoadError
 from app.core.fsutil import ProgressCallback
-from app.core.gguf import read_gguf
-from app.core.llama_runtime import (
+from app.core.models.gguf import read_gguf
+from app.core.models.store import InstalledModel, ModelStore
+from app.core.models.unpacked import UnpackedCache, Weights, main_type
+from app.core.runtime.llama import (
     LLAMA_LOAD_LOCK,
     clear_native_errors,
     import_llama_cpp,
     last_native_error,
 )
-from app.core.store import InstalledModel, ModelStore
-from app.core.unpacked import UnpackedCache, Weights, main_type
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -78,18 +78,6 @@ class RunnerInfo:
     """The weights evaluated: ``Q4_1`` (the file as it is) or ``F16 from Q4_1`` (unpacked)."""
     weights_note: str | None = None
     """Why the packed file is used though an unpacked copy was asked for."""
-
-
-@dataclass(frozen=True)
-class Query:
-    """One text to run after the shared prefix.
-
-    ``tokens`` is the text followed by the prompt's suffix; ``pool`` the range of
-    ``tokens`` (the text itself) whose hidden states are averaged.
-    """
-
-    tokens: tuple[int, ...]
-    pool: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -161,7 +149,7 @@ class ModelRunner:
 
         ``n_threads`` None lets the runner measure which thread count is fastest as it
         goes. ``unpack`` evaluates a 16-bit copy of a small model's weights when that
-        is faster (:mod:`app.core.unpacked`); ``info.weights`` says which ran.
+        is faster (:mod:`app.core.models.unpacked`); ``info.weights`` says which ran.
         """
         model = _find(store, ref)
         model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)

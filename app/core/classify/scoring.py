@@ -1,4 +1,4 @@
-"""Pure helpers of the runner: the label trie, log-softmax, pooling hidden states.
+"""Pure helpers of the runner: the query, the label trie, log-softmax, pooling hidden states.
 
 Kept apart from :mod:`.runtime` (which talks to llama.cpp) so they can be read and
 tested on their own.
@@ -7,15 +7,12 @@ tested on their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from app.core.classify.errors import ClassifyError
-
-if TYPE_CHECKING:
-    from app.core.classify.runtime import Query
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -54,6 +51,18 @@ class LabelTrie:
     @property
     def n_slots(self) -> int:
         return max(1, len(self.branch_labels))
+
+
+@dataclass(frozen=True)
+class Query:
+    """One text to run after the shared prefix.
+
+    ``tokens`` is the text followed by the prompt's suffix; ``pool`` the range of
+    ``tokens`` (the text itself) whose hidden states are averaged.
+    """
+
+    tokens: tuple[int, ...]
+    pool: tuple[int, int]
 
 
 def pool_features(layers: Sequence[FloatArray], first_entry: int, query: Query) -> FloatArray:

@@ -11,7 +11,6 @@ file order, good or bad, so a row's number stays the same from one run to the ne
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from app.core.cancel import CancelToken
 from app.core.classify.errors import DataFileError, NoGoldColumn
+from app.core.fsutil import sha256_file
 
 TEXT_COLUMNS = ("text", "sentence", "message", "content", "body", "query", "review")
 LABEL_COLUMNS = ("label", "category", "gold", "intent", "class", "target", "sentiment")
@@ -269,10 +269,4 @@ def preview(path: Path, limit: int = 20) -> tuple[TableFormat, list[list[str]]]:
 
 
 def file_sha256(path: Path, cancel: CancelToken | None = None) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(Path(path), cancel=cancel)

@@ -143,7 +143,7 @@ class TaughtHead:
     source_sha256: str = ""
     """The sha256 of the labelled file it was taught from, when it came from one."""
     weights: str = ""
-    """The weights its features were read with (``F16 from Q4_1``); see app.core.unpacked."""
+    """The weights its features were read with (``F16 from Q4_1``); see app.core.models.unpacked."""
 
     @property
     def id(self) -> str:

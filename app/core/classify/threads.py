@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from app.core.llama_runtime import default_threads
+from app.core.runtime.llama import default_threads
 
 MAX_THREADS = 8
 

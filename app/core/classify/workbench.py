@@ -35,10 +35,10 @@ from app.core.classify.teach import (
     teach,
 )
 from app.core.fsutil import ProgressCallback
+from app.core.models.store import ModelStore
+from app.core.models.unpacked import UnpackedCache
 from app.core.paths import Paths
 from app.core.settings import load_settings
-from app.core.store import ModelStore
-from app.core.unpacked import UnpackedCache
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from app.core.cancel import CancelToken
-from app.core.context import ChatMessage
-from app.core.conversations import ConversationStore
-from app.core.engine import ChatEngine, LoadedModel
+from app.core.chat.conversations import ConversationStore
+from app.core.chat.engine import ChatEngine, LoadedModel
+from app.core.chat.sampling import SamplingParams
 from app.core.errors import ContextOverflow
-from app.core.sampling import SamplingParams
+from app.core.runtime.template import ChatMessage
 from app.ui.chat.worker import EngineWorker, LoadRequest, ReplyOutcome, ReplyRequest
 from app.ui.tasks import stop_thread
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from app.core.conversation_records import Conversation
+from app.core.chat.records import Conversation
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.sampling import MAX_SEED, SamplingParams
+from app.core.chat.sampling import MAX_SEED, SamplingParams
 
 
 class ContextChoice(Enum):

@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.context import ChatMessage
-from app.core.conversation_records import Conversation, Message
-from app.core.conversations import ConversationStore
-from app.core.engine import ChatEngine, LoadedModel
+from app.core.chat.conversations import ConversationStore
+from app.core.chat.engine import ChatEngine, LoadedModel
+from app.core.chat.records import Conversation, Message
+from app.core.chat.sampling import DEFAULT_PRESET, PRESETS, SamplingParams
 from app.core.errors import ContextOverflow, DriftlessError
-from app.core.sampling import DEFAULT_PRESET, PRESETS, SamplingParams
-from app.core.store import ModelStore
+from app.core.models.store import ModelStore
+from app.core.runtime.template import ChatMessage
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
 from app.ui.chat.conversation_list import ConversationListModel

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.conversation_records import Message
+from app.core.chat.records import Message
 
 ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
 STATUS_NOTES = {
@@ -181,9 +181,6 @@ class TranscriptView(QScrollArea):
             bubble.set_note(note)
         self._stick_to_bottom = True
         QTimer.singleShot(0, self.scroll_to_bottom)
-
-    def add_pending_user(self, text: str) -> None:
-        self._add("user", None).set_text(text)
 
     def begin_reply(self) -> MessageBubble:
         self.streaming = self._add("assistant", None, streaming=True)

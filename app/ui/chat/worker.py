@@ -14,21 +14,20 @@ waits on the disk.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.cancel import CancelToken
-from app.core.context import ChatMessage, ContextBudget, drop_oldest_turns
-from app.core.conversation_records import ModelProvenance, ReplyStats
-from app.core.conversations import ConversationStore
-from app.core.engine import ChatEngine, GenerationStats
-from app.core.errors import Cancelled, ContextOverflow, DriftlessError
-from app.core.reply_writer import FinalStatus
-from app.core.sampling import SamplingParams
-from app.ui.manager.busy import throttled
+from app.core.chat.context import ContextBudget, drop_oldest_turns
+from app.core.chat.conversations import ConversationStore
+from app.core.chat.engine import ChatEngine, GenerationStats
+from app.core.chat.records import FinalStatus, ModelProvenance, ReplyStats
+from app.core.chat.sampling import SamplingParams
+from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
+from app.core.runtime.template import ChatMessage
+from app.core.throttle import Throttle, throttled_counts
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class EngineWorker(QObject):
             loaded = self._get_engine().load(
                 request.model_id,
                 n_ctx=request.n_ctx,
-                on_progress=throttled(
+                on_progress=throttled_counts(
                     lambda done, total: self.load_progressed.emit(
                         request.request_id, done / total if total else 0.0
                     )
@@ -108,11 +107,8 @@ class EngineWorker(QObject):
             )
         except Cancelled:
             self.load_failed.emit(request.request_id, "Loading was cancelled.")
-        except DriftlessError as exc:
-            self.load_failed.emit(request.request_id, str(exc))
         except Exception as exc:  # a native or unexpected failure must still reach the user
-            log.exception("Unexpected error loading %s", request.model_id)
-            self.load_failed.emit(request.request_id, f"{type(exc).__name__}: {exc}")
+            self.load_failed.emit(request.request_id, describe_failure(exc, log))
         else:
             self.model_loaded.emit(request.request_id, loaded)
 
@@ -148,16 +144,14 @@ class EngineWorker(QObject):
         status: FinalStatus = "complete"
         error: str | None = None
         buffer: list[str] = []
-        last_emit = 0.0
+        flush = Throttle(EMIT_INTERVAL)
         try:
             for piece in pieces:
                 writer.append(piece)
                 buffer.append(piece)
-                now = time.monotonic()
-                if now - last_emit >= EMIT_INTERVAL:
+                if flush.due():
                     self.text_received.emit(request.request_id, "".join(buffer))
                     buffer.clear()
-                    last_emit = now
         except Cancelled:
             status = "cancelled"
         except Exception as exc:  # reported in the conversation, never lost

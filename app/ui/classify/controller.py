@@ -16,8 +16,8 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from app.core.cancel import CancelToken
 from app.core.classify import Columns, PauseToken
+from app.core.models.store import ModelStore
 from app.core.paths import Paths
-from app.core.store import ModelStore
 from app.ui.classify.worker import (
     FILE_CHUNK,
     ClassifyWorker,

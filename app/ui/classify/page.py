@@ -35,10 +35,10 @@ from app.core.classify import (
     sniff,
 )
 from app.core.classify.runtime import RunnerInfo
-from app.core.fsutil import short_duration
+from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings
-from app.core.store import ModelStore
+from app.core.units import duration
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
 from app.ui.classify.models import ResultColumn
@@ -382,7 +382,7 @@ class ClassifyPage(QWidget):
         self.file_tab.progress.setFormat(f"{progress.done:,} / {progress.total:,}")
         eta = progress.eta_seconds
         running = not progress.paused and progress.done < progress.total
-        left = f", {short_duration(eta)} left" if eta is not None and running else ""
+        left = f", {duration(eta)} left" if eta is not None and running else ""
         state = "paused" if progress.paused else f"{progress.texts_per_second:.1f} texts/s{left}"
         self.file_tab.rate_label.setText(state)
 

@@ -11,7 +11,6 @@ GUI thread sets the request's tokens directly.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,15 +40,15 @@ from app.core.classify import (
     run_file,
     sniff,
 )
-from app.core.errors import Cancelled, DriftlessError
+from app.core.errors import Cancelled, describe_failure
+from app.core.models.store import ModelStore
 from app.core.paths import Paths
-from app.core.store import ModelStore
+from app.core.throttle import throttled
 
 log = logging.getLogger(__name__)
 
 FILE_CHUNK = 16
 """Rows classified between table updates (and between pause/cancel checks)."""
-PROGRESS_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Job:
     label_set: LabelSet
     options: MethodOptions
     unpack: bool = True
-    """Score on a 16-bit copy of a small model's weights (app.core.unpacked)."""
+    """Score on a 16-bit copy of a small model's weights (app.core.models.unpacked)."""
 
 
 @dataclass(frozen=True)
@@ -192,30 +191,13 @@ class ClassifyWorker(QObject):
             outcome = work()
         except Cancelled:
             self.finished.emit(request_id, None)
-        except DriftlessError as exc:
-            self.failed.emit(request_id, str(exc))
-        except OSError as exc:
-            self.failed.emit(
-                request_id, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
-            )
         except Exception as exc:  # a worker must report, never die silently
-            log.exception("Unexpected error in classification")
-            self.failed.emit(request_id, f"Unexpected error: {type(exc).__name__}: {exc}")
+            self.failed.emit(request_id, describe_failure(exc, log))
         else:
             self.finished.emit(request_id, outcome)
 
     def _throttled(self, request_id: int) -> Callable[[object], None]:
-        last = 0.0
-
-        def report(progress: object) -> None:
-            nonlocal last
-            now = time.monotonic()
-            final = getattr(progress, "done", 0) >= (getattr(progress, "total", 0) or 0)
-            if final or getattr(progress, "paused", False) or now - last >= PROGRESS_INTERVAL:
-                last = now
-                self.progressed.emit(request_id, progress)
-
-        return report
+        return throttled(lambda progress: self.progressed.emit(request_id, progress))
 
     # --- requests --------------------------------------------------------------
 

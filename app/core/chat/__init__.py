@@ -1,0 +1,1 @@
+"""Offline chat: the engine, the context budget, sampling presets, and conversations on disk."""

@@ -1,0 +1,159 @@
+"""What goes into the model's context window, and whether it fits.
+
+Pure functions, no llama.cpp: the context size to load with, the token budget of a
+request (the prompt plus the room kept for the reply), dropping whole old turns when
+asked, and whether the weights and the KV cache fit in memory. The messages and their
+rendering live in :mod:`app.core.runtime.template`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from app.core import machine
+from app.core.errors import ContextOverflow, DriftlessError, ModelLoadError
+from app.core.models.gguf import GGUFInfo
+from app.core.runtime.template import ChatMessage, split_turns
+from app.core.units import human_size
+
+DEFAULT_CONTEXT = 4096
+"""The context size used unless the user asks for another (or the model holds less)."""
+MIN_CONTEXT = 256
+
+
+class ContextSizeError(DriftlessError):
+    """A requested context size is impossible for the model."""
+
+
+# --- context sizes and budgets ---------------------------------------------------------
+
+
+def default_context_size(trained: int | None) -> int:
+    """min(the model's trained context, 4096)."""
+    return min(trained, DEFAULT_CONTEXT) if trained else DEFAULT_CONTEXT
+
+
+def resolve_context_size(requested: int | None, trained: int | None) -> int:
+    """The context size to load with: the default, or ``requested`` if the model allows it."""
+    if requested is None:
+        return default_context_size(trained)
+    if requested < MIN_CONTEXT:
+        raise ContextSizeError(
+            f"A context of {requested:,} tokens is too small; use at least {MIN_CONTEXT:,}."
+        )
+    if trained and requested > trained:
+        raise ContextSizeError(
+            f"This model was trained with a context of {trained:,} tokens, so it cannot "
+            f"use {requested:,}. Choose {trained:,} or less."
+        )
+    return requested
+
+
+@dataclass(frozen=True)
+class ContextBudget:
+    """How a request fills the context: the prompt plus the room kept for the reply."""
+
+    prompt_tokens: int
+    reply_tokens: int
+    n_ctx: int
+
+    @property
+    def needed(self) -> int:
+        return self.prompt_tokens + self.reply_tokens
+
+    @property
+    def fits(self) -> bool:
+        return self.needed <= self.n_ctx
+
+    @property
+    def prompt_limit(self) -> int:
+        """The most prompt tokens that fit alongside the reserved reply."""
+        return max(0, self.n_ctx - self.reply_tokens)
+
+    def overflow(self) -> ContextOverflow:
+        """The error to raise when the request does not fit, with what to do about it."""
+        if self.reply_tokens >= self.n_ctx:
+            return ContextOverflow(
+                f"A reply of up to {self.reply_tokens:,} tokens cannot fit in the model's "
+                f"context of {self.n_ctx:,}. Lower the reply length (max tokens) or raise "
+                "the context size."
+            )
+        return ContextOverflow(
+            f"This conversation needs {self.needed:,} tokens "
+            f"({self.prompt_tokens:,} for the messages, {self.reply_tokens:,} kept for the "
+            f"reply) but the model's context holds {self.n_ctx:,}. Start a new "
+            "conversation, drop the oldest turns, or raise the context size."
+        )
+
+
+def drop_oldest_turns(
+    messages: Sequence[ChatMessage],
+    count_tokens: Callable[[Sequence[ChatMessage]], int],
+    budget: int,
+) -> list[ChatMessage]:
+    """Remove whole oldest turns until the prompt takes at most ``budget`` tokens.
+
+    The leading system prompt and the latest turn are always kept. ``budget`` is the
+    prompt's share of the context (:attr:`ContextBudget.prompt_limit`). Raises
+    ``ContextOverflow`` when even the system prompt and the latest turn do not fit.
+    """
+    head, turns = split_turns(messages)
+
+    def flat(kept: Iterable[list[ChatMessage]]) -> list[ChatMessage]:
+        return head + [m for turn in kept for m in turn]
+
+    # Binary search on the number of turns dropped: each count costs a tokenization.
+    low, high = 0, max(0, len(turns) - 1)
+    if count_tokens(flat(turns[high:])) > budget:
+        needed = count_tokens(flat(turns[high:]))
+        raise ContextOverflow(
+            f"The latest message alone needs {needed:,} tokens, but only {budget:,} fit "
+            "with the room kept for the reply. Shorten it, lower the reply length, or "
+            "raise the context size."
+        )
+    while low < high:
+        middle = (low + high) // 2
+        if count_tokens(flat(turns[middle:])) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    return flat(turns[low:])
+
+
+# --- memory ---------------------------------------------------------------------------
+
+
+def kv_cache_bytes(info: GGUFInfo, n_ctx: int) -> int:
+    """An estimate of the f16 KV cache for ``n_ctx`` tokens (0 when the header is unclear)."""
+    arch = info.architecture or ""
+    meta = info.metadata
+
+    def number(key: str) -> int:
+        value = meta.get(f"{arch}.{key}")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    layers, embed, heads = (
+        number("block_count"),
+        number("embedding_length"),
+        number("attention.head_count"),
+    )
+    kv_heads = number("attention.head_count_kv") or heads
+    if not (layers and embed and heads):
+        return 0
+    return 2 * 2 * n_ctx * layers * kv_heads * (embed // heads)
+
+
+def check_memory(model_id: str, info: GGUFInfo, n_ctx: int) -> None:
+    """Refuse a load that clearly cannot fit: the weights plus the KV cache, against the
+    memory available now. (Weights are mapped from the file, so this is a floor.)"""
+    available = machine.available_memory()
+    if available is None:
+        return
+    needed = info.file_size + kv_cache_bytes(info, n_ctx)
+    if needed > available:
+        raise ModelLoadError(
+            f"{model_id} needs about {human_size(needed)} of memory with a context of "
+            f"{n_ctx:,} tokens, but only {human_size(available)} is available. Close other "
+            "programs, lower the context size, or choose a smaller model."
+        )

@@ -1,0 +1,542 @@
+"""The inference engine: one loaded model, chat replies streamed as text.
+
+**One thread owns an engine.** ``llama_cpp.Llama`` is not thread-safe, so an
+:class:`Engine` is only ever used from one thread at a time: the command line uses it
+from its main thread, the window from one dedicated worker thread (GPT4All-style). The
+only call another thread may make is ``CancelToken.cancel()``; the engine checks the
+token between tokens, between prompt batches and, through llama.cpp's abort callback,
+inside a long prompt batch. Using the engine from two threads at once raises
+``RuntimeError`` instead of corrupting native memory.
+
+**Cancelling** ends a reply's iterator with ``Cancelled`` (after the text generated so
+far has been yielded); callers treat it as a normal ending. ``last_stats`` is set however
+the iterator ends: ``finish_reason`` is "stop" (the model or a stop string ended it),
+"length" (``max_tokens`` reached), "cancelled", or "error" (``GenerationError`` raised).
+
+**Nothing is truncated silently.** A conversation that does not fit the context, with
+room kept for ``max_tokens`` of reply, raises ``ContextOverflow`` when ``stream_chat`` is
+called; :func:`app.core.chat.context.drop_oldest_turns` is the explicit remedy.
+
+**Follow-up turns are cheap.** ``Llama.generate`` keeps the evaluated tokens
+(``input_ids[:n_tokens]``) and their KV cache; the engine evaluates only what follows
+the longest common prefix, so turn N+1 re-uses turn N's prompt and reply (the chat
+template renders turn N+1 as a continuation of turn N). ``cached_tokens`` in the stats
+says how much was reused. Switching to another conversation re-evaluates it.
+
+``llama_cpp`` is imported lazily, the first time a model is loaded, so starting the app
+and most tests never load the native library. Importing it, silencing its logging and
+building a ``Llama`` live in :mod:`app.core.runtime.llama`; its names (``open_llama``,
+``LLAMA_LOAD_LOCK``, ``import_llama_cpp``...) are re-exported here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from app.core.cancel import CancelToken
+from app.core.chat.context import ContextBudget, check_memory, resolve_context_size
+from app.core.chat.sampling import SamplingParams, split_at_stop
+from app.core.errors import Cancelled, DriftlessError, ModelLoadError, ModelNotFound
+from app.core.fsutil import ProgressCallback
+from app.core.models.gguf import GGUFInfo, read_gguf
+from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime.llama import LLAMA_LOAD_LOCK as LLAMA_LOAD_LOCK
+from app.core.runtime.llama import clear_native_errors
+from app.core.runtime.llama import default_threads as default_threads
+from app.core.runtime.llama import import_llama_cpp as import_llama_cpp
+from app.core.runtime.llama import last_native_error as last_native_error
+from app.core.runtime.llama import open_llama as open_llama
+from app.core.runtime.template import ChatMessage, ChatTemplate, RenderedPrompt
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+DEFAULT_BATCH = 512
+
+
+class GenerationError(DriftlessError):
+    """llama.cpp failed while evaluating a prompt or a reply."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """The model an engine holds, and what a reply's provenance records about it."""
+
+    model_id: str
+    lock_id: str
+    sha256: str
+    name: str
+    n_ctx: int
+    n_ctx_train: int | None
+    template_problem: str | None = None
+    """Why the model's own chat template is not used, or None when it is."""
+    load_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """How one reply went. ``cached_tokens`` of the prompt were reused, not evaluated."""
+
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    prompt_seconds: float
+    generation_seconds: float
+    first_token_seconds: float
+    finish_reason: FinishReason
+    seed: int | None
+    used_fallback_template: bool = False
+
+    @property
+    def tokens_per_second(self) -> float:
+        if self.generation_seconds <= 0:
+            return 0.0
+        return self.completion_tokens / self.generation_seconds
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tokens_per_second"] = round(self.tokens_per_second, 2)
+        return data
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    """What the window and the command line code against (real or scripted engine).
+
+    Every method must be called from the engine's one owner thread; only
+    ``CancelToken.cancel()`` may come from elsewhere.
+    """
+
+    @property
+    def loaded(self) -> LoadedModel | None: ...
+
+    @property
+    def last_stats(self) -> GenerationStats | None: ...
+
+    def load(
+        self,
+        ref: str | None = None,
+        *,
+        n_ctx: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LoadedModel: ...
+
+    def unload(self) -> None: ...
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int: ...
+
+    def check_fits(
+        self, messages: Sequence[ChatMessage], params: SamplingParams
+    ) -> ContextBudget: ...
+
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]: ...
+
+
+# --- the engine ----------------------------------------------------------------------
+
+
+class Engine:
+    """A llama.cpp model and the chat replies it streams. One owner thread (see module)."""
+
+    def __init__(
+        self,
+        store: ModelStore,
+        *,
+        n_threads: int | None = None,
+        n_batch: int = DEFAULT_BATCH,
+    ) -> None:
+        self.store = store
+        self.n_threads = n_threads or default_threads()
+        self.n_batch = n_batch
+        self._llama: Any = None
+        self._lib: ModuleType | None = None
+        self._vocab: Any = None
+        self._template = ChatTemplate(None)
+        self._add_bos = False
+        self._bos_text = ""
+        self._loaded: LoadedModel | None = None
+        self._last_stats: GenerationStats | None = None
+        self._owner: int | None = None
+        self._owner_lock = threading.Lock()
+        self._abort: Any = None  # the ctypes abort callback while one is installed
+
+    # -- what the protocol exposes --
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    @property
+    def last_stats(self) -> GenerationStats | None:
+        return self._last_stats
+
+    @property
+    def llama(self) -> Any:
+        """The ``llama_cpp.Llama`` itself, for benchmarks and tests. Owner thread only."""
+        return self._require_llama()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.unload()
+
+    # -- loading --
+
+    def load(
+        self,
+        ref: str | None = None,
+        *,
+        n_ctx: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LoadedModel:
+        """Check and load a model (the active one when ``ref`` is None).
+
+        The store's check (size, mtime, re-hash if moved) and Driftless' GGUF reader run
+        before llama.cpp sees the file. ``n_ctx`` defaults to min(trained context, 4096).
+        """
+        with self._owned():
+            self.unload()
+            started = time.perf_counter()
+            model = self._find(ref)
+            model = self.store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
+            info = read_gguf(model.path)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            size = resolve_context_size(n_ctx, info.context_length)
+            check_memory(model.id, info, size)
+            # The first touch of llama_cpp, after every check; looked up here so that
+            # patching app.core.chat.engine.import_llama_cpp catches it (open_llama then finds
+            # the module already imported).
+            lib = import_llama_cpp()
+            llama = self._open(model, info, size)
+            vocab = lib.llama_model_get_vocab(llama.model)
+            bos = lib.llama_vocab_bos(vocab)
+            eos = lib.llama_vocab_eos(vocab)
+            self._template = ChatTemplate(
+                info.chat_template,
+                bos_token=_token_text(lib, vocab, bos),
+                eos_token=_token_text(lib, vocab, eos),
+            )
+            self._llama, self._lib, self._vocab = llama, lib, vocab
+            self._add_bos = bool(lib.llama_vocab_get_add_bos(vocab))
+            self._bos_text = self._template.bos_token
+            self._loaded = LoadedModel(
+                model_id=model.id,
+                lock_id=model.lock_id,
+                sha256=model.sha256,
+                name=model.model_name or model.filename,
+                n_ctx=llama.n_ctx(),
+                n_ctx_train=info.context_length,
+                template_problem=self._template.problem,
+                load_seconds=time.perf_counter() - started,
+            )
+            return self._loaded
+
+    def _find(self, ref: str | None) -> InstalledModel:
+        if ref is not None:
+            return self.store.get(ref)
+        active = self.store.active()
+        if active is None:
+            raise ModelNotFound(
+                "No model is active. Choose one: driftless models use ID "
+                "(see driftless models list)."
+            )
+        return active
+
+    def _open(self, model: InstalledModel, info: GGUFInfo, n_ctx: int) -> Any:
+        try:
+            return open_llama(
+                model.path,
+                n_ctx=n_ctx,
+                n_batch=min(self.n_batch, n_ctx),
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+            )
+        except MemoryError as exc:
+            raise ModelLoadError(
+                f"There is not enough memory to load {model.id}. Close other programs, "
+                "choose a smaller model, or lower the context size."
+            ) from exc
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(_load_failure(model, info, n_ctx, str(exc))) from exc
+
+    def unload(self) -> None:
+        """Free the model. Safe to call when nothing is loaded."""
+        with self._owned():
+            llama, self._llama = self._llama, None
+            self._loaded = None
+            self._vocab = None
+            if llama is not None:
+                llama.close()
+
+    close = unload
+
+    # -- tokens and context --
+
+    def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
+        """The prompt text for ``messages``, ending where the assistant's reply begins."""
+        return self._template.render(messages)
+
+    def tokenize_prompt(self, text: str) -> list[int]:
+        llama = self._require_llama()
+        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        tokens: list[int] = llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return tokens
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens the prompt for ``messages`` takes, as ``stream_chat`` would send it."""
+        with self._owned():
+            return len(self.tokenize_prompt(self.render(messages).text))
+
+    def check_fits(self, messages: Sequence[ChatMessage], params: SamplingParams) -> ContextBudget:
+        loaded = self._require_loaded()
+        return ContextBudget(self.count_tokens(messages), params.max_tokens, loaded.n_ctx)
+
+    # -- replies --
+
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Stream the assistant's reply to ``messages`` as text pieces.
+
+        Checks happen now: ``ContextOverflow`` (and a missing model) are raised by this
+        call, not by the first ``next()``. The pieces never split a UTF-8 character and
+        never include a stop string. See the module docstring for cancelling and stats.
+        """
+        with self._owned():
+            loaded = self._require_loaded()
+            if not messages:
+                raise GenerationError("There is nothing to reply to: the conversation is empty.")
+            rendered = self.render(messages)
+            tokens = self.tokenize_prompt(rendered.text)
+            budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
+            if not budget.fits:
+                raise budget.overflow()
+            self._last_stats = None
+        return self._stream(tokens, params, rendered, cancel)
+
+    def _stream(
+        self,
+        tokens: list[int],
+        params: SamplingParams,
+        rendered: RenderedPrompt,
+        cancel: CancelToken | None,
+    ) -> Iterator[str]:
+        llama = self._require_llama()
+        lib = self._lib
+        assert lib is not None
+        stops = tuple(dict.fromkeys((*params.stop, *rendered.extra_stops)))
+        seed = params.seed if params.seed is not None else secrets.randbelow(2**31)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        completion = 0
+        cached = 0
+        finish: FinishReason = "cancelled"
+        started = time.perf_counter()
+        prompt_done = first_token = started
+        generator: Any = None
+        with self._owned():
+            try:
+                cached = self._prefill(llama, tokens, cancel)
+                prompt_done = first_token = time.perf_counter()
+                llama.set_seed(seed)
+                generator = llama.generate(
+                    tokens,
+                    temp=params.temperature,
+                    top_k=params.top_k,
+                    top_p=params.top_p,
+                    min_p=params.min_p,
+                    repeat_penalty=params.repeat_penalty,
+                )
+                hit_stop = False
+                for token in generator:
+                    if lib.llama_vocab_is_eog(self._vocab, token):
+                        finish = "stop"
+                        break
+                    completion += 1
+                    if completion == 1:
+                        first_token = time.perf_counter()
+                    pending += decoder.decode(llama.detokenize([token]))
+                    emit, pending, hit_stop = split_at_stop(pending, stops)
+                    if emit:
+                        yield emit
+                    if hit_stop:
+                        finish = "stop"
+                        break
+                    if completion >= params.max_tokens:
+                        finish = "length"
+                        break
+                    if cancel is not None and cancel.cancelled:
+                        break  # finish stays "cancelled"
+                else:
+                    finish = "stop"  # the generator ended by itself
+                if not hit_stop:
+                    # What was held back (a possible stop string's start) is reply text.
+                    tail, _, _ = split_at_stop(pending + decoder.decode(b"", final=True), stops)
+                    if tail:
+                        yield tail
+                if finish == "cancelled":
+                    raise Cancelled()
+            except GenerationError:
+                finish = "error"
+                raise
+            except RuntimeError as exc:  # llama_decode failed while replying
+                finish = "error"
+                raise GenerationError(
+                    f"llama.cpp failed while writing the reply: {last_native_error(str(exc))}."
+                ) from exc
+            finally:
+                if generator is not None:
+                    generator.close()
+                ended = time.perf_counter()
+                self._last_stats = GenerationStats(
+                    prompt_tokens=len(tokens),
+                    cached_tokens=cached,
+                    completion_tokens=completion,
+                    prompt_seconds=prompt_done - started,
+                    generation_seconds=ended - prompt_done,
+                    first_token_seconds=first_token - started,
+                    finish_reason=finish,
+                    seed=None if params.greedy and params.seed is None else seed,
+                    used_fallback_template=rendered.used_fallback,
+                )
+
+    def _prefill(self, llama: Any, tokens: list[int], cancel: CancelToken | None) -> int:
+        """Evaluate the prompt after the longest prefix already in the KV cache.
+
+        Returns how many tokens were reused. The last prompt token is always evaluated,
+        so the logits the first reply token is sampled from are fresh.
+        """
+        lib = self._lib
+        assert lib is not None
+        clear_native_errors()
+        cached = llama.input_ids[: llama.n_tokens]
+        reuse = 0
+        for mine, theirs in zip(cached, tokens, strict=False):
+            if mine != theirs:
+                break
+            reuse += 1
+        reuse = min(reuse, len(tokens) - 1)
+        # Recurrent models cannot drop the tail of their state: start from scratch.
+        if reuse < llama.n_tokens and (
+            lib.llama_model_is_recurrent(llama.model) or lib.llama_model_is_hybrid(llama.model)
+        ):
+            reuse = 0
+        if reuse == 0:
+            llama.reset()
+        else:
+            llama.n_tokens = reuse  # eval() removes the KV cache from here on
+        with self._abort_on(cancel):
+            for start in range(reuse, len(tokens), llama.n_batch):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                try:
+                    llama.eval(tokens[start : start + llama.n_batch])
+                except RuntimeError as exc:
+                    if cancel is not None and cancel.cancelled:
+                        raise Cancelled() from None
+                    raise GenerationError(
+                        f"llama.cpp could not evaluate the prompt: {last_native_error(str(exc))}."
+                    ) from exc
+        return reuse
+
+    @contextlib.contextmanager
+    def _abort_on(self, cancel: CancelToken | None) -> Iterator[None]:
+        """Let llama.cpp stop inside a long prompt batch when ``cancel`` is set.
+
+        The callback runs on the thread inside ``llama_decode`` once per graph node and
+        must take the GIL to read the token, so it is installed only while the prompt is
+        evaluated (between reply tokens the token is checked anyway).
+        """
+        lib = self._lib
+        if cancel is None or lib is None:
+            yield
+            return
+
+        def should_abort(_data: object) -> bool:
+            return cancel.cancelled
+
+        self._abort = lib.ggml_abort_callback(should_abort)
+        lib.llama_set_abort_callback(self._llama.ctx, self._abort, None)
+        try:
+            yield
+        finally:
+            null = lib.ggml_abort_callback()  # a NULL function pointer
+            lib.llama_set_abort_callback(self._llama.ctx, null, None)
+            self._abort = None
+
+    # -- guards --
+
+    @contextlib.contextmanager
+    def _owned(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._owner_lock:
+            if self._owner not in (None, me):
+                raise RuntimeError(
+                    "The engine is in use by another thread. llama.cpp is not thread-safe: "
+                    "use each Engine from one thread only (cancel from anywhere)."
+                )
+            outer = self._owner is None
+            self._owner = me
+        try:
+            yield
+        finally:
+            if outer:
+                with self._owner_lock:
+                    self._owner = None
+
+    def _require_llama(self) -> Any:
+        if self._llama is None:
+            raise ModelNotFound("No model is loaded. Load one first.")
+        return self._llama
+
+    def _require_loaded(self) -> LoadedModel:
+        self._require_llama()
+        assert self._loaded is not None
+        return self._loaded
+
+
+# --- helpers for loading ----------------------------------------------------------------
+
+
+def _token_text(lib: ModuleType, vocab: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    raw = lib.llama_vocab_get_text(vocab, token)
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def _load_failure(model: InstalledModel, info: GGUFInfo, n_ctx: int, raised: str) -> str:
+    native = last_native_error(raised)
+    if "unknown model architecture" in native:
+        return (
+            f"{model.id} uses the model architecture '{info.architecture}', which this "
+            "version of llama.cpp cannot run. Update Driftless, or choose another model."
+        )
+    if "llama_context" in raised:
+        return (
+            f"llama.cpp could not set up a context of {n_ctx:,} tokens for {model.id} "
+            f"({native}). There may not be enough memory: lower the context size or close "
+            "other programs."
+        )
+    return f"llama.cpp could not load {model.id}: {native}."

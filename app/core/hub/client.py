@@ -1,0 +1,293 @@
+"""Talking to the Hugging Face Hub (or a company mirror) through huggingface_hub.
+
+Only the model manager uses this module; chat and classification never import
+it (an import contract says so). Every call names the endpoint explicitly
+(huggingface_hub reads its environment once, at import) and runs inside
+:func:`online`, which refuses at once when the user chose to work offline. The
+client's telemetry ping and Xet transfers are switched off before it is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from app.core.errors import DriftlessError, ModelNotFound, NetworkError
+from app.core.settings import Settings
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+QUANT_RE = re.compile(
+    r"(?<![A-Za-z0-9])(I?Q\d(?:_[A-Z0-9]+)*|BF16|F16|F32|TQ\d_\d|MXFP4)(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+
+
+class HubError(NetworkError):
+    """The Hub answered, but not with what was asked for."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GatedRepo(HubError):
+    """The repository needs an accepted licence and an access token."""
+
+
+class OfflineMode(NetworkError):
+    """Driftless is set to work offline."""
+
+
+@dataclass(frozen=True)
+class RepoSummary:
+    repo: str
+    downloads: int
+    likes: int
+    last_modified: datetime | None
+    gated: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a repo at an exact commit, with the hash the Hub announces for it."""
+
+    repo: str
+    commit: str
+    filename: str
+    size: int
+    sha256: str | None
+    license: str | None = None
+
+    @property
+    def quantization(self) -> str | None:
+        return quantization_from_name(self.filename)
+
+
+def quantization_from_name(filename: str) -> str | None:
+    """The quant type a GGUF filename names (``model.Q4_K_M.gguf`` -> ``Q4_K_M``)."""
+    stem = filename.rsplit("/", 1)[-1]
+    stem = stem[: -len(".gguf")] if stem.lower().endswith(".gguf") else stem
+    matches = QUANT_RE.findall(stem)
+    return matches[-1].upper() if matches else None
+
+
+_online_lock = threading.Lock()
+_online_users = 0
+
+
+def _import_hub() -> Any:
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    # Read at import; set again in case something imported the client first.
+    constants.HF_HUB_DISABLE_TELEMETRY = True
+    constants.HF_HUB_DISABLE_XET = True
+    return huggingface_hub
+
+
+@contextmanager
+def online(settings: Settings) -> Iterator[None]:
+    """Allow the Hub client to connect for the duration of one model-manager call."""
+    if settings.offline:
+        raise OfflineMode(
+            "Driftless is set to work offline. Turn off 'Work offline' in the model manager's "
+            "settings to search or download."
+        )
+    global _online_users
+    hub = _import_hub()
+    with _online_lock:
+        _online_users += 1
+        hub.constants.HF_HUB_OFFLINE = False
+    try:
+        yield
+    finally:
+        with _online_lock:
+            _online_users -= 1
+            if _online_users == 0 and os.environ.get("HF_HUB_OFFLINE") == "1":
+                hub.constants.HF_HUB_OFFLINE = True
+
+
+def translate_error(exc: Exception, settings: Settings, what: str) -> DriftlessError:
+    """A huggingface_hub or network exception as a sentence a user can act on."""
+    hub = _import_hub()
+    errors = hub.errors
+    import httpx2
+
+    endpoint = settings.hub_endpoint
+    if isinstance(exc, DriftlessError):
+        return exc
+    if isinstance(exc, errors.GatedRepoError):  # a subclass of RepositoryNotFoundError
+        return GatedRepo(
+            f"{what} is gated: accept its licence on the Hub's page, then add an access token "
+            "in the model manager's settings."
+        )
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return ModelNotFound(
+            f"{what} was not found on {endpoint}. Check the name; a private repo needs an "
+            "access token."
+        )
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return ModelNotFound(f"{what}: that revision does not exist on {endpoint}.")
+    if isinstance(exc, errors.EntryNotFoundError):
+        return ModelNotFound(f"{what}: that file does not exist at that revision.")
+    if isinstance(exc, errors.OfflineModeIsEnabled):
+        return OfflineMode("Driftless is offline; the Hub was not contacted.")
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else None
+        return HubError(
+            f"{endpoint} answered {status or 'an error'} for {what}. Try again later.",
+            status=status,
+        )
+    if isinstance(exc, httpx2.TimeoutException):
+        return NetworkError(f"{endpoint} did not answer in time ({what}). Try again later.")
+    if isinstance(exc, httpx2.HTTPError | OSError):
+        return NetworkError(
+            f"Cannot reach {endpoint} ({type(exc).__name__}: {exc}). Check the connection or "
+            "the Hub endpoint in the model manager's settings."
+        )
+    return HubError(f"Unexpected answer from {endpoint} for {what}: {exc}")
+
+
+_reachable: dict[str, float] = {}
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+
+
+def probe_endpoint(settings: Settings, timeout: float = 5.0) -> None:
+    """Fail fast, in one sentence, when the endpoint cannot be reached at all.
+
+    huggingface_hub retries a refused connection with backoff for about 20 seconds
+    before it gives up; a window should say "cannot reach" at once instead. Behind a
+    proxy the endpoint is not dialled directly, so the probe steps aside.
+    """
+    endpoint = settings.hub_endpoint
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return
+    if time.monotonic() - _reachable.get(endpoint, -1e9) < 60:
+        return
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise NetworkError(
+            f"Cannot reach {endpoint} ({exc.strerror or exc}). Check the connection or the "
+            "Hub endpoint in the model manager's settings."
+        ) from exc
+    _reachable[endpoint] = time.monotonic()
+
+
+class HubClient:
+    """Search, list and resolve files on the Hub, at exact commits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _api(self) -> HfApi:
+        hub = _import_hub()
+        api: HfApi = hub.HfApi(
+            endpoint=self.settings.hub_endpoint.rstrip("/"),
+            token=self.settings.hub_token or False,
+        )
+        return api
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[HfApi]:
+        with online(self.settings):
+            probe_endpoint(self.settings)
+            try:
+                yield self._api()
+            except DriftlessError:
+                raise
+            except Exception as exc:
+                raise translate_error(exc, self.settings, what) from exc
+
+    def resolve(self, repo: str, revision: str = "main") -> str:
+        """The commit sha a revision (branch, tag or sha) points at now."""
+        with self._call(f"{repo}@{revision}") as api:
+            info = api.model_info(repo, revision=revision)
+        sha = info.sha
+        if not isinstance(sha, str) or not COMMIT_RE.match(sha):
+            raise HubError(f"{self.settings.hub_endpoint} gave no commit for {repo}@{revision}.")
+        return sha
+
+    def file_at(self, repo: str, filename: str, commit: str) -> RemoteFile:
+        """Size and LFS sha256 of one file at an exact commit."""
+        with self._call(f"{repo}/{filename}") as api:
+            info = api.model_info(repo, revision=commit, files_metadata=True)
+        for sibling in info.siblings or []:
+            if sibling.rfilename == filename:
+                lfs = sibling.lfs
+                size = lfs.size if lfs is not None else sibling.size
+                return RemoteFile(
+                    repo=repo,
+                    commit=commit,
+                    filename=filename,
+                    size=int(size or 0),
+                    sha256=lfs.sha256 if lfs is not None else None,
+                    license=_license(info),
+                )
+        raise ModelNotFound(f"{repo} has no file '{filename}' at commit {commit[:7]}.")
+
+    def gguf_files(self, repo: str, revision: str = "main") -> tuple[str, list[RemoteFile]]:
+        """The commit a revision points at and the GGUF files there, with sizes and hashes."""
+        with self._call(repo) as api:
+            info = api.model_info(repo, revision=revision, files_metadata=True)
+        commit = info.sha or ""
+        files = []
+        for sibling in info.siblings or []:
+            if not sibling.rfilename.lower().endswith(".gguf"):
+                continue
+            lfs = sibling.lfs
+            files.append(
+                RemoteFile(
+                    repo=repo,
+                    commit=commit,
+                    filename=sibling.rfilename,
+                    size=int((lfs.size if lfs is not None else sibling.size) or 0),
+                    sha256=lfs.sha256 if lfs is not None else None,
+                    license=_license(info),
+                )
+            )
+        return commit, sorted(files, key=lambda f: f.size)
+
+    def search(self, query: str, limit: int = 30) -> list[RepoSummary]:
+        """GGUF model repos matching a query, most downloaded first."""
+        with self._call(f"search '{query}'") as api:
+            found = list(
+                api.list_models(search=query or None, filter="gguf", sort="downloads", limit=limit)
+            )
+        return [
+            RepoSummary(
+                repo=m.id,
+                downloads=int(m.downloads or 0),
+                likes=int(m.likes or 0),
+                last_modified=m.last_modified,
+                gated=bool(m.gated),
+            )
+            for m in found
+        ]
+
+
+def _license(info: Any) -> str | None:
+    card = getattr(info, "card_data", None)
+    value = card.get("license") if card is not None else None
+    if isinstance(value, str):
+        return value
+    for tag in getattr(info, "tags", None) or []:
+        if isinstance(tag, str) and tag.startswith("license:"):
+            return tag.split(":", 1)[1]
+    return None

@@ -1,0 +1,140 @@
+"""The boundary with llama-cpp-python: importing it, keeping it quiet, building models.
+
+Everything in Driftless that touches the native library starts here. ``llama_cpp`` is
+imported lazily, the first time it is needed, so starting the app and most tests never
+load the native library, and a broken install is a ``ModelLoadError`` sentence rather
+than a crash. Its native logging is silenced; the last error lines are kept so that a
+failed load or prompt can say what llama.cpp complained about (:func:`last_native_error`).
+
+Every ``llama_cpp.Llama`` is built by :func:`open_llama`, under :data:`LLAMA_LOAD_LOCK`,
+and with a tolerant chat-template compile when llama-cpp-python would reject a model's
+template. :mod:`app.core.chat.engine` re-exports these names.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import os
+import re
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+from app.core.errors import ModelLoadError
+
+
+def default_threads() -> int:
+    """Half the logical CPUs (about the physical cores), at most 8, for prompt and reply.
+
+    llama-cpp-python would use every logical CPU for prompt batches. Its threads meet at
+    a spinning barrier after every graph node, so one busy core (another program, the
+    GUI thread) stalls them all: on a 2-CPU machine with some load, 16 prompt tokens took
+    2-4 s on 2 threads and 0.17 s on 1.
+    """
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+# --- llama_cpp, imported lazily and kept quiet ------------------------------------------
+
+_native_errors: collections.deque[str] = collections.deque(maxlen=8)
+_log_callback: Any = None  # the ctypes callback must outlive every native call
+_import_lock = threading.Lock()
+_GGML_LOG_ERROR = 4  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
+_GGML_LOG_CONT = 5
+
+
+def import_llama_cpp() -> ModuleType:
+    """Import llama-cpp-python and silence its native logging; a readable error if broken."""
+    global _log_callback
+    with _import_lock:
+        try:
+            import llama_cpp
+        except Exception as exc:  # ImportError, OSError from a missing .so, and worse
+            raise ModelLoadError(
+                f"The inference library (llama-cpp-python) cannot be loaded: {exc}. "
+                "Reinstall it: pip install --force-reinstall llama-cpp-python==0.3.36"
+            ) from exc
+        if _log_callback is None:
+            last_level = [0]
+
+            def on_log(level: int, text: bytes | None, _data: object) -> None:
+                # Runs on whichever thread logs; keeps error lines, prints nothing.
+                if level != _GGML_LOG_CONT:
+                    last_level[0] = level
+                if last_level[0] == _GGML_LOG_ERROR and text:
+                    _native_errors.append(text.decode("utf-8", "replace").strip())
+
+            _log_callback = llama_cpp.llama_log_callback(on_log)
+            llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+        return llama_cpp
+
+
+def clear_native_errors() -> None:
+    """Forget what llama.cpp logged so far, before a load or a prompt."""
+    _native_errors.clear()
+
+
+def last_native_error(default: str) -> str:
+    """The first error llama.cpp logged since the last load or prompt, or ``default``."""
+    for line in _native_errors:
+        text = re.sub(r"^\w+: ", "", line)
+        text = text.removeprefix("error loading model: ").strip().rstrip(".")
+        if text:
+            return text
+    return default.rstrip(".")
+
+
+# --- building a Llama ---------------------------------------------------------------------
+
+LLAMA_LOAD_LOCK = threading.Lock()
+"""Held while any ``Llama`` is built. Loading points file descriptors 1 and 2 (and
+``sys.stdout``/``sys.stderr``) at /dev/null for the whole process until it is done, so
+two loads at once in two threads could restore them wrongly and silence the process for
+good. Every ``Llama`` made anywhere in Driftless must go through :func:`open_llama`."""
+
+
+def open_llama(path: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """Build a quiet ``llama_cpp.Llama`` under :data:`LLAMA_LOAD_LOCK`.
+
+    Raises ``ModelLoadError`` if llama-cpp-python cannot be imported; llama.cpp's own
+    failures (``ValueError`` and friends) pass through, and :func:`last_native_error`
+    says what llama.cpp logged about them.
+    """
+    import jinja2
+
+    lib = import_llama_cpp()
+    with LLAMA_LOAD_LOCK:
+        _native_errors.clear()
+        try:
+            return lib.Llama(str(path), verbose=False, **kwargs)
+        except jinja2.TemplateError:
+            # llama-cpp-python compiles every chat template while loading and gives up on
+            # one that is not valid Jinja. Driftless renders its own prompts (with a
+            # fallback), so load once more with that compile made tolerant.
+            with _templates_not_compiled(lib):
+                return lib.Llama(str(path), verbose=False, **kwargs)
+
+
+@contextlib.contextmanager
+def _templates_not_compiled(lib: ModuleType) -> Iterator[None]:
+    """While loading, make llama-cpp-python's template compile tolerate broken Jinja."""
+    import jinja2
+
+    chat_format = lib.llama_chat_format
+    original = chat_format.Jinja2ChatFormatter
+
+    class Tolerant(original):  # type: ignore[misc, valid-type]
+        def __init__(self, template: str, **kwargs: Any) -> None:
+            try:
+                super().__init__(template, **kwargs)
+            except jinja2.TemplateError:
+                super().__init__("", **kwargs)  # never rendered: see ChatTemplate
+
+    chat_format.Jinja2ChatFormatter = Tolerant  # only ever under LLAMA_LOAD_LOCK
+    try:
+        yield
+    finally:
+        chat_format.Jinja2ChatFormatter = original

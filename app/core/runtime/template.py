@@ -1,0 +1,312 @@
+"""Chat messages and the model's chat template, rendered in a sandbox.
+
+**Chat templates are untrusted code.** A GGUF file carries its chat template as Jinja
+source, and rendering hostile Jinja in a normal environment runs Python
+(CVE-2024-34359, ``{{ cycler.__init__.__globals__.os.popen(...) }}``). Templates are
+rendered only in Jinja2's ``ImmutableSandboxedEnvironment``, which blocks underscore
+attributes and every mutation of lists and dicts; on top of that, :class:`_Sandbox`
+caps what a template can make Jinja compute (huge ranges, repeats, powers), so a template
+can neither escape nor hang the engine thread. A template that is refused, broken, or
+absent gives way to a ChatML-style fallback, and the reason is reported, never hidden.
+
+**Follow-up turns extend the previous prompt.** For the engine's KV cache to be reused,
+the prompt of turn N+1 must start with the prompt of turn N followed by its reply. The
+messages are therefore rendered exactly as given (no trimming here), and the engine
+checks how many tokens it reused (``GenerationStats.cached_tokens``).
+
+Chat and classification both render prompts through this module.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import jinja2
+import jinja2.ext
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+Role = Literal["system", "user", "assistant"]
+ROLES: frozenset[str] = frozenset(get_args(Role))
+
+FALLBACK_STOPS = ("<|im_end|>", "<|im_start|>")
+"""Where a reply in the fallback format ends, when the model has no token for it."""
+
+# Limits on what a template may make Jinja do. Real templates stay far below them.
+MAX_TEMPLATE_ITERATIONS = 1_000_000  # items over all range() calls in one render
+MAX_TEMPLATE_INT = 1_000_000  # any integer passed to a call or repeated with '*'
+MAX_TEMPLATE_SECONDS = 2.0
+MAX_PROMPT_CHARS = 16 << 20
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation, as the model sees it."""
+
+    role: Role
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown chat role {self.role!r}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+def system(content: str) -> ChatMessage:
+    return ChatMessage("system", content)
+
+
+def user(content: str) -> ChatMessage:
+    return ChatMessage("user", content)
+
+
+def assistant(content: str) -> ChatMessage:
+    return ChatMessage("assistant", content)
+
+
+def split_turns(
+    messages: Sequence[ChatMessage],
+) -> tuple[list[ChatMessage], list[list[ChatMessage]]]:
+    """Leading system messages, then turns: each user message with the replies after it."""
+    head: list[ChatMessage] = []
+    index = 0
+    while index < len(messages) and messages[index].role == "system":
+        head.append(messages[index])
+        index += 1
+    turns: list[list[ChatMessage]] = []
+    for message in messages[index:]:
+        if message.role == "user" or not turns:
+            turns.append([message])
+        else:
+            turns[-1].append(message)
+    return head, turns
+
+
+# --- rendering the prompt --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """A prompt as text, and whether the model's own template made it."""
+
+    text: str
+    used_fallback: bool = False
+    problem: str | None = None
+    """Why the model's template was not used, as a sentence; None when it was."""
+
+    @property
+    def extra_stops(self) -> tuple[str, ...]:
+        return FALLBACK_STOPS if self.used_fallback else ()
+
+
+def render_fallback(messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+    """ChatML, the format most small instruct models know: it cannot fail."""
+    parts = [f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages]
+    if add_generation_prompt:
+        parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+class TemplateRefused(Exception):
+    """The template itself called ``raise_exception`` (e.g. "system role not supported")."""
+
+
+class _IgnoreGenerationTags(jinja2.ext.Extension):
+    """Hugging Face's ``{% generation %}`` tag marks assistant text for training: a no-op."""
+
+    tags = {"generation"}  # noqa: RUF012 (jinja's own class attribute)
+
+    def parse(self, parser: Any) -> Any:
+        parser.stream.skip(1)
+        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with caps on the work a template can ask for.
+
+    The sandbox already blocks escapes (here, loudly: touching a private attribute is an
+    error, not an empty string); the caps stop a template from hanging the engine thread
+    or filling memory: ``'x' * 10**9``, ``10**10**8``, ``' '.ljust(10**9)``.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self) -> None:
+        super().__init__(
+            loader=jinja2.BaseLoader(),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=[_IgnoreGenerationTags, jinja2.ext.loopcontrols],
+        )
+        # As Transformers renders chat templates: JSON keeps non-ASCII text as is.
+        self.filters["tojson"] = _tojson
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        # The sandbox would return an Undefined that prints as "" and fails only when
+        # used further; no real template touches private attributes, so refuse at once.
+        raise SecurityError(
+            f"access to attribute {attribute!r} of a {type(obj).__name__} object is unsafe"
+        )
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if _big(left, 2**64) or _big(right, 256):
+                raise SecurityError("the template raises a number to a huge power")
+            return left**right
+        if (isinstance(left, str | list | tuple) and _big(right, MAX_TEMPLATE_INT)) or (
+            isinstance(right, str | list | tuple) and _big(left, MAX_TEMPLATE_INT)
+        ):
+            raise SecurityError("the template repeats a value too many times")
+        return left * right
+
+    def call(
+        __self,
+        __context: Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        for value in (*args, *kwargs.values()):
+            if _big(value, MAX_TEMPLATE_INT):
+                raise SecurityError(f"the template passes the huge number {value} to a call")
+        deadline = __context.get("_driftless_deadline")
+        if isinstance(deadline, float) and time.monotonic() > deadline:
+            raise SecurityError("the template took too long to render")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _big(value: Any, limit: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent)
+
+
+def _raise_exception(message: str) -> None:
+    raise TemplateRefused(message)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+def _budgeted_range(deadline: float) -> Callable[..., range]:
+    left = MAX_TEMPLATE_ITERATIONS
+
+    def budgeted(*args: int) -> range:
+        nonlocal left
+        values = range(*args)
+        left -= len(values)
+        if left < 0:
+            raise SecurityError("the template loops too many times")
+        if time.monotonic() > deadline:
+            raise SecurityError("the template took too long to render")
+        return values
+
+    return budgeted
+
+
+class ChatTemplate:
+    """A model's chat template, compiled once in the sandbox; renders with a fallback."""
+
+    def __init__(self, source: str | None, *, bos_token: str = "", eos_token: str = "") -> None:
+        self.source = source
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        self._template: jinja2.Template | None = None
+        self.problem: str | None = None
+        if source is None or not source.strip():
+            self.problem = "The model has no chat template, so a generic chat format is used."
+            return
+        try:
+            self._template = _Sandbox().from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            self.problem = _fallback_sentence(f"is not valid Jinja (line {exc.lineno}: {exc})")
+        except Exception as exc:  # a broken template never stops a chat
+            self.problem = _fallback_sentence(f"cannot be compiled ({_describe(exc)})")
+
+    @property
+    def usable(self) -> bool:
+        return self._template is not None
+
+    def render(
+        self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
+    ) -> RenderedPrompt:
+        if self._template is None:
+            return RenderedPrompt(
+                render_fallback(messages, add_generation_prompt=add_generation_prompt),
+                used_fallback=True,
+                problem=self.problem,
+            )
+        try:
+            return RenderedPrompt(self._render(messages, add_generation_prompt))
+        except TemplateRefused as refused:
+            merged = _merge_system(messages)
+            if merged is not None:
+                # Templates of models without a system role (Gemma, Mistral) refuse one;
+                # the usual remedy is to put it at the top of the first user message.
+                try:
+                    return RenderedPrompt(self._render(merged, add_generation_prompt))
+                except Exception:
+                    pass
+            problem = _fallback_sentence(f"refused this conversation ({refused})")
+        except SecurityError as exc:
+            problem = _fallback_sentence(f"was blocked by the sandbox: {exc}")
+        except Exception as exc:  # a failing template never stops a chat
+            problem = _fallback_sentence(f"failed ({_describe(exc)})")
+        return RenderedPrompt(
+            render_fallback(messages, add_generation_prompt=add_generation_prompt),
+            used_fallback=True,
+            problem=problem,
+        )
+
+    def _render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
+        assert self._template is not None
+        deadline = time.monotonic() + MAX_TEMPLATE_SECONDS
+        pieces: list[str] = []
+        size = 0
+        for piece in self._template.generate(
+            messages=[m.to_json() for m in messages],
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos_token,
+            eos_token=self.eos_token,
+            raise_exception=_raise_exception,
+            strftime_now=_strftime_now,
+            tools=None,
+            range=_budgeted_range(deadline),
+            _driftless_deadline=deadline,
+        ):
+            size += len(piece)
+            if size > MAX_PROMPT_CHARS:
+                raise SecurityError("the template produces an enormous prompt")
+            if time.monotonic() > deadline:
+                raise SecurityError("the template took too long to render")
+            pieces.append(piece)
+        return "".join(pieces)
+
+
+def _merge_system(messages: Sequence[ChatMessage]) -> list[ChatMessage] | None:
+    head, _ = split_turns(messages)
+    rest = list(messages[len(head) :])
+    if not head or not rest or rest[0].role != "user":
+        return None
+    preamble = "\n\n".join(m.content for m in head)
+    return [user(f"{preamble}\n\n{rest[0].content}"), *rest[1:]]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _fallback_sentence(what: str) -> str:
+    return f"The model's chat template {what}; a generic chat format is used instead."

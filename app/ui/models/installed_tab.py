@@ -1,0 +1,331 @@
+"""The Installed tab: every model version, and use, pin, verify, remove, update, lock.
+
+Quick store changes (use, pin, remove) run on the GUI thread; hashing, copying,
+lockfile imports and update checks run in a worker behind a :class:`BusyStrip`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import DriftlessError
+from app.core.hub.client import HubClient
+from app.core.hub.updates import UpdateStatus, check_updates
+from app.core.models.store import InstalledModel, ModelStore, VerifyResult
+from app.ui.models.busy import BusyStrip
+from app.ui.models.download_model import DownloadRequest
+from app.ui.models.downloads import DownloadQueue
+from app.ui.models.installed_files import FileActions
+from app.ui.models.prompts import Prompts
+from app.ui.models.table import Column, InstalledModelsModel, Role, VerifyMark, describe
+from app.ui.tasks import Task
+
+OFFLINE_TIP = "Working offline: turn off 'Work offline' in Settings to reach the Hub."
+
+
+class InstalledTab(QWidget):
+    """The installed model versions and everything that can be done to them."""
+
+    models_changed = Signal()
+    download_started = Signal()
+
+    def __init__(self, store: ModelStore, queue: DownloadQueue, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store, self.queue = store, queue
+        self.table_model = InstalledModelsModel(self)
+
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
+        self.table.setAccessibleName("Installed models")
+
+        def button(text: str, tip: str) -> QPushButton:
+            widget = QPushButton(text)
+            widget.setToolTip(tip)
+            return widget
+
+        self.use_button = button("&Use", "Make the selected model the active one")
+        self.pin_button = button("&Pin", "Freeze or unfreeze the selected model")
+        self.verify_button = button("&Verify", "Re-hash the file and check its GGUF header")
+        self.remove_button = button("&Remove…", "Remove the selected model")
+        self.folder_button = button("Show in &folder", "Open the model's folder")
+        self.update_button = button("Up&date", "Download the new version beside this one")
+        self.check_button = button(
+            "&Check for updates", "Ask the Hub what changed; changes nothing"
+        )
+        self.verify_all_button = button("Verify &all", "Re-hash every installed model")
+        self.details = QLabel()
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setStyleSheet("color: gray;")
+        # A long path must not widen the window: clip it (its tooltip has it whole).
+        self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.busy = BusyStrip()
+        self.files = FileActions(self, store, queue, self.busy, self.status)
+        self.import_button = self.files.import_button
+        self.export_lock_button = self.files.export_lock_button
+        self.import_lock_button = self.files.import_lock_button
+        self.import_files = self.files.import_files
+
+        tools = QHBoxLayout()
+        for widget in self.files.buttons():
+            tools.addWidget(widget)
+        tools.addStretch(1)
+        tools.addWidget(self.verify_all_button)
+        tools.addWidget(self.check_button)
+        actions = QHBoxLayout()
+        for widget in (
+            self.use_button,
+            self.pin_button,
+            self.verify_button,
+            self.remove_button,
+            self.folder_button,
+        ):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        actions.addWidget(self.update_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(tools)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
+        layout.addLayout(actions)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.status)
+
+        self.use_button.clicked.connect(self._on_use_clicked)
+        self.pin_button.clicked.connect(self._on_pin_clicked)
+        self.verify_button.clicked.connect(self._on_verify_clicked)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.folder_button.clicked.connect(self._on_folder_clicked)
+        self.update_button.clicked.connect(self._on_update_clicked)
+        self.check_button.clicked.connect(self._on_check_clicked)
+        self.verify_all_button.clicked.connect(self._on_verify_all_clicked)
+        self.files.changed.connect(self._changed)
+        self.table.selectionModel().selectionChanged.connect(self.update_buttons)
+        self.table.doubleClicked.connect(self._on_use_clicked)
+        self.busy.started.connect(self.update_buttons)
+        self.busy.finished.connect(self.update_buttons)
+        queue.settings_changed.connect(self.update_buttons)
+        self.update_buttons()
+
+    # --- data -------------------------------------------------------------
+
+    def refresh(self) -> None:
+        selected = self.selected_model()
+        active = self.store.active()
+        self.table_model.set_models(self.store.list_models(), active.id if active else None)
+        keep = selected.id if selected else (active.id if active else None)
+        if keep is not None and (row := self.table_model.row_of(keep)) >= 0:
+            self.table.selectRow(row)
+        self.update_buttons()
+
+    def selected_model(self) -> InstalledModel | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.model_at(rows[0].row()) if rows else None
+
+    @Slot()
+    def update_buttons(self) -> None:
+        model = self.selected_model()
+        has = model is not None
+        busy = self.busy.busy
+        offline = self.queue.settings.offline
+        row = self.table_model.row_of(model.id) if model else -1
+        update = row >= 0 and bool(self.table_model.index(row, 0).data(Role.UPDATE_AVAILABLE))
+        self.use_button.setEnabled(model is not None and model.id != self.table_model.active_id)
+        self.pin_button.setEnabled(has)
+        self.pin_button.setText("Un&pin" if model is not None and model.pinned else "&Pin")
+        self.verify_button.setEnabled(has and not busy)
+        self.remove_button.setEnabled(model is not None and not model.pinned)
+        self.remove_button.setToolTip(
+            "Pinned models cannot be removed. Unpin it first."
+            if model is not None and model.pinned
+            else "Remove the selected model"
+        )
+        self.folder_button.setEnabled(has)
+        self.details.setText(describe(model).replace("\n", " · ") if model else "")
+        self.details.setToolTip(describe(model) if model else "")
+        self.update_button.setEnabled(
+            update and model is not None and not model.pinned and not offline
+        )
+        self.check_button.setEnabled(not busy and not offline)
+        self.check_button.setToolTip(OFFLINE_TIP if offline else "Ask the Hub what changed")
+        self.verify_all_button.setEnabled(not busy and self.table_model.rowCount() > 0)
+        self.files.update_buttons()
+
+    def _changed(self, message: str) -> None:
+        self.status.setText(message)
+        self.refresh()
+        self.models_changed.emit()
+
+    # --- quick actions ----------------------------------------------------
+
+    @Slot()
+    def _on_use_clicked(self) -> None:
+        model = self.selected_model()
+        if model is not None and model.id != self.table_model.active_id:
+            self.store.set_active(model.id)
+            self._changed(f"{model.id} is now the active model.")
+
+    @Slot()
+    def _on_pin_clicked(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        if model.pinned:
+            self.store.unpin(model.id)
+            self._changed(f"Unpinned {model.id}: updates and removal are allowed again.")
+        else:
+            self.store.pin(model.id)
+            self._changed(f"Pinned {model.id}: it will not change until you unpin it.")
+
+    @Slot()
+    def remove_selected(self) -> None:
+        model = self.selected_model()
+        if model is None:
+            return
+        if model.pinned:  # the button is disabled too; the store would refuse as well
+            self.status.setText(f"{model.id} is pinned, so it cannot be removed. Unpin it first.")
+            return
+        if not Prompts.confirm_remove(self, model):
+            return
+        try:
+            self.store.remove(model.id)
+        except DriftlessError as exc:
+            self.status.setText(str(exc))
+            return
+        self._changed(f"Removed {model.id}.")
+
+    @Slot()
+    def _on_folder_clicked(self) -> None:
+        model = self.selected_model()
+        if model is not None and not Prompts.show_folder(model.path.parent):
+            self.status.setText(f"Could not open a file manager. The file is {model.path}")
+
+    # --- verification -----------------------------------------------------
+
+    @Slot()
+    def _on_verify_clicked(self) -> None:
+        model = self.selected_model()
+        if model is None or self.busy.busy:
+            return
+        store, model_id = self.store, model.id
+        self.table_model.set_verify_mark(model_id, VerifyMark(None, "Verifying…"))
+        self.status.setText(f"Verifying {model_id}…")
+        self.busy.run(
+            f"Verifying {model_id}",
+            lambda task: store.verify(
+                model_id, on_progress=task.report_progress, cancel=task.cancel_token
+            ),
+            self._on_verify_finished,
+            lambda message: self._on_verify_stopped(model_id, f"Verification failed: {message}"),
+            lambda: self._on_verify_stopped(model_id, "Verification cancelled."),
+        )
+
+    def _on_verify_finished(self, result: VerifyResult) -> None:
+        self.table_model.set_verify_mark(result.model.id, VerifyMark(result.ok, result.message))
+        self._changed(result.message if result.ok else f"Verification failed: {result.message}")
+
+    @Slot()
+    def _on_verify_all_clicked(self) -> None:
+        if self.busy.busy:
+            return
+        store, ids = self.store, [m.id for m in self.store.list_models()]
+        for model_id in ids:
+            self.table_model.set_verify_mark(model_id, VerifyMark(None, "Verifying…"))
+
+        def run(task: Task) -> list[VerifyResult]:
+            progress = task.report_progress
+            return [
+                store.verify(model_id, on_progress=progress, cancel=task.cancel_token)
+                for model_id in ids
+            ]
+
+        self.status.setText(f"Verifying {len(ids)} model(s)…")
+        self.busy.run(
+            "Verifying every model",
+            run,
+            self._on_verify_all_finished,
+            lambda message: self._on_verify_all_stopped(ids, f"Verification failed: {message}"),
+            lambda: self._on_verify_all_stopped(ids, "Verification cancelled."),
+        )
+
+    def _on_verify_all_finished(self, results: list[VerifyResult]) -> None:
+        for result in results:
+            self.table_model.set_verify_mark(result.model.id, VerifyMark(result.ok, result.message))
+        bad = [r.message for r in results if not r.ok]
+        summary = f"All {len(results)} model(s) verified." if not bad else "\n".join(bad)
+        self._changed(summary)
+
+    def _on_verify_all_stopped(self, ids: list[str], message: str) -> None:
+        for model_id in ids:
+            self.table_model.clear_verify_mark(model_id)
+        self.status.setText(message)
+
+    def _on_verify_stopped(self, model_id: str, message: str) -> None:
+        self.table_model.clear_verify_mark(model_id)
+        self.status.setText(message)
+
+    # --- updates ----------------------------------------------------------
+
+    @Slot()
+    def _on_check_clicked(self) -> None:
+        if self.busy.busy:
+            return
+        store, client = self.store, HubClient(self.queue.settings)
+        self.status.setText("Asking the Hub what changed…")
+        self.busy.run(
+            "Checking for updates",
+            lambda task: check_updates(store, client),
+            self._on_check_finished,
+            lambda message: self.status.setText(f"Could not check for updates: {message}"),
+        )
+
+    def _on_check_finished(self, statuses: list[UpdateStatus]) -> None:
+        self.table_model.set_update_statuses(statuses)
+        available = [s.model.id for s in statuses if s.update_available]
+        if available:
+            self.status.setText(f"Update available for {', '.join(available)}.")
+        else:
+            self.status.setText("Every model from the Hub is up to date.")
+        self.update_buttons()
+
+    @Slot()
+    def _on_update_clicked(self) -> None:
+        model = self.selected_model()
+        status = self.table_model.update_status(model.id) if model else None
+        if model is None or model.repo is None or status is None or not status.latest_commit:
+            return
+        self.queue.enqueue(
+            DownloadRequest(
+                model.repo,
+                model.filename,
+                status.latest_commit,
+                activate=True,
+                track=model.revision or "main",
+            )
+        )
+        self.status.setText(
+            f"Downloading the new version of {model.id} beside the old one; see Downloads."
+        )
+        self.download_started.emit()
