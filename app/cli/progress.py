@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Never, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from tqdm import tqdm
 
@@ -51,6 +52,19 @@ class _Lines:
         self.stream.flush()
 
 
+class _Bar(tqdm):  # type: ignore[type-arg]
+    """tqdm with one more field for ``bar_format``: our own text (tqdm's ``postfix``
+    would put a comma before it)."""
+
+    text = ""
+
+    @property
+    def format_dict(self) -> MutableMapping[str, Any]:
+        values = super().format_dict
+        values["text"] = self.text
+        return values
+
+
 class ProgressLine:
     """Done, total, speed and time left for one piece of work; ``finish()`` when it ends."""
 
@@ -60,7 +74,7 @@ class ProgressLine:
         self._stream = stream or sys.stderr
         self._tty = self._stream.isatty()
         self._started = time.monotonic()
-        self._bar: tqdm[Never] | None = None  # drawn from the first report on
+        self._bar: _Bar | None = None  # drawn from the first report on
         self._show = throttled(self._draw, interval=TTY_INTERVAL if self._tty else LOG_INTERVAL)
 
     def update(
@@ -92,19 +106,19 @@ class ProgressLine:
             return  # a log gets lines while work is under way; the command says how it ended
         bar = self._bar
         if bar is None:
-            bar = self._bar = tqdm(
+            bar = self._bar = _Bar(
                 desc=self.label,
                 file=self._stream if self._tty else _Lines(self._stream),
-                bar_format="{desc}: {postfix}",
+                bar_format="{desc}: {text}",
                 dynamic_ncols=True,
                 mininterval=0,
                 leave=self._tty,
             )
         if reading.total:
-            bar.bar_format = "{desc}: {percentage:3.0f}%|{bar:24}| {postfix}"
+            bar.bar_format = "{desc}: {percentage:3.0f}%|{bar:24}| {text}"
             bar.total = reading.total
         bar.n = reading.done
-        bar.set_postfix_str(self._describe(reading), refresh=False)
+        bar.text = self._describe(reading)
         bar.refresh()
 
     def _describe(self, r: _Reading) -> str:
