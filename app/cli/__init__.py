@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from app import APP_NAME, __version__
 from app.cli import chat as chat_cmd
 from app.cli import classify as classify_cmd
 from app.cli import models as models_cmd
+from app.cli.common import error
 from app.core.errors import LOG_HINT, Cancelled, DriftlessError, describe_failure
 from app.core.logs import setup_logging
 from app.core.paths import HOME_ENV, get_paths
@@ -67,10 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
         return result
     except KeyboardInterrupt:
-        print("driftless: interrupted.", file=sys.stderr)
+        error("interrupted.")
         return 130
     except Exception as exc:
-        print(f"driftless: {_describe(exc)}", file=sys.stderr)
+        error(_describe(exc))
         return 130 if isinstance(exc, Cancelled) else 1
 
 

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from app.cli.common import open_store, status
+from app.cli.common import error, open_store, status
 from app.core.cancel import CancelToken
 from app.core.chat.context import drop_oldest_turns
 from app.core.chat.engine import ChatEngine, Engine
@@ -180,7 +180,8 @@ class Session:
         if name in ("/exit", "/quit"):
             return True
         if name == "/help":
-            status(HELP)
+            for line in HELP.splitlines():
+                status(line)
         elif name == "/new":
             self.history = list(self.system)
             self.waiting = None
@@ -217,7 +218,7 @@ class Session:
         try:
             kept = drop_oldest_turns(pending, self.engine.count_tokens, limit)
         except ContextOverflow as exc:
-            print(f"driftless: {exc}", file=sys.stderr)
+            error(str(exc))
             return
         dropped = len(pending) - len(kept)
         status(f"Dropped the {dropped} oldest message(s) to make room.")
@@ -229,7 +230,7 @@ class Session:
         budget = self.engine.check_fits(messages, self.params)
         if not budget.fits:
             self.waiting = text
-            print(f"driftless: {budget.overflow()}", file=sys.stderr)
+            error(str(budget.overflow()))
             status("Type /drop to drop the oldest turns and send it, or /new to start over.")
             return
         pieces: list[str] = []
@@ -238,7 +239,7 @@ class Session:
         except Cancelled:
             status("[stopped]")
         except DriftlessError as exc:
-            print(f"driftless: {exc}", file=sys.stderr)
+            error(str(exc))
             return
         # The reply is kept exactly as generated (even a stopped one), so the next
         # prompt extends this one and the engine reuses its cache.

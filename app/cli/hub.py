@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from app.cli.common import hub_settings, open_store, status
+from app.cli.common import hub_settings, open_store, printable, status
 from app.cli.progress import ProgressLine
 from app.core.hub.client import HubClient
 from app.core.hub.download import Downloader
@@ -61,12 +61,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not found:
         status(f"No GGUF repos match '{args.query}'.")
         return 0
-    width = max(len(r.repo) for r in found)
-    for r in found:
+    names = [printable(r.repo, limit=96) for r in found]
+    width = max(len(name) for name in names)
+    for r, name in zip(found, names, strict=True):
         day = r.last_modified.date().isoformat() if r.last_modified else ""
         gated = "  gated" if r.gated else ""
         counts = f"{r.downloads:>10,} downloads  {r.likes:>6,} likes"
-        print(f"{r.repo.ljust(width)}  {counts}  {day}{gated}")
+        print(f"{name.ljust(width)}  {counts}  {day}{gated}")
     return 0
 
 
@@ -92,7 +93,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     if not files:
         status("No GGUF files there.")
     for f in files:
-        print(f"{f.filename}  {human_size(f.size):>9}  {f.quantization or '?'}")
+        print(f"{printable(f.filename)}  {human_size(f.size):>9}  {f.quantization or '?'}")
     return 0
 
 
@@ -120,7 +121,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return 130
     finally:
         printer.finish()
-    print(model.id)
+    print(printable(model.id))
     return 0
 
 
@@ -130,7 +131,7 @@ def cmd_check_updates(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_json() for r in results], indent=2))
         return 0
     for r in results:
-        print(f"{r.model.id}: {r.state.value}. {r.message}")
+        print(printable(f"{r.model.id}: {r.state.value}. {r.message}"))
     if not results:
         status("No Hub models installed.")
     return 0
@@ -148,5 +149,5 @@ def cmd_update(args: argparse.Namespace) -> int:
         status(f"{result.model.id}: {result.state.value}. {result.message}. Nothing to install.")
         return 0
     status(f"Installed {installed.id} beside {result.model.id} and made it active.")
-    print(installed.id)
+    print(printable(installed.id))
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import hub as hub_cmd
-from app.cli.common import hub_settings, open_store, status
+from app.cli.common import error, hub_settings, open_store, printable, status
 from app.cli.progress import ProgressLine
 from app.core.hub.download import Downloader
 from app.core.hub.updates import lock_fetcher
@@ -59,9 +59,15 @@ def add_parser(commands: Any) -> None:
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_lock_export)
     p = lock_sub.add_parser(
-        "import", help="verify, download if missing, and pin the models a lockfile names"
+        "import", help="verify and pin the models a lockfile names; report the missing ones"
     )
     p.add_argument("file", type=Path)
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download missing models at their locked commits (only from the Hub endpoint "
+        "in the settings, and only files whose sha256 matches the lock)",
+    )
     p.set_defaults(handler=cmd_lock_import)
 
 
@@ -89,10 +95,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows.append(
             (
                 flags,
-                m.id,
+                printable(m.id, limit=80),
                 m.source,
                 m.short_commit or m.sha256[:7],
-                m.quantization or "?",
+                printable(m.quantization or "?", 16),
                 human_size(m.size),
                 str(m.context_length or "?"),
             )
@@ -120,7 +126,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         progress.finish()
     status(f"Installed {_describe(model)}, sha256 {model.sha256}")
-    print(model.id)
+    print(printable(model.id))
     return 0
 
 
@@ -151,7 +157,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             status(result.message)
         else:
             failures += 1
-            print(f"driftless: {result.message}", file=sys.stderr)
+            error(result.message)
     return 1 if failures else 0
 
 
@@ -170,11 +176,11 @@ def cmd_lock_export(args: argparse.Namespace) -> int:
 
 def cmd_lock_import(args: argparse.Namespace) -> int:
     store = open_store()
-    settings = hub_settings()
     fetch = None
     printer = ProgressLine("Downloading", "bytes")
-    if not settings.offline:
-        fetch = lock_fetcher(Downloader(store, settings), on_progress=printer.download)
+    if args.download:
+        # Offline mode refuses each download in a sentence of its own.
+        fetch = lock_fetcher(Downloader(store, hub_settings()), on_progress=printer.download)
     try:
         report = lockfile.import_lock(store, args.file, fetch=fetch)
     finally:
@@ -184,11 +190,13 @@ def cmd_lock_import(args: argparse.Namespace) -> int:
     for model in report.pinned:
         status(f"Verified and pinned {_describe(model)}")
     for entry in report.missing:
-        print(
-            f"driftless: missing: {entry.describe()} is not installed here "
-            "(Driftless is offline, so it was not downloaded).",
-            file=sys.stderr,
-        )
+        error(f"missing: {entry.describe()} is not installed here. {_fetch_hint(args, entry)}")
     for _entry, reason in report.refused:
-        print(f"driftless: refused: {reason}", file=sys.stderr)
+        error(f"refused: {reason}")
     return 0 if report.ok else 1
+
+
+def _fetch_hint(args: argparse.Namespace, entry: lockfile.LockEntry) -> str:
+    if not entry.repo or not entry.commit:
+        return "Copy the file here and import it: driftless models import FILE.gguf --pin"
+    return f"Download it with: driftless models lock import --download {args.file}"

@@ -35,6 +35,7 @@ class ErrorDialog(QMessageBox):
         super().__init__(parent)
         self.setIcon(QMessageBox.Icon.Critical)
         self.setWindowTitle(APP_NAME)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # a message can embed a hostile name
         self.setText(summary)
         self.setAccessibleName("Error")
         self.setAccessibleDescription(summary)

@@ -244,6 +244,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None:
                 message = fault.message or f"Injected error {fault.code}"
                 raise HubError(fault.code, message, fault.error_code)
+            if hub.faults._take("redirect", self.command, self._path) is not None:
+                here = f"http://{self.headers.get('Host')}{self.path}"
+                return self._send_bytes(302, b"Found.", {"Location": here}, "text/plain")
             segments = [unquote(part) for part in raw.split("/")[1:]]
             if self.server.role == "cdn":
                 self._cdn(segments)
@@ -347,6 +350,8 @@ class _Handler(BaseHTTPRequestHandler):
         expand = query.get("expand", []) + query.get("expand[]", [])
         if expand:
             info = {key: value for key, value in info.items() if key in ("_id", "id", *expand)}
+        if self.server.hub.rewrite_info is not None:
+            info = self.server.hub.rewrite_info(info)
         self._send_json(info)
 
     def _list_models(self, query: dict[str, list[str]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,6 +151,10 @@ class Faults:
         """Serve repo file ``filename`` with its bytes inverted; announced size and hashes stay."""
         self._add(_Fault("corrupt", times, filename=filename))
 
+    def redirect_loop(self, *, times: int | None = None, path_contains: str | None = None) -> None:
+        """Answer matching requests with a 302 back to the very same URL."""
+        self._add(_Fault("redirect", times, path_contains))
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -223,6 +227,8 @@ class FakeHub:
         self.lfs_threshold = lfs_threshold
         self.page_size = page_size  # items per page for listings paginated with a Link header
         self.redirect_lfs = True
+        # A hostile or broken Hub: rewrites each model-info answer (a dict) before it is sent.
+        self.rewrite_info: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.verbose = False
         self.faults = Faults()
         self.tokens: dict[str, frozenset[str] | None] = {}

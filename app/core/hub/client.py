@@ -22,12 +22,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from app.core.errors import DriftlessError, ModelNotFound, NetworkError
+from app.core.fsutil import is_safe_relative_path
 from app.core.settings import Settings
+from app.core.text import is_printable, printable
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_NAME = 400
+"""Longest repo id, filename or licence Driftless accepts from a Hub answer."""
 QUANT_RE = re.compile(
     r"(?<![A-Za-z0-9])(I?Q\d(?:_[A-Z0-9]+)*|BF16|F16|F32|TQ\d_\d|MXFP4)(?![A-Za-z0-9])",
     re.IGNORECASE,
@@ -152,6 +157,11 @@ def translate_error(exc: Exception, settings: Settings, what: str) -> DriftlessE
             f"{endpoint} answered {status or 'an error'} for {what}. Try again later.",
             status=status,
         )
+    if isinstance(exc, httpx2.TooManyRedirects):
+        return HubError(
+            f"{endpoint} redirects {what} in a loop. Check the Hub endpoint in the model "
+            "manager's settings, or try again later."
+        )
     if isinstance(exc, httpx2.TimeoutException):
         return NetworkError(f"{endpoint} did not answer in time ({what}). Try again later.")
     if isinstance(exc, httpx2.HTTPError | OSError):
@@ -228,40 +238,24 @@ class HubClient:
         """Size and LFS sha256 of one file at an exact commit."""
         with self._call(f"{repo}/{filename}") as api:
             info = api.model_info(repo, revision=commit, files_metadata=True)
+        check = _Answer(self.settings.hub_endpoint, repo)
         for sibling in info.siblings or []:
             if sibling.rfilename == filename:
-                lfs = sibling.lfs
-                size = lfs.size if lfs is not None else sibling.size
-                return RemoteFile(
-                    repo=repo,
-                    commit=commit,
-                    filename=filename,
-                    size=int(size or 0),
-                    sha256=lfs.sha256 if lfs is not None else None,
-                    license=_license(info),
-                )
+                return check.remote_file(sibling, commit, check.license(info))
         raise ModelNotFound(f"{repo} has no file '{filename}' at commit {commit[:7]}.")
 
     def gguf_files(self, repo: str, revision: str = "main") -> tuple[str, list[RemoteFile]]:
         """The commit a revision points at and the GGUF files there, with sizes and hashes."""
         with self._call(repo) as api:
             info = api.model_info(repo, revision=revision, files_metadata=True)
-        commit = info.sha or ""
-        files = []
-        for sibling in info.siblings or []:
-            if not sibling.rfilename.lower().endswith(".gguf"):
-                continue
-            lfs = sibling.lfs
-            files.append(
-                RemoteFile(
-                    repo=repo,
-                    commit=commit,
-                    filename=sibling.rfilename,
-                    size=int((lfs.size if lfs is not None else sibling.size) or 0),
-                    sha256=lfs.sha256 if lfs is not None else None,
-                    license=_license(info),
-                )
-            )
+        check = _Answer(self.settings.hub_endpoint, repo)
+        commit = check.commit(info.sha, revision)
+        license = check.license(info)
+        files = [
+            check.remote_file(sibling, commit, license)
+            for sibling in info.siblings or []
+            if check.filename(sibling.rfilename).lower().endswith(".gguf")
+        ]
         return commit, sorted(files, key=lambda f: f.size)
 
     def search(self, query: str, limit: int = 30) -> list[RepoSummary]:
@@ -270,16 +264,101 @@ class HubClient:
             found = list(
                 api.list_models(search=query or None, filter="gguf", sort="downloads", limit=limit)
             )
+        endpoint = self.settings.hub_endpoint
         return [
             RepoSummary(
-                repo=m.id,
-                downloads=int(m.downloads or 0),
-                likes=int(m.likes or 0),
-                last_modified=m.last_modified,
+                repo=_repo_id(endpoint, m.id),
+                downloads=_count(endpoint, m.downloads, f"downloads of {printable(m.id, 80)}"),
+                likes=_count(endpoint, m.likes, f"likes of {printable(m.id, 80)}"),
+                last_modified=m.last_modified if isinstance(m.last_modified, datetime) else None,
                 gated=bool(m.gated),
             )
             for m in found
         ]
+
+
+# --- what a Hub answer may contain ----------------------------------------------------
+#
+# huggingface_hub passes the Hub's JSON through as it came. A mirror, a proxy or a hostile
+# server can announce a size of "abc", a sha256 of a few bytes, a filename with "../" or
+# an escape code in it: each is refused here, in a sentence, before anything is written.
+
+
+def _refuse(endpoint: str, what: str, value: object) -> HubError:
+    return HubError(
+        f"{endpoint} gave an invalid {what} ({printable(repr(value), 80)}); Driftless uses "
+        "nothing from an answer it cannot check. Try again later, or check the Hub endpoint "
+        "in the model manager's settings."
+    )
+
+
+def _count(endpoint: str, value: object, what: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(endpoint, what, value)
+    return value
+
+
+def _name(endpoint: str, value: object, what: str) -> str:
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_NAME
+        or not is_printable(value)
+        or not is_safe_relative_path(value)
+    ):
+        raise _refuse(endpoint, what, value)
+    return value
+
+
+def _repo_id(endpoint: str, value: object) -> str:
+    repo = _name(endpoint, value, "repository name")
+    if repo.count("/") != 1:
+        raise _refuse(endpoint, "repository name", value)
+    return repo
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """Checks for the parts of one repo's model-info answer that Driftless relies on."""
+
+    endpoint: str
+    repo: str
+
+    def commit(self, value: object, revision: str) -> str:
+        if not isinstance(value, str) or not COMMIT_RE.match(value):
+            raise _refuse(self.endpoint, f"commit for {self.repo}@{printable(revision, 80)}", value)
+        return value
+
+    def filename(self, value: object) -> str:
+        return _name(self.endpoint, value, f"file name in {self.repo}")
+
+    def remote_file(self, sibling: Any, commit: str, license: str | None) -> RemoteFile:
+        filename = self.filename(sibling.rfilename)
+        lfs = sibling.lfs
+        what = f"{self.repo}/{printable(filename, 120)}"
+        announced = lfs.size if lfs is not None else sibling.size
+        size = _count(self.endpoint, announced, f"size of {what}")
+        sha256 = None
+        if lfs is not None:
+            sha256 = lfs.sha256.lower() if isinstance(lfs.sha256, str) else lfs.sha256
+            if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
+                raise _refuse(self.endpoint, f"sha256 of {what}", lfs.sha256)
+        return RemoteFile(
+            repo=self.repo,
+            commit=commit,
+            filename=filename,
+            size=size,
+            sha256=sha256,
+            license=license,
+        )
+
+    def license(self, info: Any) -> str | None:
+        value = _license(info)
+        if value is not None and (len(value) > 100 or not is_printable(value) or "<" in value):
+            raise _refuse(self.endpoint, f"licence for {self.repo}", value)
+        return value
 
 
 def _license(info: Any) -> str | None:

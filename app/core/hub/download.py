@@ -49,6 +49,7 @@ from app.core.hub.client import COMMIT_RE, HubClient, HubError, RemoteFile, onli
 from app.core.models.gguf import read_gguf
 from app.core.models.store import InstalledModel, ModelStore, Provenance
 from app.core.settings import Settings
+from app.core.text import printable
 from app.core.units import human_size
 
 log = logging.getLogger(__name__)
@@ -179,25 +180,37 @@ class Downloader:
         partial = final.with_name(final.name + PARTIAL_SUFFIX)
         note = final.with_name(final.name + NOTE_SUFFIX)
         partial.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive(final.with_name(final.name + ".lock"), remote):
-            done = self._prepare_partial(partial, note, remote, tracked or revision)
-            self.store.check_free_space(remote.size - done)
-            if done:
-                say(f"Resuming {filename} at {human_size(done)} of {human_size(remote.size)}.")
-            digest = self._download(remote, partial, on_progress, say, cancel)
-            if digest != remote.sha256:
-                partial.unlink(missing_ok=True)
+        try:
+            with _exclusive(final.with_name(final.name + ".lock"), remote):
+                done = self._prepare_partial(partial, note, remote, tracked or revision)
+                try:
+                    self.store.check_free_space(remote.size - done)
+                    if done:
+                        say(
+                            f"Resuming {filename} at {human_size(done)} of "
+                            f"{human_size(remote.size)}."
+                        )
+                    digest = self._download(remote, partial, on_progress, say, cancel)
+                except BaseException:
+                    self._drop_if_empty(partial, note)
+                    raise
+                if digest != remote.sha256:
+                    partial.unlink(missing_ok=True)
+                    note.unlink(missing_ok=True)
+                    raise ChecksumMismatch(
+                        f"{repo}/{filename} arrived damaged: its sha256 is {digest}, but the Hub "
+                        f"announced {remote.sha256}. The file was deleted and nothing was "
+                        "installed. Try again; if it repeats, the mirror serves bad data.",
+                        expected=remote.sha256,
+                        actual=digest,
+                    )
+                os.replace(partial, final)
                 note.unlink(missing_ok=True)
-                raise ChecksumMismatch(
-                    f"{repo}/{filename} arrived damaged: its sha256 is {digest}, but the Hub "
-                    f"announced {remote.sha256}. The file was deleted and nothing was "
-                    "installed. Try again; if it repeats, the mirror serves bad data.",
-                    expected=remote.sha256,
-                    actual=digest,
-                )
-            os.replace(partial, final)
-            note.unlink(missing_ok=True)
-            fsync_dir(final.parent)
+                fsync_dir(final.parent)
+        except BaseException:
+            if not partial.exists():  # nothing to resume: leave no empty folders behind
+                remove_empty_parents(final.parent, self.store.paths.models_dir)
+            raise
         try:
             info = read_gguf(final)
         except InvalidModelFile:
@@ -251,6 +264,20 @@ class Downloader:
         return self.pull(partial.repo, partial.filename, partial.commit, **options)
 
     # --- internals --------------------------------------------------------
+
+    def _drop_if_empty(self, partial: Path, note: Path) -> None:
+        """After a refusal, remove a partial file that holds nothing worth resuming.
+
+        A partial with bytes in it stays (with its note) so the next pull resumes; an
+        empty one would only be offered as a "paused" download of nothing.
+        """
+        try:
+            if partial.exists() and partial.stat().st_size > 0:
+                return
+            partial.unlink(missing_ok=True)
+            note.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("Could not remove the empty partial %s: %s", partial, exc)
 
     def _prepare_partial(self, partial: Path, note: Path, remote: RemoteFile, revision: str) -> int:
         """Bytes already downloaded that can be kept; writes the note for a new download."""
@@ -347,9 +374,7 @@ class Downloader:
                 headers["Range"] = f"bytes={state.done}-"
             timeout = httpx2.Timeout(self.settings.stall_timeout, connect=15.0)
             try:
-                with get_session().stream(
-                    "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-                ) as response:
+                with _stream(get_session(), url, headers, timeout, self.settings) as response:
                     hf_raise_for_status(response)
                     if state.done and response.status_code != 206:
                         state.restart()  # the server ignored Range: start over
@@ -378,6 +403,48 @@ class Downloader:
                 raise translate_error(
                     exc, self.settings, f"{remote.repo}/{remote.filename}"
                 ) from exc
+
+
+MAX_REDIRECTS = 10
+"""The Hub sends a download through one redirect (to its CDN); ten is generous."""
+
+
+@contextlib.contextmanager
+def _stream(
+    session: Any, url: str, headers: dict[str, str], timeout: Any, settings: Settings
+) -> Iterator[Any]:
+    """A streamed GET that follows redirects itself, to stop at the first loop.
+
+    httpx would follow twenty redirects of a loop and raise an error the retry loop
+    takes for a network hiccup (126 requests over 31 s); a loop is a broken server,
+    so it ends the download at once, in one sentence. httpx still builds each next
+    request, so the Authorization header is dropped on leaving the Hub's origin.
+    """
+    request = session.build_request("GET", url, headers=headers, timeout=timeout)
+    seen = {str(request.url)}
+    for _ in range(MAX_REDIRECTS + 1):
+        response = session.send(request, stream=True, follow_redirects=False)
+        following = response.next_request if response.has_redirect_location else None
+        if following is None:
+            try:
+                yield response
+            finally:
+                response.close()
+            return
+        response.close()
+        if str(following.url) in seen:
+            raise HubError(
+                f"{settings.hub_endpoint} redirects the download of {printable(url, 200)} "
+                "in a loop. Nothing was downloaded; check the Hub endpoint in the model "
+                "manager's settings, or try again later."
+            )
+        seen.add(str(following.url))
+        request = following
+    raise HubError(
+        f"{settings.hub_endpoint} redirected the download of {printable(url, 200)} more "
+        f"than {MAX_REDIRECTS} times. Nothing was downloaded; check the Hub endpoint in "
+        "the model manager's settings, or try again later."
+    )
 
 
 class _State:

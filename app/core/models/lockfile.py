@@ -2,8 +2,14 @@
 
 Export records every pinned model (repo, commit, filename, sha256, size) and the
 llama-cpp-python version in use. Import on another machine verifies and pins the
-models already present and refuses any whose bytes differ from the lock. The
-format is documented in the README; ``schema`` is bumped on any incompatible change.
+models already present and refuses any whose bytes differ from the lock; a model
+that is missing is reported, and downloaded only when the caller passes a fetcher
+(``driftless models lock import --download``). The format is documented in the
+README; ``schema`` is bumped on any incompatible change.
+
+A lockfile comes from someone else, so it is read as hostile input: at most
+:data:`MAX_BYTES` and :data:`MAX_MODELS` entries, no control or bidi characters in
+any name, no duplicate ids or hashes, and every error one short sentence.
 """
 
 from __future__ import annotations
@@ -22,8 +28,15 @@ from app.core.cancel import CancelToken
 from app.core.errors import DriftlessError, LockfileError
 from app.core.fsutil import atomic_write_text, is_safe_relative_path
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.text import is_printable, printable
 
 SCHEMA = 1
+MAX_BYTES = 1024 * 1024
+"""A lockfile of a thousand models is about 400 KB; anything past 1 MB is not one."""
+MAX_MODELS = 1000
+MAX_TEXT = 400
+"""Longest id, repo or filename a lockfile may hold."""
+SOURCES = ("hub", "bundled", "local-file")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -143,31 +156,73 @@ def export(store: ModelStore, path: Path) -> Lockfile:
 
 
 def load(path: Path) -> Lockfile:
+    name = printable(path.name, 120)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise LockfileError(f"Could not read {path}: {exc.strerror or exc}.") from exc
+        raise LockfileError(f"Could not read {printable(path)}: {exc.strerror or exc}.") from exc
+    if len(raw) > MAX_BYTES:
+        raise LockfileError(
+            f"{name} is larger than {MAX_BYTES // 1024 // 1024} MB, so it is not a Driftless "
+            "lockfile (one lists a few models in a few KB). Nothing was imported."
+        )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LockfileError(f"{path.name} is not a valid lockfile: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise LockfileError(f"{name} is not a valid lockfile: it is not UTF-8 text.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        reason = printable(exc, 160)
+        raise LockfileError(f"{name} is not a valid lockfile: {reason}.") from exc
+    except RecursionError as exc:  # tomllib recurses once per nested array or table
+        raise LockfileError(
+            f"{name} is not a valid lockfile: its values are nested too deeply."
+        ) from exc
     schema = data.get("schema")
     if schema != SCHEMA:
+        shown = printable(repr(schema), 40)
         raise LockfileError(
-            f"{path.name} has lockfile schema {schema!r}; this Driftless reads schema {SCHEMA}."
+            f"{name} has lockfile schema {shown}; this Driftless reads schema {SCHEMA}."
         )
     models = data.get("model", [])
     if not isinstance(models, list):
-        raise LockfileError(f"{path.name}: 'model' must be a list of [[model]] tables.")
-    entries = tuple(_entry(path.name, n, item) for n, item in enumerate(models, start=1))
+        raise LockfileError(f"{name}: 'model' must be a list of [[model]] tables.")
+    if not models:
+        raise LockfileError(
+            f"{name} names no models, so there is nothing to import. Export one from a "
+            "machine with pinned models: driftless models lock export FILE."
+        )
+    if len(models) > MAX_MODELS:
+        raise LockfileError(
+            f"{name} names {len(models):,} models; a lockfile holds at most {MAX_MODELS:,}."
+        )
+    entries = tuple(_entry(name, n, item) for n, item in enumerate(models, start=1))
+    _refuse_duplicates(name, entries)
     llama = data.get("llama_cpp_python")
     return Lockfile(
         schema=SCHEMA,
-        generated_at=str(data.get("generated_at", "")),
-        driftless=str(data.get("driftless", "")),
-        llama_cpp_python=llama if isinstance(llama, str) else None,
+        generated_at=printable(data.get("generated_at", ""), 80),
+        driftless=printable(data.get("driftless", ""), 40),
+        llama_cpp_python=printable(llama, 40) if isinstance(llama, str) else None,
         models=entries,
     )
+
+
+def _refuse_duplicates(name: str, entries: tuple[LockEntry, ...]) -> None:
+    """Two entries for one id (or one file) would pin twice and report twice."""
+    seen_ids: dict[str, int] = {}
+    seen_hashes: dict[str, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        for seen, key, what in (
+            (seen_ids, entry.id, f"id '{entry.id}'"),
+            (seen_hashes, entry.sha256, f"sha256 {entry.sha256}"),
+        ):
+            if key in seen:
+                raise LockfileError(
+                    f"{name}: models {seen[key]} and {number} have the same {what}; "
+                    "each model is listed once."
+                )
+            seen[key] = number
 
 
 def _entry(name: str, number: int, item: object) -> LockEntry:
@@ -181,6 +236,13 @@ def _entry(name: str, number: int, item: object) -> LockEntry:
             return None
         if not isinstance(value, str) or not value:
             raise LockfileError(f"{where}: '{key}' must be a non-empty string.")
+        if len(value) > MAX_TEXT:
+            raise LockfileError(f"{where}: '{key}' is longer than {MAX_TEXT} characters.")
+        if not is_printable(value):
+            raise LockfileError(
+                f"{where}: '{key}' ({printable(value, 80)}) contains control or "
+                "bidirectional-text characters, which no model name has."
+            )
         return value
 
     sha256 = (text("sha256") or "").lower()
@@ -195,10 +257,16 @@ def _entry(name: str, number: int, item: object) -> LockEntry:
     filename = text("filename") or ""
     if not is_safe_relative_path(filename):
         raise LockfileError(f"{where}: filename '{filename}' escapes the model folder.")
+    source = text("source", required=False) or "hub"
+    if source not in SOURCES:
+        raise LockfileError(f"{where}: source must be one of {', '.join(SOURCES)}.")
+    repo = text("repo", required=False)
+    if repo is not None and (repo.count("/") != 1 or not is_safe_relative_path(repo)):
+        raise LockfileError(f"{where}: repo '{repo}' is not a Hub repository like 'owner/name'.")
     return LockEntry(
         id=text("id") or "",
-        source=text("source", required=False) or "hub",
-        repo=text("repo", required=False),
+        source=source,
+        repo=repo,
         commit=commit,
         filename=filename,
         sha256=sha256,
@@ -244,6 +312,16 @@ def import_lock(
             continue
         if candidate.sha256 != entry.sha256:
             report.refused.append((entry, _differs(entry, candidate)))
+            continue
+        if candidate.size != entry.size:
+            report.refused.append(
+                (
+                    entry,
+                    f"{entry.describe()}: the installed file has {candidate.size:,} bytes, but "
+                    f"the lock says {entry.size:,}. Refused; nothing was pinned. The lock was "
+                    "edited or damaged: export it again from the machine that made it.",
+                )
+            )
             continue
         report.pinned.append(store.pin(candidate.id))
     return report

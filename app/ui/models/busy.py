@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from app.ui.tasks import Task
@@ -26,6 +26,7 @@ class BusyStrip(QWidget):
         super().__init__(parent)
         self.task: Task | None = None
         self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)
         self.bar.setMaximumHeight(16)

@@ -122,6 +122,7 @@ class CatalogTab(QWidget):
         self.download_button = QPushButton("&Download")
         self.offline_hint = QLabel(OFFLINE_HINT)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)

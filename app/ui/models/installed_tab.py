@@ -74,11 +74,13 @@ class InstalledTab(QWidget):
         )
         self.verify_all_button = button("Verify &all", "Re-hash every installed model")
         self.details = QLabel()
+        self.details.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setStyleSheet("color: gray;")
         # A long path must not widen the window: clip it (its tooltip has it whole).
         self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.busy = BusyStrip()

@@ -6,6 +6,8 @@ one's answer stale, and a stale answer is dropped when it arrives.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -102,6 +104,7 @@ class SearchTab(QWidget):
         self.revision.setToolTip("A branch, tag or commit; downloads pin the exact commit")
         self.download_button = QPushButton("&Download")
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -223,9 +226,11 @@ class SearchTab(QWidget):
         self.files_model.set_records(files)
         self.files_table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.files_label.setText(
-            f"<b>{repo}</b> at {self._revision} = commit {commit[:7]}: {len(files)} GGUF file(s)."
+            f"<b>{html.escape(repo)}</b> at {html.escape(self._revision)} = commit "
+            f"{html.escape(commit[:7])}: {len(files)} GGUF file(s)."
             if files
-            else f"<b>{repo}</b> has no GGUF files at {self._revision} (commit {commit[:7]})."
+            else f"<b>{html.escape(repo)}</b> has no GGUF files at {html.escape(self._revision)} "
+            f"(commit {html.escape(commit[:7])})."
         )
         self.update_buttons()
 

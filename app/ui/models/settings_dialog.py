@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -57,6 +57,7 @@ class SettingsDialog(QDialog):
         )
         where_note.setWordWrap(True)
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.error.setStyleSheet(colors.text_style("bad"))
         self.error.setWordWrap(True)
         self.error.hide()

@@ -147,3 +147,62 @@ def test_core_never_imports_qt() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hostile_lockfiles_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sha = "a" * 64
+    nested = tmp_path / "nested.lock"
+    nested.write_text("schema = 1\nx = " + "[" * 200_000)
+    empty = tmp_path / "empty.lock"
+    empty.write_text("schema = 1\n")
+    hostile = tmp_path / "hostile.lock"
+    hostile.write_text(
+        'schema = 1\n[[model]]\nid = "x\\u001b[2J\\nVerified and pinned all"\n'
+        f'filename = "m.gguf"\nsha256 = "{sha}"\nsize = 5\n'
+    )
+    huge = tmp_path / "huge.lock"
+    huge.write_bytes(b"#" * (2 * 1024 * 1024))
+    for lock in (nested, empty, hostile, huge):
+        code, out, err = run(capsys, "models", "lock", "import", str(lock))
+        assert code == 1 and out == "", lock
+        assert err.startswith("driftless: ") and err.count("\n") == 1, err[:300]
+        assert "\x1b" not in err and "Traceback" not in err
+
+
+def test_lock_import_reports_missing_models_without_downloading(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    hub_server: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.hub_server import FakeHub
+
+    assert isinstance(hub_server, FakeHub)
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    lock = tmp_path / "team.lock"
+    lock.write_text(
+        'schema = 1\n[[model]]\nid = "absent"\nsource = "hub"\nrepo = "org/absent-GGUF"\n'
+        f'commit = "{"c" * 40}"\nfilename = "absent.Q4_0.gguf"\nsha256 = "{"d" * 64}"\n'
+        "size = 100\n"
+    )
+    code, out, err = run(capsys, "models", "lock", "import", str(lock))
+    assert code == 1 and out == ""
+    assert "driftless: missing: absent (org/absent-GGUF@ccccccc, absent.Q4_0.gguf)" in err
+    assert f"lock import --download {lock}" in err
+    assert hub_server.requests == [], "lock import touches the network only with --download"
+    code, out, err = run(capsys, "models", "lock", "import", "--download", str(lock))
+    assert code == 1 and "refused: " in err and "not found" in err
+    assert hub_server.requests, "--download asks the Hub"
+
+
+def test_hostile_local_file_names_are_printed_safely(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tiny_model(tmp_path / "evil\x1b]0;pwned\x07\u202e.gguf")
+    code, out, err = run(capsys, "models", "import", str(path))
+    assert code == 0, err
+    code, listing, err2 = run(capsys, "models", "list")
+    for text in (out, err, listing, err2):
+        assert not any(ch in text for ch in "\x1b\x07\u202e"), repr(text)

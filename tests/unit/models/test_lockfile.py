@@ -163,3 +163,106 @@ def test_unreadable_lockfile(tmp_path: Path) -> None:
     (tmp_path / "bin.lock").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(LockfileError, match="not a valid lockfile"):
         lockfile.load(tmp_path / "bin.lock")
+
+
+# --- hostile lockfiles -----------------------------------------------------------------
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def model_table(id: str = "x", sha256: str = SHA_A, filename: str = "m.gguf", **more: str) -> str:
+    extra = "".join(f'{key} = "{value}"\n' for key, value in more.items())
+    return (
+        f'\n[[model]]\nid = "{id}"\nfilename = "{filename}"\nsha256 = "{sha256}"\nsize = 5\n{extra}'
+    )
+
+
+def test_deeply_nested_lockfile_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "nested.lock"
+    path.write_text("schema = 1\nx = " + "[" * 200_000)
+    with pytest.raises(LockfileError, match="nested too deeply") as caught:
+        lockfile.load(path)
+    assert len(str(caught.value)) < 200
+
+
+def test_oversized_lockfile_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "huge.lock"
+    path.write_text("schema = 1\n" + model_table() * (lockfile.MAX_BYTES // 60))
+    assert path.stat().st_size > lockfile.MAX_BYTES
+    with pytest.raises(LockfileError, match="larger than 1 MB"):
+        lockfile.load(path)
+
+
+def test_too_many_models_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "many.lock"
+    tables = (model_table(f"m{n}", f"{n:064x}") for n in range(lockfile.MAX_MODELS + 1))
+    path.write_text("schema = 1\n" + "".join(tables))
+    with pytest.raises(LockfileError, match="at most 1,000"):
+        lockfile.load(path)
+
+
+def test_a_lock_with_no_models_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.lock"
+    path.write_text("schema = 1\n")
+    with pytest.raises(LockfileError, match="names no models"):
+        lockfile.load(path)
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        (model_table("twin", SHA_A) + model_table("twin", SHA_B), "same id 'twin'"),
+        (model_table("one", SHA_A) + model_table("two", SHA_A), "same sha256"),
+    ],
+)
+def test_duplicate_entries_are_refused(tmp_path: Path, tables: str, message: str) -> None:
+    path = tmp_path / "twice.lock"
+    path.write_text("schema = 1\n" + tables)
+    with pytest.raises(LockfileError, match=message):
+        lockfile.load(path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", "evil\\u001b]0;pwned\\u0007"),
+        ("id", "line\\nverified and pinned everything"),
+        ("filename", "model\\u202efgg.exe.gguf"),
+        ("repo", "org/\\u001b[31mred"),
+    ],
+)
+def test_control_and_bidi_characters_are_refused(tmp_path: Path, field: str, value: str) -> None:
+    fields = {"id": "x", "filename": "m.gguf", "repo": "org/m"}
+    fields[field] = value
+    path = tmp_path / "hostile.lock"
+    path.write_text(
+        f'schema = 1\n[[model]]\nid = "{fields["id"]}"\nfilename = "{fields["filename"]}"\n'
+        f'repo = "{fields["repo"]}"\nsha256 = "{SHA_A}"\nsize = 5\n'
+    )
+    with pytest.raises(LockfileError, match="control or bidirectional") as caught:
+        lockfile.load(path)
+    message = str(caught.value)
+    assert not any(ch in message for ch in "\x1b\x07\n\u202e"), message
+
+
+def test_unknown_source_and_bad_repo_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "src.lock"
+    path.write_text("schema = 1\n" + model_table(source="ftp"))
+    with pytest.raises(LockfileError, match="source must be one of"):
+        lockfile.load(path)
+    path.write_text("schema = 1\n" + model_table(repo="no-slash"))
+    with pytest.raises(LockfileError, match="owner/name"):
+        lockfile.load(path)
+
+
+def test_import_refuses_a_lock_whose_size_disagrees(store: ModelStore, tmp_path: Path) -> None:
+    model = store.import_file(tiny_model(tmp_path / "m.gguf"), pinned=True)
+    out = tmp_path / "driftless.lock"
+    lockfile.export(store, out)
+    store.unpin(model.id)
+    out.write_text(out.read_text().replace(f"size = {model.size}", f"size = {model.size + 1}"))
+    report = lockfile.import_lock(store, out)
+    assert not report.ok and report.pinned == []
+    ((_entry, reason),) = report.refused
+    assert f"{model.size:,} bytes" in reason and f"{model.size + 1:,}" in reason
+    assert not store.get(model.id).pinned
