@@ -53,7 +53,7 @@ def check_codec(name: str) -> str:
         raise DataFileError(
             f"'{name}' is not an encoding Python knows. Try utf-8, utf-16, latin-1 or cp1252."
         ) from None
-    return "utf-8-sig" if codec == "utf-8" else codec
+    return "utf-8-sig" if codec == "utf-8" else name.strip().casefold()
 
 
 def detect_encoding(head: bytes, file_name: str) -> str:
