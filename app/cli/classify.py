@@ -12,6 +12,8 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +39,10 @@ from app.core.classify import (
 )
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Classifier, Method
-from app.core.classify.errors import ClassifyError, HeadError, NoGoldColumn
+from app.core.classify.errors import ClassifyError, DataFileError, HeadError, NoGoldColumn
 from app.core.classify.runtime import RunnerInfo
-from app.core.classify.table import file_sha256
+from app.core.classify.sniffing import UnknownEncoding
+from app.core.classify.table import Columns, file_sha256
 from app.core.paths import get_paths
 
 # --- arguments ---------------------------------------------------------------------
@@ -75,7 +78,16 @@ def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None
     p.add_argument("--train", type=Path, metavar="LABELLED.csv", help="teach from labelled rows")
     p.add_argument("--train-text-column", metavar="C", help="text column of --train")
     p.add_argument("--train-label-column", metavar="L", help="label column of --train")
+    p.add_argument(
+        "--train-encoding", metavar="NAME", help="encoding of --train (default: detected)"
+    )
     p.add_argument("--input", type=Path, required=True, metavar="FILE", help="CSV or TSV file")
+    p.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="encoding of --input, e.g. latin-1 or cp1252 (default: UTF-8 or UTF-16 by its "
+        "byte-order mark)",
+    )
     p.add_argument("--text-column", metavar="C", help="column with the texts (name or number)")
     p.add_argument("--style", choices=("plain", "chat"), default="plain", help="prompt style")
     p.add_argument("--few-shot", action="store_true", help="use the label set's example texts")
@@ -129,6 +141,21 @@ def add_eval_parser(commands: Any) -> None:
 # --- shared steps --------------------------------------------------------------------
 
 
+@contextmanager
+def _encoding_option(flag: str) -> Iterator[None]:
+    """Name the option that reads a file whose encoding was not recognised."""
+    try:
+        yield
+    except UnknownEncoding as exc:
+        raise UnknownEncoding(f"{exc} Or pass {flag} {exc.suggested}.", exc.suggested) from exc
+
+
+def _say_reading(columns: Columns) -> None:
+    table = columns.table
+    gold = f", gold labels in '{columns.gold_name}'" if columns.gold_name else ""
+    status(f"Reading {table.path.name} as {table.described}: texts in '{columns.text_name}'{gold}.")
+
+
 def _label_set(args: argparse.Namespace, bench: Workbench) -> LabelSet:
     if args.labels is not None:
         names = [n.strip() for n in args.labels.split(",") if n.strip()]
@@ -168,12 +195,14 @@ def _teach(
     if saved is not None and saved.source_sha256 == digest:
         status(f"Using the head taught from {args.train.name} on {saved.created_at}.")
         return saved
-    taught = bench.teaching_set(
-        args.train,
-        label_set,
-        text_column=args.train_text_column,
-        label_column=args.train_label_column,
-    )
+    with _encoding_option("--train-encoding"):
+        taught = bench.teaching_set(
+            args.train,
+            label_set,
+            text_column=args.train_text_column,
+            label_column=args.train_label_column,
+            encoding=args.train_encoding,
+        )
     if taught.unknown_labels:
         shown = ", ".join(taught.unknown_labels[:5])
         status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
@@ -226,7 +255,9 @@ def _open(bench: Workbench, model: str | None, args: argparse.Namespace) -> Runn
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    columns = choose_columns(sniff(args.input), args.text_column)
+    with _encoding_option("--encoding"):
+        columns = choose_columns(sniff(args.input, args.encoding), args.text_column)
+    _say_reading(columns)
     with Workbench(get_paths().ensure(), open_store()) as bench:
         _open(bench, args.model, args)
         label_set = _label_set(args, bench)
@@ -258,6 +289,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
             status(f"Skipped {problem}")
         if len(problems) > 20:
             status(f"... and {len(problems) - 20} more malformed rows.")
+        classified, skipped = bench.runs.count(run.id)
+        if not classified:
+            raise DataFileError(
+                f"No row of {args.input.name} could be classified ({skipped:,} malformed): "
+                f"it was read as {columns.table.described}."
+            )
         _summarise(bench, run.id)
         if args.output:
             written = bench.runs.export_csv(run.id, args.output)
@@ -285,9 +322,17 @@ def _summarise(bench: Workbench, run_id: int) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     try:
-        table = read_all(args.input, args.text_column, args.label_column, need_gold=True)
+        with _encoding_option("--encoding"):
+            table = read_all(
+                args.input,
+                args.text_column,
+                args.label_column,
+                need_gold=True,
+                encoding=args.encoding,
+            )
     except NoGoldColumn as exc:
         raise NoGoldColumn(f"{exc} Use --label-column L.") from exc
+    _say_reading(table.columns)
     models = args.model or [None]
     methods: list[Method] = [_method(args, m) for m in (args.method or [None])]
     if args.train is not None and file_sha256(args.train) == file_sha256(args.input):

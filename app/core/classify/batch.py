@@ -19,7 +19,7 @@ from pathlib import Path
 from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier
 from app.core.classify.runs import RowResult, RunRecord, RunStore
-from app.core.classify.table import Columns, Row, RowProblem, file_sha256, iter_rows
+from app.core.classify.table import Columns, Row, RowProblem, file_sha256, iter_rows, survey
 
 DEFAULT_CHUNK = 32
 
@@ -86,7 +86,8 @@ BatchCallback = Callable[[BatchProgress], None]
 
 
 def count_rows(columns: Columns, cancel: CancelToken | None = None) -> int:
-    return sum(1 for _ in iter_rows(columns, cancel=cancel))
+    """The file's data rows; raises ``DataFileError`` when none is usable or most are malformed."""
+    return survey(columns, cancel)
 
 
 def open_file_run(
@@ -97,17 +98,27 @@ def open_file_run(
     input_sha256: str | None = None,
     cancel: CancelToken | None = None,
 ) -> RunRecord:
-    """The run record for classifying ``columns`` with ``classifier`` (new, or to resume)."""
+    """The run record for classifying ``columns`` with ``classifier`` (new, or to resume).
+
+    A new run reads the whole file once to count its rows, and refuses a file that was
+    plainly misread (see :func:`.table.survey`) before anything is classified.
+    """
     digest = input_sha256 or file_sha256(columns.table.path, cancel)
+    reading = columns.table.reading_key
+    earlier = store.find_run(digest, columns.text_name, classifier.info, reading)
+    total = None
+    if earlier is None or earlier.total_rows is None:
+        total = count_rows(columns, cancel)  # before the run is stored: it may raise
     run = store.open_run(
         input_path=Path(columns.table.path).resolve(),
         input_sha256=digest,
         text_column=columns.text_name,
         gold_column=columns.gold_name,
         info=classifier.info,
+        reading=reading,
     )
     if run.total_rows is None:
-        store.set_total(run.id, count_rows(columns, cancel))
+        store.set_total(run.id, total if total is not None else count_rows(columns, cancel))
         run = store.get_run(run.id)
     return run
 

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,22 @@ CREATE TABLE IF NOT EXISTS results (
 """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """A cell a spreadsheet will show, never run: ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``.
+
+    OWASP's advice against CSV injection: a text cell starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return gets a leading single quote. A plain number such as
+    ``-1`` (a gold label) is left alone: a spreadsheet reads it as a number, not a formula.
+    Only what is written changes; the stored text, and what the model read, do not.
+    """
+    formula = isinstance(cell, str) and cell.startswith(_FORMULA_START)
+    if formula and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,8 @@ class RunRecord:
     finished_at: str | None
 
 
-def run_key(input_sha256: str, text_column: str, info: ClassifierInfo) -> str:
+def run_key(input_sha256: str, text_column: str, info: ClassifierInfo, reading: str = "") -> str:
+    """What decides a run's results; ``reading`` (encoding and delimiter) when not the usual."""
     parts = [
         input_sha256,
         text_column,
@@ -98,6 +116,8 @@ def run_key(input_sha256: str, text_column: str, info: ClassifierInfo) -> str:
         ",".join(info.labels),
         info.weights,
     ]
+    if reading:
+        parts.append(reading)
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -127,9 +147,10 @@ class RunStore:
         text_column: str,
         gold_column: str | None,
         info: ClassifierInfo,
+        reading: str = "",
     ) -> RunRecord:
         """The run for these settings: the existing one (to resume) or a new one."""
-        key = run_key(input_sha256, text_column, info)
+        key = run_key(input_sha256, text_column, info, reading)
         with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO runs (key, input_path, input_sha256, text_column, gold_column,"
@@ -150,6 +171,15 @@ class RunStore:
             )
             row = conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
         return _run_from_row(row)
+
+    def find_run(
+        self, input_sha256: str, text_column: str, info: ClassifierInfo, reading: str = ""
+    ) -> RunRecord | None:
+        """The run for these settings if one was started, else None."""
+        key = run_key(input_sha256, text_column, info, reading)
+        with self.db.read() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _run_from_row(row)
 
     def get_run(self, run_id: int) -> RunRecord:
         with self.db.read() as conn:
@@ -235,7 +265,10 @@ class RunStore:
     # -- export --
 
     def csv_rows(self, run_id: int, *, include_problems: bool = False) -> Iterator[list[Any]]:
-        """A header, then one list of cells per result row (problems only if asked)."""
+        """A header, then one list of cells per result row (problems only if asked).
+
+        Every cell is :func:`spreadsheet_safe`: the texts come from anyone.
+        """
         run = self.get_run(run_id)
         labels = run.info.labels
         header = ["row", "line", "text"]
@@ -246,7 +279,7 @@ class RunStore:
         header += ["truncated", "label_set", "method", "lock_id", "weights"]
         if include_problems:
             header.append("problem")
-        yield header
+        yield [spreadsheet_safe(cell) for cell in header]
         for row in self.results(run_id):
             p = row.prediction
             if p is None and not include_problems:
@@ -263,7 +296,7 @@ class RunStore:
             cells += [run.info.label_set, run.info.method, run.info.lock_id, run.info.weights]
             if include_problems:
                 cells.append(row.problem or "")
-            yield cells
+            yield [spreadsheet_safe(cell) for cell in cells]
 
     def export_csv(self, run_id: int, path: Path, *, include_problems: bool = False) -> int:
         """Write a run's results as CSV (atomically); returns the number of rows written."""
@@ -332,4 +365,4 @@ def _result_from_row(row: sqlite3.Row, info: ClassifierInfo) -> RowResult:
     )
 
 
-__all__ = ["NEEDS_REVIEW", "RowResult", "RunRecord", "RunStore", "run_key"]
+__all__ = ["NEEDS_REVIEW", "RowResult", "RunRecord", "RunStore", "run_key", "spreadsheet_safe"]

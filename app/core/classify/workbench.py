@@ -158,11 +158,18 @@ class Workbench:
         text_column: str | None = None,
         label_column: str | None = None,
         columns: Columns | None = None,
+        encoding: str | None = None,
         cancel: CancelToken | None = None,
     ) -> TeachingSet:
         """Read labelled examples; rows whose label is not in the set are left out."""
         table: TableRead = read_all(
-            path, text_column, label_column, need_gold=True, columns=columns, cancel=cancel
+            path,
+            text_column,
+            label_column,
+            need_gold=True,
+            columns=columns,
+            encoding=encoding,
+            cancel=cancel,
         )
         mapping = map_gold([r.gold or "" for r in table.rows], label_set)
         examples = tuple(

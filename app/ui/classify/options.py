@@ -147,7 +147,12 @@ class ColumnsDialog(QDialog):
         self.buttons.accepted.connect(self._on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"The first rows of {columns.table.path.name}:"))
+        # How the file was read is shown, so a wrong delimiter or encoding is seen here.
+        self.reading_label = QLabel(
+            f"The first rows of {columns.table.path.name}, read as {columns.table.described}:"
+        )
+        self.reading_label.setWordWrap(True)
+        layout.addWidget(self.reading_label)
         layout.addWidget(self.preview, 1)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
@@ -188,7 +193,7 @@ def _preview_table(columns: Columns) -> QTableWidget:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     try:
-        _table, rows = preview(columns.table.path, limit=PREVIEW_ROWS)
+        _table, rows = preview(columns.table.path, PREVIEW_ROWS, table=columns.table)
     except (ClassifyError, OSError):
         rows = []
     table.setRowCount(len(rows))

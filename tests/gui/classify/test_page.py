@@ -430,3 +430,13 @@ def test_a_file_run_says_why_the_16_bit_copy_was_not_used(
     summary = page.file_tab.summary_label.text()
     assert "weights Q4_1" in summary and "16-bit copy was not used" in summary
     assert "free disk space" in summary
+
+
+def test_the_columns_dialog_shows_how_the_file_was_read(qtbot: QtBot, tmp_path: Path) -> None:
+    source = tmp_path / "excel-de.csv"
+    source.write_bytes("text;label\nsch\u00f6n;positiv\nschlecht;negativ\n".encode("utf-16"))
+    dialog = ColumnsDialog(choose_columns(sniff(source)), need_gold=True)
+    qtbot.addWidget(dialog)
+    assert "read as semicolon-separated, UTF-16" in dialog.reading_label.text()
+    cells = [dialog.preview.item(r, 0).text() for r in range(dialog.preview.rowCount())]
+    assert cells == ["sch\u00f6n", "schlecht"]

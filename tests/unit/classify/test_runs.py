@@ -23,8 +23,9 @@ import pytest
 from app.core.cancel import CancelToken
 from app.core.classify.batch import BatchProgress, PauseToken, open_file_run, run_file
 from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
+from app.core.classify.errors import DataFileError
 from app.core.classify.labels import LabelSet
-from app.core.classify.runs import RunStore
+from app.core.classify.runs import RunStore, spreadsheet_safe
 from app.core.classify.table import choose_columns, sniff
 from app.core.errors import Cancelled
 
@@ -200,6 +201,70 @@ def test_export_has_label_confidence_probabilities_and_lock_id(tmp_path: Path) -
     )
     assert short_row["label"] == "needs review" and short_row["best_label"] == "short"
     assert {r["lock_id"] for r in rows} == {"scripted@1/model.gguf"}
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tindented", "'\tindented"),
+        ("\rreturn", "'\rreturn"),
+        ("-1", "-1"),
+        ("+0.5", "+0.5"),
+        ("-1e3", "-1e3"),
+        ("a = b", "a = b"),
+        (3, 3),
+    ],
+)
+def test_spreadsheet_safe_neutralises_formulas_only(cell: object, written: object) -> None:
+    assert spreadsheet_safe(cell) == written
+
+
+def test_export_neutralises_formulas_and_keeps_what_the_model_read(tmp_path: Path) -> None:
+    source = tmp_path / "tickets.csv"
+    source.write_text(
+        'text,label\n"=HYPERLINK(""http://evil.example"",""click me please"")",-1\n'
+        "@mention me when it ships,+1\n",
+        encoding="utf-8",
+    )
+    store = RunStore(tmp_path / "classify.sqlite3")
+    fake = ScriptedClassifier()
+    list(run_file(store, fake, choose_columns(sniff(source))))
+    assert fake.seen == [
+        '=HYPERLINK("http://evil.example","click me please")',
+        "@mention me when it ships",
+    ]
+    run_id = store.list_runs()[0].id
+    assert [r.text for r in store.results(run_id)] == fake.seen  # stored as read
+    out = tmp_path / "out.csv"
+    store.export_csv(run_id, out, include_problems=True)
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["text"] for r in rows] == ["'" + text for text in fake.seen]
+    assert [r["gold"] for r in rows] == ["-1", "+1"]
+
+
+def test_a_misread_file_is_refused_before_a_run_is_stored(tmp_path: Path) -> None:
+    source = tmp_path / "runaway.csv"
+    rows = "".join(f"row {i},{i}\n" for i in range(30))
+    source.write_text(f'id,text\n1,"never closed\n{rows}', encoding="utf-8")
+    store = RunStore(tmp_path / "classify.sqlite3")
+    fake = ScriptedClassifier()
+    with pytest.raises(DataFileError, match="line 2: opens a quote that is never closed"):
+        open_file_run(store, fake, choose_columns(sniff(source), "text"))
+    assert store.list_runs() == [] and fake.seen == []
+
+
+def test_a_run_read_another_way_is_another_run(tmp_path: Path) -> None:
+    source = tmp_path / "latin.csv"
+    source.write_bytes("text,label\ncaf\u00e9 au lait,a\n".encode("latin-1"))
+    store = RunStore(tmp_path / "classify.sqlite3")
+    latin = open_file_run(store, ScriptedClassifier(), choose_columns(sniff(source, "latin-1")))
+    cp1252 = open_file_run(store, ScriptedClassifier(), choose_columns(sniff(source, "cp1252")))
+    assert latin.id != cp1252.id
 
 
 _KILL_SCRIPT = """

