@@ -343,7 +343,12 @@ class Engine:
             loaded = self._require_loaded()
             if not messages:
                 raise GenerationError("There is nothing to reply to: the conversation is empty.")
-            rendered = self.render(messages, cancel)
+            self._last_stats = None
+            try:
+                rendered = self.render(messages, cancel)
+            except Cancelled:  # stopped while the chat template rendered: no tokens at all
+                self._last_stats = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, "cancelled", None)
+                raise
             self._prompt_problem = rendered.problem
             tokens = self.tokenize_prompt(rendered.text)
             budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
