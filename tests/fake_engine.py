@@ -30,7 +30,7 @@ from app.core.chat.engine import (
 from app.core.chat.sampling import SamplingParams, split_at_stop
 from app.core.errors import Cancelled, ModelNotFound
 from app.core.fsutil import ProgressCallback
-from app.core.runtime.template import ChatMessage
+from app.core.runtime.template import ChatMessage, ChatTemplate
 
 TOKENS_PER_MESSAGE = 4
 """What the fake's "chat template" costs per message, like real role markers."""
@@ -78,6 +78,10 @@ class FakeEngine:
         self._loaded: LoadedModel | None = None
         self._last_stats: GenerationStats | None = None
         self._reply_index = 0
+        self.prompt_template: ChatTemplate | None = None
+        """When set, every reply first renders its prompt with it (with the cancel token),
+        as the real engine does: how tests put a hostile chat template in the way."""
+        self._prompt_problem: str | None = None
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -86,6 +90,10 @@ class FakeEngine:
     @property
     def last_stats(self) -> GenerationStats | None:
         return self._last_stats
+
+    @property
+    def prompt_problem(self) -> str | None:
+        return self._prompt_problem
 
     def load(
         self,
@@ -133,6 +141,9 @@ class FakeEngine:
         budget = self.check_fits(messages, params)
         if not budget.fits:
             raise budget.overflow()
+        if self.prompt_template is not None:
+            rendered = self.prompt_template.render(messages, cancel=cancel)
+            self._prompt_problem = rendered.problem
         self.requests.append(Request(tuple(messages), params, threading.get_ident()))
         self._last_stats = None
         return self._stream(self._next_reply(messages), budget.prompt_tokens, params, cancel)

@@ -115,6 +115,7 @@ def reply(
     messages: list[ChatMessage],
     params: SamplingParams,
     pieces: list[str] | None = None,
+    announced: set[str] | None = None,
 ) -> str:
     """Stream one reply to stdout and return its text; ``Cancelled`` if stopped.
 
@@ -124,7 +125,11 @@ def reply(
     pieces = [] if pieces is None else pieces
     with ctrl_c_cancels(cancel):
         try:
-            for piece in engine.stream_chat(messages, params, cancel):
+            # The chat template renders inside this call and checks ``cancel``, so
+            # Ctrl-C stops a template that would run for long, not only the reply.
+            stream = engine.stream_chat(messages, params, cancel)
+            announce_fallback(engine, set() if announced is None else announced)
+            for piece in stream:
                 pieces.append(piece)
                 sys.stdout.write(piece)
                 sys.stdout.flush()
@@ -133,6 +138,19 @@ def reply(
                 sys.stdout.write("\n")
             sys.stdout.flush()
     return "".join(pieces)
+
+
+def announce_fallback(engine: ChatEngine, announced: set[str]) -> None:
+    """Say on stderr when this prompt is in the generic format, not the model's own.
+
+    Said once per reason: the same note before every reply of a session is noise.
+    """
+    problem = engine.prompt_problem
+    loaded = engine.loaded
+    already = {loaded.template_problem} if loaded is not None else set()
+    if problem is not None and problem not in already | announced:
+        announced.add(problem)
+        status(f"Note: {problem}")
 
 
 class Session:
@@ -147,6 +165,7 @@ class Session:
         self.history = list(history)
         self.waiting: str | None = None  # a message that did not fit
         self.tty = sys.stdin.isatty()
+        self.announced: set[str] = set()  # template notes already said
 
     def run(self) -> int:
         if self.tty:
@@ -235,7 +254,7 @@ class Session:
             return
         pieces: list[str] = []
         try:
-            reply(self.engine, messages, self.params, pieces)
+            reply(self.engine, messages, self.params, pieces, self.announced)
         except Cancelled:
             status("[stopped]")
         except DriftlessError as exc:

@@ -10,6 +10,7 @@ a palette or a style.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool
@@ -21,6 +22,7 @@ from app.core.logs import setup_logging, stop_logging
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from app.ui.errors import ExceptionReporter
+from app.ui.tasks import wait_for_abandoned
 from app.ui.welcome import app_icon
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,17 @@ def run_gui(argv: list[str] | None = None, *, smoke_test: bool = False) -> int:
         window.download_queue.shutdown()  # pause downloads; their partials resume next start
         QThreadPool.globalInstance().waitForDone()
         log.info("%s closed (exit status %d)", APP_NAME, code)
+        if not wait_for_abandoned(2.0):
+            # A worker stuck in a native call outlived its window (see stop_thread).
+            # Interpreter shutdown would destroy its running QThread, which aborts the
+            # process; everything worth keeping is already on disk (SQLite commits per
+            # message), so leave at once instead.
+            log.warning("A worker thread is still busy; exiting without waiting for it.")
+            reporter.uninstall()
+            stop_logging()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         return code
     finally:
         reporter.uninstall()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,12 @@ from app.core.errors import Cancelled, describe_failure
 from app.core.throttle import PROGRESS_INTERVAL, throttled
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_MS = 900
+"""How long closing waits for a worker thread to see its cancel token."""
+
+_abandoned: list[QThread] = []
+"""Threads that did not end in time, kept referenced so no one destroys them running."""
 
 
 class Task(QObject):
@@ -92,18 +99,63 @@ class _Runnable(QRunnable):
         self._task._run()
 
 
-def stop_thread(thread: QThread, tokens: list[CancelToken], *_args: object) -> None:
-    """End a worker thread in order: cancel its requests, ``quit()``, ``wait()``.
+def stop_thread(
+    thread: QThread, tokens: list[CancelToken], *_args: object, timeout_ms: int = STOP_TIMEOUT_MS
+) -> bool:
+    """End a worker thread in order: cancel its requests, ``quit()``, ``wait()`` a while.
 
     Also connected to a controller's ``destroyed`` signal, so a page deleted without
-    being closed still ends its thread (destroying a running QThread aborts).
+    being closed still ends its thread (destroying a running QThread aborts). Returns
+    True when the thread has ended.
+
+    Every core call checks its cancel token (between tokens, inside prompt batches,
+    inside a chat template's render), so the thread normally ends within milliseconds.
+    If it does not (a native call that cannot be interrupted), the window must still
+    close: the thread is *abandoned*, not killed. ``QThread.terminate()`` would stop it
+    at any instruction, possibly holding the GIL, the SQLite write lock or llama.cpp's
+    memory, and hang or corrupt what survives; destroying a running QThread aborts the
+    process. So it is kept referenced here, it ends by itself when its call returns,
+    and :func:`exit_code_after_abandoned` lets the process exit past it.
     """
     for token in tokens:
         token.cancel()
     try:
         running = thread.isRunning()
     except RuntimeError:  # at interpreter exit the QThread may be deleted first; it had ended
-        return
-    if running:
-        thread.quit()
-        thread.wait()
+        return True
+    if not running:
+        return True
+    thread.quit()
+    if thread.wait(timeout_ms):
+        return True
+    log.warning(
+        "The thread %s did not stop within %d ms; leaving it to end by itself.",
+        thread.objectName() or thread,
+        timeout_ms,
+    )
+    _abandoned.append(thread)
+    return False
+
+
+def abandoned_threads() -> list[QThread]:
+    """Threads :func:`stop_thread` left running, minus those that have ended since."""
+    _abandoned[:] = [t for t in _abandoned if _still_running(t)]
+    return list(_abandoned)
+
+
+def wait_for_abandoned(seconds: float) -> bool:
+    """Give abandoned threads up to ``seconds`` to end; True if none is left."""
+    deadline = time.monotonic() + seconds
+    while abandoned_threads():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        abandoned_threads()[0].wait(max(1, int(left * 1000)))
+    return True
+
+
+def _still_running(thread: QThread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:
+        return False

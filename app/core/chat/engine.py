@@ -120,6 +120,12 @@ class ChatEngine(Protocol):
     @property
     def last_stats(self) -> GenerationStats | None: ...
 
+    @property
+    def prompt_problem(self) -> str | None:
+        """Why the last prompt was not made with the model's own chat template (a
+        sentence), or None when it was. Set by ``stream_chat`` before it returns."""
+        ...
+
     def load(
         self,
         ref: str | None = None,
@@ -169,6 +175,7 @@ class Engine:
         self._bos_text = ""
         self._loaded: LoadedModel | None = None
         self._last_stats: GenerationStats | None = None
+        self._prompt_problem: str | None = None
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
         self._abort: Any = None  # the ctypes abort callback while one is installed
@@ -182,6 +189,10 @@ class Engine:
     @property
     def last_stats(self) -> GenerationStats | None:
         return self._last_stats
+
+    @property
+    def prompt_problem(self) -> str | None:
+        return self._prompt_problem
 
     @property
     def llama(self) -> Any:
@@ -290,9 +301,14 @@ class Engine:
 
     # -- tokens and context --
 
-    def render(self, messages: Sequence[ChatMessage]) -> RenderedPrompt:
-        """The prompt text for ``messages``, ending where the assistant's reply begins."""
-        return self._template.render(messages)
+    def render(
+        self, messages: Sequence[ChatMessage], cancel: CancelToken | None = None
+    ) -> RenderedPrompt:
+        """The prompt text for ``messages``, ending where the assistant's reply begins.
+
+        ``Cancelled`` if ``cancel`` is set while the chat template renders.
+        """
+        return self._template.render(messages, cancel=cancel)
 
     def tokenize_prompt(self, text: str) -> list[int]:
         llama = self._require_llama()
@@ -327,7 +343,13 @@ class Engine:
             loaded = self._require_loaded()
             if not messages:
                 raise GenerationError("There is nothing to reply to: the conversation is empty.")
-            rendered = self.render(messages)
+            self._last_stats = None
+            try:
+                rendered = self.render(messages, cancel)
+            except Cancelled:  # stopped while the chat template rendered: no tokens at all
+                self._last_stats = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, "cancelled", None)
+                raise
+            self._prompt_problem = rendered.problem
             tokens = self.tokenize_prompt(rendered.text)
             budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
             if not budget.fits:

@@ -4,10 +4,12 @@
 source, and rendering hostile Jinja in a normal environment runs Python
 (CVE-2024-34359, ``{{ cycler.__init__.__globals__.os.popen(...) }}``). Templates are
 rendered only in Jinja2's ``ImmutableSandboxedEnvironment``, which blocks underscore
-attributes and every mutation of lists and dicts; on top of that, :class:`_Sandbox`
-caps what a template can make Jinja compute (huge ranges, repeats, powers), so a template
-can neither escape nor hang the engine thread. A template that is refused, broken, or
-absent gives way to a ChatML-style fallback, and the reason is reported, never hidden.
+attributes and every mutation of lists and dicts; on top of that, each render runs under
+a :class:`~app.core.runtime.template_budget.RenderBudget` (time, steps, string and list
+sizes, the request's cancel token), enforced from inside the render, so a template can
+neither escape nor hang nor exhaust the engine thread. A template that is refused,
+broken, over budget or absent gives way to a ChatML-style fallback, and the reason is
+reported, never hidden; a template that went over its budget once is not tried again.
 
 **Follow-up turns extend the previous prompt.** For the engine's KV cache to be reused,
 the prompt of turn N+1 must start with the prompt of turn N followed by its reply. The
@@ -20,17 +22,26 @@ Chat and classification both render prompts through this module.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
 import jinja2
 import jinja2.ext
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from app.core.cancel import CancelToken
+from app.core.errors import Cancelled
+from app.core.runtime import template_budget as budget
+from app.core.runtime.template_budget import (
+    MAX_TEMPLATE_SECONDS as MAX_TEMPLATE_SECONDS,
+)
+from app.core.runtime.template_budget import RenderBudget, TemplateOverBudget
 
 Role = Literal["system", "user", "assistant"]
 ROLES: frozenset[str] = frozenset(get_args(Role))
@@ -41,8 +52,9 @@ FALLBACK_STOPS = ("<|im_end|>", "<|im_start|>")
 # Limits on what a template may make Jinja do. Real templates stay far below them.
 MAX_TEMPLATE_ITERATIONS = 1_000_000  # items over all range() calls in one render
 MAX_TEMPLATE_INT = 1_000_000  # any integer passed to a call or repeated with '*'
-MAX_TEMPLATE_SECONDS = 2.0
 MAX_PROMPT_CHARS = 16 << 20
+MAX_TEMPLATE_SOURCE = 256 << 10
+"""Real chat templates are a few KB (the longest, with tool calling, about 20 KB)."""
 
 
 @dataclass(frozen=True)
@@ -129,15 +141,36 @@ class _IgnoreGenerationTags(jinja2.ext.Extension):
         return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
 
+class _BudgetedCodeGenerator(CodeGenerator):
+    """Counts the template's steps and sizes its ``~`` (see ``template_budget``)."""
+
+    def blockvisit(self, nodes: Iterable[nodes.Node], frame: Frame) -> None:
+        # Every block (loop body, macro, branch, the template itself) starts with a
+        # step of the budget: this is how loops are counted and cancelled mid-render.
+        self.writeline("environment.budget_tick()")
+        super().blockvisit(nodes, frame)
+
+    @optimizeconst  # constants are still folded at compile time, as Jinja does
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.budgeted_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, with caps on the work a template can ask for.
 
     The sandbox already blocks escapes (here, loudly: touching a private attribute is an
     error, not an empty string); the caps stop a template from hanging the engine thread
-    or filling memory: ``'x' * 10**9``, ``10**10**8``, ``' '.ljust(10**9)``.
+    or filling memory: ``'x' * 10**9``, ``10**10**8``, ``' '.ljust(10**9)``, ``s ~ s``
+    doubled in a loop, ``s.replace('x', s)``. Sizes are checked before the work is done
+    (see :mod:`~app.core.runtime.template_budget`); loops are counted by its trace hook.
     """
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _BudgetedCodeGenerator
 
     def __init__(self) -> None:
         super().__init__(
@@ -145,9 +178,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             trim_blocks=True,
             lstrip_blocks=True,
             extensions=[_IgnoreGenerationTags, jinja2.ext.loopcontrols],
+            finalize=budget.check_text,  # printing a container prints all of it
         )
         # As Transformers renders chat templates: JSON keeps non-ASCII text as is.
         self.filters["tojson"] = _tojson
+        self.filters = budget.budgeted_filters(self.filters)
+        self.globals.pop("lipsum", None)  # paragraphs of lorem ipsum: no chat needs them
+        self.budgeted_concat = budget.concat
+        self.budget_tick = budget.tick
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         # The sandbox would return an Undefined that prints as "" and fails only when
@@ -161,10 +199,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if _big(left, 2**64) or _big(right, 256):
                 raise SecurityError("the template raises a number to a huge power")
             return left**right
-        if (isinstance(left, str | list | tuple) and _big(right, MAX_TEMPLATE_INT)) or (
-            isinstance(right, str | list | tuple) and _big(left, MAX_TEMPLATE_INT)
+        if operator == "*" and (
+            (isinstance(left, str | list | tuple) and _big(right, MAX_TEMPLATE_INT))
+            or (isinstance(right, str | list | tuple) and _big(left, MAX_TEMPLATE_INT))
         ):
             raise SecurityError("the template repeats a value too many times")
+        budget.check_binop(operator, left, right)
+        if operator == "+":
+            return left + right
+        if operator == "%":
+            return budget.check_result(left % right)
         return left * right
 
     def call(
@@ -177,10 +221,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         for value in (*args, *kwargs.values()):
             if _big(value, MAX_TEMPLATE_INT):
                 raise SecurityError(f"the template passes the huge number {value} to a call")
-        deadline = __context.get("_driftless_deadline")
-        if isinstance(deadline, float) and time.monotonic() > deadline:
-            raise SecurityError("the template took too long to render")
-        return super().call(__context, __obj, *args, **kwargs)
+        budget.check_method(__obj, args, kwargs)
+        return budget.check_result(super().call(__context, __obj, *args, **kwargs))
 
 
 def _big(value: Any, limit: int) -> bool:
@@ -199,7 +241,7 @@ def _strftime_now(fmt: str) -> str:
     return datetime.now().strftime(fmt)
 
 
-def _budgeted_range(deadline: float) -> Callable[..., range]:
+def _budgeted_range() -> Callable[..., range]:
     left = MAX_TEMPLATE_ITERATIONS
 
     def budgeted(*args: int) -> range:
@@ -208,8 +250,6 @@ def _budgeted_range(deadline: float) -> Callable[..., range]:
         left -= len(values)
         if left < 0:
             raise SecurityError("the template loops too many times")
-        if time.monotonic() > deadline:
-            raise SecurityError("the template took too long to render")
         return values
 
     return budgeted
@@ -227,6 +267,11 @@ class ChatTemplate:
         if source is None or not source.strip():
             self.problem = "The model has no chat template, so a generic chat format is used."
             return
+        if len(source) > MAX_TEMPLATE_SOURCE:
+            self.problem = _fallback_sentence(
+                f"is {len(source) >> 10} KB long, far longer than any real chat template"
+            )
+            return
         try:
             self._template = _Sandbox().from_string(source)
         except jinja2.TemplateSyntaxError as exc:
@@ -239,8 +284,16 @@ class ChatTemplate:
         return self._template is not None
 
     def render(
-        self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        add_generation_prompt: bool = True,
+        cancel: CancelToken | None = None,
     ) -> RenderedPrompt:
+        """The prompt for ``messages``; the fallback (with the reason) if the template fails.
+
+        ``Cancelled`` is raised, at once, when ``cancel`` is set during the render.
+        """
         if self._template is None:
             return RenderedPrompt(
                 render_fallback(messages, add_generation_prompt=add_generation_prompt),
@@ -248,17 +301,29 @@ class ChatTemplate:
                 problem=self.problem,
             )
         try:
-            return RenderedPrompt(self._render(messages, add_generation_prompt))
+            return RenderedPrompt(self._render(messages, add_generation_prompt, cancel))
         except TemplateRefused as refused:
             merged = _merge_system(messages)
             if merged is not None:
                 # Templates of models without a system role (Gemma, Mistral) refuse one;
                 # the usual remedy is to put it at the top of the first user message.
                 try:
-                    return RenderedPrompt(self._render(merged, add_generation_prompt))
+                    return RenderedPrompt(self._render(merged, add_generation_prompt, cancel))
+                except (Cancelled, TemplateOverBudget):
+                    raise
                 except Exception:
                     pass
             problem = _fallback_sentence(f"refused this conversation ({refused})")
+        except Cancelled:
+            raise
+        except TemplateOverBudget as exc:
+            # A template that blew its budget once is hostile or broken: using it again
+            # would cost the same seconds on every count and every reply, and switching
+            # formats mid-conversation would defeat the KV cache. So it is set aside.
+            self._template = None
+            self.problem = problem = _fallback_sentence(f"was stopped: it {exc}")
+        except RecursionError:
+            problem = _fallback_sentence("calls itself without end")
         except SecurityError as exc:
             problem = _fallback_sentence(f"was blocked by the sandbox: {exc}")
         except Exception as exc:  # a failing template never stops a chat
@@ -269,28 +334,30 @@ class ChatTemplate:
             problem=problem,
         )
 
-    def _render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool) -> str:
+    def _render(
+        self,
+        messages: Sequence[ChatMessage],
+        add_generation_prompt: bool,
+        cancel: CancelToken | None,
+    ) -> str:
         assert self._template is not None
-        deadline = time.monotonic() + MAX_TEMPLATE_SECONDS
         pieces: list[str] = []
         size = 0
-        for piece in self._template.generate(
-            messages=[m.to_json() for m in messages],
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self.bos_token,
-            eos_token=self.eos_token,
-            raise_exception=_raise_exception,
-            strftime_now=_strftime_now,
-            tools=None,
-            range=_budgeted_range(deadline),
-            _driftless_deadline=deadline,
-        ):
-            size += len(piece)
-            if size > MAX_PROMPT_CHARS:
-                raise SecurityError("the template produces an enormous prompt")
-            if time.monotonic() > deadline:
-                raise SecurityError("the template took too long to render")
-            pieces.append(piece)
+        with RenderBudget(cancel).active():
+            for piece in self._template.generate(
+                messages=[m.to_json() for m in messages],
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+                raise_exception=_raise_exception,
+                strftime_now=_strftime_now,
+                tools=None,
+                range=_budgeted_range(),
+            ):
+                size += len(piece)
+                if size > MAX_PROMPT_CHARS:
+                    raise TemplateOverBudget(f"wrote a prompt over {MAX_PROMPT_CHARS >> 20} MB")
+                pieces.append(piece)
         return "".join(pieces)
 
 

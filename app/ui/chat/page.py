@@ -458,15 +458,19 @@ class ChatPage(QWidget):
             else:
                 self.transcript.set_messages(self.conversations.get_thread(self.current.id))
         loaded = self.controller.loaded
+        # The reply was written to a prompt in the generic format: say so, every time.
+        note = f" {outcome.template_problem}" if outcome.template_problem else ""
         if outcome.status == "error":
-            self._show_state(f"The reply failed: {outcome.error}")
+            self._show_state(f"The reply failed: {outcome.error}{note}")
         elif outcome.stats is not None and loaded is not None:
             used = outcome.stats.prompt_tokens + outcome.stats.completion_tokens
             stopped = " Stopped." if outcome.status == "cancelled" else ""
             self._show_state(
                 f"{outcome.stats.tokens_per_second:.1f} tokens/s · context {used:,} / "
-                f"{loaded.n_ctx:,} tokens.{stopped}"
+                f"{loaded.n_ctx:,} tokens.{stopped}{note}"
             )
+        elif outcome.status == "cancelled":
+            self._show_state("Stopped.")
         self.refresh_conversations()
         self._update_state()
 

@@ -64,6 +64,8 @@ class ReplyOutcome:
     status: str
     stats: GenerationStats | None
     error: str | None = None
+    template_problem: str | None = None
+    """Why the prompt was made in the generic chat format, not the model's template."""
 
 
 class EngineWorker(QObject):
@@ -130,6 +132,11 @@ class EngineWorker(QObject):
         except ContextOverflow as exc:
             self.context_overflowed.emit(request.request_id, exc)
             return
+        except Cancelled:  # stopped while the prompt was being made: nothing to save
+            self.reply_ended.emit(
+                ReplyOutcome(request.request_id, request.conversation_id, 0, "cancelled", None)
+            )
+            return
         except DriftlessError as exc:
             self.reply_ended.emit(
                 ReplyOutcome(
@@ -138,9 +145,12 @@ class EngineWorker(QObject):
             )
             return
         provenance = ModelProvenance(loaded.lock_id, loaded.sha256)
-        writer = self._conversations.begin_reply(
-            request.conversation_id, provenance, request.params.to_json()
-        )
+        params = request.params.to_json()
+        problem = engine.prompt_problem
+        if problem is not None:
+            # Part of the reply's provenance: this prompt was not the model's own format.
+            params["template_fallback"] = problem
+        writer = self._conversations.begin_reply(request.conversation_id, provenance, params)
         status: FinalStatus = "complete"
         error: str | None = None
         buffer: list[str] = []
@@ -169,7 +179,13 @@ class EngineWorker(QObject):
         message = writer.finish(status, stats=reply_stats, error=error)
         self.reply_ended.emit(
             ReplyOutcome(
-                request.request_id, request.conversation_id, message.id, status, stats, error
+                request.request_id,
+                request.conversation_id,
+                message.id,
+                status,
+                stats,
+                error,
+                template_problem=problem,
             )
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from app.core.errors import ModelLoadError
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
+from app.core.runtime.template import ChatMessage
 from app.ui.chat.conversation_list import ConversationListModel
 from app.ui.chat.dialogs import ContextChoice, ContextChoiceDialog
 from app.ui.chat.page import ChatPage
@@ -295,3 +296,109 @@ def _real_engine(store: ModelStore) -> ChatEngine:
     from app.core.chat.engine import Engine
 
     return Engine(store, n_threads=2)
+
+
+# --- a chat template that misbehaves (issue 12) ---------------------------------------------
+
+NESTED_LOOP = "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
+
+
+@pytest.fixture
+def endless_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the cancel token can end the nested loop within a test's time."""
+    from app.core.runtime import template_budget
+
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_SECONDS", 120.0)
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_STEPS", 10**12)
+
+
+def hanging_engine() -> FakeEngine:
+    from app.core.runtime.template import ChatTemplate
+
+    engine = FakeEngine(["Never seen."])
+    engine.prompt_template = ChatTemplate(NESTED_LOOP)
+    return engine
+
+
+@pytest.mark.usefixtures("endless_budget")
+def test_stop_ends_a_hanging_template_within_a_second(
+    qtbot: QtBot, make_page: Callable[..., ChatPage]
+) -> None:
+    import time
+
+    page = make_page(hanging_engine())
+    page.composer.setPlainText("Hi")
+    page.send()
+    qtbot.waitUntil(lambda: "Reading" in page.state_label.text(), timeout=5_000)
+    with qtbot.waitSignal(page.controller.reply_ended, timeout=1_000) as ended:
+        started = time.monotonic()
+        escape(page)
+    assert time.monotonic() - started < 1.0
+    assert ended.args[0].status == "cancelled"
+    assert page.send_button.isEnabled()
+
+
+@pytest.mark.usefixtures("endless_budget")
+def test_the_window_closes_within_a_second_while_a_template_hangs(
+    qtbot: QtBot, make_page: Callable[..., ChatPage]
+) -> None:
+    import time
+
+    page = make_page(hanging_engine())
+    page.composer.setPlainText("Hi")
+    page.send()
+    qtbot.waitUntil(lambda: "Reading" in page.state_label.text(), timeout=5_000)
+    started = time.monotonic()
+    page.shutdown()
+    assert time.monotonic() - started < 1.0
+    assert not page.controller._thread.isRunning()
+
+
+def test_closing_never_waits_on_a_worker_stuck_in_native_code(
+    qtbot: QtBot, make_page: Callable[..., ChatPage]
+) -> None:
+    """A call that ignores its cancel token is abandoned, not waited for nor killed."""
+    import threading
+    import time
+
+    from app.ui.tasks import abandoned_threads
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(messages: Sequence[ChatMessage]) -> str:
+        entered.set()
+        release.wait(30)  # like a native call that cannot see the token
+        return "Late."
+
+    page = make_page(FakeEngine(stuck))
+    page.composer.setPlainText("Hi")
+    page.send()
+    assert entered.wait(5)
+    thread = page.controller._thread
+    started = time.monotonic()
+    page.shutdown()
+    assert time.monotonic() - started < 1.0
+    assert thread in abandoned_threads()
+    release.set()  # the call returns; the thread ends by itself
+    assert thread.wait(5_000)
+    assert thread not in abandoned_threads()
+
+
+def test_the_fallback_is_in_the_status_line_and_the_replys_provenance(
+    qtbot: QtBot, make_page: Callable[..., ChatPage], conversations: ConversationStore
+) -> None:
+    from app.core.runtime.template import ChatTemplate
+
+    engine = FakeEngine(["Fine."])
+    engine.prompt_template = ChatTemplate("{{ raise_exception('No user role here') }}")
+    page = make_page(engine)
+    send(qtbot, page, "Hi")
+    problem = (
+        "The model's chat template refused this conversation (No user role here); "
+        "a generic chat format is used instead."
+    )
+    assert problem in page.state_label.text()
+    (conversation,) = conversations.list_conversations()
+    reply = conversations.get_thread(conversation.id)[-1]
+    assert reply.params is not None and reply.params["template_fallback"] == problem

@@ -309,3 +309,147 @@ def test_context_rendering_needs_no_native_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- the render budget (issue 12) ------------------------------------------------------
+
+# Each is short and, without the budget, hangs the engine thread or fills memory.
+OVER_BUDGET_TEMPLATES = {
+    "nested loop over a long string": (
+        "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+        "steps",
+    ),
+    "doubling": (
+        "{% set ns = namespace(s='x' * 10000) %}{% for i in range(12) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "string over 16 MB",
+    ),
+    "plus doubling": (
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+        "{% endfor %}",
+        "string over 16 MB",
+    ),
+    "macro fork": (
+        "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "ran",
+    ),
+    "huge join": ("{% set l = ['x' * 100000] * 1000000 %}{{ l | join(',') }}", "16 MB"),
+    "printing a long list": ("{% set l = ['x' * 100000] * 1000000 %}{{ l }}", "16 MB"),
+    "replace with itself": ("{% set s = 'x' * 100000 %}{{ s.replace('x', s) }}", "16 MB"),
+    "wide format": ("{{ '%999999999s' % 'x' }}", "wider than"),
+    "keeping many strings": (
+        "{% set ns = namespace(l=[]) %}{% set s = 'x' * 1000000 %}{% for i in range(1000) %}"
+        "{% set ns.l = ns.l + [s ~ i] %}{% endfor %}",
+        "in all",
+    ),
+    "squaring a number": (
+        "{% set ns = namespace(n=3) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}"
+        "{% endfor %}",
+        "4,096 bits",
+    ),
+    "expandtabs": ("{% set s = '\t' * 1000000 %}{{ s.expandtabs(1000000) }}", "16 MB"),
+    "indent": ("{% set s = '\n' * 1000000 %}{{ s | indent(1000) }}", "16 MB"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVER_BUDGET_TEMPLATES))
+def test_a_template_over_budget_is_stopped_from_inside_and_named(name: str) -> None:
+    source, limit = OVER_BUDGET_TEMPLATES[name]
+    chat = ChatTemplate(source)
+    started = time.monotonic()
+    rendered = chat.render([user("Hi")])
+    assert time.monotonic() - started < 2.5
+    assert rendered.used_fallback
+    assert rendered.problem is not None
+    assert rendered.problem.startswith("The model's chat template was stopped: it ")
+    assert limit in rendered.problem
+    # Set aside for good: the next render does not pay the same seconds again.
+    started = time.monotonic()
+    assert chat.render([user("Hi")]).problem == rendered.problem
+    assert time.monotonic() - started < 0.1
+
+
+def test_the_nested_loop_ends_within_a_second_on_its_step_count() -> None:
+    source, _ = OVER_BUDGET_TEMPLATES["nested loop over a long string"]
+    started = time.monotonic()
+    rendered = ChatTemplate(source).render([user("Hi")])
+    assert time.monotonic() - started < 1.5
+    assert rendered.problem is not None and "steps" in rendered.problem
+
+
+def test_the_time_limit_is_named_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.runtime import template_budget
+
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_SECONDS", 0.2)
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_STEPS", 10**12)
+    source, _ = OVER_BUDGET_TEMPLATES["nested loop over a long string"]
+    rendered = ChatTemplate(source).render([user("Hi")])
+    assert rendered.problem == (
+        "The model's chat template was stopped: it ran for more than 0.2 s; "
+        "a generic chat format is used instead."
+    )
+
+
+def test_a_cancelled_render_raises_cancelled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from app.core.cancel import CancelToken
+    from app.core.errors import Cancelled
+    from app.core.runtime import template_budget
+
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_SECONDS", 60.0)
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_STEPS", 10**12)
+    source, _ = OVER_BUDGET_TEMPLATES["nested loop over a long string"]
+    chat = ChatTemplate(source)
+    cancel = CancelToken()
+    threading.Timer(0.2, cancel.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        chat.render([user("Hi")], cancel=cancel)
+    assert time.monotonic() - started < 1.0
+    assert chat.usable  # cancelling is not the template's fault
+
+
+def test_constant_folding_is_sized_too() -> None:
+    chat = ChatTemplate("{{ 'x' | center(1000000000) }}")
+    assert chat.render([user("Hi")]).used_fallback
+
+
+def test_a_huge_template_source_is_refused_unread() -> None:
+    chat = ChatTemplate("x" * (1 << 20))
+    assert not chat.usable
+    assert chat.problem is not None and "1024 KB long" in chat.problem
+
+
+def test_the_budget_keeps_real_templates_fast() -> None:
+    chat = ChatTemplate(SMOLLM2)
+    conversation = CONVERSATION * 50
+    chat.render(conversation)
+    started = time.perf_counter()
+    for _ in range(20):
+        assert not chat.render(conversation).used_fallback
+    assert (time.perf_counter() - started) / 20 < 0.05
+
+
+MEMORY_PROBE = """
+import resource, sys
+from app.core.runtime.template import ChatTemplate, user
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rendered = ChatTemplate(sys.argv[1]).render([user("Hi")])
+assert rendered.used_fallback, rendered.text[:100]
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("name", ["doubling", "keeping many strings", "huge join"])
+def test_hostile_templates_stay_within_bounded_memory(name: str) -> None:
+    source, _ = OVER_BUDGET_TEMPLATES[name]
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, source],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    grown_mb = int(result.stdout.strip())
+    assert grown_mb < 200, f"peak RSS grew by {grown_mb} MB"

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,3 +249,51 @@ def test_a_real_session_reuses_the_cache_between_turns(
     assert out.count("\n") >= 2
     reused = err.split("prompt tokens (")[1].split(" reused")[0]
     assert int(reused) >= 20
+
+
+# --- a chat template that misbehaves (issue 12) ---------------------------------------------
+
+NESTED_LOOP = "{% set s = 'x' * 100000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
+
+
+def test_the_fallback_format_is_announced_on_stderr(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.core.runtime.template import ChatTemplate
+
+    fake.prompt_template = ChatTemplate(
+        "{% for m in messages %}{% set s = m.content * 1000000 %}"
+        "{{ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s }}{% endfor %}"
+    )
+    assert main(["chat", "Hi"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "Hello! How can I help?\n"  # the reply alone on stdout
+    assert "Note: The model's chat template was stopped: it built a string over 16 MB; " in err
+    assert "a generic chat format is used instead." in err
+
+
+def test_ctrl_c_stops_a_hanging_template_at_once(
+    fake: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+    import time
+
+    from app.core.runtime import template_budget
+    from app.core.runtime.template import ChatTemplate, RenderedPrompt
+
+    # Only Ctrl-C can end this render within the test's time.
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_SECONDS", 60.0)
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_STEPS", 10**12)
+    main_thread = threading.get_ident()
+    rendering_since: list[float] = []
+
+    class PressedWhileRendering(ChatTemplate):
+        def render(self, *args: Any, **kwargs: Any) -> RenderedPrompt:
+            rendering_since.append(time.monotonic())
+            threading.Timer(0.3, signal.pthread_kill, (main_thread, signal.SIGINT)).start()
+            return super().render(*args, **kwargs)
+
+    fake.prompt_template = PressedWhileRendering(NESTED_LOOP)
+    assert main(["chat", "Hi"]) == 130
+    assert time.monotonic() - rendering_since[0] < 1.3
+    assert capsys.readouterr().err.endswith("driftless: cancelled.\n")
