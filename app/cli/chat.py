@@ -268,11 +268,13 @@ def reply(
             ending, error = "error", str(exc) or type(exc).__name__
             raise
         finally:
-            if pieces and not pieces[-1].endswith("\n"):
-                sys.stdout.write("\n")
-            sys.stdout.flush()
-            if writer is not None:
-                writer.finish(ending, stats=reply_stats(engine.last_stats), error=error)
+            try:
+                if pieces and not pieces[-1].endswith("\n"):
+                    sys.stdout.write("\n")
+                sys.stdout.flush()
+            finally:  # a second Ctrl-C may land on the line above
+                if writer is not None:
+                    writer.finish(ending, stats=reply_stats(engine.last_stats), error=error)
     return "".join(pieces)
 
 

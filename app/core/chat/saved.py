@@ -109,8 +109,14 @@ class ConversationRecorder:
                 preset=self.preset,
                 params=self.params.to_json(),
             )
-        elif self.current.title == NEW_TITLE:
-            self.current = self.store.rename_conversation(self.current.id, title_from(text))
+        else:
+            if self.current.title == NEW_TITLE:
+                self.current = self.store.rename_conversation(self.current.id, title_from(text))
+            if self.current.model_id != self.model.model_id:
+                # Like the window's model picker: the conversation remembers its model.
+                self.current = self.store.update_settings(
+                    self.current.id, model_id=self.model.model_id
+                )
         message = self.store.add_user_message(self.current.id, text)
         self._note(self.current)
         return message

@@ -55,14 +55,15 @@ class Terminal(io.StringIO):
 class PressesCtrlC(io.StringIO):
     """A stdout on which the user presses Ctrl-C as the Nth piece of a reply appears."""
 
-    def __init__(self, at_write: int) -> None:
+    def __init__(self, at_write: int, times: int = 1) -> None:
         super().__init__()
         self.writes = 0
         self.at_write = at_write
+        self.times = times
 
     def write(self, text: str) -> int:
         self.writes += 1
-        if self.writes == self.at_write:
+        if self.at_write <= self.writes < self.at_write + self.times:
             signal.raise_signal(signal.SIGINT)
         return super().write(text)
 
@@ -345,6 +346,21 @@ def test_list_and_open_in_a_session(
     assert [m.content for m in saved.get_thread(first.id)][2:] == [
         "And bread?",
         "Hello! How can I help?",
+    ]
+    assert saved.get_conversation(first.id).model_id == "fake-model"
+    assert saved.get_conversation(travel.id).model_id == "another-model"  # nothing sent
+
+
+def test_a_second_ctrl_c_interrupts_and_keeps_the_reply_as_cancelled(
+    fake: FakeEngine, saved: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    type_lines(monkeypatch, "Hi", "Next")
+    monkeypatch.setattr(sys, "stdout", PressesCtrlC(at_write=2, times=2))
+    assert main(["chat"]) == 130
+    (conversation,) = saved.list_conversations()
+    assert roles_and_statuses(saved.get_thread(conversation.id)) == [
+        ("user", "complete", "Hi"),
+        ("assistant", "cancelled", "Hello! How"),
     ]
 
 
