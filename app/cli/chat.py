@@ -119,10 +119,11 @@ def sampling_from_args(
 def cmd_chat(args: argparse.Namespace) -> int:
     prompt = " ".join(args.prompt).strip()
     saving = not args.no_save
-    conversations = (
-        ConversationStore(get_paths()) if saving or args.continue_id is not None else None
-    )
-    try:
+    with contextlib.ExitStack() as leaving:  # undone in reverse order on the way out
+        conversations = None
+        if saving or args.continue_id is not None:
+            conversations = ConversationStore(get_paths())
+            leaving.callback(conversations.close)
         earlier = None
         if conversations is not None and args.continue_id is not None:
             earlier = saved_conversation(conversations, args.continue_id)
@@ -131,38 +132,26 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if earlier is not None and args.system is None:
             system_prompt = earlier.system_prompt
         engine = make_engine(open_store())
-        try:
-            model = args.model or (earlier.model_id if earlier else None)
-            loaded = engine.load(model, n_ctx=args.context)
-            status(f"Model {loaded.model_id}, context {loaded.n_ctx:,} tokens.")
-            if loaded.template_problem:
-                status(f"Note: {loaded.template_problem}")
-            recorder = None
-            if saving and conversations is not None:
-                recorder = ConversationRecorder(
-                    conversations,
-                    loaded,
-                    system_prompt=system_prompt,
-                    preset=name,
-                    params=params,
-                )
-            history = [system(system_prompt)] if system_prompt else []
-            if earlier is not None and conversations is not None:
-                earlier = continued(conversations, earlier, system_prompt, name, params, recorder)
-                history = thread_messages(earlier, conversations.get_thread(earlier.id))
-            try:
-                if prompt:
-                    reply(engine, [*history, user(prompt)], params, recorder=recorder)
-                    return 0
-                return Session(engine, params, history, recorder, conversations).run()
-            finally:
-                if recorder is not None:
-                    tell_where_saved(recorder.saved)
-        finally:
-            engine.unload()
-    finally:
-        if conversations is not None:
-            conversations.close()
+        leaving.callback(engine.unload)
+        model = args.model or (earlier.model_id if earlier else None)
+        loaded = engine.load(model, n_ctx=args.context)
+        status(f"Model {loaded.model_id}, context {loaded.n_ctx:,} tokens.")
+        if loaded.template_problem:
+            status(f"Note: {loaded.template_problem}")
+        recorder = None
+        if saving and conversations is not None:
+            recorder = ConversationRecorder(
+                conversations, loaded, system_prompt=system_prompt, preset=name, params=params
+            )
+            leaving.callback(tell_where_saved, recorder.saved)
+        history = [system(system_prompt)] if system_prompt else []
+        if earlier is not None and conversations is not None:
+            earlier = continued(conversations, earlier, system_prompt, name, params, recorder)
+            history = thread_messages(earlier, conversations.get_thread(earlier.id))
+        if prompt:
+            reply(engine, [*history, user(prompt)], params, recorder=recorder)
+            return 0
+        return Session(engine, params, history, recorder, conversations).run()
 
 
 def saved_conversation(conversations: ConversationStore, conversation_id: int) -> Conversation:

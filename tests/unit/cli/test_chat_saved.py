@@ -387,12 +387,11 @@ def wait_for_partial_reply(home: Path, child: subprocess.Popen[str], enough: int
         while time.monotonic() < deadline:
             assert child.poll() is None, "driftless chat ended on its own"
             listed = conversations.list_conversations()
-            if listed:
-                thread = conversations.get_thread(listed[0].id)
-                last = thread[-1]
-                if last.role == "assistant" and len(last.content) >= enough:
-                    assert last.status == "incomplete"
-                    return last.content
+            # The conversation is created a moment before its first message is added.
+            thread = conversations.get_thread(listed[0].id) if listed else []
+            if thread and thread[-1].role == "assistant" and len(thread[-1].content) >= enough:
+                assert thread[-1].status == "incomplete"
+                return thread[-1].content
             time.sleep(0.02)
         raise AssertionError("the reply was never saved while it streamed")
     finally:
