@@ -31,11 +31,17 @@ from PySide6.QtWidgets import (
 
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.engine import ChatEngine, LoadedModel
-from app.core.chat.records import Conversation, Message
-from app.core.chat.sampling import DEFAULT_PRESET, PRESETS, SamplingParams
+from app.core.chat.records import Conversation
+from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
+from app.core.chat.saved import (
+    CUSTOM,
+    NEW_TITLE,
+    conversation_params,
+    thread_messages,
+    title_from,
+)
 from app.core.errors import ContextOverflow, DriftlessError
 from app.core.models.store import ModelStore
-from app.core.runtime.template import ChatMessage
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
 from app.ui.chat.conversation_list import ConversationListModel
@@ -48,31 +54,7 @@ from app.ui.chat.dialogs import (
 from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.worker import ReplyOutcome
 
-CUSTOM = "Custom"
 UNDO_SECONDS = 10
-
-
-def thread_messages(conversation: Conversation, thread: list[Message]) -> list[ChatMessage]:
-    """What the model sees: the system prompt, then every non-empty message of the thread."""
-    messages = []
-    if conversation.system_prompt.strip():
-        messages.append(ChatMessage("system", conversation.system_prompt))
-    messages += [
-        ChatMessage(m.role, m.content) for m in thread if m.content.strip() and m.role != "system"
-    ]
-    return messages
-
-
-def conversation_params(conversation: Conversation | None) -> tuple[str, SamplingParams]:
-    if conversation is None:
-        return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
-    name = conversation.preset or DEFAULT_PRESET
-    if name in PRESETS:
-        return name, PRESETS[name]
-    try:
-        return CUSTOM, SamplingParams.from_json(conversation.params)
-    except DriftlessError:
-        return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
 
 
 class ChatPage(QWidget):
@@ -412,8 +394,8 @@ class ChatPage(QWidget):
             self.cancel_edit()
         else:
             self.conversations.add_user_message(self.current.id, text)
-        if self.current.title == "New conversation":
-            self._rename(self.current.id, _title_from(text))
+        if self.current.title == NEW_TITLE:
+            self._rename(self.current.id, title_from(text))
         self.composer.clear()
         self._generate()
 
@@ -551,7 +533,7 @@ class ChatPage(QWidget):
         """Where to export; tests replace this."""
         assert self.current is not None
         name, _ = QFileDialog.getSaveFileName(
-            self, "Export conversation", f"{_title_from(self.current.title)}.{suffix}"
+            self, "Export conversation", f"{title_from(self.current.title)}.{suffix}"
         )
         return Path(name) if name else None
 
@@ -590,8 +572,3 @@ class ChatPage(QWidget):
 
     def shutdown(self) -> None:
         self.controller.shutdown()
-
-
-def _title_from(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 48 else line[:47].rstrip() + "…"

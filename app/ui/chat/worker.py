@@ -23,8 +23,9 @@ from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, drop_oldest_turns
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.engine import ChatEngine, GenerationStats
-from app.core.chat.records import FinalStatus, ModelProvenance, ReplyStats
+from app.core.chat.records import FinalStatus, ModelProvenance
 from app.core.chat.sampling import SamplingParams
+from app.core.chat.saved import reply_stats
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
 from app.core.runtime.template import ChatMessage
 from app.core.throttle import Throttle, throttled_counts
@@ -171,12 +172,7 @@ class EngineWorker(QObject):
         if buffer:
             self.text_received.emit(request.request_id, "".join(buffer))
         stats = engine.last_stats
-        reply_stats = ReplyStats(
-            prompt_tokens=stats.prompt_tokens if stats else None,
-            completion_tokens=stats.completion_tokens if stats else None,
-            tokens_per_second=round(stats.tokens_per_second, 2) if stats else None,
-        )
-        message = writer.finish(status, stats=reply_stats, error=error)
+        message = writer.finish(status, stats=reply_stats(stats), error=error)
         self.reply_ended.emit(
             ReplyOutcome(
                 request.request_id,
