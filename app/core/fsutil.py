@@ -33,7 +33,11 @@ def fsync_dir(folder: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data``: a crash leaves the old or the new file, never half."""
+    """Replace ``path`` with ``data``: a crash leaves the old or the new file, never half.
+
+    The new file is its owner's alone (0600, as ``mkstemp`` makes it) unless ``mode``
+    says otherwise: most of what Driftless writes is private.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)

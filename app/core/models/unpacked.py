@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -200,7 +201,7 @@ class UnpackedCache:
                 f"a 16-bit copy needs {human_size(size)} of memory and "
                 f"{human_size(memory)} is available"
             )
-        partial = self.folder / f".{sha256}.{os.getpid()}.partial"
+        partial = self.folder / f".{sha256}.{os.getpid()}-{secrets.token_hex(4)}.partial"
         try:
             params = lib.llama_model_quantize_default_params()
             params.ftype = lib.LLAMA_FTYPE_MOSTLY_F16
