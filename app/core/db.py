@@ -41,12 +41,10 @@ from pathlib import Path
 from typing import Literal
 
 from app.core.errors import DriftlessError
+from app.core.paths import PRIVATE_DIR, PRIVATE_FILE
 
 BUSY_TIMEOUT = 10.0
 """Seconds a transaction waits for another process's write lock before giving up."""
-
-PRIVATE_FILE = 0o600
-"""The mode of every database file Driftless creates: its owner's alone."""
 
 Access = Literal["read-write", "read-only", "immutable"]
 """How a :class:`Database` reads its file: ``read-write``, ``read-only`` or ``immutable``."""
@@ -150,7 +148,7 @@ class Database:
         if self.read_only:
             conn = self._connect_read_only()
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
             create_private(self.path)
             conn = _connect(str(self.path))
         try:

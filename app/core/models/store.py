@@ -34,6 +34,7 @@ from app.core.fsutil import (
     CHUNK,
     ProgressCallback,
     fsync_dir,
+    make_dirs,
     remove_empty_parents,
     sha256_file,
 )
@@ -357,7 +358,7 @@ class ModelStore:
         size = source.stat().st_size
         self.check_free_space(size)
         staging = self.paths.models_dir / "local" / ".staging"
-        staging.mkdir(parents=True, exist_ok=True)
+        make_dirs(staging)
         sweep_staging(staging)
         # Unique per process and call: two imports of same-named files must never share
         # (or delete) each other's bytes.
@@ -369,7 +370,7 @@ class ModelStore:
                 partial.unlink(missing_ok=True)
                 return existing[0]
             final_dir = self.paths.models_dir / "local" / digest[:16]
-            final_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(final_dir)
             final = final_dir / source.name
             # Another import of the same bytes may have put them here first: replacing them
             # with the same bytes is harmless.
