@@ -263,6 +263,11 @@ class Database:
                 "it: it may be recoverable; your other data is not affected) and start again "
                 "to begin a new one."
             )
+        if "disk i/o error" in lowered:
+            return self.error(
+                f"{self.what} cannot be used: the disk reported an error ({text}). Check that "
+                "the disk is not full and is working, then try again."
+            )
         return self.error(f"{self.what} cannot be used: {text}.")
 
 

@@ -171,7 +171,17 @@ class ModelStore:
     """
 
     def __init__(self, paths: Paths, *, read_only: bool = False) -> None:
-        self.paths = paths if read_only else paths.ensure()
+        if read_only:
+            self.paths = paths
+        else:
+            try:
+                self.paths = paths.ensure()
+            except OSError as exc:
+                raise StoreError(
+                    f"The data folder {paths.home} cannot be created or written "
+                    f"({exc.strerror or exc}). Check that you may write to it, or choose "
+                    "another one (--home or DRIFTLESS_HOME); nothing in it was changed."
+                ) from exc
         self.read_only = read_only
         self.db = registry.open_registry(self.paths.registry_db, read_only=read_only)
 

@@ -132,3 +132,26 @@ def test_read_only_reads_an_older_schema_and_a_missing_registry(
     nothing = ModelStore(get_paths(tmp_path / "never-used"), read_only=True)
     assert nothing.list_models() == []
     assert not (tmp_path / "never-used").exists(), "reading creates nothing"
+
+
+def test_a_full_disk_still_lists_and_verifies(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or not _can_mount_read_only():
+        pytest.skip("needs a private mount namespace to fill a small disk")
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    home = shlex.quote(str(disk / "h"))
+    driftless = shlex.join([sys.executable, "-m", "app"])
+    script = (
+        f"mount -t tmpfs -o size=3m tmpfs {shlex.quote(str(disk))} && "
+        f"{driftless} --home {home} models list >/dev/null 2>&1 && "
+        f"(dd if=/dev/zero of={shlex.quote(str(disk / 'fill'))} bs=4k 2>/dev/null; true) && "
+        f"{driftless} --home {home} models list && {driftless} --home {home} models verify"
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "smollm2-135m-instruct-q4_1" in done.stdout
+    assert "is read without changing anything" in done.stderr
+    assert "smollm2-135m-instruct-q4_1: OK" in done.stderr
+    assert "aside" not in done.stderr
