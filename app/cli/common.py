@@ -4,20 +4,58 @@ from __future__ import annotations
 
 import sys
 
+from app.core.errors import StoreError
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
-from app.core.paths import get_paths
+from app.core.paths import Paths, get_paths
 from app.core.settings import Settings, load_settings
 from app.core.text import printable
 
 __all__ = ["error", "hub_settings", "open_store", "printable", "status"]
 
 
-def open_store() -> ModelStore:
-    """The store of the data folder in use, with the starter model registered."""
-    store = ModelStore(get_paths())
+def open_store(*, read_only_ok: bool = False) -> ModelStore:
+    """The store of the data folder in use, with the starter model registered.
+
+    With ``read_only_ok`` (commands that only read), a data folder this process cannot
+    write is opened read-only instead of failing, and stderr says so.
+    """
+    paths = get_paths()
+    if read_only_ok and not paths.writable():
+        return _read_only_store(paths, f"The data folder {paths.home} cannot be written here.")
+    try:
+        store = ModelStore(paths)
+        store.list_models()  # opens the registry
+    except StoreError as exc:
+        if not read_only_ok:
+            raise
+        # A full disk can refuse even the files a reader needs (a WAL file's -shm).
+        try:
+            return _read_only_store(paths, str(exc))
+        except StoreError:
+            raise exc from None
     ensure_starter(store)
     return store
+
+
+def _read_only_store(paths: Paths, why: str) -> ModelStore:
+    store = ModelStore(paths, read_only=True)
+    store.list_models()  # opens the registry, so the note can say how
+    status(read_only_note(store, why))
+    return store
+
+
+def read_only_note(store: ModelStore, why: str) -> str:
+    note = (
+        f"Note: {why} So {store.paths.home} is read without changing anything "
+        "(nothing is registered or recorded)."
+    )
+    if store.db.access == "immutable":
+        note += (
+            " Its registry is read as a fixed file (SQLite immutable mode): changes another "
+            "Driftless has not finished writing to it may not show."
+        )
+    return note
 
 
 def hub_settings() -> Settings:

@@ -77,7 +77,7 @@ def _describe(model: InstalledModel) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = open_store()
+    store = open_store(read_only_ok=True)
     models = store.list_models()
     active = store.active()
     active_id = active.id if active else None
@@ -141,7 +141,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    store = open_store()
+    store = open_store(read_only_ok=True)
     targets = [store.get(args.id)] if args.id else store.list_models()
     if not targets:
         status("No models installed; nothing to verify.")
@@ -169,7 +169,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_lock_export(args: argparse.Namespace) -> int:
-    lock = lockfile.export(open_store(), args.file)
+    lock = lockfile.export(open_store(read_only_ok=True), args.file)
     status(f"Wrote {args.file} with {len(lock.models)} pinned model(s).")
     return 0
 

@@ -17,23 +17,37 @@ One :class:`Database` per file and store:
   Two processes migrating at once are safe: the version is re-read under the write lock.
 - **Errors a person can act on.** Each SQLite failure leaves as the store's own error type,
   naming the file and what to do: wait for a busy file, free disk space, fix permissions;
-  only a damaged file is ever to be moved aside.
+  only a damaged file is ever to be moved aside, and never one opened read-only (what
+  looks like damage there may be a write that only a writable folder can finish).
+- **Private files.** A new file is created readable by its owner alone (0600); SQLite
+  gives its ``-wal`` and ``-shm`` files the same mode.
+- **Read-only use.** ``read_only=True`` reads a file in a folder this process cannot write
+  (a read-only mount, another user's folder): ``mode=ro`` first, and SQLite's
+  ``immutable`` mode when even that needs a file it cannot create (a WAL file's ``-shm``);
+  :attr:`Database.access` says which. Nothing is migrated or written; a missing file reads
+  as an empty one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from app.core.errors import DriftlessError
+from app.core.paths import PRIVATE_DIR, PRIVATE_FILE
 
 BUSY_TIMEOUT = 10.0
 """Seconds a transaction waits for another process's write lock before giving up."""
+
+Access = Literal["read-write", "read-only", "immutable"]
+"""How a :class:`Database` reads its file: ``read-write``, ``read-only`` or ``immutable``."""
 
 
 class Database:
@@ -52,7 +66,11 @@ class Database:
         what: str,
         error: type[DriftlessError],
         prepare: Callable[[sqlite3.Connection], None] | None = None,
+        read_only: bool = False,
+        readable_since: int | None = None,
     ) -> None:
+        """``readable_since`` is the oldest schema this code can read without migrating
+        (for ``read_only``); by default only the latest."""
         self.path = path
         self.migrations = tuple(migrations)
         self.what = f"{what} {path}"
@@ -62,6 +80,9 @@ class Database:
         self._ready = False
         self._lock = threading.Lock()
         self._open: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self.read_only = read_only
+        self.readable_since = len(self.migrations) if readable_since is None else readable_since
+        self.access: Access = "read-only" if read_only else "read-write"
 
     # --- transactions ----------------------------------------------------------------
 
@@ -79,6 +100,11 @@ class Database:
         (the WAL is in the OS cache) but not a power cut. Replies being streamed use it,
         several times a second; everything else is FULL.
         """
+        if self.read_only:
+            raise self.error(
+                f"{self.what} is open read-only (its folder cannot be written here), so "
+                "nothing was changed. Run Driftless where you may write to its data folder."
+            )
         with self._transaction("BEGIN IMMEDIATE", durable=durable) as conn:
             yield conn
 
@@ -119,15 +145,16 @@ class Database:
         held: _Connection | None = getattr(self._local, "held", None)
         if held is not None:
             return held
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread is off only so that close() may run on any thread; each
-        # connection is used by the thread that opened it.
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
+        if self.read_only:
+            conn = self._connect_read_only()
+        else:
+            self.path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            create_private(self.path)
+            conn = _connect(str(self.path))
         try:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")
             self._make_ready(conn)
@@ -140,14 +167,51 @@ class Database:
             self._open.add(held)
         return held
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            # Nothing recorded yet: an empty database, in memory, reads the same.
+            conn = _connect(":memory:")
+            apply_migrations(conn, self.migrations, what=self.what, error=self.error)
+            self.access = "read-only"
+            return conn
+        uri = self.path.absolute().as_uri()
+        conn = _connect(f"{uri}?mode=ro", uri=True)
+        try:
+            # Opening is lazy: the first read is what needs a WAL file's -shm.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self.access = "read-only"
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        # immutable: SQLite reads the main file as it is, ignoring any -wal (changes a
+        # writer has not yet checkpointed do not show) and taking no locks.
+        conn = _connect(f"{uri}?immutable=1", uri=True)
+        self.access = "immutable"
+        return conn
+
     def _make_ready(self, conn: sqlite3.Connection) -> None:
         with self._lock:
             if self._ready:
+                return
+            if self.read_only:
+                self._check_readable(conn)
+                self._ready = True
                 return
             apply_migrations(conn, self.migrations, what=self.what, error=self.error)
             if self._prepare is not None:
                 self._prepare(conn)
             self._ready = True
+
+    def _check_readable(self, conn: sqlite3.Connection) -> None:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(self.migrations):
+            raise _newer(self.what, version, len(self.migrations), self.error)
+        if version < self.readable_since:
+            raise self.error(
+                f"{self.what} was written by an older Driftless and must be upgraded before "
+                "this one can read it, which needs write access. Open it once where you may "
+                "write to its folder; nothing in it was changed."
+            )
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
         """Refuse a file that a newer Driftless migrated while this one had it open."""
@@ -168,6 +232,14 @@ class Database:
     def _describe(self, exc: sqlite3.Error) -> DriftlessError:
         text = str(exc)
         lowered = text.lower()
+        if self.read_only and not ("locked" in lowered or "busy" in lowered):
+            # Without write access SQLite cannot finish what a writer left half done, so
+            # what reads as damage may not be: never advise discarding the file from here.
+            return self.error(
+                f"{self.what} could not be read without write access ({text}). It is "
+                "probably intact: open it where you may write to its folder; nothing in "
+                "it was changed."
+            )
         if "locked" in lowered or "busy" in lowered:
             return self.error(
                 f"{self.what} is busy: another Driftless is writing to it. Try again in a moment."
@@ -180,7 +252,8 @@ class Database:
         if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
             return self.error(
                 f"{self.what} cannot be opened for writing ({text}). Check that its folder "
-                "exists and that you may write to it; nothing in it was lost."
+                "exists, that you may write to it and that its disk is not full; nothing in "
+                "it was lost."
             )
         if isinstance(exc, sqlite3.DatabaseError) and (
             "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered
@@ -190,7 +263,29 @@ class Database:
                 "it: it may be recoverable; your other data is not affected) and start again "
                 "to begin a new one."
             )
+        if "disk i/o error" in lowered:
+            return self.error(
+                f"{self.what} cannot be used: the disk reported an error ({text}). Check that "
+                "the disk is not full and is working, then try again."
+            )
         return self.error(f"{self.what} cannot be used: {text}.")
+
+
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    # check_same_thread is off only so that close() may run on any thread; each
+    # connection is used by the thread that opened it.
+    return sqlite3.connect(
+        target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False, uri=uri
+    )
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and owner-only (0600) unless it exists; SQLite fills it in."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except OSError:
+        return  # it exists, or SQLite's own open will say why it cannot
+    os.close(fd)
 
 
 class _Connection:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.core.cancel import CancelToken
+from app.core.paths import PRIVATE_DIR
 
 CHUNK = 1024 * 1024
 
@@ -32,9 +33,26 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each its owner's alone (0700).
+
+    ``Path.mkdir(mode=..., parents=True)`` would give the parents the default mode.
+    """
+    missing: list[Path] = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for item in reversed(missing):
+        item.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data``: a crash leaves the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace ``path`` with ``data``: a crash leaves the old or the new file, never half.
+
+    The new file is its owner's alone (0600, as ``mkstemp`` makes it) unless ``mode``
+    says otherwise: most of what Driftless writes is private.
+    """
+    make_dirs(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:

@@ -7,14 +7,16 @@ words what happened and point here for the rest. Nothing typed into a chat is lo
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import platform
 import sys
 from pathlib import Path
 
 from app import APP_NAME, __version__
-from app.core.paths import Paths
+from app.core.paths import PRIVATE_DIR, PRIVATE_FILE, Paths
 
 LOG_NAME = "driftless.log"
 MAX_BYTES = 1_000_000
@@ -23,9 +25,16 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 
 
 class _DriftlessFileHandler(logging.handlers.RotatingFileHandler):
-    """Marks the handler this module installed, so set-up can replace it."""
+    """Marks the handler this module installed, so set-up can replace it.
+
+    Its files (the log and its rotated copies) are the owner's alone (0600).
+    """
 
     root_level_before = logging.WARNING
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def log_file(paths: Paths) -> Path:
@@ -38,7 +47,7 @@ def setup_logging(paths: Paths, level: int = logging.INFO) -> Path:
     Calling it again (another data folder) replaces the handler instead of adding one.
     """
     stop_logging()
-    paths.logs_dir.mkdir(parents=True, exist_ok=True)
+    paths.logs_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     path = log_file(paths)
     handler = _DriftlessFileHandler(
         path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True

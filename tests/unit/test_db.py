@@ -165,6 +165,7 @@ def test_a_read_only_file_never_advises_moving_it(
 
     def read_only(database: Path, **kwargs: object) -> sqlite3.Connection:
         # As a read-only folder or medium would (root ignores permission bits).
+        kwargs.pop("uri", None)
         return real_connect(f"file:{database}?mode=ro", uri=True, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("app.core.db.sqlite3.connect", read_only)

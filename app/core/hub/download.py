@@ -43,6 +43,7 @@ from app.core.fsutil import (
     fsync_dir,
     hash_file,
     is_safe_relative_path,
+    make_dirs,
     remove_empty_parents,
 )
 from app.core.hub.client import COMMIT_RE, HubClient, HubError, RemoteFile, online, translate_error
@@ -179,7 +180,7 @@ class Downloader:
         final = hub_folder(self.store, repo, commit) / filename
         partial = final.with_name(final.name + PARTIAL_SUFFIX)
         note = final.with_name(final.name + NOTE_SUFFIX)
-        partial.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(partial.parent)
         try:
             with _exclusive(final.with_name(final.name + ".lock"), remote):
                 done = self._prepare_partial(partial, note, remote, tracked or revision)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import sqlite3
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,7 @@ from app.core.fsutil import (
     CHUNK,
     ProgressCallback,
     fsync_dir,
+    make_dirs,
     remove_empty_parents,
     sha256_file,
 )
@@ -46,6 +49,10 @@ DISK_MARGIN = 64 * 1024 * 1024
 """Free space kept beyond a file's size, so a copy never fills the disk to the last byte."""
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+STAGING_SUFFIX = ".incomplete"
+STALE_STAGING_SECONDS = 60.0
+"""A staging file unlocked and untouched this long belongs to an import that was killed."""
 
 
 @dataclass(frozen=True)
@@ -157,11 +164,26 @@ def unpin_hint(model_id: str) -> str:
 
 
 class ModelStore:
-    """Installed models under one data folder. Safe to use from several processes."""
+    """Installed models under one data folder. Safe to use from several processes.
 
-    def __init__(self, paths: Paths) -> None:
-        self.paths = paths.ensure()
-        self.db = registry.open_registry(self.paths.registry_db)
+    ``read_only`` reads a data folder this process cannot write: nothing is created,
+    migrated or recorded (listing, verifying and exporting a lockfile still work).
+    """
+
+    def __init__(self, paths: Paths, *, read_only: bool = False) -> None:
+        if read_only:
+            self.paths = paths
+        else:
+            try:
+                self.paths = paths.ensure()
+            except OSError as exc:
+                raise StoreError(
+                    f"The data folder {paths.home} cannot be created or written "
+                    f"({exc.strerror or exc}). Check that you may write to it, or choose "
+                    "another one (--home or DRIFTLESS_HOME); nothing in it was changed."
+                ) from exc
+        self.read_only = read_only
+        self.db = registry.open_registry(self.paths.registry_db, read_only=read_only)
 
     def close(self) -> None:
         """Let go of the registry file (its connections also close with their threads)."""
@@ -279,55 +301,25 @@ class ModelStore:
         pinned: bool = False,
         filename: str | None = None,
     ) -> InstalledModel:
-        """Record a file already in place whose sha256 the caller has checked."""
+        """Record a file already in place whose sha256 the caller has checked.
+
+        A version already recorded (the same repo, commit and filename; for a local file,
+        the same sha256) is returned as it is, pinned if ``pinned``: never a second row.
+        """
         if not _SHA256.match(sha256):
             raise StoreError(f"'{sha256}' is not a sha256 hex digest.")
         info = info or read_gguf(path)
-        stat = path.stat()
         filename = filename or path.name
-        base_id = slugify(filename)
         with self.db.write() as conn:
-            taken = {r[0] for r in conn.execute("SELECT id FROM models").fetchall()}
-            model_id = _new_id(base_id, provenance.commit or sha256, taken)
-            now = _now()
-            conn.execute(
-                "INSERT INTO models (id, base_id, source, repo, commit_sha, revision, filename,"
-                " path, managed, sha256, size, mtime_ns, license, installed_at, architecture,"
-                " model_name, context_length, quantization, parameter_count,"
-                " chat_template_sha256, pinned, verified_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    model_id,
-                    base_id,
-                    provenance.source,
-                    provenance.repo,
-                    provenance.commit,
-                    provenance.revision,
-                    filename,
-                    str(path.resolve()),
-                    int(managed),
-                    sha256,
-                    stat.st_size,
-                    stat.st_mtime_ns,
-                    provenance.license or info.license,
-                    now,
-                    info.architecture,
-                    info.name,
-                    info.context_length,
-                    info.quantization,
-                    info.parameter_count,
-                    info.chat_template_sha256,
-                    int(pinned),
-                    now,
-                ),
-            )
-            has_active = conn.execute(
-                "SELECT 1 FROM settings WHERE key = 'active_model'"
-            ).fetchone()
-            if not has_active:
-                conn.execute(
-                    "INSERT INTO settings (key, value) VALUES ('active_model', ?)", (model_id,)
-                )
+            # Under the write lock, so two processes registering one version make one row
+            # (the unique indexes of registry migration 2 back this up).
+            same = _same_version(conn, provenance, filename, sha256)
+            if same is not None:
+                model_id = same
+                if pinned:
+                    conn.execute("UPDATE models SET pinned = 1 WHERE id = ?", (model_id,))
+            else:
+                model_id = _insert(conn, path, provenance, filename, sha256, managed, info, pinned)
         return self.get(model_id)
 
     def set_tracked_revision(self, ref: str, revision: str | None) -> InstalledModel:
@@ -376,8 +368,11 @@ class ModelStore:
         size = source.stat().st_size
         self.check_free_space(size)
         staging = self.paths.models_dir / "local" / ".staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        partial = staging / f"{source.name}.incomplete"
+        make_dirs(staging)
+        sweep_staging(staging)
+        # Unique per process and call: two imports of same-named files must never share
+        # (or delete) each other's bytes.
+        partial = staging / f"{source.name}.{os.getpid()}-{secrets.token_hex(4)}{STAGING_SUFFIX}"
         try:
             digest = _copy_hashing(source, partial, on_progress, cancel)
             existing = self.find_by_sha256(digest)
@@ -385,8 +380,10 @@ class ModelStore:
                 partial.unlink(missing_ok=True)
                 return existing[0]
             final_dir = self.paths.models_dir / "local" / digest[:16]
-            final_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(final_dir)
             final = final_dir / source.name
+            # Another import of the same bytes may have put them here first: replacing them
+            # with the same bytes is harmless.
             os.replace(partial, final)
             fsync_dir(final_dir)
         except OSError as exc:
@@ -395,7 +392,7 @@ class ModelStore:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return self.register(
+        model = self.register(
             final,
             Provenance(source="local-file"),
             sha256=digest,
@@ -403,6 +400,15 @@ class ModelStore:
             info=info,
             pinned=pinned,
         )
+        if model.path != final.resolve():
+            # A concurrent import of the same bytes under another name was recorded first;
+            # no row points at this copy.
+            final.unlink(missing_ok=True)
+            remove_empty_parents(final_dir, self.paths.models_dir)
+        elif model.mtime_ns != final.stat().st_mtime_ns:
+            self._mark_verified(model)  # same bytes (hashed just now), replaced by this import
+            model = self.get(model.id)
+        return model
 
     def check_free_space(self, needed: int) -> None:
         free = shutil.disk_usage(self.paths.models_dir).free
@@ -472,12 +478,84 @@ class ModelStore:
         return None
 
     def _mark_verified(self, model: InstalledModel) -> None:
+        if self.read_only:
+            return  # the check stands; only its date goes unrecorded
         mtime = model.path.stat().st_mtime_ns
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE models SET mtime_ns = ?, verified_at = ? WHERE id = ?",
                 (mtime, _now(), model.id),
             )
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    path: Path,
+    provenance: Provenance,
+    filename: str,
+    sha256: str,
+    managed: bool,
+    info: GGUFInfo,
+    pinned: bool,
+) -> str:
+    stat = path.stat()
+    base_id = slugify(filename)
+    taken = {r[0] for r in conn.execute("SELECT id FROM models").fetchall()}
+    model_id = _new_id(base_id, provenance.commit or sha256, taken)
+    now = _now()
+    conn.execute(
+        "INSERT INTO models (id, base_id, source, repo, commit_sha, revision, filename,"
+        " path, managed, sha256, size, mtime_ns, license, installed_at, architecture,"
+        " model_name, context_length, quantization, parameter_count,"
+        " chat_template_sha256, pinned, verified_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            model_id,
+            base_id,
+            provenance.source,
+            provenance.repo,
+            provenance.commit,
+            provenance.revision,
+            filename,
+            str(path.resolve()),
+            int(managed),
+            sha256,
+            stat.st_size,
+            stat.st_mtime_ns,
+            provenance.license or info.license,
+            now,
+            info.architecture,
+            info.name,
+            info.context_length,
+            info.quantization,
+            info.parameter_count,
+            info.chat_template_sha256,
+            int(pinned),
+            now,
+        ),
+    )
+    has_active = conn.execute("SELECT 1 FROM settings WHERE key = 'active_model'").fetchone()
+    if not has_active:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('active_model', ?)", (model_id,))
+    return model_id
+
+
+def _same_version(
+    conn: sqlite3.Connection, provenance: Provenance, filename: str, sha256: str
+) -> str | None:
+    """The id of the row already recording this version, if any."""
+    if provenance.repo and provenance.commit:
+        row = conn.execute(
+            "SELECT id FROM models WHERE repo = ? AND commit_sha = ? AND filename = ?",
+            (provenance.repo, provenance.commit, filename),
+        ).fetchone()
+    elif provenance.source == "local-file":
+        row = conn.execute(
+            "SELECT id FROM models WHERE source = 'local-file' AND sha256 = ?", (sha256,)
+        ).fetchone()
+    else:
+        row = None
+    return str(row["id"]) if row else None
 
 
 def _mismatch_sentence(model: InstalledModel, actual: str) -> str:
@@ -510,7 +588,8 @@ def _copy_hashing(
     digest = hashlib.sha256()
     total = source.stat().st_size
     done = 0
-    with source.open("rb") as src, dest.open("wb") as out:
+    with source.open("rb") as src, dest.open("xb") as out:
+        _lock(out.fileno())  # held until closed: sweep_staging leaves a locked file alone
         while chunk := src.read(CHUNK):
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -522,3 +601,45 @@ def _copy_hashing(
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
+
+
+def sweep_staging(folder: Path) -> list[Path]:
+    """Delete the staging files of imports that were killed; return what was deleted.
+
+    A file counts as left over when it has not been written to for a minute and no
+    process holds its lock (an import locks its file while copying). Where there are no
+    such locks (Windows), the system refuses to delete a file still open.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    for item in folder.glob(f"*{STAGING_SUFFIX}"):
+        try:
+            if now - item.stat().st_mtime < STALE_STAGING_SECONDS or _locked(item):
+                continue
+            item.unlink()
+        except OSError:
+            continue  # gone already, or still in use
+        removed.append(item)
+    return removed
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: an open file cannot be deleted anyway
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _locked(path: Path) -> bool:
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    with path.open("rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return False

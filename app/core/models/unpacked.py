@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 
 from app.core.errors import DriftlessError
-from app.core.fsutil import atomic_write_text, sha256_file
+from app.core.fsutil import atomic_write_text, make_dirs, sha256_file
 from app.core.machine import available_memory
 from app.core.models.gguf import GGUFInfo, read_gguf
 from app.core.runtime.llama import LLAMA_LOAD_LOCK, clear_native_errors, last_native_error
@@ -187,7 +188,7 @@ class UnpackedCache:
 
     def _make(self, path: Path, sha256: str, info: GGUFInfo, lib: ModuleType, threads: int) -> Path:
         size = unpacked_size(info)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.folder)
         free = shutil.disk_usage(self.folder).free
         if free < size + SPACE_MARGIN:
             raise UnpackError(
@@ -200,7 +201,7 @@ class UnpackedCache:
                 f"a 16-bit copy needs {human_size(size)} of memory and "
                 f"{human_size(memory)} is available"
             )
-        partial = self.folder / f".{sha256}.{os.getpid()}.partial"
+        partial = self.folder / f".{sha256}.{os.getpid()}-{secrets.token_hex(4)}.partial"
         try:
             params = lib.llama_model_quantize_default_params()
             params.ftype = lib.LLAMA_FTYPE_MOSTLY_F16
