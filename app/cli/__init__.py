@@ -18,8 +18,8 @@ from app.cli import chat as chat_cmd
 from app.cli import classify as classify_cmd
 from app.cli import models as models_cmd
 from app.cli.common import error
-from app.core.errors import LOG_HINT, Cancelled, DriftlessError, describe_failure
-from app.core.logs import setup_logging
+from app.core.errors import LOG_HINT, Cancelled, describe_failure
+from app.core.logs import setup_logging, stop_logging
 from app.core.paths import HOME_ENV, get_paths
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.ui.application import run_gui
 
         return run_gui(smoke_test=args.smoke_test)
+    log_path = _start_logging()
     try:
         result: int = args.handler(args)
         return result
@@ -70,19 +71,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         error("interrupted.")
         return 130
     except Exception as exc:
-        error(_describe(exc))
+        error(_describe(exc, log_path))
         return 130 if isinstance(exc, Cancelled) else 1
+    finally:
+        stop_logging()
 
 
-def _describe(exc: Exception) -> str:
+def _start_logging() -> Path | None:
+    """The command line logs to the same file as the window, when the data folder allows."""
+    try:
+        return setup_logging(get_paths())
+    except Exception:  # a read-only or missing data folder: the command may still work
+        return None
+
+
+def _describe(exc: Exception, log_path: Path | None) -> str:
     """The one line a failure gets; an unexpected one also leaves its traceback in the log."""
     if isinstance(exc, Cancelled):
         return "cancelled."
-    if isinstance(exc, DriftlessError | OSError):
-        return describe_failure(exc, log)
-    try:
-        path: Path | None = setup_logging(get_paths())
-    except Exception:  # the data folder itself may be what failed
-        path = None
     message = describe_failure(exc, log)
-    return message.replace(LOG_HINT, f"The details are in {path}.") if path else message
+    return message.replace(LOG_HINT, f"The details are in {log_path}.") if log_path else message

@@ -36,6 +36,11 @@ class _DriftlessFileHandler(logging.handlers.RotatingFileHandler):
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
         return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A log that cannot be written (a read-only data folder, a full disk) must not
+        # print tracebacks into the person's terminal or window: the record is dropped.
+        pass
+
 
 def log_file(paths: Paths) -> Path:
     return paths.logs_dir / LOG_NAME
