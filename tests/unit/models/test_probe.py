@@ -225,3 +225,14 @@ def test_a_real_llama_cpp_abort_is_contained_in_the_child(
     outcome = run_probe(hostile)
     assert outcome.crashed and outcome.how == "SIGABRT"
     assert clue in outcome.detail
+
+
+def test_classification_refuses_a_model_that_crashed_its_probe(
+    store: ModelStore, model: InstalledModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.classify import runtime as classify_runtime
+
+    child_running(monkeypatch, ABORT)
+    monkeypatch.setattr(classify_runtime, "import_llama_cpp", lambda: pytest.fail("llama loaded"))
+    with pytest.raises(ModelLoadError, match="SIGABRT"):
+        classify_runtime.ModelRunner.open(store, model.id)
