@@ -291,6 +291,8 @@ class ChatPage(QWidget):
             return
         if loaded is not None and loaded.model_id == wanted and n_ctx is None:
             return
+        if self.controller.loading_model == wanted and n_ctx is None:
+            return  # already on its way: asking again would cancel and restart it
         refusal = self._crashed_probe(wanted)
         if refusal is not None:
             # Never load on our own a model that killed llama.cpp: the user picks another.

@@ -16,22 +16,25 @@ from tests.model_files import tiny_model
 
 
 @pytest.fixture
-def hostile(store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> InstalledModel:
+def children() -> list[str]:
+    """The model paths probe children were started for."""
+    return []
+
+
+@pytest.fixture
+def hostile(
+    store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[str]
+) -> InstalledModel:
     """The active model; llama.cpp 'aborts' on it (its probe child calls abort())."""
     model = store.import_file(tiny_model(tmp_path / "Hostile.gguf"))
     store.set_active(model.id)
-    children: list[str] = []
 
     def aborting(path: Path) -> list[str]:
         children.append(str(path))
         return [sys.executable, "-c", "import os; os.abort()"]
 
     monkeypatch.setattr(probe, "probe_command", aborting)
-    monkeypatch.setattr("tests.gui.chat.test_crashed_probe.CHILDREN", children)
     return model
-
-
-CHILDREN: list[str] = []
 
 
 def open_window(qtbot: QtBot, store: ModelStore) -> MainWindow:
@@ -43,7 +46,7 @@ def open_window(qtbot: QtBot, store: ModelStore) -> MainWindow:
 
 
 def test_a_probe_crash_at_start_is_a_message_and_the_next_start_does_not_try(
-    qtbot: QtBot, store: ModelStore, hostile: InstalledModel
+    qtbot: QtBot, store: ModelStore, hostile: InstalledModel, children: list[str]
 ) -> None:
     window = open_window(qtbot, store)
     controller = window.chat_page.controller
@@ -52,9 +55,7 @@ def test_a_probe_crash_at_start_is_a_message_and_the_next_start_does_not_try(
     assert controller.loaded is None
     state = window.chat_page.state_label.text()
     assert "cannot be loaded on this llama.cpp: SIGABRT" in state
-    # (A load asked for again while the first was probing cancels that child: no verdict.)
-    assert set(CHILDREN) == {str(hostile.path)}
-    tried = len(CHILDREN)
+    assert children == [str(hostile.path)]  # one child, not one per request
     record = ProbeCache(store.paths).crashed(hostile)
     assert record is not None
     window.close()
@@ -65,4 +66,4 @@ def test_a_probe_crash_at_start_is_a_message_and_the_next_start_does_not_try(
     assert again.chat_page.controller.loaded is None
     assert again.chat_page.state_label.text() == record.problem(hostile.id)
     assert not again.chat_page.send_button.isEnabled()
-    assert len(CHILDREN) == tried
+    assert children == [str(hostile.path)]
