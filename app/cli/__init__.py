@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from app.cli.common import error
 from app.core.errors import LOG_HINT, Cancelled, describe_failure
 from app.core.logs import setup_logging, stop_logging
 from app.core.paths import HOME_ENV, get_paths
+from app.core.runtime.probe import PROBE_FLAG
+from app.core.runtime.probe import main as probe_main
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == [PROBE_FLAG]:
+        # A frozen build's load probe (sys.executable is Driftless itself): nothing else.
+        return probe_main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.home:
         # One place decides the data folder; the window and workers read it too.
         os.environ[HOME_ENV] = os.path.abspath(os.path.expanduser(args.home))

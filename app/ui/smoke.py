@@ -2,7 +2,9 @@
 
 It runs the real window (offscreen unless told otherwise): the starter model is found
 and checked, the chat page loads it on the inference thread, one message is sent and a
-few words of the reply are streamed back, printed and the reply stopped. Exit status 0
+few words of the reply are streamed back, printed and the reply stopped; then a child
+process loads it as the load probe would (in a frozen build, through the hidden
+``--probe-model`` flag). Exit status 0
 means every step worked; any failure prints one line saying which step and exits 1.
 This is what a packaged build is tested with (packaging/smoke.sh, tests/test_package.py).
 """
@@ -17,8 +19,10 @@ from typing import TextIO
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from app.core.chat.engine import LoadedModel
+from app.core.runtime.probe import ProbeOutcome, run_probe
 from app.ui.chat.worker import ReplyOutcome
 from app.ui.main_window import MainWindow
+from app.ui.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,30 @@ class SmokeTest(QObject):
             self.fail("the model produced no text")
             return
         self.say(f"reply: {' '.join(self.reply.split())}")
+        self._probe_starter()
+
+    def _probe_starter(self) -> None:
+        """Load the starter in a child process as a new model's first load does.
+
+        In a frozen build this is ``Driftless --probe-model``: the path only a build can
+        break, and the one that keeps a hostile model from killing the window.
+        """
+        active = self.window.store.active()
+        if active is None:
+            self.fail("the starter model disappeared")
+            return
+        self.step = "loading the starter in a child process (the load probe)"
+        task = Task(lambda task: run_probe(active.path, cancel=task.cancel_token), self)
+        task.succeeded.connect(self._on_probe_succeeded)
+        task.failed.connect(self.fail)
+        task.start()
+
+    @Slot(object)
+    def _on_probe_succeeded(self, outcome: ProbeOutcome) -> None:
+        if outcome.returncode != 0:
+            self.fail(f"the probe child ended with {outcome.how} {outcome.detail}".strip())
+            return
+        self.say(f"probe: a child process loaded the model in {outcome.seconds:.2f} s")
         self.say(f"ok in {time.monotonic() - self._started:.1f} s")
         self._finish(0)
 

@@ -113,6 +113,7 @@ def test_run_gui_smoke_test_starts_loads_generates_and_exits_0(
     assert "smoke: loaded smollm2-135m-instruct-q4_1" in printed
     reply = next(line for line in printed.splitlines() if line.startswith("smoke: reply: "))
     assert len(reply.removeprefix("smoke: reply: ").split()) >= 1
+    assert "smoke: probe: a child process loaded the model in " in printed
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     assert app.desktopFileName() == APP_ID

@@ -47,6 +47,7 @@ from app.core.chat.sampling import SamplingParams, split_at_stop
 from app.core.errors import Cancelled, DriftlessError, ModelLoadError, ModelNotFound
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo, read_gguf
+from app.core.models.probe import ensure_loadable
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.runtime.llama import LLAMA_LOAD_LOCK as LLAMA_LOAD_LOCK
 from app.core.runtime.llama import clear_native_errors
@@ -217,8 +218,10 @@ class Engine:
     ) -> LoadedModel:
         """Check and load a model (the active one when ``ref`` is None).
 
-        The store's check (size, mtime, re-hash if moved) and Driftless' GGUF reader run
-        before llama.cpp sees the file. ``n_ctx`` defaults to min(trained context, 4096).
+        The store's check (size, mtime, re-hash if moved), Driftless' GGUF reader and,
+        for a file new to this llama.cpp, a load in a child process
+        (:mod:`app.core.models.probe`) run before llama.cpp sees the file here.
+        ``n_ctx`` defaults to min(trained context, 4096).
         """
         with self._owned():
             self.unload()
@@ -230,6 +233,8 @@ class Engine:
                 cancel.raise_if_cancelled()
             size = resolve_context_size(n_ctx, info.context_length)
             check_memory(model.id, info, size)
+            # A file never loaded on this llama.cpp is tried in a child process first.
+            ensure_loadable(self.store.paths, model, cancel=cancel)
             # The first touch of llama_cpp, after every check; looked up here so that
             # patching app.core.chat.engine.import_llama_cpp catches it (open_llama then finds
             # the module already imported).

@@ -38,6 +38,7 @@ from app.core.classify.threads import ThreadTuner, thread_candidates
 from app.core.errors import ModelLoadError
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import read_gguf
+from app.core.models.probe import ensure_loadable
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.models.unpacked import UnpackedCache, Weights, main_type
 from app.core.runtime.llama import (
@@ -154,6 +155,7 @@ class ModelRunner:
         model = _find(store, ref)
         model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
         gguf = read_gguf(model.path)
+        ensure_loadable(store.paths, model, cancel=cancel)  # a child tries a new file first
         if cancel is not None:
             cancel.raise_if_cancelled()
         lib = import_llama_cpp()  # the native library is loaded here, not at import

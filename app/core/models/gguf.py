@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import BinaryIO
 
 from app.core.errors import InvalidModelFile
+from app.core.models.gguf_checks import check_hyperparameters
 from app.core.models.gguf_types import (
     FILE_TYPE_GUESSED,
     VALUE_ARRAY,
@@ -185,7 +186,11 @@ class GGUFInfo:
 
 
 def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
-    """Read and check a GGUF file's header; raise ``InvalidModelFile`` if implausible."""
+    """Read and check a GGUF file's header; raise ``InvalidModelFile`` if implausible.
+
+    Beyond the layout, the hyperparameters llama.cpp trusts are checked too
+    (:mod:`app.core.models.gguf_checks`), so a file read here does not crash it on load.
+    """
     file_path = Path(path)
     label = file_path.name or str(file_path)
     fd = _open_regular_file(file_path, label)
@@ -366,6 +371,7 @@ class _Parser:
             tensors=tensors,
         )
         self._check_layout(info)
+        check_hyperparameters(info)  # values llama.cpp would trust blindly
         return info
 
     def _read_version(self) -> int:

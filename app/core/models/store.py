@@ -9,7 +9,9 @@ removes it until the user unpins it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -17,7 +19,7 @@ import shutil
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +35,7 @@ from app.core.errors import (
 from app.core.fsutil import (
     CHUNK,
     ProgressCallback,
+    atomic_write_text,
     fsync_dir,
     make_dirs,
     remove_empty_parents,
@@ -53,6 +56,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 STAGING_SUFFIX = ".incomplete"
 STALE_STAGING_SECONDS = 60.0
 """A staging file unlocked and untouched this long belongs to an import that was killed."""
+REHASH_AFTER = timedelta(days=30)
+"""A file is re-hashed on its first load once this long has passed since its last check."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,16 @@ def slugify(filename: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def _row_to_model(row: sqlite3.Row) -> InstalledModel:
@@ -320,6 +335,7 @@ class ModelStore:
                     conn.execute("UPDATE models SET pinned = 1 WHERE id = ?", (model_id,))
             else:
                 model_id = _insert(conn, path, provenance, filename, sha256, managed, info, pinned)
+        self._remember_ctime(path, path.stat())
         return self.get(model_id)
 
     def set_tracked_revision(self, ref: str, revision: str | None) -> InstalledModel:
@@ -338,6 +354,7 @@ class ModelStore:
                 "UPDATE models SET path = ?, mtime_ns = ?, verified_at = ? WHERE id = ?",
                 (str(new_path.resolve()), stat.st_mtime_ns, _now(), model.id),
             )
+        self._remember_ctime(new_path, stat)
         return self.get(model.id)
 
     def import_file(
@@ -450,13 +467,18 @@ class ModelStore:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InstalledModel:
-        """The check every load makes: size and mtime, and a full re-hash if they moved."""
+        """The check every load makes: size and mtime, and a full re-hash when it is due.
+
+        The file is re-hashed when its size, mtime or ctime moved since it was last
+        verified (restoring an edited file's mtime with ``touch`` or ``utime`` changes its
+        ctime), and on the first load :data:`REHASH_AFTER` after the last verification.
+        """
         model = self.get(ref)
         problem = self._file_problem(model)
         if problem:
             raise ChecksumMismatch(problem, expected=model.sha256)
         stat = model.path.stat()
-        if stat.st_mtime_ns != model.mtime_ns:
+        if stat.st_mtime_ns != model.mtime_ns or self._rehash_due(model, stat):
             actual = sha256_file(model.path, on_progress, cancel)
             if actual != model.sha256:
                 raise ChecksumMismatch(
@@ -480,12 +502,35 @@ class ModelStore:
     def _mark_verified(self, model: InstalledModel) -> None:
         if self.read_only:
             return  # the check stands; only its date goes unrecorded
-        mtime = model.path.stat().st_mtime_ns
+        stat = model.path.stat()
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE models SET mtime_ns = ?, verified_at = ? WHERE id = ?",
-                (mtime, _now(), model.id),
+                (stat.st_mtime_ns, _now(), model.id),
             )
+        self._remember_ctime(model.path, stat)
+
+    # The ctime seen at the last verification lives beside the registry, not in it: a
+    # lost or damaged file only means one more re-hash.
+
+    def _ctime_file(self, path: Path) -> Path:
+        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
+        return self.paths.home / "cache" / "verified" / f"{key}.json"
+
+    def _remember_ctime(self, path: Path, stat: os.stat_result) -> None:
+        record = {"path": str(path.resolve()), "ctime_ns": stat.st_ctime_ns}
+        with contextlib.suppress(OSError):  # then the next load re-hashes: only slower
+            atomic_write_text(self._ctime_file(path), json.dumps(record))
+
+    def _rehash_due(self, model: InstalledModel, stat: os.stat_result) -> bool:
+        verified = _parse_time(model.verified_at)
+        if verified is None or datetime.now(UTC) - verified > REHASH_AFTER:
+            return True
+        try:
+            record = json.loads(self._ctime_file(model.path).read_text(encoding="utf-8"))
+            return bool(record["ctime_ns"] != stat.st_ctime_ns)
+        except (OSError, ValueError, KeyError, TypeError):
+            return True
 
 
 def _insert(

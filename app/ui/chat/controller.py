@@ -82,6 +82,11 @@ class ChatController(QObject):
         return self._load is not None
 
     @property
+    def loading_model(self) -> str | None:
+        """The model being loaded now, if any."""
+        return self._load.model_id if self._load is not None else None
+
+    @property
     def busy(self) -> bool:
         return self._reply is not None
 

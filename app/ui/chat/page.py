@@ -41,6 +41,7 @@ from app.core.chat.saved import (
     title_from,
 )
 from app.core.errors import ContextOverflow, DriftlessError
+from app.core.models.probe import ProbeCache
 from app.core.models.store import ModelStore
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
@@ -272,9 +273,26 @@ class ChatPage(QWidget):
             return
         if loaded is not None and loaded.model_id == wanted and n_ctx is None:
             return
+        if self.controller.loading_model == wanted and n_ctx is None:
+            return  # already on its way: asking again would cancel and restart it
+        refusal = self._crashed_probe(wanted)
+        if refusal is not None:
+            # Never load on our own a model that killed llama.cpp: the user picks another.
+            self._show_state(refusal)
+            self._update_state()
+            return
         self.controller.load_model(wanted, n_ctx)
         self._show_state(f"Loading {wanted}…")
         self._update_state()
+
+    def _crashed_probe(self, model_id: str) -> str | None:
+        """Why ``model_id`` must not be loaded automatically (it crashed its probe), or None."""
+        try:
+            model = self.store.get(model_id)
+        except DriftlessError:
+            return None  # gone or ambiguous: the load itself says so
+        record = ProbeCache(self.store.paths).crashed(model)
+        return None if record is None else record.problem(model.id)
 
     @Slot(int)
     def _on_model_combo_activated(self, index: int) -> None:
