@@ -1,7 +1,7 @@
 """The confusion matrix in the window: the picture of :mod:`.confusion`, scrolled and zoomed.
 
 Ctrl+wheel, the − and + buttons, Ctrl+plus/minus zoom; **Fit** shows the whole
-matrix; **100%** the picture's own size. Hovering a cell names its gold and
+matrix; **Actual size** the picture at its own size. Hovering a cell names its gold and
 predicted labels with the count and the row share; hovering an elided label
 gives its whole name. The picture is painted at each paint from the widget's own
 palette, so a switch between light and dark shows at once.
@@ -116,7 +116,7 @@ class ConfusionMatrixView(QWidget):
             "+", "Zoom in (Ctrl+plus, Ctrl+wheel)", QKeySequence.StandardKey.ZoomIn
         )
         self.fit_button = self._button("Fit", "Show the whole matrix")
-        self.actual_button = self._button("100%", "The picture's own size")
+        self.actual_button = self._button("Actual size", "The picture at its own size")
         self.zoom_out_button.clicked.connect(self.zoom_out)
         self.zoom_in_button.clicked.connect(self.zoom_in)
         self.fit_button.clicked.connect(self.fit)
