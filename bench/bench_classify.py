@@ -51,7 +51,6 @@ from app.core.classify.classifier import (
 from app.core.classify.head import fit_head
 from app.core.classify.labels import Label, LabelSet
 from app.core.classify.metrics import score
-from app.core.classify.picture import write_confusion
 from app.core.classify.prompt import label_text
 from app.core.classify.runtime import ModelRunner
 from app.core.classify.teach import FeatureSpec, default_spec, read_features
@@ -59,6 +58,7 @@ from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from app.core.runtime.llama import import_llama_cpp
+from app.ui.classify.confusion import offscreen_application, write_matrix
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SST2 = LabelSet.from_names(
@@ -414,7 +414,8 @@ def main() -> int:
         probs = fit.predict_proba(x_eval)
         gold = [y for _, y in held]
         head_scores = score(SST2.label_names, gold, list(probs.argmax(axis=1)))
-        write_confusion(args.out / "sst2_examples.png", head_scores, "SST-2, taught head")
+        offscreen_application()
+        write_matrix(args.out / "sst2_examples.png", head_scores, "SST-2, taught head")
         results["sst2_examples"] = {
             "n_eval": len(held),
             "n_train": len(teach_rows),
@@ -451,7 +452,8 @@ def main() -> int:
             fit_b = fit_head(x_all[:n], y_all[:n], len(names))
             pred = list(fit_b.predict_proba(x_all[n:]).argmax(axis=1))
             b_scores = score(names, y_all[n:], pred)
-            write_confusion(args.out / "banking77_examples.png", b_scores, "Banking77, taught head")
+            offscreen_application()
+            write_matrix(args.out / "banking77_examples.png", b_scores, "Banking77, taught head")
             results["banking77_examples"] = {
                 "n_train": n,
                 "n_eval": len(test),

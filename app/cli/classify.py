@@ -24,6 +24,7 @@ from app.core.classify import (
     EvalReport,
     LabelSet,
     MethodOptions,
+    Scores,
     TaughtHead,
     TeachProgress,
     Workbench,
@@ -35,7 +36,6 @@ from app.core.classify import (
     read_all,
     run_file,
     sniff,
-    write_confusion,
 )
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Classifier, Method
@@ -366,7 +366,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if len(reports) > 1:
                 path = path.with_name(f"{path.stem}-{i + 1}{path.suffix}")
             title = f"{report.info.method} on {report.info.model_id}"
-            write_confusion(path, report.scores, title)
+            _write_matrix(path, report.scores, title)
             status(f"Wrote the confusion matrix to {path}")
     if args.json:
         payload: dict[str, Any] = (
@@ -379,6 +379,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         _print_table(comparison_table(reports))
     return 0
+
+
+def _write_matrix(path: Path, scores: Scores, title: str) -> None:
+    """Paint the window's confusion matrix offscreen: Qt is imported here, not at start-up."""
+    from app.ui.classify.confusion import offscreen_application, write_matrix
+
+    offscreen_application()
+    write_matrix(path, scores, title)
 
 
 def _print_table(rows: list[list[str]]) -> None:

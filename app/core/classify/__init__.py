@@ -6,7 +6,8 @@
 - :mod:`.classifier`: prompted scoring (calibrated) and the result types.
 - :mod:`.teach`, :mod:`.head`: classification taught by examples.
 - :mod:`.table`, :mod:`.batch`, :mod:`.runs`: CSV/TSV files, checkpointed batch runs.
-- :mod:`.metrics`, :mod:`.evaluate`, :mod:`.picture`: scores against gold labels.
+- :mod:`.metrics`, :mod:`.evaluate`: scores against gold labels, the confusion matrix's
+  counts and row shares (the window and the command line draw it with Qt).
 - :mod:`.workbench`: all of it on one loaded model, for the command line and the window.
 
 Nothing here imports Qt; ``llama_cpp`` is imported only when a model is opened.
@@ -29,7 +30,6 @@ from app.core.classify.evaluate import EvalReport, GoldRows, comparison_table, e
 from app.core.classify.labels import Label, LabelSet
 from app.core.classify.library import LabelSetLibrary
 from app.core.classify.metrics import GoldMapping, Scores, map_gold, score
-from app.core.classify.picture import confusion_png, confusion_svg, write_confusion
 from app.core.classify.runs import RowResult, RunRecord, RunStore
 from app.core.classify.table import (
     Columns,
@@ -82,8 +82,6 @@ __all__ = [
     "Workbench",
     "choose_columns",
     "comparison_table",
-    "confusion_png",
-    "confusion_svg",
     "evaluate",
     "gold_rows",
     "iter_rows",
@@ -94,5 +92,4 @@ __all__ = [
     "run_file",
     "score",
     "sniff",
-    "write_confusion",
 ]

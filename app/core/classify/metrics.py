@@ -70,6 +70,11 @@ class Scores:
     confident_accuracy: float | None = None
     """Accuracy on the predictions at or above the threshold, or None if there are none."""
 
+    def row_share(self, gold: int, predicted: int) -> float:
+        """The share of gold label ``gold``'s texts predicted as ``predicted`` (0 if none)."""
+        total = sum(self.confusion[gold])
+        return self.confusion[gold][predicted] / total if total else 0.0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,

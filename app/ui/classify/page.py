@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Slot
-from PySide6.QtGui import QPixmap, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -414,7 +414,7 @@ class ClassifyPage(QWidget):
         if job is None or path is None or columns is None:
             return
         self.eval_tab.progress.setValue(0)
-        self.eval_tab.confusion_label.clear()
+        self.eval_tab.matrix.clear()
         self.eval_tab.summary_label.setText(f"Evaluating on {path.name}…")
         if path != self.eval_path:
             self.eval_path = path
@@ -435,9 +435,8 @@ class ClassifyPage(QWidget):
         compare = self.eval_tab.compare_label
         compare.setText(comparison_html(self.eval_history))
         compare.setVisible(len(self.eval_history) > 1)
-        pixmap = QPixmap()
-        pixmap.loadFromData(outcome.confusion_png, "PNG")
-        self.eval_tab.confusion_label.setPixmap(pixmap)
+        title = f"{report.info.method} on {report.info.model_id}"
+        self.eval_tab.matrix.set_scores(report.scores, title)
 
     # --- teach -------------------------------------------------------------------------
 

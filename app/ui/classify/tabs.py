@@ -12,11 +12,13 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from app.ui.classify.matrix import ConfusionMatrixView
 from app.ui.classify.models import ProbabilityBars, ResultColumn, ResultsModel
 
 
@@ -116,9 +118,7 @@ class EvaluateTab(QWidget):
         self.summary_label = _wrapping_label(
             "Choose a file with gold labels to measure accuracy and see the confusion matrix."
         )
-        self.confusion_label = QLabel()
-        self.confusion_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.confusion_label.setAccessibleName("Confusion matrix")
+        self.matrix = ConfusionMatrixView()
         self.compare_label = _wrapping_label()
         self.compare_label.setAccessibleName("Comparison with earlier evaluations")
         self.compare_label.hide()
@@ -126,14 +126,18 @@ class EvaluateTab(QWidget):
         scroll.setAccessibleName("Evaluation results")
         scroll.setWidgetResizable(True)
         body = QWidget()
-        inner = QHBoxLayout()
-        inner.addWidget(self.summary_label, 1, Qt.AlignmentFlag.AlignTop)
-        inner.addWidget(self.confusion_label, 0, Qt.AlignmentFlag.AlignTop)
         outer = QVBoxLayout(body)
-        outer.addLayout(inner)
+        outer.addWidget(self.summary_label)
         outer.addWidget(self.compare_label)
         outer.addStretch(1)
         scroll.setWidget(body)
+        # The numbers on the left, the matrix (scrolled and zoomed on its own) beside them.
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.matrix)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.cancel_button)
@@ -141,7 +145,7 @@ class EvaluateTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.splitter, 1)
 
 
 class TeachTab(QWidget):

@@ -32,7 +32,6 @@ from app.core.classify import (
     TeachProgress,
     Workbench,
     choose_columns,
-    confusion_png,
     evaluate,
     gold_rows,
     open_file_run,
@@ -130,7 +129,6 @@ class FileOutcome:
 @dataclass(frozen=True)
 class EvalOutcome:
     report: EvalReport
-    confusion_png: bytes
 
 
 @dataclass(frozen=True)
@@ -271,8 +269,7 @@ class ClassifyWorker(QObject):
             classifier = self._classifier(request.job, request.cancel)
             report: Callable[[ClassifyProgress], None] = self._throttled(request.request_id)
             result = evaluate(classifier, gold, on_progress=report, cancel=request.cancel)
-            title = f"{result.info.method} on {result.info.model_id}"
-            return EvalOutcome(result, confusion_png(result.scores, title))
+            return EvalOutcome(result)
 
         self._guarded(request.request_id, work)
 

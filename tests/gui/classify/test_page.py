@@ -218,8 +218,10 @@ def test_evaluation_shows_accuracy_provenance_and_a_confusion_matrix(
     summary = page.eval_tab.summary_label.text()
     assert "Accuracy" in summary and "on 6 texts" in summary
     assert "Label set: mood@v1" in summary and "Lock id: " in summary
-    pixmap = page.eval_tab.confusion_label.pixmap()
-    assert not pixmap.isNull() and pixmap.width() > 100
+    matrix = page.eval_tab.matrix
+    assert matrix.scores is not None and matrix.scores.labels == ("positive", "negative")
+    assert matrix.title.startswith(("prompt on ", "examples on "))
+    assert matrix.canvas.layout_ is not None and matrix.canvas.width() > 100
     assert page.eval_tab.compare_label.isHidden()  # nothing to compare with yet
 
 

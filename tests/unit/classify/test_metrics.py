@@ -1,10 +1,6 @@
-"""Scores, gold-label matching, calibration, and the confusion matrix as a picture."""
+"""Scores, gold-label matching, calibration, and the confusion matrix's row shares."""
 
 from __future__ import annotations
-
-import struct
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +8,6 @@ import pytest
 from app.core.classify.classifier import calibrate, make_prediction, normalise_logprobs
 from app.core.classify.labels import LabelSet
 from app.core.classify.metrics import map_gold, score
-from app.core.classify.picture import confusion_png, confusion_svg, write_confusion
 
 
 def test_scores_match_a_hand_computed_example() -> None:
@@ -71,30 +66,8 @@ def test_below_the_threshold_the_answer_is_needs_review() -> None:
     assert unsure.answer == "needs review" and unsure.label == "b" and unsure.truncated
 
 
-def _png_size_and_pixels(data: bytes) -> tuple[int, int, bytes]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos = 8
-    chunks: dict[bytes, bytes] = {}
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + body)
-        chunks[kind] = chunks.get(kind, b"") + body
-        pos += 12 + length
-    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
-    return width, height, zlib.decompress(chunks[b"IDAT"])
-
-
-def test_the_confusion_matrix_is_a_valid_png_and_svg(tmp_path: Path) -> None:
-    s = score(["positive", "negative"], [0, 0, 1, 1], [0, 0, 0, 1])
-    width, height, raw = _png_size_and_pixels(confusion_png(s, "sst-2"))
-    assert len(raw) == height * (1 + 3 * width)
-    assert b"\x18\x46\x8c" in raw  # the darkest shade: row "positive" predicted all right
-    svg = confusion_svg(s, "sst-2 <test>")
-    assert "1 positive" in svg and "sst-2 &lt;test&gt;" in svg and "75.0%" in svg
-    write_confusion(tmp_path / "cm.svg", s)
-    write_confusion(tmp_path / "cm.png", s)
-    assert (tmp_path / "cm.svg").read_text(encoding="utf-8").startswith("<svg")
-    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+def test_row_shares_are_each_gold_rows_split() -> None:
+    s = score(["positive", "negative", "unused"], [0, 0, 0, 1], [0, 0, 1, 1])
+    assert s.row_share(0, 0) == pytest.approx(2 / 3) and s.row_share(0, 1) == pytest.approx(1 / 3)
+    assert s.row_share(1, 1) == 1.0
+    assert s.row_share(2, 2) == 0.0  # no gold texts: no share, not a division by zero
