@@ -7,9 +7,7 @@ the same with the real starter model through ``python -m app``.
 
 from __future__ import annotations
 
-import io
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,15 +26,9 @@ from app.core.models.store import ModelStore
 from app.core.paths import Paths, get_paths
 from app.core.runtime.template import assistant, system, user
 from tests.fake_engine import FakeEngine
+from tests.unit.cli.person import PressesCtrlC, Terminal, type_lines
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    engine = FakeEngine(["Hello! How can I help?", "Blue is calm.", "Third reply."])
-    monkeypatch.setattr(chat_cmd, "make_engine", lambda store: engine)
-    return engine
 
 
 @pytest.fixture
@@ -45,31 +37,6 @@ def saved(paths: Paths) -> Iterator[ConversationStore]:
     store = ConversationStore(paths)
     yield store
     store.close()
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-class PressesCtrlC(io.StringIO):
-    """A stdout on which the user presses Ctrl-C as the Nth piece of a reply appears."""
-
-    def __init__(self, at_write: int, times: int = 1) -> None:
-        super().__init__()
-        self.writes = 0
-        self.at_write = at_write
-        self.times = times
-
-    def write(self, text: str) -> int:
-        self.writes += 1
-        if self.at_write <= self.writes < self.at_write + self.times:
-            signal.raise_signal(signal.SIGINT)
-        return super().write(text)
-
-
-def type_lines(monkeypatch: pytest.MonkeyPatch, *lines: str) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{line}\n" for line in lines)))
 
 
 def roles_and_statuses(thread: list[Message]) -> list[tuple[str, str, str]]:
