@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from app.core.classify.classifier import calibrate, make_prediction, normalise_logprobs
-from app.core.classify.labels import LabelSet
 from app.core.classify.goldmap import GoldMap
+from app.core.classify.labels import LabelSet
 from app.core.classify.metrics import map_gold, score
 
 

@@ -315,7 +315,8 @@ def test_a_finished_run_is_evaluated_from_its_stored_results(
 ) -> None:
     source = write_sst2(tmp_path / "sst2.tsv", oracle)
     out = tmp_path / "out.csv"
-    assert main(["classify", "--label-set", "sentiment", "--input", str(source), "--output", str(out)]) == 0
+    command = ["classify", "--label-set", "sentiment", "--input", str(source)]
+    assert main([*command, "--output", str(out)]) == 0
     assert "driftless eval --run 1 scores it" in capsys.readouterr().err
     classified = len(seen)
 
