@@ -40,7 +40,7 @@ from app.core.classify import (
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, DataFileError, HeadError, NoGoldColumn
-from app.core.classify.evaluate import evaluate_run, run_gold_values
+from app.core.classify.evaluate import evaluate_run, run_label_set
 from app.core.classify.goldmap import GoldMap, GoldMapNeeded
 from app.core.classify.runs import RunStore
 from app.core.classify.runtime import RunnerInfo
@@ -500,7 +500,7 @@ def _eval_run(args: argparse.Namespace) -> int:
             f"{', '.join(ignored)} (or evaluate a file with --input)."
         )
     with RunStore.for_paths(get_paths().ensure()) as runs:
-        label_set, _values = run_gold_values(runs, args.run)
+        label_set = run_label_set(runs, args.run)
         gold_map = _gold_map(args.gold_map, label_set, None)
         with _map_option("--gold-map"):
             report = evaluate_run(runs, args.run, gold_map)

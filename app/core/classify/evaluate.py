@@ -19,7 +19,7 @@ from typing import Any
 from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier, ClassifierInfo, ClassifyProgress, Prediction
 from app.core.classify.errors import ClassifyError
-from app.core.classify.goldmap import GoldMap, GoldValue, require_map, survey_gold
+from app.core.classify.goldmap import GoldMap, GoldValue, require_map, survey_counts
 from app.core.classify.labels import Label, LabelSet
 from app.core.classify.metrics import GoldMapping, Scores, map_gold, score
 from app.core.classify.runs import RunStore
@@ -145,8 +145,8 @@ def evaluate(
     )
 
 
-def run_gold_values(store: RunStore, run_id: int) -> tuple[LabelSet, list[str]]:
-    """The labels of a finished run (as a set to match against) and its rows' gold values.
+def run_label_set(store: RunStore, run_id: int) -> LabelSet:
+    """The labels of a finished run, as a set to match gold values against.
 
     Raises :class:`ClassifyError` when the run is unfinished or its file had no gold column.
     """
@@ -164,13 +164,11 @@ def run_gold_values(store: RunStore, run_id: int) -> tuple[LabelSet, list[str]]:
             f"{run.total_rows or 0:,} rows). Classify the same file again to finish it, "
             "then evaluate it."
         )
-    labels = LabelSet(
+    return LabelSet(
         run.info.label_set.partition("@")[0].partition("#")[0] or "labels",
         "(the labels of a stored run)",
         tuple(Label(n) for n in run.info.labels),
     )
-    values = [r.gold or "" for r in store.results(run_id) if r.prediction is not None]
-    return labels, values
 
 
 def evaluate_run(store: RunStore, run_id: int, gold_map: GoldMap | None = None) -> EvalReport:
@@ -180,7 +178,7 @@ def evaluate_run(store: RunStore, run_id: int, gold_map: GoldMap | None = None) 
     shows its accuracy; another map is another evaluation.
     """
     run = store.get_run(run_id)
-    label_set, _values = run_gold_values(store, run_id)
+    label_set = run_label_set(store, run_id)
     rows = [r for r in store.results(run_id) if r.prediction is not None]
     values = [r.gold or "" for r in rows]
     require_map(values, label_set, gold_map, f"run {run_id} ({Path(run.input_path).name})")
@@ -225,8 +223,8 @@ def gold_survey_of_run(
     store: RunStore, run_id: int, gold_map: GoldMap | None = None
 ) -> tuple[LabelSet, tuple[GoldValue, ...]]:
     """A finished run's gold values, counted, with their labels or guesses (for a picker)."""
-    label_set, values = run_gold_values(store, run_id)
-    return label_set, survey_gold(values, label_set, gold_map)
+    label_set = run_label_set(store, run_id)
+    return label_set, survey_counts(store.gold_counts(run_id), label_set, gold_map)
 
 
 def comparison_table(reports: Sequence[EvalReport]) -> list[list[str]]:

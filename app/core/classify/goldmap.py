@@ -11,7 +11,7 @@ or a taught head records, so results under another mapping are never confused wi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -121,8 +121,14 @@ def survey_gold(
     scale whose labels include negative and positive run negative, neutral, positive),
     then from the labels' order (0 is the first label).
     """
-    counts = Counter(v.strip() for v in values if v.strip())
-    ordered = sorted(counts.items(), key=_value_order)
+    return survey_counts(Counter(v.strip() for v in values if v.strip()), label_set, gold_map)
+
+
+def survey_counts(
+    counts: Mapping[str, int], label_set: LabelSet, gold_map: GoldMap | None = None
+) -> tuple[GoldValue, ...]:
+    """:func:`survey_gold` from values already counted (a run's stored gold column)."""
+    ordered = sorted(((k.strip(), n) for k, n in counts.items() if k.strip()), key=_value_order)
     names = label_set.label_names
     found: list[GoldValue] = []
     for value, count in ordered:
@@ -207,5 +213,6 @@ __all__ = [
     "describe_values",
     "needs_map",
     "require_map",
+    "survey_counts",
     "survey_gold",
 ]

@@ -236,6 +236,16 @@ class RunStore:
             conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
+    def gold_counts(self, run_id: int) -> dict[str, int]:
+        """Each gold value of a run's classified rows and how many rows hold it."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT gold, COUNT(*) FROM results WHERE run_id = ? AND problem IS NULL"
+                " AND gold IS NOT NULL GROUP BY gold",
+                (run_id,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     # -- evaluations --
 
     def record_evaluation(self, run_id: int, gold_map: str, report: dict[str, Any]) -> None:
