@@ -212,7 +212,10 @@ class ClassifyPage(QWidget):
         return Job(model_id, label_set, options, unpack=self.scoring.unpack)
 
     def ask_columns(self, path: Path, *, need_gold: bool) -> Columns | None:
-        """The columns of ``path`` to read: guessed, then shown to the person to confirm."""
+        """The columns of ``path`` to read: guessed, then shown to the person to confirm.
+
+        With gold labels, the picker also asks which label each gold value is.
+        """
         try:
             guessed = choose_columns(sniff(path))
         except (ClassifyError, OSError) as exc:
@@ -221,7 +224,8 @@ class ClassifyPage(QWidget):
         if need_gold and guessed.gold is None:
             others = [i for i in range(len(guessed.table.columns)) if i != guessed.text]
             guessed = Columns(guessed.table, guessed.text, others[0] if others else None)
-        return ColumnsDialog.ask(self, guessed, need_gold=need_gold)
+        label_set = self.label_set if need_gold else None
+        return ColumnsDialog.ask(self, guessed, need_gold=need_gold, label_set=label_set)
 
     @Slot(str)
     def _on_controller_model_loading(self, model_id: str) -> None:
