@@ -40,6 +40,9 @@ from app.core.classify import (
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, DataFileError, HeadError, NoGoldColumn
+from app.core.classify.evaluate import evaluate_run, run_label_set
+from app.core.classify.goldmap import GoldMap, GoldMapNeeded
+from app.core.classify.runs import RunStore
 from app.core.classify.runtime import RunnerInfo
 from app.core.classify.sniffing import UnknownEncoding
 from app.core.classify.table import Columns, file_sha256
@@ -48,7 +51,9 @@ from app.core.paths import get_paths
 # --- arguments ---------------------------------------------------------------------
 
 
-def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None:
+def _common_arguments(
+    p: argparse.ArgumentParser, *, repeat_model: bool, input_required: bool = True
+) -> None:
     if repeat_model:
         p.add_argument(
             "--model",
@@ -58,7 +63,7 @@ def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None
         )
     else:
         p.add_argument("--model", metavar="ID", help="installed model id (default: the active one)")
-    labels = p.add_mutually_exclusive_group(required=True)
+    labels = p.add_mutually_exclusive_group(required=input_required)
     labels.add_argument("--labels", metavar='"A,B,C"', help="labels, comma-separated")
     labels.add_argument(
         "--label-set", metavar="NAME_OR_FILE", help="a saved or built-in label set, or a JSON file"
@@ -81,7 +86,15 @@ def _common_arguments(p: argparse.ArgumentParser, *, repeat_model: bool) -> None
     p.add_argument(
         "--train-encoding", metavar="NAME", help="encoding of --train (default: detected)"
     )
-    p.add_argument("--input", type=Path, required=True, metavar="FILE", help="CSV or TSV file")
+    p.add_argument(
+        "--train-gold-map",
+        metavar='"0=negative,1=positive"',
+        help="which label each label value of --train is, when they are not label names "
+        "(default: --gold-map)",
+    )
+    p.add_argument(
+        "--input", type=Path, required=input_required, metavar="FILE", help="CSV or TSV file"
+    )
     p.add_argument(
         "--encoding",
         metavar="NAME",
@@ -109,11 +122,19 @@ def add_classify_parser(commands: Any) -> None:
         description="Classify a CSV/TSV file on the local model. Interrupted, the same "
         "command resumes where it stopped.",
     )
-    _common_arguments(p, repeat_model=False)
+    _common_arguments(p, repeat_model=False, input_required=False)
     p.add_argument("--method", choices=("prompt", "examples"), help="default: prompt")
+    p.add_argument(
+        "--list-runs",
+        action="store_true",
+        help="list past runs (file, label set, model, date, accuracy if evaluated)",
+    )
+    p.add_argument(
+        "--export-run", type=int, metavar="ID", help="write a past run's results (--output)"
+    )
     p.add_argument("--output", type=Path, metavar="OUT.csv", help="write results here")
     p.add_argument("--restart", action="store_true", help="forget earlier progress on this file")
-    p.set_defaults(handler=cmd_classify)
+    p.set_defaults(handler=cmd_classify, gold_map=None)
 
 
 def add_eval_parser(commands: Any) -> None:
@@ -123,7 +144,7 @@ def add_eval_parser(commands: Any) -> None:
         description="Evaluate on a file with gold labels: accuracy, macro-F1, per-class "
         "precision and recall, confusion matrix, texts/s.",
     )
-    _common_arguments(p, repeat_model=True)
+    _common_arguments(p, repeat_model=True, input_required=False)
     p.add_argument(
         "--method",
         action="append",
@@ -131,6 +152,19 @@ def add_eval_parser(commands: Any) -> None:
         help="default: prompt; repeat to compare methods",
     )
     p.add_argument("--label-column", metavar="L", help="column with the gold labels")
+    p.add_argument(
+        "--gold-map",
+        metavar='"0=negative,1=positive"',
+        help="which label each gold value is, when the gold values are not label names "
+        "(never guessed from their order)",
+    )
+    p.add_argument(
+        "--run",
+        type=int,
+        metavar="ID",
+        help="evaluate a finished run from its stored results (no model, nothing classified "
+        "again); `driftless classify --list-runs` shows the runs",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object for scripts")
     p.add_argument(
         "--confusion-png", type=Path, metavar="PATH", help="draw the confusion matrix (.png/.svg)"
@@ -148,6 +182,24 @@ def _encoding_option(flag: str) -> Iterator[None]:
         yield
     except UnknownEncoding as exc:
         raise UnknownEncoding(f"{exc} Or pass {flag} {exc.suggested}.", exc.suggested) from exc
+
+
+@contextmanager
+def _map_option(flag: str) -> Iterator[None]:
+    """Name the option that says which label each gold value is."""
+    try:
+        yield
+    except GoldMapNeeded as exc:
+        raise GoldMapNeeded(f'{exc} Pass {flag} "{exc.suggested}".', exc.values) from exc
+
+
+def _gold_map(text: str | None, label_set: LabelSet, flag: str | None) -> GoldMap | None:
+    if not text:
+        return None
+    try:
+        return GoldMap.parse(text, label_set)
+    except ClassifyError as exc:
+        raise ClassifyError(f"{exc} ({flag or '--gold-map'})") from exc
 
 
 def _say_reading(columns: Columns) -> None:
@@ -191,18 +243,27 @@ def _teach(
     bench: Workbench, label_set: LabelSet, options: MethodOptions, args: argparse.Namespace
 ) -> TaughtHead:
     digest = file_sha256(args.train)
+    text = args.train_gold_map or args.gold_map
+    gold_map = _gold_map(text, label_set, "--train-gold-map" if args.train_gold_map else None)
     saved = bench.saved_head(label_set, options.spec)
-    if saved is not None and saved.source_sha256 == digest:
+    if (
+        saved is not None
+        and saved.source_sha256 == digest
+        and saved.gold_map == (gold_map.text if gold_map else "")
+    ):
         status(f"Using the head taught from {args.train.name} on {saved.created_at}.")
         return saved
-    with _encoding_option("--train-encoding"):
+    with _encoding_option("--train-encoding"), _map_option("--train-gold-map"):
         taught = bench.teaching_set(
             args.train,
             label_set,
             text_column=args.train_text_column,
             label_column=args.train_label_column,
             encoding=args.train_encoding,
+            gold_map=gold_map,
         )
+    if taught.gold_map:
+        status(f"Label values of {args.train.name} read as {taught.gold_map}.")
     if taught.unknown_labels:
         shown = ", ".join(taught.unknown_labels[:5])
         status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
@@ -224,6 +285,7 @@ def _teach(
             taught.examples,
             spec=options.spec,
             source_sha256=digest,
+            gold_map=taught.gold_map,
             on_progress=on_progress,
         )
     finally:
@@ -255,6 +317,14 @@ def _open(bench: Workbench, model: str | None, args: argparse.Namespace) -> Runn
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    if args.list_runs:
+        return _list_runs()
+    if args.export_run is not None:
+        return _export_run(args)
+    if args.input is None or (args.labels is None and args.label_set is None):
+        raise ClassifyError(
+            "Say what to classify: --input FILE with --labels or --label-set (or --list-runs)."
+        )
     with _encoding_option("--encoding"):
         columns = choose_columns(sniff(args.input, args.encoding), args.text_column)
     _say_reading(columns)
@@ -296,12 +366,54 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 f"it was read as {columns.table.described}."
             )
         _summarise(bench, run.id)
+        if columns.gold is not None:
+            status(
+                f"Run {run.id}. Its gold column '{columns.gold_name}' is stored: "
+                f"driftless eval --run {run.id} scores it without classifying again."
+            )
         if args.output:
             written = bench.runs.export_csv(run.id, args.output)
             status(f"Wrote {written:,} results to {args.output}")
         else:
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerows(bench.runs.csv_rows(run.id))
+    return 0
+
+
+def _list_runs() -> int:
+    """Past runs, the newest last: id, date, file, label set, method and model, accuracy."""
+    with RunStore.for_paths(get_paths().ensure()) as runs:
+        listed = runs.list_runs()
+        accuracy = {e.run_id: e for e in runs.evaluations()}
+    if not listed:
+        status("No file has been classified yet.")
+        return 0
+    rows = [["run", "date", "file", "label set", "method · model", "rows", "accuracy"]]
+    for run in listed:
+        evaluation = accuracy.get(run.id)
+        rows.append(
+            [
+                str(run.id),
+                run.created_at[:16].replace("T", " "),
+                Path(run.input_path).name,
+                run.info.label_set,
+                f"{run.info.method} · {run.info.model_id}",
+                f"{run.total_rows or 0:,}" + ("" if run.finished_at else " (unfinished)"),
+                "" if evaluation is None else f"{evaluation.accuracy:.3f}",
+            ]
+        )
+    _print_table(rows)
+    return 0
+
+
+def _export_run(args: argparse.Namespace) -> int:
+    with RunStore.for_paths(get_paths().ensure()) as runs:
+        if args.output is None:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerows(runs.csv_rows(args.export_run))
+        else:
+            written = runs.export_csv(args.export_run, args.output)
+            status(f"Wrote {written:,} results to {args.output}")
     return 0
 
 
@@ -321,6 +433,13 @@ def _summarise(bench: Workbench, run_id: int) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.run is not None:
+        return _eval_run(args)
+    if args.input is None or (args.labels is None and args.label_set is None):
+        raise ClassifyError(
+            "Say what to evaluate: --input GOLD.csv with --labels or --label-set, or --run ID "
+            "for a finished run."
+        )
     try:
         with _encoding_option("--encoding"):
             table = read_all(
@@ -342,7 +461,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with Workbench(get_paths().ensure(), open_store()) as bench:
             info = _open(bench, model, args)
             label_set = _label_set(args, bench)
-            gold = gold_rows(table, label_set)
+            with _map_option("--gold-map"):
+                gold = gold_rows(table, label_set, _gold_map(args.gold_map, label_set, None))
+            if gold.mapping.gold_map and model is models[0]:
+                status(f"Gold values read as {gold.mapping.gold_map}.")
             for method in methods:
                 classifier = _classifier(bench, label_set, _options(args, method), args)
                 line = ProgressLine(f"Evaluating {method} on {info.model_id}", "texts")
@@ -354,6 +476,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     reports.append(evaluate(classifier, gold, on_progress=on_progress))
                 finally:
                     line.finish()
+    _report(args, reports)
+    return 0
+
+
+def _eval_run(args: argparse.Namespace) -> int:
+    """``eval --run ID``: score a finished run's stored results, classifying nothing."""
+    ignored = [
+        flag
+        for flag, value in (
+            ("--input", args.input),
+            ("--model", args.model),
+            ("--method", args.method),
+            ("--train", args.train),
+            ("--labels", args.labels),
+            ("--label-set", args.label_set),
+        )
+        if value
+    ]
+    if ignored:
+        raise ClassifyError(
+            f"--run evaluates the stored results of a run as they are: leave out "
+            f"{', '.join(ignored)} (or evaluate a file with --input)."
+        )
+    with RunStore.for_paths(get_paths().ensure()) as runs:
+        label_set = run_label_set(runs, args.run)
+        gold_map = _gold_map(args.gold_map, label_set, None)
+        with _map_option("--gold-map"):
+            report = evaluate_run(runs, args.run, gold_map)
+        run = runs.get_run(args.run)
+    status(
+        f"Run {run.id}: {Path(run.input_path).name}, {run.info.label_set}, "
+        f"{run.info.method} on {run.info.model_id}, from its stored results."
+    )
+    if report.gold_map:
+        status(f"Gold values read as {report.gold_map}.")
+    _report(args, [report])
+    return 0
+
+
+def _report(args: argparse.Namespace, reports: list[EvalReport]) -> None:
     first = reports[0]
     if first.skipped_rows:
         status(f"Skipped {first.skipped_rows} malformed rows.")
@@ -378,7 +540,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         _print_table(comparison_table(reports))
-    return 0
 
 
 def _write_matrix(path: Path, scores: Scores, title: str) -> None:

@@ -1,4 +1,4 @@
-"""User settings: the Hub endpoint, the offline switch, the access token.
+"""User settings: the Hub endpoint, the offline switch, the access token, Classify's choices.
 
 Settings live in ``settings.json`` in the data folder, written atomically. The
 Hub access token is kept apart in ``hub-token`` with user-only permissions
@@ -42,6 +42,13 @@ class Settings:
     # Classify with a 16-bit copy of a small model's weights when that is faster
     # (app.core.models.unpacked); off: always the packed file, as chat uses it.
     unpack_for_classification: bool = True
+    # The Classify page's last choices, so a restart does not forget them.
+    classify_label_set: str = ""
+    classify_method: str = "prompt"
+    classify_style: str = "plain"
+    classify_few_shot: bool = False
+    classify_calibrated: bool = True
+    classify_threshold: float = 0.5
     hub_token: str | None = field(default=None, repr=False, compare=False)
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -56,6 +63,8 @@ class Settings:
             )
         if self.stall_timeout <= 0 or self.download_retries < 0:
             raise SettingsError("The stall timeout must be positive and the retries not negative.")
+        if not 0.0 <= self.classify_threshold <= 1.0:
+            raise SettingsError("The needs-review threshold must be between 0 and 1.")
 
 
 def token_path(paths: Paths) -> Path:

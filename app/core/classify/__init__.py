@@ -26,17 +26,27 @@ from app.core.classify.classifier import (
     PromptClassifier,
 )
 from app.core.classify.errors import ClassifyError, DataFileError, HeadError, LabelSetError
-from app.core.classify.evaluate import EvalReport, GoldRows, comparison_table, evaluate, gold_rows
+from app.core.classify.evaluate import (
+    EvalReport,
+    GoldRows,
+    comparison_table,
+    evaluate,
+    evaluate_run,
+    gold_rows,
+    gold_survey_of_run,
+)
+from app.core.classify.goldmap import GoldMap, GoldMapNeeded, GoldValue, survey_gold
 from app.core.classify.labels import Label, LabelSet
 from app.core.classify.library import LabelSetLibrary
 from app.core.classify.metrics import GoldMapping, Scores, map_gold, score
-from app.core.classify.runs import RowResult, RunRecord, RunStore
+from app.core.classify.runs import RowResult, RunEvaluation, RunRecord, RunStore
 from app.core.classify.table import (
     Columns,
     Row,
     RowProblem,
     TableFormat,
     choose_columns,
+    gold_values,
     iter_rows,
     preview,
     read_all,
@@ -57,8 +67,11 @@ __all__ = [
     "EvalReport",
     "ExampleClassifier",
     "FeatureSpec",
+    "GoldMap",
+    "GoldMapNeeded",
     "GoldMapping",
     "GoldRows",
+    "GoldValue",
     "HeadError",
     "Label",
     "LabelSet",
@@ -72,6 +85,7 @@ __all__ = [
     "Row",
     "RowProblem",
     "RowResult",
+    "RunEvaluation",
     "RunRecord",
     "RunStore",
     "Scores",
@@ -83,7 +97,10 @@ __all__ = [
     "choose_columns",
     "comparison_table",
     "evaluate",
+    "evaluate_run",
     "gold_rows",
+    "gold_survey_of_run",
+    "gold_values",
     "iter_rows",
     "map_gold",
     "open_file_run",
@@ -92,4 +109,5 @@ __all__ = [
     "run_file",
     "score",
     "sniff",
+    "survey_gold",
 ]

@@ -1,10 +1,9 @@
 """Scores against gold labels: accuracy, macro-F1, per-class precision and recall, confusion.
 
 Gold values are matched to label names case-insensitively (``Billing``, ``billing``
-and ``BILLING`` are one label; ``card_arrival`` matches ``card arrival``). When no
-gold value is a label name and every one is a whole number, they are read as
-positions in the label set (0 is the first label): SST-2's ``0/1`` with labels
-``negative,positive``.
+and ``BILLING`` are one label; ``card_arrival`` matches ``card arrival``). Other values
+(SST-2's ``0/1``) are matched only through a :class:`~.goldmap.GoldMap` the person
+confirmed, never by position (see :mod:`.goldmap`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.classify.errors import ClassifyError
+from app.core.classify.goldmap import GoldMap
 from app.core.classify.labels import LabelSet
 
 
@@ -25,25 +25,24 @@ class GoldMapping:
     """Gold values turned into label positions; values that match no label are listed."""
 
     indices: tuple[int | None, ...]
-    numeric: bool
     unknown: tuple[str, ...]
+    gold_map: str = ""
+    """The map used, as written (``0=negative,1=positive``); empty: matched by name."""
 
 
-def map_gold(values: Sequence[str], label_set: LabelSet) -> GoldMapping:
-    """Match each gold value to a label (by name, else by number); None when it matches none."""
-    by_name = [label_set.index_of(v) for v in values]
-    numeric = (
-        bool(values)
-        and all(i is None for i in by_name)
-        and all(v.strip().lstrip("-").isdigit() for v in values)
-    )
-    if numeric:
-        n = len(label_set.labels)
-        indices = tuple(int(v) if 0 <= int(v) < n else None for v in values)
-    else:
-        indices = tuple(by_name)
+def map_gold(
+    values: Sequence[str], label_set: LabelSet, gold_map: GoldMap | None = None
+) -> GoldMapping:
+    """Match each gold value to a label (by the map, else by name); None when it matches none."""
+    indices: list[int | None] = []
+    for value in values:
+        given, label = gold_map.label_for(value) if gold_map is not None else (False, None)
+        if given:
+            indices.append(None if label is None else label_set.index_of(label))
+        else:
+            indices.append(label_set.index_of(value))
     unknown = sorted({v for v, i in zip(values, indices, strict=True) if i is None})
-    return GoldMapping(indices, numeric, tuple(unknown))
+    return GoldMapping(tuple(indices), tuple(unknown), gold_map.text if gold_map else "")
 
 
 @dataclass(frozen=True)

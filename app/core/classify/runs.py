@@ -58,6 +58,18 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, row_number)
 );
 """,
+    # 2: evaluations of a finished run from its stored results, one per gold map.
+    """
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    gold_map TEXT NOT NULL,
+    accuracy REAL NOT NULL,
+    n INTEGER NOT NULL,
+    report_json TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, gold_map)
+);
+""",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -88,6 +100,17 @@ class RowResult:
     gold: str | None
     prediction: Prediction | None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class RunEvaluation:
+    """A run scored against its gold column, under one gold map (empty: by name)."""
+
+    run_id: int
+    gold_map: str
+    accuracy: float
+    n: int
+    created_at: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,12 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # -- runs --
 
@@ -203,8 +232,48 @@ class RunStore:
 
     def delete_run(self, run_id: int) -> None:
         with self.db.write() as conn:
+            conn.execute("DELETE FROM evaluations WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def gold_counts(self, run_id: int) -> dict[str, int]:
+        """Each gold value of a run's classified rows and how many rows hold it."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT gold, COUNT(*) FROM results WHERE run_id = ? AND problem IS NULL"
+                " AND gold IS NOT NULL GROUP BY gold",
+                (run_id,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # -- evaluations --
+
+    def record_evaluation(self, run_id: int, gold_map: str, report: dict[str, Any]) -> None:
+        """Keep a run's evaluation; the same gold map again replaces it, another is another."""
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO evaluations (run_id, gold_map, accuracy, n, report_json,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    gold_map,
+                    float(report["accuracy"]),
+                    int(report["n"]),
+                    json.dumps(report),
+                    _now(),
+                ),
+            )
+
+    def evaluations(self, run_id: int | None = None) -> list[RunEvaluation]:
+        """Evaluations of one run (or of all), the latest last."""
+        query = "SELECT run_id, gold_map, accuracy, n, created_at FROM evaluations"
+        params: tuple[Any, ...] = ()
+        if run_id is not None:
+            query += " WHERE run_id = ?"
+            params = (run_id,)
+        with self.db.read() as conn:
+            rows = conn.execute(query + " ORDER BY created_at, rowid", params).fetchall()
+        return [RunEvaluation(r[0], r[1], float(r[2]), int(r[3]), r[4]) for r in rows]
 
     # -- rows --
 
@@ -365,4 +434,12 @@ def _result_from_row(row: sqlite3.Row, info: ClassifierInfo) -> RowResult:
     )
 
 
-__all__ = ["NEEDS_REVIEW", "RowResult", "RunRecord", "RunStore", "run_key", "spreadsheet_safe"]
+__all__ = [
+    "NEEDS_REVIEW",
+    "RowResult",
+    "RunEvaluation",
+    "RunRecord",
+    "RunStore",
+    "run_key",
+    "spreadsheet_safe",
+]

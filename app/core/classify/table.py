@@ -19,12 +19,13 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from app.core.cancel import CancelToken
 from app.core.classify.errors import DataFileError, NoGoldColumn
+from app.core.classify.goldmap import GoldMap
 from app.core.classify.sniffing import (
     DELIMITERS,
     check_codec,
@@ -119,6 +120,8 @@ class Columns:
     table: TableFormat
     text: int
     gold: int | None
+    gold_map: GoldMap | None = None
+    """Which label each gold value is, as the person confirmed it (see :mod:`.goldmap`)."""
 
     @property
     def text_name(self) -> str:
@@ -439,3 +442,14 @@ def preview(
 
 def file_sha256(path: Path, cancel: CancelToken | None = None) -> str:
     return sha256_file(Path(path), cancel=cancel)
+
+
+def gold_values(columns: Columns, cancel: CancelToken | None = None) -> list[str]:
+    """The gold value of every usable row (for counting them before a map is chosen)."""
+    if columns.gold is None:
+        return []
+    return [
+        item.gold or ""
+        for item in iter_rows(replace(columns, gold_map=None), cancel=cancel)
+        if isinstance(item, Row)
+    ]

@@ -144,6 +144,8 @@ class TaughtHead:
     """The sha256 of the labelled file it was taught from, when it came from one."""
     weights: str = ""
     """The weights its features were read with (``F16 from Q4_1``); see app.core.models.unpacked."""
+    gold_map: str = ""
+    """How the file's label values were matched to labels (``0=negative,1=positive``)."""
 
     @property
     def id(self) -> str:
@@ -164,6 +166,7 @@ class TaughtHead:
             "read_seconds": self.read_seconds,
             "source_sha256": self.source_sha256,
             "weights": self.weights,
+            "gold_map": self.gold_map,
             "l2": self.fit.l2,
             "validation_accuracy": self.fit.validation_accuracy,
             "n_train": self.fit.n_train,
@@ -229,6 +232,7 @@ class TaughtHead:
             created_at=meta["created_at"],
             read_seconds=float(meta["read_seconds"]),
             source_sha256=str(meta.get("source_sha256", "")),
+            gold_map=str(meta.get("gold_map", "")),
             weights=str(meta.get("weights", "")),
         )
 

@@ -19,6 +19,7 @@ from app.core.classify.classifier import (
     PromptClassifier,
 )
 from app.core.classify.errors import ClassifyError, HeadError
+from app.core.classify.goldmap import GoldMap, require_map
 from app.core.classify.labels import LabelSet
 from app.core.classify.library import LabelSetLibrary
 from app.core.classify.metrics import map_gold
@@ -62,6 +63,8 @@ class TeachingSet:
     source_sha256: str
     skipped_rows: int
     unknown_labels: tuple[str, ...]
+    gold_map: str = ""
+    """The confirmed map of the file's label values to labels; empty: matched by name."""
 
 
 class Workbench:
@@ -159,9 +162,14 @@ class Workbench:
         label_column: str | None = None,
         columns: Columns | None = None,
         encoding: str | None = None,
+        gold_map: GoldMap | None = None,
         cancel: CancelToken | None = None,
     ) -> TeachingSet:
-        """Read labelled examples; rows whose label is not in the set are left out."""
+        """Read labelled examples; rows whose label is not in the set are left out.
+
+        Label values that are not label names need ``gold_map`` (or one chosen with the
+        columns): :class:`~.goldmap.GoldMapNeeded` says so, never a match by position.
+        """
         table: TableRead = read_all(
             path,
             text_column,
@@ -171,7 +179,10 @@ class Workbench:
             encoding=encoding,
             cancel=cancel,
         )
-        mapping = map_gold([r.gold or "" for r in table.rows], label_set)
+        gold_map = gold_map or table.columns.gold_map
+        values = [r.gold or "" for r in table.rows]
+        require_map(values, label_set, gold_map, Path(path).name)
+        mapping = map_gold(values, label_set, gold_map)
         examples = tuple(
             (row.text, index)
             for row, index in zip(table.rows, mapping.indices, strict=True)
@@ -188,6 +199,7 @@ class Workbench:
             source_sha256=file_sha256(path, cancel),
             skipped_rows=len(table.problems),
             unknown_labels=mapping.unknown,
+            gold_map=mapping.gold_map,
         )
 
     def teach(
@@ -197,6 +209,7 @@ class Workbench:
         *,
         spec: FeatureSpec | None = None,
         source_sha256: str = "",
+        gold_map: str = "",
         save: bool = True,
         on_progress: TeachCallback | None = None,
         cancel: CancelToken | None = None,
@@ -211,7 +224,7 @@ class Workbench:
             on_progress=on_progress,
             cancel=cancel,
         )
-        head = replace(head, source_sha256=source_sha256)
+        head = replace(head, source_sha256=source_sha256, gold_map=gold_map)
         if save:
             head.save(self.head_path(label_set, spec))
         return head

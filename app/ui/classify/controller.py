@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from app.core.cancel import CancelToken
-from app.core.classify import Columns, PauseToken
+from app.core.classify import Columns, GoldMap, PauseToken
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.ui.classify.worker import (
@@ -24,12 +24,13 @@ from app.ui.classify.worker import (
     ExportRequest,
     FileRequest,
     Job,
+    RunRequest,
     TableRequest,
     TryRequest,
 )
 from app.ui.tasks import stop_thread
 
-KINDS = ("try", "file", "eval", "teach", "export")
+KINDS = ("try", "file", "eval", "teach", "export", "open")
 
 
 class ClassifyController(QObject):
@@ -50,6 +51,8 @@ class ClassifyController(QObject):
     _eval_requested = Signal(object)
     _teach_requested = Signal(object)
     _export_requested = Signal(object)
+    _run_eval_requested = Signal(object)
+    _run_open_requested = Signal(object)
     _close_requested = Signal()
 
     def __init__(self, paths: Paths, store: ModelStore, parent: QObject | None = None) -> None:
@@ -71,6 +74,8 @@ class ClassifyController(QObject):
         self._eval_requested.connect(self._worker.evaluate_file)
         self._teach_requested.connect(self._worker.teach_file)
         self._export_requested.connect(self._worker.export_run)
+        self._run_eval_requested.connect(self._worker.evaluate_run)
+        self._run_open_requested.connect(self._worker.open_run)
         self._close_requested.connect(self._worker.close)
         self._worker.started.connect(self._on_worker_started)
         self._worker.model_loading.connect(self.model_loading)
@@ -129,6 +134,15 @@ class ClassifyController(QObject):
 
     def export_run(self, run_id: int, path: Path) -> None:
         self._export_requested.emit(ExportRequest(self._begin("export"), run_id, path))
+
+    def evaluate_run(self, run_id: int, gold_map: GoldMap | None = None) -> None:
+        """Score a finished run's stored predictions (an "eval" request, no model needed)."""
+        self.cancel("eval")
+        self._run_eval_requested.emit(RunRequest(self._begin("eval"), run_id, gold_map))
+
+    def open_run(self, run_id: int) -> None:
+        """Read a past run's rows back (an "open" request)."""
+        self._run_open_requested.emit(RunRequest(self._begin("open"), run_id))
 
     def pause(self) -> None:
         """Hold the file run between chunks (a direct call: the worker is busy)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
@@ -21,9 +21,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.classify import ClassifyError, Columns, MethodOptions
+from app.core.classify import (
+    ClassifyError,
+    Columns,
+    LabelSet,
+    MethodOptions,
+    gold_values,
+    survey_gold,
+)
 from app.core.classify.prompt import PromptStyle
 from app.core.classify.table import preview
+from app.ui.classify.goldmap import GoldMapEditor
 
 PREVIEW_ROWS = 5
 STYLES: tuple[tuple[str, PromptStyle], ...] = (
@@ -116,10 +124,22 @@ class OptionsDialog(QDialog):
 
 
 class ColumnsDialog(QDialog):
-    """Which column holds the texts and, optionally, which the gold labels."""
+    """Which column holds the texts, which the gold labels, and which label each gold value is.
 
-    def __init__(self, columns: Columns, *, need_gold: bool, parent: QWidget | None = None) -> None:
+    With a label set (evaluating, teaching), the gold column's values are counted and
+    shown with the label each one is: by name, or a marked guess the person confirms.
+    """
+
+    def __init__(
+        self,
+        columns: Columns,
+        *,
+        need_gold: bool,
+        label_set: LabelSet | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
+        self.label_set = label_set
         self.setWindowTitle(f"Columns of {columns.table.path.name}")
         self.columns = columns
         self.need_gold = need_gold
@@ -137,6 +157,8 @@ class ColumnsDialog(QDialog):
         self.gold_combo.setCurrentIndex(max(0, self.gold_combo.findData(gold)))
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
+        self.gold_editor = GoldMapEditor()
+        self.gold_editor.setVisible(label_set is not None)
         self.preview = _preview_table(columns)
         form = QFormLayout()
         form.addRow("Texts are in", self.text_combo)
@@ -155,15 +177,34 @@ class ColumnsDialog(QDialog):
         layout.addWidget(self.reading_label)
         layout.addWidget(self.preview, 1)
         layout.addLayout(form)
+        layout.addWidget(self.gold_editor)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
-        self.resize(640, 360)
+        self.gold_combo.currentIndexChanged.connect(self._on_gold_combo_changed)
+        self._on_gold_combo_changed()
+        self.resize(640, 500 if label_set is not None else 360)
+
+    @Slot()
+    def _on_gold_combo_changed(self) -> None:
+        if self.label_set is None:
+            return
+        gold = self.gold_combo.currentData()
+        columns = Columns(self.columns.table, self.text_combo.currentData(), gold)
+        try:
+            values = gold_values(columns) if gold is not None and gold >= 0 else []
+        except (ClassifyError, OSError) as exc:
+            self.error_label.setText(str(exc))
+            values = []
+        self.gold_editor.show_values(survey_gold(values, self.label_set), self.label_set)
 
     def chosen(self) -> Columns:
         gold = self.gold_combo.currentData()
-        return Columns(
+        columns = Columns(
             self.columns.table, self.text_combo.currentData(), None if gold < 0 else gold
         )
+        if self.label_set is not None and columns.gold is not None:
+            columns = replace(columns, gold_map=self.gold_editor.gold_map())
+        return columns
 
     @Slot()
     def _on_buttons_accepted(self) -> None:
@@ -171,14 +212,28 @@ class ColumnsDialog(QDialog):
         if chosen.gold == chosen.text:
             self.error_label.setText("The texts and the gold labels must be different columns.")
             return
+        problem = self.gold_editor.problem() if self.label_set is not None else None
+        if problem:
+            self.error_label.setText(problem)
+            return
         self.accept()
 
     @classmethod
-    def ask(cls, parent: QWidget, columns: Columns, *, need_gold: bool) -> Columns | None:
-        """The columns to read; ``columns`` as guessed is returned as is for a 1-column file."""
+    def ask(
+        cls,
+        parent: QWidget,
+        columns: Columns,
+        *,
+        need_gold: bool,
+        label_set: LabelSet | None = None,
+    ) -> Columns | None:
+        """The columns to read (and, with ``label_set``, which label each gold value is).
+
+        ``columns`` as guessed is returned as is for a 1-column file.
+        """
         if len(columns.table.columns) < 2:
             return columns
-        dialog = cls(columns, need_gold=need_gold, parent=parent)
+        dialog = cls(columns, need_gold=need_gold, label_set=label_set, parent=parent)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.chosen()

@@ -31,7 +31,9 @@ from app.core.classify import (
     LabelSetLibrary,
     MethodOptions,
     RowResult,
+    RunStore,
     choose_columns,
+    gold_survey_of_run,
     sniff,
 )
 from app.core.classify.runtime import RunnerInfo
@@ -41,8 +43,10 @@ from app.core.settings import load_settings, save_settings
 from app.core.units import duration
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
+from app.ui.classify.goldmap import GoldMapDialog
 from app.ui.classify.models import ResultColumn
-from app.ui.classify.options import ColumnsDialog, OptionsDialog, ScoringOptions
+from app.ui.classify.options import STYLES, ColumnsDialog, OptionsDialog, ScoringOptions
+from app.ui.classify.runs import RunsTab
 from app.ui.classify.summary import comparison_html, eval_summary_html, teach_summary
 from app.ui.classify.tabs import EvaluateTab, FileTab, TeachTab, TryTab
 from app.ui.classify.worker import (
@@ -50,6 +54,7 @@ from app.ui.classify.worker import (
     FileOutcome,
     FileStarted,
     Job,
+    RunOpened,
     TeachOutcome,
     TryOutcome,
 )
@@ -67,7 +72,16 @@ class ClassifyPage(QWidget):
         self.store = store
         self.paths = paths
         self.library = LabelSetLibrary.for_paths(paths)
-        self.scoring = ScoringOptions(unpack=load_settings(paths).unpack_for_classification)
+        self.runs = RunStore.for_paths(paths)
+        settings = load_settings(paths)
+        style = settings.classify_style
+        self.scoring = ScoringOptions(
+            style=next((s for _t, s in STYLES if s == style), "plain"),
+            few_shot=settings.classify_few_shot,
+            calibrated=settings.classify_calibrated,
+            threshold=settings.classify_threshold,
+            unpack=settings.unpack_for_classification,
+        )
         self.controller = ClassifyController(paths, store, self)
         self.run_id: int | None = None
         self.resumed_rows = 0
@@ -113,12 +127,14 @@ class ClassifyPage(QWidget):
         self.file_tab = FileTab()
         self.eval_tab = EvaluateTab()
         self.teach_tab = TeachTab()
+        self.runs_tab = RunsTab()
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Classify tasks")
         self.tabs.addTab(self.try_tab, "Try a text")
         self.tabs.addTab(self.file_tab, "Classify a file")
         self.tabs.addTab(self.eval_tab, "Evaluate")
         self.tabs.addTab(self.teach_tab, "Teach from examples")
+        self.tabs.addTab(self.runs_tab, "Past runs")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.tabs, 1)
@@ -140,6 +156,13 @@ class ClassifyPage(QWidget):
         self.file_tab.pause_button.clicked.connect(self._on_file_pause_clicked)
         self.file_tab.cancel_button.clicked.connect(self._on_file_cancel_clicked)
         self.file_tab.export_button.clicked.connect(self._on_file_export_clicked)
+        self.file_tab.evaluate_button.clicked.connect(self._on_file_evaluate_clicked)
+        self.runs_tab.open_button.clicked.connect(self._on_runs_open_clicked)
+        self.runs_tab.evaluate_button.clicked.connect(self._on_runs_evaluate_clicked)
+        self.runs_tab.export_button.clicked.connect(self._on_runs_export_clicked)
+        self.runs_tab.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.runs_tab.table.doubleClicked.connect(self._on_runs_open_clicked)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.eval_tab.open_button.clicked.connect(self._on_eval_open_clicked)
         self.eval_tab.cancel_button.clicked.connect(self._on_eval_cancel_clicked)
         self.teach_tab.open_button.clicked.connect(self._on_teach_open_clicked)
@@ -154,7 +177,10 @@ class ClassifyPage(QWidget):
         self.controller.model_loaded.connect(self._on_controller_model_loaded)
 
         self.refresh_models()
-        self.refresh_label_sets()
+        self.refresh_label_sets(select=settings.classify_label_set or None)
+        method_index = self.method_combo.findData(settings.classify_method)
+        self.method_combo.setCurrentIndex(max(0, method_index))
+        self.refresh_runs()
         self._update_buttons()
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -212,7 +238,10 @@ class ClassifyPage(QWidget):
         return Job(model_id, label_set, options, unpack=self.scoring.unpack)
 
     def ask_columns(self, path: Path, *, need_gold: bool) -> Columns | None:
-        """The columns of ``path`` to read: guessed, then shown to the person to confirm."""
+        """The columns of ``path`` to read: guessed, then shown to the person to confirm.
+
+        With gold labels, the picker also asks which label each gold value is.
+        """
         try:
             guessed = choose_columns(sniff(path))
         except (ClassifyError, OSError) as exc:
@@ -221,7 +250,8 @@ class ClassifyPage(QWidget):
         if need_gold and guessed.gold is None:
             others = [i for i in range(len(guessed.table.columns)) if i != guessed.text]
             guessed = Columns(guessed.table, guessed.text, others[0] if others else None)
-        return ColumnsDialog.ask(self, guessed, need_gold=need_gold)
+        label_set = self.label_set if need_gold else None
+        return ColumnsDialog.ask(self, guessed, need_gold=need_gold, label_set=label_set)
 
     @Slot(str)
     def _on_controller_model_loading(self, model_id: str) -> None:
@@ -242,23 +272,35 @@ class ClassifyPage(QWidget):
 
     @Slot()
     def _on_choice_changed(self) -> None:
+        self._remember_choices()
         if self.try_tab.text_edit.toPlainText().strip():
             self.typing_timer.start()
+
+    def _remember_choices(self) -> None:
+        """Keep the label set, method and options for the next start."""
+        label_set = self.label_set
+        changes = {
+            "classify_label_set": label_set.name if label_set is not None else "",
+            "classify_method": self.method_combo.currentData() or "prompt",
+            "classify_style": self.scoring.style,
+            "classify_few_shot": self.scoring.few_shot,
+            "classify_calibrated": self.scoring.calibrated,
+            "classify_threshold": float(self.scoring.threshold),
+            "unpack_for_classification": self.scoring.unpack,
+        }
+        try:
+            settings = load_settings(self.paths)
+            if any(getattr(settings, k) != v for k, v in changes.items()):
+                save_settings(self.paths, settings.with_changes(**changes))
+        except (OSError, ValueError) as exc:
+            self.status_label.setText(f"Your choices could not be saved: {exc}")
 
     @Slot()
     def _on_options_button_clicked(self) -> None:
         chosen = OptionsDialog.ask(self, self.scoring)
         if chosen is None or chosen == self.scoring:
             return
-        if chosen.unpack != self.scoring.unpack:
-            try:
-                settings = load_settings(self.paths)
-                save_settings(
-                    self.paths, settings.with_changes(unpack_for_classification=chosen.unpack)
-                )
-            except OSError as exc:
-                QMessageBox.warning(self, "Setting not saved", str(exc))
-        self.scoring = chosen
+        self.scoring = chosen  # saved with the other choices below
         if self.model_combo.currentData():
             self.controller.open_model(self.model_combo.currentData(), chosen.unpack)
         self._on_choice_changed()
@@ -277,6 +319,7 @@ class ClassifyPage(QWidget):
             return
         self.refresh_label_sets(select=saved.name)
         self.status_label.setText(f"Saved the label set as {saved.version_id}.")
+        self._remember_choices()
         self._on_choice_changed()
 
     # --- try a text ---------------------------------------------------------------
@@ -438,6 +481,92 @@ class ClassifyPage(QWidget):
         title = f"{report.info.method} on {report.info.model_id}"
         self.eval_tab.matrix.set_scores(report.scores, title)
 
+    # --- past runs -----------------------------------------------------------------------
+
+    def refresh_runs(self) -> None:
+        """List past runs (newest first) with the accuracy of their latest evaluation."""
+        try:
+            runs, evaluations = self.runs.list_runs(), self.runs.evaluations()
+        except ClassifyError as exc:
+            self.runs_tab.empty_label.setText(str(exc))
+            return
+        self.runs_tab.model.set_runs(runs, evaluations)
+        self.runs_tab.empty_label.setVisible(not runs)
+        self._update_buttons()
+
+    @Slot(int)
+    def _on_tabs_current_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.runs_tab:
+            self.refresh_runs()
+
+    def evaluate_run(self, run_id: int) -> None:
+        """Evaluate a finished run from its stored results, asking what its gold values are."""
+        try:
+            label_set, values = gold_survey_of_run(self.runs, run_id)
+        except ClassifyError as exc:
+            self.status_label.setText(str(exc))
+            return
+        choice = GoldMapDialog.ask(self, f"Evaluate run {run_id}", values, label_set)
+        if choice is None:
+            return
+        self.tabs.setCurrentWidget(self.eval_tab)
+        self.eval_tab.progress.setValue(0)
+        self.eval_tab.matrix.clear()
+        self.eval_tab.summary_label.setText(f"Evaluating run {run_id} from its stored results…")
+        key = Path(f"run:{run_id}")
+        if key != self.eval_path:
+            self.eval_path = key
+            self.eval_history = []
+            self.eval_tab.compare_label.hide()
+        self.controller.evaluate_run(run_id, choice.gold_map)
+
+    @Slot()
+    def _on_file_evaluate_clicked(self) -> None:
+        if self.run_id is not None:
+            self.evaluate_run(self.run_id)
+
+    @Slot()
+    def _on_runs_open_clicked(self) -> None:
+        past = self.runs_tab.selected()
+        if past is not None:
+            self.controller.open_run(past.run.id)
+
+    @Slot()
+    def _on_runs_evaluate_clicked(self) -> None:
+        past = self.runs_tab.selected()
+        if past is not None:
+            self.evaluate_run(past.run.id)
+
+    @Slot()
+    def _on_runs_export_clicked(self) -> None:
+        past = self.runs_tab.selected()
+        if past is None:
+            return
+        suggested = Path.home() / f"{Path(past.run.input_path).stem}-classified.csv"
+        path = TableFileDialog.ask_save(self, suggested)
+        if path is not None:
+            self.controller.export_run(past.run.id, path)
+
+    def _show_opened_run(self, opened: RunOpened) -> None:
+        run = opened.run
+        self.run_id = run.id
+        self.resumed_rows = 0
+        self.file_tab.model.clear()
+        self.file_tab.problems_label.hide()
+        self.file_tab.rate_label.clear()
+        done = sum(1 for r in opened.rows if r.prediction is not None)
+        self.file_tab.progress.setValue(1000 if run.finished_at else 0)
+        self.file_tab.progress.setFormat(f"{len(opened.rows):,} / {run.total_rows or 0:,}")
+        state = "finished" if run.finished_at else "unfinished: classify the file again to resume"
+        self.run_description = (
+            f"Run {run.id}, {Path(run.input_path).name} ({state}): {done:,} rows, label set "
+            f"{run.info.label_set}, {run.info.method} on {run.info.model_id}, "
+            f"weights {run.info.weights}, {run.created_at[:16].replace('T', ' ')}."
+        )
+        self.file_tab.summary_label.setText(self.run_description)
+        self._add_rows(opened.rows)
+        self.tabs.setCurrentWidget(self.file_tab)
+
     # --- teach -------------------------------------------------------------------------
 
     @Slot()
@@ -458,6 +587,7 @@ class ClassifyPage(QWidget):
     def _show_teach(self, outcome: TeachOutcome) -> None:
         self.teach_tab.result_label.setText(teach_summary(outcome))
         self.method_combo.setCurrentIndex(self.method_combo.findData("examples"))
+        self._remember_choices()
 
     # --- answers -----------------------------------------------------------------------
 
@@ -479,9 +609,14 @@ class ClassifyPage(QWidget):
             self._show_try(outcome)
         elif kind == "file":
             self._file_finished(outcome if isinstance(outcome, FileOutcome) else None)
+            self.refresh_runs()
         elif isinstance(outcome, EvalOutcome):
             self.eval_tab.progress.setValue(1000)
             self._show_eval(outcome)
+            if outcome.report.run_id is not None:
+                self.refresh_runs()
+        elif isinstance(outcome, RunOpened):
+            self._show_opened_run(outcome)
         elif isinstance(outcome, TeachOutcome):
             self.teach_tab.progress.setValue(1000)
             self._show_teach(outcome)
@@ -514,6 +649,23 @@ class ClassifyPage(QWidget):
         self.file_tab.pause_button.setText("Resume" if self.controller.paused else "Pause")
         self.file_tab.cancel_button.setEnabled(running)
         self.file_tab.export_button.setEnabled(self.run_id is not None and not running)
+        has_gold = self.file_tab.model.has_gold
+        evaluating = self.controller.busy("eval")
+        self.file_tab.evaluate_button.setEnabled(
+            self.run_id is not None
+            and not running
+            and has_gold
+            and not self.controller.busy("eval")
+        )
+        chosen = self.runs_tab.selected()
+        self.runs_tab.open_button.setEnabled(chosen is not None and not running)
+        self.runs_tab.export_button.setEnabled(chosen is not None)
+        self.runs_tab.evaluate_button.setEnabled(
+            chosen is not None
+            and bool(chosen.run.gold_column)
+            and chosen.run.finished_at is not None
+            and not evaluating
+        )
         self.eval_tab.open_button.setEnabled(ready and not self.controller.busy("eval"))
         self.eval_tab.cancel_button.setEnabled(self.controller.busy("eval"))
         self.teach_tab.open_button.setEnabled(ready and not self.controller.busy("teach"))
@@ -523,3 +675,4 @@ class ClassifyPage(QWidget):
     def shutdown(self) -> None:
         self.typing_timer.stop()
         self.controller.shutdown()
+        self.runs.close()

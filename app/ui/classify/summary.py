@@ -22,8 +22,14 @@ def eval_summary_html(report: EvalReport) -> str:
             if scores.confident_accuracy is not None and scores.needs_review
             else ""
         ),
-        f"Speed: {report.texts_per_second:.1f} texts/s ({report.seconds:.1f} s)",
+        (
+            f"From the stored results of run {report.run_id}: nothing was classified again"
+            if report.run_id is not None
+            else f"Speed: {report.texts_per_second:.1f} texts/s ({report.seconds:.1f} s)"
+        ),
     ]
+    if report.gold_map:
+        lines.append(f"Gold values read as {report.gold_map}")
     if report.skipped_rows:
         lines.append(f"Skipped {report.skipped_rows:,} malformed rows")
     if report.unmatched_rows:
@@ -52,6 +58,8 @@ def comparison_html(reports: Sequence[EvalReport]) -> str:
     rows.insert(
         1, ["settings", *[f"{r.info.detail} · {r.info.weights}".strip(" ·") for r in reports]]
     )
+    if any(r.gold_map for r in reports):
+        rows.insert(2, ["gold map", *[r.gold_map or "by name" for r in reports]])
     cells = []
     for i, row in enumerate(rows):
         tag = "th" if i == 0 else "td"
@@ -86,5 +94,7 @@ def teach_summary(outcome: TeachOutcome) -> str:
         parts.append(
             "Left out rows labelled " + ", ".join(outcome.unknown_labels[:5]) + " (no such label)."
         )
+    if outcome.gold_map:
+        parts.append(f"Labels read as {outcome.gold_map}.")
     parts.append("The method is now 'Taught by examples'.")
     return " ".join(parts)

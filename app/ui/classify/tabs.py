@@ -71,6 +71,11 @@ class FileTab(QWidget):
         self.pause_button = QPushButton("Pause")
         self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export CSV…")
+        self.evaluate_button = QPushButton("Evaluate this run…")
+        self.evaluate_button.setToolTip(
+            "Score the stored predictions against the file's gold column; nothing is "
+            "classified again"
+        )
         self.progress = _progress_bar()
         self.rate_label = QLabel()
         self.summary_label = _wrapping_label("Choose a CSV or TSV file with a text column.")
@@ -96,6 +101,7 @@ class FileTab(QWidget):
         for button in (self.open_button, self.pause_button, self.cancel_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.evaluate_button)
         buttons.addWidget(self.export_button)
         progress = QHBoxLayout()
         progress.addWidget(self.progress, 1)

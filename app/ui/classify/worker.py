@@ -24,15 +24,18 @@ from app.core.classify import (
     ClassifyProgress,
     Columns,
     EvalReport,
+    GoldMap,
     LabelSet,
     MethodOptions,
     PauseToken,
     Prediction,
     RowResult,
+    RunRecord,
     TeachProgress,
     Workbench,
     choose_columns,
     evaluate,
+    evaluate_run,
     gold_rows,
     open_file_run,
     read_all,
@@ -100,6 +103,21 @@ class ExportRequest:
 
 
 @dataclass(frozen=True)
+class RunRequest:
+    """Evaluate a finished run from its stored results, or open its rows again."""
+
+    request_id: int
+    run_id: int
+    gold_map: GoldMap | None = None
+
+
+@dataclass(frozen=True)
+class RunOpened:
+    run: RunRecord
+    rows: tuple[RowResult, ...]
+
+
+@dataclass(frozen=True)
 class TryOutcome:
     text: str
     labels: tuple[str, ...]
@@ -140,6 +158,7 @@ class TeachOutcome:
     unknown_labels: tuple[str, ...]
     read_seconds: float
     fit_seconds: float
+    gold_map: str = ""
 
 
 class ClassifyWorker(QObject):
@@ -287,6 +306,7 @@ class ClassifyWorker(QObject):
                 taught.examples,
                 spec=job.options.spec,
                 source_sha256=taught.source_sha256,
+                gold_map=taught.gold_map,
                 on_progress=report,
                 cancel=request.cancel,
             )
@@ -299,6 +319,7 @@ class ClassifyWorker(QObject):
                 unknown_labels=taught.unknown_labels,
                 read_seconds=head.read_seconds,
                 fit_seconds=head.fit.seconds,
+                gold_map=taught.gold_map,
             )
 
         self._guarded(request.request_id, work)
@@ -306,11 +327,31 @@ class ClassifyWorker(QObject):
     @Slot(object)
     def export_run(self, request: ExportRequest) -> None:
         def work() -> int:
-            if self._bench is None:
-                self._bench = Workbench(self._paths, self._store)
-            return self._bench.runs.export_csv(request.run_id, request.path)
+            return self._bench_without_model().runs.export_csv(request.run_id, request.path)
 
         self._guarded(request.request_id, work)
+
+    @Slot(object)
+    def evaluate_run(self, request: RunRequest) -> None:
+        def work() -> EvalOutcome:
+            runs = self._bench_without_model().runs
+            return EvalOutcome(evaluate_run(runs, request.run_id, request.gold_map))
+
+        self._guarded(request.request_id, work)
+
+    @Slot(object)
+    def open_run(self, request: RunRequest) -> None:
+        def work() -> RunOpened:
+            runs = self._bench_without_model().runs
+            return RunOpened(runs.get_run(request.run_id), tuple(runs.results(request.run_id)))
+
+        self._guarded(request.request_id, work)
+
+    def _bench_without_model(self) -> Workbench:
+        """Stored runs need no model: the workbench is made, nothing is loaded."""
+        if self._bench is None:
+            self._bench = Workbench(self._paths, self._store)
+        return self._bench
 
     @Slot()
     def close(self) -> None:

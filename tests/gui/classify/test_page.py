@@ -93,7 +93,7 @@ def evaluate(qtbot: QtBot, page: ClassifyPage) -> None:
 def confirm_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """The person accepts the columns the page guessed (tests choose others themselves)."""
     monkeypatch.setattr(
-        ColumnsDialog, "ask", classmethod(lambda cls, parent, columns, need_gold: columns)
+        ColumnsDialog, "ask", classmethod(lambda cls, parent, columns, need_gold, **_kw: columns)
     )
 
 

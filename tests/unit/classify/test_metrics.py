@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from app.core.classify.classifier import calibrate, make_prediction, normalise_logprobs
+from app.core.classify.goldmap import GoldMap
 from app.core.classify.labels import LabelSet
 from app.core.classify.metrics import map_gold, score
 
@@ -33,14 +34,16 @@ def test_confident_accuracy_and_needs_review() -> None:
     assert s.accuracy == 0.75  # best guesses still count
 
 
-def test_gold_values_match_names_case_insensitively_or_by_position() -> None:
+def test_gold_values_match_names_case_insensitively_never_by_position() -> None:
     labels = LabelSet.from_names("negative,positive")
     by_name = map_gold(["Positive", "NEGATIVE", "positive ", "meh"], labels)
     assert by_name.indices == (1, 0, 1, None) and by_name.unknown == ("meh",)
-    assert not by_name.numeric
-    numeric = map_gold(["0", "1", "1", "2"], labels)
-    assert numeric.numeric and numeric.indices == (0, 1, 1, None)
-    assert numeric.unknown == ("2",)
+    assert by_name.gold_map == ""
+    numbers = map_gold(["0", "1", "1", "2"], labels)
+    assert numbers.indices == (None, None, None, None)  # only a confirmed map says which
+    mapped = map_gold(["0", "1", "1", "2"], labels, GoldMap.parse("1=negative,0=positive", labels))
+    assert mapped.indices == (1, 0, 0, None) and mapped.unknown == ("2",)
+    assert mapped.gold_map == "0=positive,1=negative"
     intents = LabelSet.from_names("card arrival,card linking")
     assert map_gold(["card_arrival"], intents).indices == (0,)
     # Labels that are themselves numbers are matched by name, not by position.

@@ -254,6 +254,7 @@ def test_cli_classify_resumes_and_eval_prints_json(
     assert captured.out.splitlines()[1:] == lines[1:]  # results on stdout, identical
 
     evaluate = ["eval", "--threads", "1", "--labels", "negative,positive", "--input", str(source)]
+    evaluate += ["--gold-map", "0=negative,1=positive"]
     assert main([*evaluate, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 4 and report["method"] == "prompt"

@@ -22,10 +22,13 @@ from app.cli import classify as classify_cmd
 from app.cli import main
 from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
+from app.core.classify.errors import HeadError
 from app.core.classify.labels import LabelSet
 from app.core.classify.library import LabelSetLibrary
 from app.core.classify.runs import RunStore
+from app.core.classify.workbench import Workbench
 from app.core.paths import Paths
+from tests.unit.classify.sst2 import OracleClassifier, sst2_rows, write_sst2
 
 SENTENCES = [
     ("a gripping, moving film", "1"),
@@ -222,8 +225,128 @@ def test_eval_reads_a_semicolon_latin1_file_with_encoding(
     command = ["eval", "--labels", "negative,positive", "--input", str(source), "--json"]
     assert main(command) == 1
     assert "Or pass --encoding latin-1." in capsys.readouterr().err
-    assert main([*command, "--encoding", "cp1252"]) == 0
+    assert main([*command, "--encoding", "cp1252"]) == 1  # 0/1 are not label names
+    assert 'Pass --gold-map "0=negative,1=positive"' in capsys.readouterr().err
+    assert main([*command, "--encoding", "cp1252", "--gold-map", "0=negative,1=positive"]) == 0
     captured = capsys.readouterr()
     assert "Reading gold.csv as semicolon-separated, cp1252" in captured.err
     report = json.loads(captured.out)
     assert report["n"] == 6 and report["accuracy"] == 1.0
+
+
+# --- gold values that are not label names, and evaluating a stored run ------------------
+
+
+@pytest.fixture
+def oracle(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> list[tuple[str, str]]:
+    """SST-2 rows, and a workbench whose classifier knows them (right on 4 rows of 5)."""
+    rows = sst2_rows(100)
+
+    def classifier(self: FakeWorkbench, label_set: LabelSet, *_a: Any, **_kw: Any) -> Classifier:
+        return OracleClassifier(label_set, dict(rows), self.seen)
+
+    monkeypatch.setattr(FakeWorkbench, "classifier", classifier, raising=False)
+    return rows
+
+
+def test_eval_refuses_numeric_gold_without_a_map_then_scores_with_it(
+    tmp_path: Path,
+    oracle: list[tuple[str, str]],
+    seen: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = write_sst2(tmp_path / "sst2.tsv", oracle)
+    command = ["eval", "--label-set", "sentiment", "--input", str(source), "--json"]
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    zeros = sum(1 for _, g in oracle if g == "0")
+    assert "are not label names of sentiment (positive, negative, neutral)" in err
+    assert f"0 ({zeros:,} rows)" in err
+    assert 'Pass --gold-map "0=negative,1=positive"' in err
+    assert seen == []  # refused before anything was classified
+
+    assert main([*command, "--gold-map", "0=negative,1=positive"]) == 0
+    captured = capsys.readouterr()
+    assert "Gold values read as 0=negative,1=positive." in captured.err
+    report = json.loads(captured.out)
+    assert report["n"] == len(oracle) and report["accuracy"] == pytest.approx(0.8)
+    assert report["gold_map"] == "0=negative,1=positive"
+
+    assert main([*command, "--gold-map", "0=negativ"]) == 1
+    assert "'negativ', which is not a label of sentiment" in capsys.readouterr().err
+
+
+def test_teaching_from_numeric_labels_needs_a_map_too(
+    tmp_path: Path,
+    oracle: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    taught: list[tuple[Any, str]] = []
+
+    def teach(self: FakeWorkbench, label_set: LabelSet, examples: Any, **kw: Any) -> None:
+        taught.append((examples, kw["gold_map"]))
+        raise HeadError("stopped after reading the examples")
+
+    monkeypatch.setattr(FakeWorkbench, "teaching_set", Workbench.teaching_set, raising=False)
+    monkeypatch.setattr(FakeWorkbench, "saved_head", lambda *a: None, raising=False)
+    monkeypatch.setattr(FakeWorkbench, "teach", teach, raising=False)
+    source = write_sst2(tmp_path / "sst2.tsv", oracle)
+    named = [(t, "negative" if g == "0" else "positive") for t, g in oracle[:10]]
+    gold = write_sst2(tmp_path / "named.tsv", named)
+    command = ["eval", "--label-set", "sentiment", "--input", str(gold), "--train", str(source)]
+    assert main(command) == 1
+    assert 'Pass --train-gold-map "0=negative,1=positive"' in capsys.readouterr().err
+    assert taught == []
+    assert main([*command, "--train-gold-map", "0=negative,1=positive"]) == 1
+    examples, gold_map = taught[0]
+    assert gold_map == "0=negative,1=positive"
+    names = ("positive", "negative", "neutral")
+    assert [(t, names[i]) for t, i in examples] == [
+        (t, "negative" if g == "0" else "positive") for t, g in oracle
+    ]
+
+
+def test_a_finished_run_is_evaluated_from_its_stored_results(
+    tmp_path: Path,
+    oracle: list[tuple[str, str]],
+    seen: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = write_sst2(tmp_path / "sst2.tsv", oracle)
+    out = tmp_path / "out.csv"
+    command = ["classify", "--label-set", "sentiment", "--input", str(source)]
+    assert main([*command, "--output", str(out)]) == 0
+    assert "driftless eval --run 1 scores it" in capsys.readouterr().err
+    classified = len(seen)
+
+    assert main(["eval", "--run", "1", "--json"]) == 1
+    assert 'Pass --gold-map "0=negative,1=positive"' in capsys.readouterr().err
+    assert main(["eval", "--run", "1", "--gold-map", "0=negative,1=positive", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["accuracy"] == pytest.approx(0.8) and report["run"] == 1
+    assert "from its stored results" in captured.err
+    assert len(seen) == classified  # nothing was classified again
+    # Another map is another evaluation, recorded beside the first.
+    assert main(["eval", "--run", "1", "--gold-map", "0=positive,1=negative", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(0.2)
+
+    assert main(["classify", "--list-runs"]) == 0
+    listing = capsys.readouterr().out
+    assert "sst2.tsv" in listing and "sentiment" in listing and "0.200" in listing
+    assert main(["eval", "--run", "1", "--input", str(source)]) == 1
+    assert "leave out --input" in capsys.readouterr().err
+    assert main(["classify", "--export-run", "1", "--output", str(tmp_path / "again.csv")]) == 0
+    assert len(output_rows(tmp_path / "again.csv")) == len(oracle)
+
+
+def test_a_run_without_gold_labels_cannot_be_evaluated(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "texts.csv"
+    source.write_text("text\nwarm and kind\ncold\n", encoding="utf-8")
+    assert classify(source, "--output", str(tmp_path / "out.csv")) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", "1"]) == 1
+    assert "classified without a gold-label column" in capsys.readouterr().err

@@ -1,0 +1,188 @@
+"""Past runs on the Classify page: listed, reopened, evaluated from stored results, exported;
+and the label set, method and options remembered across a restart.
+
+No model is installed here (nothing is loaded): a scripted classifier made the run, and
+evaluating a stored run needs no model. The README's screenshot comes from here::
+
+    DRIFTLESS_SCREENSHOTS=docs/screenshots QT_QPA_PLATFORM=offscreen \\
+        .venv/bin/python -m pytest tests/gui/classify/test_past_runs.py
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from app.core.classify import (
+    GoldValue,
+    LabelSet,
+    LabelSetLibrary,
+    RunStore,
+    choose_columns,
+    open_file_run,
+    run_file,
+    sniff,
+)
+from app.core.models.store import ModelStore
+from app.core.paths import Paths
+from app.core.settings import load_settings
+from app.ui.classify.dialogs import TableFileDialog
+from app.ui.classify.goldmap import GoldMapChoice, GoldMapDialog
+from app.ui.classify.options import OptionsDialog, ScoringOptions
+from app.ui.classify.page import ClassifyPage
+from app.ui.classify.runs import RunColumn, RunsModel
+from tests.unit.classify.sst2 import OracleClassifier, sst2_rows, write_sst2
+
+ROWS = 200
+
+
+def make_run(paths: Paths, source: Path, rows: list[tuple[str, str]]) -> int:
+    sentiment = LabelSetLibrary.for_paths(paths).resolve("sentiment")
+    classifier = OracleClassifier(sentiment, dict(rows))
+    with RunStore.for_paths(paths) as store:
+        columns = choose_columns(sniff(source))
+        run = open_file_run(store, classifier, columns)
+        list(run_file(store, classifier, columns, run=run))
+        return run.id
+
+
+def test_a_past_run_is_listed_evaluated_from_its_results_reopened_and_exported(
+    qtbot: QtBot,
+    store: ModelStore,
+    paths: Paths,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = sst2_rows(ROWS)
+    source = write_sst2(tmp_path / "sst2_train.tsv", rows)
+    run_id = make_run(paths, source, rows)
+    notes = tmp_path / "notes.csv"
+    notes.write_text("text\nno gold here\nnor here\n", encoding="utf-8")
+    make_run_without_gold = OracleClassifier(
+        LabelSetLibrary.for_paths(paths).resolve("sentiment"),
+        {"no gold here": "0", "nor here": "1"},
+    )
+    with RunStore.for_paths(paths) as runs:
+        columns = choose_columns(sniff(notes))
+        list(run_file(runs, make_run_without_gold, columns))
+
+    page = ClassifyPage(store, paths)
+    qtbot.addWidget(page)
+    page.resize(900, 520)
+    page.show()
+    try:
+        page.tabs.setCurrentWidget(page.runs_tab)
+        model = page.runs_tab.model
+        assert model.rowCount() == 2  # the newest first
+        cell = lambda r, c: model.data(model.index(r, c))  # noqa: E731
+        assert (cell(1, RunColumn.FILE), cell(1, RunColumn.ROWS)) == ("sst2_train.tsv", "200")
+        assert cell(1, RunColumn.LABEL_SET).startswith("sentiment")
+        assert cell(1, RunColumn.MODEL) == "prompt · scripted"
+        assert cell(1, RunColumn.ACCURACY) == "—" and cell(0, RunColumn.ACCURACY) == "no gold"
+        page.runs_tab.table.selectRow(0)
+        assert not page.runs_tab.evaluate_button.isEnabled()  # nothing to compare with
+
+        asked: list[tuple[GoldValue, ...]] = []
+
+        def confirm(
+            cls: type, parent: object, title: str, values: tuple[GoldValue, ...], ls: LabelSet
+        ) -> GoldMapChoice:
+            asked.append(values)
+            dialog = GoldMapDialog(title, values, ls)
+            qtbot.addWidget(dialog)
+            return GoldMapChoice(dialog.editor.gold_map())
+
+        monkeypatch.setattr(GoldMapDialog, "ask", classmethod(confirm))
+        page.runs_tab.table.selectRow(1)
+        assert page.runs_tab.evaluate_button.isEnabled()
+        with qtbot.waitSignal(page.controller.finished, timeout=20_000) as blocker:
+            page.runs_tab.evaluate_button.click()
+        assert blocker.args[0] == "eval"
+        zeros = sum(1 for _, g in rows if g == "0")
+        assert [(v.value, v.count, v.label, v.guessed) for v in asked[0]] == [
+            ("0", zeros, "negative", True),
+            ("1", ROWS - zeros, "positive", True),
+        ]
+        summary = page.eval_tab.summary_label.text()
+        assert "Accuracy 80.0%" in summary and f"stored results of run {run_id}" in summary
+        assert "Gold values read as 0=negative,1=positive" in summary
+        assert page.tabs.currentWidget() is page.eval_tab
+        assert page.eval_tab.matrix.scores is not None
+        assert cell(1, RunColumn.ACCURACY) == "80.0%"  # the list shows it now
+
+        page.tabs.setCurrentWidget(page.runs_tab)
+        page.runs_tab.table.selectRow(1)
+        QApplication.processEvents()
+        out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+        out.mkdir(parents=True, exist_ok=True)
+        assert page.grab().save(str(out / "classify-past-runs.png"))
+
+        with qtbot.waitSignal(page.controller.finished, timeout=20_000):
+            page.runs_tab.open_button.click()
+        assert page.tabs.currentWidget() is page.file_tab
+        assert page.file_tab.model.rowCount() == ROWS
+        assert f"Run {run_id}, sst2_train.tsv (finished)" in page.file_tab.summary_label.text()
+        assert page.file_tab.evaluate_button.isEnabled()
+
+        target = tmp_path / "again.csv"
+        monkeypatch.setattr(TableFileDialog, "ask_save", classmethod(lambda c, p, s: target))
+        page.tabs.setCurrentWidget(page.runs_tab)
+        page.runs_tab.table.selectRow(1)
+        with qtbot.waitSignal(page.controller.finished, timeout=20_000):
+            page.runs_tab.export_button.click()
+        with target.open(encoding="utf-8") as handle:
+            assert len(list(csv.reader(handle))) == ROWS + 1
+    finally:
+        page.shutdown()
+
+
+def test_label_set_method_and_options_survive_a_restart(
+    qtbot: QtBot, store: ModelStore, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = ClassifyPage(store, paths)
+    qtbot.addWidget(page)
+    try:
+        choose(page, monkeypatch)
+    finally:
+        page.shutdown()
+    assert load_settings(paths).classify_label_set == "spam"
+
+    again = ClassifyPage(store, paths)
+    qtbot.addWidget(again)
+    try:
+        assert again.label_set is not None and again.label_set.name == "spam"
+        assert again.method_combo.currentData() == "examples"
+        assert again.scoring == CHOSEN
+    finally:
+        again.shutdown()
+
+
+CHOSEN = ScoringOptions(style="chat", few_shot=True, calibrated=False, threshold=0.7)
+
+
+def choose(page: ClassifyPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not page.runs_tab.empty_label.isHidden()  # no run yet, and it says so
+    page.label_set_combo.setCurrentIndex(page.label_set_combo.findData("spam"))
+    page.label_set_combo.activated.emit(page.label_set_combo.currentIndex())
+    page.method_combo.setCurrentIndex(page.method_combo.findData("examples"))
+    page.method_combo.activated.emit(page.method_combo.currentIndex())
+    monkeypatch.setattr(OptionsDialog, "ask", classmethod(lambda cls, parent, o: CHOSEN))
+    page.options_button.click()
+
+
+def test_runs_model_passes_the_model_tester(
+    qtmodeltester: ModelTester, paths: Paths, tmp_path: Path
+) -> None:
+    rows = sst2_rows(10)
+    make_run(paths, write_sst2(tmp_path / "s.tsv", rows), rows)
+    model = RunsModel()
+    with RunStore.for_paths(paths) as runs:
+        model.set_runs(runs.list_runs(), runs.evaluations())
+    qtmodeltester.check(model)
+    assert model.rowCount() == 1
