@@ -299,7 +299,8 @@ class ApiApp:
         events: asyncio.Queue[Event],
         include_usage: bool,
     ) -> AsyncIterator[str]:
-        yield _sse(protocol.chat_chunk(completion_id, loaded, {"role": "assistant", "content": ""}))
+        first = {"role": "assistant", "content": ""}
+        yield _sse(protocol.chat_chunk(completion_id, loaded, first, with_provenance=True))
         while True:
             event = await events.get()
             if isinstance(event, Piece):
@@ -312,7 +313,8 @@ class ApiApp:
                 break
             elif isinstance(event, Finished):
                 reason = protocol.finish_reason(event.stats)
-                yield _sse(protocol.chat_chunk(completion_id, loaded, {}, reason))
+                last = protocol.chat_chunk(completion_id, loaded, {}, reason, with_provenance=True)
+                yield _sse(last)
                 if include_usage:
                     chunk = protocol.chat_chunk(completion_id, loaded, {}, with_choice=False)
                     chunk["usage"] = protocol.usage(event.stats)

@@ -197,8 +197,9 @@ def chat_chunk(
     finish: str | None = None,
     *,
     with_choice: bool = True,
+    with_provenance: bool = False,
 ) -> dict[str, Any]:
-    return {
+    chunk: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": int(time.time()),
@@ -207,5 +208,7 @@ def chat_chunk(
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
         if with_choice
         else [],
-        "provenance": provenance(loaded),
     }
+    if with_provenance:  # on the first and last chunks: not every token needs to repeat it
+        chunk["provenance"] = provenance(loaded)
+    return chunk
