@@ -301,10 +301,22 @@ class ApiApp:
     ) -> AsyncIterator[str]:
         first = {"role": "assistant", "content": ""}
         yield _sse(protocol.chat_chunk(completion_id, loaded, first, with_provenance=True))
+        pending: Event | None = None
         while True:
-            event = await events.get()
+            event = pending or await events.get()
+            pending = None
             if isinstance(event, Piece):
-                yield _sse(protocol.chat_chunk(completion_id, loaded, {"content": event.text}))
+                # Pieces that queued up while the last chunk was sent go out as one chunk:
+                # on a busy machine that keeps the HTTP side from falling behind the model.
+                text = [event.text]
+                while not events.empty():
+                    following = events.get_nowait()
+                    if not isinstance(following, Piece):
+                        pending = following
+                        break
+                    text.append(following.text)
+                chunk = protocol.chat_chunk(completion_id, loaded, {"content": "".join(text)})
+                yield _sse(chunk)
             elif isinstance(event, Failed):
                 # Headers are gone: the error travels as an event, as OpenAI's does.
                 error = from_core(event.error)
