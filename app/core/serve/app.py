@@ -1,0 +1,443 @@
+"""The Starlette application: routes, the guard in front of them, and the SSE stream.
+
+The guard (a plain ASGI middleware) runs before any route: it checks the ``Host`` header
+against the names the server answers to (a DNS-rebinding page cannot borrow the local
+port), the API key in constant time, and the declared body size. Handlers read bodies
+with a cap too, since a chunked request declares no size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.cancel import CancelToken
+from app.core.chat.engine import ChatEngine, LoadedModel
+from app.core.serve import protocol
+from app.core.serve.errors import ApiError, bad_request, from_core
+from app.core.serve.owner import (
+    Event,
+    Failed,
+    Finished,
+    Job,
+    Piece,
+    QueueFull,
+    Started,
+)
+from app.core.serve.pool import ModelPool
+
+log = logging.getLogger(__name__)
+
+DISCONNECT_POLL = 0.2
+"""Seconds between checks that a client still waits for a non-streamed answer."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1 << 20
+    max_tokens: int = 4096
+
+
+@dataclass
+class ServerStats:
+    """What the window shows: answers served and the last errors. Thread-safe."""
+
+    served: int = 0
+    errors: deque[tuple[float, int, str]] = field(default_factory=lambda: deque(maxlen=10))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count_served(self) -> None:
+        with self._lock:
+            self.served += 1
+
+    def note_error(self, status: int, message: str) -> None:
+        with self._lock:
+            self.errors.append((time.time(), status, message))
+
+    def snapshot(self) -> tuple[int, list[tuple[float, int, str]]]:
+        with self._lock:
+            return self.served, list(self.errors)
+
+
+class Guard:
+    """Host check, API key and declared body size, before any route runs."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed_hosts: frozenset[str] | None,
+        api_key: str | None,
+        limits: Limits,
+        stats: ServerStats,
+        cors: bool,
+    ) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.api_key = api_key.encode("utf-8") if api_key else None
+        self.limits = limits
+        self.stats = stats
+        self.cors = cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
+        problem = self._check(scope, headers)
+        if problem is not None:
+            self.stats.note_error(problem.status, problem.message)
+            await error_response(problem)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, headers: dict[str, bytes]) -> ApiError | None:
+        if self.allowed_hosts is not None:
+            host = _hostname(headers.get("host", b"").decode("latin-1"))
+            if host not in self.allowed_hosts:
+                return ApiError(
+                    421,
+                    f"This server does not answer to the host name '{host}'. Use the address "
+                    "it was started on.",
+                    code="host_not_allowed",
+                )
+        if self.api_key is not None and not (self.cors and scope["method"] == "OPTIONS"):
+            given = headers.get("authorization", b"")
+            scheme, _, token = given.partition(b" ")
+            # Constant time, whatever the key's length or where it differs.
+            if not (scheme.lower() == b"bearer" and hmac.compare_digest(token, self.api_key)):
+                return ApiError(
+                    401,
+                    "The API key is missing or wrong. Send it as 'Authorization: Bearer KEY'.",
+                    code="invalid_api_key",
+                )
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                return bad_request("The Content-Length header is not a number.")
+            if size > self.limits.max_body_bytes:
+                return _too_large(self.limits)
+        return None
+
+
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8765
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _too_large(limits: Limits) -> ApiError:
+    return ApiError(
+        413,
+        f"The request body is larger than {limits.max_body_bytes:,} bytes, the most this "
+        "server reads.",
+        code="request_too_large",
+    )
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+# --- the application ---------------------------------------------------------------------
+
+
+class ApiApp:
+    """The routes and their state; ``asgi`` is what uvicorn serves."""
+
+    def __init__(
+        self,
+        pool: ModelPool,
+        *,
+        api_key: str | None = None,
+        cors_origins: tuple[str, ...] = (),
+        allowed_hosts: frozenset[str] | None = None,
+        limits: Limits | None = None,
+        stats: ServerStats | None = None,
+    ) -> None:
+        self.pool = pool
+        self.limits = limits or Limits()
+        self.stats = stats or ServerStats()
+        middleware = [
+            Middleware(
+                Guard,
+                allowed_hosts=allowed_hosts,
+                api_key=api_key,
+                limits=self.limits,
+                stats=self.stats,
+                cors=bool(cors_origins),
+            )
+        ]
+        if cors_origins:
+            middleware.append(
+                Middleware(
+                    CORSMiddleware,
+                    allow_origins=list(cors_origins),
+                    allow_methods=["GET", "POST"],
+                    allow_headers=["Authorization", "Content-Type"],
+                    expose_headers=[protocol.PROVENANCE_HEADER, protocol.SHA256_HEADER],
+                )
+            )
+        self.asgi = Starlette(
+            routes=[
+                Route("/v1/models", self.list_models, methods=["GET"]),
+                Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            ],
+            middleware=middleware,
+            exception_handlers={HTTPException: self._http_error, ApiError: self._api_error},
+        )
+
+    # -- errors --
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error = ApiError(
+            exc.status_code,
+            f"There is no {request.method} {request.url.path} here. See GET /v1/models "
+            "and POST /v1/chat/completions."
+            if exc.status_code in (404, 405)
+            else str(exc.detail),
+            code="not_found" if exc.status_code == 404 else None,
+        )
+        return await self._api_error(request, error)
+
+    async def _api_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        self.stats.note_error(exc.status, exc.message)
+        return error_response(exc)
+
+    # -- models --
+
+    def _model_entry(self, model: Any, active_id: str | None, loaded: set[str]) -> dict[str, Any]:
+        return {
+            "id": model.id,
+            "object": "model",
+            "created": _epoch(model.installed_at),
+            "owned_by": (model.repo or "local").split("/")[0],
+            "lock_id": model.lock_id,
+            "sha256": model.sha256,
+            "pinned": model.pinned,
+            "active": model.id == active_id,
+            "loaded": model.id in loaded,
+            "context_length": model.context_length,
+            "verified_at": model.verified_at,
+        }
+
+    async def list_models(self, request: Request) -> Response:
+        store = self.pool.store
+        active = store.active()
+        loaded = self.pool.loaded_ids()
+        data = [
+            self._model_entry(m, active.id if active else None, loaded) for m in store.list_models()
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def get_model(self, request: Request) -> Response:
+        try:
+            model = self.pool.store.get(request.path_params["model_id"])
+        except Exception as exc:
+            raise from_core(exc) from None
+        active = self.pool.store.active()
+        entry = self._model_entry(model, active.id if active else None, self.pool.loaded_ids())
+        return JSONResponse(entry)
+
+    # -- chat --
+
+    async def chat_completions(self, request: Request) -> Response:
+        body = await self._read_json(request)
+        chat = protocol.parse_chat(body, max_tokens_limit=self.limits.max_tokens)
+
+        def start(engine: ChatEngine) -> Iterator[str]:
+            return engine.stream_chat(chat.messages, chat.params, cancel)
+
+        cancel = CancelToken()
+        events = await self._submit(chat.model, start, cancel)
+        loaded = await self._first(events, request, cancel)
+        completion_id = "chatcmpl-" + secrets.token_hex(12)
+        headers = protocol.provenance_headers(loaded)
+        if chat.stream:
+            chunks = self._chat_stream(completion_id, loaded, events, chat.include_usage)
+            return CancellingStream(chunks, cancel, headers=headers, media_type="text/event-stream")
+        text: list[str] = []
+        while True:
+            event = await self._next(events, request, cancel)
+            if isinstance(event, Piece):
+                text.append(event.text)
+            elif isinstance(event, Failed):
+                raise from_core(event.error)
+            elif isinstance(event, Finished):
+                self.stats.count_served()
+                answer = protocol.chat_completion(completion_id, loaded, "".join(text), event.stats)
+                return JSONResponse(answer, headers=headers)
+
+    async def _chat_stream(
+        self,
+        completion_id: str,
+        loaded: LoadedModel,
+        events: asyncio.Queue[Event],
+        include_usage: bool,
+    ) -> AsyncIterator[str]:
+        first = {"role": "assistant", "content": ""}
+        yield _sse(protocol.chat_chunk(completion_id, loaded, first, with_provenance=True))
+        pending: Event | None = None
+        while True:
+            event = pending or await events.get()
+            pending = None
+            if isinstance(event, Piece):
+                # Pieces that queued up while the last chunk was sent go out as one chunk:
+                # on a busy machine that keeps the HTTP side from falling behind the model.
+                text = [event.text]
+                while not events.empty():
+                    following = events.get_nowait()
+                    if not isinstance(following, Piece):
+                        pending = following
+                        break
+                    text.append(following.text)
+                chunk = protocol.chat_chunk(completion_id, loaded, {"content": "".join(text)})
+                yield _sse(chunk)
+            elif isinstance(event, Failed):
+                # Headers are gone: the error travels as an event, as OpenAI's does.
+                error = from_core(event.error)
+                self.stats.note_error(error.status, error.message)
+                yield _sse(error.body())
+                break
+            elif isinstance(event, Finished):
+                reason = protocol.finish_reason(event.stats)
+                last = protocol.chat_chunk(completion_id, loaded, {}, reason, with_provenance=True)
+                yield _sse(last)
+                if include_usage:
+                    chunk = protocol.chat_chunk(completion_id, loaded, {}, with_choice=False)
+                    chunk["usage"] = protocol.usage(event.stats)
+                    yield _sse(chunk)
+                self.stats.count_served()
+                break
+        yield "data: [DONE]\n\n"
+
+    # -- plumbing --
+
+    async def _read_json(self, request: Request) -> Any:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                raise _too_large(self.limits)
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_request(f"The request body is not valid JSON: {exc}.") from None
+
+    async def _submit(
+        self,
+        ref: str | None,
+        start: Callable[[ChatEngine], Iterator[str]],
+        cancel: CancelToken,
+    ) -> asyncio.Queue[Event]:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Event] = asyncio.Queue()
+
+        def emit(event: Event) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        try:
+            model = self.pool.resolve(ref)
+            owner = self.pool.owner(model)
+            owner.submit(Job(start, emit, cancel))
+        except QueueFull as exc:
+            raise ApiError(
+                429,
+                str(exc),
+                type="rate_limit_error",
+                code="queue_full",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
+        except Exception as exc:
+            raise from_core(exc) from None
+        return events
+
+    async def _first(
+        self, events: asyncio.Queue[Event], request: Request, cancel: CancelToken
+    ) -> LoadedModel:
+        event = await self._next(events, request, cancel)
+        if isinstance(event, Started):
+            return event.loaded
+        if isinstance(event, Failed):
+            raise from_core(event.error)
+        raise ApiError(499, "The request was cancelled.", code="cancelled")
+
+    async def _next(
+        self, events: asyncio.Queue[Event], request: Request, cancel: CancelToken
+    ) -> Event:
+        """The next event; a client that left meanwhile cancels its job."""
+        try:
+            while True:
+                try:
+                    return await asyncio.wait_for(events.get(), DISCONNECT_POLL)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        cancel.cancel()
+                        raise ApiError(499, "The client went away.", code="cancelled") from None
+        except asyncio.CancelledError:
+            cancel.cancel()
+            raise
+
+
+class CancellingStream(StreamingResponse):
+    """A streamed answer whose job is cancelled however the response ends.
+
+    Starlette stops sending when the client disconnects; this makes sure the owner thread
+    hears of it (through the token) and stops generating within a token.
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterator[str],
+        cancel: CancelToken,
+        *,
+        headers: dict[str, str],
+        media_type: str,
+    ) -> None:
+        super().__init__(content, headers=headers, media_type=media_type)
+        self.cancel = cancel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.cancel.cancel()  # harmless when the answer was complete
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _epoch(iso: str) -> int:
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(iso).timestamp())
+    except ValueError:
+        return 0

@@ -1,0 +1,214 @@
+"""OpenAI's request and response shapes, read and written as plain dictionaries.
+
+Requests are checked field by field into Driftless's own types (:class:`ChatMessage`,
+:class:`SamplingParams`); anything unsupported is refused with the field named, never
+ignored in a way that changes the answer (``n`` other than 1, an unknown role...).
+Unset sampling fields come from the "Balanced" preset, which suits small models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.chat.engine import GenerationStats, LoadedModel
+from app.core.chat.sampling import DEFAULT_PRESET, InvalidSamplingParams, SamplingParams, preset
+from app.core.runtime.template import ChatMessage
+from app.core.serve.errors import bad_request
+
+DEFAULT_MAX_TOKENS = 512
+MAX_MESSAGES = 1000
+
+PROVENANCE_HEADER = "X-Driftless-Model"
+"""``repo@commit/filename`` (the lock id) of the model file that answered."""
+SHA256_HEADER = "X-Driftless-Model-Sha256"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str | None
+    messages: tuple[ChatMessage, ...]
+    params: SamplingParams
+    stream: bool
+    include_usage: bool
+
+
+def parse_chat(body: Any, *, max_tokens_limit: int) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise bad_request("'model' must be a string: an installed model's id.", "model")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("'messages' must be a non-empty list of messages.", "messages")
+    if len(raw) > MAX_MESSAGES:
+        raise bad_request(f"At most {MAX_MESSAGES} messages are accepted.", "messages")
+    messages = tuple(_message(item, index) for index, item in enumerate(raw))
+    n = body.get("n", 1)
+    if n not in (1, None):
+        raise bad_request("Only n=1 is supported: ask again for another answer.", "n")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise bad_request("'stream' must be true or false.", "stream")
+    options = body.get("stream_options") or {}
+    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    for name in ("tools", "functions", "tool_choice", "logit_bias", "audio"):
+        if body.get(name) not in (None, [], {}):
+            raise bad_request(f"'{name}' is not supported by this server.", name)
+    if body.get("response_format") not in (None, {"type": "text"}):
+        raise bad_request(
+            "'response_format' other than text is not supported yet.", "response_format"
+        )
+    return ChatRequest(model, messages, sampling(body, max_tokens_limit), stream, include_usage)
+
+
+def _message(item: Any, index: int) -> ChatMessage:
+    param = f"messages[{index}]"
+    if not isinstance(item, dict):
+        raise bad_request(f"{param} must be an object with a role and content.", param)
+    role = item.get("role")
+    if role == "developer":
+        role = "system"
+    if role not in ("system", "user", "assistant"):
+        raise bad_request(
+            f"{param}.role must be system, developer, user or assistant, not {role!r}.",
+            f"{param}.role",
+        )
+    content = item.get("content")
+    if content is None and role == "assistant":
+        content = ""
+    if isinstance(content, list):
+        texts: list[object] = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise bad_request(
+                    f"{param}.content may only hold text parts: this server reads no images "
+                    "or files.",
+                    f"{param}.content",
+                )
+            texts.append(part.get("text"))
+        if not all(isinstance(t, str) for t in texts):
+            raise bad_request(f"{param}.content has a text part without text.", param)
+        content = "".join(str(t) for t in texts)
+    if not isinstance(content, str):
+        raise bad_request(f"{param}.content must be a string.", f"{param}.content")
+    return ChatMessage(role, content)
+
+
+def sampling(body: dict[str, Any], max_tokens_limit: int) -> SamplingParams:
+    """SamplingParams from OpenAI's fields (and llama.cpp's top_k, min_p, repeat_penalty)."""
+    changes: dict[str, Any] = {}
+    for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed"):
+        if body.get(name) is not None:
+            changes[name] = body[name]
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is None:
+        max_tokens = min(DEFAULT_MAX_TOKENS, max_tokens_limit)
+    too_many = isinstance(max_tokens, int) and not isinstance(max_tokens, bool)
+    if too_many and max_tokens > max_tokens_limit:
+        raise bad_request(
+            f"max_tokens is {max_tokens:,}, but this server allows at most "
+            f"{max_tokens_limit:,} tokens per answer.",
+            "max_tokens",
+        )
+    changes["max_tokens"] = max_tokens
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        changes["stop"] = (stop,)
+    elif isinstance(stop, list):
+        changes["stop"] = tuple(stop)
+    elif stop is not None:
+        raise bad_request("'stop' must be a string or a list of strings.", "stop")
+    for name in ("presence_penalty", "frequency_penalty"):
+        if body.get(name) not in (None, 0, 0.0):
+            raise bad_request(
+                f"'{name}' is not supported; use repeat_penalty (1 = off) instead.", name
+            )
+    try:
+        return preset(DEFAULT_PRESET).replace(**changes)
+    except InvalidSamplingParams as exc:
+        param = next((name for name in changes if name in str(exc)), None)
+        raise bad_request(str(exc), param) from None
+
+
+# --- answers ---------------------------------------------------------------------------
+
+
+def fingerprint(loaded: LoadedModel) -> str:
+    """``system_fingerprint``: a short, stable digest of the model's lock id."""
+    return "fp_" + hashlib.sha256(loaded.lock_id.encode("utf-8")).hexdigest()[:16]
+
+
+def provenance(loaded: LoadedModel) -> dict[str, str]:
+    return {"lock_id": loaded.lock_id, "sha256": loaded.sha256, "model": loaded.model_id}
+
+
+def provenance_headers(loaded: LoadedModel) -> dict[str, str]:
+    # Header values must be latin-1: a lock id is ASCII (repo names, hex, file names).
+    lock = loaded.lock_id.encode("ascii", "backslashreplace").decode("ascii")
+    return {PROVENANCE_HEADER: lock, SHA256_HEADER: loaded.sha256}
+
+
+def finish_reason(stats: GenerationStats | None) -> str:
+    if stats is not None and stats.finish_reason == "length":
+        return "length"
+    return "stop"
+
+
+def usage(stats: GenerationStats | None) -> dict[str, int]:
+    prompt = stats.prompt_tokens if stats else 0
+    completion = stats.completion_tokens if stats else 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def chat_completion(
+    completion_id: str, loaded: LoadedModel, text: str, stats: GenerationStats | None
+) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": loaded.model_id,
+        "system_fingerprint": fingerprint(loaded),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": finish_reason(stats),
+            }
+        ],
+        "usage": usage(stats),
+        "provenance": provenance(loaded),
+    }
+
+
+def chat_chunk(
+    completion_id: str,
+    loaded: LoadedModel,
+    delta: dict[str, str],
+    finish: str | None = None,
+    *,
+    with_choice: bool = True,
+    with_provenance: bool = False,
+) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": loaded.model_id,
+        "system_fingerprint": fingerprint(loaded),
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        if with_choice
+        else [],
+    }
+    if with_provenance:  # on the first and last chunks: not every token needs to repeat it
+        chunk["provenance"] = provenance(loaded)
+    return chunk
