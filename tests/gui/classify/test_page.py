@@ -382,7 +382,9 @@ def test_a_file_is_read_from_the_columns_the_person_chose(
     source = write_csv(tmp_path / "tickets.csv", ["id", "text", "review"], rows)
     asked: list[ColumnsDialog] = []
 
-    def pick_review(cls: type, parent: object, columns: Columns, need_gold: bool) -> Columns:
+    def pick_review(
+        cls: type, parent: object, columns: Columns, need_gold: bool, label_set: object = None
+    ) -> Columns:
         dialog = ColumnsDialog(columns, need_gold=need_gold)
         qtbot.addWidget(dialog)
         asked.append(dialog)
