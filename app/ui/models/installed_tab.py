@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
-from app.core.hub.updates import UpdateStatus, check_updates
+from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
 from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
 from app.ui.active_model import ActiveModel
 from app.ui.models.busy import BusyStrip
@@ -116,13 +116,15 @@ class InstalledTab(QWidget):
             actions.addWidget(widget)
         actions.addStretch(1)
         actions.addWidget(self.update_button)
+        # The action buttons sit last, so nothing below them can push them about: the
+        # busy strip and a status of any length take their room from the table.
         layout = QVBoxLayout(self)
         layout.addLayout(tools)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
-        layout.addLayout(actions)
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
+        layout.addLayout(actions)
 
         self.use_button.clicked.connect(self._on_use_clicked)
         self.pin_button.clicked.connect(self._on_pin_clicked)
@@ -358,10 +360,25 @@ class InstalledTab(QWidget):
     def _on_check_finished(self, statuses: list[UpdateStatus]) -> None:
         self.table_model.set_update_statuses(statuses)
         available = [s.model.id for s in statuses if s.update_available]
+        unchecked = [s for s in statuses if s.state is UpdateState.ERROR]
+        lines = []
         if available:
-            self.status.setText(f"Update available for {', '.join(available)}.")
-        else:
-            self.status.setText("Every model from the Hub is up to date.")
+            lines.append(f"Update available for {', '.join(available)}.")
+        if unchecked:
+            lines.append(
+                f"Could not check {', '.join(s.model.id for s in unchecked)}: "
+                f"{unchecked[0].message}"
+            )
+        elif not available:
+            lines.append(
+                "Every model from the Hub is up to date."
+                if statuses
+                else "No model here comes from the Hub; there is nothing to check."
+            )
+        elif len(available) < len(statuses):
+            lines.append("The others are up to date.")
+        self.status.setText(" ".join(lines))
+        self.status.setToolTip("\n".join(f"{s.model.id}: {s.message}" for s in statuses))
         self.update_buttons()
 
     @Slot()
