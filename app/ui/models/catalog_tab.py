@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.models.catalog import CatalogEntry, CatalogError, Fit, load_catalog, total_memory
+from app.core.machine import total_memory
+from app.core.models.catalog import CatalogEntry, CatalogError, Fit, load_catalog
 from app.core.models.store import ModelStore
 from app.core.units import human_size
 from app.ui import colors
