@@ -10,7 +10,7 @@ from app.cli.common import hub_settings, open_store, printable, status
 from app.cli.progress import ProgressLine
 from app.core.hub.client import HubClient
 from app.core.hub.download import Downloader
-from app.core.hub.updates import check_updates, update
+from app.core.hub.updates import UpdateState, check_updates, update
 from app.core.units import human_size
 
 
@@ -80,8 +80,9 @@ def cmd_files(args: argparse.Namespace) -> int:
             "files": [
                 {
                     "filename": f.filename,
-                    "size": f.size,
+                    "size": f.size if f.size >= 0 else None,
                     "sha256": f.sha256,
+                    "sha256_source": f.sha256_source,
                     "quantization": f.quantization,
                 }
                 for f in files
@@ -93,7 +94,9 @@ def cmd_files(args: argparse.Namespace) -> int:
     if not files:
         status("No GGUF files there.")
     for f in files:
-        print(f"{printable(f.filename)}  {human_size(f.size):>9}  {f.quantization or '?'}")
+        size = human_size(f.size) if f.size >= 0 else "?"
+        sha = f"sha256 from {f.sha256_source}" if f.sha256_source else "no sha256 announced"
+        print(f"{printable(f.filename)}  {size:>9}  {f.quantization or '?'}  ({sha})")
     return 0
 
 
@@ -127,13 +130,18 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_check_updates(args: argparse.Namespace) -> int:
     results = check_updates(open_store(), HubClient(hub_settings()))
+    unchecked = [r for r in results if r.state is UpdateState.ERROR]
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
-        return 0
-    for r in results:
-        print(printable(f"{r.model.id}: {r.state.value}. {r.message}"))
-    if not results:
-        status("No Hub models installed.")
+    else:
+        for r in results:
+            print(printable(f"{r.model.id}: {r.state.value}. {r.message}"))
+        if not results:
+            status("No Hub models installed.")
+    if unchecked:
+        # Exit 1: a script must not read "nothing to update" into a check that did not happen.
+        status(f"Could not check {len(unchecked)} of {len(results)} model(s).")
+        return 1
     return 0
 
 

@@ -22,6 +22,7 @@ from app.core.chat.engine import ChatEngine, Engine, LoadedModel
 from app.core.logs import current_log_file
 from app.core.models.starter import ensure_starter
 from app.core.models.store import InstalledModel, ModelStore
+from app.ui.active_model import ActiveModel
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
 from app.ui.errors import show_error
@@ -60,13 +61,18 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.pages = QStackedWidget()
 
+        # One owner of the active model: the pages follow it, the status line names it.
+        self.active = ActiveModel(store, self)
         self.chat_page = ChatPage(
-            store, self.conversations, engine_factory or (lambda: Engine(store))
+            store,
+            self.conversations,
+            engine_factory or (lambda: Engine(store)),
+            active=self.active,
         )
-        self.classify_page = ClassifyPage(store, store.paths)
+        self.classify_page = ClassifyPage(store, store.paths, active=self.active)
         # The download queue outlives the Models page's tabs; it belongs to the window.
         self.download_queue = DownloadQueue(store, parent=self)
-        self.models_page = ModelsPage(store, self.download_queue)
+        self.models_page = ModelsPage(store, self.download_queue, active=self.active)
         for name, page in zip(
             self.PAGES, (self.chat_page, self.classify_page, self.models_page), strict=True
         ):
@@ -98,6 +104,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self.models_page.models_changed.connect(self._on_models_changed)
+        self.active.active_model_changed.connect(self._on_active_model_changed)
         self.nav.currentRowChanged.connect(self._on_nav_current_row_changed)
         controller = self.chat_page.controller
         controller.load_started.connect(self._on_chat_load_started)
@@ -267,9 +274,17 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_models_changed(self) -> None:
+        self.active.refresh()  # e.g. the starter, registered after start-up
         self.models_page.refresh()
         self.chat_page.refresh_models()
-        active = self.store.active()
+        self._show_active()
+
+    @Slot(str)
+    def _on_active_model_changed(self, _model_id: str) -> None:
+        self._show_active()
+
+    def _show_active(self) -> None:
+        active = self.active.current()
         if active is None:
             self.active_label.setText("No active model. Import or download one in Models.")
             return

@@ -347,6 +347,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _model_info(self, repo_id: str, rev: str, query: dict[str, list[str]]) -> None:
         repo = self._access(repo_id)
         info = _model_json(repo, self._commit_at(repo, rev), blobs=_flag(query, "blobs"))
+        if not self.server.hub.model_info_lfs:
+            for sibling in info.get("siblings", []):
+                sibling.pop("lfs", None)
+                sibling.pop("size", None)
         expand = query.get("expand", []) + query.get("expand[]", [])
         if expand:
             info = {key: value for key, value in info.items() if key in ("_id", "id", *expand)}

@@ -227,6 +227,10 @@ class FakeHub:
         self.lfs_threshold = lfs_threshold
         self.page_size = page_size  # items per page for listings paginated with a Link header
         self.redirect_lfs = True
+        # A mirror such as olah (what hf-mirror style deployments run): model info lists
+        # siblings without their size or LFS data; paths-info and the resolve HEAD still
+        # carry them, as on the Hub.
+        self.model_info_lfs = True
         # A hostile or broken Hub: rewrites each model-info answer (a dict) before it is sent.
         self.rewrite_info: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.verbose = False

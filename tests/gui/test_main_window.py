@@ -68,7 +68,10 @@ def test_use_pin_and_remove_from_the_page(
     monkeypatch.setattr(Prompts, "confirm_remove", classmethod(lambda cls, parent, model: True))
     qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
     assert [m.id for m in store.list_models()] == ["smollm2-135m-instruct-q4_1"]
-    assert "No active model" in window.active_label.text()
+    # Removing the active model hands over to the starter, and every page follows.
+    assert "Model: smollm2-135m-instruct-q4_1" in window.active_label.text()
+    assert "now the active model" in page.status.text()
+    assert window.classify_page.model_combo.currentData() == "smollm2-135m-instruct-q4_1"
 
 
 @pytest.mark.slow

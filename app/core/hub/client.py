@@ -9,6 +9,7 @@ client's telemetry ping and Xet transfers are switched off before it is imported
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -16,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -33,10 +34,20 @@ COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_NAME = 400
 """Longest repo id, filename or licence Driftless accepts from a Hub answer."""
+log = logging.getLogger(__name__)
 QUANT_RE = re.compile(
     r"(?<![A-Za-z0-9])(I?Q\d(?:_[A-Z0-9]+)*|BF16|F16|F32|TQ\d_\d|MXFP4)(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+
+
+MODEL_INFO = "model info"
+PATHS_INFO = "paths-info"
+RESOLVE_HEAD = "the file's X-Linked-Etag"
+HASH_SOURCES = (MODEL_INFO, PATHS_INFO, RESOLVE_HEAD)
+"""Where a file's sha256 can come from, most trusted first. Mirrors such as olah leave the
+LFS data out of model info; paths-info and a HEAD on the resolve URL at the exact commit
+carry it too (huggingface_hub's ``get_paths_info`` and ``get_hf_file_metadata``)."""
 
 
 class HubError(NetworkError):
@@ -74,6 +85,8 @@ class RemoteFile:
     size: int
     sha256: str | None
     license: str | None = None
+    sha256_source: str | None = None
+    """Where the Hub's answer carried the sha256 (one of :data:`HASH_SOURCES`), or None."""
 
     @property
     def quantization(self) -> str | None:
@@ -241,7 +254,8 @@ class HubClient:
         check = _Answer(self.settings.hub_endpoint, repo)
         for sibling in info.siblings or []:
             if sibling.rfilename == filename:
-                return check.remote_file(sibling, commit, check.license(info))
+                found = check.remote_file(sibling, commit, check.license(info))
+                return self._complete(check, [found])[0]
         raise ModelNotFound(f"{repo} has no file '{filename}' at commit {commit[:7]}.")
 
     def gguf_files(self, repo: str, revision: str = "main") -> tuple[str, list[RemoteFile]]:
@@ -256,7 +270,52 @@ class HubClient:
             for sibling in info.siblings or []
             if check.filename(sibling.rfilename).lower().endswith(".gguf")
         ]
-        return commit, sorted(files, key=lambda f: f.size)
+        return commit, sorted(self._complete(check, files), key=lambda f: f.size)
+
+    def _complete(self, check: _Answer, files: list[RemoteFile]) -> list[RemoteFile]:
+        """Fill in the sha256 and size model info left out, from paths-info, then a HEAD."""
+        missing = {f.filename: f for f in files if f.sha256 is None or f.size < 0}
+        if not missing:
+            return files
+        commit = next(iter(missing.values())).commit
+        try:
+            with self._call(f"{check.repo} (paths-info)") as api:
+                entries = api.get_paths_info(
+                    check.repo, list(missing), revision=commit, expand=True
+                )
+        except OfflineMode:
+            raise
+        except DriftlessError as exc:  # a mirror without paths-info: the HEAD may still say
+            log.info("paths-info failed on %s: %s", self.settings.hub_endpoint, exc)
+            entries = []
+        for entry in entries:
+            path = getattr(entry, "path", None)
+            if isinstance(path, str) and path in missing and hasattr(entry, "blob_id"):
+                missing[path] = check.with_paths_info(missing[path], entry)
+        for name, remote in missing.items():
+            if remote.sha256 is None or remote.size < 0:
+                missing[name] = self._with_head(check, remote)
+        return [missing.get(f.filename, f) for f in files]
+
+    def _with_head(self, check: _Answer, remote: RemoteFile) -> RemoteFile:
+        """The X-Linked-Etag (or ETag) and X-Linked-Size of the file at the exact commit."""
+        hub = _import_hub()
+        endpoint = self.settings.hub_endpoint.rstrip("/")
+        url = hub.hf_hub_url(check.repo, remote.filename, revision=remote.commit, endpoint=endpoint)
+        what = f"{check.repo}/{printable(remote.filename, 120)}"
+        with self._call(what):
+            meta = hub.get_hf_file_metadata(url, token=self.settings.hub_token or False)
+        if meta.commit_hash is not None and meta.commit_hash != remote.commit:
+            raise _refuse(self.settings.hub_endpoint, f"commit for {what}", meta.commit_hash)
+        sha256, source = remote.sha256, remote.sha256_source
+        etag = meta.etag.lower() if isinstance(meta.etag, str) else None
+        if sha256 is None and etag is not None and SHA256_RE.match(etag):
+            # Only an LFS file's etag is its sha256; a small file's is its git blob id.
+            sha256, source = etag, RESOLVE_HEAD
+        size = remote.size
+        if size < 0 and meta.size is not None:
+            size = _count(self.settings.hub_endpoint, meta.size, f"size of {what}")
+        return replace(remote, size=size, sha256=sha256, sha256_source=source)
 
     def search(self, query: str, limit: int = 30) -> list[RepoSummary]:
         """GGUF model repos matching a query, most downloaded first."""
@@ -339,12 +398,10 @@ class _Answer:
         lfs = sibling.lfs
         what = f"{self.repo}/{printable(filename, 120)}"
         announced = lfs.size if lfs is not None else sibling.size
-        size = _count(self.endpoint, announced, f"size of {what}")
-        sha256 = None
-        if lfs is not None:
-            sha256 = lfs.sha256.lower() if isinstance(lfs.sha256, str) else lfs.sha256
-            if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
-                raise _refuse(self.endpoint, f"sha256 of {what}", lfs.sha256)
+        # No size at all (a mirror's bare sibling list) is unknown, not 0 bytes: -1 until
+        # paths-info or a HEAD fills it in.
+        size = -1 if announced is None else _count(self.endpoint, announced, f"size of {what}")
+        sha256 = self.sha256(lfs.sha256, what) if lfs is not None else None
         return RemoteFile(
             repo=self.repo,
             commit=commit,
@@ -352,7 +409,27 @@ class _Answer:
             size=size,
             sha256=sha256,
             license=license,
+            sha256_source=MODEL_INFO if sha256 else None,
         )
+
+    def sha256(self, value: object, what: str) -> str:
+        sha256 = value.lower() if isinstance(value, str) else value
+        if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
+            raise _refuse(self.endpoint, f"sha256 of {what}", value)
+        return sha256
+
+    def with_paths_info(self, remote: RemoteFile, entry: Any) -> RemoteFile:
+        """``remote`` completed from a ``RepoFile`` of ``get_paths_info`` (``lfs``: BlobLfsInfo)."""
+        what = f"{self.repo}/{printable(remote.filename, 120)}"
+        lfs = entry.lfs
+        announced = lfs.size if lfs is not None else entry.size
+        size = remote.size
+        if size < 0 and announced is not None:
+            size = _count(self.endpoint, announced, f"size of {what}")
+        sha256, source = remote.sha256, remote.sha256_source
+        if sha256 is None and lfs is not None:
+            sha256, source = self.sha256(lfs.sha256, what), PATHS_INFO
+        return replace(remote, size=size, sha256=sha256, sha256_source=source)
 
     def license(self, info: Any) -> str | None:
         value = _license(info)

@@ -165,11 +165,14 @@ class Downloader:
             say(f"{existing.id} ({repo}@{commit[:7]}) is already installed.")
             return existing
         remote = self.client.file_at(repo, filename, commit)
-        if remote.sha256 is None:
+        if remote.sha256 is None or remote.size < 0:
+            missing = "sha256" if remote.sha256 is None else "size"
             raise HubError(
-                f"The Hub announces no sha256 for {repo}/{filename}; Driftless installs only "
+                f"The Hub announces no {missing} for {repo}/{filename} (asked in model info, "
+                "paths-info and the file's headers at that commit); Driftless installs only "
                 "files it can verify."
             )
+        say(f"{filename}: sha256 {remote.sha256[:12]}… from the Hub's {remote.sha256_source}.")
         if expected_sha256 is not None and remote.sha256 != expected_sha256:
             raise ChecksumMismatch(
                 f"{repo}/{filename} at {commit[:7]} has sha256 {remote.sha256} on the Hub, "

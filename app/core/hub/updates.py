@@ -71,6 +71,15 @@ def check_model(client: HubClient, model: InstalledModel) -> UpdateStatus:
             )
     except DriftlessError as exc:
         return UpdateStatus(model, UpdateState.ERROR, None, str(exc))
+    if remote.sha256 is None:
+        # Never report a change that could not be seen.
+        return UpdateStatus(
+            model,
+            UpdateState.ERROR,
+            None,
+            f"{revision} moved to {latest[:7]}, but the Hub announces no sha256 for "
+            f"{model.filename} there, so whether it changed cannot be told",
+        )
     if remote.sha256 == model.sha256:
         return UpdateStatus(
             model,

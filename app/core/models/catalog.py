@@ -12,7 +12,6 @@ memory, read from the operating system without any extra dependency.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -71,31 +70,6 @@ def fit_for(needed: int, total_memory: int | None) -> Fit:
     if needed <= total_memory * FIT_TIGHT:
         return Fit.TIGHT
     return Fit.TOO_BIG
-
-
-def total_memory() -> int | None:
-    """The machine's physical memory in bytes, or None when the system does not say."""
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES")
-        page_size = os.sysconf("SC_PAGE_SIZE")
-        if pages > 0 and page_size > 0:
-            return int(pages * page_size)
-    except (AttributeError, ValueError, OSError):
-        pass  # not POSIX (Windows), or the name is unknown here
-    return _meminfo_total(Path("/proc/meminfo"))
-
-
-def _meminfo_total(path: Path) -> int | None:
-    try:
-        text = path.read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("MemTotal:"):
-            parts = line.split()
-            if len(parts) >= 2 and parts[1].isdigit():
-                return int(parts[1]) * 1024
-    return None
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> list[CatalogEntry]:

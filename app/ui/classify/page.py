@@ -41,6 +41,7 @@ from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings
 from app.core.units import duration
+from app.ui.active_model import ActiveModel
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
 from app.ui.classify.goldmap import GoldMapDialog
@@ -67,9 +68,17 @@ METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
 
 
 class ClassifyPage(QWidget):
-    def __init__(self, store: ModelStore, paths: Paths, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        paths: Paths,
+        parent: QWidget | None = None,
+        *,
+        active: ActiveModel | None = None,
+    ) -> None:
         super().__init__(parent)
         self.store = store
+        self.active = active if active is not None else ActiveModel(store, self)
         self.paths = paths
         self.library = LabelSetLibrary.for_paths(paths)
         self.runs = RunStore.for_paths(paths)
@@ -146,6 +155,7 @@ class ClassifyPage(QWidget):
         self.typing_timer.timeout.connect(self._on_typing_timer_timeout)
 
         self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.active.active_model_changed.connect(self._on_active_model_changed)
         self.label_set_combo.activated.connect(self._on_choice_changed)
         self.method_combo.activated.connect(self._on_choice_changed)
         self.edit_button.clicked.connect(self._on_edit_button_clicked)
@@ -195,8 +205,7 @@ class ClassifyPage(QWidget):
         self.model_combo.clear()
         for model in self.store.list_models():
             self.model_combo.addItem(model.id, model.id)
-        active = self.store.active()
-        wanted = chosen or (active.id if active else None)
+        wanted = chosen or self.active.model_id
         index = self.model_combo.findData(wanted) if wanted else -1
         self.model_combo.setCurrentIndex(max(index, 0) if self.model_combo.count() else -1)
         if not self.model_combo.currentData():
@@ -204,6 +213,12 @@ class ClassifyPage(QWidget):
         elif self.isVisible():
             self.controller.open_model(self.model_combo.currentData(), self.scoring.unpack)
         self._update_buttons()
+
+    @Slot(str)
+    def _on_active_model_changed(self, _model_id: str) -> None:
+        """Follow **Use** in Models: classify with the model just made active."""
+        self.model_combo.setCurrentIndex(-1)  # forget the earlier choice
+        self.refresh_models()
 
     def refresh_label_sets(self, select: str | None = None) -> None:
         current = select or self.label_set_combo.currentData()

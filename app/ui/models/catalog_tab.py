@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.models.catalog import CatalogEntry, CatalogError, Fit, load_catalog, total_memory
+from app.core.machine import total_memory
+from app.core.models.catalog import CatalogEntry, CatalogError, Fit, load_catalog
 from app.core.models.store import ModelStore
 from app.core.units import human_size
 from app.ui import colors
@@ -88,6 +89,7 @@ class CatalogTab(QWidget):
         self.store, self.queue = store, queue
         self.memory = memory if memory is not None else total_memory()
         self._installed: set[tuple[str, str]] = set()
+        self._watched: tuple[str, str, str] | None = None  # repo, file, name of our download
         self.table_model: RecordTableModel[CatalogEntry] = RecordTableModel(
             catalog_columns(self.memory, self._status), self
         )
@@ -186,12 +188,34 @@ class CatalogTab(QWidget):
     @Slot()
     def _on_queue_jobs_changed(self) -> None:
         self.table_model.refresh()
+        self._show_watched()
+
+    def _show_watched(self) -> None:
+        """The line below the table tells what the row says about the download started here."""
+        if self._watched is None:
+            return
+        repo, filename, name = self._watched
+        for snapshot in reversed(self.queue.model.snapshots()):
+            if (snapshot.request.repo, snapshot.request.filename) != (repo, filename):
+                continue
+            state = snapshot.state
+            if state is DownloadState.FAILED:
+                detail = f": {snapshot.message}" if snapshot.message else "."
+                self.status.setText(f"Downloading {name} failed{detail} Retry it in Downloads.")
+            elif state is DownloadState.DONE:
+                self.status.setText(f"Installed {name}.")
+            elif state is DownloadState.PAUSED:
+                self.status.setText(f"{name} is paused; resume it in Downloads.")
+            else:
+                self.status.setText(f"{name}: {state.value.lower()}…; see Downloads.")
+            return
 
     @Slot()
     def _on_download_clicked(self) -> None:
         entry = self.selected_entry()
         if entry is None or self.queue.settings.offline:
             return
+        self._watched = (entry.repo, entry.filename, entry.name)
         self.queue.enqueue(DownloadRequest(entry.repo, entry.filename))
-        self.status.setText(f"Downloading {entry.name}; see Downloads.")
+        self._show_watched()
         self.download_started.emit()

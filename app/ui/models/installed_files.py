@@ -94,16 +94,30 @@ class FileActions(QObject):
             ]
 
         names = ", ".join(p.name for p in paths)
+        before = {m.id for m in store.list_models()}
         self.status.setText(f"Checking {names}…")
-        self.busy.run(f"Importing {names}", run, self._imported(choice), self._not_imported)
+        self.busy.run(f"Importing {names}", run, self._imported(choice, before), self._not_imported)
 
-    def _imported(self, choice: ImportChoice) -> Callable[[list[InstalledModel]], None]:
+    def _imported(
+        self, choice: ImportChoice, before: set[str]
+    ) -> Callable[[list[InstalledModel]], None]:
         how = "linked in place" if choice.link else "copied into the store"
         pinned = ", pinned" if choice.pin else ""
 
         def done(models: list[InstalledModel]) -> None:
-            ids = ", ".join(m.id for m in models)
-            self.changed.emit(f"Imported {ids} ({how}{pinned}; GGUF header and sha256 checked).")
+            added = [m.id for m in models if m.id not in before]
+            known = list(dict.fromkeys(m.id for m in models if m.id in before))
+            parts = []
+            if added:
+                parts.append(
+                    f"Imported {', '.join(added)} ({how}{pinned}; GGUF header and sha256 checked)."
+                )
+            if known:
+                parts.append(
+                    f"{', '.join(known)} {'is' if len(known) == 1 else 'are'} already installed "
+                    "with the same bytes; nothing was added."
+                )
+            self.changed.emit(" ".join(parts))
 
         return done
 

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
-from app.core.hub.updates import UpdateStatus, check_updates
-from app.core.models.store import InstalledModel, ModelStore, VerifyResult
+from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
+from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
+from app.ui.active_model import ActiveModel
 from app.ui.models.busy import BusyStrip
 from app.ui.models.download_model import DownloadRequest
 from app.ui.models.downloads import DownloadQueue
@@ -40,9 +41,17 @@ class InstalledTab(QWidget):
     models_changed = Signal()
     download_started = Signal()
 
-    def __init__(self, store: ModelStore, queue: DownloadQueue, parent: QWidget | None = None):
+    def __init__(
+        self,
+        store: ModelStore,
+        queue: DownloadQueue,
+        parent: QWidget | None = None,
+        *,
+        active: ActiveModel | None = None,
+    ):
         super().__init__(parent)
         self.store, self.queue = store, queue
+        self.active = active if active is not None else ActiveModel(store, self)
         self.table_model = InstalledModelsModel(self)
 
         self.table = QTableView()
@@ -107,13 +116,15 @@ class InstalledTab(QWidget):
             actions.addWidget(widget)
         actions.addStretch(1)
         actions.addWidget(self.update_button)
+        # The action buttons sit last, so nothing below them can push them about: the
+        # busy strip and a status of any length take their room from the table.
         layout = QVBoxLayout(self)
         layout.addLayout(tools)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
-        layout.addLayout(actions)
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
+        layout.addLayout(actions)
 
         self.use_button.clicked.connect(self._on_use_clicked)
         self.pin_button.clicked.connect(self._on_pin_clicked)
@@ -129,6 +140,7 @@ class InstalledTab(QWidget):
         self.busy.started.connect(self.update_buttons)
         self.busy.finished.connect(self.update_buttons)
         queue.settings_changed.connect(self.update_buttons)
+        self.active.active_model_changed.connect(self._on_active_model_changed)
         self.update_buttons()
 
     # --- data -------------------------------------------------------------
@@ -142,6 +154,10 @@ class InstalledTab(QWidget):
             self.table.selectRow(row)
         self.update_buttons()
 
+    @Slot(str)
+    def _on_active_model_changed(self, _model_id: str) -> None:
+        self.refresh()
+
     def selected_model(self) -> InstalledModel | None:
         rows = self.table.selectionModel().selectedRows()
         return self.table_model.model_at(rows[0].row()) if rows else None
@@ -154,7 +170,11 @@ class InstalledTab(QWidget):
         offline = self.queue.settings.offline
         row = self.table_model.row_of(model.id) if model else -1
         update = row >= 0 and bool(self.table_model.index(row, 0).data(Role.UPDATE_AVAILABLE))
-        self.use_button.setEnabled(model is not None and model.id != self.table_model.active_id)
+        refusal = self.use_refusal(model) if model is not None else None
+        self.use_button.setEnabled(
+            model is not None and model.id != self.table_model.active_id and refusal is None
+        )
+        self.use_button.setToolTip(refusal or "Make the selected model the active one")
         self.pin_button.setEnabled(has)
         self.pin_button.setText("Un&pin" if model is not None and model.pinned else "&Pin")
         self.verify_button.setEnabled(has and not busy)
@@ -182,12 +202,31 @@ class InstalledTab(QWidget):
 
     # --- quick actions ----------------------------------------------------
 
+    def use_refusal(self, model: InstalledModel) -> str | None:
+        """Why ``model`` cannot be made active now (it failed verification), or None."""
+        mark = self.table_model.verify_mark(model.id)
+        if mark is None or mark.ok is not False:
+            return None
+        return (
+            f"{model.id} failed verification, so it cannot be used until it is fixed. "
+            f"{restore_advice(model)}"
+        )
+
     @Slot()
     def _on_use_clicked(self) -> None:
         model = self.selected_model()
-        if model is not None and model.id != self.table_model.active_id:
-            self.store.set_active(model.id)
-            self._changed(f"{model.id} is now the active model.")
+        if model is None or model.id == self.table_model.active_id:
+            return
+        refusal = self.use_refusal(model)
+        if refusal is not None:  # the button is disabled; a double-click lands here too
+            self.status.setText(refusal)
+            return
+        try:
+            self.active.use(model.id)
+        except DriftlessError as exc:
+            self.status.setText(str(exc))
+            return
+        self._changed(f"{model.id} is now the active model.")
 
     @Slot()
     def _on_pin_clicked(self) -> None:
@@ -211,12 +250,27 @@ class InstalledTab(QWidget):
             return
         if not Prompts.confirm_remove(self, model):
             return
+        was_active = model.id == self.table_model.active_id
         try:
             self.store.remove(model.id)
         except DriftlessError as exc:
             self.status.setText(str(exc))
             return
-        self._changed(f"Removed {model.id}.")
+        self.active.refresh()
+        message = f"Removed {model.id}."
+        if was_active:
+            now = self.active.current()
+            message += (
+                f" {now.id} is now the active model."
+                if now is not None
+                else " No model is active now: "
+                + (
+                    "none is installed. Download or import one."
+                    if not self.store.list_models()
+                    else "the others' files are missing. Restore one, then Use it."
+                )
+            )
+        self._changed(message)
 
     @Slot()
     def _on_folder_clicked(self) -> None:
@@ -306,10 +360,25 @@ class InstalledTab(QWidget):
     def _on_check_finished(self, statuses: list[UpdateStatus]) -> None:
         self.table_model.set_update_statuses(statuses)
         available = [s.model.id for s in statuses if s.update_available]
+        unchecked = [s for s in statuses if s.state is UpdateState.ERROR]
+        lines = []
         if available:
-            self.status.setText(f"Update available for {', '.join(available)}.")
-        else:
-            self.status.setText("Every model from the Hub is up to date.")
+            lines.append(f"Update available for {', '.join(available)}.")
+        if unchecked:
+            lines.append(
+                f"Could not check {', '.join(s.model.id for s in unchecked)}: "
+                f"{unchecked[0].message}"
+            )
+        elif not available:
+            lines.append(
+                "Every model from the Hub is up to date."
+                if statuses
+                else "No model here comes from the Hub; there is nothing to check."
+            )
+        elif len(available) < len(statuses):
+            lines.append("The others are up to date.")
+        self.status.setText(" ".join(lines))
+        self.status.setToolTip("\n".join(f"{s.model.id}: {s.message}" for s in statuses))
         self.update_buttons()
 
     @Slot()

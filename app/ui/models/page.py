@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBo
 
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.settings import Settings, load_settings, save_settings
+from app.ui.active_model import ActiveModel
 from app.ui.colors import Banner
 from app.ui.models.catalog_tab import CatalogTab
 from app.ui.models.downloads import DownloadQueue
@@ -52,9 +53,11 @@ class ModelsPage(QWidget):
         parent: QWidget | None = None,
         *,
         memory: int | None = None,
+        active: ActiveModel | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
+        self.active = active if active is not None else ActiveModel(store, self)
         self.queue = queue if queue is not None else DownloadQueue(store, parent=self)
 
         title = QLabel("<h2>Models</h2>")
@@ -68,7 +71,7 @@ class ModelsPage(QWidget):
         self.settings_button.setToolTip("Hub endpoint, access token, offline switch")
         self.offline_banner = Banner(OFFLINE_BANNER)
 
-        self.installed = InstalledTab(store, self.queue)
+        self.installed = InstalledTab(store, self.queue, active=self.active)
         self.catalog = CatalogTab(store, self.queue, memory=memory)
         self.search = SearchTab(self.queue)
         self.downloads = DownloadsTab(self.queue)
@@ -163,6 +166,7 @@ class ModelsPage(QWidget):
 
     @Slot(object)
     def _on_queue_model_installed(self, model: InstalledModel) -> None:
+        self.active.refresh()  # a download may have made its model the active one
         self.refresh()
         self.installed.status.setText(f"Installed {model.id} ({model.repo}@{model.short_commit}).")
         self.models_changed.emit()

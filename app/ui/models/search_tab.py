@@ -43,7 +43,12 @@ REPO_COLUMNS: list[ColumnSpec[RepoSummary]] = [
 ]
 FILE_COLUMNS: list[ColumnSpec[RemoteFile]] = [
     ColumnSpec("File", lambda f: f.filename, tooltip=lambda f: f"sha256 {f.sha256 or 'unknown'}"),
-    ColumnSpec("Size", lambda f: human_size(f.size), lambda f: f.size, right_aligned=True),
+    ColumnSpec(
+        "Size",
+        lambda f: human_size(f.size) if f.size >= 0 else "unknown",
+        lambda f: f.size,
+        right_aligned=True,
+    ),
     ColumnSpec("Quantization", lambda f: f.quantization or "?"),
 ]
 

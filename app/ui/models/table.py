@@ -110,6 +110,9 @@ class InstalledModelsModel(QAbstractTableModel):
         self._verify[model_id] = mark
         self._changed(model_id, Column.VERIFIED)
 
+    def verify_mark(self, model_id: str) -> VerifyMark | None:
+        return self._verify.get(model_id)
+
     def clear_verify_mark(self, model_id: str) -> None:
         """Back to what the store recorded (a verification was cancelled or could not run)."""
         if self._verify.pop(model_id, None) is not None:

@@ -74,7 +74,10 @@ def test_pinned_model_refuses_removal(
     asked = answer(monkeypatch, "confirm_remove", True)
     qtbot.mouseClick(page.remove_button, CLICK)
     assert store.list_models() == [] and not model.path.exists()
-    assert len(asked) == 1 and page.status.text() == f"Removed {model.id}."
+    assert len(asked) == 1
+    assert page.status.text() == (
+        f"Removed {model.id}. No model is active now: none is installed. Download or import one."
+    )
 
 
 def test_lockfile_export_then_import_into_a_fresh_home(

@@ -440,3 +440,28 @@ def test_lfs_files_can_be_served_without_the_cdn_redirect(sample: Sample) -> Non
         ("hub", "HEAD", 200),
         ("hub", "GET", 200),
     ]
+
+
+def test_a_mirror_without_lfs_in_model_info_still_answers_paths_info_and_head(
+    sample: Sample,
+) -> None:
+    """Like olah: model info has bare siblings; paths-info and the HEAD carry the sha256."""
+    sample.hub.model_info_lfs = False
+    info = sample.api.model_info(REPO, revision=sample.first, files_metadata=True)
+    (gguf,) = [s for s in info.siblings or [] if s.rfilename == "tiny.Q4_0.gguf"]
+    assert gguf.lfs is None and gguf.size is None
+
+    (entry,) = sample.api.get_paths_info(
+        REPO, ["tiny.Q4_0.gguf"], revision=sample.first, expand=True
+    )
+    assert isinstance(entry, RepoFile) and entry.lfs is not None
+    assert (entry.lfs.sha256, entry.lfs.size, entry.size) == (sha256(GGUF), len(GGUF), len(GGUF))
+    assert entry.last_commit is not None and entry.last_commit.oid == sample.first
+
+    url = hf_hub_url(REPO, "tiny.Q4_0.gguf", revision=sample.first, endpoint=sample.hub.url)
+    meta = get_hf_file_metadata(url, token=False)
+    assert (meta.etag, meta.size, meta.commit_hash) == (sha256(GGUF), len(GGUF), sample.first)
+    readme = get_hf_file_metadata(
+        hf_hub_url(REPO, "README.md", revision=sample.first, endpoint=sample.hub.url), token=False
+    )
+    assert readme.etag == git_blob_oid(b"one\n"), "a small file's etag is its git blob id"

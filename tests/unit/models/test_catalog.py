@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from app.core.models import catalog as catalog_module
 from app.core.models.catalog import (
     CatalogError,
     Fit,
     fit_for,
     load_catalog,
-    total_memory,
 )
 from app.core.models.starter import STARTER
 
@@ -46,24 +44,6 @@ def test_shipped_catalog_has_the_families_at_laptop_sizes() -> None:
 )
 def test_fit_for(needed: int, total: int | None, fit: Fit) -> None:
     assert fit_for(needed, total) is fit
-
-
-def test_total_memory_is_the_machine_s() -> None:
-    memory = total_memory()
-    assert memory is not None and memory > 256 * 1024 * 1024
-
-
-def test_meminfo_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def no_sysconf(name: str) -> int:
-        raise ValueError(name)
-
-    monkeypatch.setattr(catalog_module.os, "sysconf", no_sysconf)
-    meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:        8000000 kB\nMemFree:  1 kB\n")
-    original = catalog_module._meminfo_total
-    monkeypatch.setattr(catalog_module, "_meminfo_total", lambda _path: original(meminfo))
-    assert total_memory() == 8000000 * 1024
-    assert original(tmp_path / "absent") is None
 
 
 def _write(tmp_path: Path, models: list[dict[str, Any]], schema: int = 1) -> Path:

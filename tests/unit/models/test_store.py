@@ -257,7 +257,38 @@ def test_active_model_follows_use_and_removal(store: ModelStore, tmp_path: Path)
     store.set_active(two.id)
     assert store.active() == two
     store.remove(two.id)
-    assert store.active() is None
+    assert store.active() == one, "removing the active model hands over to another one"
+    store.remove(one.id)
+    assert store.active() is None, "none is installed"
+
+
+def test_removal_hands_over_to_a_pinned_model_whose_file_is_there(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    gone = store.import_file(tiny_model(tmp_path / "gone.gguf", seed=1), link=True, pinned=True)
+    kept = store.import_file(tiny_model(tmp_path / "kept.gguf", seed=2), pinned=True)
+    newest = store.import_file(tiny_model(tmp_path / "newest.gguf", seed=3))
+    used = store.import_file(tiny_model(tmp_path / "used.gguf", seed=4))
+    store.set_active(used.id)
+    gone.path.unlink()
+    store.remove(used.id)
+    assert store.active() == kept, "pinned before newest, and never a missing file"
+    assert newest.id in {m.id for m in store.list_models()}
+
+
+def test_use_refuses_a_missing_or_resized_file_with_advice(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    one = store.import_file(tiny_model(tmp_path / "one.gguf", seed=1))
+    two = store.import_file(tiny_model(tmp_path / "two.gguf", seed=2), pinned=True)
+    with two.path.open("ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(ChecksumMismatch) as refused:
+        store.set_active(two.id)
+    message = str(refused.value)
+    assert "cannot be used until it is fixed" in message and "Restore it" in message
+    assert "remove" not in message.lower(), "a pinned model cannot be removed"
+    assert store.active() == one
 
 
 def test_verify_detects_same_size_corruption(store: ModelStore, tmp_path: Path) -> None:
