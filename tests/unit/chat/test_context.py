@@ -358,7 +358,8 @@ def test_a_template_over_budget_is_stopped_from_inside_and_named(name: str) -> N
     chat = ChatTemplate(source)
     started = time.monotonic()
     rendered = chat.render([user("Hi")])
-    assert time.monotonic() - started < 2.5
+    # Bounded: the deadline is 2 s; the margin is for a loaded machine, not for the template.
+    assert time.monotonic() - started < 10
     assert rendered.used_fallback
     assert rendered.problem is not None
     assert rendered.problem.startswith("The model's chat template was stopped: it ")
@@ -366,14 +367,17 @@ def test_a_template_over_budget_is_stopped_from_inside_and_named(name: str) -> N
     # Set aside for good: the next render does not pay the same seconds again.
     started = time.monotonic()
     assert chat.render([user("Hi")]).problem == rendered.problem
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 1.0
 
 
-def test_the_nested_loop_ends_within_a_second_on_its_step_count() -> None:
+def test_the_nested_loop_is_stopped_by_its_step_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps, not seconds, stop it: the same template stops at the same point on any machine
+    (about 1.5 s of work on this one; the time limit is lifted so only the count can act)."""
+    from app.core.runtime import template_budget
+
+    monkeypatch.setattr(template_budget, "MAX_TEMPLATE_SECONDS", 600.0)
     source, _ = OVER_BUDGET_TEMPLATES["nested loop over a long string"]
-    started = time.monotonic()
     rendered = ChatTemplate(source).render([user("Hi")])
-    assert time.monotonic() - started < 1.5
     assert rendered.problem is not None and "steps" in rendered.problem
 
 
