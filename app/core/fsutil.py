@@ -118,3 +118,19 @@ def remove_empty_parents(folder: Path, stop: Path) -> None:
         while folder != stop and stop in folder.parents:
             folder.rmdir()
             folder = folder.parent
+
+
+_UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]+')
+_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"] + [f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)]
+)
+
+
+def safe_file_name(text: str, fallback: str, limit: int = 80) -> str:
+    """``text`` as a file name any system accepts: no ``<>:"/\\|?*`` or controls, no leading
+    or trailing dots and spaces, not a reserved Windows name, at most ``limit`` characters."""
+    name = _UNSAFE_IN_NAMES.sub(" ", text)
+    name = re.sub(r"\s+", " ", name).strip(" .")[:limit].strip(" .")
+    if not name or name.split(".")[0].upper() in _RESERVED_NAMES:
+        return fallback
+    return name

@@ -64,3 +64,20 @@ def test_sha256_file_matches_hashlib_and_reports_progress(tmp_path: Path) -> Non
 )
 def test_is_safe_relative_path(name: str, safe: bool) -> None:
     assert fsutil.is_safe_relative_path(name) is safe
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [
+        ("What is the capital of France?", "What is the capital of France"),
+        ('a/b\\c:d*e"f<g>h|i', "a b c d e f g h i"),
+        ("  ...dots and spaces...  ", "dots and spaces"),
+        ("tab\tand\nnewline", "tab and newline"),
+        ("CON", "conversation"),
+        ("???", "conversation"),
+        ("x" * 200, "x" * 80),
+        ("Überweisung 退款", "Überweisung 退款"),
+    ],
+)
+def test_safe_file_name(title: str, name: str) -> None:
+    assert fsutil.safe_file_name(title, "conversation") == name

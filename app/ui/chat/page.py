@@ -41,6 +41,7 @@ from app.core.chat.saved import (
     title_from,
 )
 from app.core.errors import ContextOverflow, DriftlessError
+from app.core.fsutil import safe_file_name
 from app.core.models.probe import ProbeCache
 from app.core.models.store import ModelStore
 from app.ui.active_model import ActiveModel
@@ -573,9 +574,8 @@ class ChatPage(QWidget):
     def choose_export_path(self, suffix: str) -> Path | None:
         """Where to export; tests replace this."""
         assert self.current is not None
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export conversation", f"{title_from(self.current.title)}.{suffix}"
-        )
+        stem = safe_file_name(title_from(self.current.title), "conversation")
+        name, _ = QFileDialog.getSaveFileName(self, "Export conversation", f"{stem}.{suffix}")
         return Path(name) if name else None
 
     def _export(self, kind: str) -> None:
