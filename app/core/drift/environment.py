@@ -41,8 +41,9 @@ PARTS: dict[str, tuple[Kind, str]] = {
 }
 
 CHANGES_ANSWERS = frozenset({"chat_weights", "classify_weights", "chat_batch"})
-"""Settings measured to change answers on the starter (bench/bench_drift.py). Thread
-count and prompt-cache reuse were measured not to; they are recorded all the same."""
+"""Settings treated as changing answers: the 16-bit copy does (app/core/models/unpacked.py);
+batch size is assumed to until bench/bench_drift.py has measured it. Thread count was
+measured not to (README, "Behaviour checks"); it is recorded and reported, not blamed."""
 
 IGNORED_FOR_DRIFT = frozenset({"model_id"})
 """The id is a name in one data folder; the lock id and sha256 say which model it is."""
