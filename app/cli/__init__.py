@@ -17,6 +17,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.cli import chat as chat_cmd
 from app.cli import classify as classify_cmd
+from app.cli import drift as drift_cmd
 from app.cli import models as models_cmd
 from app.cli import serve as serve_cmd
 from app.cli.common import error
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify_cmd.add_classify_parser(commands)
     classify_cmd.add_eval_parser(commands)
     serve_cmd.add_parser(commands)
+    drift_cmd.add_parser(commands)
     return parser
 
 

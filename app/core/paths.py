@@ -62,6 +62,11 @@ class Paths:
         return self.home / "label_sets"
 
     @property
+    def checks_dir(self) -> Path:
+        """Behaviour check sets and their recordings (:mod:`app.core.drift`)."""
+        return self.home / "checks"
+
+    @property
     def classify_db(self) -> Path:
         return self.home / "classify.sqlite3"
 

@@ -176,6 +176,7 @@ class Engine:
         self._bos_text = ""
         self._loaded: LoadedModel | None = None
         self._last_stats: GenerationStats | None = None
+        self._last_token_ids: tuple[int, ...] = ()
         self._prompt_problem: str | None = None
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
@@ -194,6 +195,17 @@ class Engine:
     @property
     def prompt_problem(self) -> str | None:
         return self._prompt_problem
+
+    @property
+    def last_token_ids(self) -> tuple[int, ...]:
+        """The token ids of the last reply as sampled (an end-of-generation token is not
+        included), for behaviour checks that compare replies token by token."""
+        return self._last_token_ids
+
+    @property
+    def template_source(self) -> str | None:
+        """The loaded model's chat template as its file holds it (None: it has none)."""
+        return self._template.source
 
     @property
     def llama(self) -> Any:
@@ -321,6 +333,17 @@ class Engine:
         tokens: list[int] = llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         return tokens
 
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """The text of ``ids`` (a character split between tokens shows as U+FFFD)."""
+        with self._owned():
+            raw: bytes = self._require_llama().detokenize(list(ids))
+            return raw.decode("utf-8", "replace")
+
+    def forget_prompt_cache(self) -> None:
+        """Make the next reply evaluate its whole prompt (a cold start), reusing nothing."""
+        with self._owned():
+            self._require_llama().reset()
+
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Tokens the prompt for ``messages`` takes, as ``stream_chat`` would send it."""
         with self._owned():
@@ -382,6 +405,7 @@ class Engine:
         started = time.perf_counter()
         prompt_done = first_token = started
         generator: Any = None
+        sampled: list[int] = []
         with self._owned():
             try:
                 cached = self._prefill(llama, tokens, cancel)
@@ -401,6 +425,7 @@ class Engine:
                         finish = "stop"
                         break
                     completion += 1
+                    sampled.append(int(token))
                     if completion == 1:
                         first_token = time.perf_counter()
                     pending += decoder.decode(llama.detokenize([token]))
@@ -436,6 +461,7 @@ class Engine:
                 if generator is not None:
                     generator.close()
                 ended = time.perf_counter()
+                self._last_token_ids = tuple(sampled)
                 self._last_stats = GenerationStats(
                     prompt_tokens=len(tokens),
                     cached_tokens=cached,

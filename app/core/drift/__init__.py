@@ -1,0 +1,99 @@
+"""Behaviour checks: prove that a model, its template or the runtime changed nothing, or what.
+
+- :mod:`.checkset`: the check set file (prompts, labelled texts, the recorded answers).
+- :mod:`.environment`: what an answer depended on, and which parts of two differ.
+- :mod:`.record`: answering a check set on a model (greedy, cold, token by token).
+- :mod:`.compare`: a fresh answer against the recorded one, as JSON or Markdown.
+- :mod:`.library`: check sets in the data folder, exported and imported as files.
+
+A feature over chat and classification; it never touches the network, and nothing else
+in the core imports it (import contracts in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from app.core.cancel import CancelToken
+from app.core.drift.checkset import (
+    CheckSet,
+    CheckSetError,
+    ClassifySpec,
+    PromptItem,
+    Recording,
+    TextItem,
+    read_prompts,
+    read_texts,
+)
+from app.core.drift.compare import DriftReport, compare, to_markdown
+from app.core.drift.environment import Difference, Environment
+from app.core.drift.library import CheckSetLibrary
+from app.core.drift.record import ProgressCallback, answer
+from app.core.models.store import ModelStore
+from app.core.paths import Paths
+
+
+def check(
+    paths: Paths,
+    store: ModelStore,
+    check_set: CheckSet,
+    model: str | None = None,
+    *,
+    threads: int | None = None,
+    batch: int | None = None,
+    unpack: bool | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> DriftReport:
+    """Answer ``check_set`` again and compare with its recording.
+
+    Settings not given are the recorded ones (threads, batch size, the 16-bit copy), so
+    a check reproduces the recording unless told otherwise; the report names any setting
+    that differs. ``model`` None: the recorded model when it is installed, else the
+    active one.
+    """
+    recording = check_set.recording
+    if recording is None:
+        raise CheckSetError(
+            f"The check set '{check_set.name}' has no recorded answers yet. Record them: "
+            f"driftless drift record {check_set.name} --model ID."
+        )
+    env = recording.environment
+    if model is None:
+        recorded = env.get("model_id")
+        installed = {m.id for m in store.list_models()}
+        model = recorded if recorded in installed else None
+    fresh = answer(
+        paths,
+        store,
+        check_set,
+        model,
+        threads=threads or _int(env.get("chat_threads") or env.get("classify_threads")),
+        batch=batch or _int(env.get("chat_batch")) or 512,
+        unpack=unpack if unpack is not None else "from" in (env.get("classify_weights") or "from"),
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    return compare(check_set, recording, fresh)
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+__all__ = [
+    "CheckSet",
+    "CheckSetError",
+    "CheckSetLibrary",
+    "ClassifySpec",
+    "Difference",
+    "DriftReport",
+    "Environment",
+    "PromptItem",
+    "Recording",
+    "TextItem",
+    "answer",
+    "check",
+    "compare",
+    "read_prompts",
+    "read_texts",
+    "to_markdown",
+]
