@@ -35,6 +35,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -154,7 +155,7 @@ class Database:
         try:
             conn.row_factory = sqlite3.Row
             if not self.read_only:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _use_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")
             self._make_ready(conn)
@@ -286,6 +287,31 @@ def create_private(path: Path) -> None:
     except OSError:
         return  # it exists, or SQLite's own open will say why it cannot
     os.close(fd)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (a setting of the file, kept once made).
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without its busy handler, while another process has it open: as when several
+    processes start on a fresh data folder together. So wait and try again, as the busy
+    timeout would.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 class _Connection:
