@@ -336,6 +336,25 @@ class ConversationStore:
             ).fetchall()
         return self._messages(rows)
 
+    def branch_siblings(self, conversation_id: int) -> dict[int, tuple[int, ...]]:
+        """For each message that has alternatives, the ids of all of them, oldest first.
+
+        One read for the whole conversation, so the transcript can show a ``‹ 2/3 ›``
+        switcher on every message that Regenerate or Edit gave a sibling.
+        """
+        with self._db.read() as conn:
+            self._conversation(conn, conversation_id)
+            rows = conn.execute(
+                "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        groups: dict[int | None, list[int]] = {}
+        for row in rows:
+            groups.setdefault(row["parent_id"], []).append(row["id"])
+        return {
+            message_id: tuple(ids) for ids in groups.values() if len(ids) > 1 for message_id in ids
+        }
+
     def switch_branch(self, message_id: int) -> list[Message]:
         """Make the branch through ``message_id`` current (its newest leaf); return the thread."""
         with self._db.write() as conn:

@@ -170,6 +170,8 @@ class ChatController(QObject):
     def _on_worker_reply_ended(self, outcome: ReplyOutcome) -> None:
         if self._is_current_reply(outcome.request_id):
             self._reply = None
+        elif self._reply is not None:
+            return  # an abandoned request ended while a newer reply streams: not news
         # A stopped reply still ends: the page refreshes the saved conversation.
         self.reply_ended.emit(outcome)
 

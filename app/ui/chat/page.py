@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.engine import ChatEngine, LoadedModel
-from app.core.chat.records import Conversation
+from app.core.chat.records import Conversation, Message
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
 from app.core.chat.saved import (
     CUSTOM,
@@ -79,6 +79,7 @@ class ChatPage(QWidget):
         self._drop_oldest: set[int] = set()
         self._resend_after_load = False
         self._deleted_id: int | None = None
+        self._search_hits: dict[int, int] = {}  # conversation id -> first matching message
         self._build()
         self._connect()
         self.refresh_models()
@@ -238,6 +239,8 @@ class ChatPage(QWidget):
         self.sampling_button.clicked.connect(self._on_sampling_clicked)
         self.system_button.clicked.connect(self._on_system_clicked)
         self.transcript.edit_requested.connect(self.begin_edit)
+        self.transcript.branch_requested.connect(self.switch_branch)
+        self.list_view.clicked.connect(self._on_list_clicked)
 
     # --- models -----------------------------------------------------------
 
@@ -322,10 +325,11 @@ class ChatPage(QWidget):
 
     def refresh_conversations(self) -> None:
         query = self.search_box.text().strip()
+        self._search_hits = {}
         if query:
-            hits = self.conversations.search(query)
-            ids = list(dict.fromkeys(hit.conversation_id for hit in hits))
-            items = [self.conversations.get_conversation(i) for i in ids]
+            for hit in self.conversations.search(query):
+                self._search_hits.setdefault(hit.conversation_id, hit.message_id)
+            items = [self.conversations.get_conversation(i) for i in self._search_hits]
         else:
             items = self.conversations.list_conversations()
         self.list_model.set_conversations(items)
@@ -336,19 +340,71 @@ class ChatPage(QWidget):
     def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         item = self.list_model.conversation_at(current.row())
         if item is not None and (self.current is None or item.id != self.current.id):
-            self.open_conversation(item.id)
+            self.open_conversation(item.id, self._search_hits.get(item.id))
 
-    def open_conversation(self, conversation_id: int) -> None:
+    @Slot(QModelIndex)
+    def _on_list_clicked(self, index: QModelIndex) -> None:
+        # Clicking the open conversation in search results still goes to the match.
+        item = self.list_model.conversation_at(index.row())
+        if item is not None and self.current is not None and item.id == self.current.id:
+            hit = self._search_hits.get(item.id)
+            if hit is not None:
+                self.show_message(hit)
+
+    def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
+        """Open a conversation; with ``message_id``, on the branch that holds that message."""
         if self.controller.busy:
             self.controller.stop()
         self.current = self.conversations.get_conversation(conversation_id)
         self.cancel_edit()
-        self.transcript.set_messages(self.conversations.get_thread(conversation_id))
+        thread = self.conversations.get_thread(conversation_id)
+        if message_id is not None and message_id not in {m.id for m in thread}:
+            thread = self.conversations.switch_branch(message_id)
+        self._show_thread(thread)
+        if message_id is not None:
+            QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
         preset_name, _params = conversation_params(self.current)
         self.preset_combo.setCurrentText(preset_name)
         if (row := self.list_model.row_of(conversation_id)) >= 0:
             self.list_view.setCurrentIndex(self.list_model.index(row))
         self._load_model_for(self.current)
+        self._update_state()
+
+    def _show_thread(self, thread: list[Message], *, scroll_to_bottom: bool = True) -> None:
+        assert self.current is not None
+        siblings = self.conversations.branch_siblings(self.current.id)
+        self.transcript.set_messages(thread, siblings, scroll_to_bottom=scroll_to_bottom)
+
+    def _scroll_to(self, message_id: int) -> None:
+        bubble = self.transcript.bubble_for(message_id)
+        if bubble is not None:
+            self.transcript.ensureWidgetVisible(bubble)
+
+    def show_message(self, message_id: int) -> None:
+        """Show the branch that holds ``message_id`` (a search hit) and scroll to it."""
+        if self.current is None or self.controller.busy:
+            return
+        if self.transcript.bubble_for(message_id) is None:
+            self._show_thread(self.conversations.switch_branch(message_id))
+        QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
+
+    @Slot(int)
+    def switch_branch(self, message_id: int) -> None:
+        """Show the version ``message_id`` of a message, with its newest continuation."""
+        if self.current is None or self.controller.busy:
+            return
+        self.cancel_edit()
+        thread = self.conversations.switch_branch(message_id)
+        self._show_thread(thread, scroll_to_bottom=False)
+        self.current = self.conversations.get_conversation(self.current.id)
+        bubble = self.transcript.bubble_for(message_id)
+        if bubble is not None:
+            position = bubble.branch_label.text()
+            self._show_state(f"Showing version {position} of this message.")
+            # Keep the keyboard where it was: on the switcher of the message just changed.
+            forward = bubble.next_button.isEnabled()
+            (bubble.next_button if forward else bubble.previous_button).setFocus()
+            QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
         self._update_state()
 
     def new_conversation(self) -> Conversation:
@@ -430,7 +486,7 @@ class ChatPage(QWidget):
         if not thread or thread[-1].role != "user":
             return
         _name, params = conversation_params(self.current)
-        self.transcript.set_messages(thread)
+        self._show_thread(thread)
         self.transcript.begin_reply()
         self.controller.send(
             self.current.id,
@@ -455,8 +511,9 @@ class ChatPage(QWidget):
         if self.current is not None and outcome.conversation_id == self.current.id:
             if outcome.message_id and self.transcript.streaming is not None:
                 self.transcript.finish_reply(self.conversations.get_message(outcome.message_id))
+                self.transcript.set_siblings(self.conversations.branch_siblings(self.current.id))
             else:
-                self.transcript.set_messages(self.conversations.get_thread(self.current.id))
+                self._show_thread(self.conversations.get_thread(self.current.id))
         loaded = self.controller.loaded
         # The reply was written to a prompt in the generic format: say so, every time.
         note = f" {outcome.template_problem}" if outcome.template_problem else ""
@@ -477,7 +534,7 @@ class ChatPage(QWidget):
     @Slot(object)
     def _on_controller_context_overflowed(self, error: ContextOverflow) -> None:
         if self.current is not None:
-            self.transcript.set_messages(self.conversations.get_thread(self.current.id))
+            self._show_thread(self.conversations.get_thread(self.current.id))
         loaded = self.controller.loaded
         raise_to = None
         if loaded is not None and loaded.n_ctx_train and loaded.n_ctx_train > loaded.n_ctx:

@@ -1,9 +1,16 @@
-"""The conversation view: one bubble per message, Markdown rendered, the reply streaming."""
+"""The conversation view: one bubble per message, Markdown rendered, the reply streaming.
+
+Model output is rendered as Markdown *without* HTML: a reply that says ``Use a <div>``
+or thinks aloud in ``<think>`` tags shows those words, it is never interpreted as markup.
+A message that Regenerate or Edit gave alternatives carries a ``‹ 2/3 ›`` switcher.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtGui import QGuiApplication, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -12,6 +19,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTextEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,12 +33,25 @@ STATUS_NOTES = {
     "error": "failed",
 }
 
+_MARKDOWN = QTextDocument.MarkdownFeature(
+    QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
+    | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+)
+
+
+def markdown_to_html(markdown: str) -> str:
+    """Markdown as rich text, with any HTML in it escaped: shown as written, never run."""
+    document = QTextDocument()
+    document.setMarkdown(markdown, _MARKDOWN)
+    return document.toHtml()
+
 
 class MessageBubble(QFrame):
     """One message: who, what (Markdown), and its actions."""
 
     copy_requested = Signal(str)
     edit_requested = Signal(int)
+    branch_requested = Signal(int)  # the id of the sibling to show instead
 
     def __init__(
         self,
@@ -44,6 +65,7 @@ class MessageBubble(QFrame):
         self.role = role
         self.message_id = message_id
         self._markdown = ""
+        self.sibling_ids: tuple[int, ...] = ()
         # While a reply streams, its text grows in a plain-text view that lays out only
         # what was appended; re-rendering Markdown on every batch costs time that grows
         # with the reply and would freeze the window. The saved reply is shown as Markdown.
@@ -55,7 +77,7 @@ class MessageBubble(QFrame):
         self.note = QLabel()
         self.note.setStyleSheet("color: palette(mid);")
         self.body = QLabel()
-        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.body.setTextFormat(Qt.TextFormat.RichText)  # from markdown_to_html, HTML escaped
         self.body.setWordWrap(True)
         self.body.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
@@ -74,6 +96,20 @@ class MessageBubble(QFrame):
         self.edit_button.setToolTip("Edit this message and continue from it")
         self.edit_button.setVisible(role == "user" and message_id is not None)
         self.edit_button.clicked.connect(self._on_edit_clicked)
+        self.previous_button = QToolButton()
+        self.previous_button.setText("‹")
+        self.previous_button.setAccessibleName("Previous version")
+        self.previous_button.setToolTip("Show the previous version of this message")
+        self.previous_button.clicked.connect(lambda: self._on_branch_step(-1))
+        self.branch_label = QLabel()
+        self.branch_label.setAccessibleName("Version")
+        self.next_button = QToolButton()
+        self.next_button.setText("›")
+        self.next_button.setAccessibleName("Next version")
+        self.next_button.setToolTip("Show the next version of this message")
+        self.next_button.clicked.connect(lambda: self._on_branch_step(1))
+        for widget in (self.previous_button, self.branch_label, self.next_button):
+            widget.hide()
 
         if streaming:
             self.live = QTextEdit()
@@ -89,6 +125,9 @@ class MessageBubble(QFrame):
 
         top = QHBoxLayout()
         top.addWidget(self.header)
+        top.addWidget(self.previous_button)
+        top.addWidget(self.branch_label)
+        top.addWidget(self.next_button)
         top.addWidget(self.note, 1)
         top.addWidget(self.edit_button)
         top.addWidget(self.copy_button)
@@ -101,7 +140,12 @@ class MessageBubble(QFrame):
 
     def focus_widgets(self) -> list[QWidget]:
         """The controls Tab stops at, in order (hidden ones included: they may show)."""
-        widgets: list[QWidget] = [self.edit_button, self.copy_button]
+        widgets: list[QWidget] = [
+            self.previous_button,
+            self.next_button,
+            self.edit_button,
+            self.copy_button,
+        ]
         if self.live is not None:
             widgets.append(self.live)
         return widgets
@@ -114,13 +158,35 @@ class MessageBubble(QFrame):
         if self.message_id is not None:
             self.edit_requested.emit(self.message_id)
 
+    def set_siblings(self, sibling_ids: Sequence[int]) -> None:
+        """Show ``‹ i/n ›`` when this message has alternatives (its own id among them)."""
+        self.sibling_ids = tuple(sibling_ids)
+        shown = len(self.sibling_ids) > 1 and self.message_id in self.sibling_ids
+        for widget in (self.previous_button, self.branch_label, self.next_button):
+            widget.setVisible(shown)
+        if not shown:
+            return
+        position = self.sibling_ids.index(self.message_id)
+        count = len(self.sibling_ids)
+        self.branch_label.setText(f"{position + 1}/{count}")
+        self.branch_label.setToolTip(f"Version {position + 1} of {count}")
+        self.previous_button.setEnabled(position > 0)
+        self.next_button.setEnabled(position < count - 1)
+
+    def _on_branch_step(self, step: int) -> None:
+        if self.message_id not in self.sibling_ids:
+            return
+        target = self.sibling_ids.index(self.message_id) + step
+        if 0 <= target < len(self.sibling_ids):
+            self.branch_requested.emit(self.sibling_ids[target])
+
     @property
     def text(self) -> str:
         return self._markdown
 
     def set_text(self, markdown: str) -> None:
         self._markdown = markdown
-        self.body.setText(markdown)
+        self.body.setText(markdown_to_html(markdown))
 
     def append_text(self, piece: str) -> None:
         if self.live is None:
@@ -139,6 +205,7 @@ class TranscriptView(QScrollArea):
     """The messages of the current thread, newest at the bottom, kept in view while streaming."""
 
     edit_requested = Signal(int)
+    branch_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,7 +235,14 @@ class TranscriptView(QScrollArea):
         self.streaming = None
         self.empty_label.show()
 
-    def set_messages(self, messages: list[Message]) -> None:
+    def set_messages(
+        self,
+        messages: list[Message],
+        siblings: Mapping[int, Sequence[int]] | None = None,
+        *,
+        scroll_to_bottom: bool = True,
+    ) -> None:
+        """Show ``messages``; ``siblings`` (from ``branch_siblings``) adds the switchers."""
         self.clear()
         for message in messages:
             if message.role == "system":
@@ -179,8 +253,18 @@ class TranscriptView(QScrollArea):
             if message.status == "error" and message.error:
                 note = f"failed: {message.error}"
             bubble.set_note(note)
-        self._stick_to_bottom = True
-        QTimer.singleShot(0, self.scroll_to_bottom)
+        self.set_siblings(siblings or {})
+        if scroll_to_bottom:
+            self._stick_to_bottom = True
+            QTimer.singleShot(0, self.scroll_to_bottom)
+
+    def set_siblings(self, siblings: Mapping[int, Sequence[int]]) -> None:
+        for bubble in self.bubbles:
+            if bubble.message_id is not None:
+                bubble.set_siblings(siblings.get(bubble.message_id, ()))
+
+    def bubble_for(self, message_id: int) -> MessageBubble | None:
+        return next((b for b in self.bubbles if b.message_id == message_id), None)
 
     def begin_reply(self) -> MessageBubble:
         self.streaming = self._add("assistant", None, streaming=True)
@@ -219,6 +303,7 @@ class TranscriptView(QScrollArea):
         bubble = MessageBubble(role, message_id, streaming=streaming)
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
+        bubble.branch_requested.connect(self.branch_requested)
         self._layout.insertWidget(self._layout.count() - 1, bubble)
         # A new widget joins the end of the window's tab chain; Tab should reach a
         # message's buttons right after the messages before it, not after the send button.

@@ -119,7 +119,10 @@ class EngineWorker(QObject):
     def generate(self, request: ReplyRequest) -> None:
         engine = self._get_engine()
         loaded = engine.loaded
-        if request.cancel.cancelled:
+        if request.cancel.cancelled:  # stopped before it began: still say it ended
+            self.reply_ended.emit(
+                ReplyOutcome(request.request_id, request.conversation_id, 0, "cancelled", None)
+            )
             return
         try:
             if loaded is None:

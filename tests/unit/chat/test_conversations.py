@@ -194,6 +194,19 @@ def test_edit_keeps_later_messages_in_the_old_branch(convs: ConversationStore) -
         convs.edit_message(a1, "rewritten reply")
 
 
+def test_branch_siblings_lists_every_alternative_in_one_read(convs: ConversationStore) -> None:
+    conv = convs.create_conversation()
+    q1 = convs.add_user_message(conv.id, "one")
+    a1 = reply(convs, conv.id, "uno")
+    convs.regenerate(conv.id)
+    a1b = reply(convs, conv.id, "eins")
+    q1b = convs.edit_message(q1.id, "one?")[-1]
+    siblings = convs.branch_siblings(conv.id)
+    questions, replies = (q1.id, q1b.id), (a1, a1b)
+    assert siblings == {q1.id: questions, q1b.id: questions, a1: replies, a1b: replies}
+    assert convs.branch_siblings(convs.create_conversation().id) == {}
+
+
 def test_editing_the_first_message_starts_a_new_root(convs: ConversationStore) -> None:
     conv = convs.create_conversation()
     first = convs.add_user_message(conv.id, "hi")
