@@ -174,6 +174,7 @@ class ChatPage(QWidget):
         self.edit_banner.hide()
         self.state_label = QLabel()
         self.state_label.setAccessibleName("Chat status")
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # may quote model output
 
         right = QWidget()
         right_layout = QVBoxLayout(right)

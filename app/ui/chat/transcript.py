@@ -7,6 +7,7 @@ A message that Regenerate or Edit gave alternatives carries a ``‹ 2/3 ›`` sw
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -198,7 +199,8 @@ class MessageBubble(QFrame):
         cursor.insertText(piece)
 
     def set_note(self, text: str) -> None:
-        self.note.setText(f"<i>{text}</i>" if text else "")
+        # Error texts can quote model output: escaped, so they are shown as written.
+        self.note.setText(f"<i>{html.escape(text)}</i>" if text else "")
 
 
 class TranscriptView(QScrollArea):
