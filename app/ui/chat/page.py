@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -54,6 +54,7 @@ from app.ui.chat.dialogs import (
 )
 from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.worker import ReplyOutcome
+from app.ui.elided_label import ElidedLabel
 
 UNDO_SECONDS = 10
 
@@ -90,6 +91,7 @@ class ChatPage(QWidget):
         else:
             self._load_model_for(None)
         self._update_state()
+        self.focus_composer()  # typing at start goes to the message box, not the list
 
     # --- building ---------------------------------------------------------
 
@@ -137,12 +139,32 @@ class ChatPage(QWidget):
         self.preset_combo.setCurrentText(DEFAULT_PRESET)
         self.system_button = QPushButton("System &prompt…")
         self.sampling_button = QPushButton("&Sampling…")
+        # The page's commands are actions: its buttons and the window's File menu share them.
+        self.new_action = QAction("&New conversation", self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.find_action = QAction("&Find in conversations", self)
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.export_markdown_action = QAction("Export as &Markdown…", self)
+        self.export_json_action = QAction("Export as &JSON (with provenance)…", self)
+        self.import_action = QAction("&Import conversation…", self)
+        self.import_action.setToolTip("Add a conversation from a JSON export")
+        self.addActions(
+            [
+                self.new_action,
+                self.find_action,
+                self.export_markdown_action,
+                self.export_json_action,
+                self.import_action,
+            ]
+        )
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         export_menu = QMenu(self.export_button)
-        export_menu.addAction("As Markdown…", lambda: self._export("md"))
-        export_menu.addAction("As JSON (with provenance)…", lambda: self._export("json"))
+        export_menu.addAction(self.export_markdown_action)
+        export_menu.addAction(self.export_json_action)
+        export_menu.addSeparator()
+        export_menu.addAction(self.import_action)
         self.export_button.setMenu(export_menu)
         model_label = QLabel("&Model:")
         model_label.setBuddy(self.model_combo)
@@ -172,9 +194,9 @@ class ChatPage(QWidget):
         self.edit_banner = QLabel()
         self.edit_banner.setWordWrap(True)
         self.edit_banner.hide()
-        self.state_label = QLabel()
+        # One line, elided (the whole text in its tooltip): a long error never widens the window.
+        self.state_label = ElidedLabel()
         self.state_label.setAccessibleName("Chat status")
-        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # may quote model output
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -214,7 +236,6 @@ class ChatPage(QWidget):
         for before, after in itertools.pairwise(chain):
             QWidget.setTabOrder(before, after)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop)
-        QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
         QShortcut(QKeySequence("Ctrl+Shift+R"), self, self.regenerate)
 
     def _connect(self) -> None:
@@ -222,7 +243,7 @@ class ChatPage(QWidget):
         c.model_loaded.connect(self._on_controller_model_loaded)
         c.load_failed.connect(self._on_controller_load_failed)
         c.reading_started.connect(self._on_controller_reading_started)
-        c.text_received.connect(self.transcript.append_reply)
+        c.text_received.connect(self._on_controller_text_received)
         c.reply_ended.connect(self._on_controller_reply_ended)
         c.context_overflowed.connect(self._on_controller_context_overflowed)
         self.composer.submitted.connect(self.send)
@@ -230,6 +251,11 @@ class ChatPage(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.regenerate_button.clicked.connect(self.regenerate)
         self.new_button.clicked.connect(self.new_conversation)
+        self.new_action.triggered.connect(self.new_conversation)
+        self.find_action.triggered.connect(self.focus_search)
+        self.export_markdown_action.triggered.connect(lambda: self._export("md"))
+        self.export_json_action.triggered.connect(lambda: self._export("json"))
+        self.import_action.triggered.connect(self.import_conversation)
         self.delete_button.clicked.connect(self.delete_current)
         self.undo_button.clicked.connect(self.undo_delete)
         self._undo_timer.timeout.connect(self.undo_button.hide)
@@ -289,6 +315,13 @@ class ChatPage(QWidget):
         self._show_state(f"Loading {wanted}…")
         self._update_state()
 
+    def _show_ready(self) -> None:
+        """The status for a conversation just opened: never the last one's reply figures."""
+        loaded = self.controller.loaded
+        if loaded is not None and not self.controller.loading and not self.controller.busy:
+            note = f" ({loaded.template_problem})" if loaded.template_problem else ""
+            self._show_state(f"{loaded.model_id} ready, context {loaded.n_ctx:,} tokens.{note}")
+
     def _crashed_probe(self, model_id: str) -> str | None:
         """Why ``model_id`` must not be loaded automatically (it crashed its probe), or None."""
         try:
@@ -309,8 +342,7 @@ class ChatPage(QWidget):
 
     @Slot(object)
     def _on_controller_model_loaded(self, loaded: LoadedModel) -> None:
-        note = f" ({loaded.template_problem})" if loaded.template_problem else ""
-        self._show_state(f"{loaded.model_id} ready, context {loaded.n_ctx:,} tokens.{note}")
+        self._show_ready()
         self._update_state()
         if self._resend_after_load:
             self._resend_after_load = False
@@ -364,6 +396,7 @@ class ChatPage(QWidget):
         self._show_thread(thread)
         if message_id is not None:
             QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
+        self._show_ready()
         preset_name, _params = conversation_params(self.current)
         self.preset_combo.setCurrentText(preset_name)
         if (row := self.list_model.row_of(conversation_id)) >= 0:
@@ -507,6 +540,13 @@ class ChatPage(QWidget):
     def _on_controller_reading_started(self) -> None:
         self._show_state("Reading the conversation…")
 
+    @Slot(str)
+    def _on_controller_text_received(self, text: str) -> None:
+        first = self.transcript.streaming is None or not self.transcript.streaming.text
+        self.transcript.append_reply(text)
+        if first:  # no longer reading: say what is happening now
+            self._show_state("Writing the reply… (Esc stops)")
+
     @Slot(object)
     def _on_controller_reply_ended(self, outcome: ReplyOutcome) -> None:
         if self.current is not None and outcome.conversation_id == self.current.id:
@@ -629,6 +669,38 @@ class ChatPage(QWidget):
             return
         self._show_state(f"Exported to {path}.")
 
+    def choose_import_path(self) -> Path | None:
+        """Which JSON export to import; tests replace this."""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Import conversation", "", "Conversation exports (*.json)"
+        )
+        return Path(name) if name else None
+
+    def import_conversation(self) -> Conversation | None:
+        """Add a conversation from a JSON export (every branch) and open it."""
+        path = self.choose_import_path()
+        if path is None:
+            return None
+        try:
+            imported = self.conversations.import_json(path)
+        except (DriftlessError, OSError) as exc:
+            self._show_state(f"Could not import: {exc}")
+            return None
+        self.search_box.clear()
+        self.refresh_conversations()
+        self.open_conversation(imported.id)
+        self._show_state(f"Imported “{imported.title}” from {path.name}.")
+        self.composer.setFocus()
+        return imported
+
+    def focus_search(self) -> None:
+        """Ctrl+F: to the conversation search, its text selected to type over."""
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_box.selectAll()
+
+    def focus_composer(self) -> None:
+        self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+
     # --- state ------------------------------------------------------------
 
     def _show_state(self, text: str) -> None:
@@ -645,6 +717,8 @@ class ChatPage(QWidget):
         self.model_combo.setEnabled(not busy)
         self.delete_button.setEnabled(self.current is not None)
         self.export_button.setEnabled(self.current is not None)
+        self.export_markdown_action.setEnabled(self.current is not None)
+        self.export_json_action.setEnabled(self.current is not None)
 
     def shutdown(self) -> None:
         self.controller.shutdown()

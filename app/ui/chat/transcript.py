@@ -302,7 +302,7 @@ class TranscriptView(QScrollArea):
 
     def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
         self.empty_label.hide()
-        bubble = MessageBubble(role, message_id, streaming=streaming)
+        bubble = MessageBubble(role, message_id, self._content, streaming=streaming)
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
         bubble.branch_requested.connect(self.branch_requested)
