@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat.conversations import ConversationStore
+from app.core.chat.drafts import ChatSession
 from app.core.chat.engine import ChatEngine, LoadedModel
 from app.core.chat.records import Conversation, Message
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
@@ -81,11 +82,15 @@ class ChatPage(QWidget):
         self._resend_after_load = False
         self._deleted_id: int | None = None
         self._search_hits: dict[int, int] = {}  # conversation id -> first matching message
+        self.session = ChatSession(conversations.paths)
         self._build()
         self._connect()
         self.refresh_models()
         self.refresh_conversations()
-        first = self.list_model.conversation_at(0)
+        # The conversation open at quit, else the most recent one.
+        remembered = self.session.open_conversation
+        row = self.list_model.row_of(remembered) if remembered is not None else -1
+        first = self.list_model.conversation_at(max(row, 0))
         if first is not None:
             self.open_conversation(first.id)
         else:
@@ -388,8 +393,17 @@ class ChatPage(QWidget):
         """Open a conversation; with ``message_id``, on the branch that holds that message."""
         if self.controller.busy:
             self.controller.stop()
+        leaving = self.current
+        if leaving is not None:
+            self.session.set_draft(leaving.id, self.composer.toPlainText())
         self.current = self.conversations.get_conversation(conversation_id)
         self.cancel_edit()
+        draft = self.session.draft(conversation_id)
+        if leaving is not None or draft:  # with none open, what was typed goes along
+            self.composer.setPlainText(draft)
+            self.composer.moveCursor(QTextCursor.MoveOperation.End)
+        self.session.open_conversation = conversation_id
+        self.session.save()
         thread = self.conversations.get_thread(conversation_id)
         if message_id is not None and message_id not in {m.id for m in thread}:
             thread = self.conversations.switch_branch(message_id)
@@ -505,6 +519,7 @@ class ChatPage(QWidget):
         if self.current.title == NEW_TITLE:
             self._rename(self.current.id, title_from(text))
         self.composer.clear()
+        self.session.set_draft(self.current.id, "")
         self._generate()
 
     def regenerate(self) -> None:
@@ -521,7 +536,10 @@ class ChatPage(QWidget):
             return
         _name, params = conversation_params(self.current)
         self._show_thread(thread)
-        self.transcript.begin_reply()
+        loaded = self.controller.loaded
+        self.transcript.begin_reply(
+            loaded.lock_id if loaded else None, loaded.sha256 if loaded else None
+        )
         self.controller.send(
             self.current.id,
             thread_messages(self.current, thread),
@@ -720,5 +738,13 @@ class ChatPage(QWidget):
         self.export_markdown_action.setEnabled(self.current is not None)
         self.export_json_action.setEnabled(self.current is not None)
 
+    def save_session(self) -> None:
+        """Keep the unsent draft and which conversation is open, for the next start."""
+        if self.current is not None:
+            self.session.set_draft(self.current.id, self.composer.toPlainText())
+        self.session.open_conversation = self.current.id if self.current else None
+        self.session.save()
+
     def shutdown(self) -> None:
+        self.save_session()
         self.controller.shutdown()

@@ -8,6 +8,7 @@ A message that Regenerate or Edit gave alternatives carries a ``‹ 2/3 ›`` sw
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -38,6 +39,30 @@ _MARKDOWN = QTextDocument.MarkdownFeature(
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
     | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
 )
+
+
+READING_CHARACTERS = 96
+"""The reading column's widest line, in average characters: wide windows get margins."""
+
+
+def short_model_id(lock_id: str) -> str:
+    """``repo@commit/dir/name.gguf`` -> ``name``: enough to tell models apart at a glance."""
+    name = lock_id.rsplit("/", 1)[-1]
+    return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+
+
+def provenance_text(lock_id: str, sha256: str | None, params: Mapping[str, object] | None) -> str:
+    """A reply's full provenance, for its tooltip."""
+    lines = [f"Written by {lock_id}"]
+    if sha256:
+        lines.append(f"sha256 {sha256}")
+    settings = {k: v for k, v in (params or {}).items() if k != "template_fallback" and v}
+    if settings:
+        lines.append("Sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(settings.items())))
+    fallback = (params or {}).get("template_fallback")
+    if fallback:
+        lines.append(str(fallback))
+    return "\n".join(lines)
 
 
 def markdown_to_html(markdown: str) -> str:
@@ -75,6 +100,11 @@ class MessageBubble(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setProperty("role", role)
         self.header = QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>")
+        self.model_label = QLabel()
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.model_label.setStyleSheet("color: palette(mid);")
+        self.model_label.setAccessibleName("Written by")
+        self.model_label.hide()
         self.note = QLabel()
         self.note.setStyleSheet("color: palette(mid);")
         self.body = QLabel()
@@ -120,12 +150,18 @@ class MessageBubble(QFrame):
             self.live.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.live.setAccessibleName("Reply being written")
             self.live.viewport().setAutoFillBackground(False)
+            # No document margin, like the label that takes its place when the reply ends:
+            # the text must not move then.
+            self.live.document().setDocumentMargin(0)
+            self.live.setContentsMargins(0, 0, 0, 0)
+            self.live.setViewportMargins(0, 0, 0, 0)
             self.live.document().documentLayout().documentSizeChanged.connect(self._fit_live)
-            self.live.setFixedHeight(self.fontMetrics().height() + 8)
+            self.live.setFixedHeight(self.fontMetrics().height())
             self.body.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.header)
+        top.addWidget(self.model_label)
         top.addWidget(self.previous_button)
         top.addWidget(self.branch_label)
         top.addWidget(self.next_button)
@@ -153,11 +189,26 @@ class MessageBubble(QFrame):
 
     def _fit_live(self) -> None:
         if self.live is not None:
-            self.live.setFixedHeight(int(self.live.document().size().height()) + 6)
+            # Exactly the text's height: the label that follows it is as tall, no jump.
+            self.live.setFixedHeight(math.ceil(self.live.document().size().height()))
 
     def _on_edit_clicked(self) -> None:
         if self.message_id is not None:
             self.edit_requested.emit(self.message_id)
+
+    def set_model(
+        self,
+        lock_id: str | None,
+        sha256: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        """Say which model wrote this reply (short id; the full provenance in the tooltip)."""
+        if not lock_id:
+            self.model_label.hide()
+            return
+        self.model_label.setText(short_model_id(lock_id))
+        self.model_label.setToolTip(provenance_text(lock_id, sha256, params))
+        self.model_label.show()
 
     def set_siblings(self, sibling_ids: Sequence[int]) -> None:
         """Show ``‹ i/n ›`` when this message has alternatives (its own id among them)."""
@@ -214,6 +265,9 @@ class TranscriptView(QScrollArea):
         self.setWidgetResizable(True)
         self.setAccessibleName("Conversation")
         self._content = QWidget()
+        # A comfortable reading column: on a wide window the lines stop growing, centred.
+        self._content.setMaximumWidth(self.fontMetrics().averageCharWidth() * READING_CHARACTERS)
+        self.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self._layout = QVBoxLayout(self._content)
         self._layout.setSpacing(8)
         self._layout.addStretch(1)
@@ -255,6 +309,8 @@ class TranscriptView(QScrollArea):
             if message.status == "error" and message.error:
                 note = f"failed: {message.error}"
             bubble.set_note(note)
+            if message.role == "assistant":
+                bubble.set_model(message.model_lock_id, message.model_sha256, message.params)
         self.set_siblings(siblings or {})
         if scroll_to_bottom:
             self._stick_to_bottom = True
@@ -268,8 +324,9 @@ class TranscriptView(QScrollArea):
     def bubble_for(self, message_id: int) -> MessageBubble | None:
         return next((b for b in self.bubbles if b.message_id == message_id), None)
 
-    def begin_reply(self) -> MessageBubble:
+    def begin_reply(self, lock_id: str | None = None, sha256: str | None = None) -> MessageBubble:
         self.streaming = self._add("assistant", None, streaming=True)
+        self.streaming.set_model(lock_id, sha256)
         self.streaming.set_note("reading…")
         self._stick_to_bottom = True
         return self.streaming
@@ -299,6 +356,7 @@ class TranscriptView(QScrollArea):
         if message.status == "error" and message.error:
             note = f"failed: {message.error}"
         bubble.set_note(note)
+        bubble.set_model(message.model_lock_id, message.model_sha256, message.params)
 
     def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
         self.empty_label.hide()
