@@ -102,11 +102,13 @@ class MessageBubble(QFrame):
         self.header = QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>")
         self.model_label = QLabel()
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.model_label.setStyleSheet("color: palette(mid);")
+        self.model_label.setStyleSheet(
+            "color: palette(placeholder-text);"
+        )  # legible in both schemes
         self.model_label.setAccessibleName("Written by")
         self.model_label.hide()
         self.note = QLabel()
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note.setStyleSheet("color: palette(placeholder-text);")  # legible in both schemes
         self.body = QLabel()
         self.body.setTextFormat(Qt.TextFormat.RichText)  # from markdown_to_html, HTML escaped
         self.body.setWordWrap(True)
@@ -270,6 +272,11 @@ class TranscriptView(QScrollArea):
         self.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self._layout = QVBoxLayout(self._content)
         self._layout.setSpacing(8)
+        # The messages' height is their height for the column's width (the scroll area asks
+        # the layout), not the sum of their minimums, which assume a narrow column and left
+        # a scroll bar and a blank gap under a few short messages.
+        self._layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
+        self._content.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         self._layout.addStretch(1)
         self.setWidget(self._content)
         self.bubbles: list[MessageBubble] = []

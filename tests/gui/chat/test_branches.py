@@ -3,13 +3,17 @@ the branch that holds the match."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.core.chat.conversations import ConversationStore
+from app.core.models.store import ModelStore
 from app.ui.chat.page import ChatPage
+from app.ui.main_window import MainWindow
 from tests.fake_engine import FakeEngine
 from tests.gui.chat.helpers import send, texts
 
@@ -133,3 +137,40 @@ def test_a_reply_stopped_before_the_worker_starts_it_still_ends(
         page.stop()
     assert ended.args[0].status == "cancelled"
     qtbot.waitUntil(lambda: page.send_button.isEnabled())
+
+
+def test_screenshot_of_the_branch_switcher(
+    qtbot: QtBot, store: ModelStore, conversations: ConversationStore, tmp_path: Path
+) -> None:
+    """``DRIFTLESS_SCREENSHOTS=docs/screenshots`` writes chat-branches.png for the README."""
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    engine = FakeEngine(
+        [
+            "Use a `<div>` element for a block and a `<span>` for a run of text.",
+            "A **`<div>`** starts a block on its own line; a `<span>` stays inside the line. "
+            "Reach for a `<section>` or `<article>` when the block has a meaning of its own.",
+            "Yes: give it `display: inline-block`, and it flows with the text.",
+        ],
+        token_delay=0.03,  # a believable speed in the status line
+    )
+    window = MainWindow(store, conversations=conversations, engine_factory=lambda: engine)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.starter_ready, timeout=30_000):
+        window.show()
+    window.resize(1100, 640)
+    page = window.chat_page
+    qtbot.waitUntil(lambda: page.controller.loaded is not None, timeout=10_000)
+    send(qtbot, page, "Which HTML element for a block of text?")
+    regenerate(qtbot, page)
+    send(qtbot, page, "Can a <div> sit inside a line?")
+    qtbot.waitUntil(lambda: not window.progress.isVisible())
+    last = page.transcript.bubbles[-1]
+    qtbot.waitUntil(lambda: last.body.height() == last.body.heightForWidth(last.body.width()))
+    qtbot.waitUntil(lambda: last.height() > last.body.geometry().bottom())
+    bar = page.transcript.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() == 0, timeout=2_000)  # four short messages fit
+    reply = page.transcript.bubbles[1]
+    assert reply.branch_label.isVisible() and reply.branch_label.text() == "2/2"
+    assert "<div>" in reply.text
+    assert window.grab().toImage().save(str(out / "chat-branches.png"))

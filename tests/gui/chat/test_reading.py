@@ -107,3 +107,17 @@ def test_a_draft_and_the_open_conversation_survive_a_restart(
     send(qtbot, again, "sent now")
     again.shutdown()
     assert make_page().composer.toPlainText() == "", "a sent message is no draft"
+
+
+def test_short_messages_leave_no_scroll_gap_and_long_ones_scroll(
+    qtbot: QtBot, make_page: Callable[..., ChatPage]
+) -> None:
+    page = make_page()
+    page.resize(700, 500)
+    send(qtbot, page, "Hi")
+    bar = page.transcript.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() == 0)
+    for number in range(8):
+        send(qtbot, page, f"Message {number}")
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=2_000)
