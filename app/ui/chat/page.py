@@ -248,6 +248,7 @@ class ChatPage(QWidget):
         c.model_loaded.connect(self._on_controller_model_loaded)
         c.load_failed.connect(self._on_controller_load_failed)
         c.reading_started.connect(self._on_controller_reading_started)
+        c.prompt_progressed.connect(self._on_controller_prompt_progressed)
         c.text_received.connect(self._on_controller_text_received)
         c.reply_ended.connect(self._on_controller_reply_ended)
         c.context_overflowed.connect(self._on_controller_context_overflowed)
@@ -557,6 +558,15 @@ class ChatPage(QWidget):
     @Slot()
     def _on_controller_reading_started(self) -> None:
         self._show_state("Reading the conversation…")
+
+    @Slot(int, int)
+    def _on_controller_prompt_progressed(self, done: int, total: int) -> None:
+        streaming = self.transcript.streaming
+        if streaming is None or streaming.text or done >= total:
+            return  # the reply has begun: its own status says so
+        read = f"{done:,} / {total:,} tokens"
+        streaming.set_note(f"reading {read}…")
+        self._show_state(f"Reading the conversation… {read} (Esc stops)")
 
     @Slot(str)
     def _on_controller_text_received(self, text: str) -> None:

@@ -104,3 +104,23 @@ def test_a_3000_character_error_leaves_the_window_within_the_screen(tmp_path: Pa
     assert len(result["tooltip"]) > 3000, "the whole error is in the tooltip"
     assert result["after"] == result["before"] <= result["screen"]
     assert result["minimum"] <= result["screen"]
+
+
+def test_a_long_prompt_shows_how_much_of_it_is_read(
+    qtbot: QtBot, make_page: Callable[..., ChatPage]
+) -> None:
+    engine = FakeEngine(["Done reading."], prompt_batch=16, prompt_batch_delay=0.1)
+    page = make_page(engine)
+    long = " ".join(f"word{i}" for i in range(300))
+    page.composer.setPlainText(long)
+    seen: list[str] = []
+    page.status_changed.connect(seen.append)
+    with qtbot.waitSignal(page.controller.reply_ended, timeout=30_000):
+        page.send()
+        qtbot.waitUntil(lambda: "/ 308 tokens" in page.state_label.text(), timeout=10_000)
+        note = page.transcript.bubbles[-1].note.text()
+        assert "reading" in note and "/ 308 tokens" in note
+    progress = [text for text in seen if "/ 308 tokens" in text]
+    assert progress and progress[0].startswith("Reading the conversation… ")
+    assert "Writing the reply" in seen[-2] and "tokens/s" in seen[-1]
+    assert page.transcript.bubbles[-1].note.text() == ""
