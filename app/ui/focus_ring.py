@@ -3,15 +3,20 @@
 Fusion shows keyboard focus in text fields and lists, but not on push buttons, flat
 buttons, tool buttons or combo boxes: Tab moves on and nothing on screen says where to.
 One :class:`FocusRing` per window draws a highlight-coloured outline around such a
-control while it has focus from the keyboard (Tab, a shortcut, the program), not after a
-mouse click. It is drawn with the palette, so it follows the light or dark scheme, and it
-is transparent to the mouse.
+control while it has the focus, unless a mouse click gave it (a click needs no ring).
+It is drawn with the palette, so it follows the light or dark scheme, and it is
+transparent to the mouse.
+
+It listens to ``QApplication.focusChanged`` and watches only the focused control and the
+widgets holding it (so it follows a scroll), never every event of the application.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QFocusEvent, QPainter, QPaintEvent, QPalette, QPen
+import contextlib
+
+from PySide6.QtCore import QEvent, QObject, Qt, Slot
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QAbstractButton, QApplication, QComboBox, QWidget
 
 RING_WIDTH = 2
@@ -19,60 +24,60 @@ _RINGED = (QAbstractButton, QComboBox)
 
 
 class FocusRing(QWidget):
-    """Follows keyboard focus among the buttons and combo boxes of ``window``."""
+    """Follows the keyboard focus among the buttons and combo boxes of ``window``."""
 
     def __init__(self, window: QWidget) -> None:
-        super().__init__(window)
+        super().__init__(window)  # a child of the window: a ring inside a message would die
         self._window = window
         self.target: QWidget | None = None
+        self._watched: list[QWidget] = []
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.hide()
         app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._on_app_focus_changed)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind == QEvent.Type.FocusIn and isinstance(watched, QWidget):
-            assert isinstance(event, QFocusEvent)
-            self._on_focus_in(watched, event.reason())
-        elif watched is self.target and kind in (
-            QEvent.Type.FocusOut,
-            QEvent.Type.Hide,
-            QEvent.Type.Destroy,
-        ):
-            self._follow(None)
-        elif (
-            self.target is not None
-            and kind in (QEvent.Type.Move, QEvent.Type.Resize)
-            and isinstance(watched, QWidget)
-            and (watched is self.target or watched.isAncestorOf(self.target))
-        ):
-            self._place()  # the control moved, or something holding it (a scroll)
-        return False
-
-    def _on_focus_in(self, widget: QWidget, reason: Qt.FocusReason) -> None:
-        if widget.window() is not self._window:
-            return
-        by_mouse = reason == Qt.FocusReason.MouseFocusReason
-        self._follow(widget if isinstance(widget, _RINGED) and not by_mouse else None)
+    @Slot(QWidget, QWidget)
+    def _on_app_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        ringed = (
+            new is not None
+            and isinstance(new, _RINGED)
+            and new.window() is self._window
+            and QApplication.mouseButtons() == Qt.MouseButton.NoButton
+        )
+        self._follow(new if ringed else None)
 
     def _follow(self, widget: QWidget | None) -> None:
+        for watched in self._watched:
+            with contextlib.suppress(RuntimeError):  # already deleted: nothing to undo
+                watched.removeEventFilter(self)
+        self._watched = []
         self.target = widget
         if widget is None:
             self.hide()
             return
+        holder: QWidget | None = widget
+        while holder is not None and holder is not self._window:
+            holder.installEventFilter(self)
+            self._watched.append(holder)
+            holder = holder.parentWidget()
         self._place()
-        self.show()
-        self.raise_()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show):
+            self._place()  # the control moved, or something holding it did (a scroll)
+        elif kind == QEvent.Type.Hide and watched is self.target:
+            self.hide()
+        return False
 
     def _place(self) -> None:
         target = self.target
-        if target is None:
+        if target is None or not target.isVisible():
+            self.hide()
             return
-        # Kept a child of the window (a ring inside a message would die with it) and
-        # placed in the window's coordinates, clipped to what shows of the control.
+        # In the window's coordinates, clipped to what shows of the control.
         visible = target.visibleRegion().boundingRect()
         if visible.isEmpty():
             self.hide()
@@ -85,6 +90,7 @@ class FocusRing(QWidget):
             )
         )
         self.show()
+        self.raise_()
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QPainter(self)

@@ -483,6 +483,9 @@ class ChatPage(QWidget):
         self.controller.stop()
         self._deleted_id = self.current.id
         self.conversations.delete_conversation(self.current.id)
+        # The draft goes with its conversation (and comes back with Undo).
+        self.session.set_draft(self.current.id, self.composer.toPlainText())
+        self.composer.clear()
         self._show_state(f"Deleted “{self.current.title}”. Undo brings it back.")
         self.current = None
         self.transcript.clear()

@@ -136,6 +136,38 @@ def test_keyboard_focus_on_a_button_is_visible(qtbot: QtBot, window: MainWindow)
     copy = page.transcript.bubbles[-1].copy_button  # a flat button: the style draws no focus
     copy.setFocus(Qt.FocusReason.TabFocusReason)
     assert ring.target is copy and ring.isVisible()
-    qtbot.mouseClick(page.send_button, Qt.MouseButton.LeftButton)
-    page.stop_button.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.mousePress(page.system_button, Qt.MouseButton.LeftButton)
+    assert QApplication.focusWidget() is page.system_button
     assert not ring.isVisible(), "a click needs no ring"
+    qtbot.mouseRelease(page.system_button, Qt.MouseButton.LeftButton, pos=QPoint(-5, -5))
+
+
+def test_the_ring_follows_a_scroll_and_lets_go_of_a_deleted_control(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+    from app.ui.focus_ring import FocusRing
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    area = QScrollArea(window)
+    area.setGeometry(0, 0, 200, 150)
+    content = QWidget()
+    column = QVBoxLayout(content)
+    buttons = [QPushButton(f"Button {n}") for n in range(20)]
+    for button in buttons:
+        column.addWidget(button)
+    area.setWidget(content)
+    ring = FocusRing(window)
+    window.resize(200, 150)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    buttons[2].setFocus(Qt.FocusReason.TabFocusReason)
+    assert ring.target is buttons[2] and ring.isVisible()
+    top = ring.y()
+    area.verticalScrollBar().setValue(10)
+    qtbot.waitUntil(lambda: ring.y() == top - 10)
+    buttons[2].deleteLater()
+    qtbot.waitUntil(lambda: ring.target is not buttons[2] or not ring.isVisible())
+    buttons[5].setFocus(Qt.FocusReason.TabFocusReason)
+    assert ring.target is buttons[5]

@@ -121,3 +121,15 @@ def test_short_messages_leave_no_scroll_gap_and_long_ones_scroll(
         send(qtbot, page, f"Message {number}")
     qtbot.waitUntil(lambda: bar.maximum() > 0)
     qtbot.waitUntil(lambda: bar.value() == bar.maximum(), timeout=2_000)
+
+
+def test_a_draft_goes_with_its_deleted_conversation_and_comes_back_with_undo(
+    qtbot: QtBot, make_page: Callable[..., ChatPage]
+) -> None:
+    page = make_page()
+    send(qtbot, page, "Hi")
+    page.composer.setPlainText("not sent yet")
+    page.delete_current()
+    assert page.composer.toPlainText() == ""
+    page.undo_delete()
+    assert page.composer.toPlainText() == "not sent yet"
