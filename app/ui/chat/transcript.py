@@ -11,8 +11,8 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QTextCursor, QTextDocument
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -72,6 +72,33 @@ def markdown_to_html(markdown: str) -> str:
     return document.toHtml()
 
 
+class MutedLabel(QLabel):
+    """Secondary text (which model, a status note): the window text, lighter, in either scheme.
+
+    The colour lives in the palette, re-picked when the application's palette changes: a
+    style sheet would keep the colour of the scheme the window started in.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._recoloring = False
+        self._recolor()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and not self._recoloring:
+            self._recolor()
+
+    def _recolor(self) -> None:
+        self._recoloring = True
+        palette = QPalette(QGuiApplication.palette())
+        color = QColor(palette.color(QPalette.ColorRole.WindowText))
+        color.setAlphaF(0.62)  # about 4.5:1 on Fusion's window colour, light or dark
+        palette.setColor(QPalette.ColorRole.WindowText, color)
+        self.setPalette(palette)
+        self._recoloring = False
+
+
 class MessageBubble(QFrame):
     """One message: who, what (Markdown), and its actions."""
 
@@ -100,15 +127,11 @@ class MessageBubble(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setProperty("role", role)
         self.header = QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>")
-        self.model_label = QLabel()
+        self.model_label = MutedLabel()
         self.model_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.model_label.setStyleSheet(
-            "color: palette(placeholder-text);"
-        )  # legible in both schemes
         self.model_label.setAccessibleName("Written by")
         self.model_label.hide()
-        self.note = QLabel()
-        self.note.setStyleSheet("color: palette(placeholder-text);")  # legible in both schemes
+        self.note = MutedLabel()
         self.body = QLabel()
         self.body.setTextFormat(Qt.TextFormat.RichText)  # from markdown_to_html, HTML escaped
         self.body.setWordWrap(True)

@@ -133,3 +133,27 @@ def test_a_draft_goes_with_its_deleted_conversation_and_comes_back_with_undo(
     assert page.composer.toPlainText() == ""
     page.undo_delete()
     assert page.composer.toPlainText() == "not sent yet"
+
+
+def test_the_model_name_stays_legible_when_the_scheme_turns_dark(qtbot: QtBot) -> None:
+    from PySide6.QtGui import QColor, QGuiApplication, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.chat.transcript import MessageBubble
+
+    bubble = MessageBubble("assistant", 1)
+    qtbot.addWidget(bubble)
+    bubble.set_model("fake/model.gguf")
+    role = QPalette.ColorRole.WindowText
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    light = QGuiApplication.palette()
+    assert bubble.model_label.palette().color(role).lightness() < 128
+    dark = QPalette(light)
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202020"))
+    dark.setColor(role, QColor("#eeeeee"))
+    try:
+        app.setPalette(dark)
+        qtbot.waitUntil(lambda: bubble.model_label.palette().color(role).lightness() > 128)
+    finally:
+        app.setPalette(light)
