@@ -65,6 +65,8 @@ class FakeEngine:
         fail_after_tokens: int | None = None,
         fail_with: Exception | None = None,
         model_id: str = "fake-model",
+        prompt_batch: int = 32,
+        prompt_batch_delay: float = 0.0,
     ) -> None:
         self.replies = replies
         self.token_delay = token_delay
@@ -73,6 +75,10 @@ class FakeEngine:
         self.fail_after_tokens = fail_after_tokens
         self.fail_with = fail_with or GenerationError("llama.cpp failed (scripted).")
         self.model_id = model_id
+        self.prompt_batch = prompt_batch
+        self.prompt_batch_delay = prompt_batch_delay
+        """Reading the prompt takes this long per ``prompt_batch`` tokens, reported like the
+        real engine's batches (``on_prompt_progress``) and cut short by the cancel token."""
         self.requests: list[Request] = []
         self.load_calls = 0
         self._loaded: LoadedModel | None = None
@@ -137,6 +143,8 @@ class FakeEngine:
         messages: Sequence[ChatMessage],
         params: SamplingParams,
         cancel: CancelToken | None = None,
+        *,
+        on_prompt_progress: ProgressCallback | None = None,
     ) -> Iterator[str]:
         budget = self.check_fits(messages, params)
         if not budget.fits:
@@ -146,7 +154,9 @@ class FakeEngine:
             self._prompt_problem = rendered.problem
         self.requests.append(Request(tuple(messages), params, threading.get_ident()))
         self._last_stats = None
-        return self._stream(self._next_reply(messages), budget.prompt_tokens, params, cancel)
+        return self._stream(
+            self._next_reply(messages), budget.prompt_tokens, params, cancel, on_prompt_progress
+        )
 
     def _next_reply(self, messages: Sequence[ChatMessage]) -> str:
         if callable(self.replies):
@@ -156,12 +166,31 @@ class FakeEngine:
         return reply
 
     def _stream(
-        self, reply: str, prompt_tokens: int, params: SamplingParams, cancel: CancelToken | None
+        self,
+        reply: str,
+        prompt_tokens: int,
+        params: SamplingParams,
+        cancel: CancelToken | None,
+        on_prompt_progress: ProgressCallback | None = None,
     ) -> Iterator[str]:
         started = time.perf_counter()
         finish: FinishReason = "cancelled"
         count = 0
         try:
+            if on_prompt_progress is not None:
+                on_prompt_progress(0, prompt_tokens)
+            for done in range(
+                self.prompt_batch, prompt_tokens + self.prompt_batch, self.prompt_batch
+            ):
+                if self.prompt_batch_delay:
+                    if cancel is not None:
+                        cancel.wait(self.prompt_batch_delay)
+                    else:
+                        time.sleep(self.prompt_batch_delay)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                if on_prompt_progress is not None:
+                    on_prompt_progress(min(done, prompt_tokens), prompt_tokens)
             pending = ""
             for piece in fake_tokens(reply):
                 if cancel is not None and cancel.cancelled:

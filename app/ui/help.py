@@ -52,6 +52,7 @@ def shortcuts(pages: Sequence[str]) -> list[Shortcut]:
         Shortcut("Tab", "Next control (Shift+Tab: the one before)", "Everywhere", False),
         Shortcut("Alt", "Hold to see underlined letters; Alt+letter presses", "Everywhere", False),
         Shortcut("Ctrl+N", "New conversation", "Chat"),
+        Shortcut("Ctrl+F", "Search the conversations", "Chat"),
         Shortcut("Return", "Send the message", "Chat, message box", False),
         Shortcut("Shift+Return", "New line in the message", "Chat, message box", False),
         Shortcut("Esc", "Stop the reply; cancel an edit when the box is empty", "Chat"),

@@ -22,10 +22,13 @@ from app.core.chat.engine import ChatEngine, Engine, LoadedModel
 from app.core.logs import current_log_file
 from app.core.models.starter import ensure_starter
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.settings import Settings
 from app.ui.active_model import ActiveModel
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
+from app.ui.elided_label import ElidedLabel
 from app.ui.errors import show_error
+from app.ui.focus_ring import FocusRing
 from app.ui.help import SHORTCUTS_KEY, ShortcutsDialog, show_about
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.page import ModelsPage
@@ -86,12 +89,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
-        self.active_label = QLabel("Checking the starter model…")
+        self.active_label = ElidedLabel("Checking the starter model…")
         self.active_label.setAccessibleName("Active model")
+        # Shown only while "Work offline" is on (Models > Settings): it used to show always.
         self.offline_label = QLabel("● Offline")
         self.offline_label.setToolTip(
-            "Chat and classification make no network connection. "
-            "Only the model manager talks to the Hub, when you ask it to."
+            "Working offline: Hub search and downloads are off (Models > Settings). "
+            "Chat and classification never make a network connection either way."
         )
         # Long work (checking the starter, loading a model) shows here, whatever the page.
         self.progress = StatusProgress()
@@ -105,6 +109,8 @@ class MainWindow(QMainWindow):
 
         self.models_page.models_changed.connect(self._on_models_changed)
         self.active.active_model_changed.connect(self._on_active_model_changed)
+        self.download_queue.settings_changed.connect(self._on_queue_settings_changed)
+        self.offline_label.setVisible(self.download_queue.settings.offline)
         self.nav.currentRowChanged.connect(self._on_nav_current_row_changed)
         controller = self.chat_page.controller
         controller.load_started.connect(self._on_chat_load_started)
@@ -118,11 +124,28 @@ class MainWindow(QMainWindow):
         self._starter_task.succeeded.connect(self._on_starter_succeeded)
         self._starter_task.failed.connect(self._on_starter_failed)
         self._starter_task.start()
+        self.focus_ring = FocusRing(self)
+        self.focus_page()  # not the page list: typing at start goes to the message box
         if controller.loading:  # the chat page asked for its model before we listened
             self._on_chat_load_started(self.chat_page.model_combo.currentData() or "the model")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        chat = self.chat_page
+        for action in (chat.new_action, chat.import_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        for action in (chat.export_markdown_action, chat.export_json_action):
+            file_menu.addAction(action)
+        for action in (
+            chat.new_action,
+            chat.import_action,
+            chat.export_markdown_action,
+            chat.export_json_action,
+        ):
+            # From another page, these are chat commands: show the chat they act on.
+            action.triggered.connect(self._show_chat)
+        file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit", self.close)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         go_menu = self.menuBar().addMenu("&Go")
@@ -130,7 +153,7 @@ class MainWindow(QMainWindow):
         for number, name in enumerate(self.PAGES, 1):
             action = QAction(name, self, checkable=True)
             action.setShortcut(QKeySequence(f"Ctrl+{number}"))
-            action.triggered.connect(lambda _checked=False, page=name: self.show_page(page))
+            action.triggered.connect(lambda _checked=False, page=name: self._go_to(page))
             self.page_actions.addAction(action)
             go_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
@@ -172,6 +195,19 @@ class MainWindow(QMainWindow):
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(self.PAGES.index(name))
+
+    def _go_to(self, name: str) -> None:
+        self.show_page(name)
+        self.focus_page()
+
+    @Slot()
+    def _show_chat(self) -> None:
+        self.show_page("Chat")
+
+    def focus_page(self) -> None:
+        """Put the keyboard where typing is meant to go: on Chat, the message box."""
+        if self.pages.currentWidget() is self.chat_page:
+            self.chat_page.focus_composer()
 
     # --- help and first run -------------------------------------------------
 
@@ -220,6 +256,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_welcome_finished(self) -> None:
         self.welcome_dialog = None
+        self.focus_page()
 
     @Slot(int)
     def _on_nav_current_row_changed(self, row: int) -> None:
@@ -271,6 +308,10 @@ class MainWindow(QMainWindow):
             message,
         )
         self.starter_ready.emit()
+
+    @Slot(object)
+    def _on_queue_settings_changed(self, settings: Settings) -> None:
+        self.offline_label.setVisible(settings.offline)
 
     @Slot()
     def _on_models_changed(self) -> None:

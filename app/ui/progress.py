@@ -6,8 +6,9 @@ until it ends, then the one before it. A job without an estimate shows a busy ba
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QWidget
+
+from app.ui.elided_label import ElidedLabel
 
 
 class StatusProgress(QWidget):
@@ -15,8 +16,7 @@ class StatusProgress(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel()
-        self.label.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
+        self.label = ElidedLabel()  # plain text (names from the Hub), never widens the window
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Progress")
         self.bar.setMaximumWidth(160)

@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -336,6 +336,25 @@ class ConversationStore:
             ).fetchall()
         return self._messages(rows)
 
+    def branch_siblings(self, conversation_id: int) -> dict[int, tuple[int, ...]]:
+        """For each message that has alternatives, the ids of all of them, oldest first.
+
+        One read for the whole conversation, so the transcript can show a ``‹ 2/3 ›``
+        switcher on every message that Regenerate or Edit gave a sibling.
+        """
+        with self._db.read() as conn:
+            self._conversation(conn, conversation_id)
+            rows = conn.execute(
+                "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        groups: dict[int | None, list[int]] = {}
+        for row in rows:
+            groups.setdefault(row["parent_id"], []).append(row["id"])
+        return {
+            message_id: tuple(ids) for ids in groups.values() if len(ids) > 1 for message_id in ids
+        }
+
     def switch_branch(self, message_id: int) -> list[Message]:
         """Make the branch through ``message_id`` current (its newest leaf); return the thread."""
         with self._db.write() as conn:
@@ -539,6 +558,68 @@ class ConversationStore:
 
     def export_json(self, conversation_id: int, path: Path) -> None:
         export.write_json(path, self.to_json(conversation_id))
+
+    def import_json(self, path: Path) -> Conversation:
+        """Add the conversation in a JSON export (every branch, provenance) as a new one.
+
+        Messages get new ids; their tree and the current thread are kept as exported.
+        """
+        document = export.read_document(path)
+        data: dict[str, Any] = document["conversation"]
+        params = data.get("params")
+        conversation = self.create_conversation(
+            str(data.get("title") or "Imported conversation"),
+            model_id=data.get("model_id") if isinstance(data.get("model_id"), str) else None,
+            system_prompt=str(data.get("system_prompt") or ""),
+            preset=data.get("preset") if isinstance(data.get("preset"), str) else None,
+            params=params if isinstance(params, dict) else None,
+        )
+        new_ids: dict[int, int] = {}
+        with self._db.write() as conn:
+            for message in document["messages"]:
+                provenance = message.get("provenance") or {}
+                reply_params = provenance.get("params")
+                now = stamp(utc_now())
+                cursor = conn.execute(
+                    "INSERT INTO messages (conversation_id, parent_id, role, content, status, "
+                    "error, created_at, updated_at, model_lock_id, model_sha256, params_json, "
+                    "prompt_tokens, completion_tokens, tokens_per_second) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation.id,
+                        new_ids.get(message["parent_id"]) if message.get("parent_id") else None,
+                        message["role"],
+                        message["content"],
+                        message["status"],
+                        message.get("error"),
+                        _timestamp(message.get("created_at"), now),
+                        _timestamp(message.get("updated_at"), now),
+                        provenance.get("model_lock_id"),
+                        provenance.get("model_sha256"),
+                        dump_json(reply_params) if isinstance(reply_params, dict) else None,
+                        provenance.get("prompt_tokens"),
+                        provenance.get("completion_tokens"),
+                        provenance.get("tokens_per_second"),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                new_ids[message["id"]] = cursor.lastrowid
+            thread = document.get("current_thread") or []
+            leaf = new_ids.get(thread[-1]) if thread and isinstance(thread[-1], int) else None
+            if leaf is None and new_ids:
+                leaf = max(new_ids.values())
+            touch(conn, conversation.id, current_leaf_id=leaf)
+            return self._conversation(conn, conversation.id)
+
+
+def _timestamp(value: object, default: str) -> str:
+    """An imported timestamp in the store's own form, or ``default`` if it is not one."""
+    if isinstance(value, str):
+        try:
+            return stamp(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    return default
 
 
 def _like_snippet(content: str, terms: list[str], width: int = 60) -> str:

@@ -149,7 +149,12 @@ class ChatEngine(Protocol):
         messages: Sequence[ChatMessage],
         params: SamplingParams,
         cancel: CancelToken | None = None,
-    ) -> Iterator[str]: ...
+        *,
+        on_prompt_progress: ProgressCallback | None = None,
+    ) -> Iterator[str]:
+        """``on_prompt_progress(done, total)``: prompt tokens evaluated so far (those not
+        reused from the cache), called between batches while the prompt is read."""
+        ...
 
 
 # --- the engine ----------------------------------------------------------------------
@@ -360,6 +365,8 @@ class Engine:
         messages: Sequence[ChatMessage],
         params: SamplingParams,
         cancel: CancelToken | None = None,
+        *,
+        on_prompt_progress: ProgressCallback | None = None,
     ) -> Iterator[str]:
         """Stream the assistant's reply to ``messages`` as text pieces.
 
@@ -383,7 +390,7 @@ class Engine:
             if not budget.fits:
                 raise budget.overflow()
             self._last_stats = None
-        return self._stream(tokens, params, rendered, cancel)
+        return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
 
     def _stream(
         self,
@@ -391,6 +398,7 @@ class Engine:
         params: SamplingParams,
         rendered: RenderedPrompt,
         cancel: CancelToken | None,
+        on_prompt_progress: ProgressCallback | None = None,
     ) -> Iterator[str]:
         llama = self._require_llama()
         lib = self._lib
@@ -408,7 +416,7 @@ class Engine:
         sampled: list[int] = []
         with self._owned():
             try:
-                cached = self._prefill(llama, tokens, cancel)
+                cached = self._prefill(llama, tokens, cancel, on_prompt_progress)
                 prompt_done = first_token = time.perf_counter()
                 llama.set_seed(seed)
                 generator = llama.generate(
@@ -474,11 +482,18 @@ class Engine:
                     used_fallback_template=rendered.used_fallback,
                 )
 
-    def _prefill(self, llama: Any, tokens: list[int], cancel: CancelToken | None) -> int:
+    def _prefill(
+        self,
+        llama: Any,
+        tokens: list[int],
+        cancel: CancelToken | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
         """Evaluate the prompt after the longest prefix already in the KV cache.
 
         Returns how many tokens were reused. The last prompt token is always evaluated,
-        so the logits the first reply token is sampled from are fresh.
+        so the logits the first reply token is sampled from are fresh. ``on_progress``
+        hears ``(evaluated, to evaluate)`` before the first batch and after each one.
         """
         lib = self._lib
         assert lib is not None
@@ -499,6 +514,9 @@ class Engine:
             llama.reset()
         else:
             llama.n_tokens = reuse  # eval() removes the KV cache from here on
+        total = len(tokens) - reuse
+        if on_progress is not None:
+            on_progress(0, total)
         with self._abort_on(cancel):
             for start in range(reuse, len(tokens), llama.n_batch):
                 if cancel is not None:
@@ -511,6 +529,8 @@ class Engine:
                     raise GenerationError(
                         f"llama.cpp could not evaluate the prompt: {last_native_error(str(exc))}."
                     ) from exc
+                if on_progress is not None:
+                    on_progress(min(start + llama.n_batch, len(tokens)) - reuse, total)
         return reuse
 
     @contextlib.contextmanager

@@ -1,5 +1,7 @@
 """Conversations as files: Markdown a person reads, JSON that keeps every branch and provenance.
 
+The JSON export is also what Import reads back (:func:`read_document` checks it first).
+
 These functions only render records the store has already read (in one transaction, so an
 export never mixes states from before and after a write) and write the result atomically.
 """
@@ -12,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.chat.records import Conversation, Message, stamp, utc_now
+from app.core.chat.records import ROLES, STATUSES, Conversation, Message, stamp, utc_now
+from app.core.errors import DriftlessError
 from app.core.fsutil import atomic_write_text
 
 EXPORT_FORMAT = "driftless.conversation"
@@ -68,3 +71,44 @@ def write_markdown(path: Path, markdown: str) -> None:
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+class ImportProblem(DriftlessError):
+    """A file that is not a conversation Driftless exported, said in a sentence."""
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A conversation export, checked enough that every message can be inserted again.
+
+    Messages are returned parents first; ``current_thread`` is kept as it was written.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImportProblem(f"{path.name} cannot be read as JSON: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+        raise ImportProblem(f"{path.name} is not a conversation exported by Driftless.")
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > EXPORT_FORMAT_VERSION:
+        raise ImportProblem(
+            f"{path.name} was written by a newer Driftless (format {version}); update to import it."
+        )
+    conversation = document.get("conversation")
+    messages = document.get("messages")
+    if not isinstance(conversation, dict) or not isinstance(messages, list):
+        raise ImportProblem(f"{path.name} has no conversation or no messages in it.")
+    ids: set[int] = set()
+    for number, message in enumerate(messages, 1):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("id"), int)
+            or message.get("role") not in ROLES
+            or message.get("status") not in STATUSES
+            or not isinstance(message.get("content"), str)
+        ):
+            raise ImportProblem(f"Message {number} of {path.name} is damaged.")
+        parent = message.get("parent_id")
+        if parent is not None and parent not in ids:
+            raise ImportProblem(f"Message {number} of {path.name} answers a message not before it.")
+        ids.add(message["id"])
+    return document

@@ -32,6 +32,7 @@ class ChatController(QObject):
     model_loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str)
     reading_started = Signal()
+    prompt_progressed = Signal(int, int)  # prompt tokens read, to read
     text_received = Signal(str)
     reply_ended = Signal(object)  # ReplyOutcome
     context_overflowed = Signal(object)  # ContextOverflow
@@ -63,6 +64,7 @@ class ChatController(QObject):
         self._worker.load_failed.connect(self._on_worker_load_failed)
         self._worker.load_progressed.connect(self._on_worker_load_progressed)
         self._worker.reading_started.connect(self._on_worker_reading_started)
+        self._worker.prompt_progressed.connect(self._on_worker_prompt_progressed)
         self._worker.text_received.connect(self._on_worker_text_received)
         self._worker.reply_ended.connect(self._on_worker_reply_ended)
         self._worker.context_overflowed.connect(self._on_worker_context_overflowed)
@@ -161,6 +163,11 @@ class ChatController(QObject):
         if self._is_current_reply(request_id):
             self.reading_started.emit()
 
+    @Slot(int, int, int)
+    def _on_worker_prompt_progressed(self, request_id: int, done: int, total: int) -> None:
+        if self._is_current_reply(request_id):
+            self.prompt_progressed.emit(done, total)
+
     @Slot(int, str)
     def _on_worker_text_received(self, request_id: int, text: str) -> None:
         if self._is_current_reply(request_id):
@@ -170,6 +177,8 @@ class ChatController(QObject):
     def _on_worker_reply_ended(self, outcome: ReplyOutcome) -> None:
         if self._is_current_reply(outcome.request_id):
             self._reply = None
+        elif self._reply is not None:
+            return  # an abandoned request ended while a newer reply streams: not news
         # A stopped reply still ends: the page refreshes the saved conversation.
         self.reply_ended.emit(outcome)
 

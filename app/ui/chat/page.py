@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat.conversations import ConversationStore
+from app.core.chat.drafts import ChatSession
 from app.core.chat.engine import ChatEngine, LoadedModel
-from app.core.chat.records import Conversation
+from app.core.chat.records import Conversation, Message
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
 from app.core.chat.saved import (
     CUSTOM,
@@ -56,6 +57,7 @@ from app.ui.chat.dialogs import (
 )
 from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.worker import ReplyOutcome
+from app.ui.elided_label import ElidedLabel
 
 UNDO_SECONDS = 10
 
@@ -85,16 +87,22 @@ class ChatPage(QWidget):
         self._drop_oldest: set[int] = set()
         self._resend_after_load = False
         self._deleted_id: int | None = None
+        self._search_hits: dict[int, int] = {}  # conversation id -> first matching message
+        self.session = ChatSession(conversations.paths)
         self._build()
         self._connect()
         self.refresh_models()
         self.refresh_conversations()
-        first = self.list_model.conversation_at(0)
+        # The conversation open at quit, else the most recent one.
+        remembered = self.session.open_conversation
+        row = self.list_model.row_of(remembered) if remembered is not None else -1
+        first = self.list_model.conversation_at(max(row, 0))
         if first is not None:
             self.open_conversation(first.id)
         else:
             self._load_model_for(None)
         self._update_state()
+        self.focus_composer()  # typing at start goes to the message box, not the list
 
     # --- building ---------------------------------------------------------
 
@@ -142,12 +150,32 @@ class ChatPage(QWidget):
         self.preset_combo.setCurrentText(DEFAULT_PRESET)
         self.system_button = QPushButton("System &prompt…")
         self.sampling_button = QPushButton("&Sampling…")
+        # The page's commands are actions: its buttons and the window's File menu share them.
+        self.new_action = QAction("&New conversation", self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.find_action = QAction("&Find in conversations", self)
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.export_markdown_action = QAction("Export as &Markdown…", self)
+        self.export_json_action = QAction("Export as &JSON (with provenance)…", self)
+        self.import_action = QAction("&Import conversation…", self)
+        self.import_action.setToolTip("Add a conversation from a JSON export")
+        self.addActions(
+            [
+                self.new_action,
+                self.find_action,
+                self.export_markdown_action,
+                self.export_json_action,
+                self.import_action,
+            ]
+        )
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         export_menu = QMenu(self.export_button)
-        export_menu.addAction("As Markdown…", lambda: self._export("md"))
-        export_menu.addAction("As JSON (with provenance)…", lambda: self._export("json"))
+        export_menu.addAction(self.export_markdown_action)
+        export_menu.addAction(self.export_json_action)
+        export_menu.addSeparator()
+        export_menu.addAction(self.import_action)
         self.export_button.setMenu(export_menu)
         model_label = QLabel("&Model:")
         model_label.setBuddy(self.model_combo)
@@ -177,7 +205,8 @@ class ChatPage(QWidget):
         self.edit_banner = QLabel()
         self.edit_banner.setWordWrap(True)
         self.edit_banner.hide()
-        self.state_label = QLabel()
+        # One line, elided (the whole text in its tooltip): a long error never widens the window.
+        self.state_label = ElidedLabel()
         self.state_label.setAccessibleName("Chat status")
 
         right = QWidget()
@@ -218,7 +247,6 @@ class ChatPage(QWidget):
         for before, after in itertools.pairwise(chain):
             QWidget.setTabOrder(before, after)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop)
-        QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
         QShortcut(QKeySequence("Ctrl+Shift+R"), self, self.regenerate)
 
     def _connect(self) -> None:
@@ -226,7 +254,8 @@ class ChatPage(QWidget):
         c.model_loaded.connect(self._on_controller_model_loaded)
         c.load_failed.connect(self._on_controller_load_failed)
         c.reading_started.connect(self._on_controller_reading_started)
-        c.text_received.connect(self.transcript.append_reply)
+        c.prompt_progressed.connect(self._on_controller_prompt_progressed)
+        c.text_received.connect(self._on_controller_text_received)
         c.reply_ended.connect(self._on_controller_reply_ended)
         c.context_overflowed.connect(self._on_controller_context_overflowed)
         self.composer.submitted.connect(self.send)
@@ -234,6 +263,11 @@ class ChatPage(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.regenerate_button.clicked.connect(self.regenerate)
         self.new_button.clicked.connect(self.new_conversation)
+        self.new_action.triggered.connect(self.new_conversation)
+        self.find_action.triggered.connect(self.focus_search)
+        self.export_markdown_action.triggered.connect(lambda: self._export("md"))
+        self.export_json_action.triggered.connect(lambda: self._export("json"))
+        self.import_action.triggered.connect(self.import_conversation)
         self.delete_button.clicked.connect(self.delete_current)
         self.undo_button.clicked.connect(self.undo_delete)
         self._undo_timer.timeout.connect(self.undo_button.hide)
@@ -245,6 +279,8 @@ class ChatPage(QWidget):
         self.sampling_button.clicked.connect(self._on_sampling_clicked)
         self.system_button.clicked.connect(self._on_system_clicked)
         self.transcript.edit_requested.connect(self.begin_edit)
+        self.transcript.branch_requested.connect(self.switch_branch)
+        self.list_view.clicked.connect(self._on_list_clicked)
 
     # --- models -----------------------------------------------------------
 
@@ -309,6 +345,13 @@ class ChatPage(QWidget):
         self._show_state(f"Loading {wanted}…")
         self._update_state()
 
+    def _show_ready(self) -> None:
+        """The status for a conversation just opened: never the last one's reply figures."""
+        loaded = self.controller.loaded
+        if loaded is not None and not self.controller.loading and not self.controller.busy:
+            note = f" ({loaded.template_problem})" if loaded.template_problem else ""
+            self._show_state(f"{loaded.model_id} ready, context {loaded.n_ctx:,} tokens.{note}")
+
     def _crashed_probe(self, model_id: str) -> str | None:
         """Why ``model_id`` must not be loaded automatically (it crashed its probe), or None."""
         try:
@@ -329,8 +372,7 @@ class ChatPage(QWidget):
 
     @Slot(object)
     def _on_controller_model_loaded(self, loaded: LoadedModel) -> None:
-        note = f" ({loaded.template_problem})" if loaded.template_problem else ""
-        self._show_state(f"{loaded.model_id} ready, context {loaded.n_ctx:,} tokens.{note}")
+        self._show_ready()
         self._update_state()
         if self._resend_after_load:
             self._resend_after_load = False
@@ -346,10 +388,11 @@ class ChatPage(QWidget):
 
     def refresh_conversations(self) -> None:
         query = self.search_box.text().strip()
+        self._search_hits = {}
         if query:
-            hits = self.conversations.search(query)
-            ids = list(dict.fromkeys(hit.conversation_id for hit in hits))
-            items = [self.conversations.get_conversation(i) for i in ids]
+            for hit in self.conversations.search(query):
+                self._search_hits.setdefault(hit.conversation_id, hit.message_id)
+            items = [self.conversations.get_conversation(i) for i in self._search_hits]
         else:
             items = self.conversations.list_conversations()
         self.list_model.set_conversations(items)
@@ -360,19 +403,81 @@ class ChatPage(QWidget):
     def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         item = self.list_model.conversation_at(current.row())
         if item is not None and (self.current is None or item.id != self.current.id):
-            self.open_conversation(item.id)
+            self.open_conversation(item.id, self._search_hits.get(item.id))
 
-    def open_conversation(self, conversation_id: int) -> None:
+    @Slot(QModelIndex)
+    def _on_list_clicked(self, index: QModelIndex) -> None:
+        # Clicking the open conversation in search results still goes to the match.
+        item = self.list_model.conversation_at(index.row())
+        if item is not None and self.current is not None and item.id == self.current.id:
+            hit = self._search_hits.get(item.id)
+            if hit is not None:
+                self.show_message(hit)
+
+    def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
+        """Open a conversation; with ``message_id``, on the branch that holds that message."""
         if self.controller.busy:
             self.controller.stop()
+        leaving = self.current
+        if leaving is not None:
+            self.session.set_draft(leaving.id, self.composer.toPlainText())
         self.current = self.conversations.get_conversation(conversation_id)
         self.cancel_edit()
-        self.transcript.set_messages(self.conversations.get_thread(conversation_id))
+        draft = self.session.draft(conversation_id)
+        if leaving is not None or draft:  # with none open, what was typed goes along
+            self.composer.setPlainText(draft)
+            self.composer.moveCursor(QTextCursor.MoveOperation.End)
+        self.session.open_conversation = conversation_id
+        self.session.save()
+        thread = self.conversations.get_thread(conversation_id)
+        if message_id is not None and message_id not in {m.id for m in thread}:
+            thread = self.conversations.switch_branch(message_id)
+        self._show_thread(thread)
+        if message_id is not None:
+            QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
+        self._show_ready()
         preset_name, _params = conversation_params(self.current)
         self.preset_combo.setCurrentText(preset_name)
         if (row := self.list_model.row_of(conversation_id)) >= 0:
             self.list_view.setCurrentIndex(self.list_model.index(row))
         self._load_model_for(self.current)
+        self._update_state()
+
+    def _show_thread(self, thread: list[Message], *, scroll_to_bottom: bool = True) -> None:
+        assert self.current is not None
+        siblings = self.conversations.branch_siblings(self.current.id)
+        self.transcript.set_messages(thread, siblings, scroll_to_bottom=scroll_to_bottom)
+
+    def _scroll_to(self, message_id: int) -> None:
+        bubble = self.transcript.bubble_for(message_id)
+        if bubble is not None:
+            self.transcript.ensureWidgetVisible(bubble)
+
+    def show_message(self, message_id: int) -> None:
+        """Show the branch that holds ``message_id`` (a search hit) and scroll to it."""
+        if self.current is None or self.controller.busy:
+            return
+        if self.transcript.bubble_for(message_id) is None:
+            self._show_thread(self.conversations.switch_branch(message_id))
+        QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
+
+    @Slot(int)
+    def switch_branch(self, message_id: int) -> None:
+        """Show the version ``message_id`` of a message, with its newest continuation."""
+        if self.current is None or self.controller.busy:
+            return
+        self.cancel_edit()
+        thread = self.conversations.switch_branch(message_id)
+        self._show_thread(thread, scroll_to_bottom=False)
+        self.current = self.conversations.get_conversation(self.current.id)
+        bubble = self.transcript.bubble_for(message_id)
+        if bubble is not None:
+            position = bubble.branch_label.text()
+            self._show_state(f"Showing version {position} of this message.")
+            # Keep the keyboard where it was: on the switcher of the message just changed.
+            forward = bubble.next_button.isEnabled()
+            (bubble.next_button if forward else bubble.previous_button).setFocus()
+            QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
         self._update_state()
 
     def new_conversation(self) -> Conversation:
@@ -402,6 +507,9 @@ class ChatPage(QWidget):
         self.controller.stop()
         self._deleted_id = self.current.id
         self.conversations.delete_conversation(self.current.id)
+        # The draft goes with its conversation (and comes back with Undo).
+        self.session.set_draft(self.current.id, self.composer.toPlainText())
+        self.composer.clear()
         self._show_state(f"Deleted “{self.current.title}”. Undo brings it back.")
         self.current = None
         self.transcript.clear()
@@ -439,6 +547,7 @@ class ChatPage(QWidget):
         if self.current.title == NEW_TITLE:
             self._rename(self.current.id, title_from(text))
         self.composer.clear()
+        self.session.set_draft(self.current.id, "")
         self._generate()
 
     def regenerate(self) -> None:
@@ -454,8 +563,11 @@ class ChatPage(QWidget):
         if not thread or thread[-1].role != "user":
             return
         _name, params = conversation_params(self.current)
-        self.transcript.set_messages(thread)
-        self.transcript.begin_reply()
+        self._show_thread(thread)
+        loaded = self.controller.loaded
+        self.transcript.begin_reply(
+            loaded.lock_id if loaded else None, loaded.sha256 if loaded else None
+        )
         self.controller.send(
             self.current.id,
             thread_messages(self.current, thread),
@@ -474,13 +586,30 @@ class ChatPage(QWidget):
     def _on_controller_reading_started(self) -> None:
         self._show_state("Reading the conversation…")
 
+    @Slot(int, int)
+    def _on_controller_prompt_progressed(self, done: int, total: int) -> None:
+        streaming = self.transcript.streaming
+        if streaming is None or streaming.text or done >= total:
+            return  # the reply has begun: its own status says so
+        read = f"{done:,} / {total:,} tokens"
+        streaming.set_note(f"reading {read}…")
+        self._show_state(f"Reading the conversation… {read} (Esc stops)")
+
+    @Slot(str)
+    def _on_controller_text_received(self, text: str) -> None:
+        first = self.transcript.streaming is None or not self.transcript.streaming.text
+        self.transcript.append_reply(text)
+        if first:  # no longer reading: say what is happening now
+            self._show_state("Writing the reply… (Esc stops)")
+
     @Slot(object)
     def _on_controller_reply_ended(self, outcome: ReplyOutcome) -> None:
         if self.current is not None and outcome.conversation_id == self.current.id:
             if outcome.message_id and self.transcript.streaming is not None:
                 self.transcript.finish_reply(self.conversations.get_message(outcome.message_id))
+                self.transcript.set_siblings(self.conversations.branch_siblings(self.current.id))
             else:
-                self.transcript.set_messages(self.conversations.get_thread(self.current.id))
+                self._show_thread(self.conversations.get_thread(self.current.id))
         loaded = self.controller.loaded
         # The reply was written to a prompt in the generic format: say so, every time.
         note = f" {outcome.template_problem}" if outcome.template_problem else ""
@@ -501,7 +630,7 @@ class ChatPage(QWidget):
     @Slot(object)
     def _on_controller_context_overflowed(self, error: ContextOverflow) -> None:
         if self.current is not None:
-            self.transcript.set_messages(self.conversations.get_thread(self.current.id))
+            self._show_thread(self.conversations.get_thread(self.current.id))
         loaded = self.controller.loaded
         raise_to = None
         if loaded is not None and loaded.n_ctx_train and loaded.n_ctx_train > loaded.n_ctx:
@@ -594,6 +723,38 @@ class ChatPage(QWidget):
             return
         self._show_state(f"Exported to {path}.")
 
+    def choose_import_path(self) -> Path | None:
+        """Which JSON export to import; tests replace this."""
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Import conversation", "", "Conversation exports (*.json)"
+        )
+        return Path(name) if name else None
+
+    def import_conversation(self) -> Conversation | None:
+        """Add a conversation from a JSON export (every branch) and open it."""
+        path = self.choose_import_path()
+        if path is None:
+            return None
+        try:
+            imported = self.conversations.import_json(path)
+        except (DriftlessError, OSError) as exc:
+            self._show_state(f"Could not import: {exc}")
+            return None
+        self.search_box.clear()
+        self.refresh_conversations()
+        self.open_conversation(imported.id)
+        self._show_state(f"Imported “{imported.title}” from {path.name}.")
+        self.composer.setFocus()
+        return imported
+
+    def focus_search(self) -> None:
+        """Ctrl+F: to the conversation search, its text selected to type over."""
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_box.selectAll()
+
+    def focus_composer(self) -> None:
+        self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+
     # --- state ------------------------------------------------------------
 
     def _show_state(self, text: str) -> None:
@@ -610,6 +771,16 @@ class ChatPage(QWidget):
         self.model_combo.setEnabled(not busy)
         self.delete_button.setEnabled(self.current is not None)
         self.export_button.setEnabled(self.current is not None)
+        self.export_markdown_action.setEnabled(self.current is not None)
+        self.export_json_action.setEnabled(self.current is not None)
+
+    def save_session(self) -> None:
+        """Keep the unsent draft and which conversation is open, for the next start."""
+        if self.current is not None:
+            self.session.set_draft(self.current.id, self.composer.toPlainText())
+        self.session.open_conversation = self.current.id if self.current else None
+        self.session.save()
 
     def shutdown(self) -> None:
+        self.save_session()
         self.controller.shutdown()

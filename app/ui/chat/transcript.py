@@ -1,9 +1,18 @@
-"""The conversation view: one bubble per message, Markdown rendered, the reply streaming."""
+"""The conversation view: one bubble per message, Markdown rendered, the reply streaming.
+
+Model output is rendered as Markdown *without* HTML: a reply that says ``Use a <div>``
+or thinks aloud in ``<think>`` tags shows those words, it is never interpreted as markup.
+A message that Regenerate or Edit gave alternatives carries a ``‹ 2/3 ›`` switcher.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QTextCursor
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -12,6 +21,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTextEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,12 +35,76 @@ STATUS_NOTES = {
     "error": "failed",
 }
 
+_MARKDOWN = QTextDocument.MarkdownFeature(
+    QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
+    | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+)
+
+
+READING_CHARACTERS = 96
+"""The reading column's widest line, in average characters: wide windows get margins."""
+
+
+def short_model_id(lock_id: str) -> str:
+    """``repo@commit/dir/name.gguf`` -> ``name``: enough to tell models apart at a glance."""
+    name = lock_id.rsplit("/", 1)[-1]
+    return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+
+
+def provenance_text(lock_id: str, sha256: str | None, params: Mapping[str, object] | None) -> str:
+    """A reply's full provenance, for its tooltip."""
+    lines = [f"Written by {lock_id}"]
+    if sha256:
+        lines.append(f"sha256 {sha256}")
+    settings = {k: v for k, v in (params or {}).items() if k != "template_fallback" and v}
+    if settings:
+        lines.append("Sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(settings.items())))
+    fallback = (params or {}).get("template_fallback")
+    if fallback:
+        lines.append(str(fallback))
+    return "\n".join(lines)
+
+
+def markdown_to_html(markdown: str) -> str:
+    """Markdown as rich text, with any HTML in it escaped: shown as written, never run."""
+    document = QTextDocument()
+    document.setMarkdown(markdown, _MARKDOWN)
+    return document.toHtml()
+
+
+class MutedLabel(QLabel):
+    """Secondary text (which model, a status note): the window text, lighter, in either scheme.
+
+    The colour lives in the palette, re-picked when the application's palette changes: a
+    style sheet would keep the colour of the scheme the window started in.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._recoloring = False
+        self._recolor()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and not self._recoloring:
+            self._recolor()
+
+    def _recolor(self) -> None:
+        self._recoloring = True
+        palette = QPalette(QGuiApplication.palette())
+        color = QColor(palette.color(QPalette.ColorRole.WindowText))
+        color.setAlphaF(0.62)  # about 4.5:1 on Fusion's window colour, light or dark
+        palette.setColor(QPalette.ColorRole.WindowText, color)
+        self.setPalette(palette)
+        self._recoloring = False
+
 
 class MessageBubble(QFrame):
     """One message: who, what (Markdown), and its actions."""
 
     copy_requested = Signal(str)
     edit_requested = Signal(int)
+    branch_requested = Signal(int)  # the id of the sibling to show instead
 
     def __init__(
         self,
@@ -44,6 +118,7 @@ class MessageBubble(QFrame):
         self.role = role
         self.message_id = message_id
         self._markdown = ""
+        self.sibling_ids: tuple[int, ...] = ()
         # While a reply streams, its text grows in a plain-text view that lays out only
         # what was appended; re-rendering Markdown on every batch costs time that grows
         # with the reply and would freeze the window. The saved reply is shown as Markdown.
@@ -52,10 +127,13 @@ class MessageBubble(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setProperty("role", role)
         self.header = QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>")
-        self.note = QLabel()
-        self.note.setStyleSheet("color: palette(mid);")
+        self.model_label = MutedLabel()
+        self.model_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.model_label.setAccessibleName("Written by")
+        self.model_label.hide()
+        self.note = MutedLabel()
         self.body = QLabel()
-        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.body.setTextFormat(Qt.TextFormat.RichText)  # from markdown_to_html, HTML escaped
         self.body.setWordWrap(True)
         self.body.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
@@ -74,6 +152,20 @@ class MessageBubble(QFrame):
         self.edit_button.setToolTip("Edit this message and continue from it")
         self.edit_button.setVisible(role == "user" and message_id is not None)
         self.edit_button.clicked.connect(self._on_edit_clicked)
+        self.previous_button = QToolButton()
+        self.previous_button.setText("‹")
+        self.previous_button.setAccessibleName("Previous version")
+        self.previous_button.setToolTip("Show the previous version of this message")
+        self.previous_button.clicked.connect(lambda: self._on_branch_step(-1))
+        self.branch_label = QLabel()
+        self.branch_label.setAccessibleName("Version")
+        self.next_button = QToolButton()
+        self.next_button.setText("›")
+        self.next_button.setAccessibleName("Next version")
+        self.next_button.setToolTip("Show the next version of this message")
+        self.next_button.clicked.connect(lambda: self._on_branch_step(1))
+        for widget in (self.previous_button, self.branch_label, self.next_button):
+            widget.hide()
 
         if streaming:
             self.live = QTextEdit()
@@ -83,12 +175,21 @@ class MessageBubble(QFrame):
             self.live.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.live.setAccessibleName("Reply being written")
             self.live.viewport().setAutoFillBackground(False)
+            # No document margin, like the label that takes its place when the reply ends:
+            # the text must not move then.
+            self.live.document().setDocumentMargin(0)
+            self.live.setContentsMargins(0, 0, 0, 0)
+            self.live.setViewportMargins(0, 0, 0, 0)
             self.live.document().documentLayout().documentSizeChanged.connect(self._fit_live)
-            self.live.setFixedHeight(self.fontMetrics().height() + 8)
+            self.live.setFixedHeight(self.fontMetrics().height())
             self.body.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.header)
+        top.addWidget(self.model_label)
+        top.addWidget(self.previous_button)
+        top.addWidget(self.branch_label)
+        top.addWidget(self.next_button)
         top.addWidget(self.note, 1)
         top.addWidget(self.edit_button)
         top.addWidget(self.copy_button)
@@ -101,18 +202,60 @@ class MessageBubble(QFrame):
 
     def focus_widgets(self) -> list[QWidget]:
         """The controls Tab stops at, in order (hidden ones included: they may show)."""
-        widgets: list[QWidget] = [self.edit_button, self.copy_button]
+        widgets: list[QWidget] = [
+            self.previous_button,
+            self.next_button,
+            self.edit_button,
+            self.copy_button,
+        ]
         if self.live is not None:
             widgets.append(self.live)
         return widgets
 
     def _fit_live(self) -> None:
         if self.live is not None:
-            self.live.setFixedHeight(int(self.live.document().size().height()) + 6)
+            # Exactly the text's height: the label that follows it is as tall, no jump.
+            self.live.setFixedHeight(math.ceil(self.live.document().size().height()))
 
     def _on_edit_clicked(self) -> None:
         if self.message_id is not None:
             self.edit_requested.emit(self.message_id)
+
+    def set_model(
+        self,
+        lock_id: str | None,
+        sha256: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        """Say which model wrote this reply (short id; the full provenance in the tooltip)."""
+        if not lock_id:
+            self.model_label.hide()
+            return
+        self.model_label.setText(short_model_id(lock_id))
+        self.model_label.setToolTip(provenance_text(lock_id, sha256, params))
+        self.model_label.show()
+
+    def set_siblings(self, sibling_ids: Sequence[int]) -> None:
+        """Show ``‹ i/n ›`` when this message has alternatives (its own id among them)."""
+        self.sibling_ids = tuple(sibling_ids)
+        shown = len(self.sibling_ids) > 1 and self.message_id in self.sibling_ids
+        for widget in (self.previous_button, self.branch_label, self.next_button):
+            widget.setVisible(shown)
+        if not shown:
+            return
+        position = self.sibling_ids.index(self.message_id)
+        count = len(self.sibling_ids)
+        self.branch_label.setText(f"{position + 1}/{count}")
+        self.branch_label.setToolTip(f"Version {position + 1} of {count}")
+        self.previous_button.setEnabled(position > 0)
+        self.next_button.setEnabled(position < count - 1)
+
+    def _on_branch_step(self, step: int) -> None:
+        if self.message_id not in self.sibling_ids:
+            return
+        target = self.sibling_ids.index(self.message_id) + step
+        if 0 <= target < len(self.sibling_ids):
+            self.branch_requested.emit(self.sibling_ids[target])
 
     @property
     def text(self) -> str:
@@ -120,7 +263,7 @@ class MessageBubble(QFrame):
 
     def set_text(self, markdown: str) -> None:
         self._markdown = markdown
-        self.body.setText(markdown)
+        self.body.setText(markdown_to_html(markdown))
 
     def append_text(self, piece: str) -> None:
         if self.live is None:
@@ -132,21 +275,31 @@ class MessageBubble(QFrame):
         cursor.insertText(piece)
 
     def set_note(self, text: str) -> None:
-        self.note.setText(f"<i>{text}</i>" if text else "")
+        # Error texts can quote model output: escaped, so they are shown as written.
+        self.note.setText(f"<i>{html.escape(text)}</i>" if text else "")
 
 
 class TranscriptView(QScrollArea):
     """The messages of the current thread, newest at the bottom, kept in view while streaming."""
 
     edit_requested = Signal(int)
+    branch_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setAccessibleName("Conversation")
         self._content = QWidget()
+        # A comfortable reading column: on a wide window the lines stop growing, centred.
+        self._content.setMaximumWidth(self.fontMetrics().averageCharWidth() * READING_CHARACTERS)
+        self.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self._layout = QVBoxLayout(self._content)
         self._layout.setSpacing(8)
+        # The messages' height is their height for the column's width (the scroll area asks
+        # the layout), not the sum of their minimums, which assume a narrow column and left
+        # a scroll bar and a blank gap under a few short messages.
+        self._layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
+        self._content.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         self._layout.addStretch(1)
         self.setWidget(self._content)
         self.bubbles: list[MessageBubble] = []
@@ -168,7 +321,14 @@ class TranscriptView(QScrollArea):
         self.streaming = None
         self.empty_label.show()
 
-    def set_messages(self, messages: list[Message]) -> None:
+    def set_messages(
+        self,
+        messages: list[Message],
+        siblings: Mapping[int, Sequence[int]] | None = None,
+        *,
+        scroll_to_bottom: bool = True,
+    ) -> None:
+        """Show ``messages``; ``siblings`` (from ``branch_siblings``) adds the switchers."""
         self.clear()
         for message in messages:
             if message.role == "system":
@@ -179,11 +339,24 @@ class TranscriptView(QScrollArea):
             if message.status == "error" and message.error:
                 note = f"failed: {message.error}"
             bubble.set_note(note)
-        self._stick_to_bottom = True
-        QTimer.singleShot(0, self.scroll_to_bottom)
+            if message.role == "assistant":
+                bubble.set_model(message.model_lock_id, message.model_sha256, message.params)
+        self.set_siblings(siblings or {})
+        if scroll_to_bottom:
+            self._stick_to_bottom = True
+            QTimer.singleShot(0, self.scroll_to_bottom)
 
-    def begin_reply(self) -> MessageBubble:
+    def set_siblings(self, siblings: Mapping[int, Sequence[int]]) -> None:
+        for bubble in self.bubbles:
+            if bubble.message_id is not None:
+                bubble.set_siblings(siblings.get(bubble.message_id, ()))
+
+    def bubble_for(self, message_id: int) -> MessageBubble | None:
+        return next((b for b in self.bubbles if b.message_id == message_id), None)
+
+    def begin_reply(self, lock_id: str | None = None, sha256: str | None = None) -> MessageBubble:
         self.streaming = self._add("assistant", None, streaming=True)
+        self.streaming.set_model(lock_id, sha256)
         self.streaming.set_note("reading…")
         self._stick_to_bottom = True
         return self.streaming
@@ -213,12 +386,14 @@ class TranscriptView(QScrollArea):
         if message.status == "error" and message.error:
             note = f"failed: {message.error}"
         bubble.set_note(note)
+        bubble.set_model(message.model_lock_id, message.model_sha256, message.params)
 
     def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
         self.empty_label.hide()
-        bubble = MessageBubble(role, message_id, streaming=streaming)
+        bubble = MessageBubble(role, message_id, self._content, streaming=streaming)
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
+        bubble.branch_requested.connect(self.branch_requested)
         self._layout.insertWidget(self._layout.count() - 1, bubble)
         # A new widget joins the end of the window's tab chain; Tab should reach a
         # message's buttons right after the messages before it, not after the send button.

@@ -76,6 +76,7 @@ class EngineWorker(QObject):
     load_failed = Signal(int, str)
     load_progressed = Signal(int, float)  # request id, fraction done (re-hashing a moved file)
     reading_started = Signal(int)  # the prompt is being evaluated
+    prompt_progressed = Signal(int, int, int)  # request id, prompt tokens read, to read
     text_received = Signal(int, str)
     reply_ended = Signal(object)  # ReplyOutcome
     context_overflowed = Signal(int, object)  # request id, ContextOverflow
@@ -119,7 +120,10 @@ class EngineWorker(QObject):
     def generate(self, request: ReplyRequest) -> None:
         engine = self._get_engine()
         loaded = engine.loaded
-        if request.cancel.cancelled:
+        if request.cancel.cancelled:  # stopped before it began: still say it ended
+            self.reply_ended.emit(
+                ReplyOutcome(request.request_id, request.conversation_id, 0, "cancelled", None)
+            )
             return
         try:
             if loaded is None:
@@ -129,7 +133,14 @@ class EngineWorker(QObject):
             if request.drop_oldest:
                 limit = ContextBudget(0, request.params.max_tokens, loaded.n_ctx).prompt_limit
                 messages = drop_oldest_turns(messages, engine.count_tokens, limit)
-            pieces = engine.stream_chat(messages, request.params, request.cancel)
+            pieces = engine.stream_chat(
+                messages,
+                request.params,
+                request.cancel,
+                on_prompt_progress=throttled_counts(
+                    lambda done, total: self.prompt_progressed.emit(request.request_id, done, total)
+                ),
+            )
         except ContextOverflow as exc:
             self.context_overflowed.emit(request.request_id, exc)
             return

@@ -194,6 +194,19 @@ def test_edit_keeps_later_messages_in_the_old_branch(convs: ConversationStore) -
         convs.edit_message(a1, "rewritten reply")
 
 
+def test_branch_siblings_lists_every_alternative_in_one_read(convs: ConversationStore) -> None:
+    conv = convs.create_conversation()
+    q1 = convs.add_user_message(conv.id, "one")
+    a1 = reply(convs, conv.id, "uno")
+    convs.regenerate(conv.id)
+    a1b = reply(convs, conv.id, "eins")
+    q1b = convs.edit_message(q1.id, "one?")[-1]
+    siblings = convs.branch_siblings(conv.id)
+    questions, replies = (q1.id, q1b.id), (a1, a1b)
+    assert siblings == {q1.id: questions, q1b.id: questions, a1: replies, a1b: replies}
+    assert convs.branch_siblings(convs.create_conversation().id) == {}
+
+
 def test_editing_the_first_message_starts_a_new_root(convs: ConversationStore) -> None:
     conv = convs.create_conversation()
     first = convs.add_user_message(conv.id, "hi")
@@ -538,3 +551,49 @@ def test_a_dangling_leaf_falls_back_to_the_newest_message(
         conn.execute("UPDATE conversations SET current_leaf_id = 12345")
     conn.close()
     assert contents(convs.get_thread(conv.id)) == ["q", "a "]
+
+
+def test_import_json_brings_back_every_branch_and_the_current_thread(
+    convs: ConversationStore, tmp_path: Path
+) -> None:
+    conv = convs.create_conversation("Branches", system_prompt="Be brief.", preset="Precise")
+    question = convs.add_user_message(conv.id, "Question")
+    reply(convs, conv.id, "First")
+    convs.regenerate(conv.id)
+    second = reply(convs, conv.id, "Second")
+    convs.switch_branch(convs.siblings(second)[0].id)
+    target = tmp_path / "export.json"
+    convs.export_json(conv.id, target)
+
+    imported = convs.import_json(target)
+    assert imported.id != conv.id
+    assert (imported.title, imported.system_prompt, imported.preset) == (
+        "Branches",
+        "Be brief.",
+        "Precise",
+    )
+    assert contents(convs.get_thread(imported.id)) == ["Question", "First "]
+    new_reply = convs.get_thread(imported.id)[-1]
+    assert [m.content for m in convs.siblings(new_reply.id)] == ["First ", "Second "]
+    assert new_reply.model_lock_id == convs.get_message(second).model_lock_id
+    assert convs.get_thread(imported.id)[0].id != question.id
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("not json", "cannot be read as JSON"),
+        ('{"format": "other"}', "is not a conversation exported by Driftless"),
+        ('{"format": "driftless.conversation", "format_version": 99}', "newer Driftless"),
+    ],
+)
+def test_import_refuses_other_files_with_a_sentence(
+    convs: ConversationStore, tmp_path: Path, text: str, problem: str
+) -> None:
+    from app.core.chat.export import ImportProblem
+
+    target = tmp_path / "bad.json"
+    target.write_text(text)
+    with pytest.raises(ImportProblem, match=problem):
+        convs.import_json(target)
+    assert convs.list_conversations() == []

@@ -619,3 +619,31 @@ def test_the_fake_keeps_the_context_rules() -> None:
         fake.stream_chat([user("word " * 100)], GREEDY)
     assert "".join(fake.stream_chat([user("Hi")], GREEDY.replace(max_tokens=2))) == "Hello! How"
     assert stats_of(fake).finish_reason == "length"
+
+
+@pytest.mark.slow
+def test_prompt_progress_is_reported_batch_by_batch(shared_store: ModelStore) -> None:
+    with Engine(shared_store, n_batch=64) as small_batches:
+        small_batches.load()
+        prompt = [user("Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 20)]
+        total = small_batches.count_tokens(prompt)
+        assert total > 200
+        heard: list[tuple[int, int]] = []
+        list(
+            small_batches.stream_chat(
+                prompt, GREEDY.replace(max_tokens=2), on_prompt_progress=lambda *p: heard.append(p)
+            )
+        )
+        assert heard[0] == (0, total)
+        assert heard[-1] == (total, total)
+        assert len(heard) == 1 + -(-total // 64), "once before, then after every batch"
+        assert [done for done, _ in heard] == sorted(done for done, _ in heard)
+        # A follow-up reuses the cache: only the new tokens are read.
+        heard.clear()
+        more = [*prompt, assistant("Ok."), user("Shorter?")]
+        list(
+            small_batches.stream_chat(
+                more, GREEDY.replace(max_tokens=2), on_prompt_progress=lambda *p: heard.append(p)
+            )
+        )
+        assert heard[-1][1] < 64
