@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from enum import IntEnum
 from typing import Any
 
@@ -23,11 +24,14 @@ class ConversationListModel(QAbstractListModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._items: list[Conversation] = []
+        self._shared_titles: set[str] = set()
         self.rename_requested: Any = None  # callable(conversation_id, title), set by the page
 
     def set_conversations(self, items: list[Conversation]) -> None:
         self.beginResetModel()
         self._items = list(items)
+        titles = Counter(c.title for c in self._items)
+        self._shared_titles = {title for title, count in titles.items() if count > 1}
         self.endResetModel()
 
     def conversation_at(self, row: int) -> Conversation | None:
@@ -46,6 +50,9 @@ class ConversationListModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         item = self._items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole and item.title in self._shared_titles:
+            # Two conversations with one title are told apart by when they were last used.
+            return f"{item.title} · {item.updated_at.astimezone().strftime('%d %b %H:%M')}"
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return item.title
         if role == Qt.ItemDataRole.ToolTipRole:

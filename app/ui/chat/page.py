@@ -122,6 +122,10 @@ class ChatPage(QWidget):
         self.list_view.setEditTriggers(
             QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked
         )
+        self.no_match_label = QLabel()
+        self.no_match_label.setWordWrap(True)
+        self.no_match_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.no_match_label.hide()
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Delete the selected conversation (you can undo)")
         self.undo_button = QPushButton("Undo delete")
@@ -135,6 +139,7 @@ class ChatPage(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.new_button)
         left_layout.addWidget(self.search_box)
+        left_layout.addWidget(self.no_match_label)
         left_layout.addWidget(self.list_view, 1)
         row = QHBoxLayout()
         row.addWidget(self.delete_button)
@@ -396,6 +401,10 @@ class ChatPage(QWidget):
         else:
             items = self.conversations.list_conversations()
         self.list_model.set_conversations(items)
+        self.no_match_label.setText(
+            f"No conversation mentions “{query}”." if query and not items else ""
+        )
+        self.no_match_label.setVisible(bool(query) and not items)
         if self.current is not None and (row := self.list_model.row_of(self.current.id)) >= 0:
             self.list_view.setCurrentIndex(self.list_model.index(row))
 

@@ -72,6 +72,10 @@ def markdown_to_html(markdown: str) -> str:
     return document.toHtml()
 
 
+COPIED_MS = 1500
+"""How long a Copy button says "Copied" after a click."""
+
+
 class MutedLabel(QLabel):
     """Secondary text (which model, a status note): the window text, lighter, in either scheme.
 
@@ -146,7 +150,7 @@ class MessageBubble(QFrame):
         self.copy_button = QPushButton("Copy")
         self.copy_button.setFlat(True)
         self.copy_button.setToolTip("Copy this message's text")
-        self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self._markdown))
+        self.copy_button.clicked.connect(self._on_copy_clicked)
         self.edit_button = QPushButton("Edit")
         self.edit_button.setFlat(True)
         self.edit_button.setToolTip("Edit this message and continue from it")
@@ -216,6 +220,15 @@ class MessageBubble(QFrame):
         if self.live is not None:
             # Exactly the text's height: the label that follows it is as tall, no jump.
             self.live.setFixedHeight(math.ceil(self.live.document().size().height()))
+
+    def _on_copy_clicked(self) -> None:
+        self.copy_requested.emit(self._markdown)
+        # Say it worked where the person is looking; the label comes back after a moment.
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(COPIED_MS, self._on_copied_shown)
+
+    def _on_copied_shown(self) -> None:
+        self.copy_button.setText("Copy")
 
     def _on_edit_clicked(self) -> None:
         if self.message_id is not None:
