@@ -97,6 +97,9 @@ class WelcomeDialog(QDialog):
         layout.addLayout(body)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(520)
+        # Qt sizes a dialog of word-wrapped labels as if they wrapped narrower than they do,
+        # which left a blank band above the buttons: fit the height to the real width.
+        self.resize(520, layout.heightForWidth(520))
         self.start_button.setFocus()
 
     @Slot()

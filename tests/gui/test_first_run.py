@@ -94,6 +94,17 @@ def test_welcome_button_opens_the_catalog(qtbot: QtBot, store: ModelStore) -> No
     assert window.models_page.tabs.currentWidget() is window.models_page.catalog
 
 
+def test_the_welcome_has_no_blank_band_above_its_buttons(qtbot: QtBot) -> None:
+    dialog = WelcomeDialog(None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    last_line = dialog.lines[-1]
+    text_bottom = last_line.mapTo(dialog, last_line.rect().bottomLeft()).y()
+    buttons_top = dialog.buttons.mapTo(dialog, dialog.buttons.rect().topLeft()).y()
+    assert 0 <= buttons_top - text_bottom <= 24, (text_bottom, buttons_top)
+
+
 def test_welcome_without_a_model_says_where_to_get_one() -> None:
     ready = welcome_lines(None)[2]
     assert "No model is installed yet" in ready and "Models > Catalog" in ready
