@@ -181,7 +181,9 @@ def dark_palette() -> QPalette:
 def test_screenshots(qtbot: QtBot, store: ModelStore, tmp_path: Path) -> None:
     out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
-    engine = FakeEngine(["Hello! I run on this computer, so nothing you type leaves it."])
+    engine = FakeEngine(
+        ["Hello! I run on this computer, so nothing you type leaves it."], token_delay=0.04
+    )
     window = open_window(qtbot, store, engine_factory=lambda: engine)
     window.resize(960, 600)
     dialog = greet(qtbot, window)
