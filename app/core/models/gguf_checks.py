@@ -18,13 +18,33 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
 
 from app.core.errors import InvalidModelFile
 
-if TYPE_CHECKING:
-    from app.core.models.gguf import GGUFInfo
+
+class _Tensor(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+class HeaderFacts(Protocol):
+    """What the checks read of a parsed header (the reader's ``GGUFInfo`` has it all); a
+    protocol, so this module needs nothing from the reader that calls it."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def metadata(self) -> Mapping[str, object]: ...
+    @property
+    def architecture(self) -> str | None: ...
+    @property
+    def tensors(self) -> Sequence[_Tensor]: ...
+
 
 MAX_LAYERS = 512  # LLAMA_MAX_LAYERS
 MAX_CONTEXT = 1 << 24  # 16,777,216 tokens; the longest real models claim 10 million
@@ -61,7 +81,7 @@ _SPECIAL_TOKEN = re.compile(r"^tokenizer\.ggml\.(\w+)_token_id$")
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 
-def check_hyperparameters(info: GGUFInfo) -> None:
+def check_hyperparameters(info: HeaderFacts) -> None:
     """Raise ``InvalidModelFile`` if a value llama.cpp trusts could crash or mislead it."""
     label = info.path.name or str(info.path)
     meta = info.metadata
@@ -169,7 +189,7 @@ def _check_special_tokens(label: str, meta: Mapping[str, object], n_vocab: int |
             raise _refuse(label, f"{key} is {token:,}, outside the {size} tokens of its vocabulary")
 
 
-def _check_tensors(label: str, info: GGUFInfo, n_vocab: int | None) -> None:
+def _check_tensors(label: str, info: HeaderFacts, n_vocab: int | None) -> None:
     arch = info.architecture
     n_layer = info.metadata.get(f"{arch}.block_count") if arch else None
     n_embd = info.metadata.get(f"{arch}.embedding_length") if arch else None
