@@ -389,8 +389,23 @@ class Engine:
             budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
             if not budget.fits:
                 raise budget.overflow()
+            if params.grammar is not None:
+                self._check_grammar(params.grammar)
             self._last_stats = None
         return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
+
+    def _check_grammar(self, grammar: str) -> None:
+        """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp
+        cannot parse."""
+        lib = self._lib
+        assert lib is not None
+        clear_native_errors()
+        sampler = lib.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
+        if not sampler:
+            raise GenerationError(
+                f"The grammar cannot be used: {last_native_error('llama.cpp could not parse it')}."
+            )
+        lib.llama_sampler_free(sampler)
 
     def _stream(
         self,
@@ -419,6 +434,11 @@ class Engine:
                 cached = self._prefill(llama, tokens, cancel, on_prompt_progress)
                 prompt_done = first_token = time.perf_counter()
                 llama.set_seed(seed)
+                grammar = (
+                    None
+                    if params.grammar is None
+                    else lib.LlamaGrammar.from_string(params.grammar, verbose=False)
+                )
                 generator = llama.generate(
                     tokens,
                     temp=params.temperature,
@@ -426,6 +446,7 @@ class Engine:
                     top_p=params.top_p,
                     min_p=params.min_p,
                     repeat_penalty=params.repeat_penalty,
+                    grammar=grammar,
                 )
                 hit_stop = False
                 for token in generator:

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.core.chat.engine import GenerationStats, LoadedModel
 from app.core.chat.sampling import DEFAULT_PRESET, InvalidSamplingParams, SamplingParams, preset
+from app.core.runtime.grammar import JSON_OBJECT_SCHEMA, InvalidSchema, json_schema_grammar
 from app.core.runtime.template import ChatMessage
 from app.core.serve.errors import bad_request
 
@@ -58,11 +59,46 @@ def parse_chat(body: Any, *, max_tokens_limit: int) -> ChatRequest:
     for name in ("tools", "functions", "tool_choice", "logit_bias", "audio"):
         if body.get(name) not in (None, [], {}):
             raise bad_request(f"'{name}' is not supported by this server.", name)
-    if body.get("response_format") not in (None, {"type": "text"}):
-        raise bad_request(
-            "'response_format' other than text is not supported yet.", "response_format"
-        )
-    return ChatRequest(model, messages, sampling(body, max_tokens_limit), stream, include_usage)
+    params = sampling(body, max_tokens_limit)
+    grammar = response_grammar(body.get("response_format"))
+    if grammar is not None:
+        params = params.replace(grammar=grammar)
+    return ChatRequest(model, messages, params, stream, include_usage)
+
+
+def response_grammar(response_format: Any) -> str | None:
+    """The grammar ``response_format`` asks for: None for text, JSON for the others.
+
+    ``json_object`` allows any JSON object; ``json_schema`` allows what its ``schema``
+    allows. Decoding follows the grammar, so the answer parses (unless ``max_tokens``
+    cuts it short: then ``finish_reason`` is "length").
+    """
+    param = "response_format"
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict):
+        raise bad_request("'response_format' must be an object with a 'type'.", param)
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    try:
+        if kind == "json_object":
+            return json_schema_grammar(JSON_OBJECT_SCHEMA)
+        if kind == "json_schema":
+            spec = response_format.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+                raise bad_request(
+                    "'response_format.json_schema' must be an object holding the JSON "
+                    "schema in 'schema' (and a 'name').",
+                    "response_format.json_schema",
+                )
+            return json_schema_grammar(spec["schema"])
+    except InvalidSchema as exc:
+        raise bad_request(str(exc), "response_format.json_schema.schema") from None
+    raise bad_request(
+        f"'response_format.type' must be text, json_object or json_schema, not {kind!r}.",
+        "response_format.type",
+    )
 
 
 def _message(item: Any, index: int) -> ChatMessage:
