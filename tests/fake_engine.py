@@ -13,6 +13,8 @@ and can be told to fail on load or part-way through a reply.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import threading
 import time
@@ -22,18 +24,21 @@ from dataclasses import dataclass
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
 from app.core.chat.engine import (
+    Embeddings,
     FinishReason,
     GenerationError,
     GenerationStats,
     LoadedModel,
 )
 from app.core.chat.sampling import SamplingParams, split_at_stop
-from app.core.errors import Cancelled, ModelNotFound
+from app.core.errors import Cancelled, ContextOverflow, ModelNotFound
 from app.core.fsutil import ProgressCallback
 from app.core.runtime.template import ChatMessage, ChatTemplate
 
 TOKENS_PER_MESSAGE = 4
 """What the fake's "chat template" costs per message, like real role markers."""
+
+EMBEDDING_DIMS = 8
 
 Script = Sequence[str] | Callable[[Sequence[ChatMessage]], str]
 
@@ -157,6 +162,39 @@ class FakeEngine:
         return self._stream(
             self._next_reply(messages), budget.prompt_tokens, params, cancel, on_prompt_progress
         )
+
+    def stream_completion(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """A scripted continuation of ``prompt``, recorded as one user message."""
+        self._require_loaded()
+        prompt_tokens = len(fake_tokens(prompt))
+        budget = ContextBudget(prompt_tokens, params.max_tokens, self.n_ctx)
+        if not budget.fits:
+            raise ContextOverflow(
+                f"This prompt needs {budget.needed:,} tokens but the model's context holds "
+                f"{budget.n_ctx:,}."
+            )
+        messages = (ChatMessage("user", prompt),)
+        self.requests.append(Request(messages, params, threading.get_ident()))
+        self._last_stats = None
+        return self._stream(self._next_reply(messages), prompt_tokens, params, cancel)
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
+        """Vectors of length 1 in EMBEDDING_DIMS dimensions, the same for the same text."""
+        self._require_loaded()
+        vectors = []
+        for text in texts:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            digest = hashlib.sha256(text.encode("utf-8")).digest()
+            raw = [b - 127.5 for b in digest[:EMBEDDING_DIMS]]
+            norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+            vectors.append([x / norm for x in raw])
+        return Embeddings(vectors, sum(len(fake_tokens(t)) + 1 for t in texts))
 
     def _next_reply(self, messages: Sequence[ChatMessage]) -> str:
         if callable(self.replies):

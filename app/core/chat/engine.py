@@ -44,7 +44,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, check_memory, resolve_context_size
 from app.core.chat.sampling import SamplingParams, split_at_stop
-from app.core.errors import Cancelled, DriftlessError, ModelLoadError, ModelNotFound
+from app.core.errors import (
+    Cancelled,
+    ContextOverflow,
+    DriftlessError,
+    ModelLoadError,
+    ModelNotFound,
+)
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo, read_gguf
 from app.core.models.probe import ensure_loadable
@@ -157,6 +163,44 @@ class ChatEngine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input text, and how many tokens the inputs took."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+EMBEDDING_POOLING = "mean"
+"""How a text's vector is made: the mean of the last layer's hidden states over its
+tokens, scaled to length 1 (so a dot product is the cosine similarity)."""
+
+EMBEDDING_CONTEXT = 2048
+"""The most tokens one text to embed may have (fewer if the model was trained on less)."""
+
+
+@runtime_checkable
+class TextEngine(Protocol):
+    """What the local API needs beyond chat: plain completion and embeddings.
+
+    Same threading rule as :class:`ChatEngine` (one owner thread).
+    """
+
+    def stream_completion(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Continue ``prompt`` as it is (no chat template); checks as ``stream_chat``."""
+        ...
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
+        """A vector per text (see :data:`EMBEDDING_POOLING`); ``ContextOverflow`` for a
+        text longer than :data:`EMBEDDING_CONTEXT` tokens, never a silent cut."""
+        ...
+
+
 # --- the engine ----------------------------------------------------------------------
 
 
@@ -186,6 +230,7 @@ class Engine:
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
         self._abort: Any = None  # the ctypes abort callback while one is installed
+        self._embedder: Any = None  # a second Llama, made with embedding=True, on demand
 
     # -- what the protocol exposes --
 
@@ -314,10 +359,13 @@ class Engine:
         """Free the model. Safe to call when nothing is loaded."""
         with self._owned():
             llama, self._llama = self._llama, None
+            embedder, self._embedder = self._embedder, None
             self._loaded = None
             self._vocab = None
             if llama is not None:
                 llama.close()
+            if embedder is not None:
+                embedder.close()
 
     close = unload
 
@@ -393,6 +441,94 @@ class Engine:
                 self._check_grammar(params.grammar)
             self._last_stats = None
         return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
+
+    def stream_completion(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Stream the continuation of ``prompt``, taken as it is: no chat template.
+
+        Same checks, stop strings, stats and cancelling as :meth:`stream_chat`.
+        """
+        with self._owned():
+            loaded = self._require_loaded()
+            if not prompt:
+                raise GenerationError("There is nothing to complete: the prompt is empty.")
+            self._last_stats = None
+            self._prompt_problem = None
+            tokens = self.tokenize_prompt(prompt)
+            budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
+            if not budget.fits:
+                raise ContextOverflow(
+                    f"This prompt needs {budget.needed:,} tokens ({budget.prompt_tokens:,} "
+                    f"for the prompt, {budget.reply_tokens:,} kept for the completion) but "
+                    f"the model's context holds {budget.n_ctx:,}. Shorten the prompt, lower "
+                    "max_tokens, or raise the context size."
+                )
+            if params.grammar is not None:
+                self._check_grammar(params.grammar)
+        return self._stream(tokens, params, RenderedPrompt(prompt), cancel)
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
+        """A vector per text: see :data:`EMBEDDING_POOLING`. The first call loads the
+        model a second time, as llama.cpp wants for embeddings (``embedding=True``)."""
+        with self._owned():
+            loaded = self._require_loaded()
+            embedder = self._embedder or self._open_embedder(loaded)
+            limit = int(embedder.n_batch)
+            counted: list[int] = []
+            for index, text in enumerate(texts):
+                count = len(embedder.tokenize(text.encode("utf-8"), add_bos=True))
+                if count > limit:
+                    raise ContextOverflow(
+                        f"Text {index} has {count:,} tokens; at most {limit:,} can be "
+                        "embedded at once. Split it, and embed the parts."
+                    )
+                counted.append(count)
+            vectors: list[list[float]] = []
+            clear_native_errors()
+            for text in texts:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                try:
+                    vector = embedder.embed([text], normalize=True, truncate=False)
+                except (RuntimeError, ValueError) as exc:
+                    raise GenerationError(
+                        f"llama.cpp could not embed the text: {last_native_error(str(exc))}."
+                    ) from exc
+                vectors.append([float(x) for x in vector[0]])
+            return Embeddings(vectors, sum(counted))
+
+    def _open_embedder(self, loaded: LoadedModel) -> Any:
+        lib = self._lib
+        assert lib is not None
+        model = self.store.check_before_load(loaded.model_id)
+        size = min(EMBEDDING_CONTEXT, loaded.n_ctx_train or EMBEDDING_CONTEXT)
+        try:
+            self._embedder = open_llama(
+                model.path,
+                embedding=True,
+                pooling_type=lib.LLAMA_POOLING_TYPE_MEAN,
+                n_ctx=size,
+                n_batch=size,
+                n_ubatch=size,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+            )
+        except MemoryError as exc:
+            raise ModelLoadError(
+                f"There is not enough memory to load {model.id} a second time for embeddings."
+            ) from exc
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {model.id} for embeddings: "
+                f"{last_native_error(str(exc))}."
+            ) from exc
+        return self._embedder
 
     def _check_grammar(self, grammar: str) -> None:
         """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp

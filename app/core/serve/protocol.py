@@ -8,7 +8,9 @@ Unset sampling fields come from the "Balanced" preset, which suits small models.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +101,89 @@ def response_grammar(response_format: Any) -> str | None:
         f"'response_format.type' must be text, json_object or json_schema, not {kind!r}.",
         "response_format.type",
     )
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str | None
+    prompt: str
+    params: SamplingParams
+    stream: bool
+    include_usage: bool
+
+
+def parse_completion(body: Any, *, max_tokens_limit: int) -> CompletionRequest:
+    """``POST /v1/completions``: one prompt, continued as it is (no chat template)."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise bad_request("'model' must be a string: an installed model's id.", "model")
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise bad_request(
+            "'prompt' must be one non-empty string (token ids and several prompts are "
+            "not accepted: send one request per prompt).",
+            "prompt",
+        )
+    if body.get("n", 1) not in (1, None):
+        raise bad_request("Only n=1 is supported: ask again for another answer.", "n")
+    if body.get("best_of", 1) not in (1, None):
+        raise bad_request("Only best_of=1 is supported.", "best_of")
+    if body.get("echo") not in (None, False):
+        raise bad_request("'echo' is not supported: the prompt is yours already.", "echo")
+    for name in ("suffix", "logit_bias", "logprobs"):
+        if body.get(name) not in (None, {}, ""):
+            raise bad_request(f"'{name}' is not supported by this server.", name)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise bad_request("'stream' must be true or false.", "stream")
+    options = body.get("stream_options") or {}
+    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+    params = sampling(body, max_tokens_limit)
+    return CompletionRequest(model, prompt, params, stream, include_usage)
+
+
+MAX_EMBEDDING_INPUTS = 256
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    model: str | None
+    texts: tuple[str, ...]
+    base64: bool
+
+
+def parse_embeddings(body: Any) -> EmbeddingRequest:
+    """``POST /v1/embeddings``: a string or a list of strings."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise bad_request("'model' must be a string: an installed model's id.", "model")
+    raw = body.get("input")
+    texts = [raw] if isinstance(raw, str) else raw
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        raise bad_request(
+            "'input' must be a non-empty string or a list of non-empty strings (token ids "
+            "are not accepted).",
+            "input",
+        )
+    if len(texts) > MAX_EMBEDDING_INPUTS:
+        raise bad_request(
+            f"At most {MAX_EMBEDDING_INPUTS} texts are embedded per request.", "input"
+        )
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise bad_request("'encoding_format' must be float or base64.", "encoding_format")
+    if body.get("dimensions") is not None:
+        raise bad_request(
+            "'dimensions' is not supported: the vectors have the model's own size.",
+            "dimensions",
+        )
+    return EmbeddingRequest(model, tuple(texts), encoding == "base64")
 
 
 def _message(item: Any, index: int) -> ChatMessage:
@@ -248,3 +333,56 @@ def chat_chunk(
     if with_provenance:  # on the first and last chunks: not every token needs to repeat it
         chunk["provenance"] = provenance(loaded)
     return chunk
+
+
+def text_completion(
+    completion_id: str,
+    loaded: LoadedModel,
+    text: str | None,
+    stats: GenerationStats | None,
+    *,
+    finish: str | None = None,
+    with_choice: bool = True,
+    with_provenance: bool = True,
+) -> dict[str, Any]:
+    """A ``text_completion``: the whole answer, or (streaming) one piece of it."""
+    answer: dict[str, Any] = {
+        "id": completion_id,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": loaded.model_id,
+        "system_fingerprint": fingerprint(loaded),
+        "choices": [{"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}]
+        if with_choice
+        else [],
+    }
+    if stats is not None:
+        answer["usage"] = usage(stats)
+    if with_provenance:
+        answer["provenance"] = provenance(loaded)
+    return answer
+
+
+def embedding_list(
+    loaded: LoadedModel, vectors: list[list[float]], prompt_tokens: int, *, base64: bool
+) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "object": "embedding",
+                "index": index,
+                "embedding": _base64_floats(vector) if base64 else vector,
+            }
+            for index, vector in enumerate(vectors)
+        ],
+        "model": loaded.model_id,
+        "system_fingerprint": fingerprint(loaded),
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        "provenance": provenance(loaded),
+    }
+
+
+def _base64_floats(vector: list[float]) -> str:
+    """OpenAI's base64 encoding: little-endian float32s."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
