@@ -38,6 +38,12 @@ from app.core.chat.engine import (
     TextEngine,
 )
 from app.core.serve import protocol
+from app.core.serve.classify import (
+    ClassifyEngine,
+    ClassifyResult,
+    classify_answer,
+    parse_classify,
+)
 from app.core.serve.errors import ApiError, bad_request, from_core
 from app.core.serve.owner import (
     Event,
@@ -181,8 +187,10 @@ class ApiApp:
         allowed_hosts: frozenset[str] | None = None,
         limits: Limits | None = None,
         stats: ServerStats | None = None,
+        classify_pool: ModelPool | None = None,
     ) -> None:
         self.pool = pool
+        self.classify_pool = classify_pool
         self.limits = limits or Limits()
         self.stats = stats or ServerStats()
         middleware = [
@@ -212,6 +220,7 @@ class ApiApp:
                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
                 Route("/v1/completions", self.completions, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/classify", self.classify, methods=["POST"]),
             ],
             middleware=middleware,
             exception_handlers={HTTPException: self._http_error, ApiError: self._api_error},
@@ -224,7 +233,7 @@ class ApiApp:
         error = ApiError(
             exc.status_code,
             f"There is no {request.method} {request.url.path} here. See GET /v1/models, "
-            "POST /v1/chat/completions, /v1/completions and /v1/embeddings."
+            "POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/classify."
             if exc.status_code in (404, 405)
             else str(exc.detail),
             code="not_found" if exc.status_code == 404 else None,
@@ -441,6 +450,37 @@ class ApiApp:
                 )
                 return JSONResponse(answer, headers=protocol.provenance_headers(loaded))
 
+    # -- classify (Driftless's own) --
+
+    async def classify(self, request: Request) -> Response:
+        if self.classify_pool is None:
+            raise ApiError(404, "Classification is not served here.", code="not_found")
+        body = await self._read_json(request)
+        ask = parse_classify(body)
+        result: list[ClassifyResult] = []
+
+        def start(engine: ChatEngine) -> Iterator[str]:
+            if not isinstance(engine, ClassifyEngine):
+                raise ApiError(501, "This server cannot classify.", type="server_error")
+            result.append(engine.classify(ask, cancel))
+            return iter(())
+
+        cancel = CancelToken()
+        events = await self._submit(ask.model, start, cancel, pool=self.classify_pool)
+        loaded = await self._first(events, request, cancel, param="texts")
+        while True:
+            event = await self._next(events, request, cancel)
+            if isinstance(event, Failed):
+                raise from_core(event.error, param="texts")
+            if isinstance(event, Finished):
+                if not result:
+                    raise ApiError(499, "The request was cancelled.", code="cancelled")
+                self.stats.count_served()
+                answer = classify_answer(result[0], loaded)
+                answer["system_fingerprint"] = protocol.fingerprint(loaded)
+                answer["provenance"] = protocol.provenance(loaded)
+                return JSONResponse(answer, headers=protocol.provenance_headers(loaded))
+
     # -- plumbing --
 
     async def _read_json(self, request: Request) -> Any:
@@ -461,6 +501,8 @@ class ApiApp:
         ref: str | None,
         start: Callable[[ChatEngine], Iterator[str]],
         cancel: CancelToken,
+        *,
+        pool: ModelPool | None = None,
     ) -> asyncio.Queue[Event]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
@@ -469,8 +511,9 @@ class ApiApp:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         try:
-            model = self.pool.resolve(ref)
-            owner = self.pool.owner(model)
+            pool = pool or self.pool
+            model = pool.resolve(ref)
+            owner = pool.owner(model)
             owner.submit(Job(start, emit, cancel))
         except QueueFull as exc:
             raise ApiError(
