@@ -29,6 +29,7 @@ from app.core.chat.engine import (
     GenerationError,
     GenerationStats,
     LoadedModel,
+    TokenLogprob,
 )
 from app.core.chat.sampling import SamplingParams, split_at_stop
 from app.core.errors import Cancelled, ContextOverflow, ModelNotFound
@@ -93,6 +94,7 @@ class FakeEngine:
         """When set, every reply first renders its prompt with it (with the cancel token),
         as the real engine does: how tests put a hostile chat template in the way."""
         self._prompt_problem: str | None = None
+        self._last_logprobs: list[TokenLogprob] = []
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -196,6 +198,11 @@ class FakeEngine:
             vectors.append([x / norm for x in raw])
         return Embeddings(vectors, sum(len(fake_tokens(t)) + 1 for t in texts))
 
+    @property
+    def last_logprobs(self) -> list[TokenLogprob]:
+        """Scripted: each word -0.25, its alternatives ``alt1``... lower, when asked."""
+        return self._last_logprobs
+
     def _next_reply(self, messages: Sequence[ChatMessage]) -> str:
         if callable(self.replies):
             return self.replies(messages)
@@ -214,6 +221,7 @@ class FakeEngine:
         started = time.perf_counter()
         finish: FinishReason = "cancelled"
         count = 0
+        self._last_logprobs = []
         try:
             if on_prompt_progress is not None:
                 on_prompt_progress(0, prompt_tokens)
@@ -241,6 +249,13 @@ class FakeEngine:
                     else:
                         time.sleep(self.token_delay)
                 count += 1
+                if params.logprobs is not None:
+                    alternatives = tuple(
+                        (f"alt{i}", -1.0 - i, f"alt{i}".encode()) for i in range(params.logprobs)
+                    )
+                    self._last_logprobs.append(
+                        TokenLogprob(piece, -0.25, piece.encode(), alternatives)
+                    )
                 emit, pending, hit = split_at_stop(pending + piece, params.stop)
                 if emit:
                     yield emit

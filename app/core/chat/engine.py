@@ -113,6 +113,17 @@ class GenerationStats:
         return data
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A reply token, its log-probability under the model (before temperature and the
+    other filters) and the likeliest alternatives as (text, logprob, bytes)."""
+
+    token: str
+    logprob: float
+    raw: bytes
+    top: tuple[tuple[str, float, bytes], ...] = ()
+
+
 @runtime_checkable
 class ChatEngine(Protocol):
     """What the window and the command line code against (real or scripted engine).
@@ -226,6 +237,7 @@ class Engine:
         self._loaded: LoadedModel | None = None
         self._last_stats: GenerationStats | None = None
         self._last_token_ids: tuple[int, ...] = ()
+        self._last_logprobs: list[TokenLogprob] = []
         self._prompt_problem: str | None = None
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
@@ -251,6 +263,12 @@ class Engine:
         """The token ids of the last reply as sampled (an end-of-generation token is not
         included), for behaviour checks that compare replies token by token."""
         return self._last_token_ids
+
+    @property
+    def last_logprobs(self) -> list[TokenLogprob]:
+        """The last reply's tokens with their log-probabilities, when its params asked
+        for them (``SamplingParams.logprobs``); empty otherwise. Owner thread only."""
+        return self._last_logprobs
 
     @property
     def template_source(self) -> str | None:
@@ -565,6 +583,7 @@ class Engine:
         prompt_done = first_token = started
         generator: Any = None
         sampled: list[int] = []
+        self._last_logprobs = logprobs = []
         with self._owned():
             try:
                 cached = self._prefill(llama, tokens, cancel, on_prompt_progress)
@@ -591,6 +610,8 @@ class Engine:
                         break
                     completion += 1
                     sampled.append(int(token))
+                    if params.logprobs is not None:
+                        logprobs.append(self._token_logprob(llama, int(token), params.logprobs))
                     if completion == 1:
                         first_token = time.perf_counter()
                     pending += decoder.decode(llama.detokenize([token]))
@@ -638,6 +659,29 @@ class Engine:
                     seed=None if params.greedy and params.seed is None else seed,
                     used_fallback_template=rendered.used_fallback,
                 )
+
+    def _token_logprob(self, llama: Any, token: int, top: int) -> TokenLogprob:
+        """``token``'s log-probability from the logits it was just sampled from."""
+        import numpy as np
+
+        lib = self._lib
+        assert lib is not None
+        n_vocab = int(llama.n_vocab())
+        pointer = lib.llama_get_logits_ith(llama.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+        peak = float(logits.max())
+        log_total = peak + float(np.log(np.exp(logits - peak).sum()))
+
+        def described(tid: int) -> tuple[str, float, bytes]:
+            raw: bytes = llama.detokenize([tid])
+            return raw.decode("utf-8", "replace"), float(logits[tid]) - log_total, raw
+
+        best: list[int] = []
+        if top > 0:
+            found = np.argpartition(-logits, top - 1)[:top]
+            best = sorted((int(t) for t in found), key=lambda t: -float(logits[t]))
+        text, logprob, raw = described(token)
+        return TokenLogprob(text, logprob, raw, tuple(described(t) for t in best))
 
     def _prefill(
         self,

@@ -19,6 +19,7 @@ from app.core.errors import DriftlessError
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 200
 MAX_GRAMMAR_CHARS = 200_000
+MAX_TOP_LOGPROBS = 20
 MAX_SEED = 2**32 - 2  # 2**32 - 1 is llama.cpp's "pick one at random"
 
 
@@ -45,6 +46,9 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     grammar: str | None = None
+    logprobs: int | None = None
+    """Record each reply token's log-probability and this many alternatives (0 to
+    ``MAX_TOP_LOGPROBS``), or nothing (None). Set by the local API for ``logprobs``."""
     """A GBNF grammar (root rule ``root``) the reply must follow, or None. Set by the
     local API for ``response_format``; not saved with a reply when None."""
 
@@ -65,8 +69,9 @@ class SamplingParams:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)
-        if self.grammar is None:
-            del data["grammar"]
+        for name in ("grammar", "logprobs"):
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod
@@ -119,6 +124,8 @@ def _check(p: SamplingParams) -> None:
         raise InvalidSamplingParams(
             f"grammar must be a non-empty GBNF text of at most {MAX_GRAMMAR_CHARS:,} characters."
         )
+    if p.logprobs is not None:
+        integer("logprobs", p.logprobs, 0, MAX_TOP_LOGPROBS)
     if len(p.stop) > MAX_STOP_STRINGS:
         raise InvalidSamplingParams(f"At most {MAX_STOP_STRINGS} stop strings are allowed.")
     for text in p.stop:

@@ -36,6 +36,7 @@ from app.core.chat.engine import (
     GenerationStats,
     LoadedModel,
     TextEngine,
+    TokenLogprob,
 )
 from app.core.serve import protocol
 from app.core.serve.classify import (
@@ -286,8 +287,19 @@ class ApiApp:
         body = await self._read_json(request)
         chat = protocol.parse_chat(body, max_tokens_limit=self.limits.max_tokens)
 
+        logprobs: list[TokenLogprob] = []
+
         def start(engine: ChatEngine) -> Iterator[str]:
-            return engine.stream_chat(chat.messages, chat.params, cancel)
+            pieces = engine.stream_chat(chat.messages, chat.params, cancel)
+            if chat.params.logprobs is None:
+                return pieces
+
+            def with_logprobs() -> Iterator[str]:
+                yield from pieces
+                # Still on the owner thread, before the job's end is announced.
+                logprobs.extend(getattr(engine, "last_logprobs", ()))
+
+            return with_logprobs()
 
         cancel = CancelToken()
         events = await self._submit(chat.model, start, cancel)
@@ -306,7 +318,13 @@ class ApiApp:
                 raise from_core(event.error)
             elif isinstance(event, Finished):
                 self.stats.count_served()
-                answer = protocol.chat_completion(completion_id, loaded, "".join(text), event.stats)
+                answer = protocol.chat_completion(
+                    completion_id,
+                    loaded,
+                    "".join(text),
+                    event.stats,
+                    None if chat.params.logprobs is None else logprobs,
+                )
                 return JSONResponse(answer, headers=headers)
 
     async def _chat_stream(

@@ -12,11 +12,18 @@ import base64
 import hashlib
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.chat.engine import GenerationStats, LoadedModel
-from app.core.chat.sampling import DEFAULT_PRESET, InvalidSamplingParams, SamplingParams, preset
+from app.core.chat.engine import GenerationStats, LoadedModel, TokenLogprob
+from app.core.chat.sampling import (
+    DEFAULT_PRESET,
+    MAX_TOP_LOGPROBS,
+    InvalidSamplingParams,
+    SamplingParams,
+    preset,
+)
 from app.core.runtime.grammar import JSON_OBJECT_SCHEMA, InvalidSchema, json_schema_grammar
 from app.core.runtime.template import ChatMessage
 from app.core.serve.errors import bad_request
@@ -65,7 +72,34 @@ def parse_chat(body: Any, *, max_tokens_limit: int) -> ChatRequest:
     grammar = response_grammar(body.get("response_format"))
     if grammar is not None:
         params = params.replace(grammar=grammar)
+    top = _logprobs(body, stream)
+    if top is not None:
+        params = params.replace(logprobs=top)
     return ChatRequest(model, messages, params, stream, include_usage)
+
+
+def _logprobs(body: dict[str, Any], stream: bool) -> int | None:
+    """``logprobs`` (true/false) and ``top_logprobs`` (0 to 20) as one number, or None."""
+    wanted = body.get("logprobs")
+    top = body.get("top_logprobs")
+    if wanted not in (None, True, False):
+        raise bad_request("'logprobs' must be true or false.", "logprobs")
+    if not wanted:
+        if top is not None:
+            raise bad_request("'top_logprobs' needs 'logprobs': true.", "top_logprobs")
+        return None
+    if stream:
+        raise bad_request(
+            "'logprobs' is only answered without streaming on this server.", "logprobs"
+        )
+    if top is None:
+        return 0
+    if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise bad_request(
+            f"'top_logprobs' must be a whole number from 0 to {MAX_TOP_LOGPROBS}.",
+            "top_logprobs",
+        )
+    return top
 
 
 def response_grammar(response_format: Any) -> str | None:
@@ -289,8 +323,30 @@ def usage(stats: GenerationStats | None) -> dict[str, int]:
     }
 
 
+def logprobs_content(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """OpenAI's ``choices[0].logprobs`` for the reply's tokens."""
+
+    def entry(text: str, logprob: float, raw: bytes) -> dict[str, Any]:
+        return {"token": text, "logprob": logprob, "bytes": list(raw)}
+
+    return {
+        "content": [
+            {
+                **entry(t.token, t.logprob, t.raw),
+                "top_logprobs": [entry(*alternative) for alternative in t.top],
+            }
+            for t in tokens
+        ],
+        "refusal": None,
+    }
+
+
 def chat_completion(
-    completion_id: str, loaded: LoadedModel, text: str, stats: GenerationStats | None
+    completion_id: str,
+    loaded: LoadedModel,
+    text: str,
+    stats: GenerationStats | None,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": completion_id,
@@ -302,7 +358,7 @@ def chat_completion(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "logprobs": None,
+                "logprobs": None if logprobs is None else logprobs_content(logprobs),
                 "finish_reason": finish_reason(stats),
             }
         ],

@@ -84,3 +84,38 @@ def test_strings_in_the_grammar_refuse_raw_control_characters() -> None:
     grammar = json_schema_grammar({"type": "string"})
     char = next(line for line in grammar.splitlines() if line.startswith("char ::="))
     assert "\\x00-\\x1F" in char
+
+
+def test_logprobs_are_answered_per_token(start_server: StartServer) -> None:
+    engine = FakeEngine(["Hi there, friend."])
+    server = start_server(engine)
+    answer = client(server).chat.completions.create(
+        model="default", messages=HELLO, logprobs=True, top_logprobs=2
+    )
+    content = answer.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content is not None
+    assert [t.token for t in content] == ["Hi", " there,", " friend."]
+    assert all(t.logprob == -0.25 for t in content)
+    assert [a.token for a in content[0].top_logprobs] == ["alt0", "alt1"]
+    assert content[0].bytes == list(b"Hi")
+    assert engine.requests[0].params.logprobs == 2
+    plain = client(server).chat.completions.create(model="default", messages=HELLO)
+    assert plain.choices[0].logprobs is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+        ({"logprobs": "yes"}, "logprobs"),
+        ({"logprobs": True, "stream": True}, "logprobs"),
+    ],
+)
+def test_bad_logprobs_requests_are_refused(
+    start_server: StartServer, extra: dict[str, object], param: str
+) -> None:
+    server = start_server()
+    response = httpx.post(server.url + "/chat/completions", json={"messages": HELLO, **extra})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -77,5 +78,34 @@ def test_a_json_schema_answer_parses_and_validates(module_store: ModelStore) -> 
             assert isinstance(json.loads(text), dict), text
         else:  # cut short by max_tokens: still the start of an object
             assert text.lstrip().startswith("{"), text
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_logprobs_from_the_starter(module_store: ModelStore) -> None:
+    starter = module_store.list_models()[0]
+    server = ApiServer(module_store, ServeConfig(port=0, model=starter.id))
+    server.start()
+    try:
+        answer = client(server).chat.completions.create(
+            model=starter.id,
+            messages=[{"role": "user", "content": "Name a colour."}],
+            temperature=0,
+            max_tokens=6,
+            logprobs=True,
+            top_logprobs=3,
+            extra_body={"repeat_penalty": 1.0},
+        )
+        content = answer.choices[0].logprobs.content  # type: ignore[union-attr]
+        assert content is not None and len(content) == answer.usage.completion_tokens  # type: ignore[union-attr]
+        assert "".join(t.token for t in content).startswith(answer.choices[0].message.content or "")
+        for token in content:
+            tops = [a.logprob for a in token.top_logprobs]
+            assert len(tops) == 3 and tops == sorted(tops, reverse=True)
+            assert all(lp <= 0 for lp in tops) and sum(math.exp(lp) for lp in tops) <= 1 + 1e-6
+            # Greedy, no penalty: the chosen token is the likeliest.
+            assert token.token == token.top_logprobs[0].token
+            assert token.logprob == pytest.approx(tops[0])
     finally:
         server.stop()
