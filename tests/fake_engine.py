@@ -13,6 +13,8 @@ and can be told to fail on load or part-way through a reply.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import threading
 import time
@@ -22,18 +24,22 @@ from dataclasses import dataclass
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
 from app.core.chat.engine import (
+    Embeddings,
     FinishReason,
     GenerationError,
     GenerationStats,
     LoadedModel,
+    TokenLogprob,
 )
 from app.core.chat.sampling import SamplingParams, split_at_stop
-from app.core.errors import Cancelled, ModelNotFound
+from app.core.errors import Cancelled, ContextOverflow, ModelNotFound
 from app.core.fsutil import ProgressCallback
 from app.core.runtime.template import ChatMessage, ChatTemplate
 
 TOKENS_PER_MESSAGE = 4
 """What the fake's "chat template" costs per message, like real role markers."""
+
+EMBEDDING_DIMS = 8
 
 Script = Sequence[str] | Callable[[Sequence[ChatMessage]], str]
 
@@ -88,6 +94,7 @@ class FakeEngine:
         """When set, every reply first renders its prompt with it (with the cancel token),
         as the real engine does: how tests put a hostile chat template in the way."""
         self._prompt_problem: str | None = None
+        self._last_logprobs: list[TokenLogprob] = []
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -158,6 +165,44 @@ class FakeEngine:
             self._next_reply(messages), budget.prompt_tokens, params, cancel, on_prompt_progress
         )
 
+    def stream_completion(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """A scripted continuation of ``prompt``, recorded as one user message."""
+        self._require_loaded()
+        prompt_tokens = len(fake_tokens(prompt))
+        budget = ContextBudget(prompt_tokens, params.max_tokens, self.n_ctx)
+        if not budget.fits:
+            raise ContextOverflow(
+                f"This prompt needs {budget.needed:,} tokens but the model's context holds "
+                f"{budget.n_ctx:,}."
+            )
+        messages = (ChatMessage("user", prompt),)
+        self.requests.append(Request(messages, params, threading.get_ident()))
+        self._last_stats = None
+        return self._stream(self._next_reply(messages), prompt_tokens, params, cancel)
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
+        """Vectors of length 1 in EMBEDDING_DIMS dimensions, the same for the same text."""
+        self._require_loaded()
+        vectors = []
+        for text in texts:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            digest = hashlib.sha256(text.encode("utf-8")).digest()
+            raw = [b - 127.5 for b in digest[:EMBEDDING_DIMS]]
+            norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+            vectors.append([x / norm for x in raw])
+        return Embeddings(vectors, sum(len(fake_tokens(t)) + 1 for t in texts))
+
+    @property
+    def last_logprobs(self) -> list[TokenLogprob]:
+        """Scripted: each word -0.25, its alternatives ``alt1``... lower, when asked."""
+        return self._last_logprobs
+
     def _next_reply(self, messages: Sequence[ChatMessage]) -> str:
         if callable(self.replies):
             return self.replies(messages)
@@ -176,6 +221,7 @@ class FakeEngine:
         started = time.perf_counter()
         finish: FinishReason = "cancelled"
         count = 0
+        self._last_logprobs = []
         try:
             if on_prompt_progress is not None:
                 on_prompt_progress(0, prompt_tokens)
@@ -203,6 +249,13 @@ class FakeEngine:
                     else:
                         time.sleep(self.token_delay)
                 count += 1
+                if params.logprobs is not None:
+                    alternatives = tuple(
+                        (f"alt{i}", -1.0 - i, f"alt{i}".encode()) for i in range(params.logprobs)
+                    )
+                    self._last_logprobs.append(
+                        TokenLogprob(piece, -0.25, piece.encode(), alternatives)
+                    )
                 emit, pending, hit = split_at_stop(pending + piece, params.stop)
                 if emit:
                     yield emit

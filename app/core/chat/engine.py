@@ -44,7 +44,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, check_memory, resolve_context_size
 from app.core.chat.sampling import SamplingParams, split_at_stop
-from app.core.errors import Cancelled, DriftlessError, ModelLoadError, ModelNotFound
+from app.core.errors import (
+    Cancelled,
+    ContextOverflow,
+    DriftlessError,
+    ModelLoadError,
+    ModelNotFound,
+)
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo, read_gguf
 from app.core.models.probe import ensure_loadable
@@ -107,6 +113,17 @@ class GenerationStats:
         return data
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A reply token, its log-probability under the model (before temperature and the
+    other filters) and the likeliest alternatives as (text, logprob, bytes)."""
+
+    token: str
+    logprob: float
+    raw: bytes
+    top: tuple[tuple[str, float, bytes], ...] = ()
+
+
 @runtime_checkable
 class ChatEngine(Protocol):
     """What the window and the command line code against (real or scripted engine).
@@ -157,6 +174,44 @@ class ChatEngine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input text, and how many tokens the inputs took."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+EMBEDDING_POOLING = "mean"
+"""How a text's vector is made: the mean of the last layer's hidden states over its
+tokens, scaled to length 1 (so a dot product is the cosine similarity)."""
+
+EMBEDDING_CONTEXT = 2048
+"""The most tokens one text to embed may have (fewer if the model was trained on less)."""
+
+
+@runtime_checkable
+class TextEngine(Protocol):
+    """What the local API needs beyond chat: plain completion and embeddings.
+
+    Same threading rule as :class:`ChatEngine` (one owner thread).
+    """
+
+    def stream_completion(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Continue ``prompt`` as it is (no chat template); checks as ``stream_chat``."""
+        ...
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
+        """A vector per text (see :data:`EMBEDDING_POOLING`); ``ContextOverflow`` for a
+        text longer than :data:`EMBEDDING_CONTEXT` tokens, never a silent cut."""
+        ...
+
+
 # --- the engine ----------------------------------------------------------------------
 
 
@@ -182,10 +237,12 @@ class Engine:
         self._loaded: LoadedModel | None = None
         self._last_stats: GenerationStats | None = None
         self._last_token_ids: tuple[int, ...] = ()
+        self._last_logprobs: list[TokenLogprob] = []
         self._prompt_problem: str | None = None
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
         self._abort: Any = None  # the ctypes abort callback while one is installed
+        self._embedder: Any = None  # a second Llama, made with embedding=True, on demand
 
     # -- what the protocol exposes --
 
@@ -206,6 +263,12 @@ class Engine:
         """The token ids of the last reply as sampled (an end-of-generation token is not
         included), for behaviour checks that compare replies token by token."""
         return self._last_token_ids
+
+    @property
+    def last_logprobs(self) -> list[TokenLogprob]:
+        """The last reply's tokens with their log-probabilities, when its params asked
+        for them (``SamplingParams.logprobs``); empty otherwise. Owner thread only."""
+        return self._last_logprobs
 
     @property
     def template_source(self) -> str | None:
@@ -314,10 +377,13 @@ class Engine:
         """Free the model. Safe to call when nothing is loaded."""
         with self._owned():
             llama, self._llama = self._llama, None
+            embedder, self._embedder = self._embedder, None
             self._loaded = None
             self._vocab = None
             if llama is not None:
                 llama.close()
+            if embedder is not None:
+                embedder.close()
 
     close = unload
 
@@ -389,8 +455,111 @@ class Engine:
             budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
             if not budget.fits:
                 raise budget.overflow()
+            if params.grammar is not None:
+                self._check_grammar(params.grammar)
             self._last_stats = None
         return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
+
+    def stream_completion(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[str]:
+        """Stream the continuation of ``prompt``, taken as it is: no chat template.
+
+        Same checks, stop strings, stats and cancelling as :meth:`stream_chat`.
+        """
+        with self._owned():
+            loaded = self._require_loaded()
+            if not prompt:
+                raise GenerationError("There is nothing to complete: the prompt is empty.")
+            self._last_stats = None
+            self._prompt_problem = None
+            tokens = self.tokenize_prompt(prompt)
+            budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
+            if not budget.fits:
+                raise ContextOverflow(
+                    f"This prompt needs {budget.needed:,} tokens ({budget.prompt_tokens:,} "
+                    f"for the prompt, {budget.reply_tokens:,} kept for the completion) but "
+                    f"the model's context holds {budget.n_ctx:,}. Shorten the prompt, lower "
+                    "max_tokens, or raise the context size."
+                )
+            if params.grammar is not None:
+                self._check_grammar(params.grammar)
+        return self._stream(tokens, params, RenderedPrompt(prompt), cancel)
+
+    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
+        """A vector per text: see :data:`EMBEDDING_POOLING`. The first call loads the
+        model a second time, as llama.cpp wants for embeddings (``embedding=True``)."""
+        with self._owned():
+            loaded = self._require_loaded()
+            embedder = self._embedder or self._open_embedder(loaded)
+            limit = int(embedder.n_batch)
+            counted: list[int] = []
+            for index, text in enumerate(texts):
+                count = len(embedder.tokenize(text.encode("utf-8"), add_bos=True))
+                if count > limit:
+                    raise ContextOverflow(
+                        f"Text {index} has {count:,} tokens; at most {limit:,} can be "
+                        "embedded at once. Split it, and embed the parts."
+                    )
+                counted.append(count)
+            vectors: list[list[float]] = []
+            clear_native_errors()
+            for text in texts:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                try:
+                    vector = embedder.embed([text], normalize=True, truncate=False)
+                except (RuntimeError, ValueError) as exc:
+                    raise GenerationError(
+                        f"llama.cpp could not embed the text: {last_native_error(str(exc))}."
+                    ) from exc
+                vectors.append([float(x) for x in vector[0]])
+            return Embeddings(vectors, sum(counted))
+
+    def _open_embedder(self, loaded: LoadedModel) -> Any:
+        lib = self._lib
+        assert lib is not None
+        model = self.store.check_before_load(loaded.model_id)
+        size = min(EMBEDDING_CONTEXT, loaded.n_ctx_train or EMBEDDING_CONTEXT)
+        try:
+            self._embedder = open_llama(
+                model.path,
+                embedding=True,
+                pooling_type=lib.LLAMA_POOLING_TYPE_MEAN,
+                n_ctx=size,
+                n_batch=size,
+                n_ubatch=size,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+            )
+        except MemoryError as exc:
+            raise ModelLoadError(
+                f"There is not enough memory to load {model.id} a second time for embeddings."
+            ) from exc
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {model.id} for embeddings: "
+                f"{last_native_error(str(exc))}."
+            ) from exc
+        return self._embedder
+
+    def _check_grammar(self, grammar: str) -> None:
+        """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp
+        cannot parse."""
+        lib = self._lib
+        assert lib is not None
+        clear_native_errors()
+        sampler = lib.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
+        if not sampler:
+            raise GenerationError(
+                f"The grammar cannot be used: {last_native_error('llama.cpp could not parse it')}."
+            )
+        lib.llama_sampler_free(sampler)
 
     def _stream(
         self,
@@ -414,11 +583,17 @@ class Engine:
         prompt_done = first_token = started
         generator: Any = None
         sampled: list[int] = []
+        self._last_logprobs = logprobs = []
         with self._owned():
             try:
                 cached = self._prefill(llama, tokens, cancel, on_prompt_progress)
                 prompt_done = first_token = time.perf_counter()
                 llama.set_seed(seed)
+                grammar = (
+                    None
+                    if params.grammar is None
+                    else lib.LlamaGrammar.from_string(params.grammar, verbose=False)
+                )
                 generator = llama.generate(
                     tokens,
                     temp=params.temperature,
@@ -426,6 +601,7 @@ class Engine:
                     top_p=params.top_p,
                     min_p=params.min_p,
                     repeat_penalty=params.repeat_penalty,
+                    grammar=grammar,
                 )
                 hit_stop = False
                 for token in generator:
@@ -434,6 +610,8 @@ class Engine:
                         break
                     completion += 1
                     sampled.append(int(token))
+                    if params.logprobs is not None:
+                        logprobs.append(self._token_logprob(llama, int(token), params.logprobs))
                     if completion == 1:
                         first_token = time.perf_counter()
                     pending += decoder.decode(llama.detokenize([token]))
@@ -481,6 +659,29 @@ class Engine:
                     seed=None if params.greedy and params.seed is None else seed,
                     used_fallback_template=rendered.used_fallback,
                 )
+
+    def _token_logprob(self, llama: Any, token: int, top: int) -> TokenLogprob:
+        """``token``'s log-probability from the logits it was just sampled from."""
+        import numpy as np
+
+        lib = self._lib
+        assert lib is not None
+        n_vocab = int(llama.n_vocab())
+        pointer = lib.llama_get_logits_ith(llama.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+        peak = float(logits.max())
+        log_total = peak + float(np.log(np.exp(logits - peak).sum()))
+
+        def described(tid: int) -> tuple[str, float, bytes]:
+            raw: bytes = llama.detokenize([tid])
+            return raw.decode("utf-8", "replace"), float(logits[tid]) - log_total, raw
+
+        best: list[int] = []
+        if top > 0:
+            found = np.argpartition(-logits, top - 1)[:top]
+            best = sorted((int(t) for t in found), key=lambda t: -float(logits[t]))
+        text, logprob, raw = described(token)
+        return TokenLogprob(text, logprob, raw, tuple(described(t) for t in best))
 
     def _prefill(
         self,

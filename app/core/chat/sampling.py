@@ -18,6 +18,8 @@ from app.core.errors import DriftlessError
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 200
+MAX_GRAMMAR_CHARS = 200_000
+MAX_TOP_LOGPROBS = 20
 MAX_SEED = 2**32 - 2  # 2**32 - 1 is llama.cpp's "pick one at random"
 
 
@@ -43,6 +45,12 @@ class SamplingParams:
     max_tokens: int = 512
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    grammar: str | None = None
+    logprobs: int | None = None
+    """Record each reply token's log-probability and this many alternatives (0 to
+    ``MAX_TOP_LOGPROBS``), or nothing (None). Set by the local API for ``logprobs``."""
+    """A GBNF grammar (root rule ``root``) the reply must follow, or None. Set by the
+    local API for ``response_format``; not saved with a reply when None."""
 
     def __post_init__(self) -> None:
         # A list given for ``stop`` is accepted and frozen, so params stay hashable.
@@ -61,6 +69,9 @@ class SamplingParams:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)
+        for name in ("grammar", "logprobs"):
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod
@@ -106,6 +117,15 @@ def _check(p: SamplingParams) -> None:
         integer("seed", p.seed, 0, MAX_SEED)
     if not isinstance(p.stop, tuple) or not all(isinstance(s, str) for s in p.stop):
         raise InvalidSamplingParams("stop must be a list of strings.")
+    grammar = p.grammar
+    if grammar is not None and (
+        not isinstance(grammar, str) or not grammar.strip() or len(grammar) > MAX_GRAMMAR_CHARS
+    ):
+        raise InvalidSamplingParams(
+            f"grammar must be a non-empty GBNF text of at most {MAX_GRAMMAR_CHARS:,} characters."
+        )
+    if p.logprobs is not None:
+        integer("logprobs", p.logprobs, 0, MAX_TOP_LOGPROBS)
     if len(p.stop) > MAX_STOP_STRINGS:
         raise InvalidSamplingParams(f"At most {MAX_STOP_STRINGS} stop strings are allowed.")
     for text in p.stop:

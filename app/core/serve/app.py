@@ -30,8 +30,21 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.cancel import CancelToken
-from app.core.chat.engine import ChatEngine, LoadedModel
+from app.core.chat.engine import (
+    ChatEngine,
+    Embeddings,
+    GenerationStats,
+    LoadedModel,
+    TextEngine,
+    TokenLogprob,
+)
 from app.core.serve import protocol
+from app.core.serve.classify import (
+    ClassifyEngine,
+    ClassifyResult,
+    classify_answer,
+    parse_classify,
+)
 from app.core.serve.errors import ApiError, bad_request, from_core
 from app.core.serve.owner import (
     Event,
@@ -175,8 +188,10 @@ class ApiApp:
         allowed_hosts: frozenset[str] | None = None,
         limits: Limits | None = None,
         stats: ServerStats | None = None,
+        classify_pool: ModelPool | None = None,
     ) -> None:
         self.pool = pool
+        self.classify_pool = classify_pool
         self.limits = limits or Limits()
         self.stats = stats or ServerStats()
         middleware = [
@@ -204,6 +219,9 @@ class ApiApp:
                 Route("/v1/models", self.list_models, methods=["GET"]),
                 Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/classify", self.classify, methods=["POST"]),
             ],
             middleware=middleware,
             exception_handlers={HTTPException: self._http_error, ApiError: self._api_error},
@@ -215,8 +233,8 @@ class ApiApp:
         assert isinstance(exc, HTTPException)
         error = ApiError(
             exc.status_code,
-            f"There is no {request.method} {request.url.path} here. See GET /v1/models "
-            "and POST /v1/chat/completions."
+            f"There is no {request.method} {request.url.path} here. See GET /v1/models, "
+            "POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/classify."
             if exc.status_code in (404, 405)
             else str(exc.detail),
             code="not_found" if exc.status_code == 404 else None,
@@ -269,8 +287,19 @@ class ApiApp:
         body = await self._read_json(request)
         chat = protocol.parse_chat(body, max_tokens_limit=self.limits.max_tokens)
 
+        logprobs: list[TokenLogprob] = []
+
         def start(engine: ChatEngine) -> Iterator[str]:
-            return engine.stream_chat(chat.messages, chat.params, cancel)
+            pieces = engine.stream_chat(chat.messages, chat.params, cancel)
+            if chat.params.logprobs is None:
+                return pieces
+
+            def with_logprobs() -> Iterator[str]:
+                yield from pieces
+                # Still on the owner thread, before the job's end is announced.
+                logprobs.extend(getattr(engine, "last_logprobs", ()))
+
+            return with_logprobs()
 
         cancel = CancelToken()
         events = await self._submit(chat.model, start, cancel)
@@ -289,7 +318,13 @@ class ApiApp:
                 raise from_core(event.error)
             elif isinstance(event, Finished):
                 self.stats.count_served()
-                answer = protocol.chat_completion(completion_id, loaded, "".join(text), event.stats)
+                answer = protocol.chat_completion(
+                    completion_id,
+                    loaded,
+                    "".join(text),
+                    event.stats,
+                    None if chat.params.logprobs is None else logprobs,
+                )
                 return JSONResponse(answer, headers=headers)
 
     async def _chat_stream(
@@ -301,6 +336,29 @@ class ApiApp:
     ) -> AsyncIterator[str]:
         first = {"role": "assistant", "content": ""}
         yield _sse(protocol.chat_chunk(completion_id, loaded, first, with_provenance=True))
+
+        def piece(text: str) -> dict[str, Any]:
+            return protocol.chat_chunk(completion_id, loaded, {"content": text})
+
+        def last(stats: GenerationStats | None) -> list[dict[str, Any]]:
+            reason = protocol.finish_reason(stats)
+            chunks = [protocol.chat_chunk(completion_id, loaded, {}, reason, with_provenance=True)]
+            if include_usage:
+                chunk = protocol.chat_chunk(completion_id, loaded, {}, with_choice=False)
+                chunk["usage"] = protocol.usage(stats)
+                chunks.append(chunk)
+            return chunks
+
+        async for line in self._sse_events(events, piece, last):
+            yield line
+
+    async def _sse_events(
+        self,
+        events: asyncio.Queue[Event],
+        piece: Callable[[str], dict[str, Any]],
+        last: Callable[[GenerationStats | None], list[dict[str, Any]]],
+    ) -> AsyncIterator[str]:
+        """Server-sent events for a job's pieces, its end (``last``) and ``[DONE]``."""
         pending: Event | None = None
         while True:
             event = pending or await events.get()
@@ -315,8 +373,7 @@ class ApiApp:
                         pending = following
                         break
                     text.append(following.text)
-                chunk = protocol.chat_chunk(completion_id, loaded, {"content": "".join(text)})
-                yield _sse(chunk)
+                yield _sse(piece("".join(text)))
             elif isinstance(event, Failed):
                 # Headers are gone: the error travels as an event, as OpenAI's does.
                 error = from_core(event.error)
@@ -324,16 +381,123 @@ class ApiApp:
                 yield _sse(error.body())
                 break
             elif isinstance(event, Finished):
-                reason = protocol.finish_reason(event.stats)
-                last = protocol.chat_chunk(completion_id, loaded, {}, reason, with_provenance=True)
-                yield _sse(last)
-                if include_usage:
-                    chunk = protocol.chat_chunk(completion_id, loaded, {}, with_choice=False)
-                    chunk["usage"] = protocol.usage(event.stats)
+                for chunk in last(event.stats):
                     yield _sse(chunk)
                 self.stats.count_served()
                 break
         yield "data: [DONE]\n\n"
+
+    # -- plain completions --
+
+    async def completions(self, request: Request) -> Response:
+        body = await self._read_json(request)
+        ask = protocol.parse_completion(body, max_tokens_limit=self.limits.max_tokens)
+
+        def start(engine: ChatEngine) -> Iterator[str]:
+            return _text_engine(engine, "/v1/completions").stream_completion(
+                ask.prompt, ask.params, cancel
+            )
+
+        cancel = CancelToken()
+        events = await self._submit(ask.model, start, cancel)
+        loaded = await self._first(events, request, cancel, param="prompt")
+        completion_id = "cmpl-" + secrets.token_hex(12)
+        headers = protocol.provenance_headers(loaded)
+        if ask.stream:
+
+            def piece(text: str) -> dict[str, Any]:
+                return protocol.text_completion(
+                    completion_id, loaded, text, None, with_provenance=False
+                )
+
+            def last(stats: GenerationStats | None) -> list[dict[str, Any]]:
+                reason = protocol.finish_reason(stats)
+                chunks = [protocol.text_completion(completion_id, loaded, "", None, finish=reason)]
+                if ask.include_usage:
+                    chunks.append(
+                        protocol.text_completion(
+                            completion_id, loaded, None, stats, with_choice=False
+                        )
+                    )
+                return chunks
+
+            lines = self._sse_events(events, piece, last)
+            return CancellingStream(lines, cancel, headers=headers, media_type="text/event-stream")
+        text: list[str] = []
+        while True:
+            event = await self._next(events, request, cancel)
+            if isinstance(event, Piece):
+                text.append(event.text)
+            elif isinstance(event, Failed):
+                raise from_core(event.error)
+            elif isinstance(event, Finished):
+                self.stats.count_served()
+                reason = protocol.finish_reason(event.stats)
+                answer = protocol.text_completion(
+                    completion_id, loaded, "".join(text), event.stats, finish=reason
+                )
+                if event.stats is None:
+                    answer["usage"] = protocol.usage(None)
+                return JSONResponse(answer, headers=headers)
+
+    # -- embeddings --
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await self._read_json(request)
+        ask = protocol.parse_embeddings(body)
+        result: list[Embeddings] = []
+
+        def start(engine: ChatEngine) -> Iterator[str]:
+            result.append(_text_engine(engine, "/v1/embeddings").embed(ask.texts, cancel))
+            return iter(())
+
+        cancel = CancelToken()
+        events = await self._submit(ask.model, start, cancel)
+        loaded = await self._first(events, request, cancel, param="input")
+        while True:
+            event = await self._next(events, request, cancel)
+            if isinstance(event, Failed):
+                raise from_core(event.error, param="input")
+            if isinstance(event, Finished):
+                if not result:
+                    raise ApiError(499, "The request was cancelled.", code="cancelled")
+                self.stats.count_served()
+                done = result[0]
+                answer = protocol.embedding_list(
+                    loaded, done.vectors, done.prompt_tokens, base64=ask.base64
+                )
+                return JSONResponse(answer, headers=protocol.provenance_headers(loaded))
+
+    # -- classify (Driftless's own) --
+
+    async def classify(self, request: Request) -> Response:
+        if self.classify_pool is None:
+            raise ApiError(404, "Classification is not served here.", code="not_found")
+        body = await self._read_json(request)
+        ask = parse_classify(body)
+        result: list[ClassifyResult] = []
+
+        def start(engine: ChatEngine) -> Iterator[str]:
+            if not isinstance(engine, ClassifyEngine):
+                raise ApiError(501, "This server cannot classify.", type="server_error")
+            result.append(engine.classify(ask, cancel))
+            return iter(())
+
+        cancel = CancelToken()
+        events = await self._submit(ask.model, start, cancel, pool=self.classify_pool)
+        loaded = await self._first(events, request, cancel, param="texts")
+        while True:
+            event = await self._next(events, request, cancel)
+            if isinstance(event, Failed):
+                raise from_core(event.error, param="texts")
+            if isinstance(event, Finished):
+                if not result:
+                    raise ApiError(499, "The request was cancelled.", code="cancelled")
+                self.stats.count_served()
+                answer = classify_answer(result[0], loaded)
+                answer["system_fingerprint"] = protocol.fingerprint(loaded)
+                answer["provenance"] = protocol.provenance(loaded)
+                return JSONResponse(answer, headers=protocol.provenance_headers(loaded))
 
     # -- plumbing --
 
@@ -355,6 +519,8 @@ class ApiApp:
         ref: str | None,
         start: Callable[[ChatEngine], Iterator[str]],
         cancel: CancelToken,
+        *,
+        pool: ModelPool | None = None,
     ) -> asyncio.Queue[Event]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
@@ -363,8 +529,9 @@ class ApiApp:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         try:
-            model = self.pool.resolve(ref)
-            owner = self.pool.owner(model)
+            pool = pool or self.pool
+            model = pool.resolve(ref)
+            owner = pool.owner(model)
             owner.submit(Job(start, emit, cancel))
         except QueueFull as exc:
             raise ApiError(
@@ -379,13 +546,18 @@ class ApiApp:
         return events
 
     async def _first(
-        self, events: asyncio.Queue[Event], request: Request, cancel: CancelToken
+        self,
+        events: asyncio.Queue[Event],
+        request: Request,
+        cancel: CancelToken,
+        *,
+        param: str = "messages",
     ) -> LoadedModel:
         event = await self._next(events, request, cancel)
         if isinstance(event, Started):
             return event.loaded
         if isinstance(event, Failed):
-            raise from_core(event.error)
+            raise from_core(event.error, param=param)
         raise ApiError(499, "The request was cancelled.", code="cancelled")
 
     async def _next(
@@ -428,6 +600,17 @@ class CancellingStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self.cancel.cancel()  # harmless when the answer was complete
+
+
+def _text_engine(engine: ChatEngine, endpoint: str) -> TextEngine:
+    if not isinstance(engine, TextEngine):
+        raise ApiError(
+            501,
+            f"This server's engine cannot answer {endpoint}.",
+            type="server_error",
+            code="not_implemented",
+        )
+    return engine
 
 
 def _sse(data: dict[str, Any]) -> str:

@@ -51,12 +51,15 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return ApiError(400, message, param=param, code=code)
 
 
-def from_core(exc: BaseException) -> ApiError:
-    """The API error for a core failure; anything unexpected is a 500 with a log hint."""
+def from_core(exc: BaseException, *, param: str = "messages") -> ApiError:
+    """The API error for a core failure; anything unexpected is a 500 with a log hint.
+
+    ``param`` names the request's input field (a prompt that does not fit is its fault).
+    """
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ContextOverflow):
-        return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
+        return ApiError(400, str(exc), param=param, code="context_length_exceeded")
     if isinstance(exc, ModelNotFound | AmbiguousModelId):
         return ApiError(404, str(exc), param="model", code="model_not_found")
     if isinstance(exc, ChecksumMismatch | InvalidModelFile):

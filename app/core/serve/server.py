@@ -22,6 +22,7 @@ from app.core.chat.engine import ChatEngine, Engine
 from app.core.errors import DriftlessError
 from app.core.models.store import ModelStore
 from app.core.serve.app import ApiApp, Limits, ServerStats
+from app.core.serve.classify import ClassifyEngine
 from app.core.serve.pool import ModelPool
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class ApiServer:
         config: ServeConfig,
         *,
         engine_factory: Callable[[], ChatEngine] | None = None,
+        classify_factory: Callable[[], ChatEngine] | None = None,
     ) -> None:
         config.check()
         self.config = config
@@ -116,6 +118,14 @@ class ApiServer:
             max_waiting=config.max_waiting,
             n_ctx=config.n_ctx,
         )
+        # Classification holds its own model runner (a Workbench), with its own queue.
+        self.classify_pool = ModelPool(
+            store,
+            classify_factory or (lambda: ClassifyEngine(store)),
+            default_model=config.model,
+            max_loaded=config.max_loaded,
+            max_waiting=config.max_waiting,
+        )
         if config.model is not None:
             self.pool.resolve(config.model)  # an unknown --model fails now, not per request
         self.api = ApiApp(
@@ -125,6 +135,7 @@ class ApiServer:
             allowed_hosts=config.allowed_hosts(),
             limits=config.limits,
             stats=self.stats,
+            classify_pool=self.classify_pool,
         )
         self._socket = _bind(config.host, config.port)
         self.port: int = self._socket.getsockname()[1]
@@ -153,6 +164,7 @@ class ApiServer:
             self._server.run(sockets=[self._socket])
         finally:
             self.pool.close()
+            self.classify_pool.close()
 
     def start(self) -> None:
         """Serve in a background thread; returns once the server accepts connections."""
@@ -173,6 +185,7 @@ class ApiServer:
     def stop(self, timeout: float = 5.0) -> None:
         self._server.should_exit = True
         self.pool.close()
+        self.classify_pool.close()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
