@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.drift.checkset import CheckSetError
 from app.core.drift.compare import DriftReport, to_markdown
 from app.core.fsutil import atomic_write_bytes, make_dirs
 from app.core.models.store import InstalledModel
@@ -106,6 +107,63 @@ class CheckResults:
             return []
         names = sorted({p.name.rsplit("@", 1)[0] for p in self.folder.glob("*@*.json")})
         return [r for name in names if (r := self.get(name, model)) is not None]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What the Models page says about one model's behaviour."""
+
+    line: str
+    """Behaviour: identical to <date> (40 of 40), what drifted, or when it was recorded."""
+    results: tuple[CheckResult, ...]
+    recorded: tuple[str, ...]
+    """Check sets recorded on this model and not checked since (nothing to compare yet)."""
+
+    @property
+    def drifted(self) -> bool:
+        return any(not r.identical for r in self.results)
+
+    @property
+    def details(self) -> str:
+        lines = [r.summary for r in self.results]
+        lines += [f"Check set '{name}' was recorded on this model." for name in self.recorded]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        return report_markdown(self.results)
+
+
+def behaviours(paths: Paths, models: Sequence[InstalledModel]) -> dict[str, Behaviour]:
+    """Each model's behaviour line, from the last checks kept and the check sets recorded."""
+    from app.core.drift.library import CheckSetLibrary
+
+    library = CheckSetLibrary.for_paths(paths)
+    recorded: dict[str, list[tuple[str, str, int]]] = {}
+    for name in library.names():
+        try:
+            check_set = library.load(name)
+        except CheckSetError:
+            continue
+        if check_set.recording is None:
+            continue
+        key = check_set.recording.environment.get("lock_id") or ""
+        recorded.setdefault(key, []).append((name, check_set.recording.recorded_at, check_set.size))
+    kept = CheckResults.for_paths(paths)
+    found = {}
+    for model in models:
+        results = tuple(kept.for_model(model))
+        checked = {r.name for r in results}
+        unchecked = [row for row in recorded.get(model.lock_id, []) if row[0] not in checked]
+        if results:
+            line = behaviour_line(results)
+        elif unchecked:
+            since = min(at for _name, at, _size in unchecked)[:10]
+            answers = sum(size for _name, _at, size in unchecked)
+            line = f"Behaviour: recorded {since} ({answers} answers), not checked since"
+        else:
+            continue
+        found[model.id] = Behaviour(line, results, tuple(row[0] for row in unchecked))
+    return found
 
 
 def behaviour_line(results: Sequence[CheckResult]) -> str:

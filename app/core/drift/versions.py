@@ -116,7 +116,7 @@ def compare_versions(
             paths, store, check_set, new.id, on_progress=progress(done[0]), cancel=cancel
         )
         done[0] += check_set.size
-        results.save(report, new)
+        results.save(report, new)  # as the new version's, whatever model_id says
         reports.append(report)
     old_reports = []
     for check_set in again:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.drift.results import behaviours
 from app.core.drift.versions import VersionComparison, compare_versions
 from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
@@ -89,6 +90,9 @@ class InstalledTab(QWidget):
             "&Check for updates", "Ask the Hub what changed; changes nothing"
         )
         self.verify_all_button = button("Verify &all", "Re-hash every installed model")
+        self.behaviour_button = button(
+            "&Behaviour report…", "The last behaviour check of the selected model"
+        )
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -119,6 +123,7 @@ class InstalledTab(QWidget):
             self.verify_button,
             self.remove_button,
             self.folder_button,
+            self.behaviour_button,
         ):
             actions.addWidget(widget)
         actions.addStretch(1)
@@ -139,6 +144,7 @@ class InstalledTab(QWidget):
         self.remove_button.clicked.connect(self.remove_selected)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         self.update_button.clicked.connect(self._on_update_clicked)
+        self.behaviour_button.clicked.connect(self._on_behaviour_clicked)
         self.check_button.clicked.connect(self._on_check_clicked)
         self.verify_all_button.clicked.connect(self._on_verify_all_clicked)
         self.files.changed.connect(self._changed)
@@ -156,7 +162,10 @@ class InstalledTab(QWidget):
     def refresh(self) -> None:
         selected = self.selected_model()
         active = self.store.active()
-        self.table_model.set_models(self.store.list_models(), active.id if active else None)
+        models = self.store.list_models()
+        self.table_model.set_models(
+            models, active.id if active else None, behaviours(self.store.paths, models)
+        )
         keep = selected.id if selected else (active.id if active else None)
         if keep is not None and (row := self.table_model.row_of(keep)) >= 0:
             self.table.selectRow(row)
@@ -193,7 +202,12 @@ class InstalledTab(QWidget):
             else "Remove the selected model"
         )
         self.folder_button.setEnabled(has)
-        self.details.setText(describe(model).replace("\n", " · ") if model else "")
+        behaviour = self.table_model.behaviour(model.id) if model else None
+        self.behaviour_button.setEnabled(behaviour is not None and bool(behaviour.results))
+        details = describe(model).replace("\n", " · ") if model else ""
+        if behaviour is not None:
+            details = f"{behaviour.line} · {details}"
+        self.details.setText(details)
         self.details.setToolTip(describe(model) if model else "")
         self.update_button.setEnabled(
             update and model is not None and not model.pinned and not offline
@@ -349,6 +363,18 @@ class InstalledTab(QWidget):
     def _on_verify_stopped(self, model_id: str, message: str) -> None:
         self.table_model.clear_verify_mark(model_id)
         self.status.setText(message)
+
+    # --- behaviour ----------------------------------------------------------
+
+    @Slot()
+    def _on_behaviour_clicked(self) -> None:
+        model = self.selected_model()
+        behaviour = self.table_model.behaviour(model.id) if model else None
+        if model is None or behaviour is None or not behaviour.results:
+            return
+        BehaviourPrompts.show_report(
+            self, f"Behaviour of {model.id}", behaviour.details, behaviour.markdown()
+        )
 
     # --- updates ----------------------------------------------------------
 
