@@ -38,6 +38,10 @@ from app.ui.tasks import Task
 from app.ui.welcome import WelcomeDialog
 from app.ui.window_state import WindowState
 
+OFFER_STARTER_CHECK = True
+"""The welcome offers recording the starter's check set (GUI tests turn it off: it loads the
+real model; the test of the first-run check turns it on)."""
+
 
 class MainWindow(QMainWindow):
     """Top-level window; owns the pages and the status line."""
@@ -229,7 +233,11 @@ class MainWindow(QMainWindow):
         if self.welcome_dialog is not None:
             self.welcome_dialog.raise_()
             return self.welcome_dialog
-        offer = needs_recording(self.store.paths, self.store) and self.check_task is None
+        offer = (
+            OFFER_STARTER_CHECK
+            and self.check_task is None
+            and needs_recording(self.store.paths, self.store)
+        )
         dialog = WelcomeDialog(self.store.active(), self, offer_check=offer)
         dialog.catalog_requested.connect(self._on_welcome_catalog_requested)
         dialog.finished.connect(self._on_welcome_finished)

@@ -216,11 +216,15 @@ def test_screenshots(qtbot: QtBot, store: ModelStore, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_first_start_records_a_check_set_for_the_starter(qtbot: QtBot, store: ModelStore) -> None:
+def test_first_start_records_a_check_set_for_the_starter(
+    qtbot: QtBot, store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.core.drift import CheckSetLibrary
     from app.core.drift.starter import NAME, starter_model
+    from app.ui import main_window
     from app.ui.models.table import Column
 
+    monkeypatch.setattr(main_window, "OFFER_STARTER_CHECK", True)
     window = open_window(qtbot, store)
     dialog = greet(qtbot, window)
     assert dialog.record_check.isVisible() and dialog.record_check.isChecked()
