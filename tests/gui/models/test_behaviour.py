@@ -68,3 +68,68 @@ def test_the_report_dialog_renders_the_markdown(qtbot: QtBot) -> None:
     qtbot.addWidget(dialog)
     assert dialog.summary.text() == "<b>not html</b>"
     assert dialog.browser.toPlainText().startswith("Title")
+
+
+@pytest.mark.slow
+def test_update_button_shows_the_drift_of_a_new_template_before_switching(
+    qtbot: QtBot,
+    store: ModelStore,
+    hub_server: FakeHub,
+    starter_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.core.drift import CheckSet, CheckSetLibrary, PromptItem, answer
+    from app.core.drift.checkset import item_id
+    from app.core.drift.versions import VersionComparison
+    from app.core.models.gguf import read_gguf
+    from app.core.models.starter import STARTER
+    from app.ui.models.download_model import DownloadRequest
+    from tests.hub_server import add_starter
+    from tests.model_files import starter_with_metadata
+
+    add_starter(hub_server, starter_file)
+    page = open_page(qtbot, store, hub_settings(hub_server))
+    with qtbot.waitSignal(page.queue.model_installed, timeout=60_000) as installed:
+        page.queue.enqueue(DownloadRequest(STARTER.repo, STARTER.filename, activate=True))
+    old = installed.args[0]
+    prompts = tuple(
+        PromptItem(item_id("prompt", system, text), text, system)
+        for system, text in ((None, "What is 2 + 2?"), ("Answer in one word.", "Sky colour?"))
+    )
+    check_set = CheckSet(name="basics", prompts=prompts, max_tokens=12)
+    CheckSetLibrary.for_paths(store.paths).save(
+        check_set.recorded(answer(store.paths, store, check_set, old.id, threads=1))
+    )
+    template = read_gguf(starter_file).chat_template
+    assert template is not None
+    variant = starter_with_metadata(
+        starter_file,
+        tmp_path / "v2" / STARTER.filename,
+        {"tokenizer.chat_template": template.replace("named SmolLM", "named Drifty")},
+    )
+    hub_server.commit(STARTER.repo, {STARTER.filename: variant}, message="New template")
+    reviewed: list[VersionComparison] = []
+
+    def review(cls: type, parent: object, comparison: VersionComparison) -> bool:
+        reviewed.append(comparison)
+        return False
+
+    monkeypatch.setattr(BehaviourPrompts, "review_update", classmethod(review))
+    page.refresh()
+    page.installed.table.selectRow(page.table_model.row_of(old.id))
+    qtbot.mouseClick(page.installed.check_button, CLICK)
+    qtbot.waitUntil(lambda: not page.installed.busy.busy, timeout=20_000)
+    assert page.installed.update_button.isEnabled()
+    qtbot.mouseClick(page.installed.update_button, CLICK)
+    qtbot.waitUntil(lambda: bool(reviewed), timeout=120_000)
+    (comparison,) = reviewed
+    assert not comparison.identical
+    assert "1 of 2 prompts answered differently" in comparison.summary()
+    assert "| chat template sha256 |" in comparison.markdown()
+    active = store.active()
+    assert active is not None and active.id == old.id, "kept: nothing switched"
+    table = page.table_model
+    new_id = comparison.new.id
+    drifted = table.index(table.row_of(new_id), Column.BEHAVIOUR).data()
+    assert drifted == "1 of 2 answers drifted (basics)"
