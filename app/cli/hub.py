@@ -10,6 +10,7 @@ from typing import Any
 
 from app.cli.common import hub_settings, open_store, printable, status
 from app.cli.progress import ProgressLine
+from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
 from app.core.hub.download import Downloader
 from app.core.hub.updates import UpdateState, check_updates, update
@@ -176,7 +177,11 @@ def cmd_update(args: argparse.Namespace) -> int:
         return 0
     old = result.model
     status(f"Installed {installed.id} beside {old.id}.")
-    _behaviour_check(store, old, installed, args)
+    try:
+        _behaviour_check(store, old, installed, args)
+    except DriftlessError as exc:
+        # The new version is installed either way; say why it could not be compared.
+        status(f"The behaviour of {installed.id} could not be checked: {exc}")
     active = store.active()
     if args.switch:
         store.set_active(installed.id)
