@@ -206,6 +206,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             batch=args.batch,
             unpack=False if args.packed else None,
             on_progress=on_progress,
+            keep=True,
         )
     finally:
         line.finish()

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 from app.cli.common import hub_settings, open_store, printable, status
 from app.cli.progress import ProgressLine
+from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
 from app.core.hub.download import Downloader
 from app.core.hub.updates import UpdateState, check_updates, update
+from app.core.models.store import InstalledModel, ModelStore
+from app.core.paths import get_paths
 from app.core.units import human_size
 
 
@@ -38,8 +43,20 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(handler=cmd_check_updates)
 
-    p = sub.add_parser("update", help="install the newest version beside the old (not pinned)")
+    p = sub.add_parser(
+        "update",
+        help="install the newest version beside the old (not pinned) and check its behaviour",
+        description="Install the newest version beside the old one, answer the old version's "
+        "check sets on it and show what changed. The active model stays as it is until you "
+        "run the same command with --switch.",
+    )
     p.add_argument("id")
+    p.add_argument(
+        "--switch",
+        action="store_true",
+        help="make the new version the active model (after seeing its behaviour check)",
+    )
+    p.add_argument("--report", type=Path, metavar="FILE.md", help="write the Markdown report")
     p.set_defaults(handler=cmd_update)
 
 
@@ -150,12 +167,63 @@ def cmd_update(args: argparse.Namespace) -> int:
     downloader = Downloader(store, hub_settings())
     printer = ProgressLine(args.id, "bytes")
     try:
-        result, installed = update(store, downloader, args.id, on_progress=printer.download)
+        result, installed = update(
+            store, downloader, args.id, on_progress=printer.download, activate=False
+        )
     finally:
         printer.finish()
     if installed is None:
         status(f"{result.model.id}: {result.state.value}. {result.message}. Nothing to install.")
         return 0
-    status(f"Installed {installed.id} beside {result.model.id} and made it active.")
+    old = result.model
+    status(f"Installed {installed.id} beside {old.id}.")
+    try:
+        _behaviour_check(store, old, installed, args)
+    except DriftlessError as exc:
+        # The new version is installed either way; say why it could not be compared.
+        status(f"The behaviour of {installed.id} could not be checked: {exc}")
+    active = store.active()
+    if args.switch:
+        store.set_active(installed.id)
+        status(f"{installed.id} is now the active model; {old.id} stays installed.")
+    elif active is not None and active.id != installed.id:
+        status(
+            f"The active model is still {active.id}. To use the new version: "
+            f"driftless models update {old.id} --switch (or driftless models use {installed.id})."
+        )
     print(printable(installed.id))
     return 0
+
+
+def _behaviour_check(
+    store: ModelStore, old: InstalledModel, new: InstalledModel, args: argparse.Namespace
+) -> None:
+    """Show what the new version answers differently from the old one (its check sets)."""
+    from app.core.drift.versions import compare_versions, stored_results
+
+    paths = get_paths()
+    kept = stored_results(paths, old, new) if args.switch else None
+    if kept:
+        status(f"{new.id} compared with {old.id} (as checked before):")
+        for result in kept:
+            status(f"- {result.summary}")
+        markdown = "\n\n".join(r.markdown for r in kept)
+    else:
+        line = ProgressLine(f"Checking {new.id}", "texts")
+        started = time.perf_counter()
+
+        def on_progress(done: int, total: int) -> None:
+            seconds = time.perf_counter() - started
+            rate = done / seconds if seconds > 0 else 0.0
+            line.update(done, total, rate, (total - done) / rate if rate else None)
+
+        try:
+            comparison = compare_versions(paths, store, old, new, on_progress=on_progress)
+        finally:
+            line.finish()
+        for text in comparison.summary().splitlines():
+            status(text)  # one status a line: status() shows a newline, not obeys it
+        markdown = comparison.markdown()
+    if args.report:
+        args.report.write_text(markdown, encoding="utf-8")
+        status(f"The whole report is in {args.report}.")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from app import APP_NAME
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.engine import ChatEngine, Engine, LoadedModel
+from app.core.drift.starter import needs_recording, record_starter_check
 from app.core.logs import current_log_file
 from app.core.models.starter import ensure_starter
 from app.core.models.store import InstalledModel, ModelStore
@@ -36,6 +37,10 @@ from app.ui.progress import StatusProgress
 from app.ui.tasks import Task
 from app.ui.welcome import WelcomeDialog
 from app.ui.window_state import WindowState
+
+OFFER_STARTER_CHECK = True
+"""The welcome offers recording the starter's check set (GUI tests turn it off: it loads the
+real model; the test of the first-run check turns it on)."""
 
 
 class MainWindow(QMainWindow):
@@ -105,6 +110,7 @@ class MainWindow(QMainWindow):
         self.window_state = WindowState(store.paths.home)
         self.welcome_dialog: WelcomeDialog | None = None
         self.starter_checked = False
+        self.check_task: Task | None = None
         self._build_menus()
 
         self.models_page.models_changed.connect(self._on_models_changed)
@@ -187,6 +193,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
+        if self.check_task is not None:
+            self.check_task.cancel()  # a check set half recorded is not kept
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
         self.classify_page.shutdown()
@@ -225,7 +233,12 @@ class MainWindow(QMainWindow):
         if self.welcome_dialog is not None:
             self.welcome_dialog.raise_()
             return self.welcome_dialog
-        dialog = WelcomeDialog(self.store.active(), self)
+        offer = (
+            OFFER_STARTER_CHECK
+            and self.check_task is None
+            and needs_recording(self.store.paths, self.store)
+        )
+        dialog = WelcomeDialog(self.store.active(), self, offer_check=offer)
         dialog.catalog_requested.connect(self._on_welcome_catalog_requested)
         dialog.finished.connect(self._on_welcome_finished)
         self.welcome_dialog = dialog
@@ -255,8 +268,51 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_welcome_finished(self) -> None:
+        dialog = self.welcome_dialog
         self.welcome_dialog = None
+        if dialog is not None and dialog.record_check.isChecked():
+            self.record_starter_check()
         self.focus_page()
+
+    def record_starter_check(self) -> Task | None:
+        """Record the built-in check set on the starter in the background (first run)."""
+        if self.check_task is not None or not needs_recording(self.store.paths, self.store):
+            return None
+        paths, store = self.store.paths, self.store
+        text = "Recording the starter's behaviour check…"
+        self.progress.begin("checks", text)
+        task = Task(
+            lambda task: record_starter_check(
+                paths, store, on_progress=task.report_progress, cancel=task.cancel_token
+            ),
+            self,
+        )
+        task.progressed.connect(
+            lambda p: self.progress.begin("checks", text, p[0] / p[1] if p[1] else None)
+        )
+        task.succeeded.connect(self._on_check_recorded)
+        task.failed.connect(self._on_check_not_recorded)
+        task.cancelled.connect(lambda: self._on_check_not_recorded("Cancelled."))
+        self.check_task = task
+        task.start()
+        return task
+
+    @Slot(object)
+    def _on_check_recorded(self, _check_set: object) -> None:
+        self.check_task = None
+        self.progress.end("checks")
+        self.models_page.refresh()
+        self.models_page.status.setText(
+            "Recorded the starter's behaviour check (driftless drift check starter-basics)."
+        )
+
+    @Slot(str)
+    def _on_check_not_recorded(self, message: str) -> None:
+        self.check_task = None
+        self.progress.end("checks")
+        self.models_page.status.setText(
+            f"The starter's behaviour check was not recorded: {message}"
+        )
 
     @Slot(int)
     def _on_nav_current_row_changed(self, row: int) -> None:

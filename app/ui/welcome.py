@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -61,7 +62,13 @@ class WelcomeDialog(QDialog):
 
     catalog_requested = Signal()
 
-    def __init__(self, model: InstalledModel | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model: InstalledModel | None,
+        parent: QWidget | None = None,
+        *,
+        offer_check: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Welcome to {APP_NAME}")
         self.setAccessibleName(f"Welcome to {APP_NAME}")
@@ -79,6 +86,20 @@ class WelcomeDialog(QDialog):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             text.addWidget(label)
+        # Offered once, ticked: every install gets a check set for the starter, so an
+        # update or a new runtime later has something to be compared with.
+        self.record_check = QCheckBox(
+            "Record a behaviour check of the starter now, in the background "
+            "(5 prompts, 6 texts; Models shows it)"
+        )
+        self.record_check.setChecked(offer_check)
+        self.record_check.setVisible(offer_check)
+        self.record_check.setToolTip(
+            "Answers a few built-in prompts and sentiment texts and keeps the exact "
+            "answers, so Driftless can later show whether the model's behaviour changed."
+        )
+        if offer_check:
+            text.addWidget(self.record_check)
         text.addStretch(1)
 
         self.buttons = QDialogButtonBox()

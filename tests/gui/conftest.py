@@ -42,6 +42,15 @@ def no_dangling_threads(qapp: object) -> Iterator[None]:
     assert not running, f"QThreads still running after the test: {running}"
 
 
+@pytest.fixture(autouse=True)
+def no_first_run_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The welcome's offer to record the starter's check set loads the real model: off,
+    unless a (slow) test turns it on."""
+    from app.ui import main_window
+
+    monkeypatch.setattr(main_window, "OFFER_STARTER_CHECK", False)
+
+
 def _alive(thread: QThread) -> bool:
     try:
         return thread.isRunning()

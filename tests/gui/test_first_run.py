@@ -213,3 +213,38 @@ def test_screenshots(qtbot: QtBot, store: ModelStore, tmp_path: Path) -> None:
         assert window.grab().toImage().save(str(out / "chat-dark.png"))
     finally:
         app.setPalette(light)
+
+
+@pytest.mark.slow
+def test_first_start_records_a_check_set_for_the_starter(
+    qtbot: QtBot, store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.drift import CheckSetLibrary
+    from app.core.drift.starter import NAME, starter_model
+    from app.ui import main_window
+    from app.ui.models.table import Column
+
+    monkeypatch.setattr(main_window, "OFFER_STARTER_CHECK", True)
+    window = open_window(qtbot, store)
+    dialog = greet(qtbot, window)
+    assert dialog.record_check.isVisible() and dialog.record_check.isChecked()
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert window.check_task is not None, "recording runs in the background"
+    assert "checks" in window.progress.jobs
+    library = CheckSetLibrary.for_paths(store.paths)
+    qtbot.waitUntil(lambda: window.check_task is None, timeout=300_000)
+    assert library.names() == [NAME], window.models_page.status.text()
+    check_set = library.load(NAME)
+    starter = starter_model(store)
+    assert starter is not None and check_set.recording is not None
+    assert check_set.recording.environment.get("lock_id") == starter.lock_id
+    assert len(check_set.recording.prompts) == 5 and len(check_set.recording.labels) == 6
+    table = window.models_page.table_model
+    cell = table.index(table.row_of(starter.id), Column.BEHAVIOUR).data()
+    assert cell.startswith("Recorded ") and "(11 answers)" in cell
+    assert "checks" not in window.progress.jobs
+
+    window.close()
+    second = open_window(qtbot, store)
+    assert second.record_starter_check() is None, "recorded once"
+    assert not second.show_welcome().record_check.isVisible()

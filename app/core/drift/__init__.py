@@ -42,13 +42,15 @@ def check(
     unpack: bool | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    keep: bool = False,
 ) -> DriftReport:
     """Answer ``check_set`` again and compare with its recording.
 
     Settings not given are the recorded ones (threads, batch size, the 16-bit copy), so
     a check reproduces the recording unless told otherwise; the report names any setting
     that differs. ``model`` None: the recorded model when it is installed, else the
-    active one.
+    active one. ``keep``: store the result beside the check sets (the Models page shows
+    the last one per model).
     """
     recording = check_set.recording
     if recording is None:
@@ -72,7 +74,15 @@ def check(
         on_progress=on_progress,
         cancel=cancel,
     )
-    return compare(check_set, recording, fresh)
+    report = compare(check_set, recording, fresh)
+    if keep:
+        from app.core.drift.results import CheckResults
+
+        checked = fresh.environment.get("model_id")
+        target = store.get(checked) if checked else None
+        if target is not None:
+            CheckResults.for_paths(paths).save(report, target)
+    return report
 
 
 def _int(text: str | None) -> int | None:

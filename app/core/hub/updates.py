@@ -2,8 +2,10 @@
 
 ``check_updates`` compares each installed Hub model's tracked revision with the
 commit the Hub has now and reports what changed, touching nothing. ``update``
-installs the new version side by side and makes it active; the old version
-stays until removed. A pinned model is never updated.
+installs the new version side by side (and, when asked, makes it active); the old
+version stays until removed. Checking the new version's behaviour before switching is
+the caller's part (the CLI and the window run the model's check sets, app/core/drift).
+A pinned model is never updated.
 """
 
 from __future__ import annotations
@@ -108,8 +110,13 @@ def update(
     *,
     on_progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
+    activate: bool = True,
 ) -> tuple[UpdateStatus, InstalledModel | None]:
-    """Install the newest version of an unpinned model beside the old one, and use it."""
+    """Install the newest version of an unpinned model beside the old one.
+
+    ``activate``: make it the active model at once; False leaves the active model as it
+    is, for a caller that shows a behaviour check first and switches when told to.
+    """
     model = store.get(ref)
     if model.pinned:
         raise ModelPinned(f"{model.id} is pinned, so it is never updated. {unpin_hint(model.id)}")
@@ -128,7 +135,8 @@ def update(
     )
     # pull() records the exact commit; keep following the same branch as before.
     store.set_tracked_revision(installed.id, model.revision or "main")
-    store.set_active(installed.id)
+    if activate:
+        store.set_active(installed.id)
     return status, store.get(installed.id)
 
 

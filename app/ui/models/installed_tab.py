@@ -19,11 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.drift.results import behaviours
+from app.core.drift.versions import VersionComparison, compare_versions
 from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
 from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
 from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
 from app.ui.active_model import ActiveModel
+from app.ui.models.behaviour import BehaviourPrompts
 from app.ui.models.busy import BusyStrip
 from app.ui.models.download_model import DownloadRequest
 from app.ui.models.downloads import DownloadQueue
@@ -39,6 +42,7 @@ class InstalledTab(QWidget):
     """The installed model versions and everything that can be done to them."""
 
     models_changed = Signal()
+    behaviour_changed = Signal()
     download_started = Signal()
 
     def __init__(
@@ -53,6 +57,10 @@ class InstalledTab(QWidget):
         self.store, self.queue = store, queue
         self.active = active if active is not None else ActiveModel(store, self)
         self.table_model = InstalledModelsModel(self)
+        self._updating: dict[tuple[str, str, str], str] = {}
+        """(repo, filename, commit) of an update being downloaded -> the old version's id."""
+        self._to_review: list[tuple[str, str]] = []
+        """(old id, new id) installed while another job ran; checked when it ends."""
 
         self.table = QTableView()
         self.table.setModel(self.table_model)
@@ -82,6 +90,9 @@ class InstalledTab(QWidget):
             "&Check for updates", "Ask the Hub what changed; changes nothing"
         )
         self.verify_all_button = button("Verify &all", "Re-hash every installed model")
+        self.behaviour_button = button(
+            "&Behaviour report…", "The last behaviour check of the selected model"
+        )
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -112,6 +123,7 @@ class InstalledTab(QWidget):
             self.verify_button,
             self.remove_button,
             self.folder_button,
+            self.behaviour_button,
         ):
             actions.addWidget(widget)
         actions.addStretch(1)
@@ -132,6 +144,7 @@ class InstalledTab(QWidget):
         self.remove_button.clicked.connect(self.remove_selected)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         self.update_button.clicked.connect(self._on_update_clicked)
+        self.behaviour_button.clicked.connect(self._on_behaviour_clicked)
         self.check_button.clicked.connect(self._on_check_clicked)
         self.verify_all_button.clicked.connect(self._on_verify_all_clicked)
         self.files.changed.connect(self._changed)
@@ -139,6 +152,7 @@ class InstalledTab(QWidget):
         self.table.doubleClicked.connect(self._on_use_clicked)
         self.busy.started.connect(self.update_buttons)
         self.busy.finished.connect(self.update_buttons)
+        self.busy.finished.connect(self._review_next)
         queue.settings_changed.connect(self.update_buttons)
         self.active.active_model_changed.connect(self._on_active_model_changed)
         self.update_buttons()
@@ -148,7 +162,10 @@ class InstalledTab(QWidget):
     def refresh(self) -> None:
         selected = self.selected_model()
         active = self.store.active()
-        self.table_model.set_models(self.store.list_models(), active.id if active else None)
+        models = self.store.list_models()
+        self.table_model.set_models(
+            models, active.id if active else None, behaviours(self.store.paths, models)
+        )
         keep = selected.id if selected else (active.id if active else None)
         if keep is not None and (row := self.table_model.row_of(keep)) >= 0:
             self.table.selectRow(row)
@@ -185,7 +202,12 @@ class InstalledTab(QWidget):
             else "Remove the selected model"
         )
         self.folder_button.setEnabled(has)
-        self.details.setText(describe(model).replace("\n", " · ") if model else "")
+        behaviour = self.table_model.behaviour(model.id) if model else None
+        self.behaviour_button.setEnabled(behaviour is not None and bool(behaviour.results))
+        details = describe(model).replace("\n", " · ") if model else ""
+        if behaviour is not None:
+            details = f"{behaviour.line} · {details}"
+        self.details.setText(details)
         self.details.setToolTip(describe(model) if model else "")
         self.update_button.setEnabled(
             update and model is not None and not model.pinned and not offline
@@ -342,6 +364,18 @@ class InstalledTab(QWidget):
         self.table_model.clear_verify_mark(model_id)
         self.status.setText(message)
 
+    # --- behaviour ----------------------------------------------------------
+
+    @Slot()
+    def _on_behaviour_clicked(self) -> None:
+        model = self.selected_model()
+        behaviour = self.table_model.behaviour(model.id) if model else None
+        if model is None or behaviour is None or not behaviour.results:
+            return
+        BehaviourPrompts.show_report(
+            self, f"Behaviour of {model.id}", behaviour.details, behaviour.markdown()
+        )
+
     # --- updates ----------------------------------------------------------
 
     @Slot()
@@ -387,16 +421,79 @@ class InstalledTab(QWidget):
         status = self.table_model.update_status(model.id) if model else None
         if model is None or model.repo is None or status is None or not status.latest_commit:
             return
+        # The active model stays as it is: the new version's behaviour check comes first.
+        self._updating[(model.repo, model.filename, status.latest_commit)] = model.id
         self.queue.enqueue(
             DownloadRequest(
                 model.repo,
                 model.filename,
                 status.latest_commit,
-                activate=True,
+                activate=False,
                 track=model.revision or "main",
             )
         )
         self.status.setText(
-            f"Downloading the new version of {model.id} beside the old one; see Downloads."
+            f"Downloading the new version of {model.id} beside the old one; see Downloads. "
+            "Its behaviour is checked before you switch to it."
         )
         self.download_started.emit()
+
+    def model_installed(self, model: InstalledModel) -> None:
+        """After a download: when it was an update, check the new version's behaviour."""
+        if model.repo is None or model.commit is None:
+            return
+        old_id = self._updating.pop((model.repo, model.filename, model.commit), None)
+        if old_id is None:
+            return
+        self._to_review.append((old_id, model.id))
+        if self.busy.busy:
+            self.status.setText(
+                f"Installed {model.id}; its behaviour is checked when the running job ends."
+            )
+        else:
+            self._review_next()
+
+    @Slot()
+    def _review_next(self) -> None:
+        if self.busy.busy or not self._to_review:
+            return
+        old_id, new_id = self._to_review.pop(0)
+        try:
+            old, new = self.store.get(old_id), self.store.get(new_id)
+        except DriftlessError as exc:
+            self.status.setText(str(exc))
+            return
+        paths, store = self.store.paths, self.store
+        self.status.setText(
+            f"Installed {new.id} beside {old.id}; answering {old.id}'s check sets on it…"
+        )
+        self.busy.run(
+            f"Checking the behaviour of {new.id}",
+            lambda task: compare_versions(
+                paths, store, old, new, on_progress=task.report_progress, cancel=task.cancel_token
+            ),
+            self._on_compared,
+            lambda message: self.status.setText(
+                f"Installed {new.id}, but its behaviour could not be checked: {message} "
+                f"{old.id} stays the active model; Use switches."
+            ),
+            lambda: self.status.setText(
+                f"Behaviour check of {new.id} cancelled. The active model is unchanged."
+            ),
+        )
+
+    def _on_compared(self, comparison: VersionComparison) -> None:
+        self.behaviour_changed.emit()
+        if BehaviourPrompts.review_update(self, comparison):
+            self.active.use(comparison.new.id)
+            self.status.setText(
+                f"Switched to {comparison.new.id}; {comparison.old.id} stays installed."
+            )
+            self.models_changed.emit()
+        else:
+            active = self.store.active()
+            self.status.setText(
+                f"Installed {comparison.new.id}; still using "
+                f"{active.id if active else 'no model'}. Use switches to it."
+            )
+        self.refresh()

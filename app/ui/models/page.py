@@ -170,6 +170,7 @@ class ModelsPage(QWidget):
         self.refresh()
         self.installed.status.setText(f"Installed {model.id} ({model.repo}@{model.short_commit}).")
         self.models_changed.emit()
+        self.installed.model_installed(model)
 
     @Slot()
     def _on_queue_jobs_changed(self) -> None:

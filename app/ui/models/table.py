@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
+from app.core.drift.results import Behaviour
 from app.core.hub.updates import UpdateState, UpdateStatus
 from app.core.models.store import InstalledModel
 from app.core.units import human_size
@@ -27,6 +28,7 @@ class Column(IntEnum):
     STATE = 6
     VERIFIED = 7
     UPDATES = 8
+    BEHAVIOUR = 9
 
 
 HEADERS = {
@@ -39,6 +41,7 @@ HEADERS = {
     Column.STATE: "State",
     Column.VERIFIED: "Verified",
     Column.UPDATES: "Updates",
+    Column.BEHAVIOUR: "Behaviour",
 }
 
 
@@ -99,12 +102,22 @@ class InstalledModelsModel(QAbstractTableModel):
         self._active_id: str | None = None
         self._verify: dict[str, VerifyMark] = {}
         self._updates: dict[str, UpdateStatus] = {}
+        self._behaviours: dict[str, Behaviour] = {}
 
-    def set_models(self, models: list[InstalledModel], active_id: str | None) -> None:
+    def set_models(
+        self,
+        models: list[InstalledModel],
+        active_id: str | None,
+        behaviours: dict[str, Behaviour] | None = None,
+    ) -> None:
         self.beginResetModel()
         self._models = list(models)
         self._active_id = active_id
+        self._behaviours = dict(behaviours or {})
         self.endResetModel()
+
+    def behaviour(self, model_id: str) -> Behaviour | None:
+        return self._behaviours.get(model_id)
 
     def set_verify_mark(self, model_id: str, mark: VerifyMark) -> None:
         self._verify[model_id] = mark
@@ -226,6 +239,9 @@ class InstalledModelsModel(QAbstractTableModel):
         if column == Column.UPDATES:
             status = self._updates.get(model.id)
             return UPDATE_TEXT[status.state] if status else ""
+        if column == Column.BEHAVIOUR:
+            behaviour = self._behaviours.get(model.id)
+            return behaviour.line.removeprefix("Behaviour: ").capitalize() if behaviour else ""
         return state_text(model, active)
 
     def _tooltip(self, model: InstalledModel, column: Column) -> str | None:
@@ -241,6 +257,9 @@ class InstalledModelsModel(QAbstractTableModel):
         if column == Column.UPDATES:
             status = self._updates.get(model.id)
             return status.message if status else "Not checked yet: use Check for updates."
+        if column == Column.BEHAVIOUR:
+            behaviour = self._behaviours.get(model.id)
+            return behaviour.details if behaviour else "No check set recorded or checked on it."
         return None
 
     def _color(self, model: InstalledModel, column: Column) -> QColor | None:
@@ -254,6 +273,10 @@ class InstalledModelsModel(QAbstractTableModel):
                 return colors.note()
             if status is not None and status.state is UpdateState.ERROR:
                 return colors.bad()
+        if column == Column.BEHAVIOUR:
+            behaviour = self._behaviours.get(model.id)
+            if behaviour is not None and behaviour.results:
+                return colors.bad() if behaviour.drifted else colors.good()
         if column == Column.STATE and model.pinned:
             return colors.good()
         return None

@@ -9,9 +9,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from pytestqt.qtbot import QtBot
 
+from app.core.drift.versions import VersionComparison
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import get_paths
 from app.ui.models import prompts
+from app.ui.models.behaviour import BehaviourPrompts
 from app.ui.models.download_model import DownloadRequest
 from app.ui.models.page import ModelsPage
 from app.ui.models.prompts import ImportChoice, Prompts
@@ -270,14 +272,27 @@ def test_verify_all_reports_each_model(
     assert page.status.text().startswith(f"{bad.id}: ") and "has changed" in page.status.text()
 
 
+@pytest.mark.parametrize("switch", [False, True])
 def test_update_available_badge_then_update(
-    qtbot: QtBot, store: ModelStore, hub_server: FakeHub, tmp_path: Path
+    qtbot: QtBot,
+    store: ModelStore,
+    hub_server: FakeHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    switch: bool,
 ) -> None:
     serve_tiny(hub_server, tmp_path, seed=1)
     page = open_page(qtbot, store, hub_settings(hub_server))
     old = download(qtbot, page, DownloadRequest(REPO, FILE))
     new_bytes = tiny_model(tmp_path / "v2" / FILE, seed=2).read_bytes()
     new_commit = hub_server.commit(REPO, {FILE: new_bytes}, message="Requantize")
+    reviewed: list[VersionComparison] = []
+
+    def review(cls: type, parent: object, comparison: VersionComparison) -> bool:
+        reviewed.append(comparison)
+        return switch
+
+    monkeypatch.setattr(BehaviourPrompts, "review_update", classmethod(review))
 
     select(page, old)
     assert not page.installed.update_button.isEnabled()
@@ -289,10 +304,20 @@ def test_update_available_badge_then_update(
     assert badge.data() == "Update available" and badge.data(Role.UPDATE_AVAILABLE) is True
     assert page.installed.update_button.isEnabled()
 
+    before = store.active()
     with qtbot.waitSignal(page.queue.model_installed, timeout=20_000) as installed:
         qtbot.mouseClick(page.installed.update_button, CLICK)
     new = installed.args[0]
     assert new.commit == new_commit and new.revision == "main"
+    qtbot.waitUntil(lambda: bool(reviewed), timeout=10_000)
+    (comparison,) = reviewed
+    assert (comparison.old.id, comparison.new.id) == (old.id, new.id)
+    assert comparison.reports == () and "nothing to compare" in comparison.summary()
     active = store.active()
-    assert active is not None and active.id == new.id
-    assert {m.id for m in store.list_models()} == {old.id, new.id}, "the old version stays"
+    assert active is not None
+    if switch:
+        assert active.id == new.id and page.status.text().startswith(f"Switched to {new.id}")
+    else:
+        assert active == before, "the active model stays unless the person switches"
+        assert f"Installed {new.id}; still using" in page.status.text()
+    assert {old.id, new.id} <= {m.id for m in store.list_models()}, "the old version stays"

@@ -161,9 +161,20 @@ def test_cli_search_files_pull_check_update(
     code, out, err = run(capsys, "models", "update", "tiny-q8_0")
     assert code == 1 and "pinned" in err and "unpin tiny-q8_0" in err
     assert run(capsys, "models", "unpin", "tiny-q8_0")[0] == 0
+    store = ModelStore(get_paths())
+    before = store.active()
     code, out, err = run(capsys, "models", "update", "tiny-q8_0")
     assert code == 0, err
-    assert out.strip().startswith("tiny-q8_0@")
+    new_id = out.strip()
+    assert new_id.startswith("tiny-q8_0@")
+    assert "No check set is recorded for tiny-q8_0, so there is nothing to compare" in err
+    assert store.active() == before, "the update switches nothing"
+    assert "driftless models update tiny-q8_0 --switch" in err
+    code, out, err = run(capsys, "models", "update", "tiny-q8_0", "--switch")
+    assert code == 0, err
+    assert out.strip() == new_id and f"{new_id} is now the active model" in err
+    active = store.active()
+    assert active is not None and active.id == new_id
 
 
 def test_cli_reports_an_unreachable_hub_in_one_line(
