@@ -88,15 +88,14 @@ class WelcomeDialog(QDialog):
             text.addWidget(label)
         # Offered once, ticked: every install gets a check set for the starter, so an
         # update or a new runtime later has something to be compared with.
-        self.record_check = QCheckBox(
-            "Record a behaviour check of the starter now, in the background "
-            "(5 prompts, 6 texts; Models shows it)"
-        )
+        # A check box does not wrap its text: keep it to one short line; the rest is in the
+        # tooltip and on the Models page.
+        self.record_check = QCheckBox("Record a behaviour check of the starter (in the background)")
         self.record_check.setChecked(offer_check)
         self.record_check.setVisible(offer_check)
         self.record_check.setToolTip(
-            "Answers a few built-in prompts and sentiment texts and keeps the exact "
-            "answers, so Driftless can later show whether the model's behaviour changed."
+            "Answers 5 built-in prompts and 6 sentiment texts and keeps the exact answers, so "
+            "Driftless can later show whether the model's behaviour changed (Models shows it)."
         )
         if offer_check:
             text.addWidget(self.record_check)

@@ -105,6 +105,15 @@ def test_the_welcome_has_no_blank_band_above_its_buttons(qtbot: QtBot) -> None:
     assert 0 <= buttons_top - text_bottom <= 24, (text_bottom, buttons_top)
 
 
+def test_the_welcomes_check_box_is_not_clipped(qtbot: QtBot) -> None:
+    dialog = WelcomeDialog(None, offer_check=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    box = dialog.record_check
+    assert box.isVisible() and box.sizeHint().width() <= box.width()
+
+
 def test_welcome_without_a_model_says_where_to_get_one() -> None:
     ready = welcome_lines(None)[2]
     assert "No model is installed yet" in ready and "Models > Catalog" in ready
