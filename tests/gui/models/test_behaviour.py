@@ -48,6 +48,9 @@ def test_behaviour_column_and_report(
     assert table.headerData(Column.BEHAVIOUR, Qt.Orientation.Horizontal) == "Behaviour"
     assert cell(old.id) == "Recorded 2026-11-02 (3 answers), not checked since"
     assert cell(new.id) == "3 of 3 answers drifted (basics)"
+    # A long behaviour text never pushes the model names out of sight.
+    view = page.installed.table
+    assert view.columnWidth(Column.BEHAVIOUR) <= view.columnWidth(Column.NAME)
 
     page.installed.table.selectRow(table.row_of(old.id))
     assert not page.installed.behaviour_button.isEnabled(), "nothing checked, no report"
