@@ -124,6 +124,16 @@ class Behaviour:
         return any(not r.identical for r in self.results)
 
     @property
+    def short(self) -> str:
+        """The line for a table cell: ``Identical (40/40)``, ``Drifted (3/40)``, ``Recorded``."""
+        if not self.results:
+            return "Recorded, not checked"
+        checked = sum(r.checked for r in self.results)
+        if not self.drifted:
+            return f"Identical ({checked}/{checked})"
+        return f"Drifted ({sum(r.changed for r in self.results if not r.identical)}/{checked})"
+
+    @property
     def details(self) -> str:
         lines = [r.summary for r in self.results]
         lines += [f"Check set '{name}' was recorded on this model." for name in self.recorded]

@@ -38,10 +38,6 @@ from app.ui.tasks import Task
 OFFLINE_TIP = "Working offline: turn off 'Work offline' in Settings to reach the Hub."
 
 
-BEHAVIOUR_WIDTH = 170
-"""Pixels for the Behaviour column; the person can widen it."""
-
-
 class InstalledTab(QWidget):
     """The installed model versions and everything that can be done to them."""
 
@@ -77,11 +73,6 @@ class InstalledTab(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
-        # The behaviour text can be long ("3 of 40 answers drifted (...)"): sized to its
-        # contents it pushed the model names out of sight. It gets a fixed share, elided;
-        # the whole text is in its tooltip and in the line under the table.
-        header.setSectionResizeMode(Column.BEHAVIOUR, QHeaderView.ResizeMode.Interactive)
-        self.table.setColumnWidth(Column.BEHAVIOUR, BEHAVIOUR_WIDTH)
         self.table.setAccessibleName("Installed models")
 
         def button(text: str, tip: str) -> QPushButton:

@@ -241,7 +241,7 @@ class InstalledModelsModel(QAbstractTableModel):
             return UPDATE_TEXT[status.state] if status else ""
         if column == Column.BEHAVIOUR:
             behaviour = self._behaviours.get(model.id)
-            return behaviour.line.removeprefix("Behaviour: ").capitalize() if behaviour else ""
+            return behaviour.short if behaviour else ""
         return state_text(model, active)
 
     def _tooltip(self, model: InstalledModel, column: Column) -> str | None:
