@@ -127,7 +127,7 @@ class Behaviour:
     def short(self) -> str:
         """The line for a table cell: ``Identical (40/40)``, ``Drifted (3/40)``, ``Recorded``."""
         if not self.results:
-            return "Recorded, not checked"
+            return "Recorded"
         checked = sum(r.checked for r in self.results)
         if not self.drifted:
             return f"Identical ({checked}/{checked})"

@@ -47,7 +47,7 @@ def test_behaviour_column_and_report(
 
     assert table.headerData(Column.BEHAVIOUR, Qt.Orientation.Horizontal) == "Behaviour"
     # The cell is short, so model names stay in sight; the whole line is below the table.
-    assert cell(old.id) == "Recorded, not checked"
+    assert cell(old.id) == "Recorded"
     assert cell(new.id) == "Drifted (3/3)"
     # A long behaviour text never pushes the model names out of sight.
     view = page.installed.table
