@@ -309,6 +309,20 @@ class ApiApp:
         if chat.stream:
             chunks = self._chat_stream(completion_id, loaded, events, chat.include_usage)
             return CancellingStream(chunks, cancel, headers=headers, media_type="text/event-stream")
+        text, stats = await self._whole_answer(events, request, cancel)
+        answer = protocol.chat_completion(
+            completion_id,
+            loaded,
+            text,
+            stats,
+            None if chat.params.logprobs is None else logprobs,
+        )
+        return JSONResponse(answer, headers=headers)
+
+    async def _whole_answer(
+        self, events: asyncio.Queue[Event], request: Request, cancel: CancelToken
+    ) -> tuple[str, GenerationStats | None]:
+        """Gather a job's pieces into one answer (the non-streamed requests)."""
         text: list[str] = []
         while True:
             event = await self._next(events, request, cancel)
@@ -318,14 +332,7 @@ class ApiApp:
                 raise from_core(event.error)
             elif isinstance(event, Finished):
                 self.stats.count_served()
-                answer = protocol.chat_completion(
-                    completion_id,
-                    loaded,
-                    "".join(text),
-                    event.stats,
-                    None if chat.params.logprobs is None else logprobs,
-                )
-                return JSONResponse(answer, headers=headers)
+                return "".join(text), event.stats
 
     async def _chat_stream(
         self,
@@ -423,22 +430,12 @@ class ApiApp:
 
             lines = self._sse_events(events, piece, last)
             return CancellingStream(lines, cancel, headers=headers, media_type="text/event-stream")
-        text: list[str] = []
-        while True:
-            event = await self._next(events, request, cancel)
-            if isinstance(event, Piece):
-                text.append(event.text)
-            elif isinstance(event, Failed):
-                raise from_core(event.error)
-            elif isinstance(event, Finished):
-                self.stats.count_served()
-                reason = protocol.finish_reason(event.stats)
-                answer = protocol.text_completion(
-                    completion_id, loaded, "".join(text), event.stats, finish=reason
-                )
-                if event.stats is None:
-                    answer["usage"] = protocol.usage(None)
-                return JSONResponse(answer, headers=headers)
+        text, stats = await self._whole_answer(events, request, cancel)
+        reason = protocol.finish_reason(stats)
+        answer = protocol.text_completion(completion_id, loaded, text, stats, finish=reason)
+        if stats is None:
+            answer["usage"] = protocol.usage(None)
+        return JSONResponse(answer, headers=headers)
 
     # -- embeddings --
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,52 +17,12 @@ from app.core.chat.engine import ChatEngine
 from app.core.errors import ModelLoadError
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
-from app.core.paths import Paths
 from app.core.runtime.template import ChatMessage
 from app.ui.chat.conversation_list import ConversationListModel
 from app.ui.chat.dialogs import ContextChoice, ContextChoiceDialog
 from app.ui.chat.page import ChatPage
 from tests.fake_engine import FakeEngine
-
-
-@pytest.fixture
-def conversations(paths: Paths) -> Iterator[ConversationStore]:
-    store = ConversationStore(paths)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def make_page(
-    qtbot: QtBot, store: ModelStore, conversations: ConversationStore
-) -> Iterator[Callable[..., ChatPage]]:
-    ensure_starter(store)
-    pages: list[ChatPage] = []
-
-    def make(engine: ChatEngine | None = None) -> ChatPage:
-        engine = engine or FakeEngine(["Hello! How can I help?", "Second answer."])
-        page = ChatPage(store, conversations, lambda: engine)
-        qtbot.addWidget(page)
-        pages.append(page)
-        page.resize(900, 600)
-        page.show()
-        qtbot.waitUntil(
-            lambda: (
-                page.controller.loaded is not None or "not be loaded" in page.state_label.text()
-            ),
-            timeout=10_000,
-        )
-        return page
-
-    yield make
-    for page in pages:
-        page.shutdown()
-
-
-def send(qtbot: QtBot, page: ChatPage, text: str) -> None:
-    page.composer.setPlainText(text)
-    with qtbot.waitSignal(page.controller.reply_ended, timeout=15_000):
-        qtbot.keyClick(page.composer, Qt.Key.Key_Return)
+from tests.gui.chat.helpers import send, texts
 
 
 def escape(page: ChatPage) -> None:
@@ -71,10 +31,6 @@ def escape(page: ChatPage) -> None:
         s for s in page.findChildren(QShortcut) if s.key() == QKeySequence(Qt.Key.Key_Escape)
     ]
     shortcut.activated.emit()
-
-
-def texts(page: ChatPage) -> list[tuple[str, str]]:
-    return [(b.role, b.text) for b in page.transcript.bubbles]
 
 
 def test_send_streams_a_reply_and_saves_it(
