@@ -51,6 +51,7 @@ def test_results_are_kept_per_model_and_make_the_behaviour_line(
     assert behaviours(paths, [old, new])[old.id].line == (
         "Behaviour: recorded 2026-11-02 (3 answers), not checked since"
     )
+    assert behaviours(paths, [old, new])[old.id].short == "Recorded"
     assert new.id not in behaviours(paths, [old, new])
 
     assert check_set.recording is not None
@@ -64,6 +65,8 @@ def test_results_are_kept_per_model_and_make_the_behaviour_line(
 
     found = behaviours(paths, [old, new])
     assert found[old.id].line == "Behaviour: identical to 2026-11-02 (3 of 3)"
+    assert found[old.id].short == "Identical (3/3)"
+    assert found[new.id].short == "Drifted (3/3)"
     assert not found[old.id].drifted and found[old.id].recorded == ()
     assert found[new.id].line == "Behaviour: 3 of 3 answers drifted (basics)"
     assert found[new.id].drifted
