@@ -115,7 +115,7 @@ def stop_thread(
     at any instruction, possibly holding the GIL, the SQLite write lock or llama.cpp's
     memory, and hang or corrupt what survives; destroying a running QThread aborts the
     process. So it is kept referenced here, it ends by itself when its call returns,
-    and :func:`exit_code_after_abandoned` lets the process exit past it.
+    and :func:`wait_for_abandoned` lets the process exit past it.
     """
     for token in tokens:
         token.cancel()
