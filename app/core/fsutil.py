@@ -15,6 +15,9 @@ from app.core.paths import PRIVATE_DIR
 
 CHUNK = 1024 * 1024
 
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+"""A sha256 as Driftless writes it: 64 lower-case hex digits."""
+
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes total)."""
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from app.core.errors import DriftlessError, ModelNotFound, NetworkError
-from app.core.fsutil import is_safe_relative_path
+from app.core.fsutil import SHA256_RE, is_safe_relative_path
 from app.core.settings import Settings
 from app.core.text import is_printable, printable
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_NAME = 400
 """Longest repo id, filename or licence Driftless accepts from a Hub answer."""
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from pathlib import Path
 from app import __version__
 from app.core.cancel import CancelToken
 from app.core.errors import DriftlessError, LockfileError
-from app.core.fsutil import atomic_write_text, is_safe_relative_path
+from app.core.fsutil import SHA256_RE, atomic_write_text, is_safe_relative_path
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.text import is_printable, printable
 
@@ -37,7 +37,6 @@ MAX_MODELS = 1000
 MAX_TEXT = 400
 """Longest id, repo or filename a lockfile may hold."""
 SOURCES = ("hub", "bundled", "local-file")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -246,7 +245,7 @@ def _entry(name: str, number: int, item: object) -> LockEntry:
         return value
 
     sha256 = (text("sha256") or "").lower()
-    if not _SHA256.match(sha256):
+    if not SHA256_RE.match(sha256):
         raise LockfileError(f"{where}: sha256 must be 64 hex digits.")
     size = item.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:

@@ -34,6 +34,7 @@ from app.core.errors import (
 )
 from app.core.fsutil import (
     CHUNK,
+    SHA256_RE,
     ProgressCallback,
     atomic_write_text,
     fsync_dir,
@@ -51,7 +52,6 @@ Source = Literal["hub", "bundled", "local-file"]
 DISK_MARGIN = 64 * 1024 * 1024
 """Free space kept beyond a file's size, so a copy never fills the disk to the last byte."""
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 STAGING_SUFFIX = ".incomplete"
 STALE_STAGING_SECONDS = 60.0
@@ -334,7 +334,7 @@ class ModelStore:
         A version already recorded (the same repo, commit and filename; for a local file,
         the same sha256) is returned as it is, pinned if ``pinned``: never a second row.
         """
-        if not _SHA256.match(sha256):
+        if not SHA256_RE.match(sha256):
             raise StoreError(f"'{sha256}' is not a sha256 hex digest.")
         info = info or read_gguf(path)
         filename = filename or path.name
