@@ -49,7 +49,14 @@ class Settings:
     classify_few_shot: bool = False
     classify_calibrated: bool = True
     classify_threshold: float = 0.5
+    # The window's local API server (app.core.serve): its port, whether other machines may
+    # connect (then a key is required), the web origins allowed, and starting it with the window.
+    api_port: int = 8765
+    api_network: bool = False
+    api_cors: str = ""
+    api_autostart: bool = False
     hub_token: str | None = field(default=None, repr=False, compare=False)
+    api_key: str | None = field(default=None, repr=False, compare=False)
 
     def with_changes(self, **changes: Any) -> Settings:
         settings = replace(self, **changes)
@@ -65,10 +72,16 @@ class Settings:
             raise SettingsError("The stall timeout must be positive and the retries not negative.")
         if not 0.0 <= self.classify_threshold <= 1.0:
             raise SettingsError("The needs-review threshold must be between 0 and 1.")
+        if not 1 <= self.api_port <= 65535:
+            raise SettingsError(f"{self.api_port} is not a port number (1 to 65535).")
 
 
 def token_path(paths: Paths) -> Path:
     return paths.home / "hub-token"
+
+
+def api_key_path(paths: Paths) -> Path:
+    return paths.home / "api-key"
 
 
 def load_settings(paths: Paths) -> Settings:
@@ -83,7 +96,7 @@ def load_settings(paths: Paths) -> Settings:
     except (OSError, ValueError) as exc:
         log.warning("Ignoring unreadable settings file %s: %s", paths.settings_file, exc)
     defaults = Settings()
-    known = {f.name: f for f in fields(Settings) if f.name != "hub_token"}
+    known = {f.name: f for f in fields(Settings) if f.name not in _SECRETS}
     values: dict[str, Any] = {}
     for name, item in data.items():
         if name in known and isinstance(item, type(getattr(defaults, name))):
@@ -94,30 +107,37 @@ def load_settings(paths: Paths) -> Settings:
     except SettingsError as exc:
         log.warning("Ignoring invalid settings: %s", exc)
         settings = defaults
-    token = _read_token(token_path(paths))
-    return replace(settings, hub_token=token)
+    return replace(
+        settings,
+        hub_token=_read_secret(token_path(paths), "Hub token"),
+        api_key=_read_secret(api_key_path(paths), "API key"),
+    )
 
 
 def save_settings(paths: Paths, settings: Settings) -> None:
     settings.validate()
     data = asdict(settings)
-    token = data.pop("hub_token")
+    secrets = {name: data.pop(name) for name in _SECRETS}
     atomic_write_text(paths.settings_file, json.dumps(data, indent=2) + "\n")
-    path = token_path(paths)
-    if token:
-        atomic_write_text(path, token.strip() + "\n", mode=0o600)
-    else:
-        path.unlink(missing_ok=True)
+    for name, path in (("hub_token", token_path(paths)), ("api_key", api_key_path(paths))):
+        if secrets[name]:
+            atomic_write_text(path, secrets[name].strip() + "\n", mode=0o600)
+        else:
+            path.unlink(missing_ok=True)
 
 
-def _read_token(path: Path) -> str | None:
+_SECRETS = ("hub_token", "api_key")
+"""Kept apart from settings.json, each in a file only the user can read."""
+
+
+def _read_secret(path: Path, what: str) -> str | None:
     try:
         if os.name == "posix" and path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)  # tighten a token file someone loosened
-        token = path.read_text(encoding="utf-8").strip()
+            os.chmod(path, 0o600)  # tighten a secret file someone loosened
+        secret = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        log.warning("Cannot read the Hub token file: %s", exc.strerror)
+        log.warning("Cannot read the %s file: %s", what, exc.strerror)
         return None
-    return token or None
+    return secret or None

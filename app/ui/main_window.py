@@ -23,8 +23,10 @@ from app.core.drift.starter import needs_recording, record_starter_check
 from app.core.logs import current_log_file
 from app.core.models.starter import ensure_starter
 from app.core.models.store import InstalledModel, ModelStore
-from app.core.settings import Settings
+from app.core.settings import Settings, load_settings
 from app.ui.active_model import ActiveModel
+from app.ui.api.controller import ApiController, ApiState, ServerFactory
+from app.ui.api.dialog import ApiDialog
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
 from app.ui.elided_label import ElidedLabel
@@ -56,6 +58,7 @@ class MainWindow(QMainWindow):
         *,
         conversations: ConversationStore | None = None,
         engine_factory: Callable[[], ChatEngine] | None = None,
+        server_factory: ServerFactory | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -107,6 +110,14 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.active_label, 1)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.offline_label)
+        # The local API (File > Local API server…); its address shows here while it serves.
+        self.api = ApiController(store, server_factory, self)
+        self.api_dialog: ApiDialog | None = None
+        self.api_label = QLabel()
+        self.api_label.setAccessibleName("API server")
+        self.api_label.setVisible(False)
+        self.statusBar().addPermanentWidget(self.api_label)
+        self.api.state_changed.connect(self._on_api_state_changed)
         self.window_state = WindowState(store.paths.home)
         self.welcome_dialog: WelcomeDialog | None = None
         self.starter_checked = False
@@ -125,6 +136,9 @@ class MainWindow(QMainWindow):
         controller.load_failed.connect(self._on_chat_load_failed)
         self.nav.setCurrentRow(self.PAGES.index("Chat"))
         self._restore_state()
+        settings = load_settings(store.paths)
+        if settings.api_autostart:
+            self.api.start(settings)
         self.progress.begin("starter", "Checking the starter model…")
         self._starter_task = Task(lambda task: ensure_starter(store), self)
         self._starter_task.succeeded.connect(self._on_starter_succeeded)
@@ -162,6 +176,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, page=name: self._go_to(page))
             self.page_actions.addAction(action)
             go_menu.addAction(action)
+        file_menu.insertAction(quit_action, self._api_action())
+        file_menu.insertSeparator(quit_action)
         help_menu = self.menuBar().addMenu("&Help")
         shortcuts = help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts)
         shortcuts.setShortcut(QKeySequence(SHORTCUTS_KEY))
@@ -169,6 +185,35 @@ class MainWindow(QMainWindow):
         help_menu.addAction("Open the &log folder", self._on_open_logs_triggered)
         help_menu.addSeparator()
         help_menu.addAction(f"&About {APP_NAME}", self.show_about)
+
+    def _api_action(self) -> QAction:
+        action = QAction("Local &API server…", self)
+        action.setStatusTip("Let other programs use your models over an OpenAI-compatible API")
+        action.triggered.connect(self.show_api)
+        return action
+
+    def show_api(self) -> ApiDialog:
+        if self.api_dialog is None:
+            self.api_dialog = ApiDialog(self.api, self.store.paths, self)
+        if self.api_dialog.isVisible():  # already open, perhaps behind: bring it forward
+            self.api_dialog.raise_()
+            self.api_dialog.activateWindow()
+        else:
+            self.api_dialog.show()
+        return self.api_dialog
+
+    @Slot(object)
+    def _on_api_state_changed(self, state: ApiState) -> None:
+        self.api_label.setVisible(state.running or state.busy or bool(state.error))
+        if state.running:
+            self.api_label.setText(f"● API {state.url}")
+            self.api_label.setToolTip(state.text)
+        elif state.error:
+            self.api_label.setText("API off")
+            self.api_label.setToolTip(state.text)
+        else:
+            self.api_label.setText("API…")
+            self.api_label.setToolTip(state.text)
 
     # --- window state -------------------------------------------------------
 
@@ -198,6 +243,7 @@ class MainWindow(QMainWindow):
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
         self.classify_page.shutdown()
+        self.api.shutdown()
         self.conversations.close()
         super().closeEvent(event)
 
