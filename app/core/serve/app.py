@@ -194,16 +194,10 @@ class ApiApp:
         self.classify_pool = classify_pool
         self.limits = limits or Limits()
         self.stats = stats or ServerStats()
-        middleware = [
-            Middleware(
-                Guard,
-                allowed_hosts=allowed_hosts,
-                api_key=api_key,
-                limits=self.limits,
-                stats=self.stats,
-                cors=bool(cors_origins),
-            )
-        ]
+        # CORS outermost: preflights are answered before the key is asked for, and the
+        # Guard's refusals (a wrong key, a body too large) carry the CORS headers, so a web
+        # page reads the error instead of an opaque network failure.
+        middleware = []
         if cors_origins:
             middleware.append(
                 Middleware(
@@ -214,6 +208,16 @@ class ApiApp:
                     expose_headers=[protocol.PROVENANCE_HEADER, protocol.SHA256_HEADER],
                 )
             )
+        middleware.append(
+            Middleware(
+                Guard,
+                allowed_hosts=allowed_hosts,
+                api_key=api_key,
+                limits=self.limits,
+                stats=self.stats,
+                cors=bool(cors_origins),
+            )
+        )
         self.asgi = Starlette(
             routes=[
                 Route("/v1/models", self.list_models, methods=["GET"]),

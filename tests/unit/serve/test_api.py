@@ -162,6 +162,29 @@ def test_cors_is_off_unless_origins_are_named(start_server: StartServer) -> None
     assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
 
 
+def test_a_browser_preflight_is_answered_and_refusals_are_readable(
+    start_server: StartServer,
+) -> None:
+    server = start_server(api_key=KEY, cors_origins=("http://localhost:3000",))
+    preflight = {
+        "Origin": "http://localhost:3000",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    answer = httpx.options(server.url + "/chat/completions", headers=preflight)
+    assert answer.status_code == 200, "a preflight carries no key and needs none"
+    assert answer.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+    other = httpx.options(
+        server.url + "/chat/completions", headers={**preflight, "Origin": "http://evil.test"}
+    )
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    refused = httpx.get(server.url + "/models", headers={"Origin": "http://localhost:3000"})
+    assert refused.status_code == 401
+    assert refused.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert refused.json()["error"]["code"] == "invalid_api_key"
+
+
 # --- the queue and the owner thread ---------------------------------------------------
 
 
