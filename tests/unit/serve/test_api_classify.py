@@ -92,3 +92,34 @@ def test_the_starter_classifies_through_http(module_store: ModelStore) -> None:
         assert "No head has been taught" in no_head.json()["error"]["message"]
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_label_set_is_prepared_once_and_answers_stay_the_same(
+    module_store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.classify import Workbench
+
+    made: list[str] = []
+    build = Workbench.classifier
+
+    def counting(self: Workbench, label_set: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(label_set.version_id)
+        return build(self, label_set, *args, **kwargs)
+
+    monkeypatch.setattr(Workbench, "classifier", counting)
+    server = ApiServer(module_store, ServeConfig(port=0))
+    server.start()
+    try:
+        body = {"texts": ["Great value, would buy again."], "label_set": "sentiment"}
+        answers = [
+            httpx.post(server.url + "/classify", json=body, timeout=300).json() for _ in range(3)
+        ]
+        other = httpx.post(
+            server.url + "/classify", json={**body, "threshold": 0.9}, timeout=300
+        ).json()
+    finally:
+        server.stop()
+    assert answers[0]["data"] == answers[1]["data"] == answers[2]["data"], "bitwise the same"
+    assert other["data"][0]["probabilities"] == answers[0]["data"][0]["probabilities"]
+    assert len(made) == 2, "the same set and options reuse the prepared classifier"
