@@ -12,15 +12,13 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListView,
     QMenu,
     QPushButton,
     QSplitter,
@@ -48,18 +46,16 @@ from app.core.models.store import ModelStore
 from app.ui.active_model import ActiveModel
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
-from app.ui.chat.conversation_list import ConversationListModel
 from app.ui.chat.dialogs import (
     ContextChoice,
     ContextChoiceDialog,
     SamplingDialog,
     SystemPromptDialog,
 )
+from app.ui.chat.sidebar import ConversationSidebar
 from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.worker import ReplyOutcome
 from app.ui.elided_label import ElidedLabel
-
-UNDO_SECONDS = 10
 
 
 class ChatPage(QWidget):
@@ -87,7 +83,6 @@ class ChatPage(QWidget):
         self._drop_oldest: set[int] = set()
         self._resend_after_load = False
         self._deleted_id: int | None = None
-        self._search_hits: dict[int, int] = {}  # conversation id -> first matching message
         self.session = ChatSession(conversations.paths)
         self._build()
         self._connect()
@@ -107,44 +102,16 @@ class ChatPage(QWidget):
     # --- building ---------------------------------------------------------
 
     def _build(self) -> None:
-        self.search_box = QLineEdit()
-        self.search_box.setPlaceholderText("Search conversations")
-        self.search_box.setAccessibleName("Search conversations")
-        self.search_box.setClearButtonEnabled(True)
-        self.new_button = QPushButton("&New conversation")
-        self.list_model = ConversationListModel(self)
-        self.list_model.rename_requested = self._rename
-        self.list_view = QListView()
-        self.list_view.setModel(self.list_model)
-        self.list_view.setAccessibleName("Conversations")
-        self.list_view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.list_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list_view.setEditTriggers(
-            QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked
-        )
-        self.no_match_label = QLabel()
-        self.no_match_label.setWordWrap(True)
-        self.no_match_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.no_match_label.hide()
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setToolTip("Delete the selected conversation (you can undo)")
-        self.undo_button = QPushButton("Undo delete")
-        self.undo_button.hide()
-        self._undo_timer = QTimer(self)
-        self._undo_timer.setSingleShot(True)
-        self._undo_timer.setInterval(UNDO_SECONDS * 1000)
-
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.new_button)
-        left_layout.addWidget(self.search_box)
-        left_layout.addWidget(self.no_match_label)
-        left_layout.addWidget(self.list_view, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.delete_button)
-        row.addWidget(self.undo_button)
-        left_layout.addLayout(row)
+        self.sidebar = ConversationSidebar(self.conversations)
+        self.sidebar.list_model.rename_requested = self._rename
+        # The column's controls, by the names tests and the window use.
+        self.search_box = self.sidebar.search_box
+        self.new_button = self.sidebar.new_button
+        self.list_model = self.sidebar.list_model
+        self.list_view = self.sidebar.list_view
+        self.no_match_label = self.sidebar.no_match_label
+        self.delete_button = self.sidebar.delete_button
+        self.undo_button = self.sidebar.undo_button
 
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName("Model")
@@ -224,7 +191,7 @@ class ChatPage(QWidget):
         right_layout.addWidget(self.state_label)
 
         self.splitter = QSplitter()
-        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([220, 700])
@@ -233,11 +200,7 @@ class ChatPage(QWidget):
         # Tab follows the reading order: the list column, the header, the messages (the
         # transcript keeps its bubbles' buttons here), the message box and its buttons.
         chain = [
-            self.new_button,
-            self.search_box,
-            self.list_view,
-            self.delete_button,
-            self.undo_button,
+            *self.sidebar.focus_chain,
             self.model_combo,
             self.preset_combo,
             self.sampling_button,
@@ -275,9 +238,8 @@ class ChatPage(QWidget):
         self.import_action.triggered.connect(self.import_conversation)
         self.delete_button.clicked.connect(self.delete_current)
         self.undo_button.clicked.connect(self.undo_delete)
-        self._undo_timer.timeout.connect(self.undo_button.hide)
-        self.search_box.textChanged.connect(self.refresh_conversations)
-        self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
+        self.sidebar.picked.connect(self._on_sidebar_picked)
+        self.sidebar.hit_clicked.connect(self.show_message)
         self.model_combo.activated.connect(self._on_model_combo_activated)
         self.active.active_model_changed.connect(self._on_active_model_changed)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
@@ -285,7 +247,6 @@ class ChatPage(QWidget):
         self.system_button.clicked.connect(self._on_system_clicked)
         self.transcript.edit_requested.connect(self.begin_edit)
         self.transcript.branch_requested.connect(self.switch_branch)
-        self.list_view.clicked.connect(self._on_list_clicked)
 
     # --- models -----------------------------------------------------------
 
@@ -392,36 +353,11 @@ class ChatPage(QWidget):
     # --- conversations ----------------------------------------------------
 
     def refresh_conversations(self) -> None:
-        query = self.search_box.text().strip()
-        self._search_hits = {}
-        if query:
-            for hit in self.conversations.search(query):
-                self._search_hits.setdefault(hit.conversation_id, hit.message_id)
-            items = [self.conversations.get_conversation(i) for i in self._search_hits]
-        else:
-            items = self.conversations.list_conversations()
-        self.list_model.set_conversations(items)
-        self.no_match_label.setText(
-            f"No conversation mentions “{query}”." if query and not items else ""
-        )
-        self.no_match_label.setVisible(bool(query) and not items)
-        if self.current is not None and (row := self.list_model.row_of(self.current.id)) >= 0:
-            self.list_view.setCurrentIndex(self.list_model.index(row))
+        self.sidebar.refresh()
 
-    @Slot(QModelIndex, QModelIndex)
-    def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        item = self.list_model.conversation_at(current.row())
-        if item is not None and (self.current is None or item.id != self.current.id):
-            self.open_conversation(item.id, self._search_hits.get(item.id))
-
-    @Slot(QModelIndex)
-    def _on_list_clicked(self, index: QModelIndex) -> None:
-        # Clicking the open conversation in search results still goes to the match.
-        item = self.list_model.conversation_at(index.row())
-        if item is not None and self.current is not None and item.id == self.current.id:
-            hit = self._search_hits.get(item.id)
-            if hit is not None:
-                self.show_message(hit)
+    @Slot(int, object)
+    def _on_sidebar_picked(self, conversation_id: int, message_id: int | None) -> None:
+        self.open_conversation(conversation_id, message_id)
 
     def open_conversation(self, conversation_id: int, message_id: int | None = None) -> None:
         """Open a conversation; with ``message_id``, on the branch that holds that message."""
@@ -447,8 +383,7 @@ class ChatPage(QWidget):
         self._show_ready()
         preset_name, _params = conversation_params(self.current)
         self.preset_combo.setCurrentText(preset_name)
-        if (row := self.list_model.row_of(conversation_id)) >= 0:
-            self.list_view.setCurrentIndex(self.list_model.index(row))
+        self.sidebar.select(conversation_id)
         self._load_model_for(self.current)
         self._update_state()
 
@@ -498,8 +433,7 @@ class ChatPage(QWidget):
             preset=preset_name if preset_name != CUSTOM else None,
             params=self.current.params if self.current and preset_name == CUSTOM else None,
         )
-        self.search_box.clear()
-        self.refresh_conversations()
+        self.sidebar.clear_search()
         self.open_conversation(conversation.id)
         self.composer.setFocus()
         return conversation
@@ -521,9 +455,9 @@ class ChatPage(QWidget):
         self.composer.clear()
         self._show_state(f"Deleted “{self.current.title}”. Undo brings it back.")
         self.current = None
+        self.sidebar.select(None)
         self.transcript.clear()
-        self.undo_button.show()
-        self._undo_timer.start()
+        self.sidebar.offer_undo()
         self.refresh_conversations()
         self._update_state()
 
@@ -532,7 +466,7 @@ class ChatPage(QWidget):
             return
         restored = self.conversations.restore_conversation(self._deleted_id)
         self._deleted_id = None
-        self.undo_button.hide()
+        self.sidebar.hide_undo()
         self.refresh_conversations()
         self.open_conversation(restored.id)
 
@@ -749,8 +683,7 @@ class ChatPage(QWidget):
         except (DriftlessError, OSError) as exc:
             self._show_state(f"Could not import: {exc}")
             return None
-        self.search_box.clear()
-        self.refresh_conversations()
+        self.sidebar.clear_search()
         self.open_conversation(imported.id)
         self._show_state(f"Imported “{imported.title}” from {path.name}.")
         self.composer.setFocus()
@@ -758,8 +691,7 @@ class ChatPage(QWidget):
 
     def focus_search(self) -> None:
         """Ctrl+F: to the conversation search, its text selected to type over."""
-        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_box.selectAll()
+        self.sidebar.focus_search()
 
     def focus_composer(self) -> None:
         self.composer.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -69,7 +69,7 @@ def test_ctrl_f_goes_to_the_conversation_search(qtbot: QtBot, window: MainWindow
     assert page.search_box.selectedText() == "old words", "typing replaces the last search"
 
 
-def test_the_file_menu_has_new_import_export_and_quit(window: MainWindow) -> None:
+def test_the_file_menu_has_new_import_export_the_api_and_quit(window: MainWindow) -> None:
     (file_menu,) = [a.menu() for a in window.menuBar().actions() if a.text() == "&File"]
     names = [a.text() for a in file_menu.actions() if not a.isSeparator()]
     assert names == [
@@ -77,6 +77,7 @@ def test_the_file_menu_has_new_import_export_and_quit(window: MainWindow) -> Non
         "&Import conversation…",
         "Export as &Markdown…",
         "Export as &JSON (with provenance)…",
+        "Local &API server…",
         "&Quit",
     ]
 
