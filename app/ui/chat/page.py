@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -40,7 +38,6 @@ from app.core.chat.saved import (
     title_from,
 )
 from app.core.errors import ContextOverflow, DriftlessError
-from app.core.fsutil import safe_file_name
 from app.core.models.probe import ProbeCache
 from app.core.models.store import ModelStore
 from app.ui.active_model import ActiveModel
@@ -54,6 +51,7 @@ from app.ui.chat.dialogs import (
 )
 from app.ui.chat.sidebar import ConversationSidebar
 from app.ui.chat.transcript import TranscriptView
+from app.ui.chat.transfer import ConversationTransfer
 from app.ui.chat.worker import ReplyOutcome
 from app.ui.elided_label import ElidedLabel
 
@@ -127,10 +125,10 @@ class ChatPage(QWidget):
         self.new_action.setShortcut(QKeySequence.StandardKey.New)
         self.find_action = QAction("&Find in conversations", self)
         self.find_action.setShortcut(QKeySequence.StandardKey.Find)
-        self.export_markdown_action = QAction("Export as &Markdown…", self)
-        self.export_json_action = QAction("Export as &JSON (with provenance)…", self)
-        self.import_action = QAction("&Import conversation…", self)
-        self.import_action.setToolTip("Add a conversation from a JSON export")
+        self.transfer = ConversationTransfer(self.conversations, self)
+        self.export_markdown_action = self.transfer.export_markdown_action
+        self.export_json_action = self.transfer.export_json_action
+        self.import_action = self.transfer.import_action
         self.addActions(
             [
                 self.new_action,
@@ -233,9 +231,8 @@ class ChatPage(QWidget):
         self.new_button.clicked.connect(self.new_conversation)
         self.new_action.triggered.connect(self.new_conversation)
         self.find_action.triggered.connect(self.focus_search)
-        self.export_markdown_action.triggered.connect(lambda: self._export("md"))
-        self.export_json_action.triggered.connect(lambda: self._export("json"))
-        self.import_action.triggered.connect(self.import_conversation)
+        self.transfer.imported.connect(self._on_transfer_imported)
+        self.transfer.reported.connect(self._show_state)
         self.delete_button.clicked.connect(self.delete_current)
         self.undo_button.clicked.connect(self.undo_delete)
         self.sidebar.picked.connect(self._on_sidebar_picked)
@@ -643,51 +640,15 @@ class ChatPage(QWidget):
         self.current = self.conversations.update_settings(self.current.id, system_prompt=text)
         self._show_state("System prompt saved for this conversation.")
 
-    def choose_export_path(self, suffix: str) -> Path | None:
-        """Where to export; tests replace this."""
-        assert self.current is not None
-        stem = safe_file_name(title_from(self.current.title), "conversation")
-        name, _ = QFileDialog.getSaveFileName(self, "Export conversation", f"{stem}.{suffix}")
-        return Path(name) if name else None
-
-    def _export(self, kind: str) -> None:
-        if self.current is None:
-            return
-        path = self.choose_export_path(kind)
-        if path is None:
-            return
-        try:
-            if kind == "md":
-                self.conversations.export_markdown(self.current.id, path)
-            else:
-                self.conversations.export_json(self.current.id, path)
-        except (DriftlessError, OSError) as exc:
-            self._show_state(f"Could not export: {exc}")
-            return
-        self._show_state(f"Exported to {path}.")
-
-    def choose_import_path(self) -> Path | None:
-        """Which JSON export to import; tests replace this."""
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Import conversation", "", "Conversation exports (*.json)"
-        )
-        return Path(name) if name else None
-
     def import_conversation(self) -> Conversation | None:
         """Add a conversation from a JSON export (every branch) and open it."""
-        path = self.choose_import_path()
-        if path is None:
-            return None
-        try:
-            imported = self.conversations.import_json(path)
-        except (DriftlessError, OSError) as exc:
-            self._show_state(f"Could not import: {exc}")
-            return None
+        return self.transfer.import_conversation()
+
+    @Slot(object)
+    def _on_transfer_imported(self, imported: Conversation) -> None:
         self.sidebar.clear_search()
         self.open_conversation(imported.id)
-        self._show_state(f"Imported “{imported.title}” from {path.name}.")
         self.composer.setFocus()
-        return imported
 
     def focus_search(self) -> None:
         """Ctrl+F: to the conversation search, its text selected to type over."""
@@ -712,8 +673,7 @@ class ChatPage(QWidget):
         self.model_combo.setEnabled(not busy)
         self.delete_button.setEnabled(self.current is not None)
         self.export_button.setEnabled(self.current is not None)
-        self.export_markdown_action.setEnabled(self.current is not None)
-        self.export_json_action.setEnabled(self.current is not None)
+        self.transfer.set_current(self.current)
 
     def save_session(self) -> None:
         """Keep the unsent draft and which conversation is open, for the next start."""

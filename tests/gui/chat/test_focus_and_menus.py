@@ -101,10 +101,10 @@ def test_export_then_import_from_the_file_menu(
     page = window.chat_page
     send(qtbot, page, "Keep this")
     target = tmp_path / "chat.json"
-    page.choose_export_path = lambda suffix: target  # type: ignore[method-assign]
+    page.transfer.choose_export_path = lambda suffix: target  # type: ignore[method-assign]
     page.export_json_action.trigger()
     assert target.exists()
-    page.choose_import_path = lambda: target  # type: ignore[method-assign]
+    page.transfer.choose_import_path = lambda: target  # type: ignore[method-assign]
     page.import_action.trigger()
     assert len(conversations.list_conversations()) == 2
     assert page.current is not None and page.current.id == conversations.list_conversations()[0].id

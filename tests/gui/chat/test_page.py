@@ -196,8 +196,8 @@ def test_export_markdown(qtbot: QtBot, make_page: Callable[..., ChatPage], tmp_p
     page = make_page()
     send(qtbot, page, "export me")
     target = tmp_path / "chat.md"
-    page.choose_export_path = lambda suffix: target  # type: ignore[method-assign]
-    page._export("md")
+    page.transfer.choose_export_path = lambda suffix: target  # type: ignore[method-assign]
+    page.transfer.export("md")
     assert "export me" in target.read_text() and "Hello! How can I help?" in target.read_text()
 
 
