@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,6 +32,7 @@ from app.core.classify import (
 from app.core.classify.prompt import PromptStyle
 from app.core.classify.table import preview
 from app.ui.classify.goldmap import GoldMapEditor
+from app.ui.tasks import Task
 
 PREVIEW_ROWS = 5
 STYLES: tuple[tuple[str, PromptStyle], ...] = (
@@ -128,7 +129,11 @@ class ColumnsDialog(QDialog):
 
     With a label set (evaluating, teaching), the gold column's values are counted and
     shown with the label each one is: by name, or a marked guess the person confirms.
+    Counting reads the whole file, so it runs in the background (OK waits for it), and
+    choosing another column cancels the count in progress; ``values_counted`` follows.
     """
+
+    values_counted = Signal()
 
     def __init__(
         self,
@@ -157,6 +162,7 @@ class ColumnsDialog(QDialog):
         self.gold_combo.setCurrentIndex(max(0, self.gold_combo.findData(gold)))
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
+        self._count_task: Task | None = None
         self.gold_editor = GoldMapEditor()
         self.gold_editor.setVisible(label_set is not None)
         self.preview = _preview_table(columns)
@@ -184,18 +190,62 @@ class ColumnsDialog(QDialog):
         self._on_gold_combo_changed()
         self.resize(640, 500 if label_set is not None else 360)
 
+    @property
+    def counting(self) -> bool:
+        return self._count_task is not None
+
     @Slot()
     def _on_gold_combo_changed(self) -> None:
         if self.label_set is None:
             return
+        if self._count_task is not None:
+            self._count_task.cancel()
+            self._count_task = None
         gold = self.gold_combo.currentData()
+        self.error_label.clear()
+        self.gold_editor.show_values([], self.label_set)
+        if gold is None or gold < 0:
+            self._set_counting(False)
+            return
         columns = Columns(self.columns.table, self.text_combo.currentData(), gold)
-        try:
-            values = gold_values(columns) if gold is not None and gold >= 0 else []
-        except (ClassifyError, OSError) as exc:
-            self.error_label.setText(str(exc))
-            values = []
+        task = Task(lambda t: gold_values(columns, t.cancel_token), self)
+        task.succeeded.connect(self._on_count_succeeded)
+        task.failed.connect(self._on_count_failed)
+        self._count_task = task
+        self._set_counting(True)
+        task.start()
+
+    def _set_counting(self, counting: bool) -> None:
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setEnabled(not counting)
+        if counting:
+            self.error_label.setText("Counting the values in the gold column…")
+
+    @Slot(object)
+    def _on_count_succeeded(self, values: object) -> None:
+        if self.sender() is not self._count_task or self.label_set is None:
+            return  # a count for a column no longer chosen
+        self._count_task = None
+        self._set_counting(False)
+        self.error_label.clear()
+        assert isinstance(values, list)
         self.gold_editor.show_values(survey_gold(values, self.label_set), self.label_set)
+        self.values_counted.emit()
+
+    @Slot(str)
+    def _on_count_failed(self, message: str) -> None:
+        if self.sender() is not self._count_task:
+            return
+        self._count_task = None
+        self._set_counting(False)
+        self.error_label.setText(message)
+        self.values_counted.emit()
+
+    def done(self, result: int) -> None:
+        if self._count_task is not None:  # closed while counting: stop reading the file
+            self._count_task.cancel()
+            self._count_task = None
+        super().done(result)
 
     def chosen(self) -> Columns:
         gold = self.gold_combo.currentData()
@@ -208,6 +258,8 @@ class ColumnsDialog(QDialog):
 
     @Slot()
     def _on_buttons_accepted(self) -> None:
+        if self.counting:
+            return
         chosen = self.chosen()
         if chosen.gold == chosen.text:
             self.error_label.setText("The texts and the gold labels must be different columns.")

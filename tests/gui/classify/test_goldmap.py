@@ -41,6 +41,7 @@ def test_the_picker_shows_values_counts_and_a_marked_guess_then_the_map_scores_r
     source = write_sst2(tmp_path / "sst2_train.tsv", rows)
     dialog = ColumnsDialog(choose_columns(sniff(source)), need_gold=True, label_set=sentiment)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: not dialog.counting)
     editor = dialog.gold_editor
     assert not editor.isHidden() and "not label names" in editor.intro.text()
     table = editor.table
@@ -77,6 +78,7 @@ def test_names_need_no_map_and_leaving_every_value_out_is_refused(
     source.write_text("text,label\ngood,Positive\nbad,negative\nmeh,mixed\n", encoding="utf-8")
     dialog = ColumnsDialog(choose_columns(sniff(source)), need_gold=True, label_set=sentiment)
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: not dialog.counting)
     assert [c.currentText() for c in dialog.gold_editor.combos] == [
         "(leave out)",  # mixed matches no label
         "negative",
@@ -101,3 +103,26 @@ def test_a_run_whose_values_are_names_is_evaluated_without_asking(
     qtbot.addWidget(dialog)
     assert dialog.editor.gold_map() is not None
     assert dialog.editor.gold_map().text == "0=negative,1=positive"  # type: ignore[union-attr]
+
+
+def test_a_big_gold_column_is_counted_in_the_background(
+    qtbot: QtBot, tmp_path: Path, sentiment: LabelSet
+) -> None:
+    source = tmp_path / "big.csv"
+    with source.open("w", encoding="utf-8") as file:
+        file.write("text,label,other\n")
+        file.writelines(f"text number {i},{i % 2},x{i % 3}\n" for i in range(200_000))
+    dialog = ColumnsDialog(choose_columns(sniff(source)), need_gold=True, label_set=sentiment)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    # The dialog is up and answering while the file is read; OK waits for the count.
+    assert dialog.counting and not ok.isEnabled()
+    assert "Counting the values" in dialog.error_label.text()
+    dialog.buttons.accepted.emit()
+    assert dialog.result() == 0 and dialog.counting, "OK does nothing until the count is in"
+    # Another column while counting: the first count is dropped, never shown.
+    with qtbot.waitSignal(dialog.values_counted, timeout=60_000):
+        dialog.gold_combo.setCurrentIndex(dialog.gold_combo.findText("other"))
+    table = dialog.gold_editor.table
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["x0", "x1", "x2"]
+    assert ok.isEnabled() and dialog.error_label.text() == ""
