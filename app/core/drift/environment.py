@@ -127,6 +127,15 @@ def _order(part: str) -> tuple[int, str]:
     return (names.index(part) if part in names else len(names), part)
 
 
+RUNTIME_PARTS = tuple(part for part, (kind, _label) in PARTS.items() if kind == "runtime")
+
+
+def runtime_of(environment: Environment | Mapping[str, str]) -> dict[str, str]:
+    """The runtime parts (llama-cpp-python, llama.cpp build, CPU kernels) of an environment."""
+    parts = environment.parts if isinstance(environment, Environment) else environment
+    return {part: parts[part] for part in RUNTIME_PARTS if part in parts}
+
+
 def runtime_parts() -> dict[str, str]:
     """llama-cpp-python's version, the llama.cpp build and the CPU features it uses."""
     from app.core.runtime.llama import import_llama_cpp
