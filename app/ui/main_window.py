@@ -116,6 +116,10 @@ class MainWindow(QMainWindow):
         self.models_page.models_changed.connect(self._on_models_changed)
         self.active.active_model_changed.connect(self._on_active_model_changed)
         self.download_queue.settings_changed.connect(self._on_queue_settings_changed)
+        checks = self.models_page.runtime_checks
+        checks.started.connect(self._on_runtime_checks_started)
+        checks.progressed.connect(self._on_runtime_checks_progressed)
+        checks.finished.connect(self._on_runtime_checks_finished)
         self.offline_label.setVisible(self.download_queue.settings.offline)
         self.nav.currentRowChanged.connect(self._on_nav_current_row_changed)
         controller = self.chat_page.controller
@@ -195,6 +199,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         if self.check_task is not None:
             self.check_task.cancel()  # a check set half recorded is not kept
+        self.models_page.runtime_checks.cancel()
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
         self.classify_page.shutdown()
@@ -349,6 +354,7 @@ class MainWindow(QMainWindow):
         self.starter_checked = True
         self.progress.end("starter")
         self._on_models_changed()
+        self.models_page.runtime_checks.start()
         self.starter_ready.emit()
 
     @Slot(str)
@@ -363,7 +369,22 @@ class MainWindow(QMainWindow):
             "ready. You can still download or import one in Models.",
             message,
         )
+        self.models_page.runtime_checks.start()
         self.starter_ready.emit()
+
+    # --- checks at start when the runtime changed ---------------------------
+
+    @Slot(str)
+    def _on_runtime_checks_started(self, message: str) -> None:
+        self.progress.begin("runtime", message)
+
+    @Slot(str, float)
+    def _on_runtime_checks_progressed(self, text: str, fraction: float) -> None:
+        self.progress.begin("runtime", text, fraction)
+
+    @Slot(str)
+    def _on_runtime_checks_finished(self, _message: str) -> None:
+        self.progress.end("runtime")
 
     @Slot(object)
     def _on_queue_settings_changed(self, settings: Settings) -> None:
