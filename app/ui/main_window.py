@@ -42,6 +42,8 @@ OFFER_STARTER_CHECK = True
 """The welcome offers recording the starter's check set (GUI tests turn it off: it loads the
 real model; the test of the first-run check turns it on)."""
 
+RUNTIME_CHECKS_TEXT = "The runtime changed: checking behaviour…"
+
 
 class MainWindow(QMainWindow):
     """Top-level window; owns the pages and the status line."""
@@ -375,12 +377,13 @@ class MainWindow(QMainWindow):
     # --- checks at start when the runtime changed ---------------------------
 
     @Slot(str)
-    def _on_runtime_checks_started(self, message: str) -> None:
-        self.progress.begin("runtime", message)
+    def _on_runtime_checks_started(self, _message: str) -> None:
+        # Short here; the Models page says what changed.
+        self.progress.begin("runtime", RUNTIME_CHECKS_TEXT)
 
     @Slot(str, float)
-    def _on_runtime_checks_progressed(self, text: str, fraction: float) -> None:
-        self.progress.begin("runtime", text, fraction)
+    def _on_runtime_checks_progressed(self, _text: str, fraction: float) -> None:
+        self.progress.begin("runtime", RUNTIME_CHECKS_TEXT, fraction)
 
     @Slot(str)
     def _on_runtime_checks_finished(self, _message: str) -> None:

@@ -141,7 +141,9 @@ class RuntimeChecks(QObject):
     @Slot(object)
     def _on_task_progressed(self, progress: tuple[int, int]) -> None:
         done, total = progress
-        self.progressed.emit("Checking behaviour on the new runtime…", done / total if total else 0)
+        self.progressed.emit(
+            "Checking behaviour on the new runtime…", done / total if total else 0.0
+        )
 
     @Slot(object)
     def _on_task_checked(self, outcome: tuple[DueCheck, DriftReport | str]) -> None:

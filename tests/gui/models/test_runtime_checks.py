@@ -129,10 +129,15 @@ def test_the_window_checks_the_starter_when_llama_cpp_python_changed(
     qtbot.addWidget(window)
     checks = window.models_page.runtime_checks
     shown: list[str] = []
-    checks.started.connect(lambda _m: shown.append(window.progress.label.text()))
+    checks.started.connect(
+        lambda _m: shown.extend([window.progress.label.text(), window.models_page.status.text()])
+    )
     with qtbot.waitSignal(checks.finished, timeout=120_000):
         window.show()
-    assert shown and f"llama-cpp-python version {OLD_BINDING} -> " in shown[0]
+    status_line, page_message = shown
+    assert status_line == "The runtime changed: checking behaviour…"
+    assert f"(llama-cpp-python version {OLD_BINDING} -> " in page_message
+    assert page_message.endswith("checking 1 check set in the background…")
     assert "runtime" not in window.progress.jobs, "the status line is free again"
     table = window.models_page.table_model
     assert table.index(table.row_of(starter.id), Column.BEHAVIOUR).data() == "Identical (2/2)"
