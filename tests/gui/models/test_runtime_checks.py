@@ -141,3 +141,31 @@ def test_the_window_checks_the_starter_when_llama_cpp_python_changed(
     assert "runtime" not in window.progress.jobs, "the status line is free again"
     table = window.models_page.table_model
     assert table.index(table.row_of(starter.id), Column.BEHAVIOUR).data() == "Identical (2/2)"
+
+
+def test_closing_the_page_cancels_the_checks_and_keeps_no_result(
+    qtbot: QtBot, store: ModelStore, hub_server: FakeHub, tmp_path: Path
+) -> None:
+    model, _other = models(store, tmp_path)
+    check_set = record_on_old_runtime(
+        CheckSet(name="basics", prompts=PROMPTS), recording(model, "2026-11-02T10:00:00Z", (1, 2))
+    )
+    CheckSetLibrary.for_paths(store.paths).save(check_set)
+
+    def until_cancelled(
+        store: ModelStore, due: DueCheck, on_progress: ProgressCallback, cancel: CancelToken
+    ) -> DriftReport:
+        cancel.wait(20)  # a real check stops between tokens
+        cancel.raise_if_cancelled()
+        raise AssertionError("not cancelled")
+
+    page = open_page(qtbot, store, hub_settings(hub_server))
+    checks = page.runtime_checks
+    checks.checker = until_cancelled
+    with qtbot.waitSignal(checks.started, timeout=30_000):
+        checks.start()
+    with qtbot.waitSignal(checks.finished, timeout=30_000) as finished:
+        page.close()
+    assert "cancelled; they run at the next start" in finished.args[0]
+    assert CheckResults.for_paths(store.paths).for_model(model) == []
+    assert not checks.running
