@@ -225,3 +225,31 @@ def test_keeping_the_old_version_offers_nothing(
     page = open_page(qtbot, store, hub_settings(hub_server))
     page.installed._on_compared(VersionComparison(old, new, ()))
     assert not page.installed.busy.busy
+
+
+@pytest.mark.slow
+def test_recording_from_chats_on_the_starter(
+    qtbot: QtBot, store: ModelStore, hub_server: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.drift.sources import chat_prompts, prompt_items
+    from app.core.models.starter import ensure_starter
+
+    starter = ensure_starter(store)
+    assert starter is not None
+    keep_chats(store.paths)
+    capitals = next(c for c in chat_prompts(store.paths) if c.title == "Capitals")
+    request = RecordRequest(
+        "capitals", prompt_items((capitals.system, p) for p in capitals.prompts)
+    )
+    monkeypatch.setattr(RecordDialog, "ask", classmethod(lambda cls, *args: request))
+    page = open_page(qtbot, store, hub_settings(hub_server))
+    page.refresh()
+    tab = page.installed
+    tab.table.selectRow(page.table_model.row_of(starter.id))
+    with qtbot.waitSignal(tab.busy.finished, timeout=120_000):
+        qtbot.mouseClick(tab.recorder.record_button, CLICK)
+    saved = CheckSetLibrary.for_paths(store.paths).load("capitals")
+    assert saved.recording is not None and len(saved.recording.prompts) == 2
+    assert {p.system for p in saved.prompts} == {"Answer in one word."}
+    table = page.table_model
+    assert table.index(table.row_of(starter.id), Column.BEHAVIOUR).data() == "Recorded"
