@@ -44,6 +44,8 @@ OFFER_STARTER_CHECK = True
 """The welcome offers recording the starter's check set (GUI tests turn it off: it loads the
 real model; the test of the first-run check turns it on)."""
 
+RUNTIME_CHECKS_TEXT = "The runtime changed: checking behaviour…"
+
 
 class MainWindow(QMainWindow):
     """Top-level window; owns the pages and the status line."""
@@ -127,6 +129,10 @@ class MainWindow(QMainWindow):
         self.models_page.models_changed.connect(self._on_models_changed)
         self.active.active_model_changed.connect(self._on_active_model_changed)
         self.download_queue.settings_changed.connect(self._on_queue_settings_changed)
+        checks = self.models_page.runtime_checks
+        checks.started.connect(self._on_runtime_checks_started)
+        checks.progressed.connect(self._on_runtime_checks_progressed)
+        checks.finished.connect(self._on_runtime_checks_finished)
         self.offline_label.setVisible(self.download_queue.settings.offline)
         self.nav.currentRowChanged.connect(self._on_nav_current_row_changed)
         controller = self.chat_page.controller
@@ -240,6 +246,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         if self.check_task is not None:
             self.check_task.cancel()  # a check set half recorded is not kept
+        self.models_page.runtime_checks.cancel()
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
         self.classify_page.shutdown()
@@ -395,6 +402,7 @@ class MainWindow(QMainWindow):
         self.starter_checked = True
         self.progress.end("starter")
         self._on_models_changed()
+        self.models_page.runtime_checks.start()
         self.starter_ready.emit()
 
     @Slot(str)
@@ -409,7 +417,23 @@ class MainWindow(QMainWindow):
             "ready. You can still download or import one in Models.",
             message,
         )
+        self.models_page.runtime_checks.start()
         self.starter_ready.emit()
+
+    # --- checks at start when the runtime changed ---------------------------
+
+    @Slot(str)
+    def _on_runtime_checks_started(self, _message: str) -> None:
+        # Short here; the Models page says what changed.
+        self.progress.begin("runtime", RUNTIME_CHECKS_TEXT)
+
+    @Slot(str, float)
+    def _on_runtime_checks_progressed(self, _text: str, fraction: float) -> None:
+        self.progress.begin("runtime", RUNTIME_CHECKS_TEXT, fraction)
+
+    @Slot(str)
+    def _on_runtime_checks_finished(self, _message: str) -> None:
+        self.progress.end("runtime")
 
     @Slot(object)
     def _on_queue_settings_changed(self, settings: Settings) -> None:

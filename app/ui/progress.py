@@ -6,7 +6,7 @@ until it ends, then the one before it. A job without an estimate shows a busy ba
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QSizePolicy, QWidget
 
 from app.ui.elided_label import ElidedLabel
 
@@ -17,6 +17,9 @@ class StatusProgress(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = ElidedLabel()  # plain text (names from the Hub), never widens the window
+        # Up to its capped size hint: with ElidedLabel's Ignored width the status bar gave it
+        # no room at all, and only the bar showed.
+        self.label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Progress")
         self.bar.setMaximumWidth(160)

@@ -235,6 +235,8 @@ def test_model_loading_shows_progress_in_the_status_line(qtbot: QtBot, store: Mo
         progress = window.progress
         qtbot.waitUntil(lambda: progress.label.text() == "Checking the model file…")
         assert progress.isVisible() and progress.jobs == ["model"]
+        # Readable, not just a bar: the label has room beside the active model's name.
+        qtbot.waitUntil(lambda: progress.label.shown_text() == "Checking the model file…")
         assert progress.bar.maximum() == 1000 and progress.bar.value() == 250
     finally:
         engine.release.set()

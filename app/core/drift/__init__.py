@@ -26,7 +26,7 @@ from app.core.drift.checkset import (
 from app.core.drift.compare import DriftReport, compare, to_markdown
 from app.core.drift.environment import Difference, Environment
 from app.core.drift.library import CheckSetLibrary
-from app.core.drift.record import ProgressCallback, answer
+from app.core.drift.record import ProgressCallback, answer, replay_settings
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 
@@ -59,6 +59,7 @@ def check(
             f"driftless drift record {check_set.name} --model ID."
         )
     env = recording.environment
+    recorded_threads, recorded_batch, recorded_unpack = replay_settings(env)
     if model is None:
         recorded = env.get("model_id")
         installed = {m.id for m in store.list_models()}
@@ -68,9 +69,9 @@ def check(
         store,
         check_set,
         model,
-        threads=threads or _int(env.get("chat_threads") or env.get("classify_threads")),
-        batch=batch or _int(env.get("chat_batch")) or 512,
-        unpack=unpack if unpack is not None else "from" in (env.get("classify_weights") or "from"),
+        threads=threads or recorded_threads,
+        batch=batch or recorded_batch,
+        unpack=unpack if unpack is not None else recorded_unpack,
         on_progress=on_progress,
         cancel=cancel,
     )
@@ -83,10 +84,6 @@ def check(
         if target is not None:
             CheckResults.for_paths(paths).save(report, target)
     return report
-
-
-def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
 
 
 __all__ = [

@@ -8,12 +8,12 @@ winner with a larger move a shift. Both count as drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.drift.checkset import CheckSet, LabelAnswer, PromptAnswer, PromptItem, Recording
-from app.core.drift.environment import Difference
+from app.core.drift.environment import Difference, runtime_of
 
 SHOWN_CHARS = 160
 
@@ -89,6 +89,8 @@ class DriftReport:
     missing: tuple[str, ...] = field(default=())
     """Items of the check set the recording has no answer for (not compared)."""
     largest_move: float = 0.0
+    runtime: Mapping[str, str] = field(default_factory=dict)
+    """The runtime the fresh answers were given on (so a start-up check runs once per runtime)."""
 
     @property
     def identical(self) -> bool:
@@ -162,6 +164,7 @@ class DriftReport:
             "gold_texts": self.gold_texts,
             "environment": [d.to_json() for d in self.environment],
             "missing": list(self.missing),
+            "runtime": dict(self.runtime),
         }
 
 
@@ -229,6 +232,7 @@ def compare(check_set: CheckSet, before: Recording, after: Recording) -> DriftRe
         environment=tuple(before.environment.differences(after.environment)),
         missing=tuple(missing),
         largest_move=largest,
+        runtime=runtime_of(after.environment),
     )
 
 

@@ -37,6 +37,18 @@ ProgressCallback = Callable[[int, int], None]
 """Called with (items done, items in all) after each item."""
 
 
+def replay_settings(environment: Environment) -> tuple[int | None, int, bool]:
+    """The recorded (threads, batch size, 16-bit copy for classifying) of a recording."""
+    threads = _int(environment.get("chat_threads") or environment.get("classify_threads"))
+    batch = _int(environment.get("chat_batch")) or DEFAULT_BATCH
+    unpack = "from" in (environment.get("classify_weights") or "from")
+    return threads, batch, unpack
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
 def greedy_params(check_set: CheckSet) -> SamplingParams:
     return SamplingParams(
         temperature=0.0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class CheckResult:
     changed: int
     summary: str
     markdown: str
+    runtime: dict[str, str] = field(default_factory=dict)
+    """The runtime the check ran on (empty in results kept by an older Driftless)."""
 
     @classmethod
     def of(cls, report: DriftReport, model: InstalledModel) -> CheckResult:
@@ -51,6 +53,7 @@ class CheckResult:
             changed=changed,
             summary=report.summary(),
             markdown=to_markdown(report),
+            runtime=dict(report.runtime),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -69,6 +72,7 @@ class CheckResult:
             changed=int(data["changed"]),
             summary=str(data["summary"]),
             markdown=str(data["markdown"]),
+            runtime={str(k): str(v) for k, v in dict(data.get("runtime") or {}).items()},
         )
 
 
@@ -149,6 +153,7 @@ def behaviours(paths: Paths, models: Sequence[InstalledModel]) -> dict[str, Beha
 
     library = CheckSetLibrary.for_paths(paths)
     recorded: dict[str, list[tuple[str, str, int]]] = {}
+    recorded_at: dict[str, str] = {}
     for name in library.names():
         try:
             check_set = library.load(name)
@@ -158,10 +163,16 @@ def behaviours(paths: Paths, models: Sequence[InstalledModel]) -> dict[str, Beha
             continue
         key = check_set.recording.environment.get("lock_id") or ""
         recorded.setdefault(key, []).append((name, check_set.recording.recorded_at, check_set.size))
+        recorded_at[name] = check_set.recording.recorded_at
     kept = CheckResults.for_paths(paths)
     found = {}
     for model in models:
-        results = tuple(kept.for_model(model))
+        # A result of an older recording (the check set was recorded again since) is moot.
+        results = tuple(
+            r
+            for r in kept.for_model(model)
+            if recorded_at.get(r.name, r.recorded_at) == r.recorded_at
+        )
         checked = {r.name for r in results}
         unchecked = [row for row in recorded.get(model.lock_id, []) if row[0] not in checked]
         if results:

@@ -16,10 +16,11 @@ from app.core.cancel import CancelToken
 from app.core.drift import check
 from app.core.drift.checkset import CheckSet, CheckSetError
 from app.core.drift.compare import DriftReport, to_markdown
-from app.core.drift.environment import PARTS, runtime_parts
+from app.core.drift.environment import runtime_parts
 from app.core.drift.library import CheckSetLibrary
-from app.core.drift.record import ProgressCallback
+from app.core.drift.record import ProgressCallback, answer, replay_settings
 from app.core.drift.results import CheckResult, CheckResults
+from app.core.drift.runtime import runtime_changes
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import Paths
 
@@ -77,13 +78,7 @@ class VersionComparison:
 def runtime_changed(check_set: CheckSet) -> bool:
     if check_set.recording is None:
         return False
-    env = check_set.recording.environment
-    now = runtime_parts()
-    return any(
-        env.get(part) not in (None, now.get(part))
-        for part, (kind, _label) in PARTS.items()
-        if kind == "runtime"
-    )
+    return bool(runtime_changes(check_set.recording.environment.parts, runtime_parts()))
 
 
 def compare_versions(
@@ -127,6 +122,49 @@ def compare_versions(
         results.save(report, old)
         old_reports.append(report)
     return VersionComparison(old, new, tuple(reports), tuple(old_reports))
+
+
+def record_again(
+    paths: Paths,
+    store: ModelStore,
+    old: InstalledModel,
+    new: InstalledModel,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[str]:
+    """Record ``old``'s check sets again on ``new`` (after switching to it), with the
+    recorded settings, so the next check compares with the new version. Every answer is
+    in before any file is replaced: a cancelled run changes nothing. Returns the names."""
+    library = CheckSetLibrary.for_paths(paths)
+    check_sets = check_sets_of(library, old)
+    total = sum(c.size for c in check_sets)
+    done = 0
+    recorded = []
+    for check_set in check_sets:
+        assert check_set.recording is not None
+        threads, batch, unpack = replay_settings(check_set.recording.environment)
+
+        def progress(count: int, _total: int, base: int = done) -> None:
+            if on_progress is not None:
+                on_progress(base + count, total)
+
+        recording = answer(
+            paths,
+            store,
+            check_set,
+            new.id,
+            threads=threads,
+            batch=batch,
+            unpack=unpack,
+            on_progress=progress,
+            cancel=cancel,
+        )
+        recorded.append(check_set.recorded(recording))
+        done += check_set.size
+    for check_set in recorded:
+        library.save(check_set)
+    return [c.name for c in recorded]
 
 
 def stored_results(

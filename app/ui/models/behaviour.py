@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTextBrowser,
     QVBoxLayout,
@@ -67,3 +68,21 @@ class BehaviourPrompts:
         dialog.buttons.accepted.connect(dialog.accept)
         dialog.buttons.rejected.connect(dialog.reject)
         return dialog.exec() == QDialog.DialogCode.Accepted
+
+    @classmethod
+    def record_again(cls, parent: QWidget | None, comparison: VersionComparison) -> bool:
+        """After switching: record the check sets again on the new version? True for yes."""
+        names = ", ".join(r.name for r in comparison.reports)
+        box = QMessageBox(parent)
+        box.setWindowTitle("Record again on the new version")
+        box.setText(f"Record {names} again on {comparison.new.id}?")
+        box.setInformativeText(
+            f"They hold {comparison.old.id}'s answers, so later checks of "
+            f"{comparison.new.id} would compare with the old version. Recording again makes "
+            "the new version's answers the ones to compare with."
+        )
+        again = box.addButton("Record again on the new version", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep the old answers", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(again)
+        box.exec()
+        return box.clickedButton() is again

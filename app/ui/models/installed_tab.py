@@ -1,7 +1,8 @@
 """The Installed tab: every model version, and use, pin, verify, remove, update, lock.
 
 Quick store changes (use, pin, remove) run on the GUI thread; hashing, copying,
-lockfile imports and update checks run in a worker behind a :class:`BusyStrip`.
+lockfile imports, update checks and recording behaviour checks (record_check.py) run in
+a worker behind a :class:`BusyStrip`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.ui.models.download_model import DownloadRequest
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.installed_files import FileActions
 from app.ui.models.prompts import Prompts
+from app.ui.models.record_check import RecordActions
 from app.ui.models.table import Column, InstalledModelsModel, Role, VerifyMark, describe
 from app.ui.tasks import Task
 
@@ -109,6 +111,7 @@ class InstalledTab(QWidget):
         self.export_lock_button = self.files.export_lock_button
         self.import_lock_button = self.files.import_lock_button
         self.import_files = self.files.import_files
+        self.recorder = RecordActions(self, store, self.busy, self.status, self.selected_model)
 
         tools = QHBoxLayout()
         for widget in self.files.buttons():
@@ -124,6 +127,7 @@ class InstalledTab(QWidget):
             self.remove_button,
             self.folder_button,
             self.behaviour_button,
+            self.recorder.record_button,
         ):
             actions.addWidget(widget)
         actions.addStretch(1)
@@ -148,6 +152,7 @@ class InstalledTab(QWidget):
         self.check_button.clicked.connect(self._on_check_clicked)
         self.verify_all_button.clicked.connect(self._on_verify_all_clicked)
         self.files.changed.connect(self._changed)
+        self.recorder.changed.connect(self._changed)
         self.table.selectionModel().selectionChanged.connect(self.update_buttons)
         self.table.doubleClicked.connect(self._on_use_clicked)
         self.busy.started.connect(self.update_buttons)
@@ -216,6 +221,7 @@ class InstalledTab(QWidget):
         self.check_button.setToolTip(OFFLINE_TIP if offline else "Ask the Hub what changed")
         self.verify_all_button.setEnabled(not busy and self.table_model.rowCount() > 0)
         self.files.update_buttons()
+        self.recorder.update_buttons()
 
     def _changed(self, message: str) -> None:
         self.status.setText(message)
@@ -490,6 +496,7 @@ class InstalledTab(QWidget):
                 f"Switched to {comparison.new.id}; {comparison.old.id} stays installed."
             )
             self.models_changed.emit()
+            self.recorder.offer_record_again(comparison)
         else:
             active = self.store.active()
             self.status.setText(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from app.core.models.store import InstalledModel, ModelStore
@@ -22,6 +22,7 @@ from app.ui.models.catalog_tab import CatalogTab
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.downloads_tab import DownloadsTab
 from app.ui.models.installed_tab import InstalledTab
+from app.ui.models.runtime_checks import RuntimeChecks
 from app.ui.models.search_tab import SearchTab
 from app.ui.models.settings_dialog import SettingsDialog
 
@@ -91,6 +92,8 @@ class ModelsPage(QWidget):
         self.verify_button = self.installed.verify_button
         self.remove_button = self.installed.remove_button
         self.status = self.installed.status
+        # Checks at start when the runtime changed (the window starts them).
+        self.runtime_checks = RuntimeChecks(store, self)
 
         header = QHBoxLayout()
         header.addWidget(title)
@@ -110,6 +113,9 @@ class ModelsPage(QWidget):
         self.queue.model_installed.connect(self._on_queue_model_installed)
         self.queue.jobs_changed.connect(self._on_queue_jobs_changed)
         self.queue.settings_changed.connect(self._on_queue_settings_changed)
+        self.runtime_checks.started.connect(self._on_runtime_checks_started)
+        self.runtime_checks.model_checked.connect(self._on_runtime_checks_model_checked)
+        self.runtime_checks.finished.connect(self._on_runtime_checks_finished)
         self.queue.restore_partials()
         self._on_queue_settings_changed(self.queue.settings)
         self._on_queue_jobs_changed()
@@ -130,6 +136,10 @@ class ModelsPage(QWidget):
         """Save the settings and use them for every search and download from now on."""
         save_settings(self.store.paths, settings)
         self.queue.set_settings(settings)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.runtime_checks.cancel()
+        super().closeEvent(event)
 
     # --- drag and drop ----------------------------------------------------
 
@@ -171,6 +181,23 @@ class ModelsPage(QWidget):
         self.installed.status.setText(f"Installed {model.id} ({model.repo}@{model.short_commit}).")
         self.models_changed.emit()
         self.installed.model_installed(model)
+
+    @Slot(str)
+    def _on_runtime_checks_started(self, message: str) -> None:
+        self.table_model.set_checking(self.runtime_checks.checking)
+        self.status.setText(message)
+
+    @Slot(str)
+    def _on_runtime_checks_model_checked(self, _model_id: str) -> None:
+        self.installed.refresh()
+        self.table_model.set_checking(self.runtime_checks.checking)
+
+    @Slot(str)
+    def _on_runtime_checks_finished(self, message: str) -> None:
+        self.table_model.set_checking(set())
+        self.installed.refresh()
+        if message:
+            self.status.setText(message)
 
     @Slot()
     def _on_queue_jobs_changed(self) -> None:

@@ -103,6 +103,7 @@ class InstalledModelsModel(QAbstractTableModel):
         self._verify: dict[str, VerifyMark] = {}
         self._updates: dict[str, UpdateStatus] = {}
         self._behaviours: dict[str, Behaviour] = {}
+        self._checking: set[str] = set()
 
     def set_models(
         self,
@@ -118,6 +119,13 @@ class InstalledModelsModel(QAbstractTableModel):
 
     def behaviour(self, model_id: str) -> Behaviour | None:
         return self._behaviours.get(model_id)
+
+    def set_checking(self, model_ids: set[str]) -> None:
+        """Models whose behaviour is being checked in the background (the cell says so)."""
+        changed = self._checking ^ model_ids
+        self._checking = set(model_ids)
+        for model_id in changed:
+            self._changed(model_id, Column.BEHAVIOUR)
 
     def set_verify_mark(self, model_id: str, mark: VerifyMark) -> None:
         self._verify[model_id] = mark
@@ -240,6 +248,8 @@ class InstalledModelsModel(QAbstractTableModel):
             status = self._updates.get(model.id)
             return UPDATE_TEXT[status.state] if status else ""
         if column == Column.BEHAVIOUR:
+            if model.id in self._checking:
+                return "Checking…"
             behaviour = self._behaviours.get(model.id)
             return behaviour.short if behaviour else ""
         return state_text(model, active)
@@ -258,6 +268,8 @@ class InstalledModelsModel(QAbstractTableModel):
             status = self._updates.get(model.id)
             return status.message if status else "Not checked yet: use Check for updates."
         if column == Column.BEHAVIOUR:
+            if model.id in self._checking:
+                return "The runtime changed since the recording: checking in the background."
             behaviour = self._behaviours.get(model.id)
             return behaviour.details if behaviour else "No check set recorded or checked on it."
         return None

@@ -169,3 +169,20 @@ def test_environment_differences_are_named_and_the_model_id_ignored() -> None:
     assert "| chat template sha256 |" in to_markdown(report)
     # A part only one side recorded is not a difference (an older file, no prompts).
     assert ENV.differences(Environment({"lock_id": ENV.parts["lock_id"]})) == []
+
+
+def test_only_settings_measured_to_change_answers_are_blamed() -> None:
+    """README "Determinism": the 16-bit copy changes greedy replies; threads, batch size and
+    a warm cache were measured not to, so they are named only when nothing else is."""
+    before = recording(env=ENV.merged(chat_batch="512", chat_weights="Q4_1 (the file)"))
+    settings = before.environment.merged(chat_threads="2", chat_batch="8")
+    both = compare(
+        check_set(),
+        before,
+        recording(tokens=(1, 5), env=settings.merged(chat_weights="F16 (16-bit copy)")),
+    )
+    assert both.cause() == "Different chat weights."
+    alone = compare(check_set(), before, recording(tokens=(1, 5), env=settings))
+    assert alone.cause() == "Different chat thread count, chat batch size."
+    same = compare(check_set(), before, recording(env=settings))
+    assert same.identical and "without changing an answer" in same.summary()

@@ -89,3 +89,41 @@ def test_update_checks_the_new_version_before_switching(
     assert "(as checked before)" in err and "1 of 2 prompts answered differently" in err
     active = ModelStore(get_paths()).active()
     assert active is not None and active.id == new_id
+
+
+@pytest.mark.slow
+def test_record_again_makes_the_new_version_the_one_to_compare_with(
+    store: ModelStore, starter_file: Path, tmp_path: Path
+) -> None:
+    from app.core.drift import CheckSet, PromptItem, answer, check
+    from app.core.drift.checkset import item_id
+    from app.core.drift.results import behaviours
+    from app.core.drift.versions import check_sets_of, compare_versions, record_again
+
+    old = store.import_file(starter_file, link=True)
+    template = read_gguf(starter_file).chat_template
+    assert template is not None
+    variant = starter_with_metadata(
+        starter_file,
+        tmp_path / "v2" / STARTER.filename,
+        {"tokenizer.chat_template": template.replace("named SmolLM", "named Drifty")},
+    )
+    new = store.import_file(variant)
+    prompts = (PromptItem(item_id("prompt", None, "What is 2 + 2?"), "What is 2 + 2?"),)
+    check_set = CheckSet(name="basics", prompts=prompts, max_tokens=8)
+    library = CheckSetLibrary.for_paths(store.paths)
+    library.save(check_set.recorded(answer(store.paths, store, check_set, old.id, threads=1)))
+    comparison = compare_versions(store.paths, store, old, new)
+    assert not comparison.identical
+    assert behaviours(store.paths, [new])[new.id].short == "Drifted (1/1)"
+
+    assert record_again(store.paths, store, old, new) == ["basics"]
+    again = library.load("basics")
+    assert again.recording is not None
+    assert again.recording.environment.get("lock_id") == new.lock_id
+    assert again.recording.environment.get("chat_threads") == "1", "the recorded settings"
+    assert [c.name for c in check_sets_of(library, new)] == ["basics"]
+    assert check_sets_of(library, old) == []
+    # The drift kept from the update was against the old answers: it no longer shows.
+    assert behaviours(store.paths, [new])[new.id].short == "Recorded"
+    assert check(store.paths, store, again, new.id).identical
