@@ -199,7 +199,7 @@ def bundled_distributions(app_dir: Path) -> list[importlib.metadata.Distribution
     for toc in sorted(build.WORK.rglob("*.toc")):
         if toc.name.startswith(("PYZ-", "COLLECT-")):
             text = toc.read_text(encoding="utf-8")
-            sources |= {m for m in re.findall(r"'(/[^']+)'", text)}
+            sources |= {str(Path(m).resolve()) for m in re.findall(r"'(/[^']+)'", text)}
     if not sources:
         raise SystemExit(f"dist: no PyInstaller table of contents in {build.WORK}; build first.")
     found = []
@@ -227,9 +227,14 @@ def write_licences(folder: Path, app_dir: Path) -> None:
     for text in sorted(LICENSE_TEXTS.iterdir()):
         shutil.copyfile(text, folder / text.name)
     python = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    python_licence = Path(sys.base_prefix) / "lib" / python / "LICENSE.txt"
-    if not python_licence.is_file():
-        raise SystemExit(f"dist: Python's licence is not at {python_licence}")
+    # A Python built from source (pyenv, python.org) has LICENSE.txt; Debian's moves it.
+    candidates = [
+        Path(sys.base_prefix) / "lib" / python / "LICENSE.txt",
+        Path("/usr/share/doc") / python / "copyright",
+    ]
+    python_licence = next((p for p in candidates if p.is_file()), None)
+    if python_licence is None:
+        raise SystemExit(f"dist: Python's licence is in none of {', '.join(map(str, candidates))}")
     shutil.copyfile(python_licence, folder / "Python-PSF.txt")
     index = []
     packages = folder / "python-packages"
@@ -288,7 +293,7 @@ def write_share(share: Path) -> None:
         shutil.copyfile(png, target / png.name)
 
 
-def write_readme(path: Path) -> None:
+def write_readme(path: Path, glibc: str) -> None:
     text = f"""\
         {APP_NAME} {__version__} for Linux (x86-64)
         {"=" * (len(APP_NAME) + len(__version__) + 21)}
@@ -308,7 +313,8 @@ def write_readme(path: Path) -> None:
         is never removed by the uninstaller; delete that folder yourself to erase it.
 
         What it runs on
-          64-bit x86 Linux with an X11 or Wayland desktop. Qt needs a few system libraries
+          64-bit x86 Linux with glibc {glibc} or newer and an X11 or Wayland desktop
+          (`ldd --version` shows a system's glibc). Qt needs a few system libraries
           that most desktops have; on a minimal system install them with
             Debian/Ubuntu: sudo apt install libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1
             Fedora:        sudo dnf install xcb-util-cursor libxkbcommon-x11 mesa-libEGL
@@ -328,7 +334,7 @@ def write_readme(path: Path) -> None:
 def write_extras(folder: Path, app_dir: Path) -> None:
     """Everything the tarball holds beside the app."""
     folder.mkdir(parents=True)
-    write_readme(folder / "README")
+    write_readme(folder / "README", external_needs(app_dir)[1])
     write_licences(folder / "LICENSES", app_dir)
     write_share(folder / "share")
     shutil.copyfile(HERE / "install.sh", folder / "install.sh")

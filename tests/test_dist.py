@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -257,6 +258,7 @@ def test_tarball_unpacks_to_a_working_app_and_installs_from_a_path_with_spaces(
     assert "numpy " in index and "huggingface_hub " in index and "Jinja2 " in index
     readme = (unpacked / "README").read_text()
     assert "./install.sh" in readme and "--uninstall" in readme
+    assert re.search(r"glibc 2\.\d+ or newer", readme), readme
     done = subprocess.run(
         [str(unpacked / "driftless"), "--version"], capture_output=True, text=True, timeout=120
     )
@@ -354,3 +356,29 @@ def test_metainfo_has_a_homepage_and_screenshots_that_exist() -> None:
         path = str(PACKAGING / f"{APP_ID}.metainfo.xml")
         valid = subprocess.run(["appstreamcli", "validate", "--no-net", path], capture_output=True)
         assert valid.returncode == 0, valid.stdout + valid.stderr
+
+
+def test_depends_name_the_packages_of_libraries_the_bundle_needs_and_does_not_ship(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    libraries = dist.system_library_paths()
+    system = Path(libraries["libxcb-render.so.0"]).resolve()  # needs libxcb.so.1 and libc
+    app = tmp_path / "Driftless"
+    plugins = app / "_internal" / "PySide6" / "Qt" / "plugins" / "x"
+    plugins.mkdir(parents=True)
+    shutil.copyfile(system, app / "_internal" / "libxcb-render.so.0")
+    depends = dist.debian_depends(app)
+    assert depends[0].startswith("libc6 (>= 2.") and "libxcb1" in depends, depends
+    assert "libxcb-cursor0" in depends, "Qt opens it with dlopen and it is not shipped"
+    assert "libxcb-render0" not in depends, "what the bundle ships is no dependency"
+
+    # a plugin's needs are optional: Qt skips a plugin whose libraries are missing
+    (app / "_internal" / "libxcb-render.so.0").rename(plugins / "libplugin.so")
+    assert "libxcb1" not in dist.debian_depends(app)
+
+    # a library that cannot be named stops the build rather than leave Depends short
+    (plugins / "libplugin.so").rename(app / "_internal" / "libxcb-render.so.0")
+    del libraries["libxcb.so.1"]
+    monkeypatch.setattr(dist, "system_library_paths", lambda: libraries)
+    with pytest.raises(SystemExit, match=r"libxcb\.so\.1"):
+        dist.debian_depends(app)
