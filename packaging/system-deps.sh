@@ -1,6 +1,8 @@
 #!/bin/sh
 # What `make setup` needs from the system: Qt's libraries (for the window on X11/Wayland),
-# a C/C++ compiler (llama-cpp-python compiles from source) and Python's venv module.
+# a C/C++ compiler (llama-cpp-python compiles from source) and Python's venv module; on
+# Debian/Ubuntu also what `make dist` and its tests use (readelf, desktop-file-validate,
+# appstreamcli).
 #
 # On Debian/Ubuntu (dpkg and apt) it installs what is missing, with sudo when not root.
 # Elsewhere it names the packages for Fedora, Arch or openSUSE and installs nothing.
@@ -10,7 +12,9 @@ set -eu
 PYTHON=${PYTHON:-python3.11}
 DEBIAN="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
-libxcb-render-util0 libxcb-image0 fonts-dejavu-core"
+libxcb-render-util0 libxcb-image0 fonts-dejavu-core \
+binutils desktop-file-utils appstream"
+# (the last three for `make dist` and its tests: readelf, and the desktop file checkers)
 FEDORA="mesa-libEGL mesa-libGL libxkbcommon-x11 fontconfig dbus-libs xcb-util-cursor \
 xcb-util-wm xcb-util-keysyms xcb-util-renderutil xcb-util-image dejavu-sans-fonts gcc-c++ \
 python3.11"
