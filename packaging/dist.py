@@ -308,7 +308,9 @@ def write_readme(path: Path, glibc: str) -> None:
         Install it in the applications menu (for you alone, no root needed)
           ./install.sh                copies this folder to ~/.local/lib/driftless, adds
                                       ~/.local/bin/driftless, the menu entry and icons
-          ./install.sh --uninstall    removes them again
+          ./install.sh --uninstall    removes them again (so does
+                                      ~/.local/lib/driftless/install.sh --uninstall
+                                      once this folder is gone)
         Your data (models, conversations, settings) lives in ~/.local/share/Driftless and
         is never removed by the uninstaller; delete that folder yourself to erase it.
 
