@@ -263,7 +263,21 @@ def test_tarball_unpacks_to_a_working_app_and_installs_from_a_path_with_spaces(
         [str(unpacked / "driftless"), "--version"], capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip() == VERSION_LINE, done.stdout + done.stderr
+    smoke_offline(unpacked / "driftless", tmp_path / "data folder é")
     check_install_and_uninstall(unpacked, tmp_path / "home with space")
+
+
+def smoke_offline(app: Path, home: Path) -> None:
+    """The packaged smoke test (window offscreen, starter loaded, a reply), with no network
+    at all where this machine allows a network namespace (``unshare -rn``)."""
+    command = [str(app), "--home", str(home), "--smoke-test"]
+    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
+        command = ["unshare", "-rn", *command]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke: ok" in done.stdout, done.stdout
 
 
 def dpkg_deb(*args: str) -> str:
@@ -322,6 +336,7 @@ def test_deb_fields_files_and_install_into_a_fresh_root(
     done = subprocess.run([str(app), "--version"], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == VERSION_LINE, done.stdout + done.stderr
     assert (root / "usr" / "bin" / "driftless").readlink() == Path("/opt/driftless/driftless")
+    smoke_offline(app, tmp_path / "data folder")
     entry_path = root / "usr" / "share" / "applications" / f"{APP_ID}.desktop"
     assert exec_argv(read_entry(entry_path)["Exec"])[0] == "driftless"
     metainfo = root / "usr" / "share" / "metainfo" / f"{APP_ID}.metainfo.xml"
