@@ -65,3 +65,23 @@ def test_bring_to_front_unminimises(qtbot: QtBot) -> None:
     assert window.isMinimized()
     bring_to_front(window)
     assert not window.isMinimized() and window.isVisible()
+
+
+def test_a_crashed_instances_socket_is_replaced(tmp_path: Path) -> None:
+    import socket
+
+    from PySide6.QtCore import QDir
+
+    instance = SingleInstance(tmp_path / "crashed")
+    path = Path(QDir.tempPath()) / instance.name
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(str(path))  # bound, never listening: what a killed instance leaves behind
+    left.close()
+    try:
+        assert path.exists()
+        assert not instance.activate_running()
+        assert instance.listen()
+        assert SingleInstance(tmp_path / "crashed").name == instance.name
+    finally:
+        instance.close()
+        path.unlink(missing_ok=True)
