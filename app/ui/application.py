@@ -22,6 +22,7 @@ from app.core.logs import setup_logging, stop_logging
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from app.ui.errors import ExceptionReporter
+from app.ui.single_instance import SingleInstance, bring_to_front
 from app.ui.tasks import wait_for_abandoned
 from app.ui.welcome import app_icon
 
@@ -46,7 +47,17 @@ def run_gui(argv: list[str] | None = None, *, smoke_test: bool = False) -> int:
     except OSError as exc:  # an unwritable data folder: the store says so just below
         print(f"driftless: cannot write the log file: {exc}", file=sys.stderr)
     reporter = ExceptionReporter().install()
+    instance = None if smoke_test else SingleInstance(paths.home)
     try:
+        if instance is not None:
+            if instance.activate_running():
+                log.info("%s is already open on %s: brought it to the front", APP_NAME, paths.home)
+                print(
+                    f"{APP_NAME} is already open on {paths.home}; its window is brought forward.",
+                    file=sys.stderr,
+                )
+                return 0
+            instance.listen()
         try:
             store = ModelStore(paths)
         except DriftlessError as exc:
@@ -59,6 +70,8 @@ def run_gui(argv: list[str] | None = None, *, smoke_test: bool = False) -> int:
         from app.ui.main_window import MainWindow
 
         window = MainWindow(store)
+        if instance is not None:
+            instance.activation_requested.connect(lambda: bring_to_front(window))
         window.show()
         window.greet_first_run()
         if smoke_test:
@@ -92,5 +105,7 @@ def run_gui(argv: list[str] | None = None, *, smoke_test: bool = False) -> int:
             os._exit(code)
         return code
     finally:
+        if instance is not None:
+            instance.close()
         reporter.uninstall()
         stop_logging()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -29,6 +29,7 @@ from app.ui.api.controller import ApiController, ApiState, ServerFactory
 from app.ui.api.dialog import ApiDialog
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
+from app.ui.desktop import open_folder
 from app.ui.elided_label import ElidedLabel
 from app.ui.errors import show_error
 from app.ui.focus_ring import FocusRing
@@ -312,7 +313,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_open_logs_triggered(self) -> None:
         self.store.paths.logs_dir.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.store.paths.logs_dir)))
+        open_folder(self.store.paths.logs_dir)
 
     @Slot()
     def _on_welcome_catalog_requested(self) -> None:

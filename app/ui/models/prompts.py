@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox, QWidget
 
 from app.core.models.store import InstalledModel
+from app.ui.desktop import open_folder
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 LOCK_FILTER = "Driftless lockfiles (*.lock *.toml);;All files (*)"
@@ -79,4 +78,4 @@ class Prompts:
     @classmethod
     def show_folder(cls, folder: Path) -> bool:
         """Open ``folder`` in the system's file manager; False if nothing could."""
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        return open_folder(folder)

@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 from app.core.drift.versions import VersionComparison
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import get_paths
-from app.ui.models import prompts
+from app.ui import desktop
 from app.ui.models.behaviour import BehaviourPrompts
 from app.ui.models.download_model import DownloadRequest
 from app.ui.models.page import ModelsPage
@@ -229,7 +229,7 @@ def test_show_in_file_manager(
     page.refresh()
     select(page, model)
     opened: list[QUrl] = []
-    monkeypatch.setattr(prompts.QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    monkeypatch.setattr(desktop.QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
     qtbot.mouseClick(page.installed.folder_button, CLICK)
     assert [Path(u.toLocalFile()) for u in opened] == [model.path.parent]
 
