@@ -1,0 +1,95 @@
+"""``driftless classify --cluster``: the same classifier, run on a Ray cluster.
+
+The driver builds the classifier exactly as a local run does (model, label set, method,
+taught head), turns it into a job every worker rebuilds and checks, and hands the
+file's blocks of rows to the cluster. Results land in the same run store under the
+same key as a local run, so the same command resumes after a crash, and
+``classify --export-run`` and ``eval --run`` work on the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from app.cli.classify import (
+    _classifier,
+    _encoding_option,
+    _label_set,
+    _method,
+    _open,
+    _options,
+    finish_run,
+)
+from app.cli.common import open_store, status
+from app.cli.progress import ProgressLine
+from app.core.classify import Workbench
+from app.core.cluster import (
+    ClassifierJob,
+    ClusterProgress,
+    connect,
+    open_cluster_run,
+    open_input,
+    run_on_cluster,
+    write_results,
+)
+from app.core.paths import get_paths
+
+
+def classify_on_cluster(args: argparse.Namespace) -> int:
+    with _encoding_option("--encoding"):
+        source = open_input(args.input, args.text_column, encoding=args.encoding)
+    gold = f", gold labels in '{source.gold_name}'" if source.gold_name else ""
+    status(
+        f"Reading {source.path.name} as {source.described}: texts in '{source.text_name}'{gold}."
+    )
+    with Workbench(get_paths().ensure(), open_store()) as bench:
+        info = _open(bench, args.model, args)
+        label_set = _label_set(args, bench)
+        classifier = _classifier(bench, label_set, _options(args, _method(args, args.method)), args)
+        job = ClassifierJob.of(
+            classifier,
+            bench.store.get(info.model_id),
+            unpacked_dir=bench.paths.unpacked_dir,
+            model_path=args.cluster_model,
+            n_threads=args.threads,
+        )
+        bench.close()  # the workers load their own copies; this one is no longer needed
+        run = open_cluster_run(bench.runs, job.info, source)
+        if args.restart:
+            bench.runs.delete_run(run.id)
+            run = open_cluster_run(bench.runs, job.info, source)
+        done, skipped = bench.runs.count(run.id)
+        if done or skipped:
+            status(f"Resuming: {done + skipped:,} of {run.total_rows:,} rows were done before.")
+        cluster = connect(args.cluster)
+        where = "a local Ray on 127.0.0.1" if cluster.started_here else f"Ray at {args.cluster}"
+        status(f"Classifying on {where}: {cluster.nodes} nodes, {cluster.cpus} CPUs.")
+        line = ProgressLine(f"Classifying {args.input.name} on the cluster", "texts")
+
+        def on_progress(p: ClusterProgress) -> None:
+            workers = f"{p.workers} worker{'s' if p.workers != 1 else ''}"
+            line.update(p.done, p.total, p.rows_per_second or None, p.eta_seconds, note=workers)
+
+        try:
+            run = run_on_cluster(
+                bench.runs,
+                job,
+                source,
+                run=run,
+                address=args.cluster,
+                workers=args.workers,
+                on_progress=on_progress,
+            )
+        except KeyboardInterrupt:
+            line.finish()
+            status("Stopped. Run the same command again to resume from the committed blocks.")
+            raise
+        line.finish()
+        problems = [
+            f"line {row.line}: {row.problem}"
+            for row in bench.runs.results(run.id)
+            if row.problem is not None
+        ]
+        described = source.described
+        finish_run(bench.runs, run.id, problems, args, described=described, write=write_results)
+    return 0
