@@ -15,6 +15,7 @@ is in input order with the local run's columns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -157,20 +158,22 @@ def run_on_cluster(
     if blocks:
         info = connect(address)
         size = workers or max(1, info.cpus // max(1, cpus_per_worker))
-        for batch in _stream(blocks, job, size, cpus_per_worker):
-            for block, payload, worker in zip(
-                batch["block"], batch["payload"], batch["worker"], strict=True
-            ):
-                rows = _results(json.loads(str(payload)))
-                store.record(run.id, rows)
-                done += len(rows)
-                blocks_done += 1
-                seen.add(str(worker))
-                if on_block is not None:
-                    on_block(BlockDone(int(block), tuple(r.number for r in rows), str(worker)))
-            report()
-            if cancel is not None:
-                cancel.raise_if_cancelled()
+        # Closed on the way out, so a cancelled or failed run stops its actors at once.
+        with contextlib.closing(_stream(blocks, job, size, cpus_per_worker)) as stream:
+            for batch in stream:
+                for block, payload, worker in zip(
+                    batch["block"], batch["payload"], batch["worker"], strict=True
+                ):
+                    rows = _results(json.loads(str(payload)))
+                    store.record(run.id, rows)
+                    done += len(rows)
+                    blocks_done += 1
+                    seen.add(str(worker))
+                    if on_block is not None:
+                        on_block(BlockDone(int(block), tuple(r.number for r in rows), str(worker)))
+                report()
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
     store.finish(run.id)
     return store.get_run(run.id)
 

@@ -1,0 +1,165 @@
+"""A file classified on a real local Ray cluster (a head and a worker node on 127.0.0.1).
+
+The cluster's results are the local run's, bit for bit; a worker killed mid-run costs
+nothing (its blocks are retried, every row is in the output once); a worker whose model
+file is not the lock's refuses and the error names it; an interrupted driver resumes
+from the committed blocks without classifying them again.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from app.core.cancel import CancelToken
+from app.core.classify.runs import RunStore
+from app.core.cluster import (
+    BlockDone,
+    ClusterProgress,
+    WorkerRefused,
+    from_columns,
+    run_on_cluster,
+)
+from app.core.errors import Cancelled
+from tests.unit.cluster.conftest import BLOCK, ROWS, LocalCluster, Reference
+
+pytestmark = pytest.mark.slow
+
+
+def _pid(worker: str) -> int:
+    match = re.search(r"pid (\d+)", worker)
+    assert match, worker
+    return int(match.group(1))
+
+
+def _exported_rows(store: RunStore, run_id: int, path: Path) -> list[int]:
+    store.export_csv(run_id, path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [int(row["row"]) for row in csv.DictReader(handle)]
+
+
+def test_the_cluster_gives_the_local_runs_labels_and_probabilities_bit_for_bit(
+    ray_cluster: LocalCluster, reference: Reference, tmp_path: Path
+) -> None:
+    progress: list[ClusterProgress] = []
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        run = run_on_cluster(
+            store,
+            reference.job,
+            from_columns(reference.columns),
+            address=ray_cluster.address,
+            workers=2,
+            block_rows=BLOCK,
+            on_progress=progress.append,
+        )
+        results = {r.number: r.prediction for r in store.results(run.id)}
+        exported = _exported_rows(store, run.id, tmp_path / "out.csv")
+    assert run.finished_at is not None
+    assert results == reference.local  # Prediction compares every float exactly
+    assert exported == list(range(ROWS))  # input order, each row once
+    assert progress[-1].done == ROWS and progress[-1].workers >= 1
+    assert run.info == reference.job.info
+
+
+def test_a_worker_killed_mid_run_costs_no_row_and_duplicates_none(
+    ray_cluster: LocalCluster, reference: Reference, tmp_path: Path
+) -> None:
+    killed: list[int] = []
+    blocks: list[BlockDone] = []
+
+    def on_block(done: BlockDone) -> None:
+        blocks.append(done)
+        if not killed:
+            killed.append(_pid(done.worker))
+            os.kill(killed[0], signal.SIGKILL)
+
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        run = run_on_cluster(
+            store,
+            reference.job,
+            from_columns(reference.columns),
+            address=ray_cluster.address,
+            workers=2,
+            block_rows=BLOCK,
+            on_block=on_block,
+        )
+        results = {r.number: r.prediction for r in store.results(run.id)}
+        exported = _exported_rows(store, run.id, tmp_path / "out.csv")
+    assert killed, "no block finished"
+    assert all(_pid(b.worker) != killed[0] for b in blocks[1:])
+    assert exported == list(range(ROWS))
+    assert results == reference.local
+
+
+def test_a_worker_whose_model_file_differs_from_the_lock_refuses_and_is_named(
+    ray_cluster: LocalCluster, reference: Reference, tmp_path: Path, starter_copy: Path
+) -> None:
+    with starter_copy.open("r+b") as handle:  # one byte changed, the size kept
+        handle.seek(starter_copy.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    job = replace(reference.job, model=replace(reference.job.model, path=starter_copy))
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        with pytest.raises(WorkerRefused) as caught:
+            run_on_cluster(
+                store,
+                job,
+                from_columns(reference.columns),
+                address=ray_cluster.address,
+                workers=2,
+                block_rows=BLOCK,
+            )
+        assert store.count(store.list_runs()[0].id) == (0, 0)  # not a row scored
+    message = str(caught.value)
+    assert re.search(r"Worker \S+ node \w+ pid \d+ refused", message), message
+    assert "sha256" in message and str(starter_copy) in message
+    assert reference.job.model.lock_id in message
+
+
+def test_an_interrupted_driver_resumes_without_redoing_committed_blocks(
+    ray_cluster: LocalCluster, reference: Reference, tmp_path: Path
+) -> None:
+    cancel = CancelToken()
+    first: list[BlockDone] = []
+
+    def stop_after_first(done: BlockDone) -> None:
+        first.append(done)
+        cancel.cancel()
+
+    source = from_columns(reference.columns)
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        with pytest.raises(Cancelled):
+            run_on_cluster(
+                store,
+                reference.job,
+                source,
+                address=ray_cluster.address,
+                workers=2,
+                block_rows=BLOCK,
+                on_block=stop_after_first,
+                cancel=cancel,
+            )
+        committed = store.done_rows(store.list_runs()[0].id)
+        assert 0 < len(committed) < ROWS
+        second: list[BlockDone] = []
+        run = run_on_cluster(
+            store,
+            reference.job,
+            source,
+            address=ray_cluster.address,
+            workers=2,
+            block_rows=BLOCK,
+            on_block=second.append,
+        )
+        results = {r.number: r.prediction for r in store.results(run.id)}
+    redone = committed & {n for b in second for n in b.rows}
+    assert not redone
+    assert sum(len(b.rows) for b in second) == ROWS - len(committed)
+    assert results == reference.local
