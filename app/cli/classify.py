@@ -134,6 +134,11 @@ def add_classify_parser(commands: Any) -> None:
     )
     p.add_argument("--output", type=Path, metavar="OUT.csv", help="write results here")
     p.add_argument("--restart", action="store_true", help="forget earlier progress on this file")
+    _cluster_arguments(p)
+    p.set_defaults(handler=cmd_classify, gold_map=None)
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
     cluster = p.add_argument_group("on a Ray cluster (pip install 'driftless[cluster]')")
     cluster.add_argument(
         "--cluster",
@@ -151,7 +156,6 @@ def add_classify_parser(commands: Any) -> None:
         help="the model file as every node reads it (default: its path here); each worker "
         "checks its sha256 against the lock before it classifies",
     )
-    p.set_defaults(handler=cmd_classify, gold_map=None)
 
 
 def add_eval_parser(commands: Any) -> None:
@@ -186,7 +190,8 @@ def add_eval_parser(commands: Any) -> None:
     p.add_argument(
         "--confusion-png", type=Path, metavar="PATH", help="draw the confusion matrix (.png/.svg)"
     )
-    p.set_defaults(handler=cmd_eval)
+    _cluster_arguments(p)
+    p.set_defaults(handler=cmd_eval, restart=False)
 
 
 # --- shared steps --------------------------------------------------------------------
@@ -475,6 +480,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "Say what to evaluate: --input GOLD.csv with --labels or --label-set, or --run ID "
             "for a finished run."
         )
+    if args.cluster:
+        from app.cli.cluster import evaluate_on_cluster
+
+        return evaluate_on_cluster(args)
     try:
         with _encoding_option("--encoding"):
             table = read_all(

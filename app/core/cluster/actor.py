@@ -16,6 +16,7 @@ arrive bit for bit as the worker computed them.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,12 +42,15 @@ class ClassifierActor:
         self._runner: ModelRunner | None = None
         self._classifier: Classifier | None = None
         self._refusal: WorkerRefused | None = None
+        started = time.perf_counter()
         try:
             self._runner, self._classifier = self._thread.submit(build_classifier, job).result()
         except WorkerRefused as exc:
             self._refusal = exc
         except DriftlessError as exc:
             self._refusal = WorkerRefused(f"Worker {self.name} refused: {exc}")
+        self.setup_seconds = time.perf_counter() - started
+        """Verifying, loading and preparing the model: each worker's start-up cost."""
 
     def __call__(self, batch: Batch) -> Batch:
         if self._refusal is not None:
@@ -63,6 +67,7 @@ class ClassifierActor:
             "block": np.array(blocks, dtype=np.int64),
             "payload": np.array(payloads, dtype=object),
             "worker": np.array([self.name] * len(blocks), dtype=object),
+            "setup": np.array([self.setup_seconds] * len(blocks), dtype=np.float64),
         }
 
     def _predict(self, texts: Sequence[str]) -> list[Prediction]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ class ClassifierJob:
     """What the driver's classifier records with every result: the worker's must match."""
     unpack: bool
     unpacked_dir: str
-    """Where a worker keeps a 16-bit copy of the weights (a folder of its node)."""
+    """Where a worker keeps a 16-bit copy of the weights (the driver's folder when a node
+    can make it, else the node's temporary folder)."""
     style: str = "plain"
     few_shot: bool = False
     calibrated: bool = True
@@ -150,7 +152,7 @@ def build_classifier(
         )
     runner = ModelRunner.open_checked(
         job.model,
-        Path(job.unpacked_dir),
+        _unpacked_dir(job),
         n_threads=job.n_threads,
         unpack=job.unpack,
         cancel=cancel,
@@ -181,6 +183,19 @@ def build_classifier(
         runner.close()
         raise
     return runner, classifier
+
+
+def _unpacked_dir(job: ClassifierJob) -> Path:
+    """The job's folder for the 16-bit copy, or this node's temporary folder if it cannot
+    be made here (another user's home on another node)."""
+    folder = Path(job.unpacked_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / "driftless-unpacked"
 
 
 def _differences(got: ClassifierInfo, want: ClassifierInfo) -> str:

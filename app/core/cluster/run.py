@@ -76,6 +76,8 @@ class BlockDone:
     block: int
     rows: tuple[int, ...]
     worker: str
+    setup_seconds: float = 0.0
+    """How long the worker took to verify, load and prepare the model."""
 
 
 def open_cluster_run(
@@ -113,7 +115,7 @@ def run_on_cluster(
     run: RunRecord | None = None,
     address: str = "auto",
     workers: int | None = None,
-    cpus_per_worker: int = 1,
+    cpus_per_worker: int | None = None,
     block_rows: int = BLOCK_ROWS,
     on_progress: ClusterCallback | None = None,
     on_block: Callable[[BlockDone], None] | None = None,
@@ -122,12 +124,14 @@ def run_on_cluster(
     """Classify every row of ``source`` not yet committed; return the finished run.
 
     ``workers`` (default: the cluster's CPUs / ``cpus_per_worker``) is the size of the
-    actor pool. Raises :class:`WorkerRefused` naming the worker whose model, label set
-    or head does not match the job, :class:`ClusterError` for any other failure, and
-    ``Cancelled`` between blocks; committed blocks stay committed either way.
+    actor pool; ``cpus_per_worker`` defaults to the job's thread count (or 1). Raises
+    :class:`WorkerRefused` naming the worker whose model, label set or head does not
+    match the job, :class:`ClusterError` for any other failure, and ``Cancelled``
+    between blocks; committed blocks stay committed either way.
     """
     if block_rows <= 0 or block_rows % DEFAULT_CHUNK:
         raise ClusterError(f"A block must be a positive multiple of {DEFAULT_CHUNK} rows.")
+    cpus = cpus_per_worker or job.n_threads or 1
     if run is None:
         run = open_cluster_run(store, job.info, source, cancel=cancel)
     total = run.total_rows or 0
@@ -157,12 +161,12 @@ def run_on_cluster(
     report()
     if blocks:
         info = connect(address)
-        size = workers or max(1, info.cpus // max(1, cpus_per_worker))
+        size = workers or max(1, info.cpus // cpus)
         # Closed on the way out, so a cancelled or failed run stops its actors at once.
-        with contextlib.closing(_stream(blocks, job, size, cpus_per_worker)) as stream:
+        with contextlib.closing(_stream(blocks, job, size, cpus)) as stream:
             for batch in stream:
-                for block, payload, worker in zip(
-                    batch["block"], batch["payload"], batch["worker"], strict=True
+                for block, payload, worker, setup in zip(
+                    batch["block"], batch["payload"], batch["worker"], batch["setup"], strict=True
                 ):
                     rows = _results(json.loads(str(payload)))
                     store.record(run.id, rows)
@@ -170,7 +174,8 @@ def run_on_cluster(
                     blocks_done += 1
                     seen.add(str(worker))
                     if on_block is not None:
-                        on_block(BlockDone(int(block), tuple(r.number for r in rows), str(worker)))
+                        numbers = tuple(r.number for r in rows)
+                        on_block(BlockDone(int(block), numbers, str(worker), float(setup)))
                 report()
                 if cancel is not None:
                     cancel.raise_if_cancelled()
