@@ -80,12 +80,12 @@ def _ray_start(args: list[str], env: dict[str, str], log: Path) -> int:
 
 
 def _stop_group(pgid: int) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             try:
                 os.killpg(pgid, 0)
