@@ -49,6 +49,9 @@ class Settings:
     classify_few_shot: bool = False
     classify_calibrated: bool = True
     classify_threshold: float = 0.5
+    # Where "Run on a cluster…" sends a file run: "auto", "ray://HOST:PORT" or "HOST:PORT";
+    # empty, the Classify page offers no cluster run (app/core/cluster).
+    cluster_address: str = ""
     hub_token: str | None = field(default=None, repr=False, compare=False)
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -65,6 +68,11 @@ class Settings:
             raise SettingsError("The stall timeout must be positive and the retries not negative.")
         if not 0.0 <= self.classify_threshold <= 1.0:
             raise SettingsError("The needs-review threshold must be between 0 and 1.")
+        address = self.cluster_address
+        if address and address != "auto" and ":" not in address:
+            raise SettingsError(
+                f"The cluster address '{address}' must be auto, ray://HOST:PORT or HOST:PORT."
+            )
 
 
 def token_path(paths: Paths) -> Path:

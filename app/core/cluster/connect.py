@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -48,15 +50,21 @@ def connect(address: str = "auto", *, num_cpus: int | None = None) -> ClusterInf
 
     ``num_cpus`` limits a Ray started here; a cluster that already runs keeps its own.
     """
-    ray = import_ray()
+    target = address.strip()
+    if target == "auto":
+        target = os.environ.get("RAY_ADDRESS", "").strip()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not target and "ray" not in sys.modules and not os.environ.get("RAY_AUTH_MODE"):
+        # A Ray started here gets a token of its own, for this process and the workers it
+        # starts (they inherit the environment): nothing else on the computer can join it,
+        # and Ray writes no token to ~/.ray. Ray reads these once, when it is imported.
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    ray = import_ray()
     started_here = False
     if not ray.is_initialized():
         # Ray's own notices (its token, its progress bars) would bury our progress line.
         common: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
-        target = address.strip()
-        if target == "auto":
-            target = os.environ.get("RAY_ADDRESS", "").strip()
         try:
             if target:
                 ray.init(address=target, **common)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -101,14 +102,12 @@ def _file_weights(weights: str) -> str:
 
 def worker_name() -> str:
     """How errors and progress name this worker: its host, node address and process."""
-    node = os.environ.get("RAY_NODE_IP_ADDRESS") or ""
-    try:
-        import ray  # only when running inside Ray
-
-        node = ray.get_runtime_context().get_node_id()[:8] or node
-    except Exception:  # not in a Ray worker (tests, the local fallback)
-        pass
-    return f"{socket.gethostname()} node {node or '?'} pid {os.getpid()}"
+    node = "local"
+    # Only a process already in Ray asks it: any other call into Ray would start one.
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        node = ray.get_runtime_context().get_node_id()[:8]
+    return f"{socket.gethostname()} node {node} pid {os.getpid()}"
 
 
 def verify_model(job: ClassifierJob, cancel: CancelToken | None = None) -> None:

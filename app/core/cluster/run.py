@@ -78,6 +78,8 @@ class BlockDone:
     worker: str
     setup_seconds: float = 0.0
     """How long the worker took to verify, load and prepare the model."""
+    results: tuple[RowResult, ...] = ()
+    """The block's rows as committed."""
 
 
 def open_cluster_run(
@@ -175,7 +177,10 @@ def run_on_cluster(
                     seen.add(str(worker))
                     if on_block is not None:
                         numbers = tuple(r.number for r in rows)
-                        on_block(BlockDone(int(block), numbers, str(worker), float(setup)))
+                        done_block = BlockDone(
+                            int(block), numbers, str(worker), float(setup), tuple(rows)
+                        )
+                        on_block(done_block)
                 report()
                 if cancel is not None:
                     cancel.raise_if_cancelled()

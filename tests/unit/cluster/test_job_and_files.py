@@ -71,6 +71,8 @@ def test_the_worker_check_refuses_a_file_that_is_not_the_lock_entrys(
     starter_copy.unlink()
     with pytest.raises(WorkerRefused, match="is not there"):
         verify_model(job)
+    ray = sys.modules.get("ray")
+    assert ray is None or not ray.is_initialized()  # naming the worker started no Ray
 
 
 def test_parquet_rows_are_numbered_and_an_empty_text_is_a_problem(tmp_path: Path) -> None:
