@@ -483,6 +483,7 @@ def test_a_file_runs_on_the_cluster_set_in_settings(
         on_progress(ClusterProgress(run.id, len(rows), run.total_rows or 0, 0, 1.0, 1))
         return store.get_run(run.id)
 
+    ray_before = _ray_running()
     monkeypatch.setattr(worker, "run_on_cluster", one_worker_cluster)
     source = write_csv(tmp_path / "reviews.csv", ["text"], [[t] for t in POSITIVE[:3]])
     choose_file(source)
@@ -494,5 +495,10 @@ def test_a_file_runs_on_the_cluster_set_in_settings(
     assert jobs[0][1].info.label_set == "mood@v1"  # type: ignore[attr-defined]
     assert page.file_tab.model.rowCount() == 3
     assert "Done: 3 rows" in page.file_tab.summary_label.text()
+    assert _ray_running() == ray_before  # no Ray was started in the window
+
+
+def _ray_running() -> bool:
+    """Whether this process is connected to a Ray (the cluster tests' may be, already)."""
     ray = sys.modules.get("ray")
-    assert ray is None or not ray.is_initialized()  # no Ray was started in the window
+    return ray is not None and bool(ray.is_initialized())

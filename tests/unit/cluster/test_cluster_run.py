@@ -9,6 +9,7 @@ from the committed blocks without classifying them again.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -219,3 +220,26 @@ def test_the_command_classifies_parquet_on_the_cluster_into_parquet_like_a_local
     local = [reference.local[n] for n in range(64)]
     assert table.column("best_label").to_pylist() == [p.label for p in local]
     assert table.column("p_positive").to_pylist() == [p.probabilities[1] for p in local]
+
+    # eval --cluster on the same file and settings: the finished run is scored as it is.
+    code = main(
+        [
+            "eval",
+            "--labels",
+            "negative,positive",
+            "--input",
+            str(source),
+            "--json",
+            "--gold-map",
+            "0=negative,1=positive",
+            "--cluster",
+            ray_cluster.address,
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "Resuming: 64 of 64 rows" in captured.err
+    report = json.loads(captured.out)
+    gold = [{"0": "negative", "1": "positive"}[g] for g in golds]
+    right = sum(p.label == g for p, g in zip(local, gold, strict=True))
+    assert (report["n"], report["accuracy"]) == (64, pytest.approx(right / 64, abs=1e-4))

@@ -59,6 +59,7 @@ def test_the_worker_check_refuses_a_file_that_is_not_the_lock_entrys(
         unpack=False,
         unpacked_dir=str(starter_copy.parent),
     )
+    ray_before = _ray_running()
     verify_model(job)  # the same bytes: accepted
     with starter_copy.open("r+b") as handle:
         handle.seek(1_000_000)
@@ -71,8 +72,7 @@ def test_the_worker_check_refuses_a_file_that_is_not_the_lock_entrys(
     starter_copy.unlink()
     with pytest.raises(WorkerRefused, match="is not there"):
         verify_model(job)
-    ray = sys.modules.get("ray")
-    assert ray is None or not ray.is_initialized()  # naming the worker started no Ray
+    assert _ray_running() == ray_before  # naming the worker started no Ray
 
 
 def test_parquet_rows_are_numbered_and_an_empty_text_is_a_problem(tmp_path: Path) -> None:
@@ -115,3 +115,9 @@ def test_parquet_output_has_the_csv_exports_columns_in_input_order(tmp_path: Pat
     assert table.column("p_positive").to_pylist() == [
         r.prediction.probabilities[1] for r in results if r.prediction
     ]
+
+
+def _ray_running() -> bool:
+    """Whether this process is connected to a Ray (the cluster tests' may be, already)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
