@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from app.core.cluster import (
     BlockDone,
     ClusterProgress,
     WorkerRefused,
+    disconnect,
     from_columns,
     run_on_cluster,
 )
@@ -35,6 +37,13 @@ from tests.unit.classify.sst2 import sst2_rows
 from tests.unit.cluster.conftest import BLOCK, ROWS, LocalCluster, Reference
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leave_ray_after_this_module() -> Iterator[None]:
+    """The tests that follow in the session run without a Ray client in the process."""
+    yield
+    disconnect()
 
 
 def _pid(worker: str) -> int:
