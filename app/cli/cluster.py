@@ -121,7 +121,9 @@ def _run(
 
     def on_progress(p: ClusterProgress) -> None:
         workers = f"{p.workers} worker{'s' if p.workers != 1 else ''}"
-        line.update(p.done, p.total, p.rows_per_second or None, p.eta_seconds, note=workers)
+        # 0 texts/s until a block of this session is back (not done / time, which counts
+        # the rows an earlier session did).
+        line.update(p.done, p.total, p.rows_per_second, p.eta_seconds, note=workers)
 
     try:
         run = run_on_cluster(
