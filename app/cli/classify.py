@@ -12,7 +12,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,28 @@ def add_classify_parser(commands: Any) -> None:
     )
     p.add_argument("--output", type=Path, metavar="OUT.csv", help="write results here")
     p.add_argument("--restart", action="store_true", help="forget earlier progress on this file")
+    _cluster_arguments(p)
     p.set_defaults(handler=cmd_classify, gold_map=None)
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    cluster = p.add_argument_group("on a Ray cluster (pip install 'driftless[cluster]')")
+    cluster.add_argument(
+        "--cluster",
+        metavar="auto|ray://HOST:PORT",
+        help="classify on a Ray cluster: auto joins RAY_ADDRESS or starts a local Ray on "
+        "127.0.0.1; also reads Parquet (--input) and writes it (--output *.parquet)",
+    )
+    cluster.add_argument(
+        "--workers", type=int, metavar="N", help="classifier workers (default: one per CPU)"
+    )
+    cluster.add_argument(
+        "--cluster-model",
+        type=Path,
+        metavar="PATH",
+        help="the model file as every node reads it (default: its path here); each worker "
+        "checks its sha256 against the lock before it classifies",
+    )
 
 
 def add_eval_parser(commands: Any) -> None:
@@ -169,7 +190,8 @@ def add_eval_parser(commands: Any) -> None:
     p.add_argument(
         "--confusion-png", type=Path, metavar="PATH", help="draw the confusion matrix (.png/.svg)"
     )
-    p.set_defaults(handler=cmd_eval)
+    _cluster_arguments(p)
+    p.set_defaults(handler=cmd_eval, restart=False)
 
 
 # --- shared steps --------------------------------------------------------------------
@@ -325,6 +347,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         raise ClassifyError(
             "Say what to classify: --input FILE with --labels or --label-set (or --list-runs)."
         )
+    if args.cluster:
+        from app.cli.cluster import classify_on_cluster
+
+        return classify_on_cluster(args)
     with _encoding_option("--encoding"):
         columns = choose_columns(sniff(args.input, args.encoding), args.text_column)
     _say_reading(columns)
@@ -355,29 +381,43 @@ def cmd_classify(args: argparse.Namespace) -> int:
             status("Stopped. Run the same command again to resume where it stopped.")
             raise
         line.finish()
-        for problem in problems[:20]:
-            status(f"Skipped {problem}")
-        if len(problems) > 20:
-            status(f"... and {len(problems) - 20} more malformed rows.")
-        classified, skipped = bench.runs.count(run.id)
-        if not classified:
-            raise DataFileError(
-                f"No row of {args.input.name} could be classified ({skipped:,} malformed): "
-                f"it was read as {columns.table.described}."
-            )
-        _summarise(bench, run.id)
-        if columns.gold is not None:
-            status(
-                f"Run {run.id}. Its gold column '{columns.gold_name}' is stored: "
-                f"driftless eval --run {run.id} scores it without classifying again."
-            )
-        if args.output:
-            written = bench.runs.export_csv(run.id, args.output)
-            status(f"Wrote {written:,} results to {args.output}")
-        else:
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerows(bench.runs.csv_rows(run.id))
+        finish_run(bench.runs, run.id, problems, args, described=columns.table.described)
     return 0
+
+
+def finish_run(
+    runs: RunStore,
+    run_id: int,
+    problems: list[str],
+    args: argparse.Namespace,
+    *,
+    described: str,
+    write: Callable[[RunStore, int, Path], int] | None = None,
+) -> None:
+    """After a run (local or on a cluster): its problems, summary and results."""
+    for problem in problems[:20]:
+        status(f"Skipped {problem}")
+    if len(problems) > 20:
+        status(f"... and {len(problems) - 20} more malformed rows.")
+    classified, skipped = runs.count(run_id)
+    if not classified:
+        raise DataFileError(
+            f"No row of {args.input.name} could be classified ({skipped:,} malformed): "
+            f"it was read as {described}."
+        )
+    _summarise(runs, run_id)
+    run = runs.get_run(run_id)
+    if run.gold_column:
+        status(
+            f"Run {run.id}. Its gold column '{run.gold_column}' is stored: "
+            f"driftless eval --run {run.id} scores it without classifying again."
+        )
+    if args.output:
+        written = (write or RunStore.export_csv)(runs, run_id, args.output)
+        status(f"Wrote {written:,} results to {args.output}")
+    else:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows(runs.csv_rows(run_id))
 
 
 def _list_runs() -> int:
@@ -417,10 +457,10 @@ def _export_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summarise(bench: Workbench, run_id: int) -> None:
+def _summarise(runs: RunStore, run_id: int) -> None:
     counts: dict[str, int] = {}
     review = 0
-    for row in bench.runs.results(run_id):
+    for row in runs.results(run_id):
         if row.prediction is None:
             continue
         counts[row.prediction.label] = counts.get(row.prediction.label, 0) + 1
@@ -440,6 +480,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "Say what to evaluate: --input GOLD.csv with --labels or --label-set, or --run ID "
             "for a finished run."
         )
+    if args.cluster:
+        from app.cli.cluster import evaluate_on_cluster
+
+        return evaluate_on_cluster(args)
     try:
         with _encoding_option("--encoding"):
             table = read_all(
@@ -556,4 +600,4 @@ def _print_table(rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-__all__ = ["ClassifyError", "add_classify_parser", "add_eval_parser"]
+__all__ = ["ClassifyError", "add_classify_parser", "add_eval_parser", "finish_run"]

@@ -76,11 +76,19 @@ class ProgressLine:
         self._started = time.monotonic()
         self._bar: _Bar | None = None  # drawn from the first report on
         self._show = throttled(self._draw, interval=TTY_INTERVAL if self._tty else LOG_INTERVAL)
+        self._note = ""
 
     def update(
-        self, done: int, total: int | None, rate: float | None = None, eta: float | None = None
+        self,
+        done: int,
+        total: int | None,
+        rate: float | None = None,
+        eta: float | None = None,
+        note: str = "",
     ) -> None:
-        """Report progress (as often as you like: redraws are throttled)."""
+        """Report progress (as often as you like: redraws are throttled); ``note`` is
+        shown after the time left (a cluster run's worker count)."""
+        self._note = note
         if rate is None:
             elapsed = time.monotonic() - self._started
             rate = done / elapsed if elapsed > 0 else None
@@ -130,4 +138,4 @@ class ProgressLine:
             amount = f"{r.done:,}" + (f"/{r.total:,}" if r.total else "") + " texts"
             speed = f"{r.rate:.1f} texts/s" if r.rate else ""
         left = f"{duration(r.eta)} left" if r.eta is not None and not final else ""
-        return ", ".join(part for part in (amount, speed, left) if part)
+        return ", ".join(part for part in (amount, speed, left, self._note) if part)

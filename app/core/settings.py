@@ -55,6 +55,9 @@ class Settings:
     api_network: bool = False
     api_cors: str = ""
     api_autostart: bool = False
+    # Where "Run on a cluster…" sends a file run: "auto", "ray://HOST:PORT" or "HOST:PORT";
+    # empty, the Classify page offers no cluster run (app/core/cluster).
+    cluster_address: str = ""
     hub_token: str | None = field(default=None, repr=False, compare=False)
     api_key: str | None = field(default=None, repr=False, compare=False)
 
@@ -74,6 +77,11 @@ class Settings:
             raise SettingsError("The needs-review threshold must be between 0 and 1.")
         if not 1 <= self.api_port <= 65535:
             raise SettingsError(f"{self.api_port} is not a port number (1 to 65535).")
+        address = self.cluster_address
+        if address and address != "auto" and ":" not in address:
+            raise SettingsError(
+                f"The cluster address '{address}' must be auto, ray://HOST:PORT or HOST:PORT."
+            )
 
 
 def token_path(paths: Paths) -> Path:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -154,15 +155,31 @@ class ModelRunner:
         """
         model = _find(store, ref)
         model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
-        gguf = read_gguf(model.path)
         ensure_loadable(store.paths, model, cancel=cancel)  # a child tries a new file first
+        return cls.open_checked(
+            model, store.paths.unpacked_dir, n_threads=n_threads, unpack=unpack, cancel=cancel
+        )
+
+    @classmethod
+    def open_checked(
+        cls,
+        model: InstalledModel,
+        unpacked_dir: Path,
+        *,
+        n_threads: int | None = None,
+        unpack: bool = True,
+        cancel: CancelToken | None = None,
+    ) -> ModelRunner:
+        """Load ``model`` whose file the caller has verified (a cluster worker checks its
+        sha256 against the lock entry itself); ``unpacked_dir`` holds 16-bit copies."""
+        gguf = read_gguf(model.path)
         if cancel is not None:
             cancel.raise_if_cancelled()
         lib = import_llama_cpp()  # the native library is loaded here, not at import
         lib.llama_backend_init()
         weights = Weights(model.path, main_type(gguf), unpacked=False)
         if unpack:
-            weights = UnpackedCache(store.paths.unpacked_dir).weights_for(
+            weights = UnpackedCache(unpacked_dir).weights_for(
                 model.path, model.sha256, gguf, lib, threads=n_threads or max(thread_candidates())
             )
             if cancel is not None:

@@ -62,6 +62,8 @@ class ClassifyController(QObject):
         self._tokens: list[CancelToken] = []  # every token under way, for teardown
         self._cancels: dict[str, CancelToken] = {}
         self._pause: PauseToken | None = None
+        self.on_cluster = False
+        """The file run under way (or the last one) runs on a cluster: it cannot pause."""
         self.file_chunk_size = FILE_CHUNK
         """Rows classified between table updates and pause checks."""
         self._thread = QThread()
@@ -106,7 +108,10 @@ class ClassifyController(QObject):
         request = TryRequest(self._begin("try"), job, text, self._token("try"))
         self._try_requested.emit(request)
 
-    def classify_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:
+    def classify_file(
+        self, job: Job, path: Path, columns: Columns | None = None, *, cluster: str = ""
+    ) -> None:
+        """Classify a file here, or on the Ray cluster at ``cluster`` (no pausing there)."""
         self.cancel("file")
         self._pause = PauseToken()
         request = FileRequest(
@@ -117,7 +122,9 @@ class ClassifyController(QObject):
             self._pause,
             self.file_chunk_size,
             columns,
+            cluster,
         )
+        self.on_cluster = bool(cluster)
         self._file_requested.emit(request)
 
     def evaluate_file(self, job: Job, path: Path, columns: Columns | None = None) -> None:

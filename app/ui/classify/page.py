@@ -91,6 +91,8 @@ class ClassifyPage(QWidget):
             threshold=settings.classify_threshold,
             unpack=settings.unpack_for_classification,
         )
+        self.cluster_address = settings.cluster_address
+        """Where "Run on a cluster…" runs (Settings); read again each time the page shows."""
         self.controller = ClassifyController(paths, store, self)
         self.run_id: int | None = None
         self.resumed_rows = 0
@@ -163,6 +165,7 @@ class ClassifyPage(QWidget):
         self.try_tab.text_edit.textChanged.connect(self.typing_timer.start)
         self.try_tab.classify_button.clicked.connect(self._on_typing_timer_timeout)
         self.file_tab.open_button.clicked.connect(self._on_file_open_clicked)
+        self.file_tab.cluster_button.clicked.connect(self._on_file_cluster_clicked)
         self.file_tab.pause_button.clicked.connect(self._on_file_pause_clicked)
         self.file_tab.cancel_button.clicked.connect(self._on_file_cancel_clicked)
         self.file_tab.export_button.clicked.connect(self._on_file_export_clicked)
@@ -196,6 +199,7 @@ class ClassifyPage(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         # Models installed elsewhere appear, and the model loads while the user looks.
         super().showEvent(event)
+        self.cluster_address = load_settings(self.paths).cluster_address
         self.refresh_models()
 
     # --- choices ----------------------------------------------------------------
@@ -363,8 +367,16 @@ class ClassifyPage(QWidget):
 
     @Slot()
     def _on_file_open_clicked(self) -> None:
+        self._start_file_run("")
+
+    @Slot()
+    def _on_file_cluster_clicked(self) -> None:
+        self._start_file_run(self.cluster_address)
+
+    def _start_file_run(self, cluster: str) -> None:
         job = self.job()
-        path = TableFileDialog.ask_open(self, "Classify a file") if job else None
+        title = "Classify a file on the cluster" if cluster else "Classify a file"
+        path = TableFileDialog.ask_open(self, title) if job else None
         columns = self.ask_columns(path, need_gold=False) if path is not None else None
         if job is None or path is None or columns is None:
             return
@@ -375,8 +387,9 @@ class ClassifyPage(QWidget):
         self.file_tab.problems_label.hide()
         self.file_tab.progress.setValue(0)
         self.file_tab.rate_label.clear()
-        self.file_tab.summary_label.setText(f"Opening {path.name}…")
-        self.controller.classify_file(job, path, columns)
+        where = f" for the cluster at {cluster}" if cluster else ""
+        self.file_tab.summary_label.setText(f"Opening {path.name}{where}…")
+        self.controller.classify_file(job, path, columns, cluster=cluster)
 
     @Slot()
     def _on_file_pause_clicked(self) -> None:
@@ -660,7 +673,9 @@ class ClassifyPage(QWidget):
         ready = self.model_combo.count() > 0 and self.label_set is not None
         running = self.controller.busy("file")
         self.file_tab.open_button.setEnabled(ready and not running)
-        self.file_tab.pause_button.setEnabled(running)
+        self.file_tab.cluster_button.setVisible(bool(self.cluster_address))
+        self.file_tab.cluster_button.setEnabled(ready and not running)
+        self.file_tab.pause_button.setEnabled(running and not self.controller.on_cluster)
         self.file_tab.pause_button.setText("Resume" if self.controller.paused else "Pause")
         self.file_tab.cancel_button.setEnabled(running)
         self.file_tab.export_button.setEnabled(self.run_id is not None and not running)

@@ -68,6 +68,12 @@ class FileTab(QWidget):
         super().__init__(parent)
         self.open_button = QPushButton("Classify a file…")
         self.open_button.setToolTip("Classify every row of a CSV or TSV file")
+        self.cluster_button = QPushButton("Run on a cluster…")
+        self.cluster_button.setToolTip(
+            "Classify every row of a file on the Ray cluster set in Settings: the same "
+            "model, label set and method, the same results"
+        )
+        self.cluster_button.hide()  # shown when Settings name a cluster
         self.pause_button = QPushButton("Pause")
         self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export CSV…")
@@ -98,7 +104,8 @@ class FileTab(QWidget):
         header.resizeSection(ResultColumn.GOLD, metrics.horizontalAdvance("needs review") + 24)
         self.table.verticalHeader().setDefaultSectionSize(metrics.height() + 8)
         buttons = QHBoxLayout()
-        for button in (self.open_button, self.pause_button, self.cancel_button):
+        buttons_row = (self.open_button, self.cluster_button, self.pause_button, self.cancel_button)
+        for button in buttons_row:
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.evaluate_button)

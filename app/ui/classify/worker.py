@@ -42,6 +42,13 @@ from app.core.classify import (
     run_file,
     sniff,
 )
+from app.core.cluster import (
+    BlockDone,
+    ClassifierJob,
+    ClusterProgress,
+    from_columns,
+    run_on_cluster,
+)
 from app.core.errors import Cancelled, describe_failure
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
@@ -82,6 +89,8 @@ class FileRequest:
     chunk_size: int = FILE_CHUNK
     columns: Columns | None = None
     """The columns to read, as chosen; None: guessed from the header."""
+    cluster: str = ""
+    """A Ray cluster's address to run on (see app.core.cluster); empty: here."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +268,13 @@ class ClassifyWorker(QObject):
             )
             rows = _RowBatcher(self, request.request_id)
             status = "complete"
+            if request.cluster:
+                try:
+                    self._run_on_cluster(request, bench, classifier, columns, run, rows)
+                except Cancelled:
+                    status = "cancelled"
+                rows.flush()
+                return FileOutcome(run.id, status)
             try:
                 for row in run_file(
                     bench.runs,
@@ -277,6 +293,44 @@ class ClassifyWorker(QObject):
             return FileOutcome(run.id, status)
 
         self._guarded(request.request_id, work)
+
+    def _run_on_cluster(
+        self,
+        request: FileRequest,
+        bench: Workbench,
+        classifier: Classifier,
+        columns: Columns,
+        run: RunRecord,
+        rows: _RowBatcher,
+    ) -> None:
+        """The file run on a Ray cluster: the same run, rows arriving a block at a time."""
+        job = ClassifierJob.of(
+            classifier,
+            self._store.get(request.job.model_id),
+            unpacked_dir=bench.paths.unpacked_dir,
+            n_threads=1,
+        )
+
+        def on_progress(p: ClusterProgress) -> None:
+            classified, skipped = bench.runs.count(run.id)
+            rows.on_progress(
+                BatchProgress(run.id, p.done, p.total, classified, skipped, p.resumed, p.seconds)
+            )
+
+        def on_block(block: BlockDone) -> None:
+            for row in block.results:
+                rows.add(row)
+
+        run_on_cluster(
+            bench.runs,
+            job,
+            from_columns(columns),
+            run=run,
+            address=request.cluster,
+            on_progress=on_progress,
+            on_block=on_block,
+            cancel=request.cancel,
+        )
 
     @Slot(object)
     def evaluate_file(self, request: TableRequest) -> None:

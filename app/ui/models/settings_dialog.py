@@ -44,6 +44,12 @@ class SettingsDialog(QDialog):
         self.offline = QCheckBox("Work offline")
         self.offline.setChecked(settings.offline)
         self.offline.setToolTip("Search and downloads are off, and nothing touches the network")
+        self.cluster = QLineEdit(settings.cluster_address)
+        self.cluster.setPlaceholderText("auto or ray://HOST:PORT (empty: no cluster)")
+        self.cluster.setToolTip(
+            "A Ray cluster for classifying big files (needs driftless[cluster]): auto joins "
+            "RAY_ADDRESS or starts Ray on this computer"
+        )
         folder = QLabel(str(models_dir))
         folder.setWordWrap(True)
         open_folder = QPushButton("Open")
@@ -66,6 +72,7 @@ class SettingsDialog(QDialog):
         form.addRow("Hub endpoint", self.endpoint)
         form.addRow("Access token", self.token)
         form.addRow("", self.offline)
+        form.addRow("Ray cluster", self.cluster)
         form.addRow("Models are stored in", where)
         form.addRow("", where_note)
         self.buttons = QDialogButtonBox(
@@ -91,7 +98,10 @@ class SettingsDialog(QDialog):
         endpoint = self.endpoint.text().strip().rstrip("/") or DEFAULT_ENDPOINT
         token = self.token.text().strip() or None
         return self.settings.with_changes(
-            hub_endpoint=endpoint, hub_token=token, offline=self.offline.isChecked()
+            hub_endpoint=endpoint,
+            hub_token=token,
+            offline=self.offline.isChecked(),
+            cluster_address=self.cluster.text().strip(),
         )
 
     @Slot()

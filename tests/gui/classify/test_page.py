@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -444,3 +445,60 @@ def test_the_columns_dialog_shows_how_the_file_was_read(qtbot: QtBot, tmp_path: 
     assert "read as semicolon-separated, UTF-16" in dialog.reading_label.text()
     cells = [dialog.preview.item(r, 0).text() for r in range(dialog.preview.rowCount())]
     assert cells == ["sch\u00f6n", "schlecht"]
+
+
+@pytest.mark.slow
+def test_a_file_runs_on_the_cluster_set_in_settings(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    paths: Paths,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page's side of a cluster run; the cluster's own is tests/unit/cluster's.
+
+    The cluster is replaced by one in-process "worker" that rebuilds the classifier from
+    the job (checking the model's sha256 as a real worker does) and runs the file.
+    """
+    from app.core.classify import run_file
+    from app.core.cluster import BlockDone, ClusterProgress, build_classifier
+    from app.ui.classify import worker
+
+    assert page.file_tab.cluster_button.isHidden()  # no cluster in Settings
+    save_settings(paths, load_settings(paths).with_changes(cluster_address="auto"))
+    page.hide()
+    page.show()
+    assert not page.file_tab.cluster_button.isHidden()
+    jobs: list[tuple[str, object]] = []
+
+    def one_worker_cluster(store, job, source, *, run, address, on_progress, on_block, cancel):  # type: ignore[no-untyped-def]
+        jobs.append((address, job))
+        runner, classifier = build_classifier(job)
+        try:
+            rows = tuple(run_file(store, classifier, source.columns, run=run, cancel=cancel))
+        finally:
+            runner.close()
+        on_block(BlockDone(0, tuple(r.number for r in rows), "worker pid 1", 0.1, rows))
+        on_progress(ClusterProgress(run.id, len(rows), run.total_rows or 0, 0, 1.0, 1))
+        return store.get_run(run.id)
+
+    ray_before = _ray_running()
+    monkeypatch.setattr(worker, "run_on_cluster", one_worker_cluster)
+    source = write_csv(tmp_path / "reviews.csv", ["text"], [[t] for t in POSITIVE[:3]])
+    choose_file(source)
+    page.tabs.setCurrentWidget(page.file_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=30_000) as blocker:
+        page.file_tab.cluster_button.click()
+    assert blocker.args[0] == "file"
+    assert [address for address, _job in jobs] == ["auto"]
+    assert jobs[0][1].info.label_set == "mood@v1"  # type: ignore[attr-defined]
+    assert page.file_tab.model.rowCount() == 3
+    assert "Done: 3 rows" in page.file_tab.summary_label.text()
+    assert _ray_running() == ray_before  # no Ray was started in the window
+
+
+def _ray_running() -> bool:
+    """Whether this process is connected to a Ray (the cluster tests' may be, already)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())

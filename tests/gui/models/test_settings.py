@@ -123,3 +123,18 @@ def test_going_offline_pauses_running_downloads(
     paused = wait_for_state(qtbot, page, DownloadState.PAUSED)
     assert paused.done == MIB and store.list_models() == []
     assert page.downloads.rows[0].resume_button.isEnabled() is False
+
+
+def test_the_cluster_address_is_edited_and_checked(qtbot: QtBot, tmp_path: Path) -> None:
+    dialog = SettingsDialog(Settings(hub_endpoint="https://huggingface.co"), tmp_path)
+    qtbot.addWidget(dialog)
+    save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+    dialog.cluster.setText("headnode")
+    qtbot.mouseClick(save, CLICK)
+    assert dialog.result_settings is None
+    assert "ray://HOST:PORT" in dialog.error.text()
+    dialog.cluster.setText(" ray://head.example:10001 ")
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(save, CLICK)
+    assert dialog.result_settings is not None
+    assert dialog.result_settings.cluster_address == "ray://head.example:10001"
