@@ -85,6 +85,8 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates() -> None:
         variants = {p.name for p in lib.glob("libggml-cpu-*.so")}
         assert variants == {f"libggml-cpu-{v}.so" for v in build.llama_libs.VARIANTS}
         assert not (lib / "libggml-cpu.so").exists(), "not the venv's native build"
+        for variant in lib.glob("libggml-cpu-*.so"):
+            assert b"llama-build-" not in variant.read_bytes(), "no build folder as RUNPATH"
     if sys.platform.startswith("linux"):
         assert build.glibc_floor.violations(build.APP_DIR) == []
         assert not (bundle / "libstdc++.so.6").exists(), "the system's C++ runtime is used"

@@ -1,8 +1,8 @@
 """A processor below x86-64-v2 gets a sentence (stderr, the log), never "Illegal instruction".
 
-The packaged app starts in ``app.__main__``, which checks the processor before importing
-NumPy, Qt or llama.cpp (each would die of SIGILL there). The real thing, under an emulated
-old processor, is in tests/test_package.py.
+The packaged app checks the processor first (``app.cpu_floor``, from a PyInstaller runtime
+hook and ``app.__main__``), before NumPy, Qt or llama.cpp load (each would die of SIGILL).
+The real thing, under an emulated old processor, is in tests/test_package.py.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import app.__main__ as entry
+from app import cpu_floor
 from app.core.errors import ModelLoadError
 from app.core.runtime import llama
 
@@ -21,9 +22,9 @@ PROBLEM = "Driftless needs a processor with the x86-64-v2 instructions; this one
 def test_below_the_floor_the_app_refuses_in_a_sentence_and_logs_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(entry, "cpu_floor_problem", lambda: PROBLEM)
+    monkeypatch.setattr(cpu_floor, "cpu_floor_problem", lambda: PROBLEM)
     dialogs: list[str] = []
-    monkeypatch.setattr(entry, "_system_dialog", dialogs.append)
+    monkeypatch.setattr(cpu_floor, "_system_dialog", dialogs.append)
     monkeypatch.setenv("DISPLAY", ":0")
     home = tmp_path / "data folder"
     assert entry.main(["--home", str(home)]) == 1
@@ -36,9 +37,9 @@ def test_below_the_floor_the_app_refuses_in_a_sentence_and_logs_it(
 def test_a_command_or_the_smoke_test_gets_no_dialog(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(entry, "cpu_floor_problem", lambda: PROBLEM)
+    monkeypatch.setattr(cpu_floor, "cpu_floor_problem", lambda: PROBLEM)
     dialogs: list[str] = []
-    monkeypatch.setattr(entry, "_system_dialog", dialogs.append)
+    monkeypatch.setattr(cpu_floor, "_system_dialog", dialogs.append)
     monkeypatch.setenv("DISPLAY", ":0")
     assert entry.main([f"--home={tmp_path}", "models", "list"]) == 1
     assert entry.main(["--home", str(tmp_path), "--smoke-test"]) == 1
