@@ -215,9 +215,15 @@ def ensure_qemu() -> str:
     sudo = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
     if sudo is not None and shutil.which("apt-get"):
         print("smoke-cpus: installing qemu-user (apt-get)", file=sys.stderr)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"]
-        subprocess.run([*install, "qemu-user"], env=env, stdout=subprocess.DEVNULL, check=False)
+
+        def apt(*arguments: str) -> bool:
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            command = [*sudo, "apt-get", "-qq", *arguments]
+            return subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode == 0
+
+        install = ("install", "-y", "--no-install-recommends", "qemu-user")
+        if not apt(*install) and apt("update"):  # a fresh system may have no package lists
+            apt(*install)
         found = shutil.which(QEMU)
     if not found:
         raise BuildFailed(f"{QEMU} is needed: install the qemu-user package")
