@@ -69,5 +69,12 @@ dist: $(STAMP)
 icons: $(STAMP)
 	$(PY) packaging/make_icons.py
 
+# The packaged smoke test on emulated processors (qemu-user, installed when missing): Nehalem
+# (x86-64-v2, the floor), Haswell (AVX2), this machine; qemu64, below the floor, must refuse
+# in a sentence. Prints per processor: passed, llama.cpp's CPU kernels, the time.
+.PHONY: smoke-cpus
+smoke-cpus: $(STAMP)
+	$(PY) packaging/build.py --smoke-cpus
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

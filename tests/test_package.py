@@ -4,13 +4,18 @@ The frozen build is made by ``packaging/build.py`` (``make package``), which reb
 only when the app's sources, resources, spec or installed packages changed (about 70 s
 on two cores; otherwise a second), then started offscreen on a fresh data folder with
 ``--smoke-test``: the starter model is found inside the bundle, loaded by llama.cpp
-from the bundled libraries, and a few words are generated.
+from the bundled libraries, and a few words are generated. On Linux x86-64 those are the
+portable build (``packaging/llama_libs.py``, cached outside the checkout; the first build
+on a clean machine compiles it), every ELF file is within the glibc floor, and the same
+smoke test runs under emulated processors: the x86-64-v2 floor and one below it.
 """
 
 from __future__ import annotations
 
 import configparser
 import importlib.util
+import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -31,26 +36,31 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 COMMAND = next(iter(PYPROJECT["project"]["scripts"]))  # "driftless"
 
 
-def load_build_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("driftless_build", PACKAGING / "build.py")
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"driftless_{name}", PACKAGING / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def load_build_script() -> ModuleType:
+    return load_script("build")
 
 
 # --- the frozen build ---------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_frozen_build_starts_offline_loads_the_starter_and_generates() -> None:
+def test_frozen_build_starts_offline_loads_the_starter_and_generates(tmp_path: Path) -> None:
     build = load_build_script()
     done = subprocess.run(
         [sys.executable, str(PACKAGING / "build.py"), "--smoke"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=7200,  # on a clean machine, llama.cpp's portable build first (llama_libs.py)
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -69,6 +79,19 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates() -> None:
     lib = bundle / "llama_cpp" / "lib"
     assert (lib / "libllama.so").is_file() and (lib / "libggml.so.0").is_file()
     assert not list(lib.glob("*.so.*.*")), "the fully versioned copies are left out"
+    if build.llama_libs.supported():
+        kernels = next(line for line in done.stdout.splitlines() if "CPU kernels:" in line)
+        assert kernels.split(": ")[-1] in build.llama_libs.VARIANTS, output
+        variants = {p.name for p in lib.glob("libggml-cpu-*.so")}
+        assert variants == {f"libggml-cpu-{v}.so" for v in build.llama_libs.VARIANTS}
+        assert not (lib / "libggml-cpu.so").exists(), "not the venv's native build"
+        for variant in lib.glob("libggml-cpu-*.so"):
+            copy = tmp_path / variant.name
+            shutil.copy(variant, copy)
+            assert not build.llama_libs.set_runpath_to_origin(copy), "RUNPATH is $ORIGIN"
+    if sys.platform.startswith("linux"):
+        assert build.glibc_floor.violations(build.APP_DIR) == []
+        assert not (bundle / "libstdc++.so.6").exists(), "the system's C++ runtime is used"
     platforms = bundle / "PySide6" / "Qt" / "plugins" / "platforms"
     assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= {
         p.name for p in platforms.iterdir()
@@ -78,6 +101,45 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates() -> None:
     assert not (bundle / STARTER.package / "__init__.py").exists(), "only the model file"
     assert (bundle / "resources" / "catalog.json").is_file()
     assert (bundle / "resources" / "icons" / f"{APP_ID}.svg").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="needs binutils' objdump")
+def test_the_portable_cpu_kernels_use_only_their_own_instructions() -> None:
+    """The floor's kernels have no AVX at all, AVX2's no AVX-512: checked in the code itself."""
+    llama_libs = load_build_script().llama_libs
+    if not llama_libs.supported():
+        pytest.skip("the portable llama.cpp is built on Linux x86-64 only")
+    folder = llama_libs.ensure()
+
+    def registers(variant: str) -> set[str]:
+        path = folder / f"libggml-cpu-{variant}.so"
+        code = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return set(re.findall(r"%([xyz])mm\d+", code))
+
+    assert registers("sse42") == {"x"}, "no ymm (AVX) nor zmm (AVX-512) registers"
+    assert registers("haswell") == {"x", "y"}
+    assert "z" in registers("skylakex")
+
+
+@pytest.mark.slow
+def test_the_packaged_app_on_emulated_processors() -> None:
+    """make smoke-cpus, on the floor and below it: the kernels each gets, and a sentence."""
+    done = subprocess.run(
+        [sys.executable, str(PACKAGING / "build.py"), "--smoke-cpus", "Nehalem", "qemu64"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    rows = output.split("smoke-cpus: the packaged smoke test per processor")[-1]
+    assert re.search(r"Nehalem .* passed +kernels: sse42 ", rows), output
+    assert re.search(r"qemu64 .* refused, as it must", rows), output
+    assert "lacks POPCNT, SSE4.1, SSE4.2, SSSE3" in output
+    assert "Illegal instruction" not in output
 
 
 def test_build_key_changes_when_a_source_changes(
@@ -99,6 +161,93 @@ def test_build_key_changes_when_a_source_changes(
     assert build.input_key() == before, "byte-code caches are not inputs"
     (tmp_path / "app" / "main.py").write_text("print('b')\n")
     assert build.input_key() != before
+
+
+# --- the glibc floor ------------------------------------------------------------------------
+
+ARC4RANDOM_C = "#include <stdlib.h>\nint main(void) { return (int)(arc4random() & 1); }\n"
+
+
+@pytest.fixture
+def needs_glibc_2_36(tmp_path: Path) -> Path:
+    """A small program calling arc4random, which glibc has had since 2.36 (as this machine)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler, "a C compiler is needed to build llama.cpp, so it is here"
+    (tmp_path / "fixture.c").write_text(ARC4RANDOM_C)
+    folder = tmp_path / "bundle" / "_internal"
+    folder.mkdir(parents=True)
+    done = subprocess.run(
+        [compiler, "-O0", "-o", str(folder / "libnew.so.1"), str(tmp_path / "fixture.c")],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 and "arc4random" in done.stderr:
+        pytest.skip("this system's glibc is older than 2.36 (no arc4random)")
+    assert done.returncode == 0, done.stderr
+    return folder / "libnew.so.1"
+
+
+def test_the_scanner_reads_each_needed_glibc_version_and_its_symbols(
+    needs_glibc_2_36: Path,
+) -> None:
+    floor = load_script("glibc_floor")
+    needs = {need.version: need for need in floor.version_needs(needs_glibc_2_36)}
+    assert needs["GLIBC_2.36"].library == "libc.so.6"
+    assert needs["GLIBC_2.36"].symbols == ("arc4random",)
+    assert needs["GLIBC_2.36"].glibc == (2, 36)
+    assert any(need.glibc and need.glibc < (2, 36) for need in needs.values())  # main's
+    bundle = needs_glibc_2_36.parents[1]
+    assert floor.highest_glibc(bundle) == ((2, 36), needs_glibc_2_36)
+    assert floor.violations(bundle, floor=(2, 36)) == []
+    (bundle / "notes.txt").write_text("not an ELF file\n")
+    (bundle / "link.so").symlink_to(needs_glibc_2_36)
+    [problem] = floor.violations(bundle, floor=(2, 35))
+    assert problem.startswith("_internal/libnew.so.1 needs GLIBC_2.36 from libc.so.6")
+    assert "(arc4random)" in problem
+
+
+def test_the_build_fails_when_a_library_needs_a_newer_glibc_than_the_floor(
+    needs_glibc_2_36: Path,
+) -> None:
+    build = load_build_script()
+    assert build.glibc_floor.GLIBC_FLOOR <= (2, 35), "Ubuntu 22.04 (glibc 2.35) or older"
+    with pytest.raises(build.BuildFailed, match=r"above the glibc 2\.35 floor"):
+        build.check_glibc_floor(needs_glibc_2_36.parents[1])
+    needs_glibc_2_36.unlink()
+    build.check_glibc_floor(needs_glibc_2_36.parents[1])  # nothing left above it
+
+
+def test_the_cpu_variants_runpath_is_their_own_folder_not_the_build_s(tmp_path: Path) -> None:
+    llama_libs = load_build_script().llama_libs
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler
+    (tmp_path / "lib.c").write_text("int answer(void) { return 42; }\n")
+    library = tmp_path / "libggml-cpu-test.so"
+    rpath = "-Wl,-rpath,/home/builder/.cache/driftless-build/llama-build-x/build/bin"
+    command = [compiler, "-shared", "-fPIC", rpath, "-o", str(library), str(tmp_path / "lib.c")]
+    subprocess.run(command, check=True)
+    assert b"/home/builder" in library.read_bytes()
+    assert llama_libs.set_runpath_to_origin(library)
+    assert b"/home/builder" not in library.read_bytes()
+    assert not llama_libs.set_runpath_to_origin(library), "done once"
+    if shutil.which("readelf"):
+        dynamic = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True)
+        assert re.search(r"R(UN)?PATH\).*\[\$ORIGIN\]", dynamic.stdout), dynamic.stdout
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="binutils cross-check")
+def test_the_scanner_agrees_with_objdump() -> None:
+    """On a real library with many versioned symbols: llama.cpp's, as installed."""
+    floor = load_script("glibc_floor")
+    library = next((Path(sys.prefix) / "lib").glob("python3*/site-packages/llama_cpp/lib"))
+    path = sorted(library.glob("libllama.so*"))[-1]
+    dump = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True)
+    undefined = re.compile(r"\*UND\*\s+\S+\s+\(?(\w+_[\d.]+)\)?\s+(\S+)$", re.MULTILINE)
+    expected = {(match[1], match[2]) for match in undefined.finditer(dump.stdout)}
+    found = {
+        (need.version, symbol) for need in floor.version_needs(path) for symbol in need.symbols
+    }
+    assert expected and found == expected
 
 
 # --- desktop integration files ------------------------------------------------------------

@@ -51,3 +51,52 @@ def test_meminfo_when_psutil_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert machine.available_memory() == 3000 * 1024
     monkeypatch.setattr(machine, "MEMINFO", tmp_path / "absent")
     assert machine.total_memory() is None and machine.available_memory() is None
+
+
+# --- the processor floor (x86-64-v2) -------------------------------------------------------
+
+NEHALEM_FLAGS = "fpu sse sse2 pni ssse3 cx16 sse4_1 sse4_2 popcnt lahf_lm"
+
+
+def cpuinfo(tmp_path: Path, flags: str) -> Path:
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\n")
+    return path
+
+
+def test_this_processor_is_above_the_floor() -> None:
+    """Asked through CPUID: the machine running the tests has x86-64-v2 (CI included)."""
+    assert machine.missing_cpu_features() == []
+    assert machine.cpu_floor_problem() is None
+
+
+@pytest.mark.skipif(not machine.sys.platform.startswith("linux"), reason="reads /proc")
+def test_cpuid_agrees_with_the_kernel_s_flags() -> None:
+    leaves = machine._cpuid_leaves()
+    assert leaves is not None, "glibc 2.33+ answers CPUID on Linux"
+    flags = machine._cpuinfo_flags(machine.CPUINFO) or set()
+    for _name, flag, leaf, register, bit in machine.X86_64_V2:
+        assert bool(leaves[leaf][register] >> bit & 1) == (flag in flags), flag
+
+
+def test_a_processor_below_the_floor_is_told_what_it_lacks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(machine.platform, "machine", lambda: "x86_64")
+    assert machine.missing_cpu_features(cpuinfo(tmp_path, NEHALEM_FLAGS)) == []
+    core2 = cpuinfo(tmp_path, "fpu sse sse2 pni ssse3 cx16 lahf_lm")
+    assert machine.missing_cpu_features(core2) == ["POPCNT", "SSE4.1", "SSE4.2"]
+    problem = machine.cpu_floor_problem(core2)
+    assert problem is not None
+    assert "x86-64-v2" in problem and "lacks POPCNT, SSE4.1, SSE4.2" in problem
+
+
+def test_no_refusal_on_a_guess(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Unreadable or flagless cpuinfo, or another architecture: nothing is missing."""
+    monkeypatch.setattr(machine.platform, "machine", lambda: "x86_64")
+    assert machine.missing_cpu_features(tmp_path / "absent") == []
+    assert machine.missing_cpu_features(cpuinfo(tmp_path, "")) == []
+    (tmp_path / "noflags").write_text("processor\t: 0\n")
+    assert machine.missing_cpu_features(tmp_path / "noflags") == []
+    monkeypatch.setattr(machine.platform, "machine", lambda: "aarch64")
+    assert machine.missing_cpu_features(cpuinfo(tmp_path, "fp asimd")) == []

@@ -16,14 +16,19 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import logging
 import os
 import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from app.core.errors import ModelLoadError
+from app.core.machine import cpu_floor_problem
+
+log = logging.getLogger(__name__)
 
 
 def default_threads() -> int:
@@ -50,6 +55,8 @@ def import_llama_cpp() -> ModuleType:
     """Import llama-cpp-python and silence its native logging; a readable error if broken."""
     global _log_callback
     with _import_lock:
+        if problem := cpu_floor_problem():
+            raise ModelLoadError(problem)  # importing would die of "Illegal instruction"
         try:
             import llama_cpp
         except Exception as exc:  # ImportError, OSError from a missing .so, and worse
@@ -69,7 +76,49 @@ def import_llama_cpp() -> ModuleType:
 
             _log_callback = llama_cpp.llama_log_callback(on_log)
             llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+            _load_cpu_backend(llama_cpp)
         return llama_cpp
+
+
+_CPU_VARIANT = re.compile(r"libggml-cpu-([\w.]+)\.so")
+_cpu_kernels = "not loaded yet"
+
+
+def cpu_kernels() -> str:
+    """Which of llama.cpp's CPU kernels run here: a variant name ("haswell", ...) in the
+    packaged app, "built in" for a build with one set compiled in (the developer's venv)."""
+    return _cpu_kernels
+
+
+def _load_cpu_backend(llama_cpp: ModuleType) -> None:
+    """Load the best CPU kernels for this processor, in a build made of loadable variants.
+
+    The packaged app's llama.cpp (packaging/llama_libs.py) has its CPU code in
+    ``libggml-cpu-<variant>.so`` files next to libllama; ggml would look for them only
+    beside the executable and in the working directory, so it is pointed at them here,
+    before llama_backend_init. A native build has its CPU backend compiled in.
+    """
+    global _cpu_kernels
+    lib = llama_cpp.llama_cpp._lib  # dlsym through it also finds libggml's functions
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    folder = Path(llama_cpp.__file__ or ".").parent / "lib"
+    if lib.ggml_backend_reg_count() == 0 and any(folder.glob("libggml-cpu-*.so")):
+        lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+        lib.ggml_backend_load_all_from_path(os.fsencode(folder))
+        _cpu_kernels = _mapped_cpu_variant() or "none"
+    else:
+        _cpu_kernels = "built in"
+    log.info("llama.cpp CPU kernels: %s", _cpu_kernels)
+
+
+def _mapped_cpu_variant() -> str | None:
+    """The CPU variant ggml kept loaded (it unloads the ones it only scored)."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    found = _CPU_VARIANT.search(maps)
+    return found.group(1) if found else None
 
 
 def clear_native_errors() -> None:
