@@ -58,7 +58,7 @@ def executable() -> Path:
 def input_key(llama: Path | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(f"llama libraries: {llama.name if llama else 'venv'}\n".encode())
-    files = [SPEC, ROOT / "pyproject.toml"]
+    files = [SPEC, ROOT / "pyproject.toml", *sorted((ROOT / "packaging").glob("*.py"))]
     files += sorted(p for p in (ROOT / "app").rglob("*.py") if "__pycache__" not in p.parts)
     files += sorted(p for p in (ROOT / "resources").rglob("*") if p.is_file())
     for path in files:
@@ -107,11 +107,35 @@ def build(force: bool) -> None:
         env["DRIFTLESS_LLAMA_LIBS"] = str(llama)
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     if sys.platform.startswith("linux"):
+        strip_symbols(APP_DIR)
         check_glibc_floor(APP_DIR)
     KEY_FILE.write_text(key + "\n")
     print(
         f"build: {APP_DIR.relative_to(ROOT)} built in {time.monotonic() - started:.0f} s, "
         f"{folder_size(APP_DIR) / 1e6:.0f} MB",
+        file=sys.stderr,
+    )
+
+
+STRIPPED = ("libpython*.so*", "python3.*/lib-dynload/*.so", "llama_cpp/lib/*.so*")
+"""Files whose symbol tables nothing needs at run time. numpy's and Qt's libraries are left
+as their wheels ship them (auditwheel-patched files are not safe to rewrite)."""
+
+
+def strip_symbols(app_dir: Path) -> None:
+    """``strip --strip-unneeded`` the interpreter, its extension modules and llama.cpp."""
+    if shutil.which("strip") is None:
+        print("build: strip not found (binutils): symbols left in", file=sys.stderr)
+        return
+    internal = app_dir / "_internal"
+    files = sorted(
+        {p.resolve() for pattern in STRIPPED for p in internal.glob(pattern) if p.is_file()}
+    )
+    before = sum(p.stat().st_size for p in files)
+    subprocess.run(["strip", "--strip-unneeded", *map(str, files)], check=True)
+    after = sum(p.stat().st_size for p in files)
+    print(
+        f"build: stripped {len(files)} files, {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB",
         file=sys.stderr,
     )
 

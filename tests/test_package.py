@@ -92,10 +92,26 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates(tmp_path: P
     if sys.platform.startswith("linux"):
         assert build.glibc_floor.violations(build.APP_DIR) == []
         assert not (bundle / "libstdc++.so.6").exists(), "the system's C++ runtime is used"
-    platforms = bundle / "PySide6" / "Qt" / "plugins" / "platforms"
-    assert {"libqxcb.so", "libqwayland.so", "libqoffscreen.so"} <= {
-        p.name for p in platforms.iterdir()
-    }
+    plugins = bundle / "PySide6" / "Qt" / "plugins"
+    assert {p.name for p in (plugins / "platforms").iterdir()} == {
+        "libqxcb.so",
+        "libqwayland.so",
+        "libqoffscreen.so",
+    }, "only the window systems people use, and offscreen"
+    # Trimmed (packaging/trim.py): no GTK3 theme and the host GTK stack it drags in, no
+    # translations, no GPLv3 readline, and the interpreter without its symbol table.
+    assert not (plugins / "platformthemes" / "libqgtk3.so").exists()
+    assert not list(bundle.glob("libpango*")) and not list(bundle.glob("libcairo*"))
+    assert not (bundle / "PySide6" / "Qt" / "translations").exists()
+    assert not list(bundle.rglob("libreadline*")) and not list(bundle.rglob("readline.*.so"))
+    (libpython,) = bundle.glob("libpython3*.so*")
+    sections = subprocess.run(
+        ["readelf", "--section-headers", "--wide", str(libpython)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".symtab" not in sections, "libpython is stripped"
     starter = bundle / STARTER.package / STARTER.filename
     assert starter.stat().st_size == STARTER.size
     assert not (bundle / STARTER.package / "__init__.py").exists(), "only the model file"
