@@ -164,9 +164,11 @@ def check_glibc_floor(folder: Path) -> None:
 
 
 def smoke(
-    emulator: list[str] | None = None, capture: bool = False
+    emulator: list[str] | None = None, capture: bool = False, app: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the build on a fresh data folder, offline and offscreen (under ``emulator``)."""
+    """Run the build (or the executable ``app`` of an unpacked download) on a fresh data
+    folder, offline and offscreen (under ``emulator``)."""
+    app = app or executable()
     with tempfile.TemporaryDirectory(prefix="driftless-smoke-") as home:
         env = {
             **os.environ,
@@ -179,9 +181,9 @@ def smoke(
         timeout = SMOKE_TIMEOUT
         if emulator:
             env["DRIFTLESS_SMOKE_TIMEOUT"] = str(EMULATED_SMOKE_TIMEOUT - 60)
-            env.update(restarted_bootloader_env(env))
+            env.update(restarted_bootloader_env(env, app))
             timeout = EMULATED_SMOKE_TIMEOUT
-        command = [*(emulator or []), str(executable()), "--home", home, "--smoke-test"]
+        command = [*(emulator or []), str(app), "--home", home, "--smoke-test"]
         print(f"smoke: {' '.join(command)}", file=sys.stderr)
         try:
             return subprocess.run(
@@ -210,7 +212,7 @@ KERNELS_LINE = "smoke: llama.cpp CPU kernels: "
 FLOOR_MESSAGE = "needs a processor with the x86-64-v2 instructions"
 
 
-def restarted_bootloader_env(env: dict[str, str]) -> dict[str, str]:
+def restarted_bootloader_env(env: dict[str, str], app: Path | None = None) -> dict[str, str]:
     """What PyInstaller's Linux bootloader sets before it re-executes itself, set up front.
 
     A one-folder app's bootloader puts _internal/ on LD_LIBRARY_PATH and then exec()s its
@@ -219,10 +221,11 @@ def restarted_bootloader_env(env: dict[str, str]) -> dict[str, str]:
     finds (PyInstaller 6: bootloader/src/pyi_main.c), it goes straight on to Python.
     The smoke test's kernels line shows when this stops working: Nehalem gets "sse42".
     """
-    internal = str(executable().parent / "_internal")
+    app = app or executable()
+    internal = str(app.parent / "_internal")
     library_path = env.get("LD_LIBRARY_PATH")
     extra = {
-        "_PYI_ARCHIVE_FILE": str(executable()),
+        "_PYI_ARCHIVE_FILE": str(app),
         "_PYI_PARENT_PROCESS_LEVEL": "-1",  # PYI_PROCESS_LEVEL_PARENT_NEEDS_RESTART
         "LD_LIBRARY_PATH": f"{internal}:{library_path}" if library_path else internal,
     }

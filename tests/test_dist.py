@@ -265,6 +265,16 @@ def test_tarball_unpacks_to_a_working_app_and_installs_from_a_path_with_spaces(
     assert done.stdout.strip() == VERSION_LINE, done.stdout + done.stderr
     smoke_offline(unpacked / "driftless", tmp_path / "data folder é")
     check_install_and_uninstall(unpacked, tmp_path / "home with space")
+    # The unpacked download on the oldest processor it supports (emulated), offline.
+    build = dist.build  # packaging/build.py, as dist.py imports it
+    qemu = build.ensure_qemu()
+    offline = subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
+    unshare = ["unshare", "-rn"] if offline else []
+    emulated = build.smoke(
+        [*unshare, qemu, "-cpu", "Nehalem"], capture=True, app=unpacked / "driftless"
+    )
+    assert emulated.returncode == 0, emulated.stdout + emulated.stderr
+    assert f"{build.KERNELS_LINE}sse42" in emulated.stdout, emulated.stdout
 
 
 def smoke_offline(app: Path, home: Path) -> None:
