@@ -40,6 +40,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import build  # noqa: E402  (packaging/build.py: the one-folder build and its cache)
+import glibc_floor  # noqa: E402  (which glibc the bundle's files need)
+import trim  # noqa: E402  (the NEEDED entries of an ELF file)
 from app import APP_ID, APP_NAME, __version__  # noqa: E402
 
 PACKAGE = "driftless"
@@ -93,45 +95,21 @@ def source_date_epoch() -> int:
 # --- the bundle's ELF files ----------------------------------------------------------------
 
 
-def elf_files(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            with open(path, "rb") as handle:
-                if handle.read(4) == b"\x7fELF":
-                    yield path
-
-
-def read_dynamic(path: Path) -> tuple[list[str], set[str]]:
-    """An ELF file's NEEDED sonames and the GLIBC_ versions it asks for (readelf)."""
-    done = subprocess.run(
-        ["readelf", "--dynamic", "--version-info", "--wide", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", done.stdout)
-    glibc = set(re.findall(r"Name: (GLIBC_2\.\d+)", done.stdout))
-    return needed, glibc
-
-
-def external_needs(app_dir: Path) -> tuple[dict[str, list[str]], str]:
-    """Sonames the bundle needs but does not ship (each with who needs it), and the
-    highest glibc version asked for ("2.34")."""
+def external_needs(app_dir: Path) -> dict[str, list[str]]:
+    """Sonames the bundle needs but does not ship, each with the files that need it."""
     shipped = {p.name for p in app_dir.rglob("*")}
     missing: dict[str, list[str]] = {}
-    versions: set[str] = set()
-    for path in elf_files(app_dir):
-        needed, glibc = read_dynamic(path)
-        versions |= glibc
-        for soname in needed:
+    for path in glibc_floor.elf_files(app_dir):
+        for soname in trim.needed(str(path)):
             if soname not in shipped:
                 missing.setdefault(soname, []).append(path.relative_to(app_dir).as_posix())
-    floor = max(
-        (v.removeprefix("GLIBC_") for v in versions),
-        key=lambda v: tuple(int(n) for n in v.split(".")),
-        default="2.17",
-    )
-    return missing, floor
+    return missing
+
+
+def needed_glibc(app_dir: Path) -> str:
+    """The highest glibc version any file of the bundle asks for ("2.35")."""
+    highest, _where = glibc_floor.highest_glibc(app_dir)
+    return glibc_floor.format_version(highest) if highest > (0,) else "2.17"
 
 
 def system_library_paths() -> dict[str, str]:
@@ -165,7 +143,7 @@ def owning_package(path: str) -> str | None:
 
 def debian_depends(app_dir: Path) -> list[str]:
     """The Depends field's entries, sorted, libc6 versioned."""
-    missing, glibc_floor = external_needs(app_dir)
+    missing = external_needs(app_dir)
     libraries = system_library_paths()
     shipped = {p.name for p in app_dir.rglob("*")}
     packages = {package for soname, package in DLOPENED.items() if soname not in shipped}
@@ -186,7 +164,7 @@ def debian_depends(app_dir: Path) -> list[str]:
             + "\n  ".join(unknown)
         )
     packages.discard("libc6")
-    return [f"libc6 (>= {glibc_floor})", *sorted(packages)]
+    return [f"libc6 (>= {needed_glibc(app_dir)})", *sorted(packages)]
 
 
 # --- files beside the app: README, licences, desktop integration ------------------------------
@@ -336,7 +314,7 @@ def write_readme(path: Path, glibc: str) -> None:
 def write_extras(folder: Path, app_dir: Path) -> None:
     """Everything the tarball holds beside the app."""
     folder.mkdir(parents=True)
-    write_readme(folder / "README", external_needs(app_dir)[1])
+    write_readme(folder / "README", needed_glibc(app_dir))
     write_licences(folder / "LICENSES", app_dir)
     write_share(folder / "share")
     shutil.copyfile(HERE / "install.sh", folder / "install.sh")
