@@ -52,7 +52,7 @@ from app.core.classify.head import fit_head
 from app.core.classify.labels import Label, LabelSet
 from app.core.classify.metrics import score
 from app.core.classify.prompt import label_text
-from app.core.classify.runtime import ModelRunner
+from app.core.classify.runner import ModelRunner
 from app.core.classify.teach import FeatureSpec, default_spec, read_features
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
@@ -302,7 +302,7 @@ def bench_few_shot(
 
 def pack_sweep(runner: ModelRunner, texts: Sequence[str]) -> dict[str, dict[str, float]]:
     """Texts/s for several batch sizes (tokens per llama_decode) on each thread count."""
-    from app.core.classify import runtime
+    from app.core.classify import runner as runtime
     from app.core.classify.threads import thread_candidates
 
     classifier = PromptClassifier(runner, SST2, calibrated=False)

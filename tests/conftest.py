@@ -101,3 +101,13 @@ def _real_models_only_in_slow_tests(
             "@pytest.mark.slow so that make test-fast leaves it out.",
             pytrace=False,
         )
+
+
+@pytest.fixture(autouse=True)
+def _models_unloaded_after_each_test() -> Iterator[None]:
+    """The process's model host keeps released models warm; a test leaves none behind, so
+    the next one starts cold and memory stays flat over the suite."""
+    yield
+    from app.core.runtime.host import DEFAULT_IDLE_SECONDS, configure_default_host
+
+    configure_default_host(budget=None, idle_seconds=DEFAULT_IDLE_SECONDS).unload_idle()

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
-from app.core.chat.engine import (
+from app.core.chat.sampling import SamplingParams, split_at_stop
+from app.core.errors import Cancelled, ContextOverflow, ModelNotFound
+from app.core.fsutil import ProgressCallback
+from app.core.runtime.results import (
     Embeddings,
     FinishReason,
     GenerationError,
@@ -31,9 +34,6 @@ from app.core.chat.engine import (
     LoadedModel,
     TokenLogprob,
 )
-from app.core.chat.sampling import SamplingParams, split_at_stop
-from app.core.errors import Cancelled, ContextOverflow, ModelNotFound
-from app.core.fsutil import ProgressCallback
 from app.core.runtime.template import ChatMessage, ChatTemplate
 
 TOKENS_PER_MESSAGE = 4

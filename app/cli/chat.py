@@ -28,7 +28,8 @@ from app.cli.common import error, open_store, status
 from app.core.cancel import CancelToken
 from app.core.chat.context import drop_oldest_turns
 from app.core.chat.conversations import ConversationError, ConversationStore
-from app.core.chat.engine import ChatEngine, Engine
+from app.core.chat.engine import Engine
+from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import Conversation, FinalStatus
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS, SamplingParams, preset
 from app.core.chat.saved import (

@@ -42,8 +42,8 @@ from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, DataFileError, HeadError, NoGoldColumn
 from app.core.classify.evaluate import evaluate_run, run_label_set
 from app.core.classify.goldmap import GoldMap, GoldMapNeeded
+from app.core.classify.runner import RunnerInfo
 from app.core.classify.runs import RunStore
-from app.core.classify.runtime import RunnerInfo
 from app.core.classify.sniffing import UnknownEncoding
 from app.core.classify.table import Columns, file_sha256
 from app.core.paths import get_paths

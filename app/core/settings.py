@@ -58,6 +58,11 @@ class Settings:
     # Where "Run on a cluster…" sends a file run: "auto", "ray://HOST:PORT" or "HOST:PORT";
     # empty, the Classify page offers no cluster run (app/core/cluster).
     cluster_address: str = ""
+    # The model host (app.core.runtime.host): the most memory loaded models and their
+    # contexts may take, in MB (0: whatever the machine has free), and how long a model
+    # nobody uses stays loaded for the next request.
+    memory_budget_mb: int = 0
+    model_idle_seconds: float = 300.0
     hub_token: str | None = field(default=None, repr=False, compare=False)
     api_key: str | None = field(default=None, repr=False, compare=False)
 
@@ -77,6 +82,8 @@ class Settings:
             raise SettingsError("The needs-review threshold must be between 0 and 1.")
         if not 1 <= self.api_port <= 65535:
             raise SettingsError(f"{self.api_port} is not a port number (1 to 65535).")
+        if self.memory_budget_mb < 0 or self.model_idle_seconds < 0:
+            raise SettingsError("The memory budget and the idle time cannot be negative.")
         address = self.cluster_address
         if address and address != "auto" and ":" not in address:
             raise SettingsError(

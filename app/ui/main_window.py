@@ -18,11 +18,13 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import ChatEngine, Engine, LoadedModel
+from app.core.chat.engine import Engine
+from app.core.chat.protocols import ChatEngine
 from app.core.drift.starter import needs_recording, record_starter_check
 from app.core.logs import current_log_file
 from app.core.models.starter import ensure_starter
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime.results import LoadedModel
 from app.core.settings import Settings, load_settings
 from app.ui.active_model import ActiveModel
 from app.ui.api.controller import ApiController, ApiState, ServerFactory

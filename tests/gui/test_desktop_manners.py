@@ -14,12 +14,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.core.cancel import CancelToken
-from app.core.chat.engine import LoadedModel
 from app.core.errors import ChecksumMismatch, ModelLoadError
 from app.core.fsutil import ProgressCallback
 from app.core.logs import setup_logging, stop_logging
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
+from app.core.runtime.results import LoadedModel
 from app.ui import colors
 from app.ui.chat.page import ChatPage
 from app.ui.errors import ErrorDialog, ExceptionReporter, show_error

@@ -1,9 +1,10 @@
 """What goes into the model's context window, and whether it fits.
 
 Pure functions, no llama.cpp: the context size to load with, the token budget of a
-request (the prompt plus the room kept for the reply), dropping whole old turns when
-asked, and whether the weights and the KV cache fit in memory. The messages and their
-rendering live in :mod:`app.core.runtime.template`.
+request (the prompt plus the room kept for the reply), and dropping whole old turns when
+asked. Whether a model fits in memory is the model host's call
+(:mod:`app.core.runtime.host`); the messages and their rendering live in
+:mod:`app.core.runtime.template`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from app.core import machine
-from app.core.errors import ContextOverflow, DriftlessError, ModelLoadError
-from app.core.models.gguf import GGUFInfo
+from app.core.errors import ContextOverflow, DriftlessError
 from app.core.runtime.template import ChatMessage, split_turns
-from app.core.units import human_size
 
 DEFAULT_CONTEXT = 4096
 """The context size used unless the user asks for another (or the model holds less)."""
@@ -119,41 +117,3 @@ def drop_oldest_turns(
         else:
             low = middle + 1
     return flat(turns[low:])
-
-
-# --- memory ---------------------------------------------------------------------------
-
-
-def kv_cache_bytes(info: GGUFInfo, n_ctx: int) -> int:
-    """An estimate of the f16 KV cache for ``n_ctx`` tokens (0 when the header is unclear)."""
-    arch = info.architecture or ""
-    meta = info.metadata
-
-    def number(key: str) -> int:
-        value = meta.get(f"{arch}.{key}")
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    layers, embed, heads = (
-        number("block_count"),
-        number("embedding_length"),
-        number("attention.head_count"),
-    )
-    kv_heads = number("attention.head_count_kv") or heads
-    if not (layers and embed and heads):
-        return 0
-    return 2 * 2 * n_ctx * layers * kv_heads * (embed // heads)
-
-
-def check_memory(model_id: str, info: GGUFInfo, n_ctx: int) -> None:
-    """Refuse a load that clearly cannot fit: the weights plus the KV cache, against the
-    memory available now. (Weights are mapped from the file, so this is a floor.)"""
-    available = machine.available_memory()
-    if available is None:
-        return
-    needed = info.file_size + kv_cache_bytes(info, n_ctx)
-    if needed > available:
-        raise ModelLoadError(
-            f"{model_id} needs about {human_size(needed)} of memory with a context of "
-            f"{n_ctx:,} tokens, but only {human_size(available)} is available. Close other "
-            "programs, lower the context size, or choose a smaller model."
-        )

@@ -23,10 +23,16 @@ the longest common prefix, so turn N+1 re-uses turn N's prompt and reply (the ch
 template renders turn N+1 as a continuation of turn N). ``cached_tokens`` in the stats
 says how much was reused. Switching to another conversation re-evaluates it.
 
+**The weights are shared.** The engine leases them from the model host through the one
+loading pipeline (:mod:`app.core.models.loading`) and makes only its own context over
+them; ``unload`` frees the context and gives the weights back. Another engine, the API
+or classification on the same file use the same weights.
+
 ``llama_cpp`` is imported lazily, the first time a model is loaded, so starting the app
-and most tests never load the native library. Importing it, silencing its logging and
-building a ``Llama`` live in :mod:`app.core.runtime.llama`; its names (``open_llama``,
-``LLAMA_LOAD_LOCK``, ``import_llama_cpp``...) are re-exported here.
+and most tests never load the native library (:mod:`app.core.runtime.llama`). What a
+reply produces (stats, log-probabilities) is plain data in :mod:`app.core.runtime.results`;
+plain completion and embeddings, which only the API needs, are in
+:mod:`app.core.serve.text_engine`.
 """
 
 from __future__ import annotations
@@ -37,179 +43,35 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from types import ModuleType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 from app.core.cancel import CancelToken
-from app.core.chat.context import ContextBudget, check_memory, resolve_context_size
+from app.core.chat.context import ContextBudget, resolve_context_size
 from app.core.chat.sampling import SamplingParams, split_at_stop
-from app.core.errors import (
-    Cancelled,
-    ContextOverflow,
-    DriftlessError,
-    ModelLoadError,
-    ModelNotFound,
-)
+from app.core.errors import Cancelled, ModelLoadError, ModelNotFound
 from app.core.fsutil import ProgressCallback
-from app.core.models.gguf import GGUFInfo, read_gguf
-from app.core.models.probe import ensure_loadable
+from app.core.models.gguf import GGUFInfo
+from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
-from app.core.runtime.llama import LLAMA_LOAD_LOCK as LLAMA_LOAD_LOCK
-from app.core.runtime.llama import clear_native_errors
-from app.core.runtime.llama import default_threads as default_threads
-from app.core.runtime.llama import import_llama_cpp as import_llama_cpp
-from app.core.runtime.llama import last_native_error as last_native_error
-from app.core.runtime.llama import open_llama as open_llama
+from app.core.runtime.llama import (
+    clear_native_errors,
+    default_threads,
+    import_llama_cpp,
+    last_native_error,
+    open_llama,
+)
+from app.core.runtime.logprobs import token_logprob
+from app.core.runtime.results import (
+    FinishReason,
+    GenerationError,
+    GenerationStats,
+    LoadedModel,
+    TokenLogprob,
+)
 from app.core.runtime.template import ChatMessage, ChatTemplate, RenderedPrompt
 
-FinishReason = Literal["stop", "length", "cancelled", "error"]
-
 DEFAULT_BATCH = 512
-
-
-class GenerationError(DriftlessError):
-    """llama.cpp failed while evaluating a prompt or a reply."""
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """The model an engine holds, and what a reply's provenance records about it."""
-
-    model_id: str
-    lock_id: str
-    sha256: str
-    name: str
-    n_ctx: int
-    n_ctx_train: int | None
-    template_problem: str | None = None
-    """Why the model's own chat template is not used, or None when it is."""
-    load_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class GenerationStats:
-    """How one reply went. ``cached_tokens`` of the prompt were reused, not evaluated."""
-
-    prompt_tokens: int
-    cached_tokens: int
-    completion_tokens: int
-    prompt_seconds: float
-    generation_seconds: float
-    first_token_seconds: float
-    finish_reason: FinishReason
-    seed: int | None
-    used_fallback_template: bool = False
-
-    @property
-    def tokens_per_second(self) -> float:
-        if self.generation_seconds <= 0:
-            return 0.0
-        return self.completion_tokens / self.generation_seconds
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tokens_per_second"] = round(self.tokens_per_second, 2)
-        return data
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """A reply token, its log-probability under the model (before temperature and the
-    other filters) and the likeliest alternatives as (text, logprob, bytes)."""
-
-    token: str
-    logprob: float
-    raw: bytes
-    top: tuple[tuple[str, float, bytes], ...] = ()
-
-
-@runtime_checkable
-class ChatEngine(Protocol):
-    """What the window and the command line code against (real or scripted engine).
-
-    Every method must be called from the engine's one owner thread; only
-    ``CancelToken.cancel()`` may come from elsewhere.
-    """
-
-    @property
-    def loaded(self) -> LoadedModel | None: ...
-
-    @property
-    def last_stats(self) -> GenerationStats | None: ...
-
-    @property
-    def prompt_problem(self) -> str | None:
-        """Why the last prompt was not made with the model's own chat template (a
-        sentence), or None when it was. Set by ``stream_chat`` before it returns."""
-        ...
-
-    def load(
-        self,
-        ref: str | None = None,
-        *,
-        n_ctx: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> LoadedModel: ...
-
-    def unload(self) -> None: ...
-
-    def count_tokens(self, messages: Sequence[ChatMessage]) -> int: ...
-
-    def check_fits(
-        self, messages: Sequence[ChatMessage], params: SamplingParams
-    ) -> ContextBudget: ...
-
-    def stream_chat(
-        self,
-        messages: Sequence[ChatMessage],
-        params: SamplingParams,
-        cancel: CancelToken | None = None,
-        *,
-        on_prompt_progress: ProgressCallback | None = None,
-    ) -> Iterator[str]:
-        """``on_prompt_progress(done, total)``: prompt tokens evaluated so far (those not
-        reused from the cache), called between batches while the prompt is read."""
-        ...
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """One vector per input text, and how many tokens the inputs took."""
-
-    vectors: list[list[float]]
-    prompt_tokens: int
-
-
-EMBEDDING_POOLING = "mean"
-"""How a text's vector is made: the mean of the last layer's hidden states over its
-tokens, scaled to length 1 (so a dot product is the cosine similarity)."""
-
-EMBEDDING_CONTEXT = 2048
-"""The most tokens one text to embed may have (fewer if the model was trained on less)."""
-
-
-@runtime_checkable
-class TextEngine(Protocol):
-    """What the local API needs beyond chat: plain completion and embeddings.
-
-    Same threading rule as :class:`ChatEngine` (one owner thread).
-    """
-
-    def stream_completion(
-        self,
-        prompt: str,
-        params: SamplingParams,
-        cancel: CancelToken | None = None,
-    ) -> Iterator[str]:
-        """Continue ``prompt`` as it is (no chat template); checks as ``stream_chat``."""
-        ...
-
-    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
-        """A vector per text (see :data:`EMBEDDING_POOLING`); ``ContextOverflow`` for a
-        text longer than :data:`EMBEDDING_CONTEXT` tokens, never a silent cut."""
-        ...
 
 
 # --- the engine ----------------------------------------------------------------------
@@ -224,8 +86,11 @@ class Engine:
         *,
         n_threads: int | None = None,
         n_batch: int = DEFAULT_BATCH,
+        user: str = "chat",
     ) -> None:
         self.store = store
+        self.user = user
+        """Who holds the model, as the memory budget's sentence names it."""
         self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
         self._llama: Any = None
@@ -242,7 +107,9 @@ class Engine:
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
         self._abort: Any = None  # the ctypes abort callback while one is installed
-        self._embedder: Any = None  # a second Llama, made with embedding=True, on demand
+        self._embedder: Any = None  # a Llama made with embedding=True, on demand
+        self._weights: LoadedWeights | None = None  # the lease on the shared weights
+        self._contexts: list[int] = []  # what this engine's contexts count in the budget
 
     # -- what the protocol exposes --
 
@@ -306,58 +173,65 @@ class Engine:
         with self._owned():
             self.unload()
             started = time.perf_counter()
-            model = self._find(ref)
-            model = self.store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
-            info = read_gguf(model.path)
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            size = resolve_context_size(n_ctx, info.context_length)
-            check_memory(model.id, info, size)
-            # A file never loaded on this llama.cpp is tried in a child process first.
-            ensure_loadable(self.store.paths, model, cancel=cancel)
-            # The first touch of llama_cpp, after every check; looked up here so that
-            # patching app.core.chat.engine.import_llama_cpp catches it (open_llama then finds
-            # the module already imported).
-            lib = import_llama_cpp()
-            llama = self._open(model, info, size)
-            vocab = lib.llama_model_get_vocab(llama.model)
-            bos = lib.llama_vocab_bos(vocab)
-            eos = lib.llama_vocab_eos(vocab)
-            self._template = ChatTemplate(
-                info.chat_template,
-                bos_token=_token_text(lib, vocab, bos),
-                eos_token=_token_text(lib, vocab, eos),
-            )
-            self._llama, self._lib, self._vocab = llama, lib, vocab
-            self._add_bos = bool(lib.llama_vocab_get_add_bos(vocab))
-            self._bos_text = self._template.bos_token
-            self._loaded = LoadedModel(
-                model_id=model.id,
-                lock_id=model.lock_id,
-                sha256=model.sha256,
-                name=model.model_name or model.filename,
-                n_ctx=llama.n_ctx(),
-                n_ctx_train=info.context_length,
-                template_problem=self._template.problem,
-                load_seconds=time.perf_counter() - started,
-            )
-            return self._loaded
+            sizes: dict[str, int] = {}
 
-    def _find(self, ref: str | None) -> InstalledModel:
-        if ref is not None:
-            return self.store.get(ref)
-        active = self.store.active()
-        if active is None:
-            raise ModelNotFound(
-                "No model is active. Choose one: driftless models use ID "
-                "(see driftless models list)."
-            )
-        return active
+            def first_context(info: GGUFInfo) -> int:
+                sizes["n_ctx"] = size = resolve_context_size(n_ctx, info.context_length)
+                return context_bytes(info, size, min(self.n_batch, size))
 
-    def _open(self, model: InstalledModel, info: GGUFInfo, n_ctx: int) -> Any:
+            held = acquire(
+                self.store,
+                ref,
+                user=self.user,
+                context=first_context,
+                on_progress=on_progress,
+                cancel=cancel,
+            )
+            self._weights = held
+            try:
+                return self._open_chat(held, sizes["n_ctx"], first_context(held.info), started)
+            except BaseException:
+                self.unload()
+                raise
+
+    def _open_chat(
+        self, held: LoadedWeights, size: int, estimate: int, started: float
+    ) -> LoadedModel:
+        model, info = held.model, held.info
+        # The first touch of llama_cpp's Python side, after every check; looked up here so
+        # that patching app.core.chat.engine.import_llama_cpp catches it.
+        lib = import_llama_cpp()
+        self._contexts.append(held.lease.add_context(estimate))
+        llama = self._open(held, info, size)
+        vocab = lib.llama_model_get_vocab(llama.model)
+        bos = lib.llama_vocab_bos(vocab)
+        eos = lib.llama_vocab_eos(vocab)
+        self._template = ChatTemplate(
+            info.chat_template,
+            bos_token=_token_text(lib, vocab, bos),
+            eos_token=_token_text(lib, vocab, eos),
+        )
+        self._llama, self._lib, self._vocab = llama, lib, vocab
+        self._add_bos = bool(lib.llama_vocab_get_add_bos(vocab))
+        self._bos_text = self._template.bos_token
+        self._loaded = LoadedModel(
+            model_id=model.id,
+            lock_id=model.lock_id,
+            sha256=model.sha256,
+            name=model.model_name or model.filename,
+            n_ctx=llama.n_ctx(),
+            n_ctx_train=info.context_length,
+            template_problem=self._template.problem,
+            load_seconds=time.perf_counter() - started,
+        )
+        return self._loaded
+
+    def _open(self, held: LoadedWeights, info: GGUFInfo, n_ctx: int) -> Any:
+        model = held.model
         try:
             return open_llama(
                 model.path,
+                model=held.lease.handle,
                 n_ctx=n_ctx,
                 n_batch=min(self.n_batch, n_ctx),
                 n_threads=self.n_threads,
@@ -374,16 +248,23 @@ class Engine:
             raise ModelLoadError(_load_failure(model, info, n_ctx, str(exc))) from exc
 
     def unload(self) -> None:
-        """Free the model. Safe to call when nothing is loaded."""
+        """Free this engine's contexts and give the weights back to the host (which keeps
+        them warm for a while). Safe to call when nothing is loaded."""
         with self._owned():
             llama, self._llama = self._llama, None
             embedder, self._embedder = self._embedder, None
+            held, self._weights = self._weights, None
             self._loaded = None
             self._vocab = None
             if llama is not None:
                 llama.close()
             if embedder is not None:
                 embedder.close()
+            if held is not None:
+                for context in self._contexts:
+                    held.lease.drop_context(context)
+                held.release()
+            self._contexts = []
 
     close = unload
 
@@ -460,94 +341,6 @@ class Engine:
             self._last_stats = None
         return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
 
-    def stream_completion(
-        self,
-        prompt: str,
-        params: SamplingParams,
-        cancel: CancelToken | None = None,
-    ) -> Iterator[str]:
-        """Stream the continuation of ``prompt``, taken as it is: no chat template.
-
-        Same checks, stop strings, stats and cancelling as :meth:`stream_chat`.
-        """
-        with self._owned():
-            loaded = self._require_loaded()
-            if not prompt:
-                raise GenerationError("There is nothing to complete: the prompt is empty.")
-            self._last_stats = None
-            self._prompt_problem = None
-            tokens = self.tokenize_prompt(prompt)
-            budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
-            if not budget.fits:
-                raise ContextOverflow(
-                    f"This prompt needs {budget.needed:,} tokens ({budget.prompt_tokens:,} "
-                    f"for the prompt, {budget.reply_tokens:,} kept for the completion) but "
-                    f"the model's context holds {budget.n_ctx:,}. Shorten the prompt, lower "
-                    "max_tokens, or raise the context size."
-                )
-            if params.grammar is not None:
-                self._check_grammar(params.grammar)
-        return self._stream(tokens, params, RenderedPrompt(prompt), cancel)
-
-    def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
-        """A vector per text: see :data:`EMBEDDING_POOLING`. The first call loads the
-        model a second time, as llama.cpp wants for embeddings (``embedding=True``)."""
-        with self._owned():
-            loaded = self._require_loaded()
-            embedder = self._embedder or self._open_embedder(loaded)
-            limit = int(embedder.n_batch)
-            counted: list[int] = []
-            for index, text in enumerate(texts):
-                count = len(embedder.tokenize(text.encode("utf-8"), add_bos=True))
-                if count > limit:
-                    raise ContextOverflow(
-                        f"Text {index} has {count:,} tokens; at most {limit:,} can be "
-                        "embedded at once. Split it, and embed the parts."
-                    )
-                counted.append(count)
-            vectors: list[list[float]] = []
-            clear_native_errors()
-            for text in texts:
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                try:
-                    vector = embedder.embed([text], normalize=True, truncate=False)
-                except (RuntimeError, ValueError) as exc:
-                    raise GenerationError(
-                        f"llama.cpp could not embed the text: {last_native_error(str(exc))}."
-                    ) from exc
-                vectors.append([float(x) for x in vector[0]])
-            return Embeddings(vectors, sum(counted))
-
-    def _open_embedder(self, loaded: LoadedModel) -> Any:
-        lib = self._lib
-        assert lib is not None
-        model = self.store.check_before_load(loaded.model_id)
-        size = min(EMBEDDING_CONTEXT, loaded.n_ctx_train or EMBEDDING_CONTEXT)
-        try:
-            self._embedder = open_llama(
-                model.path,
-                embedding=True,
-                pooling_type=lib.LLAMA_POOLING_TYPE_MEAN,
-                n_ctx=size,
-                n_batch=size,
-                n_ubatch=size,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-            )
-        except MemoryError as exc:
-            raise ModelLoadError(
-                f"There is not enough memory to load {model.id} a second time for embeddings."
-            ) from exc
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(
-                f"llama.cpp could not load {model.id} for embeddings: "
-                f"{last_native_error(str(exc))}."
-            ) from exc
-        return self._embedder
-
     def _check_grammar(self, grammar: str) -> None:
         """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp
         cannot parse."""
@@ -611,7 +404,7 @@ class Engine:
                     completion += 1
                     sampled.append(int(token))
                     if params.logprobs is not None:
-                        logprobs.append(self._token_logprob(llama, int(token), params.logprobs))
+                        logprobs.append(token_logprob(lib, llama, int(token), params.logprobs))
                     if completion == 1:
                         first_token = time.perf_counter()
                     pending += decoder.decode(llama.detokenize([token]))
@@ -659,29 +452,6 @@ class Engine:
                     seed=None if params.greedy and params.seed is None else seed,
                     used_fallback_template=rendered.used_fallback,
                 )
-
-    def _token_logprob(self, llama: Any, token: int, top: int) -> TokenLogprob:
-        """``token``'s log-probability from the logits it was just sampled from."""
-        import numpy as np
-
-        lib = self._lib
-        assert lib is not None
-        n_vocab = int(llama.n_vocab())
-        pointer = lib.llama_get_logits_ith(llama.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
-        peak = float(logits.max())
-        log_total = peak + float(np.log(np.exp(logits - peak).sum()))
-
-        def described(tid: int) -> tuple[str, float, bytes]:
-            raw: bytes = llama.detokenize([tid])
-            return raw.decode("utf-8", "replace"), float(logits[tid]) - log_total, raw
-
-        best: list[int] = []
-        if top > 0:
-            found = np.argpartition(-logits, top - 1)[:top]
-            best = sorted((int(t) for t in found), key=lambda t: -float(logits[t]))
-        text, logprob, raw = described(token)
-        return TokenLogprob(text, logprob, raw, tuple(described(t) for t in best))
 
     def _prefill(
         self,

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import GenerationStats, LoadedModel
 from app.core.chat.records import Conversation, Message, ModelProvenance, ReplyStats
 from app.core.chat.reply_writer import ReplyWriter
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS, SamplingParams
 from app.core.errors import DriftlessError
+from app.core.runtime.results import GenerationStats, LoadedModel
 from app.core.runtime.template import ChatMessage
 
 CUSTOM = "Custom"

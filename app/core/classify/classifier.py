@@ -25,7 +25,7 @@ from app.core.cancel import CancelToken
 from app.core.classify.errors import ClassifyError
 from app.core.classify.labels import LabelSet
 from app.core.classify.prompt import PromptParts, PromptStyle, build_prompt, needs_end_marker
-from app.core.classify.runtime import ModelRunner, QueryOutput, RunnerInfo
+from app.core.classify.runner import ModelRunner, QueryOutput, RunnerInfo
 from app.core.classify.scoring import Query
 from app.core.runtime.template import ChatTemplate
 

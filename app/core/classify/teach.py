@@ -40,7 +40,7 @@ from app.core.classify.errors import HeadError
 from app.core.classify.head import HeadFit, fit_head
 from app.core.classify.labels import LabelSet
 from app.core.classify.prompt import PromptStyle
-from app.core.classify.runtime import ModelRunner
+from app.core.classify.runner import ModelRunner
 from app.core.fsutil import atomic_write_bytes
 
 HEAD_SCHEMA = 1

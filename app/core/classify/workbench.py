@@ -24,8 +24,8 @@ from app.core.classify.labels import LabelSet
 from app.core.classify.library import LabelSetLibrary
 from app.core.classify.metrics import map_gold
 from app.core.classify.prompt import PromptStyle
+from app.core.classify.runner import ModelRunner, RunnerInfo
 from app.core.classify.runs import RunStore
-from app.core.classify.runtime import ModelRunner, RunnerInfo
 from app.core.classify.table import Columns, TableRead, file_sha256, read_all
 from app.core.classify.teach import (
     ExampleClassifier,

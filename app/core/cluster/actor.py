@@ -25,7 +25,7 @@ import numpy as np
 
 from app.core.classify.batch import DEFAULT_CHUNK
 from app.core.classify.classifier import Classifier, Prediction
-from app.core.classify.runtime import ModelRunner
+from app.core.classify.runner import ModelRunner
 from app.core.cluster.errors import WorkerRefused
 from app.core.cluster.job import ClassifierJob, build_classifier, worker_name
 from app.core.errors import DriftlessError

@@ -24,7 +24,7 @@ from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier, ClassifierInfo, PromptClassifier
 from app.core.classify.errors import ClassifyError
 from app.core.classify.labels import LabelSet
-from app.core.classify.runtime import ModelRunner
+from app.core.classify.runner import ModelRunner
 from app.core.classify.teach import ExampleClassifier, TaughtHead
 from app.core.cluster.errors import WorkerRefused
 from app.core.fsutil import sha256_file

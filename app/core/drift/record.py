@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from app.core.cancel import CancelToken
-from app.core.chat.engine import DEFAULT_BATCH, Engine, default_threads
+from app.core.chat.engine import DEFAULT_BATCH, Engine
 from app.core.chat.sampling import SamplingParams
 from app.core.classify.classifier import DEFAULT_THRESHOLD
 from app.core.classify.workbench import MethodOptions, Workbench
@@ -31,6 +31,7 @@ from app.core.models.gguf import read_gguf
 from app.core.models.store import ModelStore
 from app.core.models.unpacked import main_type
 from app.core.paths import Paths
+from app.core.runtime.llama import default_threads
 from app.core.runtime.template import ChatMessage, system, user
 
 ProgressCallback = Callable[[int, int], None]
@@ -125,7 +126,7 @@ def _answer_prompts(
 ) -> tuple[tuple[PromptAnswer, ...], dict[str, str]]:
     params = greedy_params(check_set)
     answers = []
-    with Engine(store, n_threads=threads, n_batch=batch) as engine:
+    with Engine(store, n_threads=threads, n_batch=batch, user="behaviour checks") as engine:
         loaded = engine.load(model_id, cancel=cancel)
         template = engine.template_source
         for item in check_set.prompts:

@@ -20,7 +20,7 @@ from app.core.drift.environment import runtime_parts
 from app.core.drift.library import CheckSetLibrary
 from app.core.drift.record import ProgressCallback, answer, replay_settings
 from app.core.drift.results import CheckResult, CheckResults
-from app.core.drift.runtime import runtime_changes
+from app.core.drift.startup import runtime_changes
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import Paths
 

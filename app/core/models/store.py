@@ -241,6 +241,18 @@ class ModelStore:
             "See them with: driftless models list"
         )
 
+    def resolve(self, ref: str | None) -> InstalledModel:
+        """The model ``ref`` names (see :meth:`get`), or the active one when ``ref`` is None."""
+        if ref is not None:
+            return self.get(ref)
+        active = self.active()
+        if active is None:
+            raise ModelNotFound(
+                "No model is active. Choose one: driftless models use ID "
+                "(see driftless models list)."
+            )
+        return active
+
     def find_by_sha256(self, sha256: str) -> list[InstalledModel]:
         with self.db.read() as conn:
             rows = conn.execute("SELECT * FROM models WHERE sha256 = ?", (sha256,)).fetchall()

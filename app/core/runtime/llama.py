@@ -145,8 +145,12 @@ two loads at once in two threads could restore them wrongly and silence the proc
 good. Every ``Llama`` made anywhere in Driftless must go through :func:`open_llama`."""
 
 
-def open_llama(path: str | os.PathLike[str], **kwargs: Any) -> Any:
+def open_llama(path: str | os.PathLike[str], *, model: Any = None, **kwargs: Any) -> Any:
     """Build a quiet ``llama_cpp.Llama`` under :data:`LLAMA_LOAD_LOCK`.
+
+    ``model``: a ``llama_model`` pointer leased from the model host
+    (:mod:`app.core.runtime.host`). The ``Llama`` then makes only its own context over
+    those weights and never frees them; ``path`` must be the file they came from.
 
     Raises ``ModelLoadError`` if llama-cpp-python cannot be imported; llama.cpp's own
     failures (``ValueError`` and friends) pass through, and :func:`last_native_error`
@@ -155,7 +159,7 @@ def open_llama(path: str | os.PathLike[str], **kwargs: Any) -> Any:
     import jinja2
 
     lib = import_llama_cpp()
-    with LLAMA_LOAD_LOCK:
+    with LLAMA_LOAD_LOCK, _borrowing(lib, model):
         _native_errors.clear()
         try:
             return lib.Llama(str(path), verbose=False, **kwargs)
@@ -165,6 +169,38 @@ def open_llama(path: str | os.PathLike[str], **kwargs: Any) -> Any:
             # fallback), so load once more with that compile made tolerant.
             with _templates_not_compiled(lib):
                 return lib.Llama(str(path), verbose=False, **kwargs)
+
+
+@contextlib.contextmanager
+def _borrowing(lib: ModuleType, model: Any) -> Iterator[None]:
+    """While a ``Llama`` is built, let it wrap the leased ``model`` instead of loading.
+
+    ``Llama.__init__`` makes its weights with ``llama_cpp._internals.LlamaModel``; the
+    stand-in takes the leased pointer and frees nothing when the ``Llama`` closes (the
+    host frees the weights when their last lease is gone).
+    """
+    if model is None:
+        yield
+        return
+    internals = lib._internals
+    original = internals.LlamaModel
+
+    class Borrowed(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *, path_model: str, params: Any, verbose: bool = True) -> None:
+            self.path_model = path_model
+            self.params = params
+            self.verbose = verbose
+            self._exit_stack = contextlib.ExitStack()  # nothing to free: not ours
+            self.sampler = None
+            self.custom_samplers: list[Any] = []
+            self.model = model
+            self.vocab = lib.llama_model_get_vocab(model)
+
+    internals.LlamaModel = Borrowed  # only ever under LLAMA_LOAD_LOCK
+    try:
+        yield
+    finally:
+        internals.LlamaModel = original
 
 
 @contextlib.contextmanager

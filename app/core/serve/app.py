@@ -30,14 +30,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.cancel import CancelToken
-from app.core.chat.engine import (
-    ChatEngine,
-    Embeddings,
-    GenerationStats,
-    LoadedModel,
-    TextEngine,
-    TokenLogprob,
-)
+from app.core.chat.protocols import ChatEngine
+from app.core.runtime.results import Embeddings, GenerationStats, LoadedModel, TokenLogprob
 from app.core.serve import protocol
 from app.core.serve.classify import (
     ClassifyEngine,
@@ -56,6 +50,7 @@ from app.core.serve.owner import (
     Started,
 )
 from app.core.serve.pool import ModelPool
+from app.core.serve.text_engine import TextEngine
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
-from app.core.chat.engine import GenerationStats, LoadedModel
 from app.core.chat.sampling import SamplingParams
 from app.core.classify import (
     Classifier,
@@ -35,6 +34,7 @@ from app.core.classify.errors import LabelSetError
 from app.core.classify.labels import DEFAULT_INSTRUCTION
 from app.core.fsutil import ProgressCallback
 from app.core.models.store import ModelStore
+from app.core.runtime.results import GenerationStats, LoadedModel
 from app.core.runtime.template import ChatMessage
 from app.core.serve.errors import ApiError, bad_request
 

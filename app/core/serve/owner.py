@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from app.core.cancel import CancelToken
-from app.core.chat.engine import ChatEngine, GenerationStats, LoadedModel
+from app.core.chat.protocols import ChatEngine
 from app.core.errors import Cancelled, DriftlessError
+from app.core.runtime.results import GenerationStats, LoadedModel
 
 log = logging.getLogger(__name__)
 

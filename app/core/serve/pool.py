@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from app.core.chat.engine import ChatEngine
+from app.core.chat.protocols import ChatEngine
 from app.core.errors import ModelNotFound
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.serve.errors import ApiError

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.chat.engine import GenerationStats, LoadedModel, TokenLogprob
 from app.core.chat.sampling import (
     DEFAULT_PRESET,
     MAX_TOP_LOGPROBS,
@@ -25,6 +24,7 @@ from app.core.chat.sampling import (
     preset,
 )
 from app.core.runtime.grammar import JSON_OBJECT_SCHEMA, InvalidSchema, json_schema_grammar
+from app.core.runtime.results import GenerationStats, LoadedModel, TokenLogprob
 from app.core.runtime.template import ChatMessage
 from app.core.serve.errors import bad_request
 

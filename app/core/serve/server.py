@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from app.core.chat.engine import ChatEngine, Engine
+from app.core.chat.protocols import ChatEngine
 from app.core.errors import DriftlessError
 from app.core.models.store import ModelStore
 from app.core.serve.app import ApiApp, Limits, ServerStats
 from app.core.serve.classify import ClassifyEngine
 from app.core.serve.pool import ModelPool
+from app.core.serve.text_engine import ApiEngine
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class ApiServer:
         self.stats = ServerStats()
         self.pool = ModelPool(
             store,
-            engine_factory or (lambda: Engine(store)),
+            engine_factory or (lambda: ApiEngine(store, user="the API server")),
             default_model=config.model,
             max_loaded=config.max_loaded,
             max_waiting=config.max_waiting,

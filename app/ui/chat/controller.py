@@ -16,9 +16,10 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from app.core.cancel import CancelToken
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import ChatEngine, LoadedModel
+from app.core.chat.protocols import ChatEngine
 from app.core.chat.sampling import SamplingParams
 from app.core.errors import ContextOverflow
+from app.core.runtime.results import LoadedModel
 from app.core.runtime.template import ChatMessage
 from app.ui.chat.worker import EngineWorker, LoadRequest, ReplyOutcome, ReplyRequest
 from app.ui.tasks import stop_thread

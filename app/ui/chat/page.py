@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.drafts import ChatSession
-from app.core.chat.engine import ChatEngine, LoadedModel
+from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import Conversation, Message
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
 from app.core.chat.saved import (
@@ -40,6 +40,7 @@ from app.core.chat.saved import (
 from app.core.errors import ContextOverflow, DriftlessError
 from app.core.models.probe import ProbeCache
 from app.core.models.store import ModelStore
+from app.core.runtime.results import LoadedModel
 from app.ui.active_model import ActiveModel
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController

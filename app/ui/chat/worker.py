@@ -22,11 +22,12 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, drop_oldest_turns
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import ChatEngine, GenerationStats
+from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import FinalStatus, ModelProvenance
 from app.core.chat.sampling import SamplingParams
 from app.core.chat.saved import reply_stats
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
+from app.core.runtime.results import GenerationStats
 from app.core.runtime.template import ChatMessage
 from app.core.throttle import Throttle, throttled_counts
 

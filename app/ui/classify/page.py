@@ -36,7 +36,7 @@ from app.core.classify import (
     gold_survey_of_run,
     sniff,
 )
-from app.core.classify.runtime import RunnerInfo
+from app.core.classify.runner import RunnerInfo
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings

@@ -2,7 +2,7 @@
 
 :meth:`RuntimeChecks.start` runs one background :class:`Task` that finds the check sets
 whose recording names another llama-cpp-python, llama.cpp build or CPU kernels
-(:func:`app.core.drift.runtime.due_checks`, which imports llama_cpp: never on the GUI
+(:func:`app.core.drift.startup.due_checks`, which imports llama_cpp: never on the GUI
 thread) and answers them one after the other, keeping each result. Nothing runs when
 nothing changed, and a runtime already checked is not checked again. :meth:`cancel`
 stops it between tokens (the window calls it when it closes).
@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.core.cancel import CancelToken
 from app.core.drift import DriftReport, check
 from app.core.drift.record import ProgressCallback
-from app.core.drift.runtime import DueCheck, describe_changes, due_checks
+from app.core.drift.startup import DueCheck, describe_changes, due_checks
 from app.core.errors import Cancelled, DriftlessError, describe_failure
 from app.core.models.store import ModelStore
 from app.ui.tasks import Task

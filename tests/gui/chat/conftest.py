@@ -8,7 +8,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import ChatEngine
+from app.core.chat.protocols import ChatEngine
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths

@@ -13,7 +13,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import ChatEngine
+from app.core.chat.protocols import ChatEngine
 from app.core.errors import ModelLoadError
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtGui import QTextDocument
 from pytestqt.qtbot import QtBot
 
-from app.core.chat.engine import GenerationError
+from app.core.runtime.results import GenerationError
 from app.ui.chat.page import ChatPage
 from app.ui.chat.transcript import MessageBubble
 from tests.fake_engine import FakeEngine

@@ -13,9 +13,9 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.engine import GenerationError
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
+from app.core.runtime.results import GenerationError
 from app.ui.main_window import MainWindow
 from tests.fake_engine import FakeEngine
 

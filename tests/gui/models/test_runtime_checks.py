@@ -14,7 +14,7 @@ from app.core.drift.checkset import Recording
 from app.core.drift.environment import runtime_parts
 from app.core.drift.record import ProgressCallback
 from app.core.drift.results import CheckResults
-from app.core.drift.runtime import DueCheck
+from app.core.drift.startup import DueCheck
 from app.core.models.store import ModelStore
 from app.ui.models.table import Column
 from tests.gui.models.support import hub_settings, open_page

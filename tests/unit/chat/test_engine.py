@@ -22,14 +22,9 @@ import pytest
 
 from app.core.cancel import CancelToken
 from app.core.chat import engine as engine_module
-from app.core.chat.context import ContextBudget, ContextSizeError, kv_cache_bytes
-from app.core.chat.engine import (
-    ChatEngine,
-    Engine,
-    GenerationError,
-    GenerationStats,
-    default_threads,
-)
+from app.core.chat.context import ContextBudget, ContextSizeError
+from app.core.chat.engine import Engine
+from app.core.chat.protocols import ChatEngine
 from app.core.chat.sampling import (
     DEFAULT_PRESET,
     PRESETS,
@@ -47,9 +42,12 @@ from app.core.errors import (
     ModelNotFound,
 )
 from app.core.models.gguf import read_gguf
+from app.core.models.loading import kv_cache_bytes
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
+from app.core.runtime.llama import default_threads
+from app.core.runtime.results import GenerationError, GenerationStats
 from app.core.runtime.template import ChatMessage, assistant, render_fallback, system, user
 from tests.fake_engine import FakeEngine, fake_tokens
 from tests.model_files import import_variant
@@ -167,7 +165,7 @@ def test_too_little_memory_is_refused_with_the_numbers(
     starter_store: ModelStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("app.core.machine.available_memory", lambda: 50_000_000)
-    with pytest.raises(ModelLoadError, match=r"needs about 1\d\d MB of memory .* only 50 MB"):
+    with pytest.raises(ModelLoadError, match=r"needs 1\d\d MB of memory; 50 MB is free\."):
         Engine(starter_store).load()
 
 

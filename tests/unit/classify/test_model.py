@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.core.classify import runtime
+from app.core.classify import runner as runtime
 from app.core.classify.classifier import PromptClassifier, PromptSession
 from app.core.classify.labels import Label, LabelSet
-from app.core.classify.runtime import ModelRunner
+from app.core.classify.runner import ModelRunner
 from app.core.classify.scoring import Query
 from app.core.classify.teach import ExampleClassifier, FeatureSpec
 from app.core.classify.workbench import Workbench

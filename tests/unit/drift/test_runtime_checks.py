@@ -8,7 +8,7 @@ from app.core.drift import CheckSet, CheckSetLibrary, compare
 from app.core.drift.checkset import Recording
 from app.core.drift.environment import Environment
 from app.core.drift.results import CheckResults
-from app.core.drift.runtime import describe_changes, due_checks, runtime_changes
+from app.core.drift.startup import describe_changes, due_checks, runtime_changes
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import Paths
 from tests.unit.drift.test_results import PROMPTS, models, recording

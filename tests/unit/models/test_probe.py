@@ -230,9 +230,11 @@ def test_a_real_llama_cpp_abort_is_contained_in_the_child(
 def test_classification_refuses_a_model_that_crashed_its_probe(
     store: ModelStore, model: InstalledModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.core.classify import runtime as classify_runtime
+    from app.core.classify.runner import ModelRunner
 
     child_running(monkeypatch, ABORT)
-    monkeypatch.setattr(classify_runtime, "import_llama_cpp", lambda: pytest.fail("llama loaded"))
+    monkeypatch.setattr(
+        "app.core.runtime.host.ModelHost.acquire", lambda *_a, **_k: pytest.fail("llama loaded")
+    )
     with pytest.raises(ModelLoadError, match="SIGABRT"):
-        classify_runtime.ModelRunner.open(store, model.id)
+        ModelRunner.open(store, model.id, unpack=False)

@@ -16,7 +16,7 @@ import pytest
 
 from app.core.classify.classifier import PromptSession
 from app.core.classify.labels import LabelSet
-from app.core.classify.runtime import ModelRunner
+from app.core.classify.runner import ModelRunner
 from app.core.fsutil import sha256_file
 from app.core.models import unpacked
 from app.core.models.gguf import GGUFInfo, TensorInfo, read_gguf

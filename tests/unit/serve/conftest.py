@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from app.core.chat.engine import ChatEngine
+from app.core.chat.protocols import ChatEngine
 from app.core.models.store import ModelStore
 from app.core.serve.server import ApiServer, ServeConfig
 from tests.fake_engine import FakeEngine

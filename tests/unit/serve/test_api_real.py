@@ -7,10 +7,10 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.core.chat.engine import Engine
 from app.core.models.store import ModelStore
 from app.core.serve.protocol import PROVENANCE_HEADER, SHA256_HEADER
 from app.core.serve.server import ApiServer, ServeConfig
+from app.core.serve.text_engine import ApiEngine
 from tests.unit.serve.conftest import client
 
 
@@ -52,7 +52,7 @@ def test_a_changed_model_file_is_refused_with_the_reason(
     model = store.import_file(starter_copy, link=True)
     with starter_copy.open("ab") as file:
         file.write(b"tampered")
-    server = ApiServer(store, ServeConfig(port=0), engine_factory=lambda: Engine(store))
+    server = ApiServer(store, ServeConfig(port=0), engine_factory=lambda: ApiEngine(store))
     server.start()
     try:
         with pytest.raises(openai.APIStatusError) as caught:

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,16 +37,9 @@ from app.core.classify.scoring import LabelTrie, Query, log_softmax_rows, pool_f
 from app.core.classify.threads import ThreadTuner, thread_candidates
 from app.core.errors import ModelLoadError
 from app.core.fsutil import ProgressCallback
-from app.core.models.gguf import read_gguf
-from app.core.models.probe import ensure_loadable
+from app.core.models.gguf import GGUFInfo
+from app.core.models.loading import LoadedWeights, acquire, acquire_checked, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
-from app.core.models.unpacked import UnpackedCache, Weights, main_type
-from app.core.runtime.llama import (
-    LLAMA_LOAD_LOCK,
-    clear_native_errors,
-    import_llama_cpp,
-    last_native_error,
-)
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -96,13 +88,14 @@ class ModelRunner:
     def __init__(
         self,
         lib: ModuleType,
-        model: Any,
+        held: LoadedWeights,
         info: RunnerInfo,
         *,
         n_threads: int | None,
     ) -> None:
         self._lib = lib
-        self._model = model
+        self._held = held
+        model = held.lease.handle
         self.info = info
         self._vocab = lib.llama_model_get_vocab(model)
         self._states = HiddenStates(
@@ -120,9 +113,11 @@ class ModelRunner:
         params.n_threads_batch = self._threads
         params.no_perf = True
         params.cb_eval = self._states.callback
+        self._context_id = held.lease.add_context(_context_estimate(held.info))
         self._ctx = lib.llama_init_from_model(model, params)
         if not self._ctx:
-            lib.llama_model_free(model)
+            held.lease.drop_context(self._context_id)
+            held.release()
             raise ModelLoadError(
                 f"llama.cpp could not set up a classification context for {info.model_id}. "
                 "There may not be enough memory: close other programs."
@@ -153,12 +148,17 @@ class ModelRunner:
         goes. ``unpack`` evaluates a 16-bit copy of a small model's weights when that
         is faster (:mod:`app.core.models.unpacked`); ``info.weights`` says which ran.
         """
-        model = _find(store, ref)
-        model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
-        ensure_loadable(store.paths, model, cancel=cancel)  # a child tries a new file first
-        return cls.open_checked(
-            model, store.paths.unpacked_dir, n_threads=n_threads, unpack=unpack, cancel=cancel
+        held = acquire(
+            store,
+            ref,
+            user="classification",
+            context=_context_estimate,
+            form="f16" if unpack else "file",
+            threads=n_threads or max(thread_candidates()),
+            on_progress=on_progress,
+            cancel=cancel,
         )
+        return cls._over(held, n_threads)
 
     @classmethod
     def open_checked(
@@ -172,47 +172,45 @@ class ModelRunner:
     ) -> ModelRunner:
         """Load ``model`` whose file the caller has verified (a cluster worker checks its
         sha256 against the lock entry itself); ``unpacked_dir`` holds 16-bit copies."""
-        gguf = read_gguf(model.path)
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        lib = import_llama_cpp()  # the native library is loaded here, not at import
-        lib.llama_backend_init()
-        weights = Weights(model.path, main_type(gguf), unpacked=False)
-        if unpack:
-            weights = UnpackedCache(unpacked_dir).weights_for(
-                model.path, model.sha256, gguf, lib, threads=n_threads or max(thread_candidates())
-            )
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-        params = lib.llama_model_default_params()
-        with LLAMA_LOAD_LOCK:
-            clear_native_errors()
-            handle = lib.llama_model_load_from_file(str(weights.path).encode(), params)
-        if not handle:
-            reason = last_native_error("it could not be read")
-            raise ModelLoadError(
-                f"llama.cpp could not load {model.id} (architecture '{gguf.architecture}'): "
-                f"{reason}. Update Driftless, or choose another model."
-            )
-        if lib.llama_model_is_recurrent(handle) or lib.llama_model_is_hybrid(handle):
-            lib.llama_model_free(handle)
-            raise ModelLoadError(
-                f"{model.id} is a recurrent model ({gguf.architecture}); classification "
-                "shares one prompt between many texts, which these models cannot do yet. "
-                "Choose a transformer model."
-            )
-        vocab = lib.llama_model_get_vocab(handle)
-        info = RunnerInfo(
-            model_id=model.id,
-            lock_id=model.lock_id,
-            name=model.model_name or model.filename,
-            n_embd=int(lib.llama_model_n_embd(handle)),
-            n_layer=int(lib.llama_model_n_layer(handle)),
-            n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
-            weights=weights.label,
-            weights_note=weights.note,
+        held = acquire_checked(
+            model,
+            unpacked_dir,
+            user="classification",
+            context=_context_estimate,
+            form="f16" if unpack else "file",
+            threads=n_threads or max(thread_candidates()),
+            cancel=cancel,
         )
-        return cls(lib, handle, info, n_threads=n_threads)
+        return cls._over(held, n_threads)
+
+    @classmethod
+    def _over(cls, held: LoadedWeights, n_threads: int | None) -> ModelRunner:
+        """A runner with its own context over the leased weights."""
+        try:
+            lib = held.lease.lib
+            handle = held.lease.handle
+            model = held.model
+            if lib.llama_model_is_recurrent(handle) or lib.llama_model_is_hybrid(handle):
+                raise ModelLoadError(
+                    f"{model.id} is a recurrent model ({held.info.architecture}); "
+                    "classification shares one prompt between many texts, which these "
+                    "models cannot do yet. Choose a transformer model."
+                )
+            vocab = lib.llama_model_get_vocab(handle)
+            info = RunnerInfo(
+                model_id=model.id,
+                lock_id=model.lock_id,
+                name=model.model_name or model.filename,
+                n_embd=int(lib.llama_model_n_embd(handle)),
+                n_layer=int(lib.llama_model_n_layer(handle)),
+                n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
+                weights=held.weights.label,
+                weights_note=held.weights.note,
+            )
+            return cls(lib, held, info, n_threads=n_threads)
+        except BaseException:
+            held.release()
+            raise
 
     def close(self) -> None:
         if self._closed:
@@ -220,7 +218,8 @@ class ModelRunner:
         self._closed = True
         self._lib.llama_batch_free(self._batch)
         self._lib.llama_free(self._ctx)
-        self._lib.llama_model_free(self._model)
+        self._held.lease.drop_context(self._context_id)
+        self._held.release()  # the host keeps the weights warm for the next run
 
     def __enter__(self) -> ModelRunner:
         return self
@@ -442,14 +441,5 @@ class ModelRunner:
             raise RuntimeError("A ModelRunner is used only from the thread that opened it.")
 
 
-def _find(store: ModelStore, ref: str | None) -> InstalledModel:
-    if ref is not None:
-        return store.get(ref)
-    active = store.active()
-    if active is None:
-        from app.core.errors import ModelNotFound
-
-        raise ModelNotFound(
-            "No model is active. Choose one: driftless models use ID (see driftless models list)."
-        )
-    return active
+def _context_estimate(info: GGUFInfo) -> int:
+    return context_bytes(info, N_CTX, N_UBATCH, outputs=MAX_SEQUENCES)

@@ -1,0 +1,110 @@
+"""One loading pipeline, one host: every feature shares one load of the real starter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.core.chat.engine import Engine
+from app.core.chat.sampling import SamplingParams
+from app.core.classify.runner import ModelRunner
+from app.core.models.loading import acquire, configured_host
+from app.core.models.starter import STARTER, ensure_starter
+from app.core.models.store import ModelStore
+from app.core.runtime.host import MemoryBudgetExceeded, default_host
+from app.core.runtime.template import user
+from app.core.serve.text_engine import ApiEngine
+from app.core.settings import SettingsError, load_settings, save_settings
+
+MODEL_ID = "smollm2-135m-instruct-q4_1"
+GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
+
+
+@pytest.fixture
+def starter_store(store: ModelStore) -> Iterator[ModelStore]:
+    assert ensure_starter(store) is not None
+    yield store
+
+
+def loads() -> int:
+    return default_host().loads(STARTER.sha256)
+
+
+@pytest.mark.slow
+def test_chat_embeddings_api_and_classification_share_one_load(
+    starter_store: ModelStore,
+) -> None:
+    before = loads()
+    with (
+        Engine(starter_store) as chat,
+        ApiEngine(starter_store, user="the API server") as api,
+    ):
+        chat.load()
+        api.load()
+        reply = "".join(chat.stream_chat([user("Hi")], GREEDY))
+        assert reply == "".join(api.stream_chat([user("Hi")], GREEDY))
+        vectors = api.embed(["a first text", "a second"])
+        assert len(vectors.vectors) == 2
+        with ModelRunner.open(starter_store, n_threads=1, unpack=False) as runner:
+            assert runner.info.weights == "Q4_1"
+            (held,) = default_host().held()
+            assert held.leases == 3
+            assert held.users == ("chat", "classification", "the API server")
+    assert loads() == before + 1
+
+
+@pytest.mark.slow
+def test_a_released_model_is_found_warm_by_the_next_user(starter_store: ModelStore) -> None:
+    before = loads()
+    with Engine(starter_store) as chat:
+        chat.load()
+    with Engine(starter_store, user="behaviour checks") as checks:
+        loaded = checks.load()
+    assert loads() == before + 1
+    assert loaded.model_id == MODEL_ID
+    default_host().unload_idle()
+    assert default_host().held() == []
+
+
+@pytest.mark.slow
+def test_a_model_over_the_budget_is_refused_with_the_figures(
+    starter_store: ModelStore,
+) -> None:
+    save_settings(
+        starter_store.paths, load_settings(starter_store.paths).with_changes(memory_budget_mb=50)
+    )
+    with pytest.raises(MemoryBudgetExceeded) as caught:
+        Engine(starter_store).load()
+    message = str(caught.value)
+    assert message.startswith(f"{MODEL_ID} needs ")
+    assert "is free within Driftless' memory budget of 50 MB." in message
+    assert "raise the memory budget in Settings" in message
+    assert default_host().held() == []
+
+
+@pytest.mark.slow
+def test_the_budget_names_who_holds_the_memory(
+    starter_store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Engine(starter_store) as chat:
+        chat.load()
+        held = default_host().in_use()
+        # Room for what chat holds and a little more: a second context does not fit.
+        monkeypatch.setenv("DRIFTLESS_MEMORY_BUDGET", str((held + 5_000_000) // 1_000_000))
+        with pytest.raises(MemoryBudgetExceeded) as caught:
+            Engine(starter_store, user="the API server").load()
+        assert f"Loaded now: {MODEL_ID} (" in str(caught.value)
+        assert ", for chat). Stop the API server or close what uses them" in str(caught.value)
+        # The chat that was there keeps working.
+        assert "".join(chat.stream_chat([user("Hi")], GREEDY))
+
+
+def test_a_bad_budget_in_the_environment_is_a_sentence(
+    starter_store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIFTLESS_MEMORY_BUDGET", "lots")
+    with pytest.raises(SettingsError, match="DRIFTLESS_MEMORY_BUDGET is 'lots'; give it in MB"):
+        configured_host(starter_store.paths)
+    with pytest.raises(SettingsError, match="DRIFTLESS_MEMORY_BUDGET"):
+        acquire(starter_store, None, user="chat")
