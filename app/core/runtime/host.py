@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -48,6 +49,9 @@ from app.core.units import human_size
 log = logging.getLogger(__name__)
 
 DEFAULT_IDLE_SECONDS = 300.0
+ABANDONED_DELAY = 2.0
+"""The soonest the weights of a lease dropped without release() are freed: its holder's
+contexts are collected with it, in whatever order the garbage collector picks."""
 
 
 class MemoryBudgetExceeded(ModelLoadError):
@@ -115,6 +119,11 @@ class Lease:
         self.user = user
         self.lib: ModuleType = host.lib
         self.released = False
+        # A holder dropped without release() (a window closed without its worker's
+        # shutdown) gives the weights back when it is collected; the model is then
+        # freed after a short delay at the soonest, once its contexts are gone too.
+        self._finalizer = weakref.finalize(self, host._release, entry, lease_id, abandoned=True)
+        self._finalizer.atexit = False
 
     @property
     def key(self) -> WeightsKey:
@@ -150,6 +159,7 @@ class Lease:
         have been freed and dropped before."""
         if not self.released:
             self.released = True
+            self._finalizer.detach()
             self._host._release(self._entry, self.id)
 
     def __enter__(self) -> Lease:
@@ -388,17 +398,18 @@ class ModelHost:
         with self._lock:
             entry.contexts.pop(context_id, None)
 
-    def _release(self, entry: _Entry, lease_id: int) -> None:
+    def _release(self, entry: _Entry, lease_id: int, *, abandoned: bool = False) -> None:
         with self._lock:
             entry.leases.pop(lease_id, None)
             if entry.leases or entry.key not in self._entries:
                 return
             entry.contexts.clear()
             entry.released_at = time.monotonic()
-            if self.idle_seconds <= 0:
+            if self.idle_seconds <= 0 and not abandoned:
                 self._free(entry)
                 return
-            timer = threading.Timer(self.idle_seconds, self._expire, args=(entry,))
+            delay = max(self.idle_seconds, ABANDONED_DELAY if abandoned else 0.0)
+            timer = threading.Timer(delay, self._expire, args=(entry,))
             timer.daemon = True
             entry.timer = timer
             timer.start()

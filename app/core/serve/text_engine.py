@@ -8,15 +8,15 @@ context (the model host loads the file once).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
 from app.core.chat.engine import Engine
 from app.core.chat.sampling import SamplingParams
-from app.core.errors import ContextOverflow, ModelLoadError
+from app.core.errors import ContextOverflow
 from app.core.models.loading import context_bytes
-from app.core.runtime.llama import clear_native_errors, last_native_error, open_llama
+from app.core.runtime.embedder import Embedder
 from app.core.runtime.results import (
     EMBEDDING_CONTEXT,
     Embeddings,
@@ -82,63 +82,40 @@ class ApiEngine(Engine):
 
     def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Embeddings:
         """A vector per text: see :data:`EMBEDDING_POOLING`. The first call makes an
-        embeddings context over the chat's weights (llama.cpp wants ``embedding=True``)."""
+        embeddings context over the chat's leased weights (no second load)."""
         with self._owned():
             loaded = self._require_loaded()
             embedder = self._embedder or self._open_embedder(loaded)
-            limit = int(embedder.n_batch)
-            counted: list[int] = []
+            llama = self._require_llama()
+            limit = embedder.n_ctx
+            tokenized: list[list[int]] = []
             for index, text in enumerate(texts):
-                count = len(embedder.tokenize(text.encode("utf-8"), add_bos=True))
-                if count > limit:
+                tokens = llama.tokenize(text.encode("utf-8"), add_bos=True)
+                if len(tokens) > limit:
                     raise ContextOverflow(
-                        f"Text {index} has {count:,} tokens; at most {limit:,} can be "
+                        f"Text {index} has {len(tokens):,} tokens; at most {limit:,} can be "
                         "embedded at once. Split it, and embed the parts."
                     )
-                counted.append(count)
+                tokenized.append(tokens)
             vectors: list[list[float]] = []
-            clear_native_errors()
-            for text in texts:
+            for tokens in tokenized:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                try:
-                    vector = embedder.embed([text], normalize=True, truncate=False)
-                except (RuntimeError, ValueError) as exc:
-                    raise GenerationError(
-                        f"llama.cpp could not embed the text: {last_native_error(str(exc))}."
-                    ) from exc
-                vectors.append([float(x) for x in vector[0]])
-            return Embeddings(vectors, sum(counted))
+                vectors.append([float(x) for x in embedder.embed(tokens)])
+            return Embeddings(vectors, sum(len(t) for t in tokenized))
 
-    def _open_embedder(self, loaded: LoadedModel) -> Any:
-        """An embeddings context over the same leased weights (no second load)."""
-        lib = self._lib
+    def _open_embedder(self, loaded: LoadedModel) -> Embedder:
+        """An embeddings context over the same leased weights, counted in the budget."""
         held = self._weights
-        assert lib is not None and held is not None
-        model = held.model
+        assert held is not None
         size = min(EMBEDDING_CONTEXT, loaded.n_ctx_train or EMBEDDING_CONTEXT)
         self._contexts.append(held.lease.add_context(context_bytes(held.info, size, size)))
-        try:
-            self._embedder = open_llama(
-                model.path,
-                model=held.lease.handle,
-                embedding=True,
-                pooling_type=lib.LLAMA_POOLING_TYPE_MEAN,
-                n_ctx=size,
-                n_batch=size,
-                n_ubatch=size,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-            )
-        except MemoryError as exc:
-            raise ModelLoadError(
-                f"There is not enough memory for an embeddings context of {model.id}."
-            ) from exc
-        except ModelLoadError:
-            raise
-        except Exception as exc:
-            raise ModelLoadError(
-                f"llama.cpp could not set up embeddings for {model.id}: "
-                f"{last_native_error(str(exc))}."
-            ) from exc
-        return self._embedder
+        embedder = Embedder(
+            held.lease.lib,
+            held.lease.handle,
+            n_ctx=size,
+            n_threads=self.n_threads,
+            model_id=held.model.id,
+        )
+        self._embedder = embedder
+        return embedder

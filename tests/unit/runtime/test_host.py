@@ -118,7 +118,7 @@ def test_idle_time_zero_frees_at_the_last_release() -> None:
 def test_a_model_over_the_budget_gets_a_sentence_with_the_figures() -> None:
     lib = FakeLlama({"big": 900 * MB, "small": 300 * MB})
     host = make_host(lib, budget=1000 * MB)
-    host.acquire(key("small"), model_id="small-model", user="chat", weights_bytes=300 * MB)
+    chat = host.acquire(key("small"), model_id="small-model", user="chat", weights_bytes=300 * MB)
     with pytest.raises(MemoryBudgetExceeded) as caught:
         host.acquire(
             key("big"),
@@ -135,6 +135,7 @@ def test_a_model_over_the_budget_gets_a_sentence_with_the_figures() -> None:
     assert isinstance(caught.value, ModelLoadError)
     assert caught.value.needed == 1000 * MB and caught.value.free == 700 * MB
     assert host.loads("sha-big") == 0  # refused before llama.cpp saw the file
+    chat.release()
 
 
 def test_idle_models_are_unloaded_to_make_room_oldest_first() -> None:
@@ -203,3 +204,18 @@ def test_many_threads_asking_at_once_load_once() -> None:
     for thread in threads:
         thread.join()
     assert host.loads() == 1 and len({lease.handle for lease in leases}) == 1
+
+
+def test_a_lease_dropped_without_release_gives_the_weights_back() -> None:
+    import gc
+
+    lib = FakeLlama()
+    host = make_host(lib, idle_seconds=0)
+    lease = host.acquire(key("a"), model_id="a", user="chat", weights_bytes=MB)
+    assert host.held()[0].leases == 1
+    del lease
+    gc.collect()
+    (held,) = host.held()
+    assert held.leases == 0, "released when collected"
+    assert not lib.freed, "freed only after a delay, once its contexts are surely gone"
+    assert host.unload_idle() == 1 and lib.freed == ["a"]
