@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from app.cli.common import open_store, status
-from app.core.serve.app import Limits
+from app.core.serve.guard import Limits
 from app.core.serve.server import (
     API_KEY_ENV,
     DEFAULT_HOST,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import openai
 import pytest
@@ -10,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from app.core.drift import CheckSet, CheckSetLibrary, PromptItem, answer
 from app.core.drift.checkset import item_id
-from app.core.models.starter import STARTER, ensure_starter
+from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.runtime.host import default_host
 from app.core.settings import load_settings, save_settings
@@ -27,10 +28,12 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_window_api_server_and_checks_at_start_load_the_weights_once(
-    qtbot: QtBot, store: ModelStore
+    qtbot: QtBot, store: ModelStore, starter_copy: Path
 ) -> None:
-    starter = ensure_starter(store)
-    assert starter is not None
+    assert ensure_starter(store) is not None  # the window expects it
+    # The model used is a file of this test's own: no other test shares its weights.
+    starter = store.import_file(starter_copy, link=True)
+    store.set_active(starter.id)
     prompts = (PromptItem(item_id("prompt", None, "Hi!"), "Hi!"),)
     check_set = CheckSet(name="basics", prompts=prompts, max_tokens=4)
     recorded = answer(store.paths, store, check_set, starter.id, threads=1)
@@ -41,7 +44,7 @@ def test_window_api_server_and_checks_at_start_load_the_weights_once(
     )
     host = default_host()
     host.unload_idle()  # the recording above let go of its model: start cold
-    before = host.loads(STARTER.sha256)
+    before = host.loads(path=str(starter.path))
 
     window = MainWindow(store)
     qtbot.addWidget(window)
@@ -57,7 +60,7 @@ def test_window_api_server_and_checks_at_start_load_the_weights_once(
     send(qtbot, window.chat_page, "Hello window")
     assert texts(window.chat_page)[-1][0] == "assistant"
 
-    assert host.loads(STARTER.sha256) == before + 1, "one load for chat, API and checks"
+    assert host.loads(path=str(starter.path)) == before + 1, "one load for chat, API and checks"
     path = str(starter.path)
     (held,) = [h for h in host.held() if h.key.path == path]
     assert {"chat", "the API server"} <= set(held.users)

@@ -218,10 +218,15 @@ class ModelHost:
                 for e in self._entries.values()
             ]
 
-    def loads(self, sha256: str | None = None) -> int:
-        """How many times weights were loaded (of one file's content, or in all)."""
+    def loads(self, sha256: str | None = None, *, path: str | None = None) -> int:
+        """How many times weights were loaded: in all, of one file's content, or of one
+        file on disk."""
         with self._lock:
-            return sum(n for key, n in self._loads.items() if sha256 in (None, key.sha256))
+            return sum(
+                n
+                for key, n in self._loads.items()
+                if sha256 in (None, key.sha256) and path in (None, key.path)
+            )
 
     def in_use(self) -> int:
         """Bytes held: every loaded model's weights and every counted context."""

@@ -1,23 +1,16 @@
-"""The Starlette application: routes, the guard in front of them, and the SSE stream.
+"""The Starlette application: the routes and the SSE stream.
 
-The guard (a plain ASGI middleware) runs before any route: it checks the ``Host`` header
-against the names the server answers to (a DNS-rebinding page cannot borrow the local
-port), the API key in constant time, and the declared body size. Handlers read bodies
-with a cap too, since a chunked request declares no size.
+The guard in front of them (Host, key, body size) is :mod:`app.core.serve.guard`.
+Handlers read bodies with a cap too, since a chunked request declares no size.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,19 +20,20 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.core.cancel import CancelToken
 from app.core.chat.protocols import ChatEngine
 from app.core.runtime.results import Embeddings, GenerationStats, LoadedModel, TokenLogprob
 from app.core.serve import protocol
 from app.core.serve.classify import (
-    ClassifyEngine,
+    ClassifyHolder,
     ClassifyResult,
     classify_answer,
     parse_classify,
 )
 from app.core.serve.errors import ApiError, bad_request, from_core
+from app.core.serve.guard import Guard, Limits, ServerStats, error_response, too_large
 from app.core.serve.owner import (
     Event,
     Failed,
@@ -48,6 +42,7 @@ from app.core.serve.owner import (
     Piece,
     QueueFull,
     Started,
+    U,
 )
 from app.core.serve.pool import ModelPool
 from app.core.serve.text_engine import TextEngine
@@ -58,132 +53,19 @@ DISCONNECT_POLL = 0.2
 """Seconds between checks that a client still waits for a non-streamed answer."""
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 1 << 20
-    max_tokens: int = 4096
-
-
-@dataclass
-class ServerStats:
-    """What the window shows: answers served and the last errors. Thread-safe."""
-
-    served: int = 0
-    errors: deque[tuple[float, int, str]] = field(default_factory=lambda: deque(maxlen=10))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def count_served(self) -> None:
-        with self._lock:
-            self.served += 1
-
-    def note_error(self, status: int, message: str) -> None:
-        with self._lock:
-            self.errors.append((time.time(), status, message))
-
-    def snapshot(self) -> tuple[int, list[tuple[float, int, str]]]:
-        with self._lock:
-            return self.served, list(self.errors)
-
-
-class Guard:
-    """Host check, API key and declared body size, before any route runs."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        allowed_hosts: frozenset[str] | None,
-        api_key: str | None,
-        limits: Limits,
-        stats: ServerStats,
-        cors: bool,
-    ) -> None:
-        self.app = app
-        self.allowed_hosts = allowed_hosts
-        self.api_key = api_key.encode("utf-8") if api_key else None
-        self.limits = limits
-        self.stats = stats
-        self.cors = cors
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
-        problem = self._check(scope, headers)
-        if problem is not None:
-            self.stats.note_error(problem.status, problem.message)
-            await error_response(problem)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    def _check(self, scope: Scope, headers: dict[str, bytes]) -> ApiError | None:
-        if self.allowed_hosts is not None:
-            host = _hostname(headers.get("host", b"").decode("latin-1"))
-            if host not in self.allowed_hosts:
-                return ApiError(
-                    421,
-                    f"This server does not answer to the host name '{host}'. Use the address "
-                    "it was started on.",
-                    code="host_not_allowed",
-                )
-        if self.api_key is not None and not (self.cors and scope["method"] == "OPTIONS"):
-            given = headers.get("authorization", b"")
-            scheme, _, token = given.partition(b" ")
-            # Constant time, whatever the key's length or where it differs.
-            if not (scheme.lower() == b"bearer" and hmac.compare_digest(token, self.api_key)):
-                return ApiError(
-                    401,
-                    "The API key is missing or wrong. Send it as 'Authorization: Bearer KEY'.",
-                    code="invalid_api_key",
-                )
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                size = int(length)
-            except ValueError:
-                return bad_request("The Content-Length header is not a number.")
-            if size > self.limits.max_body_bytes:
-                return _too_large(self.limits)
-        return None
-
-
-def _hostname(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):  # [::1]:8765
-        return host[: host.find("]") + 1] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _too_large(limits: Limits) -> ApiError:
-    return ApiError(
-        413,
-        f"The request body is larger than {limits.max_body_bytes:,} bytes, the most this "
-        "server reads.",
-        code="request_too_large",
-    )
-
-
-def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
-
-
-# --- the application ---------------------------------------------------------------------
-
-
 class ApiApp:
     """The routes and their state; ``asgi`` is what uvicorn serves."""
 
     def __init__(
         self,
-        pool: ModelPool,
+        pool: ModelPool[ChatEngine],
         *,
         api_key: str | None = None,
         cors_origins: tuple[str, ...] = (),
         allowed_hosts: frozenset[str] | None = None,
         limits: Limits | None = None,
         stats: ServerStats | None = None,
-        classify_pool: ModelPool | None = None,
+        classify_pool: ModelPool[ClassifyHolder] | None = None,
     ) -> None:
         self.pool = pool
         self.classify_pool = classify_pool
@@ -301,7 +183,7 @@ class ApiApp:
             return with_logprobs()
 
         cancel = CancelToken()
-        events = await self._submit(chat.model, start, cancel)
+        events = await self._submit(chat.model, start, cancel, self.pool)
         loaded = await self._first(events, request, cancel)
         completion_id = "chatcmpl-" + secrets.token_hex(12)
         headers = protocol.provenance_headers(loaded)
@@ -405,7 +287,7 @@ class ApiApp:
             )
 
         cancel = CancelToken()
-        events = await self._submit(ask.model, start, cancel)
+        events = await self._submit(ask.model, start, cancel, self.pool)
         loaded = await self._first(events, request, cancel, param="prompt")
         completion_id = "cmpl-" + secrets.token_hex(12)
         headers = protocol.provenance_headers(loaded)
@@ -448,7 +330,7 @@ class ApiApp:
             return iter(())
 
         cancel = CancelToken()
-        events = await self._submit(ask.model, start, cancel)
+        events = await self._submit(ask.model, start, cancel, self.pool)
         loaded = await self._first(events, request, cancel, param="input")
         while True:
             event = await self._next(events, request, cancel)
@@ -473,14 +355,12 @@ class ApiApp:
         ask = parse_classify(body)
         result: list[ClassifyResult] = []
 
-        def start(engine: ChatEngine) -> Iterator[str]:
-            if not isinstance(engine, ClassifyEngine):
-                raise ApiError(501, "This server cannot classify.", type="server_error")
-            result.append(engine.classify(ask, cancel))
+        def start(holder: ClassifyHolder) -> Iterator[str]:
+            result.append(holder.classify(ask, cancel))
             return iter(())
 
         cancel = CancelToken()
-        events = await self._submit(ask.model, start, cancel, pool=self.classify_pool)
+        events = await self._submit(ask.model, start, cancel, self.classify_pool)
         loaded = await self._first(events, request, cancel, param="texts")
         while True:
             event = await self._next(events, request, cancel)
@@ -503,7 +383,7 @@ class ApiApp:
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.limits.max_body_bytes:
-                raise _too_large(self.limits)
+                raise too_large(self.limits)
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks))
@@ -513,10 +393,9 @@ class ApiApp:
     async def _submit(
         self,
         ref: str | None,
-        start: Callable[[ChatEngine], Iterator[str]],
+        start: Callable[[U], Iterator[str]],
         cancel: CancelToken,
-        *,
-        pool: ModelPool | None = None,
+        pool: ModelPool[U],
     ) -> asyncio.Queue[Event]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
@@ -525,7 +404,6 @@ class ApiApp:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         try:
-            pool = pool or self.pool
             model = pool.resolve(ref)
             owner = pool.owner(model)
             owner.submit(Job(start, emit, cancel))

@@ -2,7 +2,7 @@
 
 Classification runs on a :class:`~app.core.classify.Workbench` (its own ``ModelRunner``,
 not the chat engine's ``Llama``: it scores labels teacher-forced and may evaluate an
-unpacked 16-bit copy of a small model). :class:`ClassifyEngine` dresses a workbench as an
+unpacked 16-bit copy of a small model). :class:`ClassifyHolder` dresses a workbench as an
 engine, so the same :class:`~app.core.serve.pool.ModelPool` and owner thread give it the
 bounded, fair queue, the 429 and the cancelling the chat endpoints have. A label set is
 named (``sentiment``, ``sentiment@v2``, or ``name`` plus ``version``) from the library
@@ -151,12 +151,10 @@ class ClassifyResult:
     label_set: LabelSet
 
 
-class ClassifyEngine:
-    """A :class:`Workbench` on the owner thread, shaped like a ``ChatEngine`` for the pool.
-
-    Only ``load``, ``unload``, ``loaded`` and :meth:`classify` are used; the chat methods
-    say this engine does not chat.
-    """
+class ClassifyHolder:
+    """A :class:`Workbench` on an owner thread of the classify pool: a
+    :class:`~app.core.serve.owner.ModelUser` that classifies (its runner leases the
+    weights from the model host, shared with the chat pool's engine on the same file)."""
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
@@ -170,10 +168,6 @@ class ClassifyEngine:
 
     @property
     def last_stats(self) -> GenerationStats | None:
-        return None
-
-    @property
-    def prompt_problem(self) -> str | None:
         return None
 
     def load(

@@ -21,10 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from app.core.cancel import CancelToken
-from app.core.chat.protocols import ChatEngine
 from app.core.errors import Cancelled, DriftlessError
+from app.core.fsutil import ProgressCallback
+from app.core.models.store import InstalledModel
 from app.core.runtime.results import GenerationStats, LoadedModel
 
 log = logging.getLogger(__name__)
@@ -56,15 +58,41 @@ class Failed:
 Event = Started | Piece | Finished | Failed
 
 
+class ModelUser(Protocol):
+    """What an owner thread holds: anything that loads a model (leasing its weights from
+    the model host), says what it loaded and unloads. A chat engine is one; the
+    classification holder another. Jobs then call whatever else their kind offers."""
+
+    @property
+    def loaded(self) -> LoadedModel | None: ...
+
+    @property
+    def last_stats(self) -> GenerationStats | None: ...
+
+    def load(
+        self,
+        ref: str | None = None,
+        *,
+        n_ctx: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LoadedModel: ...
+
+    def unload(self) -> None: ...
+
+
+U = TypeVar("U", bound=ModelUser)
+
+
 @dataclass
-class Job:
+class Job(Generic[U]):
     """One request for the owner thread: ``start`` begins the work on the engine.
 
     ``start`` runs on the owner thread and returns the text pieces; raising before it
     returns (``ContextOverflow``, say) fails the job before anything was streamed.
     """
 
-    start: Callable[[ChatEngine], Iterator[str]]
+    start: Callable[[U], Iterator[str]]
     emit: Callable[[Event], None]
     cancel: CancelToken
 
@@ -81,25 +109,27 @@ class OwnerStopped(DriftlessError):
     """The server is shutting down: the request was not run."""
 
 
-class ModelOwner:
+class ModelOwner(Generic[U]):
     """A thread that owns one engine (and so one model) and runs its jobs in order."""
 
     def __init__(
         self,
-        model_id: str,
-        engine_factory: Callable[[], ChatEngine],
+        model: InstalledModel,
+        engine_factory: Callable[[], U],
         *,
         max_waiting: int = 8,
         n_ctx: int | None = None,
     ) -> None:
-        self.model_id = model_id
+        self.model = model
+        """The installed model, resolved once when the first request named it."""
+        model_id = self.model_id = model.id
         self.max_waiting = max_waiting
         self._engine_factory = engine_factory
         self._n_ctx = n_ctx
-        self._jobs: collections.deque[Job] = collections.deque()
+        self._jobs: collections.deque[Job[U]] = collections.deque()
         self._ready = threading.Condition()
         self._stopping = False
-        self._running: Job | None = None
+        self._running: Job[U] | None = None
         self._seconds_per_job = 2.0  # a first guess, replaced by what jobs really take
         self.loaded: LoadedModel | None = None
         self._thread = threading.Thread(
@@ -119,7 +149,7 @@ class ModelOwner:
         with self._ready:
             return self._running is not None
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job[U]) -> None:
         """Queue ``job``; ``QueueFull`` (with seconds to wait) when the queue is full."""
         with self._ready:
             if self._stopping:
@@ -150,7 +180,7 @@ class ModelOwner:
     # -- the owner thread --
 
     def _run(self) -> None:
-        engine: ChatEngine | None = None
+        engine: U | None = None
         try:
             while True:
                 with self._ready:
@@ -179,7 +209,7 @@ class ModelOwner:
                 except Exception:
                     log.exception("Unloading %s failed", self.model_id)
 
-    def _run_job(self, engine: ChatEngine, job: Job) -> None:
+    def _run_job(self, engine: U, job: Job[U]) -> None:
         if job.cancel.cancelled:  # its client left while it waited
             _emit(job, Finished(None, cancelled=True))
             return
@@ -202,7 +232,7 @@ class ModelOwner:
             _emit(job, Finished(engine.last_stats))
 
 
-def _emit(job: Job, event: Event) -> None:
+def _emit(job: Job[U], event: Event) -> None:
     try:
         job.emit(event)
     except Exception:  # a closed event loop must not take the owner thread down

@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Generic
 
-from app.core.chat.protocols import ChatEngine
 from app.core.errors import ModelNotFound
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.serve.errors import ApiError
-from app.core.serve.owner import ModelOwner
+from app.core.serve.owner import ModelOwner, U
 
 
-class ModelPool:
+class ModelPool(Generic[U]):
+    """The owners of one kind of model user (chat engines, or classification holders).
+
+    A request's model is resolved once, here; its owner loads it by that record. The
+    weights under every pool are the model host's: a chat pool and a classify pool on
+    the same file share one load.
+    """
+
     def __init__(
         self,
         store: ModelStore,
-        engine_factory: Callable[[], ChatEngine],
+        engine_factory: Callable[[], U],
         *,
         default_model: str | None = None,
         max_loaded: int = 1,
@@ -35,7 +42,7 @@ class ModelPool:
         self.max_loaded = max_loaded
         self.max_waiting = max_waiting
         self.n_ctx = n_ctx
-        self._owners: dict[str, ModelOwner] = {}
+        self._owners: dict[str, ModelOwner[U]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, ref: str | None) -> InstalledModel:
@@ -52,7 +59,7 @@ class ModelPool:
                 return active
         return self.store.get(ref)
 
-    def owner(self, model: InstalledModel) -> ModelOwner:
+    def owner(self, model: InstalledModel) -> ModelOwner[U]:
         with self._lock:
             owner = self._owners.get(model.id)
             if owner is not None:
@@ -75,7 +82,7 @@ class ModelPool:
                 del self._owners[idle.model_id]
                 idle.stop()
             owner = ModelOwner(
-                model.id,
+                model,
                 self._engine_factory,
                 max_waiting=self.max_waiting,
                 n_ctx=self.n_ctx,

@@ -21,8 +21,9 @@ import uvicorn
 from app.core.chat.protocols import ChatEngine
 from app.core.errors import DriftlessError
 from app.core.models.store import ModelStore
-from app.core.serve.app import ApiApp, Limits, ServerStats
-from app.core.serve.classify import ClassifyEngine
+from app.core.serve.app import ApiApp
+from app.core.serve.classify import ClassifyHolder
+from app.core.serve.guard import Limits, ServerStats
 from app.core.serve.pool import ModelPool
 from app.core.serve.text_engine import ApiEngine
 
@@ -105,7 +106,7 @@ class ApiServer:
         config: ServeConfig,
         *,
         engine_factory: Callable[[], ChatEngine] | None = None,
-        classify_factory: Callable[[], ChatEngine] | None = None,
+        classify_factory: Callable[[], ClassifyHolder] | None = None,
     ) -> None:
         config.check()
         self.config = config
@@ -122,7 +123,7 @@ class ApiServer:
         # Classification holds its own model runner (a Workbench), with its own queue.
         self.classify_pool = ModelPool(
             store,
-            classify_factory or (lambda: ClassifyEngine(store)),
+            classify_factory or (lambda: ClassifyHolder(store)),
             default_model=config.model,
             max_loaded=config.max_loaded,
             max_waiting=config.max_waiting,

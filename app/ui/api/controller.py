@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.errors import Cancelled
 from app.core.models.store import ModelStore
-from app.core.serve.app import ServerStats
+from app.core.serve.guard import ServerStats
 from app.core.serve.server import ApiServer, ServeConfig
 from app.core.settings import Settings
 from app.ui.tasks import Task

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,32 +12,33 @@ from app.core.chat.engine import Engine
 from app.core.chat.sampling import SamplingParams
 from app.core.classify.runner import ModelRunner
 from app.core.models.loading import acquire, configured_host
-from app.core.models.starter import STARTER, ensure_starter
 from app.core.models.store import ModelStore
 from app.core.runtime.host import MemoryBudgetExceeded, default_host
 from app.core.runtime.template import user
 from app.core.serve.text_engine import ApiEngine
 from app.core.settings import SettingsError, load_settings, save_settings
 
-MODEL_ID = "smollm2-135m-instruct-q4_1"
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8)
 
 
 @pytest.fixture
-def starter_store(store: ModelStore) -> Iterator[ModelStore]:
-    assert ensure_starter(store) is not None
+def starter_store(store: ModelStore, starter_copy: Path) -> Iterator[ModelStore]:
+    """The starter from a file of this test's own, so that no other test's model (the
+    host is the process's) shares its weights."""
+    model = store.import_file(starter_copy, link=True)
+    store.set_active(model.id)
     yield store
 
 
-def loads() -> int:
-    return default_host().loads(STARTER.sha256)
+def loads(store: ModelStore) -> int:
+    return default_host().loads(path=str(store.resolve(None).path))
 
 
 @pytest.mark.slow
 def test_chat_embeddings_api_and_classification_share_one_load(
     starter_store: ModelStore,
 ) -> None:
-    before = loads()
+    before = loads(starter_store)
     with (
         Engine(starter_store) as chat,
         ApiEngine(starter_store, user="the API server") as api,
@@ -53,18 +55,18 @@ def test_chat_embeddings_api_and_classification_share_one_load(
             (held,) = [h for h in default_host().held() if h.key.path == path]
             assert held.leases == 3
             assert held.users == ("chat", "classification", "the API server")
-    assert loads() == before + 1
+    assert loads(starter_store) == before + 1
 
 
 @pytest.mark.slow
 def test_a_released_model_is_found_warm_by_the_next_user(starter_store: ModelStore) -> None:
-    before = loads()
+    before = loads(starter_store)
     with Engine(starter_store) as chat:
         chat.load()
     with Engine(starter_store, user="behaviour checks") as checks:
         loaded = checks.load()
-    assert loads() == before + 1
-    assert loaded.model_id == MODEL_ID
+    assert loads(starter_store) == before + 1
+    assert loaded.model_id == starter_store.resolve(None).id
     default_host().unload_idle()
     path = str(starter_store.resolve(None).path)
     assert not [h for h in default_host().held() if h.key.path == path]
@@ -80,7 +82,7 @@ def test_a_model_over_the_budget_is_refused_with_the_figures(
     with pytest.raises(MemoryBudgetExceeded) as caught:
         Engine(starter_store).load()
     message = str(caught.value)
-    assert message.startswith(f"{MODEL_ID} needs ")
+    assert message.startswith(f"{starter_store.resolve(None).id} needs ")
     assert "is free within Driftless' memory budget of 50 MB." in message
     assert "raise the memory budget in Settings" in message
     path = str(starter_store.resolve(None).path)
@@ -99,7 +101,8 @@ def test_the_budget_names_who_holds_the_memory(
         with pytest.raises(MemoryBudgetExceeded) as caught:
             Engine(starter_store, user="the API server").load()
         message = str(caught.value)
-        assert re.search(rf"Loaded now: .*{MODEL_ID} \([\d.]+ MB, for chat\)", message)
+        model_id = re.escape(starter_store.resolve(None).id)
+        assert re.search(rf"Loaded now: .*{model_id} \([\d.]+ MB, for chat\)", message)
         assert "Stop the API server or close what uses them" in message
         # The chat that was there keeps working.
         assert "".join(chat.stream_chat([user("Hi")], GREEDY))
