@@ -98,7 +98,7 @@ def print_report(args: argparse.Namespace, reports: list[EvalReport]) -> None:
 
 def draw_matrix(path: Path, scores: Scores, title: str) -> None:
     """Paint the window's confusion matrix offscreen: Qt is imported here, not at start-up."""
-    from app.ui.classify.confusion import offscreen_application, write_matrix
+    from app.ui.matrix_picture import offscreen_application, write_matrix
 
     offscreen_application()
     write_matrix(path, scores, title)

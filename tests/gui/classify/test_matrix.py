@@ -24,7 +24,8 @@ from pytestqt.qtbot import QtBot
 from app.cli.classify_output import draw_matrix
 from app.core.classify import Scores, score
 from app.ui import colors
-from app.ui.classify.confusion import (
+from app.ui.classify.matrix import ConfusionMatrixView
+from app.ui.matrix_picture import (
     MIN_CONTRAST,
     cell_fill,
     cell_text,
@@ -32,7 +33,6 @@ from app.ui.classify.confusion import (
     layout_matrix,
     render_matrix,
 )
-from app.ui.classify.matrix import ConfusionMatrixView
 from tests.gui.test_first_run import dark_palette
 
 ROOT = Path(__file__).resolve().parents[3]
