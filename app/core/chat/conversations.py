@@ -16,24 +16,26 @@ A row that cannot be decoded (bad JSON, an unknown role) is skipped, logged and 
 :meth:`ConversationStore.skipped_rows`; the rest of the history stays readable.
 
 The store is built from :mod:`app.core.chat.conversations_db` (schema, connections, search index),
-:mod:`app.core.chat.records` (records and row decoding), :mod:`app.core.chat.reply_writer`
-and :mod:`app.core.chat.export`; their public names are re-exported here.
+:mod:`app.core.chat.records` (records and row decoding), :mod:`app.core.chat.branches` (the
+message tree), :mod:`app.core.chat.reply_writer`, :mod:`app.core.chat.search`,
+:mod:`app.core.chat.export` and :mod:`app.core.chat.importing`; the public names of the
+first ones are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from app.core.chat import export
+from app.core.chat.branches import current_leaf, newest_leaf_below, sibling_groups, thread_rows
 from app.core.chat.conversations_db import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -45,6 +47,7 @@ from app.core.chat.conversations_db import (
     touch,
 )
 from app.core.chat.export import EXPORT_FORMAT, EXPORT_FORMAT_VERSION
+from app.core.chat.importing import insert_messages
 from app.core.chat.records import (
     MATCH_END,
     MATCH_START,
@@ -67,6 +70,7 @@ from app.core.chat.records import (
     utc_now,
 )
 from app.core.chat.reply_writer import ReplyWriter
+from app.core.chat.search import search_messages
 from app.core.paths import Paths
 
 __all__ = [
@@ -96,8 +100,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_MAX_DEPTH = 100_000  # a parent_id cycle (a damaged file) must not loop forever
 
 
 class _Unset(Enum):
@@ -267,38 +269,8 @@ class ConversationStore:
 
     # --- messages and branches -----------------------------------------------------
 
-    def _leaf(self, conn: sqlite3.Connection, conversation_id: int) -> int | None:
-        # A leaf pointing nowhere (a damaged row) falls back to the newest message.
-        leaf: int | None = conn.execute(
-            "SELECT COALESCE("
-            " (SELECT m.id FROM messages m"
-            "  WHERE m.id = c.current_leaf_id AND m.conversation_id = c.id),"
-            " (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id))"
-            " FROM conversations c WHERE c.id = ?",
-            (conversation_id,),
-        ).fetchone()[0]
-        return leaf
-
     def _thread(self, conn: sqlite3.Connection, conversation_id: int) -> list[Message]:
-        rows = conn.execute(
-            """
-            WITH RECURSIVE thread (id, depth) AS (
-                SELECT :leaf, 0 WHERE :leaf IS NOT NULL
-                UNION ALL
-                SELECT m.parent_id, thread.depth + 1 FROM messages m JOIN thread ON m.id = thread.id
-                WHERE m.parent_id IS NOT NULL AND thread.depth < :max_depth
-            )
-            SELECT m.* FROM thread JOIN messages m ON m.id = thread.id
-            WHERE m.conversation_id = :conversation
-            ORDER BY thread.depth DESC
-            """,
-            {
-                "leaf": self._leaf(conn, conversation_id),
-                "conversation": conversation_id,
-                "max_depth": _MAX_DEPTH,
-            },
-        ).fetchall()
-        return self._messages(rows)
+        return self._messages(thread_rows(conn, conversation_id))
 
     def get_thread(self, conversation_id: int) -> list[Message]:
         """The messages of the current branch, oldest first."""
@@ -344,34 +316,13 @@ class ConversationStore:
         """
         with self._db.read() as conn:
             self._conversation(conn, conversation_id)
-            rows = conn.execute(
-                "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
-                (conversation_id,),
-            ).fetchall()
-        groups: dict[int | None, list[int]] = {}
-        for row in rows:
-            groups.setdefault(row["parent_id"], []).append(row["id"])
-        return {
-            message_id: tuple(ids) for ids in groups.values() if len(ids) > 1 for message_id in ids
-        }
+            return sibling_groups(conn, conversation_id)
 
     def switch_branch(self, message_id: int) -> list[Message]:
         """Make the branch through ``message_id`` current (its newest leaf); return the thread."""
         with self._db.write() as conn:
             row = message_row(conn, message_id)
-            leaf = conn.execute(
-                """
-                WITH RECURSIVE below (id, depth) AS (
-                    SELECT :start, 0
-                    UNION ALL
-                    SELECT m.id, below.depth + 1 FROM messages m
-                    JOIN below ON m.parent_id = below.id WHERE below.depth < :max_depth
-                )
-                SELECT max(b.id) FROM below b
-                WHERE NOT EXISTS (SELECT 1 FROM messages c WHERE c.parent_id = b.id)
-                """,
-                {"start": message_id, "max_depth": _MAX_DEPTH},
-            ).fetchone()[0]
+            leaf = newest_leaf_below(conn, message_id)
             conversation_id = row["conversation_id"]
             touch(conn, conversation_id, current_leaf_id=leaf or message_id)
             return self._thread(conn, conversation_id)
@@ -392,7 +343,7 @@ class ConversationStore:
             raise ValueError(f"Unknown role {role!r}.")
         self._conversation(conn, conversation_id)
         if isinstance(parent_id, _Unset):
-            parent_id = self._leaf(conn, conversation_id)
+            parent_id = current_leaf(conn, conversation_id)
         elif parent_id is not None:
             parent = message_row(conn, parent_id)
             if parent["conversation_id"] != conversation_id:
@@ -501,39 +452,8 @@ class ConversationStore:
 
     def search(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         """Messages of conversations not deleted that contain every word of ``query``."""
-        terms = query.split()
-        if not terms:
-            return []
         with self._db.read() as conn:
-            if self._fts:
-                # Quoted terms, so user input is never FTS syntax; the last one is a prefix
-                # so results appear while the user is still typing.
-                match = " ".join('"' + term.replace('"', '""') + '"' for term in terms) + "*"
-                rows = conn.execute(
-                    "SELECT m.id, m.conversation_id, m.role, c.title, "
-                    "snippet(messages_fts, 0, ?, ?, '…', 12) AS snippet "
-                    "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-                    "JOIN conversations c ON c.id = m.conversation_id "
-                    "WHERE messages_fts MATCH ? AND c.deleted_at IS NULL "
-                    "ORDER BY rank LIMIT ?",
-                    (MATCH_START, MATCH_END, match, limit),
-                ).fetchall()
-            else:
-                like = " AND ".join("m.content LIKE ? ESCAPE '\\'" for _ in terms)
-                patterns = ["%" + re.sub(r"([\\%_])", r"\\\1", term) + "%" for term in terms]
-                rows = conn.execute(
-                    "SELECT m.id, m.conversation_id, m.role, c.title, m.content AS snippet "
-                    "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                    f"WHERE {like} AND c.deleted_at IS NULL ORDER BY m.id DESC LIMIT ?",
-                    (*patterns, limit),
-                ).fetchall()
-        hits = []
-        for row in rows:
-            snippet = row["snippet"] if self._fts else _like_snippet(row["snippet"], terms)
-            hits.append(
-                SearchHit(row["conversation_id"], row["title"], row["id"], row["role"], snippet)
-            )
-        return hits
+            return search_messages(conn, query, fts=self._fts, limit=limit)
 
     def to_json(self, conversation_id: int) -> dict[str, Any]:
         """Every branch, every message with its provenance, and which thread is current."""
@@ -574,59 +494,6 @@ class ConversationStore:
             preset=data.get("preset") if isinstance(data.get("preset"), str) else None,
             params=params if isinstance(params, dict) else None,
         )
-        new_ids: dict[int, int] = {}
         with self._db.write() as conn:
-            for message in document["messages"]:
-                provenance = message.get("provenance") or {}
-                reply_params = provenance.get("params")
-                now = stamp(utc_now())
-                cursor = conn.execute(
-                    "INSERT INTO messages (conversation_id, parent_id, role, content, status, "
-                    "error, created_at, updated_at, model_lock_id, model_sha256, params_json, "
-                    "prompt_tokens, completion_tokens, tokens_per_second) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        conversation.id,
-                        new_ids.get(message["parent_id"]) if message.get("parent_id") else None,
-                        message["role"],
-                        message["content"],
-                        message["status"],
-                        message.get("error"),
-                        _timestamp(message.get("created_at"), now),
-                        _timestamp(message.get("updated_at"), now),
-                        provenance.get("model_lock_id"),
-                        provenance.get("model_sha256"),
-                        dump_json(reply_params) if isinstance(reply_params, dict) else None,
-                        provenance.get("prompt_tokens"),
-                        provenance.get("completion_tokens"),
-                        provenance.get("tokens_per_second"),
-                    ),
-                )
-                assert cursor.lastrowid is not None
-                new_ids[message["id"]] = cursor.lastrowid
-            thread = document.get("current_thread") or []
-            leaf = new_ids.get(thread[-1]) if thread and isinstance(thread[-1], int) else None
-            if leaf is None and new_ids:
-                leaf = max(new_ids.values())
-            touch(conn, conversation.id, current_leaf_id=leaf)
+            insert_messages(conn, conversation.id, document)
             return self._conversation(conn, conversation.id)
-
-
-def _timestamp(value: object, default: str) -> str:
-    """An imported timestamp in the store's own form, or ``default`` if it is not one."""
-    if isinstance(value, str):
-        try:
-            return stamp(datetime.fromisoformat(value))
-        except ValueError:
-            pass
-    return default
-
-
-def _like_snippet(content: str, terms: list[str], width: int = 60) -> str:
-    """A snippet like FTS5's for the LIKE fallback: text around the first match, marked."""
-    pattern = re.compile("|".join(re.escape(term) for term in terms), re.IGNORECASE)
-    first = pattern.search(content)
-    start = max(0, first.start() - width) if first else 0
-    end = min(len(content), start + 2 * width + (first.end() - first.start() if first else 0))
-    window = pattern.sub(lambda m: f"{MATCH_START}{m.group(0)}{MATCH_END}", content[start:end])
-    return ("…" if start else "") + window + ("…" if end < len(content) else "")

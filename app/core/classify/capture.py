@@ -12,6 +12,7 @@ The callback runs inside ``llama_decode`` on the thread that called it: the runn
 from __future__ import annotations
 
 import ctypes
+import importlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class HiddenStates:
         self._capturing = False
         self._stop_after = -1  # the layer after which llama.cpp may stop computing
         self._captured: dict[int, list[FloatArray]] = {}
-        self._ggml = _ggml_functions()
+        self._ggml = _ggml_functions(lib)
         self.callback = lib.ggml_backend_sched_eval_callback(self._on_tensor)
         """Give to the context's ``cb_eval``; it must live as long as the context."""
 
@@ -111,12 +112,16 @@ class _Ggml:
 _ggml_cache: list[_Ggml] = []
 
 
-def _ggml_functions() -> _Ggml:
-    """The four ggml functions the eval callback needs, with their C signatures."""
-    if not _ggml_cache:
-        from llama_cpp import _ggml
+def _ggml_functions(llama: ModuleType) -> _Ggml:
+    """The four ggml functions the eval callback needs, with their C signatures.
 
-        lib = _ggml.libggml
+    They come from llama-cpp-python's ``_ggml`` module, which the package does not import
+    itself. It is imported from ``llama``, the package that
+    :func:`app.core.runtime.llama.import_llama_cpp` has already loaded (past its CPU
+    check, its logging silenced), so nothing here loads llama-cpp-python on its own.
+    """
+    if not _ggml_cache:
+        lib = importlib.import_module(f"{llama.__name__}._ggml").libggml
         lib.ggml_get_name.argtypes = [ctypes.c_void_p]
         lib.ggml_get_name.restype = ctypes.c_char_p
         lib.ggml_nelements.argtypes = [ctypes.c_void_p]

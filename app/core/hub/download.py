@@ -48,7 +48,8 @@ from app.core.fsutil import (
 )
 from app.core.hub.client import COMMIT_RE, HubClient, HubError, RemoteFile, online, translate_error
 from app.core.models.gguf import read_gguf
-from app.core.models.store import InstalledModel, ModelStore, Provenance
+from app.core.models.registration import Provenance
+from app.core.models.store import InstalledModel, ModelStore
 from app.core.settings import Settings
 from app.core.text import printable
 from app.core.units import human_size

@@ -12,6 +12,9 @@ The layout follows ggml's ``gguf.cpp`` and ``gguf-py`` (little-endian only): mag
 ``GGUF``, uint32 version, uint64 tensor count, uint64 key/value count, the key/value
 pairs, the tensor infos, then the tensor data at the next multiple of
 ``general.alignment``.
+
+Opening the file and the bounded reads under the parser live in
+:mod:`app.core.models.gguf_reader`, the type tables in :mod:`app.core.models.gguf_types`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import stat
 import struct
 from collections import Counter
 from collections.abc import Mapping
@@ -30,6 +32,14 @@ from typing import BinaryIO
 
 from app.core.errors import InvalidModelFile
 from app.core.models.gguf_checks import check_hyperparameters
+from app.core.models.gguf_reader import (
+    U64,
+    BoundedReader,
+    invalid,
+    open_regular_file,
+    shown,
+    two_sizes,
+)
 from app.core.models.gguf_types import (
     FILE_TYPE_GUESSED,
     VALUE_ARRAY,
@@ -70,9 +80,6 @@ _HEADER_BYTES = 24  # magic, version, tensor count, kv count
 _MIN_KV_BYTES = 8 + 1 + 4 + 1  # key length, a 1-byte key, value type, a 1-byte value
 _MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 4 + 8  # name length, name, n_dims, type, offset
 _READ_BUFFER = 1 << 16
-
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -193,7 +200,7 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
     """
     file_path = Path(path)
     label = file_path.name or str(file_path)
-    fd = _open_regular_file(file_path, label)
+    fd = open_regular_file(file_path, label)
     try:
         handle = os.fdopen(fd, "rb", buffering=_READ_BUFFER)
     except BaseException:
@@ -206,51 +213,6 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
         except OSError as error:
             reason = error.strerror or str(error)
             raise InvalidModelFile(f"{label} cannot be read: {reason}.") from error
-
-
-def _two_sizes(a: int, b: int) -> tuple[str, str]:
-    """Both sizes for a comparison, exact when rounding would make them look equal."""
-    rounded = human_size(a), human_size(b)
-    return (f"{a:,} bytes", f"{b:,} bytes") if rounded[0] == rounded[1] else rounded
-
-
-def _open_regular_file(path: Path, label: str) -> int:
-    try:
-        info = path.stat()
-    except (FileNotFoundError, NotADirectoryError) as error:
-        raise InvalidModelFile(f"{path} does not exist.") from error
-    except PermissionError as error:
-        raise InvalidModelFile(f"{label} cannot be read: permission denied.") from error
-    except OSError as error:
-        raise InvalidModelFile(f"{label} cannot be read: {error.strerror or error}.") from error
-    _require_regular(info.st_mode, label)
-    # O_NONBLOCK: if the path is swapped for a FIFO after the stat above, opening it
-    # must not wait forever for a writer; fstat below then rejects it.
-    flags = (
-        os.O_RDONLY
-        | getattr(os, "O_BINARY", 0)
-        | getattr(os, "O_NONBLOCK", 0)
-        | getattr(os, "O_NOCTTY", 0)
-    )
-    try:
-        fd = os.open(path, flags)
-    except PermissionError as error:
-        raise InvalidModelFile(f"{label} cannot be read: permission denied.") from error
-    except OSError as error:
-        raise InvalidModelFile(f"{label} cannot be read: {error.strerror or error}.") from error
-    try:
-        _require_regular(os.fstat(fd).st_mode, label)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _require_regular(mode: int, label: str) -> None:
-    if stat.S_ISDIR(mode):
-        raise InvalidModelFile(f"{label} is a folder, not a model file.")
-    if not stat.S_ISREG(mode):
-        raise InvalidModelFile(f"{label} is not a regular file (it is a device, pipe or socket).")
 
 
 def _describe_foreign_start(prefix: bytes) -> str:
@@ -266,76 +228,14 @@ def _describe_foreign_start(prefix: bytes) -> str:
     return f"it starts with {magic}, not 'GGUF'"
 
 
-def _shown(text: str) -> str:
-    """A key or name for a message: quoted and escaped by repr, and short, however long."""
-    return repr(text if len(text) <= 80 else text[:77] + "...")
-
-
-def _invalid(label: str, detail: str) -> InvalidModelFile:
-    return InvalidModelFile(f"{label} is not a valid GGUF model file: {detail}.")
-
-
-class _Parser:
-    """One pass over the header; ``pos`` mirrors the file position so no tell() is needed."""
+class _Parser(BoundedReader):
+    """One pass over the header, every read bounded by the bytes left in the file."""
 
     def __init__(self, handle: BinaryIO, path: Path, label: str, size: int) -> None:
-        self._f = handle
+        super().__init__(handle, label, size)
         self._path = path
-        self._label = label
-        self._size = size
-        self._pos = 0
         self._kept_bytes = 0
         self._array_strings = 0
-
-    # -- bounded primitive reads ------------------------------------------------------
-
-    @property
-    def _remaining(self) -> int:
-        return self._size - self._pos
-
-    def _take(self, n: int) -> bytes:
-        if n > self._remaining:
-            raise InvalidModelFile(
-                f"{self._label} is truncated: it ends at {human_size(self._size)}, "
-                "in the middle of its header."
-            )
-        data = self._f.read(n)
-        if len(data) != n:  # shrank since fstat: being rewritten or downloaded
-            raise InvalidModelFile(f"{self._label} changed while it was being read.")
-        self._pos += n
-        return data
-
-    def _skip(self, n: int) -> None:
-        if n > self._remaining:
-            raise InvalidModelFile(
-                f"{self._label} is truncated: it ends at {human_size(self._size)}, "
-                "in the middle of its header."
-            )
-        self._f.seek(n, os.SEEK_CUR)
-        self._pos += n
-
-    def _u32(self) -> int:
-        value: int = _U32.unpack(self._take(4))[0]
-        return value
-
-    def _u64(self) -> int:
-        value: int = _U64.unpack(self._take(8))[0]
-        return value
-
-    def _string_bytes(self, cap: int, where: str) -> bytes:
-        length = self._u64()
-        if length > self._remaining:
-            raise _invalid(
-                self._label,
-                f"{where} claims {human_size(length)} of text, "
-                f"but the file has only {human_size(self._remaining)} left",
-            )
-        if length > cap:
-            have, limit = _two_sizes(length, cap)
-            raise _invalid(
-                self._label, f"{where} is {have} long, more than the {limit} Driftless accepts"
-            )
-        return self._take(length)
 
     # -- the file, section by section ---------------------------------------------------
 
@@ -398,14 +298,14 @@ class _Parser:
         n_kv = self._u64()
         room = self._remaining
         if n_tensors > MAX_TENSORS or n_tensors * _MIN_TENSOR_INFO_BYTES > room:
-            raise _invalid(
+            raise invalid(
                 self._label,
                 f"it claims {n_tensors:,} tensors, more than a file of "
                 f"{human_size(self._size)} can describe",
             )
         room -= n_tensors * _MIN_TENSOR_INFO_BYTES
         if n_kv > MAX_KV_PAIRS or n_kv * _MIN_KV_BYTES > room:
-            raise _invalid(
+            raise invalid(
                 self._label,
                 f"it claims {n_kv:,} metadata entries, more than a file of "
                 f"{human_size(self._size)} can describe",
@@ -418,23 +318,23 @@ class _Parser:
         for index in range(1, n_kv + 1):
             raw_key = self._string_bytes(MAX_KEY_BYTES, f"metadata key #{index}")
             if not raw_key:
-                raise _invalid(self._label, f"metadata key #{index} is empty")
+                raise invalid(self._label, f"metadata key #{index} is empty")
             try:
                 key = raw_key.decode("utf-8")
             except UnicodeDecodeError:
-                raise _invalid(
+                raise invalid(
                     self._label, f"metadata key #{index} is not valid UTF-8 text"
                 ) from None
             if key in metadata:
-                raise _invalid(self._label, f"the metadata key {_shown(key)} appears twice")
+                raise invalid(self._label, f"the metadata key {shown(key)} appears twice")
             value_type = self._u32()
             if key == "general.alignment":
                 # gguf.cpp insists on uint32 here; agreeing avoids a later surprise.
                 if value_type != 4:
-                    raise _invalid(self._label, "general.alignment is not a uint32")
+                    raise invalid(self._label, "general.alignment is not a uint32")
                 alignment = self._u32()
                 if alignment == 0 or alignment & (alignment - 1):
-                    raise _invalid(self._label, f"its alignment {alignment} is not a power of two")
+                    raise invalid(self._label, f"its alignment {alignment} is not a power of two")
                 metadata[key] = alignment
                 continue
             metadata[key] = self._read_value(key, value_type)
@@ -444,10 +344,10 @@ class _Parser:
         if value_type == VALUE_ARRAY:
             return self._read_array(key)
         if value_type == VALUE_STRING:
-            return self._read_text(f"the value of {_shown(key)}")
+            return self._read_text(f"the value of {shown(key)}")
         known = VALUE_TYPES.get(value_type)
         if known is None:
-            raise _invalid(self._label, f"the value of {_shown(key)} has unknown type {value_type}")
+            raise invalid(self._label, f"the value of {shown(key)} has unknown type {value_type}")
         _, fmt, size = known
         value: object = struct.unpack("<" + fmt, self._take(size))[0]
         return bool(value) if value_type == VALUE_BOOL else value
@@ -461,7 +361,7 @@ class _Parser:
     def _keep(self, n_bytes: int) -> None:
         self._kept_bytes += n_bytes
         if self._kept_bytes > MAX_KEPT_METADATA_BYTES:
-            raise _invalid(
+            raise invalid(
                 self._label,
                 f"its metadata is larger than the {human_size(MAX_KEPT_METADATA_BYTES)} "
                 "Driftless accepts",
@@ -471,29 +371,29 @@ class _Parser:
         item_type = self._u32()
         count = self._u64()
         if item_type == VALUE_ARRAY:
-            raise _invalid(self._label, f"the array {_shown(key)} holds arrays, which GGUF forbids")
+            raise invalid(self._label, f"the array {shown(key)} holds arrays, which GGUF forbids")
         known = VALUE_TYPES.get(item_type)
         if known is None:
-            raise _invalid(
-                self._label, f"the array {_shown(key)} holds items of unknown type {item_type}"
+            raise invalid(
+                self._label, f"the array {shown(key)} holds items of unknown type {item_type}"
             )
         type_name, fmt, min_size = known
         if count > MAX_ARRAY_ITEMS or count * min_size > self._remaining:
-            raise _invalid(
+            raise invalid(
                 self._label,
-                f"the array {_shown(key)} claims {count:,} items, "
+                f"the array {shown(key)} claims {count:,} items, "
                 "more than the rest of the file can hold",
             )
         if item_type == VALUE_STRING:
             self._array_strings += count
             if self._array_strings > MAX_ARRAY_STRINGS:
-                raise _invalid(
+                raise invalid(
                     self._label,
                     f"its metadata holds more than {MAX_ARRAY_STRINGS:,} strings in arrays",
                 )
             if count <= SMALL_ARRAY_ITEMS:
                 self._keep(count * _KEPT_ITEM_COST)
-                return tuple(self._read_text(f"item {i} of {_shown(key)}") for i in range(count))
+                return tuple(self._read_text(f"item {i} of {shown(key)}") for i in range(count))
             self._skip_strings(count, key)
             return ArraySummary(type_name, count)
         if count > SMALL_ARRAY_ITEMS:
@@ -509,7 +409,7 @@ class _Parser:
         # The hot loop for a vocabulary (tens of thousands of tokens): locals only.
         read = self._f.read
         seek = self._f.seek
-        unpack = _U64.unpack
+        unpack = U64.unpack
         size = self._size
         pos = self._pos
         for index in range(count):
@@ -525,7 +425,7 @@ class _Parser:
                 # Rare: let the general reader say which limit was broken.
                 self._pos = pos - 8
                 self._f.seek(-8, os.SEEK_CUR)
-                self._string_bytes(MAX_STRING_BYTES, f"item {index} of {_shown(key)}")
+                self._string_bytes(MAX_STRING_BYTES, f"item {index} of {shown(key)}")
                 raise AssertionError("unreachable: _string_bytes raised")
             if length:
                 seek(length, os.SEEK_CUR)
@@ -540,19 +440,19 @@ class _Parser:
             try:
                 name = raw_name.decode("utf-8")
             except UnicodeDecodeError:
-                raise _invalid(
+                raise invalid(
                     self._label, f"the name of tensor #{index} is not valid UTF-8 text"
                 ) from None
             if not name:
-                raise _invalid(self._label, f"tensor #{index} has an empty name")
+                raise invalid(self._label, f"tensor #{index} has an empty name")
             if name in seen:
-                raise _invalid(self._label, f"two tensors are named {_shown(name)}")
+                raise invalid(self._label, f"two tensors are named {shown(name)}")
             seen.add(name)
             n_dims = self._u32()
             if n_dims > MAX_DIMS:
-                raise _invalid(
+                raise invalid(
                     self._label,
-                    f"tensor {_shown(name)} has {n_dims:,} dimensions; "
+                    f"tensor {shown(name)} has {n_dims:,} dimensions; "
                     f"at most {MAX_DIMS} are allowed",
                 )
             shape = struct.unpack(f"<{n_dims}Q", self._take(8 * n_dims))
@@ -567,28 +467,26 @@ class _Parser:
         label = self._label
         ggml_type = GGML_TYPES.get(type_id)
         if ggml_type is None:
-            raise _invalid(label, f"tensor {_shown(name)} has unknown ggml type {type_id}")
+            raise invalid(label, f"tensor {shown(name)} has unknown ggml type {type_id}")
         n_elements = 1
         for dim in shape:
             if dim == 0:
-                raise _invalid(label, f"tensor {_shown(name)} has a dimension of size 0")
+                raise invalid(label, f"tensor {shown(name)} has a dimension of size 0")
             n_elements *= dim
             # Checked at every step so a hostile shape never builds a huge integer.
             if n_elements >= _INT64_MAX:
-                raise _invalid(
-                    label, f"tensor {_shown(name)} has an impossibly large shape {shape}"
-                )
+                raise invalid(label, f"tensor {shown(name)} has an impossibly large shape {shape}")
         row = shape[0] if shape else 1
         if row % ggml_type.block_size:
-            raise _invalid(
+            raise invalid(
                 label,
-                f"tensor {_shown(name)} has rows of {row} elements, not a multiple of "
+                f"tensor {shown(name)} has rows of {row} elements, not a multiple of "
                 f"{ggml_type.name}'s block of {ggml_type.block_size}",
             )
         if offset % alignment:
-            raise _invalid(
+            raise invalid(
                 label,
-                f"tensor {_shown(name)} starts at offset {offset}, not a multiple of {alignment}",
+                f"tensor {shown(name)} starts at offset {offset}, not a multiple of {alignment}",
             )
         nbytes = n_elements // ggml_type.block_size * ggml_type.type_size
         return TensorInfo(name, tuple(shape), type_id, ggml_type.name, offset, nbytes)
@@ -597,11 +495,11 @@ class _Parser:
         ordered = sorted(info.tensors, key=lambda t: t.offset)
         for before, after in itertools.pairwise(ordered):
             if after.offset < before.offset + before.nbytes:
-                raise _invalid(
+                raise invalid(
                     self._label,
-                    f"the data of tensors {_shown(before.name)} and {_shown(after.name)} overlap",
+                    f"the data of tensors {shown(before.name)} and {shown(after.name)} overlap",
                 )
         expected = info.expected_size
         if expected > self._size:
-            have, want = _two_sizes(self._size, expected)
+            have, want = two_sizes(self._size, expected)
             raise InvalidModelFile(f"{self._label} is truncated: {have} of an expected {want}.")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from app.core.errors import ChecksumMismatch
 from app.core.fsutil import sha256_file
-from app.core.models.store import InstalledModel, ModelStore, Provenance
+from app.core.models.registration import Provenance
+from app.core.models.store import InstalledModel, ModelStore
 from app.core.resources import frozen_bundle
 
 

@@ -5,23 +5,21 @@ An installed model version is immutable and fully described: where it came from
 and facts read from its GGUF header. Two versions of one repo/file live side by
 side under different ids. A pinned model is frozen: nothing updates, replaces or
 removes it until the user unpins it.
+
+The store is built from :mod:`app.core.models.registry` (the SQLite file),
+:mod:`app.core.models.registration` (provenance, ids and rows of new versions),
+:mod:`app.core.models.staging` (copying a file in) and :mod:`app.core.models.rehash`
+(when a file is hashed again before a load).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
-import re
-import secrets
 import shutil
 import sqlite3
-import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from app.core.cancel import CancelToken
 from app.core.errors import (
@@ -33,10 +31,8 @@ from app.core.errors import (
     StoreError,
 )
 from app.core.fsutil import (
-    CHUNK,
     SHA256_RE,
     ProgressCallback,
-    atomic_write_text,
     fsync_dir,
     make_dirs,
     remove_empty_parents,
@@ -44,31 +40,22 @@ from app.core.fsutil import (
 )
 from app.core.models import registry
 from app.core.models.gguf import GGUFInfo, read_gguf
+from app.core.models.registration import (
+    Provenance,
+    Source,
+    activate_fallback,
+    insert_version,
+    now_stamp,
+    same_version,
+)
+from app.core.models.rehash import VerifiedCtimes
+from app.core.models.staging import staged_copy
 from app.core.models.unpacked import UnpackedCache
 from app.core.paths import Paths
 from app.core.units import human_size
 
-Source = Literal["hub", "bundled", "local-file"]
 DISK_MARGIN = 64 * 1024 * 1024
 """Free space kept beyond a file's size, so a copy never fills the disk to the last byte."""
-
-
-STAGING_SUFFIX = ".incomplete"
-STALE_STAGING_SECONDS = 60.0
-"""A staging file unlocked and untouched this long belongs to an import that was killed."""
-REHASH_AFTER = timedelta(days=30)
-"""A file is re-hashed on its first load once this long has passed since its last check."""
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a model file came from, as recorded at install time."""
-
-    source: Source
-    repo: str | None = None
-    commit: str | None = None
-    revision: str | None = None
-    license: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,29 +111,6 @@ class VerifyResult:
     message: str
 
 
-def slugify(filename: str) -> str:
-    """The typeable base id of a model file: ``SmolLM2-135M.Q4_1.gguf`` -> ``smollm2-135m-q4_1``."""
-    stem = filename.rsplit("/", 1)[-1]
-    if stem.lower().endswith(".gguf"):
-        stem = stem[: -len(".gguf")]
-    slug = re.sub(r"[^a-z0-9_]+", "-", stem.lower()).strip("-")
-    return slug or "model"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
 def _row_to_model(row: sqlite3.Row) -> InstalledModel:
     return InstalledModel(
         id=row["id"],
@@ -198,6 +162,7 @@ class ModelStore:
                     "another one (--home or DRIFTLESS_HOME); nothing in it was changed."
                 ) from exc
         self.read_only = read_only
+        self._ctimes = VerifiedCtimes(self.paths.home)
         self.db = registry.open_registry(self.paths.registry_db, read_only=read_only)
 
     def close(self) -> None:
@@ -322,7 +287,7 @@ class ModelStore:
                 "DELETE FROM settings WHERE key = 'active_model' AND value = ?", (model.id,)
             ).rowcount
             if removed_active:
-                _activate_fallback(conn)
+                activate_fallback(conn)
         if model.managed:
             model.path.unlink(missing_ok=True)
             remove_empty_parents(model.path.parent, self.paths.models_dir)
@@ -353,14 +318,16 @@ class ModelStore:
         with self.db.write() as conn:
             # Under the write lock, so two processes registering one version make one row
             # (the unique indexes of registry migration 2 back this up).
-            same = _same_version(conn, provenance, filename, sha256)
+            same = same_version(conn, provenance, filename, sha256)
             if same is not None:
                 model_id = same
                 if pinned:
                     conn.execute("UPDATE models SET pinned = 1 WHERE id = ?", (model_id,))
             else:
-                model_id = _insert(conn, path, provenance, filename, sha256, managed, info, pinned)
-        self._remember_ctime(path, path.stat())
+                model_id = insert_version(
+                    conn, path, provenance, filename, sha256, managed, info, pinned
+                )
+        self._ctimes.remember(path, path.stat())
         return self.get(model_id)
 
     def set_tracked_revision(self, ref: str, revision: str | None) -> InstalledModel:
@@ -377,9 +344,9 @@ class ModelStore:
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE models SET path = ?, mtime_ns = ?, verified_at = ? WHERE id = ?",
-                (str(new_path.resolve()), stat.st_mtime_ns, _now(), model.id),
+                (str(new_path.resolve()), stat.st_mtime_ns, now_stamp(), model.id),
             )
-        self._remember_ctime(new_path, stat)
+        self._ctimes.remember(new_path, stat)
         return self.get(model.id)
 
     def import_file(
@@ -410,16 +377,9 @@ class ModelStore:
         size = source.stat().st_size
         self.check_free_space(size)
         staging = self.paths.models_dir / "local" / ".staging"
-        make_dirs(staging)
-        sweep_staging(staging)
-        # Unique per process and call: two imports of same-named files must never share
-        # (or delete) each other's bytes.
-        partial = staging / f"{source.name}.{os.getpid()}-{secrets.token_hex(4)}{STAGING_SUFFIX}"
-        try:
-            digest = _copy_hashing(source, partial, on_progress, cancel)
+        with staged_copy(source, staging, on_progress, cancel) as (partial, digest):
             existing = self.find_by_sha256(digest)
             if existing:
-                partial.unlink(missing_ok=True)
                 return existing[0]
             final_dir = self.paths.models_dir / "local" / digest[:16]
             make_dirs(final_dir)
@@ -428,12 +388,6 @@ class ModelStore:
             # with the same bytes is harmless.
             os.replace(partial, final)
             fsync_dir(final_dir)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise StoreError(f"Could not copy {source.name} into the model store: {exc}.") from exc
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
         model = self.register(
             final,
             Provenance(source="local-file"),
@@ -496,14 +450,16 @@ class ModelStore:
 
         The file is re-hashed when its size, mtime or ctime moved since it was last
         verified (restoring an edited file's mtime with ``touch`` or ``utime`` changes its
-        ctime), and on the first load :data:`REHASH_AFTER` after the last verification.
+        ctime), and on the first load :data:`~app.core.models.rehash.REHASH_AFTER` after
+        the last verification.
         """
         model = self.get(ref)
         problem = self._file_problem(model)
         if problem:
             raise ChecksumMismatch(problem, expected=model.sha256)
         stat = model.path.stat()
-        if stat.st_mtime_ns != model.mtime_ns or self._rehash_due(model, stat):
+        moved = stat.st_mtime_ns != model.mtime_ns
+        if moved or self._ctimes.rehash_due(model.path, stat, model.verified_at):
             actual = sha256_file(model.path, on_progress, cancel)
             if actual != model.sha256:
                 raise ChecksumMismatch(
@@ -531,117 +487,9 @@ class ModelStore:
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE models SET mtime_ns = ?, verified_at = ? WHERE id = ?",
-                (stat.st_mtime_ns, _now(), model.id),
+                (stat.st_mtime_ns, now_stamp(), model.id),
             )
-        self._remember_ctime(model.path, stat)
-
-    # The ctime seen at the last verification lives beside the registry, not in it: a
-    # lost or damaged file only means one more re-hash.
-
-    def _ctime_file(self, path: Path) -> Path:
-        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
-        return self.paths.home / "cache" / "verified" / f"{key}.json"
-
-    def _remember_ctime(self, path: Path, stat: os.stat_result) -> None:
-        record = {"path": str(path.resolve()), "ctime_ns": stat.st_ctime_ns}
-        with contextlib.suppress(OSError):  # then the next load re-hashes: only slower
-            atomic_write_text(self._ctime_file(path), json.dumps(record))
-
-    def _rehash_due(self, model: InstalledModel, stat: os.stat_result) -> bool:
-        verified = _parse_time(model.verified_at)
-        if verified is None or datetime.now(UTC) - verified > REHASH_AFTER:
-            return True
-        try:
-            record = json.loads(self._ctime_file(model.path).read_text(encoding="utf-8"))
-            return bool(record["ctime_ns"] != stat.st_ctime_ns)
-        except (OSError, ValueError, KeyError, TypeError):
-            return True
-
-
-def _insert(
-    conn: sqlite3.Connection,
-    path: Path,
-    provenance: Provenance,
-    filename: str,
-    sha256: str,
-    managed: bool,
-    info: GGUFInfo,
-    pinned: bool,
-) -> str:
-    stat = path.stat()
-    base_id = slugify(filename)
-    taken = {r[0] for r in conn.execute("SELECT id FROM models").fetchall()}
-    model_id = _new_id(base_id, provenance.commit or sha256, taken)
-    now = _now()
-    conn.execute(
-        "INSERT INTO models (id, base_id, source, repo, commit_sha, revision, filename,"
-        " path, managed, sha256, size, mtime_ns, license, installed_at, architecture,"
-        " model_name, context_length, quantization, parameter_count,"
-        " chat_template_sha256, pinned, verified_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            model_id,
-            base_id,
-            provenance.source,
-            provenance.repo,
-            provenance.commit,
-            provenance.revision,
-            filename,
-            str(path.resolve()),
-            int(managed),
-            sha256,
-            stat.st_size,
-            stat.st_mtime_ns,
-            provenance.license or info.license,
-            now,
-            info.architecture,
-            info.name,
-            info.context_length,
-            info.quantization,
-            info.parameter_count,
-            info.chat_template_sha256,
-            int(pinned),
-            now,
-        ),
-    )
-    has_active = conn.execute("SELECT 1 FROM settings WHERE key = 'active_model'").fetchone()
-    if not has_active:
-        conn.execute("INSERT INTO settings (key, value) VALUES ('active_model', ?)", (model_id,))
-    return model_id
-
-
-def _same_version(
-    conn: sqlite3.Connection, provenance: Provenance, filename: str, sha256: str
-) -> str | None:
-    """The id of the row already recording this version, if any."""
-    if provenance.repo and provenance.commit:
-        row = conn.execute(
-            "SELECT id FROM models WHERE repo = ? AND commit_sha = ? AND filename = ?",
-            (provenance.repo, provenance.commit, filename),
-        ).fetchone()
-    elif provenance.source == "local-file":
-        row = conn.execute(
-            "SELECT id FROM models WHERE source = 'local-file' AND sha256 = ?", (sha256,)
-        ).fetchone()
-    else:
-        row = None
-    return str(row["id"]) if row else None
-
-
-def _activate_fallback(conn: sqlite3.Connection) -> None:
-    """After the active model went away: the bundled starter, a pinned model, or the newest."""
-    rows = conn.execute(
-        "SELECT id, path FROM models "
-        "ORDER BY source = 'bundled' DESC, pinned DESC, installed_at DESC"
-    ).fetchall()
-    for row in rows:
-        if Path(row["path"]).is_file():  # never hand over to a file that is gone
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES ('active_model', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (row["id"],),
-            )
-            return
+        self._ctimes.remember(model.path, stat)
 
 
 def restore_advice(model: InstalledModel) -> str:
@@ -671,82 +519,3 @@ def _mismatch_sentence(model: InstalledModel, actual: str) -> str:
         f"{model.id}: {model.path} has changed since it was installed "
         f"(sha256 {actual}, expected {model.sha256}). Do not use it. {restore_advice(model)}"
     )
-
-
-def _new_id(base_id: str, version_key: str, taken: set[str]) -> str:
-    if base_id not in taken:
-        return base_id
-    for length in (7, 12, 40, 64):
-        candidate = f"{base_id}@{version_key[:length]}"
-        if candidate not in taken:
-            return candidate
-    counter = 2
-    while f"{base_id}@{version_key[:12]}-{counter}" in taken:
-        counter += 1
-    return f"{base_id}@{version_key[:12]}-{counter}"
-
-
-def _copy_hashing(
-    source: Path,
-    dest: Path,
-    on_progress: ProgressCallback | None,
-    cancel: CancelToken | None,
-) -> str:
-    digest = hashlib.sha256()
-    total = source.stat().st_size
-    done = 0
-    with source.open("rb") as src, dest.open("xb") as out:
-        _lock(out.fileno())  # held until closed: sweep_staging leaves a locked file alone
-        while chunk := src.read(CHUNK):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            digest.update(chunk)
-            out.write(chunk)
-            done += len(chunk)
-            if on_progress is not None:
-                on_progress(done, total)
-        out.flush()
-        os.fsync(out.fileno())
-    return digest.hexdigest()
-
-
-def sweep_staging(folder: Path) -> list[Path]:
-    """Delete the staging files of imports that were killed; return what was deleted.
-
-    A file counts as left over when it has not been written to for a minute and no
-    process holds its lock (an import locks its file while copying). Where there are no
-    such locks (Windows), the system refuses to delete a file still open.
-    """
-    removed: list[Path] = []
-    now = time.time()
-    for item in folder.glob(f"*{STAGING_SUFFIX}"):
-        try:
-            if now - item.stat().st_mtime < STALE_STAGING_SECONDS or _locked(item):
-                continue
-            item.unlink()
-        except OSError:
-            continue  # gone already, or still in use
-        removed.append(item)
-    return removed
-
-
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows: an open file cannot be deleted anyway
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def _locked(path: Path) -> bool:
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    with path.open("rb") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return False

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.classify import Scores
-from app.ui.classify.confusion import MatrixLayout, layout_matrix, paint_matrix
+from app.ui.matrix_picture import MatrixLayout, layout_matrix, paint_matrix
 
 MIN_ZOOM = 0.1
 MAX_ZOOM = 4.0

@@ -21,10 +21,11 @@ from PySide6.QtGui import QColor, QImage, QPalette, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from app.cli.classify import _write_matrix
+from app.cli.classify_output import draw_matrix
 from app.core.classify import Scores, score
 from app.ui import colors
-from app.ui.classify.confusion import (
+from app.ui.classify.matrix import ConfusionMatrixView
+from app.ui.matrix_picture import (
     MIN_CONTRAST,
     cell_fill,
     cell_text,
@@ -32,7 +33,6 @@ from app.ui.classify.confusion import (
     layout_matrix,
     render_matrix,
 )
-from app.ui.classify.matrix import ConfusionMatrixView
 from tests.gui.test_first_run import dark_palette
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,7 +74,7 @@ def ink(image: QImage, rect: QRectF, background: QColor) -> int:
 
 def test_the_cli_picture_writes_names_in_any_script(qapp: QApplication, tmp_path: Path) -> None:
     scores = world_scores()
-    _write_matrix(tmp_path / "cm.png", scores, "prompt on smollm2")
+    draw_matrix(tmp_path / "cm.png", scores, "prompt on smollm2")
     image = QImage(str(tmp_path / "cm.png"))
     assert not image.isNull()
     layout = layout_matrix(scores, "prompt on smollm2")
@@ -98,11 +98,11 @@ def test_the_cli_picture_writes_names_in_any_script(qapp: QApplication, tmp_path
 def test_the_cli_paints_offscreen_without_an_application_or_a_display(tmp_path: Path) -> None:
     code = (
         "import sys; from pathlib import Path\n"
-        "from app.cli.classify import _write_matrix\n"
+        "from app.cli.classify_output import draw_matrix\n"
         "from app.core.classify import score\n"
         "s = score(['négatif', 'Überweisung', '退款'], [0, 1, 2, 2], [0, 1, 2, 0])\n"
-        "_write_matrix(Path(sys.argv[1]) / 'cm.png', s, 'eval')\n"
-        "_write_matrix(Path(sys.argv[1]) / 'cm.svg', s, 'eval')\n"
+        "draw_matrix(Path(sys.argv[1]) / 'cm.png', s, 'eval')\n"
+        "draw_matrix(Path(sys.argv[1]) / 'cm.svg', s, 'eval')\n"
         "from PySide6.QtWidgets import QApplication\n"
         "print(type(QApplication.instance()).__name__)\n"
     )

@@ -10,7 +10,8 @@ import pytest
 from app.core import fsutil
 from app.core.errors import LockfileError
 from app.core.models import lockfile
-from app.core.models.store import ModelStore, Provenance
+from app.core.models.registration import Provenance
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from tests.model_files import tiny_model
 

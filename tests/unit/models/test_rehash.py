@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ChecksumMismatch
-from app.core.models.store import REHASH_AFTER, InstalledModel, ModelStore
+from app.core.models.rehash import REHASH_AFTER
+from app.core.models.store import InstalledModel, ModelStore
 from tests.model_files import tiny_model
 
 

@@ -24,9 +24,11 @@ from app.core.errors import (
     ModelPinned,
     StoreError,
 )
+from app.core.models import staging as staging_module
 from app.core.models import store as store_module
+from app.core.models.registration import Provenance, slugify
 from app.core.models.starter import STARTER, ensure_starter
-from app.core.models.store import ModelStore, Provenance, slugify
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from tests.model_files import tiny_model
 
@@ -196,7 +198,7 @@ def test_disk_full_during_copy_cleans_up(
     def boom(*_args: object) -> str:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module, "_copy_hashing", boom)
+    monkeypatch.setattr(staging_module, "copy_hashing", boom)
     with pytest.raises(StoreError, match="No space left"):
         store.import_file(source)
     assert store.list_models() == []

@@ -23,9 +23,11 @@ import pytest
 from app.core.db import apply_migrations
 from app.core.fsutil import sha256_file
 from app.core.models import registry
-from app.core.models import store as store_module
+from app.core.models import staging as staging_module
+from app.core.models.registration import Provenance
+from app.core.models.staging import sweep_staging
 from app.core.models.starter import STARTER
-from app.core.models.store import ModelStore, Provenance, sweep_staging
+from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from tests.model_files import tiny_model
 
@@ -127,13 +129,13 @@ def test_staging_names_are_unique_per_process_and_call(
     store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     staged: list[Path] = []
-    real_copy = store_module._copy_hashing
+    real_copy = staging_module.copy_hashing
 
     def noting(source: Path, dest: Path, *args: object) -> str:
         staged.append(dest)
         return real_copy(source, dest, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store_module, "_copy_hashing", noting)
+    monkeypatch.setattr(staging_module, "copy_hashing", noting)
     for seed in (1, 2):
         folder = tmp_path / f"from-{seed}"
         folder.mkdir()

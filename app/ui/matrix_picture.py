@@ -10,8 +10,9 @@ fill (black or white when none reaches 4.5:1).
 
 :func:`layout_matrix` places every piece of text (tests check the boxes never
 overlap); :func:`paint_matrix` draws a layout with any painter. This module needs
-QtGui and QtSvg only, never a window: the command line imports it lazily and paints
-offscreen.
+QtGui and QtSvg only, never a window, and belongs to no page: the Classify page's view
+(:mod:`app.ui.classify.matrix`) draws with it, and the command line (``driftless eval
+--confusion-png``) imports it lazily and paints offscreen.
 """
 
 from __future__ import annotations
