@@ -12,7 +12,6 @@ The callback runs inside ``llama_decode`` on the thread that called it: the runn
 from __future__ import annotations
 
 import ctypes
-import importlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.classify.errors import ClassifyError
+from app.core.runtime.llama import import_ggml
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -115,13 +115,12 @@ _ggml_cache: list[_Ggml] = []
 def _ggml_functions(llama: ModuleType) -> _Ggml:
     """The four ggml functions the eval callback needs, with their C signatures.
 
-    They come from llama-cpp-python's ``_ggml`` module, which the package does not import
-    itself. It is imported from ``llama``, the package that
-    :func:`app.core.runtime.llama.import_llama_cpp` has already loaded (past its CPU
-    check, its logging silenced), so nothing here loads llama-cpp-python on its own.
+    They come from libggml, which :func:`app.core.runtime.llama.import_ggml` reaches
+    through the llama-cpp-python that the runtime has already loaded (past its CPU check,
+    its logging silenced).
     """
     if not _ggml_cache:
-        lib = importlib.import_module(f"{llama.__name__}._ggml").libggml
+        lib = import_ggml(llama)
         lib.ggml_get_name.argtypes = [ctypes.c_void_p]
         lib.ggml_get_name.restype = ctypes.c_char_p
         lib.ggml_nelements.argtypes = [ctypes.c_void_p]

@@ -80,6 +80,15 @@ def import_llama_cpp() -> ModuleType:
         return llama_cpp
 
 
+def import_ggml(llama: ModuleType) -> Any:
+    """libggml as llama-cpp-python's ``_ggml`` module loads it (the package does not import
+    that module itself), for the few ggml calls classification's eval callback makes.
+    ``llama`` is the package :func:`import_llama_cpp` returned."""
+    import importlib
+
+    return importlib.import_module(f"{llama.__name__}._ggml").libggml
+
+
 _CPU_VARIANT = re.compile(r"libggml-cpu-([\w.]+)\.so")
 _cpu_kernels = "not loaded yet"
 
