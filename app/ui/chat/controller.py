@@ -18,7 +18,8 @@ from app.core.chat.sampling import SamplingParams
 from app.core.errors import ContextOverflow
 from app.core.runtime.results import LoadedModel
 from app.core.runtime.template import ChatMessage
-from app.ui.chat.worker import EngineWorker, LoadRequest, ReplyOutcome, ReplyRequest
+from app.ui.chat.requests import LoadRequest, ReplyOutcome, ReplyRequest
+from app.ui.chat.worker import EngineWorker
 from app.ui.model_worker import WorkerController
 
 

@@ -14,60 +14,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtCore import Signal
 
-from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, drop_oldest_turns
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import FinalStatus, ModelProvenance
-from app.core.chat.sampling import SamplingParams
 from app.core.chat.saved import reply_stats
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
-from app.core.runtime.results import GenerationStats
 from app.core.runtime.template import ChatMessage
 from app.core.throttle import Throttle, throttled_counts
+from app.ui.chat.requests import LoadRequest, ReplyOutcome, ReplyRequest
 from app.ui.model_worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
 EMIT_INTERVAL = 0.03
 """Seconds between batches of text sent to the window: tokens come faster than people read."""
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    request_id: int
-    model_id: str
-    n_ctx: int | None
-    cancel: CancelToken
-
-
-@dataclass(frozen=True)
-class ReplyRequest:
-    request_id: int
-    conversation_id: int
-    messages: tuple[ChatMessage, ...]
-    params: SamplingParams
-    cancel: CancelToken
-    drop_oldest: bool = False
-    """Leave the oldest turns out of the prompt if it would not fit (the user chose so)."""
-
-
-@dataclass(frozen=True)
-class ReplyOutcome:
-    """How a reply ended: the saved message's id, its status and the engine's figures."""
-
-    request_id: int
-    conversation_id: int
-    message_id: int
-    status: str
-    stats: GenerationStats | None
-    error: str | None = None
-    template_problem: str | None = None
-    """Why the prompt was made in the generic chat format, not the model's template."""
 
 
 class EngineWorker(ModelWorker):
