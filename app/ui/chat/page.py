@@ -15,13 +15,10 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -29,7 +26,6 @@ from PySide6.QtWidgets import (
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import Conversation
-from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
 from app.core.chat.saved import CUSTOM, conversation_params
 from app.core.errors import ContextOverflow
 from app.core.models.store import ModelStore
@@ -43,6 +39,7 @@ from app.ui.chat.dialogs import (
     SamplingDialog,
     SystemPromptDialog,
 )
+from app.ui.chat.header import ConversationHeader
 from app.ui.chat.requests import ReplyOutcome
 from app.ui.chat.session import ChatState, SavedReply, ShownThread
 from app.ui.chat.sidebar import ConversationSidebar
@@ -106,15 +103,6 @@ class ChatPage(QWidget):
         self.delete_button = self.sidebar.delete_button
         self.undo_button = self.sidebar.undo_button
 
-        self.model_combo = QComboBox()
-        self.model_combo.setAccessibleName("Model")
-        self.model_combo.setToolTip("The installed model this conversation uses")
-        self.preset_combo = QComboBox()
-        self.preset_combo.setAccessibleName("Sampling preset")
-        self.preset_combo.addItems([*PRESETS, CUSTOM])
-        self.preset_combo.setCurrentText(DEFAULT_PRESET)
-        self.system_button = QPushButton("System &prompt…")
-        self.sampling_button = QPushButton("&Sampling…")
         # The page's commands are actions: its buttons and the window's File menu share them.
         self.new_action = QAction("&New conversation", self)
         self.new_action.setShortcut(QKeySequence.StandardKey.New)
@@ -133,24 +121,12 @@ class ChatPage(QWidget):
                 self.import_action,
             ]
         )
-        self.export_button = QToolButton()
-        self.export_button.setText("Export")
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        export_menu = QMenu(self.export_button)
-        export_menu.addAction(self.export_markdown_action)
-        export_menu.addAction(self.export_json_action)
-        export_menu.addSeparator()
-        export_menu.addAction(self.import_action)
-        self.export_button.setMenu(export_menu)
-        model_label = QLabel("&Model:")
-        model_label.setBuddy(self.model_combo)
-        header = QHBoxLayout()
-        header.addWidget(model_label)
-        header.addWidget(self.model_combo, 1)
-        header.addWidget(self.preset_combo)
-        header.addWidget(self.sampling_button)
-        header.addWidget(self.system_button)
-        header.addWidget(self.export_button)
+        self.header = ConversationHeader(self.transfer)
+        self.model_combo = self.header.model_combo
+        self.preset_combo = self.header.preset_combo
+        self.system_button = self.header.system_button
+        self.sampling_button = self.header.sampling_button
+        self.export_button = self.header.export_button
 
         self.transcript = TranscriptView()
         self.composer = Composer()
@@ -177,7 +153,7 @@ class ChatPage(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addLayout(header)
+        right_layout.addWidget(self.header)
         right_layout.addWidget(self.transcript, 1)
         right_layout.addWidget(self.edit_banner)
         right_layout.addLayout(compose_row)
@@ -194,11 +170,7 @@ class ChatPage(QWidget):
         # transcript keeps its bubbles' buttons here), the message box and its buttons.
         chain = [
             *self.sidebar.focus_chain,
-            self.model_combo,
-            self.preset_combo,
-            self.sampling_button,
-            self.system_button,
-            self.export_button,
+            *self.header.focus_chain,
             self.transcript,
             self.composer,
             self.send_button,
@@ -219,7 +191,7 @@ class ChatPage(QWidget):
         state.reply_saved.connect(self._on_state_reply_saved)
         state.editing_changed.connect(self._on_state_editing_changed)
         state.renamed.connect(self._on_state_renamed)
-        state.model_wanted.connect(self._select_model_in_combo)
+        state.model_wanted.connect(self.header.select_model)
         c = self.controller
         c.model_loaded.connect(self._on_controller_model_loaded)
         c.load_failed.connect(self._on_controller_load_failed)
@@ -253,19 +225,8 @@ class ChatPage(QWidget):
 
     def refresh_models(self) -> None:
         """Re-read installed models (the Models page changed something)."""
-        chosen = self.model_combo.currentData()
-        self.model_combo.clear()
-        for model in self.store.list_models():
-            version = f"@{model.short_commit}" if model.commit else f"sha {model.sha256[:7]}"
-            pinned = "pinned " if model.pinned else ""
-            self.model_combo.addItem(f"{model.id}  ({pinned}{version})", model.id)
-        self._select_model_in_combo(chosen)
+        self.header.set_models(self.store.list_models())
         self.state.ensure_model()
-
-    def _select_model_in_combo(self, model_id: str | None) -> None:
-        index = self.model_combo.findData(model_id) if model_id else -1
-        if index >= 0:
-            self.model_combo.setCurrentIndex(index)
 
     @Slot(int)
     def _on_model_combo_activated(self, index: int) -> None:

@@ -9,22 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from app.core.classify import ClassifyError, EvalReport, RunStore, gold_survey_of_run
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
-from app.ui.classify.dialogs import TableFileDialog
 from app.ui.classify.goldmap import GoldMapDialog
 from app.ui.classify.matrix import ConfusionMatrixView
 from app.ui.classify.summary import comparison_html, eval_summary_html
-from app.ui.classify.tabs import ClassifyTab, progress_bar, show_progress, wrapping_label
+from app.ui.classify.tabs import LabelledFileTab, wrapping_label
 from app.ui.classify.worker import EvalOutcome
 
 MAX_COMPARED = 4
 
 
-class EvaluateTab(ClassifyTab):
+class EvaluateTab(LabelledFileTab):
     run_evaluated = Signal(int)  # the id of a past run whose stored results were scored
 
     def __init__(
@@ -34,25 +33,19 @@ class EvaluateTab(ClassifyTab):
         runs: RunStore,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(controller, choices, parent)
+        open_button = QPushButton("Evaluate on a file…")
+        open_button.setToolTip("A CSV or TSV file with a text column and a gold label column")
+        super().__init__(controller, choices, controller.eval_lane, open_button, parent)
         self.runs = runs
         self.eval_path: Path | None = None
         self.eval_history: list[EvalReport] = []
         """This session's evaluations of ``eval_path``, shown side by side."""
         self._build()
-        self.open_button.clicked.connect(self._on_open_button_clicked)
-        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
-        lane = controller.eval_lane
-        lane.progressed.connect(self._on_eval_progressed)
-        lane.finished.connect(self._on_eval_finished)
-        lane.failed.connect(self.summary_label.setText)
+        self.lane.finished.connect(self._on_eval_finished)
+        self.lane.failed.connect(self.summary_label.setText)
         self.update_buttons()
 
     def _build(self) -> None:
-        self.open_button = QPushButton("Evaluate on a file…")
-        self.open_button.setToolTip("A CSV or TSV file with a text column and a gold label column")
-        self.cancel_button = QPushButton("Cancel")
-        self.progress = progress_bar()
         self.summary_label = wrapping_label(
             "Choose a file with gold labels to measure accuracy and see the confusion matrix."
         )
@@ -76,30 +69,19 @@ class EvaluateTab(ClassifyTab):
         self.splitter.addWidget(self.matrix)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.open_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
+        layout.addLayout(self.buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.splitter, 1)
-
-    @Slot()
-    def update_buttons(self) -> None:
-        evaluating = self.controller.eval_lane.busy
-        self.open_button.setEnabled(self.choices.ready and not evaluating)
-        self.cancel_button.setEnabled(evaluating)
 
     # --- requests ---------------------------------------------------------------------
 
     @Slot()
     def _on_open_button_clicked(self) -> None:
-        job = self.choices.job()
-        path = TableFileDialog.ask_open(self, "Evaluate on a file") if job else None
-        columns = self.choices.ask_columns(path, need_gold=True) if path is not None else None
-        if job is None or path is None or columns is None:
+        chosen = self.ask_file("Evaluate on a file", need_gold=True)
+        if chosen is None:
             return
+        job, path, columns = chosen
         self._begin(path, f"Evaluating on {path.name}…")
         self.controller.evaluate_file(job, path, columns)
 
@@ -127,15 +109,7 @@ class EvaluateTab(ClassifyTab):
             self.eval_history = []
             self.compare_label.hide()
 
-    @Slot()
-    def _on_cancel_button_clicked(self) -> None:
-        self.controller.cancel("eval")
-
     # --- answers ----------------------------------------------------------------------
-
-    @Slot(object)
-    def _on_eval_progressed(self, progress: object) -> None:
-        show_progress(self.progress, progress)
 
     @Slot(object)
     def _on_eval_finished(self, outcome: EvalOutcome | None) -> None:

@@ -145,12 +145,11 @@ class FileTab(ClassifyTab):
         self._start_run(self.cluster_address)
 
     def _start_run(self, cluster: str) -> None:
-        job = self.choices.job()
         title = "Classify a file on the cluster" if cluster else "Classify a file"
-        path = TableFileDialog.ask_open(self, title) if job else None
-        columns = self.choices.ask_columns(path, need_gold=False) if path is not None else None
-        if job is None or path is None or columns is None:
+        chosen = self.ask_file(title, need_gold=False)
+        if chosen is None:
             return
+        job, path, columns = chosen
         where = f" for the cluster at {cluster}" if cluster else ""
         self._clear(f"Opening {path.name}{where}…")
         self.progress.setValue(0)

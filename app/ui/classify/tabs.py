@@ -8,11 +8,17 @@ and passes on what one tab does for another (a taught head, a run to evaluate).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
+from pathlib import Path
 
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.core.classify import Columns
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
+from app.ui.classify.dialogs import TableFileDialog
+from app.ui.classify.worker import Job
+from app.ui.model_worker import Lane
 
 
 class ClassifyTab(QWidget):
@@ -33,6 +39,63 @@ class ClassifyTab(QWidget):
     @Slot()
     def update_buttons(self) -> None:
         """Enable what can be done now (subclasses: their own buttons)."""
+
+    def ask_file(self, title: str, *, need_gold: bool) -> tuple[Job, Path, Columns] | None:
+        """What to work on: the chosen job, a file the person picks and its columns
+        (confirmed by the person); None when any of them is missing."""
+        job = self.choices.job()
+        path = TableFileDialog.ask_open(self, title) if job else None
+        columns = self.choices.ask_columns(path, need_gold=need_gold) if path else None
+        if job is None or path is None or columns is None:
+            return None
+        return job, path, columns
+
+
+class LabelledFileTab(ClassifyTab):
+    """A tab that reads a whole labelled file in one request of its ``lane`` (evaluate,
+    teach): an open button, a cancel button and a progress bar."""
+
+    staged_progress = False
+    """Show the progress's stage ("reading", "fitting") on the bar."""
+
+    def __init__(
+        self,
+        controller: ClassifyController,
+        choices: ChoicesBar,
+        lane: Lane,
+        open_button: QPushButton,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(controller, choices, parent)
+        self.lane = lane
+        self.open_button = open_button
+        self.cancel_button = QPushButton("Cancel")
+        self.progress = progress_bar()
+        self.buttons = QHBoxLayout()
+        self.buttons.addWidget(self.open_button)
+        self.buttons.addWidget(self.cancel_button)
+        self.buttons.addStretch(1)
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        lane.progressed.connect(self._on_lane_progressed)
+
+    @Slot()
+    def update_buttons(self) -> None:
+        busy = self.lane.busy
+        self.open_button.setEnabled(self.choices.ready and not busy)
+        self.cancel_button.setEnabled(busy)
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        """Ask for the file and start the request (subclasses)."""
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        self.lane.cancel()
+
+    @Slot(object)
+    def _on_lane_progressed(self, progress: object) -> None:
+        show_progress(self.progress, progress, staged=self.staged_progress)
 
 
 def wrapping_label(text: str = "") -> QLabel:

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 
 from app.core.chat.conversations import ConversationStore
-from app.core.chat.records import ModelProvenance
+from app.core.chat.records import Conversation, ModelProvenance
 from app.core.chat.sampling import DEFAULT_PRESET, SamplingParams
 from app.core.chat.saved import NEW_TITLE
 from app.core.models.store import ModelStore
@@ -82,6 +82,17 @@ def make_state(
     return state, seen
 
 
+def opened(
+    conversations: ConversationStore, store: ModelStore
+) -> tuple[ChatState, Seen, ScriptedBackend, Conversation]:
+    """A state with the model loaded and a new conversation open."""
+    backend = ScriptedBackend(loaded=LOADED)
+    state, seen = make_state(conversations, store, backend)
+    conversation = state.new_conversation(DEFAULT_PRESET, "tiny")
+    assert state.open(conversation.id) is None  # nothing typed, nothing to put back
+    return state, seen, backend, conversation
+
+
 def reply(
     conversations: ConversationStore, conversation_id: int, request_id: int, text: str
 ) -> ReplyOutcome:
@@ -104,10 +115,7 @@ def test_the_state_imports_no_qt() -> None:
 def test_a_message_is_sent_answered_and_saved(
     conversations: ConversationStore, store: ModelStore
 ) -> None:
-    backend = ScriptedBackend(loaded=LOADED)
-    state, seen = make_state(conversations, store, backend)
-    conversation = state.new_conversation(DEFAULT_PRESET, "tiny")
-    assert state.open(conversation.id) is None  # nothing typed, nothing to put back
+    state, seen, backend, conversation = opened(conversations, store)
     assert seen.wanted == ["tiny"] and not backend.loads  # the loaded model is the one wanted
 
     assert state.can_send("Which bird sings at dawn?")
@@ -139,10 +147,7 @@ def test_nothing_is_sent_before_the_model_is_loaded(
 def test_use_switches_an_empty_conversation_and_keeps_one_with_messages(
     conversations: ConversationStore, store: ModelStore
 ) -> None:
-    backend = ScriptedBackend(loaded=LOADED)
-    state, seen = make_state(conversations, store, backend)
-    conversation = state.new_conversation(DEFAULT_PRESET, "tiny")
-    state.open(conversation.id)
+    state, seen, backend, _conversation = opened(conversations, store)
     state.active_model_changed("other")
     assert state.current is not None and state.current.model_id == "other"
     assert backend.loads == [("other", None)]
@@ -156,10 +161,7 @@ def test_use_switches_an_empty_conversation_and_keeps_one_with_messages(
 def test_a_deleted_conversation_comes_back_with_its_draft(
     conversations: ConversationStore, store: ModelStore
 ) -> None:
-    backend = ScriptedBackend(loaded=LOADED)
-    state, seen = make_state(conversations, store, backend)
-    first = state.new_conversation(DEFAULT_PRESET, "tiny")
-    state.open(first.id)
+    state, seen, backend, first = opened(conversations, store)
     deleted = state.delete_current("half a thought")
     assert deleted is not None and deleted.id == first.id
     assert state.current is None and state.thread == [] and backend.stops == 1
@@ -173,10 +175,7 @@ def test_a_deleted_conversation_comes_back_with_its_draft(
 def test_editing_is_observed_and_ends_when_another_conversation_opens(
     conversations: ConversationStore, store: ModelStore
 ) -> None:
-    backend = ScriptedBackend(loaded=LOADED)
-    state, seen = make_state(conversations, store, backend)
-    conversation = state.new_conversation(DEFAULT_PRESET, "tiny")
-    state.open(conversation.id)
+    state, seen, backend, conversation = opened(conversations, store)
     state.send("First try")
     backend.replying = False
     message = state.begin_edit(state.thread[0].id)
@@ -191,10 +190,7 @@ def test_editing_is_observed_and_ends_when_another_conversation_opens(
 def test_a_larger_context_is_loaded_and_the_message_sent_again(
     conversations: ConversationStore, store: ModelStore
 ) -> None:
-    backend = ScriptedBackend(loaded=LOADED)
-    state, seen = make_state(conversations, store, backend)
-    conversation = state.new_conversation(DEFAULT_PRESET, "tiny")
-    state.open(conversation.id)
+    state, seen, backend, _conversation = opened(conversations, store)
     state.send("A very long question")
     backend.replying = False  # it overflowed: no reply
     assert state.overflowed() == 4096  # twice the context, within what it was trained for
