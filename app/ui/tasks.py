@@ -9,7 +9,8 @@ report every chunk or row; the exception-to-sentence rule is the core's
 
 Work that needs more signals (the download queue's commit and status lines) subclasses
 :class:`Task` and emits them with :meth:`Task.send`. Long-lived workers that own a model
-(chat, classification) run on a thread of their own; :func:`stop_thread` ends them.
+(chat, classification) run on a thread of their own, through the kit in
+:mod:`app.ui.model_worker`; :func:`stop_thread` ends them.
 """
 
 from __future__ import annotations

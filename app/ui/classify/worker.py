@@ -2,10 +2,11 @@
 
 Like the chat engine, the model opened for classification is not thread-safe, so
 the workbench is created on this worker's ``QThread`` and only touched there (the
-kit in :mod:`app.ui.model_worker`). Requests are frozen dataclasses; every one is
-answered by the kit's ``finished`` or ``failed``, tagged with its id. Cancel and
-pause are never queued (they would wait behind the busy worker): the GUI thread
-sets the request's tokens directly.
+kit in :mod:`app.ui.model_worker`). Requests are frozen dataclasses, answered by the
+kit's ``finished`` or ``failed`` tagged with their id (a tried text cancelled before it
+began is not answered: a newer one is on its way). Cancel and pause are never queued
+(they would wait behind the busy worker): the GUI thread sets the request's tokens
+directly.
 """
 
 from __future__ import annotations
