@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from app.core.runtime.llama import cpu_kernels
 from app.core.runtime.probe import ProbeOutcome, run_probe
 from app.core.runtime.results import LoadedModel
-from app.ui.chat.worker import ReplyOutcome
+from app.ui.chat.requests import ReplyOutcome
 from app.ui.main_window import MainWindow
 from app.ui.tasks import Task
 

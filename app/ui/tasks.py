@@ -9,7 +9,8 @@ report every chunk or row; the exception-to-sentence rule is the core's
 
 Work that needs more signals (the download queue's commit and status lines) subclasses
 :class:`Task` and emits them with :meth:`Task.send`. Long-lived workers that own a model
-(chat, classification) run on a thread of their own; :func:`stop_thread` ends them.
+(chat, classification) run on a thread of their own, through the kit in
+:mod:`app.ui.model_worker`; :func:`stop_thread` ends them.
 """
 
 from __future__ import annotations
@@ -100,9 +101,16 @@ class _Runnable(QRunnable):
 
 
 def stop_thread(
-    thread: QThread, tokens: list[CancelToken], *_args: object, timeout_ms: int = STOP_TIMEOUT_MS
+    thread: QThread,
+    tokens: list[CancelToken],
+    *_args: object,
+    timeout_ms: int = STOP_TIMEOUT_MS,
+    quits_itself: bool = False,
 ) -> bool:
     """End a worker thread in order: cancel its requests, ``quit()``, ``wait()`` a while.
+
+    ``quits_itself``: the thread was asked to finish its queue and quit on its own (a
+    model worker releasing its model first); only wait for it.
 
     Also connected to a controller's ``destroyed`` signal, so a page deleted without
     being closed still ends its thread (destroying a running QThread aborts). Returns
@@ -125,7 +133,8 @@ def stop_thread(
         return True
     if not running:
         return True
-    thread.quit()
+    if not quits_itself:
+        thread.quit()
     if thread.wait(timeout_ms):
         return True
     log.warning(

@@ -1,10 +1,9 @@
-"""The inference thread: one worker object owns the loaded model (GPT4All's design).
+"""The inference thread: one worker object owns the chat engine (GPT4All's design).
 
-``llama_cpp.Llama`` is not thread-safe, so the engine lives on one ``QThread`` and is
-only touched there. Requests arrive as queued slot calls carrying immutable values;
-results leave as signals tagged with the request's id, so the window can drop answers
-to requests it has since abandoned. Stopping is not a queued request (it would wait
-behind the busy worker): the window cancels the request's token directly.
+``llama_cpp.Llama`` is not thread-safe, so the engine lives on the worker's ``QThread``
+and is only touched there (the kit in :mod:`app.ui.model_worker`: request ids, stale
+answers dropped, direct cancels, ordered shutdown). A load answers with the kit's
+``progressed``/``finished``/``failed``; a reply with the signals below.
 
 The worker also saves the reply as it grows (through the conversation store's reply
 writer), so a crash keeps what was already on screen, and the GUI thread never
@@ -15,21 +14,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal
 
-from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, drop_oldest_turns
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import FinalStatus, ModelProvenance
-from app.core.chat.sampling import SamplingParams
 from app.core.chat.saved import reply_stats
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
-from app.core.runtime.results import GenerationStats
 from app.core.runtime.template import ChatMessage
 from app.core.throttle import Throttle, throttled_counts
+from app.ui.chat.requests import LoadRequest, ReplyOutcome, ReplyRequest
+from app.ui.model_worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
@@ -37,45 +34,12 @@ EMIT_INTERVAL = 0.03
 """Seconds between batches of text sent to the window: tokens come faster than people read."""
 
 
-@dataclass(frozen=True)
-class LoadRequest:
-    request_id: int
-    model_id: str
-    n_ctx: int | None
-    cancel: CancelToken
+class EngineWorker(ModelWorker):
+    """Lives on the inference thread; every request method runs there.
 
+    A load answers ``finished`` (the LoadedModel), ``failed`` or ``progressed`` (the
+    fraction of a moved file re-hashed)."""
 
-@dataclass(frozen=True)
-class ReplyRequest:
-    request_id: int
-    conversation_id: int
-    messages: tuple[ChatMessage, ...]
-    params: SamplingParams
-    cancel: CancelToken
-    drop_oldest: bool = False
-    """Leave the oldest turns out of the prompt if it would not fit (the user chose so)."""
-
-
-@dataclass(frozen=True)
-class ReplyOutcome:
-    """How a reply ended: the saved message's id, its status and the engine's figures."""
-
-    request_id: int
-    conversation_id: int
-    message_id: int
-    status: str
-    stats: GenerationStats | None
-    error: str | None = None
-    template_problem: str | None = None
-    """Why the prompt was made in the generic chat format, not the model's template."""
-
-
-class EngineWorker(QObject):
-    """Lives on the inference thread; every slot runs there."""
-
-    model_loaded = Signal(int, object)  # request id, LoadedModel
-    load_failed = Signal(int, str)
-    load_progressed = Signal(int, float)  # request id, fraction done (re-hashing a moved file)
     reading_started = Signal(int)  # the prompt is being evaluated
     prompt_progressed = Signal(int, int, int)  # request id, prompt tokens read, to read
     text_received = Signal(int, str)
@@ -97,27 +61,25 @@ class EngineWorker(QObject):
             self._engine = self._engine_factory()
         return self._engine
 
-    @Slot(object)
     def load(self, request: LoadRequest) -> None:
         try:
             loaded = self._get_engine().load(
                 request.model_id,
                 n_ctx=request.n_ctx,
                 on_progress=throttled_counts(
-                    lambda done, total: self.load_progressed.emit(
+                    lambda done, total: self.progressed.emit(
                         request.request_id, done / total if total else 0.0
                     )
                 ),
                 cancel=request.cancel,
             )
         except Cancelled:
-            self.load_failed.emit(request.request_id, "Loading was cancelled.")
+            self.failed.emit(request.request_id, "Loading was cancelled.")
         except Exception as exc:  # a native or unexpected failure must still reach the user
-            self.load_failed.emit(request.request_id, describe_failure(exc, log))
+            self.failed.emit(request.request_id, describe_failure(exc, log))
         else:
-            self.model_loaded.emit(request.request_id, loaded)
+            self.finished.emit(request.request_id, loaded)
 
-    @Slot(object)
     def generate(self, request: ReplyRequest) -> None:
         engine = self._get_engine()
         loaded = engine.loaded
@@ -197,7 +159,6 @@ class EngineWorker(QObject):
             )
         )
 
-    @Slot()
-    def unload(self) -> None:
+    def release(self) -> None:
         if self._engine is not None:
             self._engine.unload()

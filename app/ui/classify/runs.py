@@ -9,7 +9,14 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+    Slot,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -21,7 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.classify import RunEvaluation, RunRecord
+from app.core.classify import ClassifyError, RunEvaluation, RunRecord, RunStore
+from app.ui.classify.choices import ChoicesBar
+from app.ui.classify.controller import ClassifyController
+from app.ui.classify.dialogs import TableFileDialog
+from app.ui.classify.tabs import ClassifyTab
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -127,11 +138,20 @@ def _local_time(stamp: str) -> str:
         return stamp
 
 
-class RunsTab(QWidget):
+class RunsTab(ClassifyTab):
     """The list of past runs and what can be done with one."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    evaluate_requested = Signal(int)  # the run's id: score its stored predictions
+
+    def __init__(
+        self,
+        controller: ClassifyController,
+        choices: ChoicesBar,
+        runs: RunStore,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(controller, choices, parent)
+        self.runs = runs
         self.model = RunsModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -160,6 +180,58 @@ class RunsTab(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.empty_label)
         layout.addWidget(self.table, 1)
+
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
+        self.export_button.clicked.connect(self._on_export_button_clicked)
+        self.table.selectionModel().selectionChanged.connect(self.update_buttons)
+        self.table.doubleClicked.connect(self._on_open_button_clicked)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """List past runs (newest first) with the accuracy of their latest evaluation."""
+        try:
+            runs, evaluations = self.runs.list_runs(), self.runs.evaluations()
+        except ClassifyError as exc:
+            self.empty_label.setText(str(exc))
+            return
+        self.model.set_runs(runs, evaluations)
+        self.empty_label.setVisible(not runs)
+        self.update_buttons()
+
+    @Slot()
+    def update_buttons(self) -> None:
+        chosen = self.selected()
+        self.open_button.setEnabled(chosen is not None and not self.controller.file_lane.busy)
+        self.export_button.setEnabled(chosen is not None)
+        self.evaluate_button.setEnabled(
+            chosen is not None
+            and bool(chosen.run.gold_column)
+            and chosen.run.finished_at is not None
+            and not self.controller.eval_lane.busy
+        )
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        past = self.selected()
+        if past is not None:
+            self.controller.open_run(past.run.id)
+
+    @Slot()
+    def _on_evaluate_button_clicked(self) -> None:
+        past = self.selected()
+        if past is not None:
+            self.evaluate_requested.emit(past.run.id)
+
+    @Slot()
+    def _on_export_button_clicked(self) -> None:
+        past = self.selected()
+        if past is None:
+            return
+        suggested = Path.home() / f"{Path(past.run.input_path).stem}-classified.csv"
+        path = TableFileDialog.ask_save(self, suggested)
+        if path is not None:
+            self.controller.export_run(past.run.id, path)
 
     def selected(self) -> PastRun | None:
         rows = self.table.selectionModel().selectedRows()

@@ -1,11 +1,12 @@
 """The classification thread: one worker object owns the :class:`Workbench`.
 
 Like the chat engine, the model opened for classification is not thread-safe, so
-the workbench is created on this worker's ``QThread`` and only touched there.
-Requests arrive as queued slot calls carrying frozen dataclasses; answers leave
-as signals tagged with the request's id so the controller can drop stale ones.
-Cancel and pause are never queued (they would wait behind the busy worker): the
-GUI thread sets the request's tokens directly.
+the workbench is created on this worker's ``QThread`` and only touched there (the
+kit in :mod:`app.ui.model_worker`). Requests are frozen dataclasses, answered by the
+kit's ``finished`` or ``failed`` tagged with their id (a tried text cancelled before it
+began is not answered: a newer one is on its way). Cancel and pause are never queued
+(they would wait behind the busy worker): the GUI thread sets the request's tokens
+directly.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal
 
 from app.core.cancel import CancelToken
 from app.core.classify import (
@@ -49,10 +50,10 @@ from app.core.cluster import (
     from_columns,
     run_on_cluster,
 )
-from app.core.errors import Cancelled, describe_failure
+from app.core.errors import Cancelled
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
-from app.core.throttle import throttled
+from app.ui.model_worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,14 @@ class Job:
     options: MethodOptions
     unpack: bool = True
     """Score on a 16-bit copy of a small model's weights (app.core.models.unpacked)."""
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """Load a model ahead of the first request, so the first answer comes quickly."""
+
+    model_id: str
+    unpack: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,16 +179,15 @@ class TeachOutcome:
     gold_map: str = ""
 
 
-class ClassifyWorker(QObject):
-    """Lives on the classification thread; every slot runs there."""
+class ClassifyWorker(ModelWorker):
+    """Lives on the classification thread; every request method runs there.
+
+    ``progressed`` carries a BatchProgress, ClassifyProgress or TeachProgress."""
 
     started = Signal(int, object)  # request id, FileStarted
     model_loading = Signal(str)  # model id
     model_loaded = Signal(object)  # RunnerInfo
-    progressed = Signal(int, object)  # request id, BatchProgress/ClassifyProgress/TeachProgress
     rows_classified = Signal(int, object)  # request id, tuple[RowResult, ...]
-    finished = Signal(int, object)  # request id, an outcome
-    failed = Signal(int, str)
 
     def __init__(self, paths: Paths, store: ModelStore) -> None:
         super().__init__()
@@ -212,29 +220,14 @@ class ClassifyWorker(QObject):
             self._cached = (job, bench.classifier(job.label_set, job.options))
         return self._cached[1]
 
-    def _guarded(self, request_id: int, work: Callable[[], object]) -> None:
-        try:
-            outcome = work()
-        except Cancelled:
-            self.finished.emit(request_id, None)
-        except Exception as exc:  # a worker must report, never die silently
-            self.failed.emit(request_id, describe_failure(exc, log))
-        else:
-            self.finished.emit(request_id, outcome)
-
-    def _throttled(self, request_id: int) -> Callable[[object], None]:
-        return throttled(lambda progress: self.progressed.emit(request_id, progress))
-
     # --- requests --------------------------------------------------------------
 
-    @Slot(str, bool)
-    def open_model(self, model_id: str, unpack: bool) -> None:
+    def open_model(self, request: OpenRequest) -> None:
         try:
-            self._workbench(model_id, unpack)
+            self._workbench(request.model_id, request.unpack)
         except Exception:  # the next request reports it, with its id
-            log.info("Could not open %s for classification", model_id, exc_info=True)
+            log.info("Could not open %s for classification", request.model_id, exc_info=True)
 
-    @Slot(object)
     def classify_text(self, request: TryRequest) -> None:
         if request.cancel.cancelled:
             return
@@ -244,9 +237,8 @@ class ClassifyWorker(QObject):
             (prediction,) = classifier.predict([request.text], request.cancel)
             return TryOutcome(request.text, request.job.label_set.label_names, prediction)
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
-    @Slot(object)
     def classify_file(self, request: FileRequest) -> None:
         def work() -> FileOutcome:
             classifier = self._classifier(request.job, request.cancel)
@@ -292,7 +284,7 @@ class ClassifyWorker(QObject):
             rows.flush()
             return FileOutcome(run.id, status)
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
     def _run_on_cluster(
         self,
@@ -332,7 +324,6 @@ class ClassifyWorker(QObject):
             cancel=request.cancel,
         )
 
-    @Slot(object)
     def evaluate_file(self, request: TableRequest) -> None:
         def work() -> EvalOutcome:
             table = read_all(
@@ -340,13 +331,12 @@ class ClassifyWorker(QObject):
             )
             gold = gold_rows(table, request.job.label_set)
             classifier = self._classifier(request.job, request.cancel)
-            report: Callable[[ClassifyProgress], None] = self._throttled(request.request_id)
+            report: Callable[[ClassifyProgress], None] = self.reporter(request.request_id)
             result = evaluate(classifier, gold, on_progress=report, cancel=request.cancel)
             return EvalOutcome(result)
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
-    @Slot(object)
     def teach_file(self, request: TableRequest) -> None:
         def work() -> TeachOutcome:
             job = request.job
@@ -354,7 +344,7 @@ class ClassifyWorker(QObject):
             taught = bench.teaching_set(
                 request.path, job.label_set, columns=request.columns, cancel=request.cancel
             )
-            report: Callable[[TeachProgress], None] = self._throttled(request.request_id)
+            report: Callable[[TeachProgress], None] = self.reporter(request.request_id)
             head = bench.teach(
                 job.label_set,
                 taught.examples,
@@ -376,30 +366,27 @@ class ClassifyWorker(QObject):
                 gold_map=taught.gold_map,
             )
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
-    @Slot(object)
     def export_run(self, request: ExportRequest) -> None:
         def work() -> int:
             return self._bench_without_model().runs.export_csv(request.run_id, request.path)
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
-    @Slot(object)
     def evaluate_run(self, request: RunRequest) -> None:
         def work() -> EvalOutcome:
             runs = self._bench_without_model().runs
             return EvalOutcome(evaluate_run(runs, request.run_id, request.gold_map))
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
-    @Slot(object)
     def open_run(self, request: RunRequest) -> None:
         def work() -> RunOpened:
             runs = self._bench_without_model().runs
             return RunOpened(runs.get_run(request.run_id), tuple(runs.results(request.run_id)))
 
-        self._guarded(request.request_id, work)
+        self.guarded(request.request_id, work)
 
     def _bench_without_model(self) -> Workbench:
         """Stored runs need no model: the workbench is made, nothing is loaded."""
@@ -407,8 +394,7 @@ class ClassifyWorker(QObject):
             self._bench = Workbench(self._paths, self._store)
         return self._bench
 
-    @Slot()
-    def close(self) -> None:
+    def release(self) -> None:
         self._cached = None
         bench, self._bench = self._bench, None
         self._opened = None
@@ -427,7 +413,7 @@ class _RowBatcher:
     def __init__(self, worker: ClassifyWorker, request_id: int) -> None:
         self._worker = worker
         self._request_id = request_id
-        self._report = worker._throttled(request_id)
+        self._report = worker.reporter(request_id)
         self._rows: list[RowResult] = []
         self._seen = 0
         self._target = 0

@@ -1,0 +1,129 @@
+"""Evaluate: accuracy and a confusion matrix, on a labelled file or a past run's results.
+
+Evaluations of one file in a session are shown side by side, so a change of method or
+options can be compared with what it replaced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from app.core.classify import ClassifyError, EvalReport, RunStore, gold_survey_of_run
+from app.ui.classify.choices import ChoicesBar
+from app.ui.classify.controller import ClassifyController
+from app.ui.classify.goldmap import GoldMapDialog
+from app.ui.classify.matrix import ConfusionMatrixView
+from app.ui.classify.summary import comparison_html, eval_summary_html
+from app.ui.classify.tabs import LabelledFileTab, wrapping_label
+from app.ui.classify.worker import EvalOutcome
+
+MAX_COMPARED = 4
+
+
+class EvaluateTab(LabelledFileTab):
+    run_evaluated = Signal(int)  # the id of a past run whose stored results were scored
+
+    def __init__(
+        self,
+        controller: ClassifyController,
+        choices: ChoicesBar,
+        runs: RunStore,
+        parent: QWidget | None = None,
+    ) -> None:
+        open_button = QPushButton("Evaluate on a file…")
+        open_button.setToolTip("A CSV or TSV file with a text column and a gold label column")
+        super().__init__(controller, choices, controller.eval_lane, open_button, parent)
+        self.runs = runs
+        self.eval_path: Path | None = None
+        self.eval_history: list[EvalReport] = []
+        """This session's evaluations of ``eval_path``, shown side by side."""
+        self._build()
+        self.lane.finished.connect(self._on_eval_finished)
+        self.lane.failed.connect(self.summary_label.setText)
+        self.update_buttons()
+
+    def _build(self) -> None:
+        self.summary_label = wrapping_label(
+            "Choose a file with gold labels to measure accuracy and see the confusion matrix."
+        )
+        self.matrix = ConfusionMatrixView()
+        self.compare_label = wrapping_label()
+        self.compare_label.setAccessibleName("Comparison with earlier evaluations")
+        self.compare_label.hide()
+        scroll = QScrollArea()
+        scroll.setAccessibleName("Evaluation results")
+        scroll.setWidgetResizable(True)
+        body = QWidget()
+        outer = QVBoxLayout(body)
+        outer.addWidget(self.summary_label)
+        outer.addWidget(self.compare_label)
+        outer.addStretch(1)
+        scroll.setWidget(body)
+        # The numbers on the left, the matrix (scrolled and zoomed on its own) beside them.
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.matrix)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.splitter, 1)
+
+    # --- requests ---------------------------------------------------------------------
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        chosen = self.ask_file("Evaluate on a file", need_gold=True)
+        if chosen is None:
+            return
+        job, path, columns = chosen
+        self._begin(path, f"Evaluating on {path.name}…")
+        self.controller.evaluate_file(job, path, columns)
+
+    def evaluate_run(self, run_id: int) -> bool:
+        """Evaluate a finished run from its stored results, asking what its gold values
+        are. False when it does not start (refused, or the person cancelled)."""
+        try:
+            label_set, values = gold_survey_of_run(self.runs, run_id)
+        except ClassifyError as exc:
+            self.status_changed.emit(str(exc))
+            return False
+        choice = GoldMapDialog.ask(self, f"Evaluate run {run_id}", values, label_set)
+        if choice is None:
+            return False
+        self._begin(Path(f"run:{run_id}"), f"Evaluating run {run_id} from its stored results…")
+        self.controller.evaluate_run(run_id, choice.gold_map)
+        return True
+
+    def _begin(self, key: Path, summary: str) -> None:
+        self.progress.setValue(0)
+        self.matrix.clear()
+        self.summary_label.setText(summary)
+        if key != self.eval_path:  # another file: a new comparison
+            self.eval_path = key
+            self.eval_history = []
+            self.compare_label.hide()
+
+    # --- answers ----------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_eval_finished(self, outcome: EvalOutcome | None) -> None:
+        if outcome is None:
+            self.summary_label.setText("Cancelled.")
+            return
+        self.progress.setValue(1000)
+        report = outcome.report
+        self.summary_label.setText(eval_summary_html(report))
+        if self.eval_history and self.eval_history[-1].scores.labels != report.scores.labels:
+            self.eval_history = []  # another label set: not comparable
+        self.eval_history = [*self.eval_history, report][-MAX_COMPARED:]
+        self.compare_label.setText(comparison_html(self.eval_history))
+        self.compare_label.setVisible(len(self.eval_history) > 1)
+        self.matrix.set_scores(report.scores, f"{report.info.method} on {report.info.model_id}")
+        if report.run_id is not None:
+            self.run_evaluated.emit(report.run_id)
