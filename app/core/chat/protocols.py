@@ -10,40 +10,24 @@ from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
 from app.core.chat.sampling import SamplingParams
 from app.core.fsutil import ProgressCallback
-from app.core.runtime.results import GenerationStats, LoadedModel
+from app.core.runtime.results import ModelUser
 from app.core.runtime.template import ChatMessage
 
 
 @runtime_checkable
-class ChatEngine(Protocol):
-    """What the window and the command line code against (real or scripted engine).
+class ChatEngine(ModelUser, Protocol):
+    """What the window and the command line code against (real or scripted engine): a
+    :class:`~app.core.runtime.results.ModelUser` that chats.
 
     Every method must be called from the engine's one owner thread; only
     ``CancelToken.cancel()`` may come from elsewhere.
     """
 
     @property
-    def loaded(self) -> LoadedModel | None: ...
-
-    @property
-    def last_stats(self) -> GenerationStats | None: ...
-
-    @property
     def prompt_problem(self) -> str | None:
         """Why the last prompt was not made with the model's own chat template (a
         sentence), or None when it was. Set by ``stream_chat`` before it returns."""
         ...
-
-    def load(
-        self,
-        ref: str | None = None,
-        *,
-        n_ctx: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> LoadedModel: ...
-
-    def unload(self) -> None: ...
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int: ...
 

@@ -9,9 +9,11 @@ completion and embeddings in :mod:`app.core.serve.text_engine`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from app.core.cancel import CancelToken
 from app.core.errors import DriftlessError
+from app.core.fsutil import ProgressCallback
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
@@ -86,3 +88,28 @@ tokens, scaled to length 1 (so a dot product is the cosine similarity)."""
 
 EMBEDDING_CONTEXT = 2048
 """The most tokens one text to embed may have (fewer if the model was trained on less)."""
+
+
+@runtime_checkable
+class ModelUser(Protocol):
+    """Anything that holds a model for one owner thread: loads it (leasing the weights from
+    the model host), says what it loaded and how its last piece of work went, and unloads
+    it. A chat engine is one (:class:`app.core.chat.protocols.ChatEngine` adds chatting);
+    the API's classification holder another."""
+
+    @property
+    def loaded(self) -> LoadedModel | None: ...
+
+    @property
+    def last_stats(self) -> GenerationStats | None: ...
+
+    def load(
+        self,
+        ref: str | None = None,
+        *,
+        n_ctx: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LoadedModel: ...
+
+    def unload(self) -> None: ...

@@ -21,13 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from app.core.cancel import CancelToken
 from app.core.errors import Cancelled, DriftlessError
-from app.core.fsutil import ProgressCallback
 from app.core.models.store import InstalledModel
-from app.core.runtime.results import GenerationStats, LoadedModel
+from app.core.runtime.results import GenerationStats, LoadedModel, ModelUser
 
 log = logging.getLogger(__name__)
 
@@ -56,29 +55,6 @@ class Failed:
 
 
 Event = Started | Piece | Finished | Failed
-
-
-class ModelUser(Protocol):
-    """What an owner thread holds: anything that loads a model (leasing its weights from
-    the model host), says what it loaded and unloads. A chat engine is one; the
-    classification holder another. Jobs then call whatever else their kind offers."""
-
-    @property
-    def loaded(self) -> LoadedModel | None: ...
-
-    @property
-    def last_stats(self) -> GenerationStats | None: ...
-
-    def load(
-        self,
-        ref: str | None = None,
-        *,
-        n_ctx: int | None = None,
-        on_progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> LoadedModel: ...
-
-    def unload(self) -> None: ...
 
 
 U = TypeVar("U", bound=ModelUser)
