@@ -1,4 +1,5 @@
-"""The model manager's settings: Hub endpoint, access token, offline switch, data folder."""
+"""The model manager's settings: Hub endpoint, access token, offline switch, the memory
+models may use and how long an unused one stays loaded, data folder."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -50,6 +52,26 @@ class SettingsDialog(QDialog):
             "A Ray cluster for classifying big files (needs driftless[cluster]): auto joins "
             "RAY_ADDRESS or starts Ray on this computer"
         )
+        self.memory = QSpinBox()
+        self.memory.setRange(0, 1_000_000)
+        self.memory.setSingleStep(512)
+        self.memory.setSuffix(" MB")
+        self.memory.setSpecialValueText("As much as is free")
+        self.memory.setValue(settings.memory_budget_mb)
+        self.memory.setToolTip(
+            "The most memory loaded models and their contexts may take together (chat, "
+            "classification, the local API and checks share each model's weights). A model "
+            "that does not fit is refused with the figures, never left to crash the computer."
+        )
+        self.idle = QSpinBox()
+        self.idle.setRange(0, 24 * 60)
+        self.idle.setSuffix(" min")
+        self.idle.setSpecialValueText("Unload at once")
+        self.idle.setValue(round(settings.model_idle_seconds / 60))
+        self.idle.setToolTip(
+            "How long a model nobody is using stays loaded, so the next chat or request "
+            "starts at once; it is unloaded sooner when its memory is needed."
+        )
         folder = QLabel(str(models_dir))
         folder.setWordWrap(True)
         open_folder = QPushButton("Open")
@@ -73,6 +95,8 @@ class SettingsDialog(QDialog):
         form.addRow("Access token", self.token)
         form.addRow("", self.offline)
         form.addRow("Ray cluster", self.cluster)
+        form.addRow("Memory for models", self.memory)
+        form.addRow("Keep an unused model loaded", self.idle)
         form.addRow("Models are stored in", where)
         form.addRow("", where_note)
         self.buttons = QDialogButtonBox(
@@ -102,6 +126,8 @@ class SettingsDialog(QDialog):
             hub_token=token,
             offline=self.offline.isChecked(),
             cluster_address=self.cluster.text().strip(),
+            memory_budget_mb=self.memory.value(),
+            model_idle_seconds=float(self.idle.value() * 60),
         )
 
     @Slot()

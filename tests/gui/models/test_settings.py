@@ -53,6 +53,20 @@ def test_dialog_edits_and_validates(qtbot: QtBot, tmp_path: Path) -> None:
     assert dialog.token.echoMode() == dialog.token.EchoMode.Password
 
 
+def test_the_memory_for_models_and_the_idle_time_are_settings(qtbot: QtBot, tmp_path: Path) -> None:
+    dialog = SettingsDialog(Settings(hub_endpoint="https://huggingface.co"), tmp_path)
+    qtbot.addWidget(dialog)
+    assert dialog.memory.text() == "As much as is free" and dialog.idle.text() == "5 min"
+    dialog.memory.setValue(4096)
+    dialog.idle.setValue(0)
+    assert dialog.idle.text() == "Unload at once"
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Save), CLICK)
+    result = dialog.result_settings
+    assert result is not None
+    assert (result.memory_budget_mb, result.model_idle_seconds) == (4096, 0.0)
+
+
 def test_settings_are_saved_and_the_token_kept_private(
     qtbot: QtBot, store: ModelStore, hub_server: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
