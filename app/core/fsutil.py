@@ -69,8 +69,10 @@ def open_private(path: Path, mode: Literal["xb", "wb", "ab"] = "xb") -> BinaryIO
 
 def create_private(path: Path) -> None:
     """Create ``path`` empty and private (0600) if it is missing, for a writer that opens
-    it by name (llama.cpp's quantizer, a resumed download)."""
-    with contextlib.suppress(FileExistsError):
+    it by name (SQLite, llama.cpp's quantizer, a resumed download).
+
+    It exists, or cannot be made: the writer's own open then says why."""
+    with contextlib.suppress(OSError):
         open_private(path).close()
 
 
