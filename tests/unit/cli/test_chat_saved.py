@@ -8,6 +8,7 @@ the same with the real starter model through ``python -m app``.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -434,3 +435,42 @@ def test_sigkill_mid_reply_of_the_real_model_keeps_it_as_incomplete(
     starter = ModelStore(get_paths(home)).get(conversation.model_id or "")
     assert (reply.model_lock_id, reply.model_sha256) == (starter.lock_id, starter.sha256)
     conversations.close()
+
+
+def test_sigkill_keeps_every_character_the_terminal_showed(home: Path) -> None:
+    """The child is stopped, all it printed is read, then it is killed: the saved reply
+    holds all of it (it was saved in batches, and the last ~40 shown characters lost)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD],
+        cwd=ROOT,
+        env={**os.environ, "DRIFTLESS_HOME": str(home)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    shown = b""
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(b"first question\nsecond question\n")
+        child.stdin.flush()
+        wait_for_partial_reply(home, child, enough=300)
+        os.kill(child.pid, signal.SIGSTOP)
+        os.set_blocking(child.stdout.fileno(), False)
+        while True:
+            try:
+                chunk = os.read(child.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        child.kill()
+        child.wait()
+    reply_shown = shown.decode().split("First answer.\n", 1)[1]
+    assert len(reply_shown) >= 300
+    conversations = ConversationStore(get_paths(home))
+    (conversation,) = conversations.list_conversations()
+    saved = conversations.get_thread(conversation.id)[3].content
+    conversations.close()
+    assert saved.startswith(reply_shown), (len(saved), len(reply_shown))
