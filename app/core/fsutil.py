@@ -103,6 +103,13 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
+def read_limited(path: Path, limit: int) -> bytes:
+    """``path``'s bytes, but never more than ``limit + 1``: a result longer than ``limit``
+    means the file is too large (an untrusted file is not read whole to find out)."""
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)
+
+
 def sha256_file(
     path: Path,
     on_progress: ProgressCallback | None = None,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.core.drift.checkset import MAX_FILE_BYTES, CheckSet, CheckSetError, check_name
 from app.core.drift.registry import CheckSetRegistry
-from app.core.fsutil import atomic_write_bytes, make_dirs, sha256_file
+from app.core.fsutil import atomic_write_bytes, make_dirs, read_limited, sha256_file
 from app.core.paths import PRIVATE_FILE, Paths
 from app.core.units import human_size
 
@@ -174,8 +174,7 @@ def parse_bytes(data: bytes, source: str) -> CheckSet:
 
 def _read_capped(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        data = read_limited(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise CheckSetError(f"The check set file {path} cannot be read: {exc}.") from exc
     if len(data) > MAX_FILE_BYTES:

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.serve.errors import ApiError, bad_request
+from app.core.text import printable
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Guard:
                 )
         origin = headers.get("origin")
         if origin is not None and origin.decode("latin-1").strip().lower() not in self.origins:
-            shown = printable(origin.decode("latin-1"))
+            shown = printable(origin.decode("latin-1"), 200)
             return ApiError(
                 403,
                 f"Requests from the web page at '{shown}' are not allowed. Name the origin "
@@ -130,12 +131,6 @@ def _hostname(host: str) -> str:
     if host.startswith("["):  # [::1]:8765
         return host[: host.find("]") + 1] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def printable(value: str, limit: int = 200) -> str:
-    """A value from a request, safe to echo in an error: one line, at most ``limit`` long."""
-    text = "".join(c if c.isprintable() else "?" for c in value[: limit + 1])
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def too_large(limits: Limits) -> ApiError:

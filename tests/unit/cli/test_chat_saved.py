@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -347,7 +348,7 @@ sys.exit(main(["chat", "--system", "Be brief."]))
 """
 
 
-def wait_for_partial_reply(home: Path, child: subprocess.Popen[str], enough: int) -> str:
+def wait_for_partial_reply(home: Path, child: subprocess.Popen[Any], enough: int) -> str:
     """The saved text of the reply streaming in ``child`` once it has ``enough`` characters."""
     conversations = ConversationStore(get_paths(home))
     try:
@@ -366,16 +367,21 @@ def wait_for_partial_reply(home: Path, child: subprocess.Popen[str], enough: int
         conversations.close()
 
 
-def test_sigkill_mid_reply_keeps_the_partial_reply_as_incomplete(home: Path) -> None:
-    child = subprocess.Popen(
+def start_child(home: Path, *, text: bool) -> subprocess.Popen[Any]:
+    """``driftless chat`` on the scripted engine, in a process of its own."""
+    return subprocess.Popen(
         [sys.executable, "-c", CHILD],
         cwd=ROOT,
         env={**os.environ, "DRIFTLESS_HOME": str(home)},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        text=True,
+        text=text,
     )
+
+
+def test_sigkill_mid_reply_keeps_the_partial_reply_as_incomplete(home: Path) -> None:
+    child = start_child(home, text=True)
     try:
         assert child.stdin is not None and child.stdout is not None
         child.stdin.write("first question\nsecond question\n")
@@ -440,14 +446,7 @@ def test_sigkill_mid_reply_of_the_real_model_keeps_it_as_incomplete(
 def test_sigkill_keeps_every_character_the_terminal_showed(home: Path) -> None:
     """The child is stopped, all it printed is read, then it is killed: the saved reply
     holds all of it (it was saved in batches, and the last ~40 shown characters lost)."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD],
-        cwd=ROOT,
-        env={**os.environ, "DRIFTLESS_HOME": str(home)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_child(home, text=False)
     shown = b""
     try:
         assert child.stdin is not None and child.stdout is not None
