@@ -79,12 +79,13 @@ def json_schema_grammar(schema: Mapping[str, Any]) -> str:
     except Exception as exc:  # the converter asserts, raises KeyError, ValueError...
         detail = str(exc) or type(exc).__name__
         raise InvalidSchema(f"The JSON schema cannot be used for decoding: {detail}.") from None
+    grammar = _strict_strings(grammar)
     if len(grammar) > MAX_GRAMMAR_CHARS:
         raise InvalidSchema(
             f"The JSON schema makes a grammar of {len(grammar):,} characters, more than the "
             f"{MAX_GRAMMAR_CHARS:,} this server decodes with: ask for fewer or shorter items."
         )
-    return _strict_strings(grammar)
+    return grammar
 
 
 def check_schema(schema: Mapping[str, Any]) -> None:

@@ -161,3 +161,21 @@ def test_a_huge_model_value_is_not_echoed_back(start_server: StartServer) -> Non
     )
     assert response.status_code == 404
     assert len(response.content) < 2000
+
+
+def test_a_grammar_over_the_size_cap_is_a_400_not_a_500(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap is a backstop behind the counts: lowered here so a plain schema reaches it."""
+    from app.core.runtime import grammar
+
+    monkeypatch.setattr(grammar, "MAX_GRAMMAR_CHARS", 2000)
+    server = start_server()
+    schema = {"type": "string", "maxLength": 500}
+    body = {
+        "messages": HELLO,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+    }
+    response = httpx.post(server.url + "/chat/completions", json=body)
+    assert response.status_code == 400
+    assert "makes a grammar of" in response.json()["error"]["message"]
