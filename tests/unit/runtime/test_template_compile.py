@@ -7,11 +7,15 @@ the usual note.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jinja2
 import pytest
 
+from app.core.models.store import ModelStore
 from app.core.runtime.template import (
     MAX_TEMPLATE_SOURCE,
     MAX_TEMPLATE_TOKENS,
@@ -19,6 +23,9 @@ from app.core.runtime.template import (
     user,
 )
 from app.core.runtime.template_budget import SLOW_FILTER_CHARS
+from tests.model_files import import_variant
+
+ROOT = Path(__file__).resolve().parents[3]
 
 CHAIN = "'a'|center(8000000)|replace(' ','a ')|urlize|length"
 """The issue's bomb: 52 s and 1.2 GB in ``ChatTemplate.__init__`` before this fix."""
@@ -110,3 +117,28 @@ def test_real_templates_still_render_the_same() -> None:
     assert chat.render([user("Hi")]).text == (
         "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nxy6"
     )
+
+
+@pytest.mark.slow
+def test_driftless_chat_on_a_model_with_the_bomb_answers_with_the_fallback_note(
+    store: ModelStore, starter_file: Path, tmp_path: Path
+) -> None:
+    """The issue's case end to end: two copies of the bomb and a ChatML loop in a real
+    model's ``tokenizer.chat_template``; ``driftless chat`` hung for over 60 s."""
+    template = "{{ @ }}".replace("@", CHAIN) * 2 + CHATML
+    model_id = import_variant(
+        store, starter_file, tmp_path, **{"tokenizer.chat_template": template}
+    )
+    started = time.monotonic()
+    chat = ["chat", "--model", model_id, "--max-tokens", "4", "--temperature", "0", "hi"]
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--home", str(store.paths.home), *chat],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30  # process start and model load included
+    assert "slow filter 'urlize'" in result.stderr
+    assert "a generic chat format is used instead" in result.stderr
