@@ -252,7 +252,9 @@ def reply(
             for piece in stream:
                 pieces.append(piece)
                 if writer is not None:
+                    # Saved before it is shown: a kill never loses text already on screen.
                     writer.append(piece)
+                    writer.flush()
                 sys.stdout.write(piece)
                 sys.stdout.flush()
         except (Cancelled, KeyboardInterrupt):

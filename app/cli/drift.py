@@ -31,6 +31,7 @@ from app.core.drift import (
 from app.core.drift.checkset import DEFAULT_MAX_TOKENS, DEFAULT_TOLERANCE, check_name
 from app.core.drift.library import read_file
 from app.core.drift.record import ProgressCallback
+from app.core.fsutil import sha256_file
 from app.core.paths import get_paths
 
 EXIT_DRIFTED = 1
@@ -126,31 +127,26 @@ def cmd_record(args: argparse.Namespace) -> int:
     store = open_store()
     library = CheckSetLibrary.for_paths(paths)
     name = check_name(args.name)
-    if args.again:
-        check_set = library.load(name)
-    else:
-        if library.exists(name):
-            raise CheckSetError(
-                f"A check set called '{name}' exists already. Check against it "
-                f"(driftless drift check {name}), re-record it with --again, or remove it."
+    with library.recording(name, again=args.again):
+        # --again: the prompts and texts as they are (even edited); the answers anew.
+        again = library.load(name, verify=False) if args.again else None
+        check_set = again or _new_check_set(args, paths)
+        line, on_progress = _progress(f"Recording '{name}'")
+        try:
+            recording = answer(
+                paths,
+                store,
+                check_set,
+                args.model,
+                threads=args.threads,
+                batch=args.batch or 512,
+                unpack=not args.packed,
+                on_progress=on_progress,
             )
-        check_set = _new_check_set(args, paths)
-    line, on_progress = _progress(f"Recording '{name}'")
-    try:
-        recording = answer(
-            paths,
-            store,
-            check_set,
-            args.model,
-            threads=args.threads,
-            batch=args.batch or 512,
-            unpack=not args.packed,
-            on_progress=on_progress,
-        )
-    finally:
-        line.finish()
-    saved = check_set.recorded(recording)
-    path = library.save(saved)
+        finally:
+            line.finish()
+        saved = check_set.recorded(recording)
+        path = library.save(saved)
     env = recording.environment
     status(
         f"Recorded {saved.size} answers of {env.get('model_id')} in {path} "
@@ -261,7 +257,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     library = CheckSetLibrary.for_paths(get_paths().ensure())
     check_set = library.import_file(args.file, replace=args.replace)
-    status(f"Imported '{check_set.name}' (sha256 {library.sha256(check_set.name)}).")
+    stored = library.sha256(check_set.name)
+    status(f"Imported '{check_set.name}' (sha256 {stored}).")
+    if sha256_file(args.file) != stored:
+        status(
+            f"{args.file.name} was not in canonical form (edited or reformatted); it was stored "
+            "canonically, so its sha256 is the one above: export it again to share it."
+        )
     return 0
 
 

@@ -1,14 +1,17 @@
 """``driftless serve``: the OpenAI-compatible API over the installed models.
 
 Binds 127.0.0.1 unless told otherwise; any other address needs an API key
-(``--api-key`` or ``$DRIFTLESS_API_KEY``). Ctrl-C stops it. The address and the
-provenance of the default model go to stderr; nothing is written to stdout.
+(``--api-key-file``, ``$DRIFTLESS_API_KEY`` or ``--api-key``; a key on the command line is
+visible to every user of the machine in ``ps``, so prefer the file or the variable).
+Ctrl-C stops it. The address and the provenance of the default model go to stderr;
+nothing is written to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 from app.cli.common import open_store, status
@@ -19,6 +22,7 @@ from app.core.serve.server import (
     DEFAULT_PORT,
     ApiServer,
     ServeConfig,
+    ServeConfigError,
 )
 
 
@@ -41,9 +45,16 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     p.add_argument(
+        "--api-key-file",
+        type=Path,
+        metavar="FILE",
+        help="require 'Authorization: Bearer KEY', KEY being FILE's first line",
+    )
+    p.add_argument(
         "--api-key",
         metavar="KEY",
-        help=f"require 'Authorization: Bearer KEY' (also ${API_KEY_ENV})",
+        help=f"the same with KEY given here (visible to other users in ps: prefer "
+        f"--api-key-file or ${API_KEY_ENV})",
     )
     p.add_argument(
         "--cors",
@@ -71,7 +82,8 @@ def add_parser(commands: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    key = _key_from_file(args.api_key_file) if args.api_key_file else None
+    key = key or args.api_key or os.environ.get(API_KEY_ENV) or None
     config = ServeConfig(
         host=args.host,
         port=args.port,
@@ -91,3 +103,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     status("An API key is required." if key else "No API key: only this machine can connect.")
     server.serve_forever()
     return 0
+
+
+def _key_from_file(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            line = handle.readline(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServeConfigError(f"The API key file {path} cannot be read: {exc}.") from exc
+    key = line.rstrip("\r\n")
+    if not key:
+        raise ServeConfigError(
+            f"The API key file {path} is empty: write the key on its first line."
+        )
+    return key

@@ -31,7 +31,6 @@ One :class:`Database` per file and store:
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sqlite3
 import threading
@@ -42,7 +41,8 @@ from pathlib import Path
 from typing import Literal
 
 from app.core.errors import DriftlessError
-from app.core.paths import PRIVATE_DIR, PRIVATE_FILE
+from app.core.fsutil import create_private
+from app.core.paths import PRIVATE_DIR
 
 BUSY_TIMEOUT = 10.0
 """Seconds a transaction waits for another process's write lock before giving up."""
@@ -278,15 +278,6 @@ def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
     return sqlite3.connect(
         target, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False, uri=uri
     )
-
-
-def create_private(path: Path) -> None:
-    """Create ``path`` empty and owner-only (0600) unless it exists; SQLite fills it in."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    except OSError:
-        return  # it exists, or SQLite's own open will say why it cannot
-    os.close(fd)
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

@@ -9,9 +9,10 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 from app.core.cancel import CancelToken
-from app.core.paths import PRIVATE_DIR
+from app.core.paths import PRIVATE_DIR, PRIVATE_FILE
 
 CHUNK = 1024 * 1024
 
@@ -49,6 +50,32 @@ def make_dirs(folder: Path) -> None:
         item.mkdir(mode=PRIVATE_DIR, exist_ok=True)
 
 
+_OPEN_FLAGS = {
+    "xb": os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+    "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+}
+
+
+def open_private(path: Path, mode: Literal["xb", "wb", "ab"] = "xb") -> BinaryIO:
+    """Open ``path`` for writing; a file it creates is its owner's alone (0600) from the
+    first byte, whatever the umask (``Path.open`` would give 0644, or 0666 under umask 0).
+
+    An existing file keeps its mode (the data folder's check at start tightens those).
+    """
+    fd = os.open(path, _OPEN_FLAGS[mode] | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
+    return os.fdopen(fd, mode)
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and private (0600) if it is missing, for a writer that opens
+    it by name (SQLite, llama.cpp's quantizer, a resumed download).
+
+    It exists, or cannot be made: the writer's own open then says why."""
+    with contextlib.suppress(OSError):
+        open_private(path).close()
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     """Replace ``path`` with ``data``: a crash leaves the old or the new file, never half.
 
@@ -74,6 +101,13 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """``path``'s bytes, but never more than ``limit + 1``: a result longer than ``limit``
+    means the file is too large (an untrusted file is not read whole to find out)."""
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)
 
 
 def sha256_file(

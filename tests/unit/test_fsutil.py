@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,24 @@ def test_is_safe_relative_path(name: str, safe: bool) -> None:
 )
 def test_safe_file_name(title: str, name: str) -> None:
     assert fsutil.safe_file_name(title, "conversation") == name
+
+
+def test_private_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
+    import stat
+
+    old = os.umask(0)
+    try:
+        with fsutil.open_private(tmp_path / "new") as handle:
+            handle.write(b"x")
+        fsutil.create_private(tmp_path / "empty")
+        with fsutil.open_private(tmp_path / "log", "ab") as handle:
+            handle.write(b"y")
+        fsutil.atomic_write_bytes(tmp_path / "atomic", b"z")
+    finally:
+        os.umask(old)
+    for name in ("new", "empty", "log", "atomic"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    with pytest.raises(FileExistsError):
+        fsutil.open_private(tmp_path / "new")
+    fsutil.create_private(tmp_path / "new")  # exists: left as it is
+    assert (tmp_path / "new").read_bytes() == b"x"

@@ -15,10 +15,10 @@ from types import MappingProxyType
 from typing import Any
 
 from app.core.errors import DriftlessError
+from app.core.runtime.grammar import MAX_GRAMMAR_CHARS
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 200
-MAX_GRAMMAR_CHARS = 200_000
 MAX_TOP_LOGPROBS = 20
 MAX_SEED = 2**32 - 2  # 2**32 - 1 is llama.cpp's "pick one at random"
 

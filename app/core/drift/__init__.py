@@ -48,9 +48,9 @@ def check(
 
     Settings not given are the recorded ones (threads, batch size, the 16-bit copy), so
     a check reproduces the recording unless told otherwise; the report names any setting
-    that differs. ``model`` None: the recorded model when it is installed, else the
-    active one. ``keep``: store the result beside the check sets (the Models page shows
-    the last one per model).
+    that differs. ``model`` None: the recorded model, which must be installed (checking
+    another one is asked for by naming it, never a silent substitute). ``keep``: store
+    the result beside the check sets (the Models page shows the last one per model).
     """
     recording = check_set.recording
     if recording is None:
@@ -61,9 +61,7 @@ def check(
     env = recording.environment
     recorded_threads, recorded_batch, recorded_unpack = replay_settings(env)
     if model is None:
-        recorded = env.get("model_id")
-        installed = {m.id for m in store.list_models()}
-        model = recorded if recorded in installed else None
+        model = recorded_model(store, check_set)
     fresh = answer(
         paths,
         store,
@@ -84,6 +82,26 @@ def check(
         if target is not None:
             CheckResults.for_paths(paths).save(report, target)
     return report
+
+
+def recorded_model(store: ModelStore, check_set: CheckSet) -> str:
+    """The installed model a check set was recorded on: its id, or its lock id under
+    another id; refused with a sentence when neither is installed."""
+    env = check_set.recording.environment if check_set.recording else Environment({})
+    model_id, lock_id = env.get("model_id"), env.get("lock_id")
+    installed = store.list_models()
+    for model in installed:
+        if model_id is not None and model.id == model_id:
+            return model.id
+    for model in installed:
+        if lock_id is not None and model.lock_id == lock_id:
+            return model.id
+    named = f"{model_id} ({lock_id})" if lock_id else model_id or "a model it does not name"
+    raise CheckSetError(
+        f"The check set '{check_set.name}' was recorded on {named}, which is not installed, "
+        "so there is nothing to compare it with. Install that model, or check on another "
+        f"model on purpose: driftless drift check {check_set.name} --model ID."
+    )
 
 
 __all__ = [

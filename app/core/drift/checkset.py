@@ -17,6 +17,7 @@ the file, so a check replays exactly what was recorded.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import re
@@ -42,6 +43,12 @@ DEFAULT_TOLERANCE = 0.02
 same winner). Bit-identical runs move nothing; 0.02 absorbs the rounding of a 16-bit
 activation path without hiding a changed model (see the README's "Determinism")."""
 MAX_ITEMS = 10_000
+"""Prompts and texts in one check set, together."""
+MAX_TEXT_CHARS = 100_000
+"""The longest prompt, system prompt or labelled text."""
+MAX_FILE_BYTES = 16_000_000
+"""The largest check set file read (a lockfile stops at 1 MB): 10,000 prompts with their
+48-token answers take about 10 MB."""
 
 
 class CheckSetError(DriftlessError):
@@ -337,6 +344,7 @@ def _parse(data: Any, source: str) -> CheckSet:
                     for a in r["labels"]
                 ),
             )
+        _check_items(prompts, classify, recording, source)
         return CheckSet(
             name=check_name(str(data["name"])),
             prompts=prompts,
@@ -354,3 +362,41 @@ def _parse(data: Any, source: str) -> CheckSet:
             f"{source} is damaged or was edited by hand ({type(exc).__name__}: {exc}). "
             "Export it again from where it was recorded."
         ) from exc
+
+
+def _check_items(
+    prompts: Sequence[PromptItem],
+    classify: ClassifySpec | None,
+    recording: Recording | None,
+    source: str,
+) -> None:
+    """Counts, text sizes, unique ids, and a recording that answers exactly the items."""
+    texts = classify.texts if classify else ()
+    if len(prompts) + len(texts) > MAX_ITEMS:
+        raise CheckSetError(
+            f"{source} has {len(prompts) + len(texts):,} prompts and texts; a check set holds "
+            f"at most {MAX_ITEMS:,}."
+        )
+    for kind, ids, strings in (
+        ("prompt", [p.id for p in prompts], [s for p in prompts for s in (p.prompt, p.system)]),
+        ("text", [t.id for t in texts], [t.text for t in texts]),
+    ):
+        if any(isinstance(x, str) and len(x) > MAX_TEXT_CHARS for x in strings):
+            raise CheckSetError(f"{source} has a {kind} longer than {MAX_TEXT_CHARS:,} characters.")
+        repeated = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
+        if repeated:
+            raise CheckSetError(
+                f"{source} has two {kind}s with the id '{repeated[0]}'; each id must be unique "
+                "(answers are matched by id)."
+            )
+    if recording is None:
+        return
+    for kind, asked, answered in (
+        ("prompt", [p.id for p in prompts], [a.id for a in recording.prompts]),
+        ("text", [t.id for t in texts], [a.id for a in recording.labels]),
+    ):
+        if sorted(asked) != sorted(answered):
+            raise CheckSetError(
+                f"{source} is damaged or was edited by hand: its recorded {kind} answers do "
+                f"not match its {kind}s. Export it again from where it was recorded."
+            )

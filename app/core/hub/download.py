@@ -40,10 +40,12 @@ from app.core.errors import (
 from app.core.fsutil import (
     CHUNK,
     atomic_write_text,
+    create_private,
     fsync_dir,
     hash_file,
     is_safe_relative_path,
     make_dirs,
+    open_private,
     remove_empty_parents,
 )
 from app.core.hub.client import COMMIT_RE, HubClient, HubError, RemoteFile, online, translate_error
@@ -307,7 +309,7 @@ class Downloader:
             done = 0
         if not same:
             atomic_write_text(note, json.dumps(wanted, indent=2) + "\n")
-        partial.touch()
+        create_private(partial)
         return done
 
     def _download(
@@ -520,7 +522,7 @@ def _exclusive(lock_path: Path, remote: RemoteFile) -> Iterator[None]:
     except ImportError:  # Windows: the partial file's own sharing rules apply
         yield
         return
-    with lock_path.open("a") as handle:
+    with open_private(lock_path, "ab") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

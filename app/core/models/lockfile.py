@@ -26,7 +26,7 @@ from pathlib import Path
 from app import __version__
 from app.core.cancel import CancelToken
 from app.core.errors import DriftlessError, LockfileError
-from app.core.fsutil import SHA256_RE, atomic_write_text, is_safe_relative_path
+from app.core.fsutil import SHA256_RE, atomic_write_text, is_safe_relative_path, read_limited
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.text import is_printable, printable
 
@@ -157,8 +157,7 @@ def export(store: ModelStore, path: Path) -> Lockfile:
 def load(path: Path) -> Lockfile:
     name = printable(path.name, 120)
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
+        raw = read_limited(path, MAX_BYTES)
     except OSError as exc:
         raise LockfileError(f"Could not read {printable(path)}: {exc.strerror or exc}.") from exc
     if len(raw) > MAX_BYTES:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.core.cancel import CancelToken
 from app.core.errors import StoreError
-from app.core.fsutil import CHUNK, ProgressCallback, make_dirs
+from app.core.fsutil import CHUNK, ProgressCallback, make_dirs, open_private
 
 STAGING_SUFFIX = ".incomplete"
 STALE_STAGING_SECONDS = 60.0
@@ -60,7 +60,7 @@ def copy_hashing(
     digest = hashlib.sha256()
     total = source.stat().st_size
     done = 0
-    with source.open("rb") as src, dest.open("xb") as out:
+    with source.open("rb") as src, open_private(dest) as out:
         _lock(out.fileno())  # held until closed: sweep_staging leaves a locked file alone
         while chunk := src.read(CHUNK):
             if cancel is not None:

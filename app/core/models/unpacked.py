@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 
 from app.core.errors import DriftlessError
-from app.core.fsutil import atomic_write_text, make_dirs, sha256_file
+from app.core.fsutil import atomic_write_text, create_private, make_dirs, sha256_file
 from app.core.machine import available_memory
 from app.core.models.gguf import GGUFInfo, read_gguf
 from app.core.runtime.llama import LLAMA_LOAD_LOCK, clear_native_errors, last_native_error
@@ -207,6 +207,7 @@ class UnpackedCache:
             params.ftype = lib.LLAMA_FTYPE_MOSTLY_F16
             params.allow_requantize = True
             params.nthread = max(1, threads)
+            create_private(partial)  # llama.cpp writes into it, keeping its mode
             with LLAMA_LOAD_LOCK:
                 clear_native_errors()
                 code = lib.llama_model_quantize(str(path).encode(), str(partial).encode(), params)

@@ -7,8 +7,8 @@ than a crash. Its native logging is silenced; the last error lines are kept so t
 failed load or prompt can say what llama.cpp complained about (:func:`last_native_error`).
 
 Every ``llama_cpp.Llama`` is built by :func:`open_llama`, under :data:`LLAMA_LOAD_LOCK`,
-and with a tolerant chat-template compile when llama-cpp-python would reject a model's
-template. :mod:`app.core.chat.engine` re-exports these names.
+and without llama-cpp-python's own compile of the model's chat templates.
+:mod:`app.core.chat.engine` re-exports these names.
 """
 
 from __future__ import annotations
@@ -165,19 +165,10 @@ def open_llama(path: str | os.PathLike[str], *, model: Any = None, **kwargs: Any
     failures (``ValueError`` and friends) pass through, and :func:`last_native_error`
     says what llama.cpp logged about them.
     """
-    import jinja2
-
     lib = import_llama_cpp()
-    with LLAMA_LOAD_LOCK, _borrowing(lib, model):
+    with LLAMA_LOAD_LOCK, _borrowing(lib, model), _templates_not_compiled(lib):
         _native_errors.clear()
-        try:
-            return lib.Llama(str(path), verbose=False, **kwargs)
-        except jinja2.TemplateError:
-            # llama-cpp-python compiles every chat template while loading and gives up on
-            # one that is not valid Jinja. Driftless renders its own prompts (with a
-            # fallback), so load once more with that compile made tolerant.
-            with _templates_not_compiled(lib):
-                return lib.Llama(str(path), verbose=False, **kwargs)
+        return lib.Llama(str(path), verbose=False, **kwargs)
 
 
 @contextlib.contextmanager
@@ -214,20 +205,22 @@ def _borrowing(lib: ModuleType, model: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _templates_not_compiled(lib: ModuleType) -> Iterator[None]:
-    """While loading, make llama-cpp-python's template compile tolerate broken Jinja."""
-    import jinja2
+    """While loading, keep llama-cpp-python from compiling the model's chat templates.
 
+    It compiles every one in a plain Jinja environment, folding constants, under the load
+    lock: a hostile template ran there for minutes (issue 26) while every other load
+    waited, and a broken one failed the load. Driftless never uses those formatters (it
+    renders its own prompts in its sandbox, :mod:`app.core.runtime.template`), so they
+    get an empty template instead.
+    """
     chat_format = lib.llama_chat_format
     original = chat_format.Jinja2ChatFormatter
 
-    class Tolerant(original):  # type: ignore[misc, valid-type]
+    class NotCompiled(original):  # type: ignore[misc, valid-type]
         def __init__(self, template: str, **kwargs: Any) -> None:
-            try:
-                super().__init__(template, **kwargs)
-            except jinja2.TemplateError:
-                super().__init__("", **kwargs)  # never rendered: see ChatTemplate
+            super().__init__("", **kwargs)  # never rendered: see ChatTemplate
 
-    chat_format.Jinja2ChatFormatter = Tolerant  # only ever under LLAMA_LOAD_LOCK
+    chat_format.Jinja2ChatFormatter = NotCompiled  # only ever under LLAMA_LOAD_LOCK
     try:
         yield
     finally:

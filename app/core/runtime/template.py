@@ -7,7 +7,10 @@ rendered only in Jinja2's ``ImmutableSandboxedEnvironment``, which blocks unders
 attributes and every mutation of lists and dicts; on top of that, each render runs under
 a :class:`~app.core.runtime.template_budget.RenderBudget` (time, steps, string and list
 sizes, the request's cancel token), enforced from inside the render, so a template can
-neither escape nor hang nor exhaust the engine thread. A template that is refused,
+neither escape nor hang nor exhaust the engine thread. Compiling runs none of the
+template: Jinja's constant folding is off (it ran ``'a'|center(8000000)|urlize`` for 52 s
+inside the constructor), so compiling costs milliseconds and constants are computed in
+the render, budgeted like the rest. A template that is refused,
 broken, over budget or absent gives way to a ChatML-style fallback, and the reason is
 reported, never hidden; a template that went over its budget once is not tried again.
 
@@ -21,6 +24,7 @@ Chat and classification both render prompts through this module.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -55,6 +59,9 @@ MAX_TEMPLATE_INT = 1_000_000  # any integer passed to a call or repeated with '*
 MAX_PROMPT_CHARS = 16 << 20
 MAX_TEMPLATE_SOURCE = 256 << 10
 """Real chat templates are a few KB (the longest, with tool calling, about 20 KB)."""
+MAX_TEMPLATE_TOKENS = 20_000
+"""Jinja tokens (names, operators, strings, text runs) in a template: the starter's has 60.
+Compiling 20,000 takes well under a second; 87,000 (256 KB of ``{{ ... }}``) took 3 s."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,21 @@ class _BudgetedCodeGenerator(CodeGenerator):
         self.writeline("environment.budget_tick()")
         super().blockvisit(nodes, frame)
 
-    @optimizeconst  # constants are still folded at compile time, as Jinja does
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        # Jinja evaluates every printed expression it can while compiling, even with the
+        # optimizer off: only plain text and literals may be, the rest runs budgeted.
+        if not isinstance(node, nodes.TemplateData | nodes.Const):
+            raise nodes.Impossible()
+        return str(super()._output_child_to_const(node, frame, finalize))
+
+    def visit_EvalContextModifier(self, node: nodes.EvalContextModifier, frame: Frame) -> None:
+        # ``{% autoescape EXPR %}`` evaluates EXPR while compiling: only a literal may be.
+        for keyword in node.options:
+            if not isinstance(keyword.value, nodes.Const):
+                raise SecurityError("the template computes an autoescape setting")
+        super().visit_EvalContextModifier(node, frame)
+
+    @optimizeconst  # a no-op: the sandbox compiles with optimized=False
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.budgeted_concat((")
         for arg in node.nodes:
@@ -179,6 +200,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             extensions=[_IgnoreGenerationTags, jinja2.ext.loopcontrols],
             finalize=budget.check_text,  # printing a container prints all of it
+            # No constant folding: Jinja would run a constant filter chain while it
+            # compiles, outside any render's budget (``'a'|center(8000000)|...|urlize``
+            # took 52 s in ``__init__``). Unfolded, it runs in the render, budgeted.
+            optimized=False,
         )
         # As Transformers renders chat templates: JSON keeps non-ASCII text as is.
         self.filters["tojson"] = _tojson
@@ -273,7 +298,17 @@ class ChatTemplate:
             )
             return
         try:
-            self._template = _Sandbox().from_string(source)
+            sandbox = _Sandbox()
+            # Compiling is linear in the template's tokens, but not interruptible: the
+            # count bounds it (256 KB of ``{{ x }}`` took 3 s to compile).
+            tokens = sum(1 for _ in itertools.islice(sandbox.lex(source), MAX_TEMPLATE_TOKENS))
+            if tokens >= MAX_TEMPLATE_TOKENS:
+                self.problem = _fallback_sentence(
+                    f"has more than {MAX_TEMPLATE_TOKENS:,} Jinja tokens, far more than any "
+                    "real chat template"
+                )
+                return
+            self._template = sandbox.from_string(source)
         except jinja2.TemplateSyntaxError as exc:
             self.problem = _fallback_sentence(f"is not valid Jinja (line {exc.lineno}: {exc})")
         except Exception as exc:  # a broken template never stops a chat

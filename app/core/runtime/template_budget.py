@@ -50,6 +50,17 @@ MAX_GROWTH_CHARS = 64 << 20
 """Characters (or list items) made by all growing operations of one render together."""
 MAX_FORMAT_WIDTH = 10_000
 
+SLOW_FILTER_CHARS = {
+    "urlize": 64 << 10,  # about 0.2 MB/s: 0.3 s at most
+    "wordwrap": 1 << 20,  # about 2 MB/s
+    "title": 1 << 20,  # about 4 MB/s
+    "striptags": 4 << 20,  # about 10 MB/s
+    "wordcount": 4 << 20,
+}
+"""Filters whose cost per character is high, with the most text each may be given: one
+call must end well within the render's time, since the clock is only read between calls
+(16 MB through ``urlize`` took 80 s)."""
+
 _CHECK_EVERY = 256  # steps between two looks at the clock and the cancel token
 _MAX_WALK = 200_000  # items looked at when estimating how long a printed value is
 _current = threading.local()
@@ -140,8 +151,8 @@ def grow(size: int, what: str = "string") -> None:
     if budget is not None:
         budget.grow(size, what)
     elif size > (MAX_LIST_ITEMS if what == "list" else MAX_STRING_CHARS):
-        # Jinja folds constant expressions while compiling, outside any render:
-        # ``'x'|center(10**9)`` must be refused then too.
+        # Outside a render (the sandbox folds no constants while compiling, but a
+        # filter may still be called directly): the size caps hold there too.
         RenderBudget().grow(size, what)
 
 
@@ -298,12 +309,22 @@ def _budgeted_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     # wrapper receives the same leading argument the filter does.
     passes_first = hasattr(fn, "jinja_pass_arg")
 
+    slow_limit = SLOW_FILTER_CHARS.get(name)
+
     @functools.wraps(fn)
     def budgeted(*args: Any, **kwargs: Any) -> Any:
         rest = args[1:] if passes_first else args
         if rest:
+            if slow_limit is not None and text_size(rest[0], slow_limit) > slow_limit:
+                raise TemplateOverBudget(
+                    f"passed more than {slow_limit >> 10} KB to the slow filter '{name}'"
+                )
             _size_filter(name, rest[0], tuple(rest[1:]), kwargs)
-        return check_result(fn(*args, **kwargs))
+        result = check_result(fn(*args, **kwargs))
+        budget = current()
+        if budget is not None:
+            budget.check()  # a filter is one step, but it may be a long one
+        return result
 
     return budgeted
 

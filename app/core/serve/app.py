@@ -7,11 +7,13 @@ Handlers read bodies with a cap too, since a chunked request declares no size.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -49,6 +51,13 @@ from app.core.serve.text_engine import TextEngine
 
 log = logging.getLogger(__name__)
 
+PARSE_SECONDS = 5.0
+"""The most a request's parsing (its JSON schema's grammar) may take."""
+_PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="driftless-parse")
+T = TypeVar("T")
+
+MAX_JSON_DEPTH = 64
+"""Objects and lists inside each other in a request body; a JSON schema needs a dozen."""
 DISCONNECT_POLL = 0.2
 """Seconds between checks that a client still waits for a non-streamed answer."""
 
@@ -92,7 +101,7 @@ class ApiApp:
                 api_key=api_key,
                 limits=self.limits,
                 stats=self.stats,
-                cors=bool(cors_origins),
+                cors_origins=cors_origins,
             )
         )
         self.asgi = Starlette(
@@ -166,7 +175,9 @@ class ApiApp:
 
     async def chat_completions(self, request: Request) -> Response:
         body = await self._read_json(request)
-        chat = protocol.parse_chat(body, max_tokens_limit=self.limits.max_tokens)
+        chat = await self._off_loop(
+            functools.partial(protocol.parse_chat, body, max_tokens_limit=self.limits.max_tokens)
+        )
 
         logprobs: list[TokenLogprob] = []
 
@@ -385,10 +396,35 @@ class ApiApp:
             if size > self.limits.max_body_bytes:
                 raise too_large(self.limits)
             chunks.append(chunk)
+        too_deep = False
+        body: Any = None
         try:
-            return json.loads(b"".join(chunks))
+            body = json.loads(b"".join(chunks))
+        except RecursionError:
+            too_deep = True  # nested beyond Python's stack: far past the limit below
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad_request(f"The request body is not valid JSON: {exc}.") from None
+        if too_deep or nesting(body) > MAX_JSON_DEPTH:
+            raise bad_request(
+                f"The request body nests objects and lists more than {MAX_JSON_DEPTH} deep."
+            )
+        return body
+
+    async def _off_loop(self, parse: Callable[[], T]) -> T:
+        """Parse a request on a worker thread, within a deadline.
+
+        Turning a JSON schema into a grammar is bounded (see ``runtime.grammar``) but still
+        CPU work: it never runs on the event loop, where it would hold up every client.
+        """
+        future = asyncio.get_running_loop().run_in_executor(_PARSERS, parse)
+        try:
+            return await asyncio.wait_for(future, PARSE_SECONDS)
+        except TimeoutError:
+            raise bad_request(
+                f"The request took more than {PARSE_SECONDS:g} s to read (its JSON schema is "
+                "too complex): simplify the schema.",
+                "response_format.json_schema.schema",
+            ) from None
 
     async def _submit(
         self,
@@ -485,6 +521,24 @@ def _text_engine(engine: ChatEngine, endpoint: str) -> TextEngine:
             code="not_implemented",
         )
     return engine
+
+
+def nesting(value: Any) -> int:
+    """How deep lists and objects nest in parsed JSON (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
+            stack.extend((child, depth) for child in item)
+    return deepest
 
 
 def _sse(data: dict[str, Any]) -> str:

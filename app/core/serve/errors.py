@@ -14,6 +14,8 @@ from app.core.errors import (
     ModelNotFound,
 )
 
+MAX_MESSAGE_CHARS = 1000
+
 
 class ApiError(DriftlessError):
     """A request the server refuses: an HTTP status and a sentence the caller can act on."""
@@ -28,6 +30,9 @@ class ApiError(DriftlessError):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            # A message can quote the request (a model id, a schema): never echo 500 KB.
+            message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         super().__init__(message)
         self.status = status
         self.message = message

@@ -2,9 +2,12 @@
 and the counters the window shows.
 
 The guard runs before any route: it checks the ``Host`` header against the names the
-server answers to (a DNS-rebinding page cannot borrow the local port), the API key in
-constant time, and the declared body size. Handlers read bodies with a cap too, since a
-chunked request declares no size.
+server answers to (a DNS-rebinding page cannot borrow the local port), the ``Origin``
+header against the web origins allowed (a browser sends a ``text/plain`` POST from any
+page without a preflight, so CORS alone does not stop a page from making a keyless
+server generate), the API key in constant time, and the declared body size. Requests
+without an ``Origin`` (curl, scripts, the ``openai`` client) are not browsers' and pass.
+Handlers read bodies with a cap too, since a chunked request declares no size.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.serve.errors import ApiError, bad_request
+from app.core.text import printable
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,15 @@ class Guard:
         api_key: str | None,
         limits: Limits,
         stats: ServerStats,
-        cors: bool,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.allowed_hosts = allowed_hosts
         self.api_key = api_key.encode("utf-8") if api_key else None
         self.limits = limits
         self.stats = stats
-        self.cors = cors
+        self.cors = bool(cors_origins)
+        self.origins = frozenset(o.rstrip("/").lower() for o in cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,6 +95,16 @@ class Guard:
                     "it was started on.",
                     code="host_not_allowed",
                 )
+        origin = headers.get("origin")
+        if origin is not None and origin.decode("latin-1").strip().lower() not in self.origins:
+            shown = printable(origin.decode("latin-1"), 200)
+            return ApiError(
+                403,
+                f"Requests from the web page at '{shown}' are not allowed. Name the origin "
+                "with --cors (or in the window's server settings) to let a page use this "
+                "server.",
+                code="origin_not_allowed",
+            )
         if self.api_key is not None and not (self.cors and scope["method"] == "OPTIONS"):
             given = headers.get("authorization", b"")
             scheme, _, token = given.partition(b" ")

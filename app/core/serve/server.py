@@ -63,6 +63,14 @@ class ServeConfig:
                 f"Serving on {self.host} would let other machines use your models. Set an "
                 f"API key (--api-key, or ${API_KEY_ENV}) to do that, or serve on 127.0.0.1."
             )
+        if self.api_key is not None and any(
+            c.isspace() or not c.isprintable() for c in self.api_key
+        ):
+            raise ServeConfigError(
+                "The API key may not contain spaces or control characters (a key of 16 "
+                "spaces would be 16 characters, and guessed at once): use letters and digits "
+                "(python -c 'import secrets; print(secrets.token_urlsafe())')."
+            )
         if self.api_key is not None and len(self.api_key) < MIN_KEY_LENGTH:
             raise ServeConfigError(
                 f"The API key is too short to be safe: use at least {MIN_KEY_LENGTH} "

@@ -8,11 +8,13 @@ the same with the real starter model through ``python -m app``.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -346,7 +348,7 @@ sys.exit(main(["chat", "--system", "Be brief."]))
 """
 
 
-def wait_for_partial_reply(home: Path, child: subprocess.Popen[str], enough: int) -> str:
+def wait_for_partial_reply(home: Path, child: subprocess.Popen[Any], enough: int) -> str:
     """The saved text of the reply streaming in ``child`` once it has ``enough`` characters."""
     conversations = ConversationStore(get_paths(home))
     try:
@@ -365,16 +367,21 @@ def wait_for_partial_reply(home: Path, child: subprocess.Popen[str], enough: int
         conversations.close()
 
 
-def test_sigkill_mid_reply_keeps_the_partial_reply_as_incomplete(home: Path) -> None:
-    child = subprocess.Popen(
+def start_child(home: Path, *, text: bool) -> subprocess.Popen[Any]:
+    """``driftless chat`` on the scripted engine, in a process of its own."""
+    return subprocess.Popen(
         [sys.executable, "-c", CHILD],
         cwd=ROOT,
         env={**os.environ, "DRIFTLESS_HOME": str(home)},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        text=True,
+        text=text,
     )
+
+
+def test_sigkill_mid_reply_keeps_the_partial_reply_as_incomplete(home: Path) -> None:
+    child = start_child(home, text=True)
     try:
         assert child.stdin is not None and child.stdout is not None
         child.stdin.write("first question\nsecond question\n")
@@ -434,3 +441,35 @@ def test_sigkill_mid_reply_of_the_real_model_keeps_it_as_incomplete(
     starter = ModelStore(get_paths(home)).get(conversation.model_id or "")
     assert (reply.model_lock_id, reply.model_sha256) == (starter.lock_id, starter.sha256)
     conversations.close()
+
+
+def test_sigkill_keeps_every_character_the_terminal_showed(home: Path) -> None:
+    """The child is stopped, all it printed is read, then it is killed: the saved reply
+    holds all of it (it was saved in batches, and the last ~40 shown characters lost)."""
+    child = start_child(home, text=False)
+    shown = b""
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(b"first question\nsecond question\n")
+        child.stdin.flush()
+        wait_for_partial_reply(home, child, enough=300)
+        os.kill(child.pid, signal.SIGSTOP)
+        os.set_blocking(child.stdout.fileno(), False)
+        while True:
+            try:
+                chunk = os.read(child.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        child.kill()
+        child.wait()
+    reply_shown = shown.decode().split("First answer.\n", 1)[1]
+    assert len(reply_shown) >= 300
+    conversations = ConversationStore(get_paths(home))
+    (conversation,) = conversations.list_conversations()
+    saved = conversations.get_thread(conversation.id)[3].content
+    conversations.close()
+    assert saved.startswith(reply_shown), (len(saved), len(reply_shown))

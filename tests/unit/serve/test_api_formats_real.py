@@ -109,3 +109,39 @@ def test_logprobs_from_the_starter(module_store: ModelStore) -> None:
             assert token.logprob == pytest.approx(tops[0])
     finally:
         server.stop()
+
+
+AT_THE_BOUNDS: list[dict[str, Any]] = [
+    {"type": "string", "maxLength": 1000},
+    {"type": "array", "items": {"type": "string", "maxLength": 1000}, "maxItems": 1000},
+    {"type": "string", "pattern": "^(a{1,1000}){1,10}$"},
+    {"type": "array", "items": {"type": "integer"}, "minItems": 1000},
+]
+
+
+@pytest.mark.slow
+def test_grammars_at_the_schema_bounds_are_accepted_by_llama_cpp_without_a_dump(
+    module_store: ModelStore, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """llama.cpp refuses a grammar nested much past 1,000 (and prints all of it to
+    stderr, or overflows its stack near 20,000): the bounds keep every schema below."""
+    starter = module_store.list_models()[0]
+    server = ApiServer(module_store, ServeConfig(port=0, model=starter.id))
+    server.start()
+    try:
+        api = client(server)
+        for schema in AT_THE_BOUNDS:
+            answer = api.chat.completions.create(
+                model=starter.id,
+                messages=[{"role": "user", "content": "Answer."}],
+                temperature=0,
+                max_tokens=4,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "bound", "schema": schema},
+                },
+            )
+            assert answer.choices[0].finish_reason in ("length", "stop"), schema
+    finally:
+        server.stop()
+    assert "parse: error parsing grammar" not in capfd.readouterr().err
