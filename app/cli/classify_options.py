@@ -194,6 +194,8 @@ def _teach(
         and saved.gold_map == (gold_map.text if gold_map else "")
     ):
         status(f"Using the head taught from {args.train.name} on {saved.created_at}.")
+        for sentence in saved.coverage.sentences():
+            status(f"Warning: {sentence}")
         return saved
     with encoding_option("--train-encoding"), map_option("--train-gold-map"):
         taught = bench.teaching_set(
@@ -209,6 +211,8 @@ def _teach(
     if taught.unknown_labels:
         shown = ", ".join(taught.unknown_labels[:5])
         status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
+    for sentence in taught.coverage(label_set).sentences():
+        status(f"Warning: {sentence}")
     line = ProgressLine(f"Teaching from {args.train.name}", "texts")
 
     fitting = [False]
@@ -232,11 +236,9 @@ def _teach(
         )
     finally:
         line.finish()
-    accuracy = head.fit.validation_accuracy
-    held_out = f", held-out balanced accuracy {accuracy:.3f}" if accuracy is not None else ""
     status(
         f"Taught a head on {head.fit.n_train:,} examples: reading {head.read_seconds:.0f}s, "
-        f"fitting {head.fit.seconds:.1f}s{held_out}."
+        f"fitting {head.fit.seconds:.1f}s. {head.held_out_sentence()}"
     )
     return head
 

@@ -36,6 +36,7 @@ from app.core.classify.classifier import (
     make_prediction,
     normalise_logprobs,
 )
+from app.core.classify.coverage import Coverage
 from app.core.classify.errors import HeadError
 from app.core.classify.head import HeadFit, fit_head
 from app.core.classify.labels import LabelSet
@@ -151,6 +152,46 @@ class TaughtHead:
     def id(self) -> str:
         return f"{self.label_set}/{self.spec.id}/{self.created_at}"
 
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(self.labels, self.examples_per_label)
+
+    @property
+    def held_out_over_set(self) -> float | None:
+        """The held-out balanced accuracy over every label of the set (a label without
+        examples counts as unlearned); None when nothing was held out."""
+        accuracy = self.fit.validation_accuracy
+        return None if accuracy is None else self.coverage.over_all_labels(accuracy)
+
+    def held_out_sentence(self) -> str:
+        """The held-out estimate as a person should read it."""
+        accuracy = self.fit.validation_accuracy
+        if accuracy is None:
+            return "Nothing could be held out to estimate its accuracy."
+        coverage = self.coverage
+        over_set = coverage.over_all_labels(accuracy)
+        if coverage.without:
+            return (
+                f"Held-out balanced accuracy {over_set:.1%} over all {len(self.labels)} labels "
+                f"(by {self.fit.validation}): {accuracy:.1%} on the {coverage.covered} labels "
+                f"with examples, and the {len(coverage.without)} without count as unlearned."
+            )
+        return f"Held-out balanced accuracy {accuracy:.1%} (by {self.fit.validation})."
+
+    def summary(self) -> dict[str, Any]:
+        """Coverage and held-out estimate, for a report's JSON."""
+        over_set = self.held_out_over_set
+        return {
+            **self.coverage.to_json(),
+            "held_out_balanced_accuracy": (None if over_set is None else round(over_set, 4)),
+            "held_out_on_covered_labels": (
+                None
+                if self.fit.validation_accuracy is None
+                else round(self.fit.validation_accuracy, 4)
+            ),
+            "held_out_by": self.fit.validation,
+        }
+
     def meta(self) -> dict[str, Any]:
         return {
             "schema": HEAD_SCHEMA,
@@ -169,6 +210,8 @@ class TaughtHead:
             "gold_map": self.gold_map,
             "l2": self.fit.l2,
             "validation_accuracy": self.fit.validation_accuracy,
+            "validation": self.fit.validation,
+            "temperature": self.fit.temperature,
             "n_train": self.fit.n_train,
             "fit_seconds": self.fit.seconds,
         }
@@ -212,6 +255,8 @@ class TaughtHead:
             validation_accuracy=meta.get("validation_accuracy"),
             n_train=int(meta["n_train"]),
             seconds=float(meta["fit_seconds"]),
+            validation=str(meta.get("validation", "")),
+            temperature=float(meta.get("temperature", 1.0)),
         )
         prior = meta.get("prior")
         return cls(
@@ -367,6 +412,9 @@ class ExampleClassifier(Classifier):
             detail=f"head={head.spec.id}@{head.created_at} n={head.fit.n_train}",
         )
 
+    def taught(self) -> dict[str, Any] | None:
+        return self.head.summary()
+
     def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:
         if not texts:
             return []
@@ -385,6 +433,7 @@ __all__ = [
     "DEFAULT_LAST_DEPTHS",
     "DEFAULT_MEAN_DEPTHS",
     "ClassifyProgress",
+    "Coverage",
     "ExampleClassifier",
     "FeatureSpec",
     "TaughtHead",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.classify import Label, LabelSet, LabelSetError
+from app.core.classify.coverage import Coverage
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt);;All files (*)"
 
@@ -132,3 +135,37 @@ class LabelSetDialog(QDialog):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.result_set
+
+
+class CoverageDialog(QDialog):
+    """Before teaching: which labels the file has no examples of, or only a few."""
+
+    def __init__(self, coverage: Coverage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Not every label has examples")
+        message = QLabel(
+            "<p>"
+            + "</p><p>".join(escape(s) for s in coverage.sentences())
+            + "</p><p>A head taught from this file never answers a label without examples. "
+            "Teach anyway?</p>"
+        )
+        message.setWordWrap(True)
+        message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Teach anyway")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(message)
+        layout.addWidget(buttons)
+        self.resize(520, self.sizeHint().height())
+
+    @classmethod
+    def ask(cls, parent: QWidget, coverage: Coverage) -> bool:
+        """True to teach: at once when every label has enough examples, else if the
+        person says so."""
+        if coverage.complete:
+            return True
+        return cls(coverage, parent).exec() == QDialog.DialogCode.Accepted
