@@ -62,6 +62,7 @@ def main() -> int:
     parser.add_argument("--model", default="starter", choices=("starter", "gemma"))
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tasks", default="bank,sst", help="bank, sst or both")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -94,6 +95,7 @@ def main() -> int:
             ("bank_train", banking, b_train, lambda c: index[c]),
             ("sst_train", SST2, s_train, int),
         ]
+        jobs = [j for j in jobs if j[0].split("_")[0] in args.tasks]
         for name, labels, rows, target in jobs:
             x, secs = read(runner, labels, spec, [t for t, _ in rows], name)
             out[f"{name}_x"] = x

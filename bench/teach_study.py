@@ -10,14 +10,14 @@ held-out split is only reported, never used to choose. Writes ``study-<model>.js
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-import sys
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,7 +48,7 @@ def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     right = probs.argmax(axis=1) == y
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         sel = (conf > lo) & (conf <= hi)
         if sel.any():
             total += sel.mean() * abs(right[sel].mean() - conf[sel].mean())

@@ -20,6 +20,7 @@ from app.cli.progress import ProgressLine
 from app.core.classify import LabelSet, MethodOptions, TaughtHead, TeachProgress, Workbench
 from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, HeadError
+from app.core.classify.from_column import labels_from_column
 from app.core.classify.goldmap import GoldMap, GoldMapNeeded
 from app.core.classify.runner import RunnerInfo
 from app.core.classify.sniffing import UnknownEncoding
@@ -45,6 +46,11 @@ def add_common_arguments(
     labels.add_argument("--labels", metavar='"A,B,C"', help="labels, comma-separated")
     labels.add_argument(
         "--label-set", metavar="NAME_OR_FILE", help="a saved or built-in label set, or a JSON file"
+    )
+    labels.add_argument(
+        "--labels-from-column",
+        metavar="COLUMN",
+        help="the distinct values of this column of --train (else of --input) are the labels",
     )
     p.add_argument("--instruction", help="the instruction given with --labels")
     p.add_argument(
@@ -151,12 +157,26 @@ def say_reading(columns: Columns) -> None:
 
 
 def choose_label_set(args: argparse.Namespace, bench: Workbench) -> LabelSet:
+    if args.labels_from_column is not None:
+        return label_set_from_column(args)
     if args.labels is not None:
         names = [n.strip() for n in args.labels.split(",") if n.strip()]
         if args.instruction:
             return LabelSet.from_names(names, instruction=args.instruction)
         return LabelSet.from_names(names)
     return bench.library.resolve(args.label_set)
+
+
+def label_set_from_column(args: argparse.Namespace) -> LabelSet:
+    """``--labels-from-column``: the column's values in --train, else in --input."""
+    source = args.train if args.train is not None else args.input
+    flag = "--train-encoding" if args.train is not None else "--encoding"
+    encoding = args.train_encoding if args.train is not None else args.encoding
+    instruction = {"instruction": args.instruction} if args.instruction else {}
+    with encoding_option(flag):
+        made = labels_from_column(source, args.labels_from_column, encoding=encoding, **instruction)
+    status(f"Labels from column '{args.labels_from_column}' of {source.name}: {made.described()}.")
+    return made.label_set
 
 
 def method_options(args: argparse.Namespace, method: Method) -> MethodOptions:

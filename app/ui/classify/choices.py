@@ -154,7 +154,27 @@ class ChoicesBar(QWidget):
             others = [i for i in range(len(guessed.table.columns)) if i != guessed.text]
             guessed = Columns(guessed.table, guessed.text, others[0] if others else None)
         label_set = self.label_set if need_gold else None
-        return ColumnsDialog.ask(self, guessed, need_gold=need_gold, label_set=label_set)
+        return ColumnsDialog.ask(
+            self,
+            guessed,
+            need_gold=need_gold,
+            label_set=label_set,
+            on_label_set=self._on_columns_label_set_made,
+        )
+
+    @Slot(object)
+    def _on_columns_label_set_made(self, label_set: LabelSet) -> None:
+        """A label set made from a file's column: saved, and chosen for the work asked."""
+        try:
+            saved = self.library.save(label_set)
+        except (LabelSetError, OSError) as exc:
+            QMessageBox.warning(self, "Label set not saved", str(exc))
+            return
+        self.refresh_label_sets(select=saved.name)
+        self.status_label.setText(
+            f"Saved the label set {saved.version_id} ({len(saved.labels)} labels from the file)."
+        )
+        self._on_choice_changed()
 
     def use_method(self, method: str) -> None:
         """Choose ``method`` (teaching chooses the taught head) and keep the choice."""

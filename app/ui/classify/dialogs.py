@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -64,8 +66,15 @@ class LabelSetDialog(QDialog):
             self._add_row(label.name, label.description)
         add = QPushButton("Add label")
         remove = QPushButton("Remove label")
+        paste = QPushButton("Paste labels…")
+        paste.setToolTip("Add many labels at once: one a line (or comma-separated)")
         add.clicked.connect(self._on_add_clicked)
         remove.clicked.connect(self._on_remove_clicked)
+        paste.clicked.connect(self._on_paste_clicked)
+        # Ctrl+V on the table adds the clipboard's lines as labels too.
+        shortcut = QShortcut(QKeySequence.StandardKey.Paste, self.table)
+        shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        shortcut.activated.connect(self._on_paste_shortcut_activated)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         buttons = QDialogButtonBox(
@@ -79,6 +88,7 @@ class LabelSetDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(add)
         row.addWidget(remove)
+        row.addWidget(paste)
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -100,6 +110,40 @@ class LabelSetDialog(QDialog):
         item = self.table.item(self.table.rowCount() - 1, 0)
         if item is not None:
             self.table.editItem(item)
+
+    def add_names(self, text: str) -> int:
+        """Add a row per label name in ``text`` (one a line, or comma- or tab-separated on
+        one line), leaving out names already in the table; how many were added."""
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) == 1:
+            lines = [part for part in lines[0].replace("\t", ",").split(",")]
+        present = {
+            item.text().strip().casefold()
+            for row in range(self.table.rowCount())
+            if (item := self.table.item(row, 0)) is not None
+        }
+        added = 0
+        for line in lines:
+            name, _, description = line.partition("\t")
+            name = name.strip()
+            if name and name.casefold() not in present:
+                present.add(name.casefold())
+                self._add_row(name, description.strip())
+                added += 1
+        self.error_label.setText(f"Added {added} label(s)." if added else "No new label names.")
+        return added
+
+    @Slot()
+    def _on_paste_clicked(self) -> None:
+        text = PasteLabelsDialog.ask(self)
+        if text:
+            self.add_names(text)
+
+    @Slot()
+    def _on_paste_shortcut_activated(self) -> None:
+        text = QGuiApplication.clipboard().text()
+        if text.strip():
+            self.add_names(text)
 
     def _on_remove_clicked(self) -> None:
         for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
@@ -135,6 +179,19 @@ class LabelSetDialog(QDialog):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.result_set
+
+
+class PasteLabelsDialog:
+    """Many label names at once, pasted or typed one a line."""
+
+    @classmethod
+    def ask(cls, parent: QWidget) -> str | None:
+        text, ok = QInputDialog.getMultiLineText(
+            parent,
+            "Paste labels",
+            "Label names, one a line (a tab then a description is kept as its description):",
+        )
+        return text if ok else None
 
 
 class CoverageDialog(QDialog):

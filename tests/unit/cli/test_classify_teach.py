@@ -21,7 +21,13 @@ from app.core.classify.head import fit_head
 from app.core.classify.labels import LabelSet
 from app.core.classify.teach import FeatureSpec, TaughtHead
 from app.core.classify.workbench import Workbench
-from tests.unit.cli.test_classify import FakeWorkbench, KeywordClassifier, seen, write_table
+from tests.unit.cli.test_classify import (
+    SENTENCES,
+    FakeWorkbench,
+    KeywordClassifier,
+    seen,
+    write_table,
+)
 
 INTENTS = [f"intent_{i}" for i in range(77)]
 __all__ = ["seen"]  # the fixture, imported to be used here
@@ -103,3 +109,40 @@ def test_taught_from_5_of_77_intents_eval_json_lists_the_72_without_examples(
     assert "Warning: The examples cover 6 of 77 labels; 71 have none" in captured.err
     assert "fewer than 8 examples and will be learned poorly: intent_5 (3)" in captured.err
     assert "over all 77 labels" in captured.err
+
+
+def test_labels_from_column_of_train_make_the_label_set_for_eval(
+    tmp_path: Path, teaching: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [(f"intent {i % 12} example {i}", INTENTS[i % 12]) for i in range(240)]
+    train = write_table(tmp_path / "train.csv", rows=rows)
+    held = [(f"intent {i % 12} held {i}", INTENTS[i % 12]) for i in range(48)]
+    gold = write_table(tmp_path / "gold.csv", rows=held)
+    command = ["eval", "--labels-from-column", "label", "--input", str(gold)]
+    assert main([*command, "--train", str(train), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "Labels from column 'label' of train.csv: 12 labels: intent_0 (20)" in captured.err
+    report = json.loads(captured.out)
+    assert sorted(report["labels"]) == sorted(INTENTS[:12])
+    assert report["labels_without_examples"] == []
+    assert report["accuracy"] > 0.9
+
+
+def test_labels_from_column_of_input_for_classify(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_table(tmp_path / "mood.csv")  # labels 0 and 1
+    assert main(["classify", "--labels-from-column", "label", "--input", str(source)]) == 0
+    err = capsys.readouterr().err
+    assert "Labels from column 'label' of mood.csv: 2 labels: 0 (3), 1 (3)" in err
+    assert len(seen) == len(SENTENCES)
+
+
+def test_a_column_of_free_text_is_not_a_label_set(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [(f"text {i}", f"id-{i}") for i in range(600)]
+    source = write_table(tmp_path / "ids.csv", rows=rows)
+    assert main(["classify", "--labels-from-column", "label", "--input", str(source)]) == 1
+    assert "600 different values: that looks like text or ids" in capsys.readouterr().err
+    assert seen == []
