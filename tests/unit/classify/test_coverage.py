@@ -6,12 +6,29 @@ import numpy as np
 
 from app.core.classify.coverage import FEW_EXAMPLES, Coverage, gold_coverage
 from app.core.classify.goldmap import survey_gold
-from app.core.classify.head import fit_head, validation_folds
+from app.core.classify.head import HeadFit, fit_head, validation_folds
 from app.core.classify.labels import LabelSet
 from app.core.classify.teach import FeatureSpec, TaughtHead
 from tests.unit.classify.test_head import blobs
 
 INTENTS = [f"intent_{i}" for i in range(77)]
+
+
+def head_for(fit: HeadFit, labels: LabelSet, targets: list[int]) -> TaughtHead:
+    """A taught head around ``fit``, as if read from a model ("scripted")."""
+    return TaughtHead(
+        fit=fit,
+        labels=labels.label_names,
+        spec=FeatureSpec(mean_layers=(1,)),
+        lock_id="scripted@1/model.gguf",
+        model_id="scripted",
+        label_set=labels.version_id,
+        label_set_key=labels.key,
+        examples_per_label=Coverage.of(labels.label_names, targets).counts,
+        prior=None,
+        created_at="20260101T000000Z",
+        read_seconds=0.0,
+    )
 
 
 def test_five_of_77_labels_are_named_as_covered_and_the_72_others_listed() -> None:
@@ -71,20 +88,7 @@ def test_with_many_examples_a_tenth_is_held_out() -> None:
 def test_a_head_taught_on_5_of_77_labels_reports_its_estimate_over_all_77() -> None:
     x, y = blobs([60] * 5, seed=2)
     fit = fit_head(x, y, 77)
-    labels = LabelSet.from_names(INTENTS)
-    head = TaughtHead(
-        fit=fit,
-        labels=labels.label_names,
-        spec=FeatureSpec(mean_layers=(1,)),
-        lock_id="m@1/f.gguf",
-        model_id="m",
-        label_set=labels.version_id,
-        label_set_key=labels.key,
-        examples_per_label=Coverage.of(INTENTS, list(y)).counts,
-        prior=None,
-        created_at="20260101T000000Z",
-        read_seconds=0.0,
-    )
+    head = head_for(fit, LabelSet.from_names(INTENTS), list(y))
     assert fit.validation_accuracy is not None and fit.validation_accuracy > 0.9
     summary = head.summary()
     assert summary["held_out_balanced_accuracy"] < 0.07

@@ -19,8 +19,9 @@ from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier, Prediction, make_prediction
 from app.core.classify.head import fit_head
 from app.core.classify.labels import LabelSet
-from app.core.classify.teach import FeatureSpec, TaughtHead
+from app.core.classify.teach import TaughtHead
 from app.core.classify.workbench import Workbench
+from tests.unit.classify.test_coverage import head_for
 from tests.unit.cli.test_classify import (
     SENTENCES,
     FakeWorkbench,
@@ -62,19 +63,7 @@ def teaching(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
     def teach(self: FakeWorkbench, label_set: LabelSet, examples: Any, **kw: Any) -> TaughtHead:
         y = [i for _, i in examples]
         fit = fit_head(features([t for t, _ in examples]), y, len(label_set.labels))
-        return TaughtHead(
-            fit=fit,
-            labels=label_set.label_names,
-            spec=FeatureSpec(mean_layers=(1,)),
-            lock_id="scripted@1/model.gguf",
-            model_id="scripted",
-            label_set=label_set.version_id,
-            label_set_key=label_set.key,
-            examples_per_label=tuple(np.bincount(y, minlength=len(label_set.labels))),
-            prior=None,
-            created_at="20260101T000000Z",
-            read_seconds=0.0,
-        )
+        return head_for(fit, label_set, y)
 
     def classifier(
         self: FakeWorkbench, label_set: LabelSet, _o: Any, head: Any = None, **_kw: Any
