@@ -92,14 +92,52 @@ separate sentiment and intent better than the last ones (whose states are shaped
 for predicting the next token), and llama.cpp can stop after layer 17."""
 
 
+def _at(n_layer: int, depths: tuple[float, ...]) -> tuple[int, ...]:
+    last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
+    return tuple(sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in depths}))
+
+
 def default_spec(n_layer: int) -> FeatureSpec:
     """The default features for a model with ``n_layer`` layers."""
-    last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
+    return FeatureSpec(
+        mean_layers=_at(n_layer, DEFAULT_MEAN_DEPTHS), last_layers=_at(n_layer, DEFAULT_LAST_DEPTHS)
+    )
 
-    def at(depths: tuple[float, ...]) -> tuple[int, ...]:
-        return tuple(sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in depths}))
 
-    return FeatureSpec(mean_layers=at(DEFAULT_MEAN_DEPTHS), last_layers=at(DEFAULT_LAST_DEPTHS))
+WIDE_MEAN_DEPTHS = (0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def candidate_specs(n_layer: int) -> list[FeatureSpec]:
+    """The features a head chooses between by validation, the default first. Reading
+    both costs what the default does (the model stops at 0.6 of its depth); the wide
+    one, every tenth of the depth from 0.2, won on Gemma 3 270M's SST-2 (bench/README.md)."""
+    wide = FeatureSpec(
+        mean_layers=_at(n_layer, WIDE_MEAN_DEPTHS), last_layers=_at(n_layer, DEFAULT_LAST_DEPTHS)
+    )
+    default = default_spec(n_layer)
+    return [default] if wide == default else [default, wide]
+
+
+CHOICE_MARGIN = 0.005
+"""A wider feature set must beat the default's validation accuracy by this much."""
+
+
+def block_columns(read: FeatureSpec, want: FeatureSpec, n_embd: int) -> npt.NDArray[np.int64]:
+    """The columns of features read with ``read`` that ``want`` consists of, in its order."""
+    offsets: dict[tuple[int, str], int] = {}
+    position = 0
+    for layer in read.layers:
+        for kind, layers in (("m", read.mean_layers), ("l", read.last_layers)):
+            if layer in layers:
+                offsets[(layer, kind)] = position
+                position += n_embd
+    columns = []
+    for layer in want.layers:
+        for kind, layers in (("m", want.mean_layers), ("l", want.last_layers)):
+            if layer in layers:
+                start = offsets[(layer, kind)]
+                columns.append(np.arange(start, start + n_embd))
+    return np.concatenate(columns)
 
 
 @dataclass(frozen=True)
@@ -344,7 +382,13 @@ def teach(
             "Teaching needs labelled examples of at least two labels; "
             f"got {len(examples)} example(s)."
         )
-    spec = spec or default_spec(runner.info.n_layer)
+    candidates = [spec] if spec is not None else candidate_specs(runner.info.n_layer)
+    spec = candidates[0]
+    if len(candidates) > 1:  # read once what every candidate needs
+        spec = FeatureSpec(
+            mean_layers=tuple(sorted({n for c in candidates for n in c.mean_layers})),
+            last_layers=tuple(sorted({n for c in candidates for n in c.last_layers})),
+        )
     session = PromptSession(runner, label_set, style=spec.style)
     prior = session.content_free_prior() if spec.with_scores else None
     started = time.perf_counter()
@@ -364,14 +408,27 @@ def teach(
         if on_progress is not None:
             on_progress(TeachProgress("fitting", step, steps, time.perf_counter() - fit_started))
 
-    fit = fit_head(
-        features,
-        [y for _, y in examples],
-        len(label_set.labels),
-        l2=l2,
-        on_progress=on_fit,
-        cancel=cancel,
-    )
+    best: tuple[FeatureSpec, HeadFit] | None = None
+    for candidate in candidates:
+        columns = (
+            block_columns(spec, candidate, runner.info.n_embd) if len(candidates) > 1 else None
+        )
+        fit = fit_head(
+            features if columns is None else features[:, columns],
+            [y for _, y in examples],
+            len(label_set.labels),
+            l2=l2,
+            on_progress=on_fit,
+            cancel=cancel,
+        )
+        if (
+            best is None
+            or (fit.validation_accuracy or 0.0)
+            > (best[1].validation_accuracy or 0.0) + CHOICE_MARGIN
+        ):
+            best = (candidate, fit)
+    assert best is not None
+    spec, fit = best
     return TaughtHead(
         fit=fit,
         labels=label_set.label_names,
@@ -438,6 +495,8 @@ __all__ = [
     "FeatureSpec",
     "TaughtHead",
     "TeachProgress",
+    "block_columns",
+    "candidate_specs",
     "default_spec",
     "read_features",
     "teach",

@@ -219,8 +219,10 @@ class Workbench:
         on_progress: TeachCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> TaughtHead:
-        """Teach a head from examples and (by default) save it beside the label set."""
-        spec = self.spec_for(spec)
+        """Teach a head from examples and (by default) save it beside the label set.
+
+        Without ``spec`` the features are chosen by validation (:func:`candidate_specs`);
+        the head is saved where the default features' head is looked for."""
         head = teach(
             self.runner,
             label_set,

@@ -8,7 +8,7 @@ from app.core.classify.coverage import FEW_EXAMPLES, Coverage, gold_coverage
 from app.core.classify.goldmap import survey_gold
 from app.core.classify.head import HeadFit, fit_head, validation_folds
 from app.core.classify.labels import LabelSet
-from app.core.classify.teach import FeatureSpec, TaughtHead
+from app.core.classify.teach import FeatureSpec, TaughtHead, block_columns, candidate_specs
 from tests.unit.classify.test_head import blobs
 
 INTENTS = [f"intent_{i}" for i in range(77)]
@@ -95,3 +95,17 @@ def test_a_head_taught_on_5_of_77_labels_reports_its_estimate_over_all_77() -> N
     assert len(summary["labels_without_examples"]) == 72
     sentence = head.held_out_sentence()
     assert "over all 77 labels" in sentence and "the 72 without count as unlearned" in sentence
+
+
+def test_feature_candidates_are_read_once_and_cut_into_each_candidates_columns() -> None:
+    default, wide = candidate_specs(30)  # the starter's depth
+    assert default.mean_layers == (12, 17) and default.last_layers == (17,)
+    assert wide.mean_layers == (6, 9, 12, 14, 17) and wide.last_layers == (17,)
+    read = FeatureSpec(mean_layers=(6, 9, 12, 14, 17), last_layers=(17,))
+    n = 3
+    # Each block holds its own tag, so the columns picked say which blocks they came from.
+    tags = [(6, "m"), (9, "m"), (12, "m"), (14, "m"), (17, "m"), (17, "l")]
+    row = np.concatenate([np.full(n, 100 * layer + (kind == "l")) for layer, kind in tags])
+    picked = row[block_columns(read, default, n)]
+    assert list(picked) == [1200] * n + [1700] * n + [1701] * n
+    assert (row[block_columns(read, wide, n)] == row).all()
