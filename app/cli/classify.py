@@ -130,9 +130,10 @@ def cmd_classify(args: argparse.Namespace, *, on_cluster: Handler) -> int:
         return _list_runs()
     if args.export_run is not None:
         return _export_run(args)
-    if args.input is None or (args.labels is None and args.label_set is None):
+    if args.input is None or not _labels_given(args):
         raise ClassifyError(
-            "Say what to classify: --input FILE with --labels or --label-set (or --list-runs)."
+            "Say what to classify: --input FILE with --labels, --label-set or "
+            "--labels-from-column (or --list-runs)."
         )
     if args.cluster:
         return on_cluster(args)
@@ -168,6 +169,10 @@ def cmd_classify(args: argparse.Namespace, *, on_cluster: Handler) -> int:
         line.finish()
         finish_run(bench.runs, run.id, problems, args, described=columns.table.described)
     return 0
+
+
+def _labels_given(args: argparse.Namespace) -> bool:
+    return any(v is not None for v in (args.labels, args.label_set, args.labels_from_column))
 
 
 def _list_runs() -> int:
@@ -213,10 +218,10 @@ def _export_run(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace, *, on_cluster: Handler) -> int:
     if args.run is not None:
         return _eval_run(args)
-    if args.input is None or (args.labels is None and args.label_set is None):
+    if args.input is None or not _labels_given(args):
         raise ClassifyError(
-            "Say what to evaluate: --input GOLD.csv with --labels or --label-set, or --run ID "
-            "for a finished run."
+            "Say what to evaluate: --input GOLD.csv with --labels, --label-set or "
+            "--labels-from-column, or --run ID for a finished run."
         )
     if args.cluster:
         return on_cluster(args)
@@ -271,6 +276,7 @@ def _eval_run(args: argparse.Namespace) -> int:
             ("--train", args.train),
             ("--labels", args.labels),
             ("--label-set", args.label_set),
+            ("--labels-from-column", args.labels_from_column),
         )
         if value
     ]

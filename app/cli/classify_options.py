@@ -20,6 +20,7 @@ from app.cli.progress import ProgressLine
 from app.core.classify import LabelSet, MethodOptions, TaughtHead, TeachProgress, Workbench
 from app.core.classify.classifier import Classifier, Method
 from app.core.classify.errors import ClassifyError, HeadError
+from app.core.classify.from_column import labels_from_column
 from app.core.classify.goldmap import GoldMap, GoldMapNeeded
 from app.core.classify.runner import RunnerInfo
 from app.core.classify.sniffing import UnknownEncoding
@@ -45,6 +46,11 @@ def add_common_arguments(
     labels.add_argument("--labels", metavar='"A,B,C"', help="labels, comma-separated")
     labels.add_argument(
         "--label-set", metavar="NAME_OR_FILE", help="a saved or built-in label set, or a JSON file"
+    )
+    labels.add_argument(
+        "--labels-from-column",
+        metavar="COLUMN",
+        help="the distinct values of this column of --train (else of --input) are the labels",
     )
     p.add_argument("--instruction", help="the instruction given with --labels")
     p.add_argument(
@@ -151,12 +157,26 @@ def say_reading(columns: Columns) -> None:
 
 
 def choose_label_set(args: argparse.Namespace, bench: Workbench) -> LabelSet:
+    if args.labels_from_column is not None:
+        return label_set_from_column(args)
     if args.labels is not None:
         names = [n.strip() for n in args.labels.split(",") if n.strip()]
         if args.instruction:
             return LabelSet.from_names(names, instruction=args.instruction)
         return LabelSet.from_names(names)
     return bench.library.resolve(args.label_set)
+
+
+def label_set_from_column(args: argparse.Namespace) -> LabelSet:
+    """``--labels-from-column``: the column's values in --train, else in --input."""
+    source = args.train if args.train is not None else args.input
+    flag = "--train-encoding" if args.train is not None else "--encoding"
+    encoding = args.train_encoding if args.train is not None else args.encoding
+    instruction = {"instruction": args.instruction} if args.instruction else {}
+    with encoding_option(flag):
+        made = labels_from_column(source, args.labels_from_column, encoding=encoding, **instruction)
+    status(f"Labels from column '{args.labels_from_column}' of {source.name}: {made.described()}.")
+    return made.label_set
 
 
 def method_options(args: argparse.Namespace, method: Method) -> MethodOptions:
@@ -194,6 +214,8 @@ def _teach(
         and saved.gold_map == (gold_map.text if gold_map else "")
     ):
         status(f"Using the head taught from {args.train.name} on {saved.created_at}.")
+        for sentence in saved.coverage.sentences():
+            status(f"Warning: {sentence}")
         return saved
     with encoding_option("--train-encoding"), map_option("--train-gold-map"):
         taught = bench.teaching_set(
@@ -209,6 +231,8 @@ def _teach(
     if taught.unknown_labels:
         shown = ", ".join(taught.unknown_labels[:5])
         status(f"Note: rows labelled {shown} match no label and were left out of teaching.")
+    for sentence in taught.coverage(label_set).sentences():
+        status(f"Warning: {sentence}")
     line = ProgressLine(f"Teaching from {args.train.name}", "texts")
 
     fitting = [False]
@@ -232,11 +256,9 @@ def _teach(
         )
     finally:
         line.finish()
-    accuracy = head.fit.validation_accuracy
-    held_out = f", held-out balanced accuracy {accuracy:.3f}" if accuracy is not None else ""
     status(
         f"Taught a head on {head.fit.n_train:,} examples: reading {head.read_seconds:.0f}s, "
-        f"fitting {head.fit.seconds:.1f}s{held_out}."
+        f"fitting {head.fit.seconds:.1f}s. {head.held_out_sentence()}"
     )
     return head
 

@@ -76,6 +76,13 @@ def print_report(args: argparse.Namespace, reports: list[EvalReport]) -> None:
     if first.unmatched_rows:
         shown = ", ".join(first.unknown_gold[:5])
         status(f"Left out {first.unmatched_rows} rows whose gold label matches no label: {shown}.")
+    for report in reports:
+        if report.scores.predicted_not_in_gold:
+            shown = ", ".join(f"{name} ({n:,})" for name, n in report.scores.predicted_not_in_gold)
+            status(
+                f"{report.info.method} on {report.info.model_id} predicted labels never in the "
+                f"gold column (left out of macro-F1): {shown}."
+            )
     if args.confusion_png:
         for i, report in enumerate(reports):
             path = args.confusion_png

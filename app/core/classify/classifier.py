@@ -164,6 +164,11 @@ class Classifier:
     info: ClassifierInfo
     label_set: LabelSet
 
+    def taught(self) -> dict[str, Any] | None:
+        """What a taught head learned from (its examples' coverage, its held-out estimate);
+        None for a method that was not taught."""
+        return None
+
     def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:
         raise NotImplementedError
 

@@ -85,6 +85,8 @@ class EvalReport:
     """The confirmed map of gold values to labels (``0=negative,1=positive``); empty: names."""
     run_id: int | None = None
     """The run whose stored results were scored (then nothing was classified again)."""
+    taught: dict[str, Any] | None = None
+    """For a taught head: which labels its examples covered and its held-out estimate."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -107,9 +109,11 @@ class EvalReport:
             "run": self.run_id,
         }
         detail = self.scores.to_json()
-        for key in ("n", "accuracy", "macro_f1"):
+        for key in ("n", "accuracy", "macro_f1"):  # already above
             detail.pop(key)
         data.update(detail)
+        if self.taught is not None:
+            data.update(self.taught)
         return data
 
 
@@ -142,6 +146,7 @@ def evaluate(
         unknown_gold=gold.mapping.unknown,
         predictions=tuple(predictions),
         gold_map=gold.mapping.gold_map,
+        taught=classifier.taught(),
     )
 
 

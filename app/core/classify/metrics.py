@@ -68,6 +68,14 @@ class Scores:
     """Predictions below the confidence threshold (they still count, as their best guess)."""
     confident_accuracy: float | None = None
     """Accuracy on the predictions at or above the threshold, or None if there are none."""
+    predicted_not_in_gold: tuple[tuple[str, int], ...] = ()
+    """Labels predicted but never in the gold column, with how often: shown apart, and
+    left out of macro-F1 (their F1 is 0 by construction: there is nothing to recall)."""
+
+    @property
+    def macro_f1_labels(self) -> int:
+        """How many labels macro-F1 averages over: those present in the gold column."""
+        return sum(1 for c in self.per_class if c.support)
 
     def row_share(self, gold: int, predicted: int) -> float:
         """The share of gold label ``gold``'s texts predicted as ``predicted`` (0 if none)."""
@@ -79,6 +87,8 @@ class Scores:
             "n": self.n,
             "accuracy": round(self.accuracy, 4),
             "macro_f1": round(self.macro_f1, 4),
+            "macro_f1_over_labels_in_gold": self.macro_f1_labels,
+            "predicted_but_not_in_gold": dict(self.predicted_not_in_gold),
             "needs_review": self.needs_review,
             "confident_accuracy": (
                 None if self.confident_accuracy is None else round(self.confident_accuracy, 4)
@@ -129,8 +139,8 @@ def score(
         recall = float(correct[i] / support[i]) if support[i] else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class.append(ClassScore(name, precision, recall, f1, int(support[i])))
-        if support[i] or predicted_count[i]:
-            f1s.append(f1)  # labels absent from gold and predictions would only dilute
+        if support[i]:
+            f1s.append(f1)  # over the labels in gold: the others have nothing to recall
     review = 0
     confident_accuracy = None
     if confident is not None:
@@ -148,4 +158,9 @@ def score(
         confusion=tuple(tuple(int(v) for v in row) for row in matrix),
         needs_review=review,
         confident_accuracy=confident_accuracy,
+        predicted_not_in_gold=tuple(
+            (name, int(predicted_count[i]))
+            for i, name in enumerate(labels)
+            if predicted_count[i] and not support[i]
+        ),
     )

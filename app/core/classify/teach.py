@@ -36,6 +36,7 @@ from app.core.classify.classifier import (
     make_prediction,
     normalise_logprobs,
 )
+from app.core.classify.coverage import Coverage
 from app.core.classify.errors import HeadError
 from app.core.classify.head import HeadFit, fit_head
 from app.core.classify.labels import LabelSet
@@ -91,14 +92,52 @@ separate sentiment and intent better than the last ones (whose states are shaped
 for predicting the next token), and llama.cpp can stop after layer 17."""
 
 
+def _at(n_layer: int, depths: tuple[float, ...]) -> tuple[int, ...]:
+    last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
+    return tuple(sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in depths}))
+
+
 def default_spec(n_layer: int) -> FeatureSpec:
     """The default features for a model with ``n_layer`` layers."""
-    last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
+    return FeatureSpec(
+        mean_layers=_at(n_layer, DEFAULT_MEAN_DEPTHS), last_layers=_at(n_layer, DEFAULT_LAST_DEPTHS)
+    )
 
-    def at(depths: tuple[float, ...]) -> tuple[int, ...]:
-        return tuple(sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in depths}))
 
-    return FeatureSpec(mean_layers=at(DEFAULT_MEAN_DEPTHS), last_layers=at(DEFAULT_LAST_DEPTHS))
+WIDE_MEAN_DEPTHS = (0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def candidate_specs(n_layer: int) -> list[FeatureSpec]:
+    """The features a head chooses between by validation, the default first. Reading
+    both costs what the default does (the model stops at 0.6 of its depth); the wide
+    one, every tenth of the depth from 0.2, won on Gemma 3 270M's SST-2 (bench/README.md)."""
+    wide = FeatureSpec(
+        mean_layers=_at(n_layer, WIDE_MEAN_DEPTHS), last_layers=_at(n_layer, DEFAULT_LAST_DEPTHS)
+    )
+    default = default_spec(n_layer)
+    return [default] if wide == default else [default, wide]
+
+
+CHOICE_MARGIN = 0.005
+"""A wider feature set must beat the default's validation accuracy by this much."""
+
+
+def block_columns(read: FeatureSpec, want: FeatureSpec, n_embd: int) -> npt.NDArray[np.int64]:
+    """The columns of features read with ``read`` that ``want`` consists of, in its order."""
+    offsets: dict[tuple[int, str], int] = {}
+    position = 0
+    for layer in read.layers:
+        for kind, layers in (("m", read.mean_layers), ("l", read.last_layers)):
+            if layer in layers:
+                offsets[(layer, kind)] = position
+                position += n_embd
+    columns = []
+    for layer in want.layers:
+        for kind, layers in (("m", want.mean_layers), ("l", want.last_layers)):
+            if layer in layers:
+                start = offsets[(layer, kind)]
+                columns.append(np.arange(start, start + n_embd))
+    return np.concatenate(columns)
 
 
 @dataclass(frozen=True)
@@ -151,6 +190,46 @@ class TaughtHead:
     def id(self) -> str:
         return f"{self.label_set}/{self.spec.id}/{self.created_at}"
 
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(self.labels, self.examples_per_label)
+
+    @property
+    def held_out_over_set(self) -> float | None:
+        """The held-out balanced accuracy over every label of the set (a label without
+        examples counts as unlearned); None when nothing was held out."""
+        accuracy = self.fit.validation_accuracy
+        return None if accuracy is None else self.coverage.over_all_labels(accuracy)
+
+    def held_out_sentence(self) -> str:
+        """The held-out estimate as a person should read it."""
+        accuracy = self.fit.validation_accuracy
+        if accuracy is None:
+            return "Nothing could be held out to estimate its accuracy."
+        coverage = self.coverage
+        over_set = coverage.over_all_labels(accuracy)
+        if coverage.without:
+            return (
+                f"Held-out balanced accuracy {over_set:.1%} over all {len(self.labels)} labels "
+                f"(by {self.fit.validation}): {accuracy:.1%} on the {coverage.covered} labels "
+                f"with examples, and the {len(coverage.without)} without count as unlearned."
+            )
+        return f"Held-out balanced accuracy {accuracy:.1%} (by {self.fit.validation})."
+
+    def summary(self) -> dict[str, Any]:
+        """Coverage and held-out estimate, for a report's JSON."""
+        over_set = self.held_out_over_set
+        return {
+            **self.coverage.to_json(),
+            "held_out_balanced_accuracy": (None if over_set is None else round(over_set, 4)),
+            "held_out_on_covered_labels": (
+                None
+                if self.fit.validation_accuracy is None
+                else round(self.fit.validation_accuracy, 4)
+            ),
+            "held_out_by": self.fit.validation,
+        }
+
     def meta(self) -> dict[str, Any]:
         return {
             "schema": HEAD_SCHEMA,
@@ -169,6 +248,8 @@ class TaughtHead:
             "gold_map": self.gold_map,
             "l2": self.fit.l2,
             "validation_accuracy": self.fit.validation_accuracy,
+            "validation": self.fit.validation,
+            "temperature": self.fit.temperature,
             "n_train": self.fit.n_train,
             "fit_seconds": self.fit.seconds,
         }
@@ -212,6 +293,8 @@ class TaughtHead:
             validation_accuracy=meta.get("validation_accuracy"),
             n_train=int(meta["n_train"]),
             seconds=float(meta["fit_seconds"]),
+            validation=str(meta.get("validation", "")),
+            temperature=float(meta.get("temperature", 1.0)),
         )
         prior = meta.get("prior")
         return cls(
@@ -299,7 +382,13 @@ def teach(
             "Teaching needs labelled examples of at least two labels; "
             f"got {len(examples)} example(s)."
         )
-    spec = spec or default_spec(runner.info.n_layer)
+    candidates = [spec] if spec is not None else candidate_specs(runner.info.n_layer)
+    spec = candidates[0]
+    if len(candidates) > 1:  # read once what every candidate needs
+        spec = FeatureSpec(
+            mean_layers=tuple(sorted({n for c in candidates for n in c.mean_layers})),
+            last_layers=tuple(sorted({n for c in candidates for n in c.last_layers})),
+        )
     session = PromptSession(runner, label_set, style=spec.style)
     prior = session.content_free_prior() if spec.with_scores else None
     started = time.perf_counter()
@@ -319,14 +408,27 @@ def teach(
         if on_progress is not None:
             on_progress(TeachProgress("fitting", step, steps, time.perf_counter() - fit_started))
 
-    fit = fit_head(
-        features,
-        [y for _, y in examples],
-        len(label_set.labels),
-        l2=l2,
-        on_progress=on_fit,
-        cancel=cancel,
-    )
+    best: tuple[FeatureSpec, HeadFit] | None = None
+    for candidate in candidates:
+        columns = (
+            block_columns(spec, candidate, runner.info.n_embd) if len(candidates) > 1 else None
+        )
+        fit = fit_head(
+            features if columns is None else features[:, columns],
+            [y for _, y in examples],
+            len(label_set.labels),
+            l2=l2,
+            on_progress=on_fit,
+            cancel=cancel,
+        )
+        if (
+            best is None
+            or (fit.validation_accuracy or 0.0)
+            > (best[1].validation_accuracy or 0.0) + CHOICE_MARGIN
+        ):
+            best = (candidate, fit)
+    assert best is not None
+    spec, fit = best
     return TaughtHead(
         fit=fit,
         labels=label_set.label_names,
@@ -367,6 +469,9 @@ class ExampleClassifier(Classifier):
             detail=f"head={head.spec.id}@{head.created_at} n={head.fit.n_train}",
         )
 
+    def taught(self) -> dict[str, Any] | None:
+        return self.head.summary()
+
     def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:
         if not texts:
             return []
@@ -385,10 +490,13 @@ __all__ = [
     "DEFAULT_LAST_DEPTHS",
     "DEFAULT_MEAN_DEPTHS",
     "ClassifyProgress",
+    "Coverage",
     "ExampleClassifier",
     "FeatureSpec",
     "TaughtHead",
     "TeachProgress",
+    "block_columns",
+    "candidate_specs",
     "default_spec",
     "read_features",
     "teach",

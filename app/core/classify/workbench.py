@@ -18,6 +18,7 @@ from app.core.classify.classifier import (
     Method,
     PromptClassifier,
 )
+from app.core.classify.coverage import Coverage
 from app.core.classify.errors import ClassifyError, HeadError
 from app.core.classify.goldmap import GoldMap, require_map
 from app.core.classify.labels import LabelSet
@@ -65,6 +66,10 @@ class TeachingSet:
     unknown_labels: tuple[str, ...]
     gold_map: str = ""
     """The confirmed map of the file's label values to labels; empty: matched by name."""
+
+    def coverage(self, label_set: LabelSet) -> Coverage:
+        """Examples per label of ``label_set``: count them before teaching."""
+        return Coverage.of(label_set.label_names, [y for _, y in self.examples])
 
 
 class Workbench:
@@ -214,8 +219,10 @@ class Workbench:
         on_progress: TeachCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> TaughtHead:
-        """Teach a head from examples and (by default) save it beside the label set."""
-        spec = self.spec_for(spec)
+        """Teach a head from examples and (by default) save it beside the label set.
+
+        Without ``spec`` the features are chosen by validation (:func:`candidate_specs`);
+        the head is saved where the default features' head is looked for."""
         head = teach(
             self.runner,
             label_set,

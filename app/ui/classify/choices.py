@@ -154,7 +154,32 @@ class ChoicesBar(QWidget):
             others = [i for i in range(len(guessed.table.columns)) if i != guessed.text]
             guessed = Columns(guessed.table, guessed.text, others[0] if others else None)
         label_set = self.label_set if need_gold else None
-        return ColumnsDialog.ask(self, guessed, need_gold=need_gold, label_set=label_set)
+        return ColumnsDialog.ask(
+            self,
+            guessed,
+            need_gold=need_gold,
+            label_set=label_set,
+            on_label_set=self._on_columns_label_set_made,
+        )
+
+    @Slot(object)
+    def _on_columns_label_set_made(self, label_set: LabelSet) -> None:
+        """A label set made from a file's column: saved, and chosen for the work asked."""
+        self._save_and_choose(label_set, "{} ({} labels from the file)")
+
+    def _save_and_choose(self, label_set: LabelSet, said: str) -> None:
+        """Save ``label_set`` (a new version) and choose it; ``said`` names it on the status
+        line (its version id, then its number of labels)."""
+        try:
+            saved = self.library.save(label_set)
+        except (LabelSetError, OSError) as exc:
+            QMessageBox.warning(self, "Label set not saved", str(exc))
+            return
+        self.refresh_label_sets(select=saved.name)
+        self.status_label.setText(
+            "Saved the label set " + said.format(saved.version_id, len(saved.labels)) + "."
+        )
+        self._on_choice_changed()
 
     def use_method(self, method: str) -> None:
         """Choose ``method`` (teaching chooses the taught head) and keep the choice."""
@@ -255,13 +280,5 @@ class ChoicesBar(QWidget):
         if self.label_set is None:
             return
         edited = LabelSetDialog.ask(self, self.label_set)
-        if edited is None:
-            return
-        try:
-            saved = self.library.save(edited)
-        except (LabelSetError, OSError) as exc:
-            QMessageBox.warning(self, "Label set not saved", str(exc))
-            return
-        self.refresh_label_sets(select=saved.name)
-        self.status_label.setText(f"Saved the label set as {saved.version_id}.")
-        self._on_choice_changed()
+        if edited is not None:
+            self._save_and_choose(edited, "as {}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -12,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -23,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.classify import Label, LabelSet, LabelSetError
+from app.core.classify.coverage import Coverage
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt);;All files (*)"
 
@@ -61,8 +66,15 @@ class LabelSetDialog(QDialog):
             self._add_row(label.name, label.description)
         add = QPushButton("Add label")
         remove = QPushButton("Remove label")
+        paste = QPushButton("Paste labels…")
+        paste.setToolTip("Add many labels at once: one a line (or comma-separated)")
         add.clicked.connect(self._on_add_clicked)
         remove.clicked.connect(self._on_remove_clicked)
+        paste.clicked.connect(self._on_paste_clicked)
+        # Ctrl+V on the table adds the clipboard's lines as labels too.
+        shortcut = QShortcut(QKeySequence.StandardKey.Paste, self.table)
+        shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        shortcut.activated.connect(self._on_paste_shortcut_activated)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         buttons = QDialogButtonBox(
@@ -76,6 +88,7 @@ class LabelSetDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(add)
         row.addWidget(remove)
+        row.addWidget(paste)
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -97,6 +110,40 @@ class LabelSetDialog(QDialog):
         item = self.table.item(self.table.rowCount() - 1, 0)
         if item is not None:
             self.table.editItem(item)
+
+    def add_names(self, text: str) -> int:
+        """Add a row per label name in ``text`` (one a line, or comma- or tab-separated on
+        one line), leaving out names already in the table; how many were added."""
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) == 1:
+            lines = [part for part in lines[0].replace("\t", ",").split(",")]
+        present = {
+            item.text().strip().casefold()
+            for row in range(self.table.rowCount())
+            if (item := self.table.item(row, 0)) is not None
+        }
+        added = 0
+        for line in lines:
+            name, _, description = line.partition("\t")
+            name = name.strip()
+            if name and name.casefold() not in present:
+                present.add(name.casefold())
+                self._add_row(name, description.strip())
+                added += 1
+        self.error_label.setText(f"Added {added} label(s)." if added else "No new label names.")
+        return added
+
+    @Slot()
+    def _on_paste_clicked(self) -> None:
+        text = PasteLabelsDialog.ask(self)
+        if text:
+            self.add_names(text)
+
+    @Slot()
+    def _on_paste_shortcut_activated(self) -> None:
+        text = QGuiApplication.clipboard().text()
+        if text.strip():
+            self.add_names(text)
 
     def _on_remove_clicked(self) -> None:
         for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
@@ -132,3 +179,50 @@ class LabelSetDialog(QDialog):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.result_set
+
+
+class PasteLabelsDialog:
+    """Many label names at once, pasted or typed one a line."""
+
+    @classmethod
+    def ask(cls, parent: QWidget) -> str | None:
+        text, ok = QInputDialog.getMultiLineText(
+            parent,
+            "Paste labels",
+            "Label names, one a line (a tab then a description is kept as its description):",
+        )
+        return text if ok else None
+
+
+class CoverageDialog(QDialog):
+    """Before teaching: which labels the file has no examples of, or only a few."""
+
+    def __init__(self, coverage: Coverage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Not every label has examples")
+        message = QLabel(
+            "<p>"
+            + "</p><p>".join(escape(s) for s in coverage.sentences())
+            + "</p><p>A head taught from this file never answers a label without examples. "
+            "Teach anyway?</p>"
+        )
+        message.setWordWrap(True)
+        message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Teach anyway")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(message)
+        layout.addWidget(buttons)
+        self.resize(520, self.sizeHint().height())
+
+    @classmethod
+    def ask(cls, parent: QWidget, coverage: Coverage) -> bool:
+        """True to teach: at once when every label has enough examples, else if the
+        person says so."""
+        if coverage.complete:
+            return True
+        return cls(coverage, parent).exec() == QDialog.DialogCode.Accepted

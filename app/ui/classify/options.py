@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Signal, Slot
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -29,6 +32,7 @@ from app.core.classify import (
     gold_values,
     survey_gold,
 )
+from app.core.classify.from_column import labels_from_counts
 from app.core.classify.prompt import PromptStyle
 from app.core.classify.table import preview
 from app.ui.classify.goldmap import GoldMapEditor
@@ -134,6 +138,8 @@ class ColumnsDialog(QDialog):
     """
 
     values_counted = Signal()
+    label_set_made = Signal(object)
+    """A LabelSet made from the gold column's values ("Make a label set from…")."""
 
     def __init__(
         self,
@@ -165,6 +171,14 @@ class ColumnsDialog(QDialog):
         self._count_task: Task | None = None
         self.gold_editor = GoldMapEditor()
         self.gold_editor.setVisible(label_set is not None)
+        self._counted: list[str] = []
+        self.make_labels_button = QPushButton("Make a label set from this column's values")
+        self.make_labels_button.setToolTip(
+            "A new label set whose labels are the distinct values of the gold column"
+        )
+        self.make_labels_button.setVisible(label_set is not None)
+        self.make_labels_button.setEnabled(False)
+        self.make_labels_button.clicked.connect(self._on_make_labels_button_clicked)
         self.preview = _preview_table(columns)
         form = QFormLayout()
         form.addRow("Texts are in", self.text_combo)
@@ -184,6 +198,7 @@ class ColumnsDialog(QDialog):
         layout.addWidget(self.preview, 1)
         layout.addLayout(form)
         layout.addWidget(self.gold_editor)
+        layout.addWidget(self.make_labels_button)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.gold_combo.currentIndexChanged.connect(self._on_gold_combo_changed)
@@ -204,6 +219,7 @@ class ColumnsDialog(QDialog):
         gold = self.gold_combo.currentData()
         self.error_label.clear()
         self.gold_editor.show_values([], self.label_set)
+        self.make_labels_button.setEnabled(False)
         if gold is None or gold < 0:
             self._set_counting(False)
             return
@@ -229,8 +245,26 @@ class ColumnsDialog(QDialog):
         self._set_counting(False)
         self.error_label.clear()
         assert isinstance(values, list)
+        self._counted = values
+        self.make_labels_button.setEnabled(bool(values))
         self.gold_editor.show_values(survey_gold(values, self.label_set), self.label_set)
         self.values_counted.emit()
+
+    @Slot()
+    def _on_make_labels_button_clicked(self) -> None:
+        column = self.gold_combo.currentText()
+        try:
+            made = labels_from_counts(
+                Counter(self._counted), f"{self.columns.table.path.stem}-{column}"
+            )
+        except ClassifyError as exc:
+            self.error_label.setText(str(exc))
+            return
+        self.label_set = made.label_set
+        self.gold_editor.show_values(survey_gold(self._counted, made.label_set), made.label_set)
+        self.error_label.setText(f"Made the label set {made.label_set.name}: {made.described()}.")
+        self.make_labels_button.setEnabled(False)
+        self.label_set_made.emit(made.label_set)
 
     @Slot(str)
     def _on_count_failed(self, message: str) -> None:
@@ -278,14 +312,18 @@ class ColumnsDialog(QDialog):
         *,
         need_gold: bool,
         label_set: LabelSet | None = None,
+        on_label_set: Callable[[LabelSet], None] | None = None,
     ) -> Columns | None:
         """The columns to read (and, with ``label_set``, which label each gold value is).
 
-        ``columns`` as guessed is returned as is for a 1-column file.
+        ``columns`` as guessed is returned as is for a 1-column file. ``on_label_set``
+        is given a label set made from the gold column's values.
         """
         if len(columns.table.columns) < 2:
             return columns
         dialog = cls(columns, need_gold=need_gold, label_set=label_set, parent=parent)
+        if on_label_set is not None:
+            dialog.label_set_made.connect(on_label_set)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.chosen()

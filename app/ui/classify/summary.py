@@ -9,13 +9,20 @@ from app.core.classify import EvalReport, comparison_table
 from app.ui.classify.worker import TeachOutcome
 
 
+def predicted_apart(counts: Sequence[tuple[str, int]]) -> str:
+    """Labels predicted that the gold column never holds (not in macro-F1)."""
+    shown = ", ".join(f"{escape(name)} ({n:,})" for name, n in counts)
+    return f"Predicted but never in the gold column (not in macro-F1): {shown}"
+
+
 def eval_summary_html(report: EvalReport) -> str:
     """Accuracy and friends, then the provenance (label set version, model lock id)."""
     scores = report.scores
     info = report.info
     lines = [
         f"<b>Accuracy {scores.accuracy:.1%}</b> on {scores.n:,} texts; "
-        f"macro-F1 {scores.macro_f1:.3f}",
+        f"macro-F1 {scores.macro_f1:.3f} over the {scores.macro_f1_labels} labels in the gold "
+        "column",
         f"Needs review: {scores.needs_review:,}"
         + (
             f" (accuracy on the rest {scores.confident_accuracy:.1%})"
@@ -28,6 +35,8 @@ def eval_summary_html(report: EvalReport) -> str:
             else f"Speed: {report.texts_per_second:.1f} texts/s ({report.seconds:.1f} s)"
         ),
     ]
+    if scores.predicted_not_in_gold:
+        lines.append(predicted_apart(scores.predicted_not_in_gold))
     if report.gold_map:
         lines.append(f"Gold values read as {report.gold_map}")
     if report.skipped_rows:
@@ -78,15 +87,16 @@ def comparison_html(reports: Sequence[EvalReport]) -> str:
 
 
 def teach_summary(outcome: TeachOutcome) -> str:
-    accuracy = (
+    accuracy = outcome.held_out or (
         f"Held-out balanced accuracy: {outcome.validation_accuracy:.1%}."
         if outcome.validation_accuracy is not None
-        else "Too few examples to hold some out; no held-out accuracy."
+        else "Nothing could be held out to estimate its accuracy."
     )
     parts = [
         f"Taught {outcome.label_set} from {outcome.examples:,} examples "
         f"(reading {outcome.read_seconds:.1f} s, fitting {outcome.fit_seconds:.1f} s).",
         accuracy,
+        *outcome.coverage_notes,
     ]
     if outcome.skipped_rows:
         parts.append(f"Skipped {outcome.skipped_rows:,} malformed rows.")

@@ -43,9 +43,10 @@ class ClassifyTab(QWidget):
     def ask_file(self, title: str, *, need_gold: bool) -> tuple[Job, Path, Columns] | None:
         """What to work on: the chosen job, a file the person picks and its columns
         (confirmed by the person); None when any of them is missing."""
-        job = self.choices.job()
-        path = TableFileDialog.ask_open(self, title) if job else None
+        ready = self.choices.job() is not None
+        path = TableFileDialog.ask_open(self, title) if ready else None
         columns = self.choices.ask_columns(path, need_gold=need_gold) if path else None
+        job = self.choices.job()  # after the columns: a label set may have been made there
         if job is None or path is None or columns is None:
             return None
         return job, path, columns

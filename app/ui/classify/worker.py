@@ -177,6 +177,10 @@ class TeachOutcome:
     read_seconds: float
     fit_seconds: float
     gold_map: str = ""
+    held_out: str = ""
+    """The held-out estimate as a sentence (over every label; how it was measured)."""
+    coverage_notes: tuple[str, ...] = ()
+    """Labels taught without examples, or with few (see app.core.classify.coverage)."""
 
 
 class ClassifyWorker(ModelWorker):
@@ -364,6 +368,8 @@ class ClassifyWorker(ModelWorker):
                 read_seconds=head.read_seconds,
                 fit_seconds=head.fit.seconds,
                 gold_map=taught.gold_map,
+                held_out=head.held_out_sentence(),
+                coverage_notes=tuple(head.coverage.sentences()),
             )
 
         self.guarded(request.request_id, work)

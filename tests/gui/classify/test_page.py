@@ -384,7 +384,7 @@ def test_a_file_is_read_from_the_columns_the_person_chose(
     asked: list[ColumnsDialog] = []
 
     def pick_review(
-        cls: type, parent: object, columns: Columns, need_gold: bool, label_set: object = None
+        cls: type, parent: object, columns: Columns, need_gold: bool, **_kw: object
     ) -> Columns:
         dialog = ColumnsDialog(columns, need_gold=need_gold)
         qtbot.addWidget(dialog)

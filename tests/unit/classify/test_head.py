@@ -114,3 +114,22 @@ def test_a_saved_head_loads_identically_and_refuses_another_model(tmp_path: Path
     path.write_bytes(b"not a head")
     with pytest.raises(HeadError, match="cannot be read"):
         TaughtHead.load(path)
+
+
+def test_probabilities_are_calibrated_on_the_held_out_rows() -> None:
+    # Overlapping classes in many dimensions: an unpenalised fit is overconfident.
+    x_all, y_all = blobs([600, 600], dims=40, spread=4.0, seed=4)
+    order = np.random.default_rng(5).permutation(len(y_all))
+    x, y = x_all[order[:600]], y_all[order[:600]]
+    x_test, y_test = x_all[order[600:]], y_all[order[600:]]
+    fit = fit_head(x, y, 2, l2_path=(1e-4,))
+    raw = fit_head(x, y, 2, l2_path=(1e-4,), calibrate=False)
+    assert raw.temperature == 1.0 and fit.temperature != 1.0
+
+    def nll(head: object) -> float:
+        probs = head.predict_proba(x_test)  # type: ignore[attr-defined]
+        return float(-np.log(probs[np.arange(len(y_test)), y_test] + 1e-12).mean())
+
+    assert nll(fit) < nll(raw)
+    same = fit.predict_proba(x_test).argmax(axis=1) == raw.predict_proba(x_test).argmax(axis=1)
+    assert same.all()  # calibration never changes the winner

@@ -74,3 +74,19 @@ def test_row_shares_are_each_gold_rows_split() -> None:
     assert s.row_share(0, 0) == pytest.approx(2 / 3) and s.row_share(0, 1) == pytest.approx(1 / 3)
     assert s.row_share(1, 1) == 1.0
     assert s.row_share(2, 2) == 0.0  # no gold texts: no share, not a division by zero
+
+
+def test_macro_f1_is_over_the_labels_in_gold_and_others_predicted_are_shown_apart() -> None:
+    # The sentiment set on SST-2's 0/1: "neutral" is predicted but never in gold.
+    labels = ("positive", "negative", "neutral")
+    gold = [0, 0, 0, 0, 1, 1, 1, 1]
+    predicted = [0, 0, 0, 2, 1, 1, 2, 2]
+    scores = score(labels, gold, predicted)
+    f1_positive = 2 * 1.0 * 0.75 / 1.75
+    f1_negative = 2 * 1.0 * 0.5 / 1.5
+    assert scores.macro_f1 == pytest.approx((f1_positive + f1_negative) / 2)
+    assert scores.macro_f1_labels == 2
+    assert scores.predicted_not_in_gold == (("neutral", 3),)
+    data = scores.to_json()
+    assert data["predicted_but_not_in_gold"] == {"neutral": 3}
+    assert data["macro_f1_over_labels_in_gold"] == 2
