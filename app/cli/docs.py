@@ -217,8 +217,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not hits:
         status("Nothing found.")
     for number, hit in enumerate(hits, 1):
-        where = f"page {hit.page}" if hit.page is not None else f"line {hit.line}"
-        print(f"[{number}] {hit.source}, {where} (score {hit.score:.4f})")
+        print(f"[{number}] {hit.source}, {hit.location} (score {hit.score:.4f})")
         text = " ".join(hit.text.split())
         print(f"    {text[:300]}{'…' if len(text) > 300 else ''}")
     sys.stdout.flush()

@@ -66,6 +66,5 @@ def sources_list(hits: Sequence[Hit]) -> str:
     """ "Sources:" and a numbered line per passage: its file and page or line."""
     lines = ["Sources:"]
     for number, hit in enumerate(hits, 1):
-        where = f"page {hit.page}" if hit.page is not None else f"line {hit.line}"
-        lines.append(f"[{number}] {hit.source}, {where}")
+        lines.append(f"[{number}] {hit.source}, {hit.location}")
     return "\n".join(lines)

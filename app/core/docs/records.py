@@ -119,10 +119,14 @@ class Hit:
         }
 
     @property
+    def location(self) -> str:
+        """ "page 3" (PDF) or "line 12": where in its file the passage starts."""
+        return f"page {self.page}" if self.page is not None else f"line {self.line}"
+
+    @property
     def where(self) -> str:
-        """ "guide.pdf, page 3" or "notes.md, line 12": how a Sources list names it."""
-        name = self.source.rsplit("/", 1)[-1]
-        return f"{name}, page {self.page}" if self.page is not None else f"{name}, line {self.line}"
+        """ "guide.pdf, page 3" or "notes.md, line 12": the file's name and the location."""
+        return f"{PurePath(self.source).name}, {self.location}"
 
 
 Vectors = npt.NDArray[np.float32]

@@ -85,40 +85,36 @@ def test_another_embedder_is_refused_without_reembed(
     assert "Embedded 2 passages again." in capsys.readouterr().err
 
 
-def test_chat_answers_from_docs_with_sources(
-    embedders: list[str | None],
-    folder: Path,
-    fake: FakeEngine,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def indexed(embedders: list[str | None], folder: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     assert main(["docs", "add", "kb", str(folder)]) == 0
     capsys.readouterr()
-    code = main(
-        ["chat", "--no-save", "--docs", "kb", "--max-tokens", "3", "How long do refunds take?"]
-    )
+    return folder
+
+
+def chat(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[str, str]:
+    code = main(["chat", "--no-save", "--docs", "kb", *args])
     out, err = capsys.readouterr()
     assert code == 0, err
+    return out, err
+
+
+def test_chat_answers_from_docs_with_sources(
+    indexed: Path, fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, err = chat(capsys, "--max-tokens", "3", "How long do refunds take?")
     assert "Answering from 2 of the 2 passages found in kb." in err
     assert out.startswith("Hello! How can\n")
-    assert f"Sources:\n[1] {folder / 'refunds.md'}, line 1\n" in out
+    assert f"Sources:\n[1] {indexed / 'refunds.md'}, line 1\n" in out
     prompt = fake.requests[0].messages[0]
     assert prompt.role == "system" and "[1] refunds.md, line 1 (Refunds)" in prompt.content
-    assert "cite" in prompt.content.lower() or "Cite" in prompt.content
+    assert "like [1] or [2]" in prompt.content
 
 
 def test_chat_docs_fits_what_the_context_holds(
-    embedders: list[str | None],
-    folder: Path,
-    fake: FakeEngine,
-    capsys: pytest.CaptureFixture[str],
+    indexed: Path, fake: FakeEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["docs", "add", "kb", str(folder)]) == 0
-    capsys.readouterr()
-    code = main(
-        ["chat", "--no-save", "--docs", "kb", "--context", "100", "--max-tokens", "30", "refunds?"]
-    )
-    out, err = capsys.readouterr()
-    assert code == 0, err
+    out, err = chat(capsys, "--context", "100", "--max-tokens", "30", "refunds?")
     assert "Answering from 1 of the 2 passages found in kb (the others did not fit" in err
     assert out.count("\n[") == 1
 
