@@ -33,7 +33,7 @@ from app.core.docs.records import (
     TextEmbedder,
     search_title,
 )
-from app.core.docs.search import search
+from app.core.docs.search import VECTOR_WEIGHT, search
 from app.core.docs.store import DocsStore, FileState
 from app.core.docs.walk import Found, Skip, find_files
 from app.core.units import human_size
@@ -204,6 +204,7 @@ class DocsLibrary:
         *,
         top: int = 5,
         mode: str = "hybrid",
+        vector_weight: float | None = None,
     ) -> list[Hit]:
         """The best ``top`` passages; ``embedder`` must be the collection's (or None for
         keywords alone)."""
@@ -212,7 +213,8 @@ class DocsLibrary:
         if embedder is not None:
             check_embedder(info, embedder)
             vector = embedder.embed([query])[0]
-        return search(self.store, info.id, query, vector, top=top, mode=mode)
+        weight = VECTOR_WEIGHT if vector_weight is None else vector_weight
+        return search(self.store, info.id, query, vector, top=top, mode=mode, vector_weight=weight)
 
     # --- the work --------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """A document cut into passages along its structure, each keeping where it came from.
 
 Blocks are headings and paragraphs (text between blank lines); passages are runs of
-blocks up to :attr:`Chunking.target` characters. A heading starts a new passage and is
-kept as the passage's ``heading`` (indexed with it, so a paragraph under "Refunds" is
-found by "refund"). A block longer than :attr:`Chunking.limit` is cut at a sentence or
+blocks up to :attr:`Chunking.target` characters. A heading starts a new passage (unless
+the passage under way is shorter than a third of the target: a title line, a one-line
+section) and is kept as its ``heading`` (indexed with it, so a paragraph under "Refunds"
+is found by "refund"). A block longer than :attr:`Chunking.limit` is cut at a sentence or
 line end. Consecutive passages overlap by up to :attr:`Chunking.overlap` characters
 (the end of one is the start of the next), so a sentence cut at a boundary is whole in
 one of them. Every passage is ``page.text[start:end]`` exactly, with its page number
@@ -31,7 +32,7 @@ class Chunking:
     target: int = 900
     limit: int = 1400
     overlap: int = 150
-    version: int = 1
+    version: int = 2
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +108,8 @@ def _pieces(text: str, start: int, end: int, chunking: Chunking) -> Iterator[tup
 
 def _split_page(page: Page, chunking: Chunking) -> Iterator[Passage]:
     text = page.text
-    heading = ""
+    heading = ""  # the latest heading
+    opened_with = ""  # the heading the passage under way started under
     current: list[tuple[int, int]] = []
 
     def emit() -> Passage | None:
@@ -116,14 +118,19 @@ def _split_page(page: Page, chunking: Chunking) -> Iterator[Passage]:
         if sum(ch.isalnum() for ch in body) < MIN_CHARS:
             return None
         line = text.count("\n", 0, start) + 1
-        return Passage(page.number, line, start, end, heading, body)
+        return Passage(page.number, line, start, end, opened_with, body)
 
     for start, end, is_heading in _blocks(page):
         if is_heading:
-            if current and (passage := emit()):
-                yield passage
-            current = []
+            # A heading starts a passage, unless the one under way is still short (a
+            # title line, a one-line section): then the sections share a passage.
             heading = " ".join(text[start:end].split()).lstrip("#").strip()[:200]
+            if not current or current[-1][1] - current[0][0] >= chunking.target // 3:
+                if current and (passage := emit()):
+                    yield passage
+                current = []
+            if not current:
+                opened_with = heading
             current.append((start, end))
             continue
         for piece in _pieces(text, start, end, chunking):
@@ -134,6 +141,9 @@ def _split_page(page: Page, chunking: Chunking) -> Iterator[Passage]:
                 last = current[-1]
                 overlap = last if last[1] - last[0] <= chunking.overlap else None
                 current = [overlap] if overlap and overlap[1] <= piece[0] else []
+                opened_with = heading
+            if not current:
+                opened_with = heading
             current.append(piece)
     if current and (passage := emit()):
         yield passage

@@ -23,6 +23,8 @@ from app.core.docs.records import Hit
 from app.core.docs.store import DocsStore, Ids, Matrix
 
 RRF_K = 60
+VECTOR_WEIGHT = 1.0
+"""The vector list's share in the fusion, against 1 for keywords."""
 DEPTH = 50
 """How many passages each list contributes to the fusion."""
 
@@ -101,12 +103,18 @@ def nearest(ids: Ids, matrix: Matrix, query: npt.NDArray[np.float32], limit: int
     return [int(i) for i in ids[order]]
 
 
-def fuse(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion of several rankings: (id, score) best first."""
+def fuse(
+    rankings: Sequence[Sequence[int]],
+    k: int = RRF_K,
+    weights: Sequence[float] | None = None,
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of several rankings: (id, score) best first; ``weights``
+    scale each ranking's share (1 each by default)."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[index]
         for rank, pid in enumerate(ranking, 1):
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
+            scores[pid] = scores.get(pid, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -118,6 +126,7 @@ def search(
     *,
     top: int = 5,
     mode: str = "hybrid",
+    vector_weight: float = VECTOR_WEIGHT,
 ) -> list[Hit]:
     """The ``top`` passages for ``query``. ``mode`` "keyword" or "vector" uses one list
     alone (for comparisons); "hybrid" fuses both."""
@@ -132,7 +141,7 @@ def search(
         ids, matrix = store.vectors(collection_id)
         if matrix.shape[1:] == query_vector.shape:
             vector = nearest(ids, matrix, query_vector, depth)
-    fused = fuse([ranking for ranking in (keyword, vector) if ranking])[:top]
+    fused = fuse([keyword, vector], weights=[1.0, vector_weight])[:top]
     keyword_rank = {pid: rank for rank, pid in enumerate(keyword, 1)}
     vector_rank = {pid: rank for rank, pid in enumerate(vector, 1)}
     scores = dict(fused)

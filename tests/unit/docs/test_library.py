@@ -141,6 +141,10 @@ def test_fusion_and_exact_search_and_match_expressions() -> None:
         (3, pytest.approx(1 / 63 + 1 / 61)),
         (2, pytest.approx(1 / 62)),
     ]
+    assert fuse([[1], [2]], weights=[1.0, 0.5]) == [
+        (1, pytest.approx(1 / 61)),
+        (2, pytest.approx(0.5 / 61)),
+    ]
     rng = np.random.default_rng(0)
     matrix = rng.standard_normal((500, 16)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)

@@ -39,7 +39,9 @@ def test_markdown_passages_follow_headings_and_keep_spans(tmp_path: Path) -> Non
     assert all(len(p.text) <= 900 for p in passages)
     # consecutive passages of a section overlap (a short last paragraph is repeated)
     assert any(a.end > b.start for a, b in itertools.pairwise(refunds))
-    assert passages[1].line == 5
+    # the short first section shares its passage with the next
+    assert "Intro line here.\n\n## Refunds" in passages[0].text
+    assert passages[1].line == 9
 
 
 def test_long_paragraph_is_cut_at_sentences_with_overlap(tmp_path: Path) -> None:
