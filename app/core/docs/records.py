@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.core.cancel import CancelToken
-from app.core.docs.passages import Chunking
+from app.core.docs.passages import Chunking, Passage
 from app.core.errors import DriftlessError
 
 
@@ -89,18 +89,12 @@ class CollectionInfo:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """One passage a search found: where it is and how it ranked."""
+class Hit(Passage):
+    """One passage a search found: the passage, its file, and how it ranked."""
 
     passage_id: int
     source: str
     title: str
-    page: int | None
-    line: int
-    start: int
-    end: int
-    heading: str
-    text: str
     score: float
     """The reciprocal-rank-fusion score (higher is better)."""
     fts_rank: int | None = None
@@ -120,12 +114,12 @@ class Hit:
 
     @property
     def location(self) -> str:
-        """ "page 3" (PDF) or "line 12": where in its file the passage starts."""
+        """Where in its file the passage starts: "page 3" (PDF) or "line 12"."""
         return f"page {self.page}" if self.page is not None else f"line {self.line}"
 
     @property
     def where(self) -> str:
-        """ "guide.pdf, page 3" or "notes.md, line 12": the file's name and the location."""
+        """The file's name and the location: "guide.pdf, page 3", "notes.md, line 12"."""
         return f"{PurePath(self.source).name}, {self.location}"
 
 
