@@ -18,6 +18,7 @@ from app import APP_NAME, __version__
 from app.cli import chat as chat_cmd
 from app.cli import classify as classify_cmd
 from app.cli import cluster as cluster_cmd
+from app.cli import docs as docs_cmd
 from app.cli import drift as drift_cmd
 from app.cli import models as models_cmd
 from app.cli import serve as serve_cmd
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify_cmd.add_eval_parser(commands, on_cluster=cluster_cmd.evaluate_on_cluster)
     serve_cmd.add_parser(commands)
     drift_cmd.add_parser(commands)
+    docs_cmd.add_parser(commands)
     return parser
 
 

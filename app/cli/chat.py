@@ -39,6 +39,8 @@ from app.core.chat.saved import (
     reply_stats,
     thread_messages,
 )
+from app.core.docs.answer import docs_prompt, fit_passages, retrieve, sources_list
+from app.core.docs.records import DocsError, Hit
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
@@ -92,6 +94,13 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="save nothing: the chat is not kept with the other conversations",
     )
+    p.add_argument(
+        "--docs",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer PROMPT from this document collection, citing its passages (repeatable)",
+    )
     p.add_argument("prompt", nargs="*", metavar="PROMPT", help="the message to reply to")
     p.set_defaults(handler=cmd_chat)
 
@@ -119,6 +128,8 @@ def sampling_from_args(
 
 def cmd_chat(args: argparse.Namespace) -> int:
     prompt = " ".join(args.prompt).strip()
+    if args.docs and not prompt:
+        raise DocsError("--docs answers one PROMPT: give the question after the options.")
     saving = not args.no_save
     with contextlib.ExitStack() as leaving:  # undone in reverse order on the way out
         conversations = None
@@ -132,7 +143,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         system_prompt = args.system if args.system is not None else ""
         if earlier is not None and args.system is None:
             system_prompt = earlier.system_prompt
-        engine = make_engine(open_store())
+        store = open_store()
+        engine = make_engine(store)
         leaving.callback(engine.unload)
         model = args.model or (earlier.model_id if earlier else None)
         loaded = engine.load(model, n_ctx=args.context)
@@ -150,9 +162,47 @@ def cmd_chat(args: argparse.Namespace) -> int:
             earlier = continued(conversations, earlier, system_prompt, name, params, recorder)
             history = thread_messages(earlier, conversations.get_thread(earlier.id))
         if prompt:
-            reply(engine, [*history, user(prompt)], params, recorder=recorder)
+            messages: list[ChatMessage] = [*history, user(prompt)]
+            used: list[Hit] = []
+            if args.docs:
+                messages, used = answer_from_docs(engine, store, args.docs, messages, params)
+            reply(engine, messages, params, recorder=recorder)
+            if used:
+                print(sources_list(used), flush=True)
             return 0
         return Session(engine, params, history, recorder, conversations).run()
+
+
+def answer_from_docs(
+    engine: ChatEngine,
+    store: ModelStore,
+    names: list[str],
+    messages: list[ChatMessage],
+    params: SamplingParams,
+) -> tuple[list[ChatMessage], list[Hit]]:
+    """``messages`` with the best passages that fit put in the system prompt, and them."""
+    from app.cli.docs import embedder_factory, open_library
+
+    library = open_library()
+    try:
+        hits = retrieve(library, names, messages[-1].content, embedder_factory(store))
+    finally:
+        library.close()
+    base = messages[0].content if messages and messages[0].role == "system" else ""
+    rest = messages[1:] if base else messages
+
+    def fits(text: str) -> bool:
+        return engine.check_fits([system(text), *rest], params).fits
+
+    used = fit_passages(base, hits, fits)
+    status(
+        f"Answering from {len(used)} of the {len(hits)} passages found in "
+        f"{', '.join(names)}"
+        + (" (the others did not fit in the context)." if len(used) < len(hits) else ".")
+    )
+    if not used:
+        return messages, []
+    return [system(docs_prompt(base, used)), *rest], used
 
 
 def saved_conversation(conversations: ConversationStore, conversation_id: int) -> Conversation:

@@ -21,7 +21,7 @@ from app.core.units import duration, human_size
 if TYPE_CHECKING:
     from app.core.hub.download import DownloadProgress
 
-Unit = Literal["bytes", "texts"]
+Unit = Literal["bytes", "texts", "files", "passages"]
 
 TTY_INTERVAL = 0.2
 """Seconds between redraws of the bar on a terminal."""
@@ -135,7 +135,7 @@ class ProgressLine:
             amount = human_size(r.done) + (f" of {human_size(r.total)}" if r.total else "")
             speed = f"{human_size(int(r.rate))}/s" if r.rate else ""
         else:
-            amount = f"{r.done:,}" + (f"/{r.total:,}" if r.total else "") + " texts"
-            speed = f"{r.rate:.1f} texts/s" if r.rate else ""
+            amount = f"{r.done:,}" + (f"/{r.total:,}" if r.total else "") + f" {self.unit}"
+            speed = f"{r.rate:.1f} {self.unit}/s" if r.rate else ""
         left = f"{duration(r.eta)} left" if r.eta is not None and not final else ""
         return ", ".join(part for part in (amount, speed, left, self._note) if part)

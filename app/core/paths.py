@@ -71,6 +71,11 @@ class Paths:
         return self.home / "classify.sqlite3"
 
     @property
+    def documents_db(self) -> Path:
+        """Document collections: files, passages, vectors, the search index."""
+        return self.home / "documents.sqlite3"
+
+    @property
     def unpacked_dir(self) -> Path:
         """16-bit copies of small models for classification (a cache: safe to delete)."""
         return self.home / "cache" / "unpacked"
