@@ -72,6 +72,13 @@ icons: $(STAMP)
 # The packaged smoke test on emulated processors (qemu-user, installed when missing): Nehalem
 # (x86-64-v2, the floor), Haswell (AVX2), this machine; qemu64, below the floor, must refuse
 # in a sentence. Prints per processor: passed, llama.cpp's CPU kernels, the time.
+# A fresh Debian 12 machine: a minimal root (Python 3.11, make and git only) where the
+# README's set-up and `make test` run offscreen; prints each step's time and passed/failed.
+# Needs root or sudo (see packaging/rehearse.sh for its options).
+.PHONY: rehearse
+rehearse:
+	sh packaging/rehearse.sh
+
 .PHONY: smoke-cpus
 smoke-cpus: $(STAMP)
 	$(PY) packaging/build.py --smoke-cpus
