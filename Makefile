@@ -18,9 +18,11 @@ endif
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml packaging/system-deps.sh packaging/venv-check.sh
-	@sh packaging/venv-check.sh python "$(PYTHON)"
+	@sh packaging/venv-check.sh version "$(PYTHON)"
 	@rm -f $(VENV).system-deps-failed
 	PYTHON="$(PYTHON)" sh packaging/system-deps.sh || touch $(VENV).system-deps-failed
+	@# venv is checked after system-deps.sh, which installs python3.11-venv on Debian
+	@sh packaging/venv-check.sh python "$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);

@@ -18,9 +18,12 @@
 #                                              libraries: about 10 more) into the root;
 #                                              "none" starts cold, as a new machine does
 #   REHEARSE_MIRROR=http://deb.debian.org/debian
+#
+# Behind a proxy that re-signs TLS, the host's certificate bundle (PIP_CERT, else
+# SSL_CERT_FILE) is copied in and named to pip: a fresh machine's pip trusts only its own.
 set -eu
 if [ "$(id -u)" != 0 ]; then
-    exec sudo --preserve-env=REHEARSE_DIR,REHEARSE_CACHES,REHEARSE_MIRROR,HOME sh "$0" "$@"
+    exec sudo --preserve-env=REHEARSE_DIR,REHEARSE_CACHES,REHEARSE_MIRROR,HOME,PIP_CERT,SSL_CERT_FILE sh "$0" "$@"
 fi
 CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${REHEARSE_DIR:-/var/tmp/driftless-rehearse}
@@ -63,6 +66,14 @@ if [ "$CACHES" = host ]; then
     done
 fi
 
+trust=""
+bundle=${PIP_CERT:-${SSL_CERT_FILE:-}}
+if [ -n "$bundle" ] && [ -r "$bundle" ]; then
+    cp "$bundle" "$ROOT/etc/rehearse-ca.pem"
+    trust="PIP_CERT=/etc/rehearse-ca.pem"
+    say "pip trusts the host's certificates ($bundle)"
+fi
+
 # Inside: a private mount and PID namespace, so the mounts and any process left behind go
 # when it ends; a clean environment, as on a new machine (HOME, PATH, a UTF-8 locale).
 inside() {
@@ -71,7 +82,7 @@ inside() {
         mount -t tmpfs tmpfs "$0/tmp" && mount -t tmpfs tmpfs "$0/dev/shm" &&
         exec chroot "$0" env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-            sh -c "cd /root/driftless && $1"' "$ROOT" "$1"
+            $2 sh -c "cd /root/driftless && $1"' "$ROOT" "$1" "$trust"
 }
 
 status=passed
