@@ -42,6 +42,7 @@ def load_dist_script() -> ModuleType:
 
 
 dist = load_dist_script()
+glibc_floor = dist.glibc_floor  # as dist.py imports it
 
 
 # --- desktop entries as a menu reads them -------------------------------------------------
@@ -102,16 +103,94 @@ def test_exec_argv_follows_the_spec() -> None:
 # --- install.sh on a stand-in folder --------------------------------------------------------
 
 
-def fake_unpacked(folder: Path) -> Path:
-    """What install.sh finds in an unpacked tarball, with a script in place of the app."""
+def fake_unpacked(folder: Path, glibc: str = "2.35") -> Path:
+    """What install.sh finds in an unpacked tarball, with a script in place of the app
+    (it prints the version line for --version, else its arguments)."""
     folder.mkdir(parents=True)
     (folder / "_internal").mkdir()
-    app = folder / "driftless"
-    app.write_text(f'#!/bin/sh\necho "{VERSION_LINE}"\n')
+    app = folder / dist.BINARY
+    app.write_text(
+        f'#!/bin/sh\nif [ "$1" = --version ]; then echo "{VERSION_LINE}"; else echo "$@"; fi\n'
+    )
     app.chmod(0o755)
     dist.write_share(folder / "share")
-    shutil.copy2(PACKAGING / "install.sh", folder / "install.sh")
+    dist.write_launcher(folder, glibc)
     return folder
+
+
+def glibc_stubs(folder: Path, getconf: str | None, ldd: str | None = None) -> dict[str, str]:
+    """An environment whose ``getconf GNU_LIBC_VERSION`` and ``ldd --version`` print these
+    lines (``None``: the command fails and prints nothing), as an older system's would."""
+    folder.mkdir(parents=True)
+    for name, line in (("getconf", getconf), ("ldd", ldd)):
+        stub = folder / name
+        if line is None:
+            stub.write_text("#!/bin/sh\nexit 1\n")
+        else:
+            stub.write_text(f"#!/bin/sh\necho '{line}'\n")
+        stub.chmod(0o755)
+    return {"HOME": str(folder.parent / "home"), "PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def needs(glibc: str, have: str) -> str:
+    return (
+        f"Driftless needs glibc {glibc} or newer (Ubuntu 22.04, Debian 12, Fedora 36 and "
+        f"later), and this system has glibc {have}.\n"
+    )
+
+
+def test_install_sh_refuses_an_old_glibc_in_one_sentence_and_installs_nothing(
+    tmp_path: Path,
+) -> None:
+    unpacked = fake_unpacked(tmp_path / "unpacked")
+    env = glibc_stubs(tmp_path / "debian11", "glibc 2.31")
+    done = subprocess.run(
+        ["sh", str(unpacked / "install.sh")], env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", needs("2.35", "2.31"))
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize(
+    ("getconf", "ldd", "said"),
+    [
+        ("glibc 2.31", None, needs("2.35", "2.31")),
+        (None, "ldd (Debian GLIBC 2.31-13+deb11u11) 2.31", needs("2.35", "2.31")),
+        ("glibc 1.99", None, needs("2.35", "1.99")),
+        (None, None, "this system's C library is not glibc or could not be identified"),
+    ],
+)
+def test_the_launcher_checks_glibc_before_starting_the_app(
+    tmp_path: Path, getconf: str | None, ldd: str | None, said: str
+) -> None:
+    unpacked = fake_unpacked(tmp_path / "unpacked")
+    env = glibc_stubs(tmp_path / "old", getconf, ldd)
+    done = subprocess.run(
+        [str(unpacked / "driftless"), "--version"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert said in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("have", ["glibc 2.35", "glibc 2.36", "glibc 3.0"])
+def test_the_launcher_runs_the_app_on_a_new_enough_glibc(tmp_path: Path, have: str) -> None:
+    unpacked = fake_unpacked(tmp_path / "unpacked")
+    env = glibc_stubs(tmp_path / "new", have)
+    done = subprocess.run(
+        [str(unpacked / "driftless"), "chat", "a b"], env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "chat a b\n"
+
+
+def test_the_launcher_asks_for_what_the_build_needs(tmp_path: Path) -> None:
+    """The floor is the template's default; dist.py writes in the build's own need."""
+    template = (PACKAGING / "glibc-check.sh").read_text()
+    assert f"NEED={glibc_floor.format_version(glibc_floor.GLIBC_FLOOR)}\n" in template
+    unpacked = fake_unpacked(tmp_path / "unpacked", glibc="2.36")
+    env = glibc_stubs(tmp_path / "bookworm-minus", "glibc 2.35")
+    done = subprocess.run([str(unpacked / "driftless")], env=env, capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (1, needs("2.36", "2.35"))
 
 
 def run_install(script: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -302,7 +381,7 @@ def test_tarball_unpacks_to_a_working_app_and_installs_from_a_path_with_spaces(
     qemu = build.ensure_qemu()
     unshare = ["unshare", "-rn"] if network_namespaces_allowed() else []
     emulated = build.smoke(
-        [*unshare, qemu, "-cpu", "Nehalem"], capture=True, app=unpacked / "driftless"
+        [*unshare, qemu, "-cpu", "Nehalem"], capture=True, app=unpacked / dist.BINARY
     )
     assert emulated.returncode == 0, emulated.stdout + emulated.stderr
     assert f"{build.KERNELS_LINE}sse42" in emulated.stdout, emulated.stdout
