@@ -68,6 +68,8 @@ NO_LICENCE_FILE = {"PySide6_Essentials": QT_TEXTS, "shiboken6": QT_TEXTS}
 BINARY = "driftless-app"
 RECOMMENDS = [
     "fonts-dejavu-core | fonts-freefont-ttf",
+    # Label names and messages in Chinese, Japanese or Korean: DejaVu has no such glyphs.
+    "fonts-wqy-microhei | fonts-noto-cjk",
     "libwayland-client0",
     "libwayland-cursor0",
     "libwayland-egl1",
