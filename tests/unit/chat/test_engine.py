@@ -166,7 +166,9 @@ def test_too_little_memory_is_refused_with_the_numbers(
     starter_store: ModelStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("app.core.machine.available_memory", lambda: 50_000_000)
-    with pytest.raises(ModelLoadError, match=r"needs 1\d\d MB of memory; 50 MB is free\."):
+    # The weights (98 MB) count unless this module's engine already holds them: then only
+    # the context does. Either way about 100 to 200 MB, never 50.
+    with pytest.raises(ModelLoadError, match=r"needs [12]\d\d MB of memory; 50 MB is free\."):
         Engine(starter_store).load()
 
 
