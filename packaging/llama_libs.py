@@ -120,7 +120,9 @@ def download_sdist(version: str, into: Path) -> Path:
     if found:
         return found[0]
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-    command += ["--no-binary", ":all:", "--no-cache-dir", f"{PACKAGE}=={version}", "-d", str(into)]
+    # Only this package as source: ":all:" would also build its build tools from source
+    # (cmake bootstraps for half an hour on a machine without it).
+    command += ["--no-binary", PACKAGE, "--no-cache-dir", f"{PACKAGE}=={version}", "-d", str(into)]
     subprocess.run(command, check=True)
     return next(into.glob(f"llama_cpp_python-{version}.tar.gz"))
 

@@ -77,7 +77,7 @@ fi
 # Inside: a private mount and PID namespace, so the mounts and any process left behind go
 # when it ends; a clean environment, as on a new machine (HOME, PATH, a UTF-8 locale).
 inside() {
-    unshare --mount --pid --fork --mount-proc="$ROOT/proc" sh -c '
+    unshare --mount --pid --fork --kill-child --mount-proc="$ROOT/proc" sh -c '
         mount --rbind /dev "$0/dev" && mount -t sysfs sysfs "$0/sys" &&
         mount -t tmpfs tmpfs "$0/tmp" && mount -t tmpfs tmpfs "$0/dev/shm" &&
         exec chroot "$0" env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
