@@ -61,6 +61,8 @@ if [ "$CACHES" = host ]; then
     for cache in pip driftless-build; do
         if [ -d "$home/.cache/$cache" ]; then
             cp -a "$home/.cache/$cache" "$ROOT/root/.cache/"
+            # a build another checkout has under way is not a cache yet
+            rm -rf "$ROOT/root/.cache/$cache"/llama-build-*
             say "copied the host's ~/.cache/$cache in ($(du -sh "$home/.cache/$cache" | cut -f1))"
         fi
     done
