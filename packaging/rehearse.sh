@@ -76,13 +76,13 @@ if [ -n "$bundle" ] && [ -r "$bundle" ]; then
     say "pip trusts the host's certificates ($bundle)"
 fi
 
-# Inside: a private mount and PID namespace, so the mounts and any process left behind go
-# when it ends; a clean environment, as on a new machine (HOME, PATH, a UTF-8 locale).
+# Inside: private mount and PID namespaces (all goes when it ends); a clean
+# environment as on a new machine; Ctrl-C works (a background make ignores it).
 inside() {
     unshare --mount --pid --fork --kill-child --mount-proc="$ROOT/proc" sh -c '
         mount --rbind /dev "$0/dev" && mount -t sysfs sysfs "$0/sys" &&
         mount -t tmpfs tmpfs "$0/tmp" && mount -t tmpfs tmpfs "$0/dev/shm" &&
-        exec chroot "$0" env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+        exec chroot "$0" env -i --default-signal=INT HOME=/root LANG=C.UTF-8 TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             $2 sh -c "cd /root/driftless && $1"' "$ROOT" "$1" "$trust"
 }
