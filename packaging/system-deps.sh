@@ -13,12 +13,13 @@ PYTHON=${PYTHON:-python3.11}
 DEBIAN="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
 libxcb-render-util0 libxcb-image0 fonts-dejavu-core fonts-wqy-microhei \
-cmake ninja-build binutils desktop-file-utils appstream"
+cmake ninja-build libpython3.11 binutils desktop-file-utils appstream"
 # (fonts-wqy-microhei draws Chinese, Japanese and Korean text, which DejaVu lacks: label
 # names and messages in those scripts would otherwise be empty boxes; cmake and ninja build
 # the packaged app's portable llama.cpp libraries (packaging/llama_libs.py), for `make test`
-# and `make package`; the last three for `make dist` and its tests: readelf, and the
-# desktop file checkers)
+# and `make package`; libpython3.11 is the shared library PyInstaller bundles (`make
+# package`); the last three for `make dist` and its tests: readelf, and the desktop file
+# checkers)
 FEDORA="mesa-libEGL mesa-libGL libxkbcommon-x11 fontconfig dbus-libs xcb-util-cursor \
 xcb-util-wm xcb-util-keysyms xcb-util-renderutil xcb-util-image dejavu-sans-fonts \
 google-noto-sans-cjk-fonts gcc-c++ cmake ninja-build \
