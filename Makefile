@@ -18,9 +18,11 @@ endif
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml packaging/system-deps.sh packaging/venv-check.sh
-	@sh packaging/venv-check.sh python "$(PYTHON)"
+	@sh packaging/venv-check.sh version "$(PYTHON)"
 	@rm -f $(VENV).system-deps-failed
 	PYTHON="$(PYTHON)" sh packaging/system-deps.sh || touch $(VENV).system-deps-failed
+	@# venv is checked after system-deps.sh, which installs python3.11-venv on Debian
+	@sh packaging/venv-check.sh python "$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 10 minutes on 2 cores);
@@ -72,6 +74,13 @@ icons: $(STAMP)
 # The packaged smoke test on emulated processors (qemu-user, installed when missing): Nehalem
 # (x86-64-v2, the floor), Haswell (AVX2), this machine; qemu64, below the floor, must refuse
 # in a sentence. Prints per processor: passed, llama.cpp's CPU kernels, the time.
+# A fresh Debian 12 machine: a minimal root (Python 3.11, make and git only) where the
+# README's set-up and `make test` run offscreen; prints each step's time and passed/failed.
+# Needs root or sudo (see packaging/rehearse.sh for its options).
+.PHONY: rehearse
+rehearse:
+	sh packaging/rehearse.sh
+
 .PHONY: smoke-cpus
 smoke-cpus: $(STAMP)
 	$(PY) packaging/build.py --smoke-cpus

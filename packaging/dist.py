@@ -31,7 +31,7 @@ import sys
 import tarfile
 import textwrap
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 HERE = Path(__file__).resolve().parent
@@ -63,8 +63,13 @@ OPTIONAL = re.compile(r"(^|/)plugins/|/libQt6(Wayland|Wl|EglFS|EglFs)[^/]*$")
 # Distributions whose metadata carries no licence file, and the texts in LICENSES/ for them.
 QT_TEXTS = "see ../LGPL-3.0.txt, ../GPL-3.0.txt, ../Qt-LGPL-NOTICE.txt"
 NO_LICENCE_FILE = {"PySide6_Essentials": QT_TEXTS, "shiboken6": QT_TEXTS}
+# In the tarball the app's executable is renamed: ./driftless is the launcher that checks
+# glibc first (a .deb's Depends on libc6 does that for the package).
+BINARY = "driftless-app"
 RECOMMENDS = [
     "fonts-dejavu-core | fonts-freefont-ttf",
+    # Label names and messages in Chinese, Japanese or Korean: DejaVu has no such glyphs.
+    "fonts-wqy-microhei | fonts-noto-cjk",
     "libwayland-client0",
     "libwayland-cursor0",
     "libwayland-egl1",
@@ -294,7 +299,8 @@ def write_readme(path: Path, glibc: str) -> None:
 
         What it runs on
           64-bit x86 Linux with glibc {glibc} or newer and an X11 or Wayland desktop
-          (`ldd --version` shows a system's glibc). Qt needs a few system libraries
+          (`ldd --version` shows a system's glibc; ./driftless and ./install.sh check it
+          first and say so on an older system). Qt needs a few system libraries
           that most desktops have; on a minimal system install them with
             Debian/Ubuntu: sudo apt install libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1
             Fedora:        sudo dnf install xcb-util-cursor libxkbcommon-x11 mesa-libEGL
@@ -311,14 +317,26 @@ def write_readme(path: Path, glibc: str) -> None:
     path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
+def write_launcher(folder: Path, glibc: str) -> None:
+    """./driftless (checks glibc, then runs the app, which the tarball holds as
+    ``BINARY``), glibc-check.sh with the build's own need written in, and install.sh."""
+    check = (HERE / "glibc-check.sh").read_text(encoding="utf-8")
+    check, count = re.subn(r"(?m)^NEED=.*$", f"NEED={glibc}", check)
+    assert count == 1, "glibc-check.sh sets NEED once"
+    (folder / "glibc-check.sh").write_text(check, encoding="utf-8")
+    shutil.copyfile(HERE / "launcher.sh", folder / "driftless")
+    shutil.copyfile(HERE / "install.sh", folder / "install.sh")
+    for name in ("driftless", "glibc-check.sh", "install.sh"):
+        (folder / name).chmod(0o755)
+
+
 def write_extras(folder: Path, app_dir: Path) -> None:
     """Everything the tarball holds beside the app."""
     folder.mkdir(parents=True)
     write_readme(folder / "README", needed_glibc(app_dir))
     write_licences(folder / "LICENSES", app_dir)
     write_share(folder / "share")
-    shutil.copyfile(HERE / "install.sh", folder / "install.sh")
-    (folder / "install.sh").chmod(0o755)
+    write_launcher(folder, needed_glibc(app_dir))
 
 
 # --- the archives -----------------------------------------------------------------------------
@@ -339,13 +357,20 @@ def normal_mode(mode: int) -> int:
     return 0o644
 
 
-def write_tarball(out: Path, top: str, folders: Iterable[Path], epoch: int) -> None:
+def write_tarball(
+    out: Path,
+    top: str,
+    folders: Iterable[Path],
+    epoch: int,
+    renamed: Mapping[str, str] | None = None,
+) -> None:
     """A .tar.gz of ``folders`` merged under ``top``/: sorted, root-owned, one mtime,
-    symlinks kept as symlinks."""
+    symlinks kept as symlinks. The first folder holding a path wins; ``renamed`` moves a
+    path of any folder first (the app's executable, to make room for the launcher)."""
     entries: dict[str, Path] = {}
     for folder in folders:
         for relative, path in tree(folder):
-            entries.setdefault(relative, path)
+            entries.setdefault((renamed or {}).get(relative, relative), path)
     partial = out.with_name(out.name + ".partial")
     with (
         open(partial, "wb") as raw,
@@ -519,7 +544,7 @@ def make_dist() -> tuple[Path, Path]:
     write_extras(extras, app_dir)
     started = time.monotonic()
     tarball = tarball_path()
-    write_tarball(tarball, top, [extras, app_dir], epoch)
+    write_tarball(tarball, top, [extras, app_dir], epoch, renamed={"driftless": BINARY})
     print(
         f"dist: {tarball.relative_to(ROOT)} {tarball.stat().st_size / 1e6:.0f} MB "
         f"in {time.monotonic() - started:.0f} s",

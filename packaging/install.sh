@@ -54,6 +54,8 @@ if [ ! -x "$HERE/driftless" ] || [ ! -d "$HERE/share/applications" ]; then
     echo "install.sh: run it from the unpacked Driftless folder (driftless and share/ beside it)." >&2
     exit 1
 fi
+# Nothing is installed on a system whose glibc cannot run the app (one sentence says why).
+sh "$HERE/glibc-check.sh" || exit 1
 
 if [ "$HERE" != "$(cd -- "$LIBDIR" 2>/dev/null && pwd -P || echo -)" ]; then
     mkdir -p "$PREFIX/lib"

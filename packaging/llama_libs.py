@@ -120,7 +120,9 @@ def download_sdist(version: str, into: Path) -> Path:
     if found:
         return found[0]
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-    command += ["--no-binary", ":all:", "--no-cache-dir", f"{PACKAGE}=={version}", "-d", str(into)]
+    # Only this package as source: ":all:" would also build its build tools from source
+    # (cmake bootstraps for half an hour on a machine without it).
+    command += ["--no-binary", PACKAGE, "--no-cache-dir", f"{PACKAGE}=={version}", "-d", str(into)]
     subprocess.run(command, check=True)
     return next(into.glob(f"llama_cpp_python-{version}.tar.gz"))
 
@@ -145,7 +147,20 @@ def keep_variants(source: Path) -> None:
 def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-build-", dir=out.parent) as scratch:
         with tarfile.open(sdist) as archive:
-            archive.extractall(scratch, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(scratch, filter="data")
+            else:  # Python 3.11 before 3.11.4 (Debian 12's 3.11.2): the same check by hand
+                for member in archive.getmembers():
+                    target = (Path(scratch) / member.name).resolve()
+                    link = Path(member.linkname) if member.issym() or member.islnk() else None
+                    outside = link is not None and (link.is_absolute() or ".." in link.parts)
+                    if (
+                        not target.is_relative_to(Path(scratch).resolve())
+                        or member.isdev()
+                        or outside
+                    ):
+                        raise SystemExit(f"llama_libs: {sdist.name} holds {member.name!r}")
+                archive.extractall(scratch)
         source = next(Path(scratch).glob("llama_cpp_python-*"))
         keep_variants(source)
         build = Path(scratch) / "build"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The Python that make uses, checked before the virtual environment is made or reused.
 #
-#   sh packaging/venv-check.sh python PYTHON   fail with a sentence unless PYTHON is 3.11
-#                                              with the venv module
+#   sh packaging/venv-check.sh version PYTHON  fail with a sentence unless PYTHON is 3.11
+#   sh packaging/venv-check.sh python PYTHON   the same, and it must have the venv module
+#                                              (system-deps.sh installs it in between)
 #   sh packaging/venv-check.sh venv VENV       remove VENV (saying so) when another Python
 #                                              made it or it is broken, so make makes it again
 set -eu
@@ -16,7 +17,7 @@ version_of() {
 }
 
 case "${1:-}" in
-python)
+version | python)
     python=${2:-}
     if [ -z "$python" ] || ! command -v "$python" >/dev/null 2>&1; then
         echo "make: no Python found. $HOW" >&2
@@ -27,7 +28,7 @@ python)
         echo "make: Driftless needs Python $WANT, and $python is Python $have. $HOW" >&2
         exit 1
     fi
-    if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+    if [ "$1" = python ] && ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
         echo "make: $python has no venv module (with ensurepip). Debian/Ubuntu: sudo apt install python3.11-venv" >&2
         exit 1
     fi
@@ -43,7 +44,7 @@ venv)
     fi
     ;;
 *)
-    echo "usage: $0 python PYTHON | venv VENV" >&2
+    echo "usage: $0 version PYTHON | python PYTHON | venv VENV" >&2
     exit 2
     ;;
 esac

@@ -67,34 +67,65 @@ def starter_copy(tmp_path: Path, starter_file: Path) -> Path:
     return target
 
 
+# Every real load in this process, and the fixtures (of any scope) being set up when it
+# happened: a module-scoped fixture loads before a test's own fixtures run, so the guard
+# below must know which fixtures load, not only what a test does itself.
+_LOADS: list[str] = []
+_FIXTURES_BEING_SET_UP: list[str] = []
+_LOADING_FIXTURES: dict[str, str] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[None]:
+    _FIXTURES_BEING_SET_UP.append(fixturedef.argname)
+    try:
+        yield
+    finally:
+        _FIXTURES_BEING_SET_UP.pop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_loads_noted() -> Iterator[None]:
+    """Notes every real model load (or 16-bit copy) for the whole session."""
+    import llama_cpp
+
+    def noting(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            _LOADS.append(what)
+            for name in _FIXTURES_BEING_SET_UP:
+                _LOADING_FIXTURES.setdefault(name, what)
+            return real(*args, **kwargs)
+
+        return noted
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(llama_cpp, "Llama", noting("Llama()", llama_cpp.Llama))
+        for name in ("llama_model_load_from_file", "llama_model_quantize"):
+            patch.setattr(llama_cpp, name, noting(name, getattr(llama_cpp, name)))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _real_models_only_in_slow_tests(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, _real_loads_noted: None
 ) -> Iterator[None]:
     """A test that loads a real model (or makes a 16-bit copy) must be marked ``slow``.
 
     ``make test-fast`` leaves slow tests out; this keeps the mark honest for everything
     that loads in this process: the load goes ahead (in whichever thread), and the test
-    fails at teardown, naming the mark to add.
+    fails at teardown, naming the mark to add. A test also fails when a fixture it uses
+    loaded a model, even a module-scoped one set up for an earlier test.
     """
-    if request.node.get_closest_marker("slow") is not None:
-        yield
-        return
-    import llama_cpp
-
-    loads: list[str] = []
-
-    def noting(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def noted(*args: Any, **kwargs: Any) -> Any:
-            loads.append(what)
-            return real(*args, **kwargs)
-
-        return noted
-
-    monkeypatch.setattr(llama_cpp, "Llama", noting("Llama()", llama_cpp.Llama))
-    for name in ("llama_model_load_from_file", "llama_model_quantize"):
-        monkeypatch.setattr(llama_cpp, name, noting(name, getattr(llama_cpp, name)))
+    before = len(_LOADS)
     yield
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    loads = _LOADS[before:]
+    loads += [
+        f"{_LOADING_FIXTURES[name]} in its fixture {name!r}"
+        for name in request.fixturenames
+        if name in _LOADING_FIXTURES
+    ]
     if loads:
         pytest.fail(
             f"{request.node.nodeid} loads a real model ({loads[0]}): mark it "

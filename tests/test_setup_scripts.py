@@ -109,3 +109,15 @@ def test_a_failed_apt_install_is_a_failure(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "could not install" in done.stderr and "not marked done" in done.stderr
     assert "install -y" in calls.read_text(), "it did try"
+
+
+def test_the_venv_module_is_checked_after_system_deps_installs_it(tmp_path: Path) -> None:
+    """On a fresh Debian, python3.11-venv comes from system-deps.sh: checking for venv
+    before it runs stops the set-up that would have installed it (found by make rehearse)."""
+    venv = tmp_path / "venv"
+    done = run(["make", "-n", "-C", str(ROOT), "setup", f"VENV={venv}", "PYTHON=python3.11"])
+    assert done.returncode == 0, done.stderr
+    steps = done.stdout
+    assert steps.index("venv-check.sh version") < steps.index("system-deps.sh")
+    assert steps.index("system-deps.sh") < steps.index("venv-check.sh python")
+    assert steps.index("venv-check.sh python") < steps.index("-m venv")

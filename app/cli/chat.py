@@ -321,7 +321,13 @@ def reply(
             finally:  # a second Ctrl-C may land on the line above
                 if writer is not None:
                     writer.finish(ending, stats=reply_stats(engine.last_stats), error=error)
+    if engine.last_stats is not None and engine.last_stats.finish_reason == "length":
+        status(LENGTH_NOTE.format(limit=params.max_tokens))
     return "".join(pieces)
+
+
+# A reply cut at the limit ends mid-sentence and would otherwise look complete.
+LENGTH_NOTE = "The reply stopped at the {limit:,}-token limit; --max-tokens N allows longer ones."
 
 
 def announce_fallback(engine: ChatEngine, announced: set[str]) -> None:

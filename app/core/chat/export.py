@@ -33,8 +33,48 @@ def export_document(
         "exported_at": stamp(utc_now()),
         "conversation": conversation.to_json(),
         "current_thread": [message.id for message in thread],
-        "messages": [message.to_json() for message in messages],
+        "messages": [with_finish(message) for message in messages],
     }
+
+
+def finish_of(message: Message) -> str | None:
+    """How a reply ended, in the words of an export: "stop" (the model ended it), "length"
+    (cut at its token limit), "stopped" (by the person), "error" or "incomplete"
+    (interrupted); ``None`` for what is not a reply.
+
+    The store keeps a cut reply as complete; its limit is in its parameters, and a reply
+    that used every token it was allowed was cut there (the engine ends it at the limit).
+    """
+    if message.role != "assistant":
+        return None
+    if message.status == "cancelled":
+        return "stopped"
+    if message.status != "complete":
+        return message.status
+    limit = (message.params or {}).get("max_tokens")
+    tokens = message.completion_tokens
+    if isinstance(limit, int) and tokens is not None and tokens >= limit:
+        return "length"
+    return "stop"
+
+
+def with_finish(message: Message) -> dict[str, Any]:
+    """The message's JSON and, for a reply, how it ended (``status`` stays as stored, so
+    Import reads it back unchanged)."""
+    document = message.to_json()
+    finish = finish_of(message)
+    if finish is not None:
+        document["finish"] = finish
+    return document
+
+
+def _heading_note(message: Message) -> str | None:
+    finish = finish_of(message)
+    if finish == "length":
+        return f"stopped at the {(message.params or {})['max_tokens']:,}-token limit"
+    if finish in (None, "stop"):
+        return None if message.status == "complete" else message.status
+    return finish
 
 
 def render_markdown(conversation: Conversation, thread: Sequence[Message]) -> str:
@@ -49,8 +89,9 @@ def render_markdown(conversation: Conversation, thread: Sequence[Message]) -> st
         lines += ["", "## System prompt", "", conversation.system_prompt]
     for message in thread:
         heading = f"## {message.role.capitalize()}"
-        if message.status != "complete":
-            heading += f" ({message.status})"
+        note = _heading_note(message)
+        if note is not None:
+            heading += f" ({note})"
         lines += ["", heading, ""]
         details = [f"`{message.model_lock_id}`"] if message.model_lock_id else []
         if message.completion_tokens is not None:

@@ -10,9 +10,7 @@ chunk survives a power cut.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 import sqlite3
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.classify.classifier import NEEDS_REVIEW, ClassifierInfo, Prediction
+from app.core.classify.dialect import CsvDialect, dialect_of
 from app.core.classify.errors import ClassifyError
 from app.core.db import Database
 from app.core.fsutil import atomic_write_bytes
@@ -367,15 +366,23 @@ class RunStore:
                 cells.append(row.problem or "")
             yield [spreadsheet_safe(cell) for cell in cells]
 
-    def export_csv(self, run_id: int, path: Path, *, include_problems: bool = False) -> int:
-        """Write a run's results as CSV (atomically); returns the number of rows written."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        rows = 0
-        for cells in self.csv_rows(run_id, include_problems=include_problems):
-            writer.writerow(cells)
-            rows += 1
-        atomic_write_bytes(Path(path), buffer.getvalue().encode("utf-8"))
+    def export_csv(
+        self,
+        run_id: int,
+        path: Path,
+        *,
+        include_problems: bool = False,
+        dialect: CsvDialect | None = None,
+    ) -> int:
+        """Write a run's results as CSV (atomically); returns the number of rows written.
+
+        Laid out as ``dialect``, else as the run's input file is (its delimiter, BOM and
+        line ends: see :mod:`.dialect`), so a spreadsheet opens them as it saved the input.
+        """
+        if dialect is None:
+            dialect = dialect_of(Path(self.get_run(run_id).input_path))
+        data, rows = dialect.render(self.csv_rows(run_id, include_problems=include_problems))
+        atomic_write_bytes(Path(path), data)
         return rows - 1
 
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -54,6 +55,13 @@ class ApiState:
     url: str = ""
     error: str = ""
     needs_key: bool = False
+    network_urls: tuple[str, ...] = ()
+    """Where other machines reach it (this machine's own addresses, never 0.0.0.0)."""
+
+    @property
+    def local_url(self) -> str:
+        """The address to call from this machine (a server on every address answers here)."""
+        return self.url.replace(f"//{EVERYWHERE}:", f"//{LOOPBACK}:")
 
     @property
     def text(self) -> str:
@@ -61,10 +69,27 @@ class ApiState:
             return "Stopping the server…" if self.running else "Starting the server…"
         if self.running:
             suffix = " (an API key is required)" if self.needs_key else ""
-            return f"Serving at {self.url}{suffix}"
+            where = self.local_url
+            if self.url != where:  # on every address: say which ones others can use
+                others = " or ".join(self.network_urls) or "no address (no network is up)"
+                where = f"{where} here, and for other machines at {others}"
+            return f"Serving at {where}{suffix}"
         if self.error:
             return f"Not serving: {self.error}"
         return "Not serving. Programs on this machine can use your models once it is on."
+
+
+def network_urls(port: int) -> tuple[str, ...]:
+    """The API's address on each of this machine's IPv4 addresses that other machines can
+    reach (the server binds IPv4; loopback and link-local addresses are left out)."""
+    from PySide6.QtNetwork import QAbstractSocket, QNetworkInterface
+
+    ipv4 = QAbstractSocket.NetworkLayerProtocol.IPv4Protocol
+    return tuple(
+        f"http://{address.toString()}:{port}/v1"
+        for address in QNetworkInterface.allAddresses()
+        if address.protocol() == ipv4 and not address.isLoopback() and not address.isLinkLocal()
+    )
 
 
 def config_from(settings: Settings) -> ServeConfig:
@@ -166,9 +191,14 @@ class ApiController(QObject):
         self._task = None
         started = cast(Server, server)
         self.server = started
-        needs_key = bool(self._config and self._config.api_key)
+        config = self._config
+        needs_key = bool(config and config.api_key)
+        port = urlsplit(started.url).port or 0
+        others = network_urls(port) if config and config.host == EVERYWHERE else ()
         log.info("Serving the API at %s.", started.url)
-        self._set_state(ApiState(running=True, url=started.url, needs_key=needs_key))
+        self._set_state(
+            ApiState(running=True, url=started.url, needs_key=needs_key, network_urls=others)
+        )
 
     @Slot(object)
     def _on_stop_succeeded(self, _result: object) -> None:

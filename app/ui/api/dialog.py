@@ -7,7 +7,9 @@ While the server runs its settings are locked: they apply at the next start.
 
 from __future__ import annotations
 
+import json
 import secrets
+import shlex
 import time
 
 from PySide6.QtCore import Qt, QTimer, Slot
@@ -33,28 +35,37 @@ from app import APP_NAME
 from app.core.paths import Paths
 from app.core.serve.server import API_KEY_ENV, MIN_KEY_LENGTH
 from app.core.settings import Settings, SettingsError, load_settings, save_settings
-from app.ui.api.controller import ApiController, ApiState
+from app.ui.api.controller import ApiController, ApiState, network_urls
 
 REFRESH_MS = 1000
+COPIED_MS = 1500  # how long a copy button says "Copied"
 
 
-def example_command(url: str, needs_key: bool) -> str:
-    """A ``curl`` call a user can paste into a terminal as it is."""
-    auth = f' \\\n  -H "Authorization: Bearer ${API_KEY_ENV}"' if needs_key else ""
+HIDDEN_KEY = "********"
+
+
+def example_command(url: str, key: str | None) -> str:
+    """A ``curl`` call that works as pasted into a terminal: with a key, its first line
+    sets it (``HIDDEN_KEY`` in place of the key shows where it goes without showing it)."""
+    if not key:
+        set_key = auth = ""
+    else:
+        value = key if key == HIDDEN_KEY else shlex.quote(key)
+        set_key = f"{API_KEY_ENV}={value}\n"
+        auth = f' \\\n  -H "Authorization: Bearer ${API_KEY_ENV}"'
     return (
-        f"curl {url}/chat/completions{auth} \\\n"
+        f"{set_key}curl {url}/chat/completions{auth} \\\n"
         '  -H "Content-Type: application/json" \\\n'
         '  -d \'{"model": "default", "messages": '
         '[{"role": "user", "content": "Say hello"}]}\''
     )
 
 
-def python_example(url: str, needs_key: bool) -> str:
-    key = f'os.environ["{API_KEY_ENV}"]' if needs_key else '"none"'
-    imports = "import os\n" if needs_key else ""
+def python_example(url: str, key: str | None) -> str:
+    value = json.dumps(key) if key else '"none"'
     return (
-        f"{imports}from openai import OpenAI\n\n"
-        f'client = OpenAI(base_url="{url}", api_key={key})\n'
+        "from openai import OpenAI\n\n"
+        f'client = OpenAI(base_url="{url}", api_key={value})\n'
         "reply = client.chat.completions.create(\n"
         '    model="default", messages=[{"role": "user", "content": "Say hello"}]\n'
         ")\n"
@@ -86,6 +97,7 @@ class ApiDialog(QDialog):
         self.port.setAccessibleName("Port")
         self.network = QCheckBox("Let other machines on the network connect (needs the key)")
         self.network.setChecked(settings.api_network)
+        self.network.toggled.connect(self._on_settings_edited)
         self.key = QLineEdit(settings.api_key or "")
         self.key.setEchoMode(QLineEdit.EchoMode.Password)
         self.key.setPlaceholderText("none: any program on this machine may connect")
@@ -95,6 +107,7 @@ class ApiDialog(QDialog):
         self.generate.clicked.connect(self._on_generate_clicked)
         self.show_key = QCheckBox("Show")
         self.show_key.toggled.connect(self._on_show_key_toggled)
+        self.key.textChanged.connect(self._on_settings_edited)
         key_row = QHBoxLayout()
         key_row.addWidget(self.key, 1)
         key_row.addWidget(self.show_key)
@@ -128,8 +141,17 @@ class ApiDialog(QDialog):
         copy_row.addStretch(1)
         copy_row.addWidget(self.copy_curl)
         copy_row.addWidget(self.copy_python)
+        self.copied = QTimer(self)
+        self.copied.setSingleShot(True)
+        self.copied.setInterval(COPIED_MS)
+        self.copied.timeout.connect(self._on_copied_timeout)
+        self.reach = QLabel()
+        self.reach.setWordWrap(True)
+        self.reach.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reach.setAccessibleName("Where to call it")
         example_box = QGroupBox("Call it")
         example_layout = QVBoxLayout(example_box)
+        example_layout.addWidget(self.reach)
         example_layout.addWidget(self.example)
         example_layout.addLayout(copy_row)
 
@@ -190,6 +212,12 @@ class ApiDialog(QDialog):
             self.controller.stop()
             return
         key = self.key.text().strip()
+        if self.network.isChecked() and not key:
+            self.status.setText(
+                "Not serving: other machines may connect only with an API key. Type one "
+                "under API key, or press Generate."
+            )
+            return
         if key and len(key) < MIN_KEY_LENGTH:
             self.status.setText(
                 f"Not serving: the API key is too short; use at least {MIN_KEY_LENGTH} "
@@ -213,6 +241,11 @@ class ApiDialog(QDialog):
     def _on_show_key_toggled(self, shown: bool) -> None:
         mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
         self.key.setEchoMode(mode)
+        self._show_examples(self.controller.state)
+
+    @Slot()
+    def _on_settings_edited(self) -> None:
+        self._show_examples(self.controller.state)
 
     @Slot(bool)
     def _on_autostart_toggled(self, _checked: bool) -> None:
@@ -223,13 +256,25 @@ class ApiDialog(QDialog):
 
     @Slot()
     def _on_copy_curl_clicked(self) -> None:
-        state = self.controller.state
-        QGuiApplication.clipboard().setText(example_command(self._url(state), state.needs_key))
+        url, key = self._call_details(self.controller.state)
+        QGuiApplication.clipboard().setText(example_command(url, key))
+        self._say_copied(self.copy_curl)
 
     @Slot()
     def _on_copy_python_clicked(self) -> None:
-        state = self.controller.state
-        QGuiApplication.clipboard().setText(python_example(self._url(state), state.needs_key))
+        url, key = self._call_details(self.controller.state)
+        QGuiApplication.clipboard().setText(python_example(url, key))
+        self._say_copied(self.copy_python)
+
+    def _say_copied(self, button: QPushButton) -> None:
+        self._on_copied_timeout()  # the other button says its name again
+        button.setText("Copied")
+        self.copied.start()
+
+    @Slot()
+    def _on_copied_timeout(self) -> None:
+        self.copy_curl.setText("Copy curl")
+        self.copy_python.setText("Copy Python")
 
     @Slot(object)
     def _on_controller_state_changed(self, state: ApiState) -> None:
@@ -239,21 +284,44 @@ class ApiDialog(QDialog):
         editable = not state.running and not state.busy
         for field in (self.port, self.network, self.key, self.generate, self.cors):
             field.setEnabled(editable)  # "Show" and the start-up choice stay usable
-        url = self._url(state)
-        needs_key = state.needs_key if state.running else bool(self.key.text().strip())
-        self.example.setPlainText(
-            example_command(url, needs_key) + "\n\n" + python_example(url, needs_key)
-        )
+        self._show_examples(state)
         if state.running:
             self.timer.start()
         else:
             self.timer.stop()
         self.refresh_activity()
 
-    def _url(self, state: ApiState) -> str:
-        """The address to call from this machine (a server on every address answers here too)."""
-        url = state.url or f"http://127.0.0.1:{self.port.value()}/v1"
-        return url.replace("//0.0.0.0:", "//127.0.0.1:")
+    def _call_details(self, state: ApiState) -> tuple[str, str | None]:
+        """The address the examples call (this machine's own network address when other
+        machines may connect, so the example works from them too) and the key."""
+        if state.running:
+            url = state.network_urls[0] if state.network_urls else state.local_url
+            return url, (self.key.text().strip() or None) if state.needs_key else None
+        port = self.port.value()
+        others = network_urls(port) if self.network.isChecked() else ()
+        url = others[0] if others else f"http://127.0.0.1:{port}/v1"
+        return url, self.key.text().strip() or None
+
+    def _show_examples(self, state: ApiState) -> None:
+        """The examples as copied, except that the key shows only when Show is ticked."""
+        url, key = self._call_details(state)
+        if key and not self.show_key.isChecked():
+            key = HIDDEN_KEY
+        self.example.setPlainText(example_command(url, key) + "\n\n" + python_example(url, key))
+        if state.running and state.network_urls:
+            self.reach.setText(
+                "Other machines call " + " or ".join(state.network_urls) + "; this one "
+                f"also {state.local_url}. Copy curl and Copy Python copy the key with it."
+            )
+        elif state.running and state.url != state.local_url:
+            self.reach.setText(
+                f"This machine has no network address others can reach; {state.local_url} "
+                "works here."
+            )
+        elif state.running:
+            self.reach.setText(f"Programs on this machine call {state.local_url}.")
+        else:
+            self.reach.setText("Once it serves, the examples below call it as they are.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()

@@ -28,6 +28,7 @@ from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
 from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
 from app.ui.active_model import ActiveModel
 from app.ui.models.behaviour import BehaviourPrompts
+from app.ui.models.behaviour_watch import BehaviourWatcher
 from app.ui.models.busy import BusyStrip
 from app.ui.models.download_model import DownloadRequest
 from app.ui.models.downloads import DownloadQueue
@@ -111,7 +112,12 @@ class InstalledTab(QWidget):
         self.export_lock_button = self.files.export_lock_button
         self.import_lock_button = self.files.import_lock_button
         self.import_files = self.files.import_files
-        self.recorder = RecordActions(self, store, self.busy, self.status, self.selected_model)
+        self.recorder = RecordActions(
+            self, store, self.busy, self.status, self.selected_model, self._check_sets_of
+        )
+        # A check or recording made on the command line shows without a restart.
+        self.watcher = BehaviourWatcher(store.paths, self)
+        self.watcher.changed.connect(self.refresh)
 
         tools = QHBoxLayout()
         for widget in self.files.buttons():
@@ -127,6 +133,7 @@ class InstalledTab(QWidget):
             self.remove_button,
             self.folder_button,
             self.behaviour_button,
+            self.recorder.check_button,
             self.recorder.record_button,
         ):
             actions.addWidget(widget)
@@ -180,6 +187,12 @@ class InstalledTab(QWidget):
     def _on_active_model_changed(self, _model_id: str) -> None:
         self.refresh()
 
+    def _check_sets_of(self, model: InstalledModel) -> list[str]:
+        behaviour = self.table_model.behaviour(model.id)
+        if behaviour is None:
+            return []
+        return sorted({r.name for r in behaviour.results} | set(behaviour.recorded))
+
     def selected_model(self) -> InstalledModel | None:
         rows = self.table.selectionModel().selectedRows()
         return self.table_model.model_at(rows[0].row()) if rows else None
@@ -209,6 +222,11 @@ class InstalledTab(QWidget):
         self.folder_button.setEnabled(has)
         behaviour = self.table_model.behaviour(model.id) if model else None
         self.behaviour_button.setEnabled(behaviour is not None and bool(behaviour.results))
+        self.behaviour_button.setToolTip(
+            "Recorded, not checked yet: Check now makes the first report"
+            if behaviour is not None and not behaviour.results
+            else "The last behaviour check of the selected model"
+        )
         details = describe(model).replace("\n", " · ") if model else ""
         if behaviour is not None:
             details = f"{behaviour.line} · {details}"

@@ -6,8 +6,12 @@ scripted engine, so these tests load no model.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -20,7 +24,7 @@ from pytestqt.qtbot import QtBot
 from app.core.models.store import ModelStore
 from app.core.serve.server import ApiServer, ServeConfig
 from app.core.settings import api_key_path, load_settings, save_settings
-from app.ui.api.controller import ApiController, Server
+from app.ui.api.controller import ApiController, Server, network_urls
 from app.ui.api.dialog import ApiDialog
 from app.ui.main_window import MainWindow
 from tests.fake_engine import FakeEngine
@@ -120,6 +124,11 @@ def test_a_key_is_required_and_kept_private(
     assert "an API key is required" in dialog.status.text()
     assert "Authorization: Bearer $DRIFTLESS_API_KEY" in dialog.example.toPlainText()
     assert KEY not in dialog.example.toPlainText(), "the example does not print the key"
+    assert "DRIFTLESS_API_KEY=********\ncurl" in dialog.example.toPlainText()
+    dialog.show_key.setChecked(True)
+    assert f"DRIFTLESS_API_KEY={KEY}\ncurl" in dialog.example.toPlainText()
+    dialog.show_key.setChecked(False)
+    assert KEY not in dialog.example.toPlainText()
     wrong = openai.OpenAI(base_url=state.url, api_key="wrong", max_retries=0, timeout=10)
     with pytest.raises(openai.AuthenticationError):
         wrong.models.list()
@@ -133,9 +142,12 @@ def test_a_key_is_required_and_kept_private(
 
 def test_other_machines_only_with_a_key(qtbot: QtBot, dialog: ApiDialog) -> None:
     dialog.network.setChecked(True)
-    switch(qtbot, dialog)
-    assert not dialog.controller.state.running
-    assert "would let other machines use your models" in dialog.status.text()
+    qtbot.mouseClick(dialog.switch, Qt.MouseButton.LeftButton)
+    assert not dialog.controller.state.running and dialog.controller.server is None
+    assert dialog.status.text() == (
+        "Not serving: other machines may connect only with an API key. Type one under "
+        "API key, or press Generate."
+    ), "the window's own words, not command-line flags"
     assert dialog.switch.isEnabled() and refuses(dialog.port.value())
 
     dialog.key.setText("short")
@@ -144,6 +156,46 @@ def test_other_machines_only_with_a_key(qtbot: QtBot, dialog: ApiDialog) -> None
 
     qtbot.mouseClick(dialog.generate, Qt.MouseButton.LeftButton)
     assert len(dialog.key.text()) >= 24 and dialog.show_key.isChecked()
+
+
+def test_other_machines_get_real_addresses_and_a_curl_that_works_as_pasted(
+    qtbot: QtBot, dialog: ApiDialog
+) -> None:
+    port = dialog.port.value()
+    others = network_urls(port)
+    if not others:
+        pytest.skip("this machine has no network address besides loopback to serve on")
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed, so the copied command cannot be run as pasted")
+    dialog.network.setChecked(True)
+    dialog.key.setText(KEY)
+    assert others[0] in dialog.example.toPlainText(), "the example shows it before it starts"
+    switch(qtbot, dialog)
+    state = dialog.controller.state
+    assert state.running and state.network_urls == others
+    assert "0.0.0.0" not in dialog.status.text() + dialog.example.toPlainText()
+    assert dialog.status.text() == (
+        f"Serving at http://127.0.0.1:{port}/v1 here, and for other machines at "
+        f"{' or '.join(others)} (an API key is required)"
+    )
+    assert others[0] in dialog.reach.text() and KEY not in dialog.example.toPlainText()
+
+    qtbot.mouseClick(dialog.copy_curl, Qt.MouseButton.LeftButton)
+    assert dialog.copy_curl.text() == "Copied" and dialog.copy_python.text() == "Copy Python"
+    copied = QApplication.clipboard().text()
+    assert copied.startswith(f"DRIFTLESS_API_KEY={KEY}\ncurl {others[0]}/chat/completions")
+    # Pasted into a shell with nothing set, it is answered.
+    answered = subprocess.run(
+        ["sh", "-c", copied], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True
+    )
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["choices"][0]["message"]["content"] == (
+        "Hello from the API."
+    )
+    qtbot.mouseClick(dialog.copy_python, Qt.MouseButton.LeftButton)
+    assert dialog.copy_python.text() == "Copied" and dialog.copy_curl.text() == "Copy curl"
+    assert f'api_key="{KEY}"' in QApplication.clipboard().text()
+    qtbot.waitUntil(lambda: dialog.copy_python.text() == "Copy Python", timeout=5_000)
 
 
 def test_a_taken_port_is_a_sentence_not_a_crash(qtbot: QtBot, dialog: ApiDialog) -> None:

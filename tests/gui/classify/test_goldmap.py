@@ -47,7 +47,7 @@ def test_the_picker_shows_values_counts_and_a_marked_guess_then_the_map_scores_r
     table = editor.table
     zeros = sum(1 for _, g in rows if g == "0")
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["0", "1"]
-    assert [table.item(r, 1).text() for r in range(2)] == [f"{zeros:,}", f"{200 - zeros:,}"]
+    assert [table.item(r, 1).text() for r in range(2)] == [f"{zeros:,}", f"{len(rows) - zeros:,}"]
     assert [c.currentText() for c in editor.combos] == ["negative", "positive"]
     assert all(table.item(r, 3).text().startswith("guess") for r in range(2))
     assert table.item(0, 3).font().italic()

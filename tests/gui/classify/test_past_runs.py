@@ -39,7 +39,7 @@ from app.ui.classify.page import ClassifyPage
 from app.ui.classify.runs import RunColumn, RunsModel
 from tests.unit.classify.sst2 import OracleClassifier, sst2_rows, write_sst2
 
-ROWS = 200
+ROWS = len(sst2_rows(200))  # 200, or the ten fallback rows without the data folder
 
 
 def make_run(paths: Paths, source: Path, rows: list[tuple[str, str]]) -> int:
@@ -81,7 +81,7 @@ def test_a_past_run_is_listed_evaluated_from_its_results_reopened_and_exported(
         model = page.runs_tab.model
         assert model.rowCount() == 2  # the newest first
         cell = lambda r, c: model.data(model.index(r, c))  # noqa: E731
-        assert (cell(1, RunColumn.FILE), cell(1, RunColumn.ROWS)) == ("sst2_train.tsv", "200")
+        assert (cell(1, RunColumn.FILE), cell(1, RunColumn.ROWS)) == ("sst2_train.tsv", f"{ROWS}")
         assert cell(1, RunColumn.LABEL_SET).startswith("sentiment")
         assert cell(1, RunColumn.MODEL) == "prompt · scripted"
         assert cell(1, RunColumn.ACCURACY) == "—" and cell(0, RunColumn.ACCURACY) == "no gold"

@@ -188,7 +188,9 @@ def test_hostile_templates_cannot_reach_python(name: str, tmp_path: Path) -> Non
 def test_templates_cannot_hang_or_exhaust_the_engine(name: str) -> None:
     started = time.monotonic()
     rendered = ChatTemplate(HUNGRY_TEMPLATES[name]).render([user("Hi")])
-    assert time.monotonic() - started < 3.0
+    # They would run without end: any bound proves they were stopped; this one is generous
+    # for a loaded two-core machine (the budget's deadline is 2 s).
+    assert time.monotonic() - started < 20
     assert rendered.used_fallback
     assert rendered.problem is not None
 
@@ -364,10 +366,10 @@ def test_a_template_over_budget_is_stopped_from_inside_and_named(name: str) -> N
     assert rendered.problem is not None
     assert rendered.problem.startswith("The model's chat template was stopped: it ")
     assert limit in rendered.problem
-    # Set aside for good: the next render does not pay the same seconds again.
-    started = time.monotonic()
-    assert chat.render([user("Hi")]).problem == rendered.problem
-    assert time.monotonic() - started < 1.0
+    # Set aside for good: the next render does not run the template again.
+    assert not chat.usable
+    again = chat.render([user("Hi")])
+    assert again.used_fallback and again.problem == rendered.problem
 
 
 def test_the_nested_loop_is_stopped_by_its_step_count(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -410,7 +412,8 @@ def test_a_cancelled_render_raises_cancelled_at_once(monkeypatch: pytest.MonkeyP
     started = time.monotonic()
     with pytest.raises(Cancelled):
         chat.render([user("Hi")], cancel=cancel)
-    assert time.monotonic() - started < 1.0
+    # Far below the 60 s the template would run: the cancel stopped it (generous for load).
+    assert time.monotonic() - started < 20
     assert chat.usable  # cancelling is not the template's fault
 
 
@@ -432,7 +435,8 @@ def test_the_budget_keeps_real_templates_fast() -> None:
     started = time.perf_counter()
     for _ in range(20):
         assert not chat.render(conversation).used_fallback
-    assert (time.perf_counter() - started) / 20 < 0.05
+    # Generous for a loaded machine (about 5 ms here); speed itself is measured in bench/.
+    assert (time.perf_counter() - started) / 20 < 0.5
 
 
 MEMORY_PROBE = """

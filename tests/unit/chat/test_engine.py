@@ -93,6 +93,7 @@ def stats_of(engine: ChatEngine) -> GenerationStats:
 # --- loading -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_active_model_loads_with_a_default_context_of_4096(engine: Engine) -> None:
     loaded = engine.loaded
     assert loaded is not None
@@ -165,7 +166,9 @@ def test_too_little_memory_is_refused_with_the_numbers(
     starter_store: ModelStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("app.core.machine.available_memory", lambda: 50_000_000)
-    with pytest.raises(ModelLoadError, match=r"needs 1\d\d MB of memory; 50 MB is free\."):
+    # The weights (98 MB) count unless this module's engine already holds them: then only
+    # the context does. Either way about 100 to 200 MB, never 50.
+    with pytest.raises(ModelLoadError, match=r"needs [12]\d\d MB of memory; 50 MB is free\."):
         Engine(starter_store).load()
 
 
@@ -182,6 +185,7 @@ def test_nothing_loaded_is_a_clear_error(starter_store: ModelStore) -> None:
 # --- replies -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_reply_streams_and_reports_its_stats(engine: Engine) -> None:
     pieces = list(engine.stream_chat(QUESTION, GREEDY))
     assert pieces and all(pieces)
@@ -197,6 +201,7 @@ def test_a_reply_streams_and_reports_its_stats(engine: Engine) -> None:
     assert json.loads(json.dumps(stats.to_json()))["finish_reason"] == stats.finish_reason
 
 
+@pytest.mark.slow
 def test_max_tokens_ends_a_reply_with_length(engine: Engine) -> None:
     reply(
         engine,
@@ -207,6 +212,7 @@ def test_max_tokens_ends_a_reply_with_length(engine: Engine) -> None:
     assert (stats.completion_tokens, stats.finish_reason) == (3, "length")
 
 
+@pytest.mark.slow
 def test_a_stop_string_ends_the_reply_before_it(engine: Engine) -> None:
     messages = [user("Write a long story about a lighthouse keeper.")]
     full = reply(engine, messages, GREEDY.replace(max_tokens=24))
@@ -216,6 +222,7 @@ def test_a_stop_string_ends_the_reply_before_it(engine: Engine) -> None:
     assert stats_of(engine).finish_reason == "stop"
 
 
+@pytest.mark.slow
 def test_pieces_never_split_a_utf8_character(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,6 +245,7 @@ def test_split_at_stop_holds_back_what_could_start_a_stop_string() -> None:
     assert split_at_stop("ends with E", ("END",)) == ("ends with ", "E", False)
 
 
+@pytest.mark.slow
 def test_cancel_between_tokens_raises_cancelled_with_stats(engine: Engine) -> None:
     cancel = CancelToken()
     received = []
@@ -251,6 +259,7 @@ def test_cancel_between_tokens_raises_cancelled_with_stats(engine: Engine) -> No
     assert len(received) == 1 and stats.completion_tokens == 1
 
 
+@pytest.mark.slow
 def test_a_cancelled_token_stops_before_any_text(engine: Engine) -> None:
     cancel = CancelToken()
     cancel.cancel()
@@ -275,6 +284,7 @@ class TripsInsideDecode(CancelToken):
         return super().cancelled
 
 
+@pytest.mark.slow
 def test_the_abort_callback_stops_a_long_prompt_inside_llama_decode(engine: Engine) -> None:
     llama = engine.llama
     before = reply(engine, QUESTION)
@@ -292,6 +302,7 @@ def test_the_abort_callback_stops_a_long_prompt_inside_llama_decode(engine: Engi
     assert reply(engine, QUESTION) == before
 
 
+@pytest.mark.slow
 def test_follow_up_turns_reuse_the_kv_cache(engine: Engine) -> None:
     first = reply(engine, QUESTION)
     one = stats_of(engine)
@@ -304,6 +315,7 @@ def test_follow_up_turns_reuse_the_kv_cache(engine: Engine) -> None:
     assert stats_of(engine).cached_tokens <= 5
 
 
+@pytest.mark.slow
 def test_counting_tokens_matches_the_prompt_sent(engine: Engine) -> None:
     budget = engine.check_fits(QUESTION, GREEDY)
     assert budget == ContextBudget(engine.count_tokens(QUESTION), GREEDY.max_tokens, 4096)
@@ -323,6 +335,7 @@ def test_an_overflowing_conversation_is_refused_not_truncated(starter_store: Mod
             small.stream_chat(messages, GREEDY)  # raised by the call itself
 
 
+@pytest.mark.slow
 def test_a_llama_cpp_failure_is_a_generation_error(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -348,11 +361,13 @@ def test_a_llama_cpp_failure_is_a_generation_error(
     assert stats_of(engine).finish_reason == "error"
 
 
+@pytest.mark.slow
 def test_an_empty_conversation_is_refused(engine: Engine) -> None:
     with pytest.raises(GenerationError, match="nothing to reply to"):
         engine.stream_chat([], GREEDY)
 
 
+@pytest.mark.slow
 def test_the_engine_refuses_a_second_thread(engine: Engine) -> None:
     stream = engine.stream_chat(QUESTION, GREEDY.replace(max_tokens=40))
     next(stream)

@@ -8,6 +8,7 @@ sentiment set would suggest (0 = positive, 1 = negative) it would be 0.2.
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,9 +34,13 @@ FALLBACK = [
 
 
 def sst2_rows(n: int = 200) -> list[tuple[str, str]]:
-    """The first ``n`` SST-2 training rows (the ten above when the data is not here)."""
+    """The first ``n`` SST-2 training rows. Without the data folder (a fresh clone), the ten
+    above over and over, numbered after the first ten so that each text is its own."""
     if not SST2.is_file():
-        return FALLBACK[:n]
+        cycled = zip(range(n), itertools.cycle(FALLBACK), strict=False)
+        return [
+            (text if i < len(FALLBACK) else f"{text} ({i})", label) for i, (text, label) in cycled
+        ]
     with SST2.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)

@@ -96,6 +96,7 @@ def test_a_text_scores_the_same_whatever_shares_its_batch(runner: ModelRunner) -
     assert alone is not None and np.allclose(alone, with_first, atol=0.3)
 
 
+@pytest.mark.slow
 def test_a_text_scores_the_same_on_any_thread_count(runner: ModelRunner) -> None:
     # The tuner may change the thread count between the batches of one run; results
     # must not depend on it.
@@ -109,6 +110,7 @@ def test_a_text_scores_the_same_on_any_thread_count(runner: ModelRunner) -> None
     assert np.array_equal(scores[1], scores[2])
 
 
+@pytest.mark.slow
 def test_multi_token_labels_are_scored_teacher_forced(runner: ModelRunner) -> None:
     labels = LabelSet(
         "routing",
@@ -134,6 +136,7 @@ def test_multi_token_labels_are_scored_teacher_forced(runner: ModelRunner) -> No
     assert float(total[1]) == pytest.approx(expected, abs=0.05)
 
 
+@pytest.mark.slow
 def test_prompted_scoring_reads_obvious_sentiment(runner: ModelRunner) -> None:
     classifier = PromptClassifier(runner, SENTIMENT)
     assert classifier.prior is not None and classifier.prior.sum() == pytest.approx(1.0)
@@ -152,6 +155,7 @@ def test_prompted_scoring_reads_obvious_sentiment(runner: ModelRunner) -> None:
     assert classifier.info.label_set == SENTIMENT.version_id
 
 
+@pytest.mark.slow
 def test_long_texts_are_cut_and_say_so(
     runner: ModelRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -211,6 +215,7 @@ def test_classification_opens_no_socket(
             assert _open_sockets() <= before
 
 
+@pytest.mark.slow
 def test_a_runner_belongs_to_the_thread_that_opened_it(runner: ModelRunner) -> None:
     errors: list[BaseException] = []
 

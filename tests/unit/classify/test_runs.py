@@ -7,6 +7,7 @@ records every text it is asked to classify, so "nothing classified twice" is che
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import signal
@@ -23,6 +24,7 @@ import pytest
 from app.core.cancel import CancelToken
 from app.core.classify.batch import BatchProgress, PauseToken, open_file_run, run_file
 from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
+from app.core.classify.dialect import CsvDialect
 from app.core.classify.errors import DataFileError
 from app.core.classify.labels import LabelSet
 from app.core.classify.runs import RunStore, spreadsheet_safe
@@ -314,3 +316,39 @@ def test_a_run_killed_with_sigkill_resumes_where_it_stopped(tmp_path: Path) -> N
     rows = store.results(run.id)
     assert [r.number for r in rows] == list(range(400))  # nothing lost
     assert all(r.prediction and r.prediction.label == expected_label(r.text) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "delimiter", "line_end", "encoding"),
+    [
+        (b"", "\t", "\n", "utf-8"),
+        (codecs.BOM_UTF8, ";", "\r\n", "utf-8"),
+        (b"", ";", "\r", "cp1252"),  # a legacy encoding: UTF-8 with a BOM, for Excel
+    ],
+)
+def test_an_export_is_laid_out_like_its_input(
+    tmp_path: Path, prefix: bytes, delimiter: str, line_end: str, encoding: str
+) -> None:
+    source = tmp_path / "in.csv"
+    lines = ["text", "Café au lait, s'il vous plaît", "ok"]
+    body = "".join(f'"{t}"{delimiter}{n}{line_end}' for n, t in enumerate(lines))
+    source.write_bytes(prefix + body.encode(encoding))
+    store = RunStore(tmp_path / "classify.sqlite3")
+    columns = choose_columns(sniff(source, encoding=encoding if encoding != "utf-8" else None))
+    list(run_file(store, ScriptedClassifier(), columns))
+    out = tmp_path / "out.csv"
+    run_id = store.list_runs()[0].id
+    assert store.export_csv(run_id, out) == 2
+    data = out.read_bytes()
+    assert data.startswith(
+        (codecs.BOM_UTF8 if prefix or encoding != "utf-8" else b"")
+        + f"row{delimiter}line{delimiter}text{delimiter}".encode()
+    )
+    assert data.count(line_end.encode()) == 3
+    assert "Café au lait" in data.decode("utf-8-sig")
+    # A named dialect wins, and a vanished input falls back to plain CSV.
+    source.unlink()
+    store.export_csv(run_id, out)
+    assert out.read_bytes().startswith(b"row,line,text,")
+    store.export_csv(run_id, out, dialect=CsvDialect(";", bom=True, line_end="\r\n"))
+    assert out.read_bytes().startswith(codecs.BOM_UTF8 + b"row;line;text;")

@@ -31,7 +31,7 @@ def test_one_shot_prints_only_the_reply_on_stdout(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out.strip() and out.endswith("\n")
-    assert err == "Model smollm2-135m-instruct-q4_1, context 4,096 tokens.\n"
+    assert err.startswith("Model smollm2-135m-instruct-q4_1, context 4,096 tokens.\n")
 
 
 @pytest.mark.slow
@@ -45,8 +45,12 @@ def test_one_shot_in_a_subprocess_keeps_stderr_clean(starter_file: Path, tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
-    # Nothing from llama.cpp: no loader lines, no system info, no timings.
-    assert result.stderr == "Model smollm2-135m-instruct-q4_1, context 4,096 tokens.\n"
+    # Nothing from llama.cpp: no loader lines, no system info, no timings; and six tokens
+    # are not enough for a hello from this model, which stderr says.
+    assert result.stderr == (
+        "Model smollm2-135m-instruct-q4_1, context 4,096 tokens.\n"
+        "The reply stopped at the 6-token limit; --max-tokens N allows longer ones.\n"
+    )
 
 
 def test_one_shot_uses_the_options(fake: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,7 +59,10 @@ def test_one_shot_uses_the_options(fake: FakeEngine, capsys: pytest.CaptureFixtu
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert out == "Hello! How\n"
-    assert err == "Model m1, context 512 tokens.\n"
+    assert err == (
+        "Model m1, context 512 tokens.\n"
+        "The reply stopped at the 2-token limit; --max-tokens N allows longer ones.\n"
+    )
     request = fake.requests[0]
     assert request.messages == (system("Be kind."), user("Hi"))
     assert (request.params.seed, request.params.temperature, request.params.max_tokens) == (
@@ -65,6 +72,28 @@ def test_one_shot_uses_the_options(fake: FakeEngine, capsys: pytest.CaptureFixtu
     )
     assert request.params.top_k == 20  # from the Precise preset
     assert fake.loaded is None  # unloaded on the way out
+
+
+def test_a_reply_that_ends_by_itself_gets_no_limit_note(
+    fake: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chat", "--max-tokens", "50", "Hi"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "Hello! How can I help?\n"
+    assert "limit" not in err
+
+
+@pytest.mark.slow
+def test_a_real_reply_cut_at_max_tokens_says_so_on_stderr(
+    starter_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["chat", "--temperature", "0", "--max-tokens", "5", "Tell", "me", "a", "story."])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip()
+    assert err.endswith(
+        "The reply stopped at the 5-token limit; --max-tokens N allows longer ones.\n"
+    )
 
 
 @pytest.mark.parametrize(

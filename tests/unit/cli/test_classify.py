@@ -7,6 +7,7 @@ records every text it is given, so what reaches the model is checked exactly.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -120,7 +121,42 @@ def classify(source: Path, *extra: str) -> int:
 
 
 def output_rows(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    """The results, in whichever dialect they were written (the input's)."""
+    text = path.read_text(encoding="utf-8-sig")
+    delimiter = next(d for d in ("\t", ";", ",") if d in text.splitlines()[0])
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def test_results_keep_the_inputs_delimiter_bom_and_line_ends(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel in Germany saves semicolons, a BOM and CRLF; it opens results the same way."""
+    source = tmp_path / "bewertungen.csv"
+    rows = [("Clichés überall, schade", "0"), ("Großartig; wirklich", "1")]
+    source.write_bytes(
+        codecs.BOM_UTF8
+        + "".join(f'"{a}";{b}\r\n' for a, b in [("text", "label"), *rows]).encode("utf-8")
+    )
+    out = tmp_path / "ergebnisse.csv"
+    assert classify(source, "--output", str(out)) == 0
+    data = out.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8 + b"row;line;text;gold;label;")
+    assert data.count(b"\r\n") == 3 and data.replace(b"\r\n", b"").count(b"\n") == 0
+    assert [(r["text"], r["gold"]) for r in output_rows(out)] == rows
+    # An export of the same run later is laid out the same way.
+    again = tmp_path / "again.csv"
+    assert main(["classify", "--export-run", "1", "--output", str(again)]) == 0
+    assert again.read_bytes() == data
+
+
+def test_results_of_a_plain_comma_file_stay_plain(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_table(tmp_path / "plain.csv")
+    out = tmp_path / "out.csv"
+    assert classify(source, "--output", str(out)) == 0
+    data = out.read_bytes()
+    assert data.startswith(b"row,line,text,gold,label,") and b"\r" not in data
 
 
 @pytest.mark.parametrize(

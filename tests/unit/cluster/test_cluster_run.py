@@ -64,7 +64,8 @@ def _gone(pid: int) -> bool:
 def _exported_rows(store: RunStore, run_id: int, path: Path) -> list[int]:
     store.export_csv(run_id, path)
     with path.open(newline="", encoding="utf-8") as handle:
-        return [int(row["row"]) for row in csv.DictReader(handle)]
+        # laid out like the input (tab-separated SST-2): see app/core/classify/dialect.py
+        return [int(row["row"]) for row in csv.DictReader(handle, delimiter="\t")]
 
 
 def test_the_cluster_gives_the_local_runs_labels_and_probabilities_bit_for_bit(

@@ -1,0 +1,103 @@
+#!/bin/sh
+# `make rehearse`: the README's set-up and `make test` on a fresh Debian 12 machine.
+#
+# Builds a minimal Debian 12 (bookworm) root from Debian's archive with mmdebstrap, holding
+# only Python 3.11, make and git (and what they depend on), clones this checkout's HEAD into
+# it, and runs `make setup` then `make test` there as root, offscreen, in a private mount and
+# PID namespace (chroot). Whatever else the set-up needs (Qt's libraries, a compiler, fonts,
+# python3.11-venv) must come from packaging/system-deps.sh and the Makefile: that is what
+# this finds out. Prints each step's time and "rehearse: passed" or "rehearse: failed".
+#
+# Needs root (or sudo) and the network (Debian's archive and PyPI). mmdebstrap is installed
+# with apt when missing. Only committed work is rehearsed (a clone of HEAD).
+#
+#   REHEARSE_DIR=/var/tmp/driftless-rehearse   where the root is made (removed first)
+#   REHEARSE_CACHES=host                       copy the host's pip cache (its compiled
+#                                              llama-cpp-python wheel: about 10 minutes saved)
+#                                              and ~/.cache/driftless-build (the packaged app's
+#                                              libraries: about 10 more) into the root;
+#                                              "none" starts cold, as a new machine does
+#   REHEARSE_MIRROR=http://deb.debian.org/debian
+#
+# Behind a proxy that re-signs TLS, the host's certificate bundle (PIP_CERT, else
+# SSL_CERT_FILE) is copied in and named to pip: a fresh machine's pip trusts only its own.
+set -eu
+if [ "$(id -u)" != 0 ]; then
+    exec sudo --preserve-env=REHEARSE_DIR,REHEARSE_CACHES,REHEARSE_MIRROR,HOME,PIP_CERT,SSL_CERT_FILE sh "$0" "$@"
+fi
+CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${REHEARSE_DIR:-/var/tmp/driftless-rehearse}
+CACHES=${REHEARSE_CACHES:-host}
+MIRROR=${REHEARSE_MIRROR:-http://deb.debian.org/debian}
+ROOT=$DIR/root
+LOG=$DIR/rehearse.log
+START=$(date +%s)
+
+say() { echo "rehearse: $*" | tee -a "$LOG" >&2; }
+elapsed() { echo "$(($(date +%s) - $1))s"; }
+
+if ! command -v mmdebstrap >/dev/null 2>&1; then
+    echo "rehearse: installing mmdebstrap" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
+fi
+
+rm -rf "$DIR"
+mkdir -p "$DIR"
+commit=$(git -C "$CHECKOUT" rev-parse HEAD)
+say "rehearsing $commit in a fresh Debian 12 root at $ROOT (log: $LOG)"
+
+step=$(date +%s)
+mmdebstrap --quiet --variant=minbase --include=python3,make,git bookworm "$ROOT" \
+    "deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" \
+    "deb http://deb.debian.org/debian-security bookworm-security main" >>"$LOG" 2>&1
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+say "root built in $(elapsed "$step"): $(chroot "$ROOT" python3 --version), $(chroot "$ROOT" dpkg-query -W -f='${binary:Package}\n' | wc -l) packages"
+
+git clone --quiet --no-local "$CHECKOUT" "$ROOT/root/driftless"
+git -C "$ROOT/root/driftless" checkout --quiet --detach "$commit"
+if [ "$CACHES" = host ]; then
+    home=${HOME:-/root}
+    mkdir -p "$ROOT/root/.cache"
+    for cache in pip driftless-build; do
+        if [ -d "$home/.cache/$cache" ]; then
+            cp -a "$home/.cache/$cache" "$ROOT/root/.cache/"
+            # a build another checkout has under way is not a cache yet
+            rm -rf "$ROOT/root/.cache/$cache"/llama-build-*
+            say "copied the host's ~/.cache/$cache in ($(du -sh "$home/.cache/$cache" | cut -f1))"
+        fi
+    done
+fi
+
+trust=""
+bundle=${PIP_CERT:-${SSL_CERT_FILE:-}}
+if [ -n "$bundle" ] && [ -r "$bundle" ]; then
+    cp "$bundle" "$ROOT/etc/rehearse-ca.pem"
+    trust="PIP_CERT=/etc/rehearse-ca.pem"
+    say "pip trusts the host's certificates ($bundle)"
+fi
+
+# Inside: private mount and PID namespaces (all goes when it ends); a clean
+# environment as on a new machine; Ctrl-C works (a background make ignores it).
+inside() {
+    unshare --mount --pid --fork --kill-child --mount-proc="$ROOT/proc" sh -c '
+        mount --rbind /dev "$0/dev" && mount -t sysfs sysfs "$0/sys" &&
+        mount -t tmpfs tmpfs "$0/tmp" && mount -t tmpfs tmpfs "$0/dev/shm" &&
+        exec chroot "$0" env -i --default-signal=INT HOME=/root LANG=C.UTF-8 TERM=dumb \
+            PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            $2 sh -c "cd /root/driftless && $1"' "$ROOT" "$1" "$trust"
+}
+
+status=passed
+for target in setup test; do
+    step=$(date +%s)
+    if inside "make $target" >>"$LOG" 2>&1; then
+        say "make $target passed in $(elapsed "$step")"
+    else
+        say "make $target FAILED after $(elapsed "$step") (the end of $LOG says why)"
+        status=failed
+        break
+    fi
+done
+grep -E "^(FAILED|ERROR) |[0-9]+ (passed|failed)" "$LOG" | tail -20 >&2 || true
+say "$status in $(elapsed "$START") ($commit)"
+[ "$status" = passed ]
