@@ -362,15 +362,17 @@ def write_tarball(
     top: str,
     folders: Iterable[Path],
     epoch: int,
-    renamed: Mapping[str, str] | None = None,
+    renamed: Mapping[Path, Mapping[str, str]] | None = None,
 ) -> None:
     """A .tar.gz of ``folders`` merged under ``top``/: sorted, root-owned, one mtime,
-    symlinks kept as symlinks. The first folder holding a path wins; ``renamed`` moves a
-    path of any folder first (the app's executable, to make room for the launcher)."""
+    symlinks kept as symlinks. The first folder holding a path wins; ``renamed[folder]``
+    moves paths of that folder alone first (the app's executable, to make room for the
+    launcher of the same name in another folder)."""
     entries: dict[str, Path] = {}
     for folder in folders:
+        moves = (renamed or {}).get(folder, {})
         for relative, path in tree(folder):
-            entries.setdefault((renamed or {}).get(relative, relative), path)
+            entries.setdefault(moves.get(relative, relative), path)
     partial = out.with_name(out.name + ".partial")
     with (
         open(partial, "wb") as raw,
@@ -544,7 +546,7 @@ def make_dist() -> tuple[Path, Path]:
     write_extras(extras, app_dir)
     started = time.monotonic()
     tarball = tarball_path()
-    write_tarball(tarball, top, [extras, app_dir], epoch, renamed={"driftless": BINARY})
+    write_tarball(tarball, top, [extras, app_dir], epoch, renamed={app_dir: {"driftless": BINARY}})
     print(
         f"dist: {tarball.relative_to(ROOT)} {tarball.stat().st_size / 1e6:.0f} MB "
         f"in {time.monotonic() - started:.0f} s",

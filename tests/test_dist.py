@@ -369,6 +369,8 @@ def test_tarball_unpacks_to_a_working_app_and_installs_from_a_path_with_spaces(
     readme = (unpacked / "README").read_text()
     assert "./install.sh" in readme and "--uninstall" in readme
     assert re.search(r"glibc 2\.\d+ or newer", readme), readme
+    assert (unpacked / "driftless").read_bytes().startswith(b"#!"), "the launcher"
+    assert (unpacked / "driftless-app").read_bytes()[:4] == b"\x7fELF", "the app itself"
     done = subprocess.run(
         [str(unpacked / "driftless"), "--version"], capture_output=True, text=True, timeout=120
     )
