@@ -17,11 +17,14 @@ the iterator ends: ``finish_reason`` is "stop" (the model or a stop string ended
 room kept for ``max_tokens`` of reply, raises ``ContextOverflow`` when ``stream_chat`` is
 called; :func:`app.core.chat.context.drop_oldest_turns` is the explicit remedy.
 
-**Follow-up turns are cheap.** ``Llama.generate`` keeps the evaluated tokens
-(``input_ids[:n_tokens]``) and their KV cache; the engine evaluates only what follows
-the longest common prefix, so turn N+1 re-uses turn N's prompt and reply (the chat
-template renders turn N+1 as a continuation of turn N). ``cached_tokens`` in the stats
-says how much was reused. Switching to another conversation re-evaluates it.
+**Follow-up turns are cheap, and exact.** The prompt's KV cache is kept by a
+:class:`~app.core.chat.prefix.PromptCache`: a prompt is evaluated in canonical chunks of the
+batch unit, and only what is bitwise the same as a cold evaluation is reused, from the live
+cache or from a saved state (:mod:`app.core.chat.states`: on disk for chat, a few in memory
+for the API). After a reply the prompt and reply are settled into such a state and saved,
+so turn N+1, a switch back to a conversation or a new process evaluates only what is new.
+``cached_tokens`` in the stats says how much was reused, ``restored_tokens`` how much of it
+came from a saved state.
 
 **The weights are shared.** The engine leases them from the model host through the one
 loading pipeline (:mod:`app.core.models.loading`) and makes only its own context over
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import secrets
 import threading
 import time
@@ -48,7 +52,9 @@ from typing import Any
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, resolve_context_size
+from app.core.chat.prefix import PromptCache, state_key
 from app.core.chat.sampling import SamplingParams, split_at_stop
+from app.core.chat.states import StateSource
 from app.core.errors import Cancelled, ModelLoadError, ModelNotFound
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
@@ -70,8 +76,13 @@ from app.core.runtime.results import (
     TokenLogprob,
 )
 from app.core.runtime.template import ChatMessage, ChatTemplate, RenderedPrompt
+from app.core.runtime.threads import ThreadTuner, thread_candidates
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 512
+"""The batch unit: prompts are read in chunks of this many tokens, and only whole chunks
+are reused (app.core.chat.prefix)."""
 
 
 # --- the engine ----------------------------------------------------------------------
@@ -86,13 +97,22 @@ class Engine:
         *,
         n_threads: int | None = None,
         n_batch: int = DEFAULT_BATCH,
+        n_threads_batch: int | None = None,
         user: str = "chat",
+        states: Sequence[StateSource] = (),
+        save_prompts: bool = False,
     ) -> None:
         self.store = store
         self.user = user
         """Who holds the model, as the memory budget's sentence names it."""
         self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
+        self.states = tuple(states)
+        """Where KV states are found and saved (none: only the live cache is reused)."""
+        self.save_prompts = save_prompts
+        """Save each prompt's state (the API's prefix cache) rather than each reply's."""
+        self._tuner = ThreadTuner((n_threads_batch,) if n_threads_batch else thread_candidates())
+        self._cache: PromptCache | None = None
         self._llama: Any = None
         self._lib: ModuleType | None = None
         self._vocab: Any = None
@@ -212,6 +232,18 @@ class Engine:
             eos_token=_token_text(lib, vocab, eos),
         )
         self._llama, self._lib, self._vocab = llama, lib, vocab
+        self._cache = PromptCache(
+            lib,
+            llama,
+            unit=min(self.n_batch, size),
+            key=state_key(lib, llama, model.sha256, min(self.n_batch, size)),
+            sources=self.states,
+            save_prompts=self.save_prompts,
+            save_replies=not self.save_prompts,
+            tuner=self._tuner,
+            threads=self.n_threads,
+            abort=self._abort_on,
+        )
         self._add_bos = bool(lib.llama_vocab_get_add_bos(vocab))
         self._bos_text = self._template.bos_token
         self._loaded = LoadedModel(
@@ -256,6 +288,7 @@ class Engine:
             held, self._weights = self._weights, None
             self._loaded = None
             self._vocab = None
+            self._cache = None
             if llama is not None:
                 llama.close()
             if embedder is not None:
@@ -294,7 +327,9 @@ class Engine:
     def forget_prompt_cache(self) -> None:
         """Make the next reply evaluate its whole prompt (a cold start), reusing nothing."""
         with self._owned():
-            self._require_llama().reset()
+            self._require_llama()
+            assert self._cache is not None
+            self._cache.forget()
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Tokens the prompt for ``messages`` takes, as ``stream_chat`` would send it."""
@@ -370,7 +405,8 @@ class Engine:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         pending = ""
         completion = 0
-        cached = 0
+        cached = restored = 0
+        text: list[str] = []
         finish: FinishReason = "cancelled"
         started = time.perf_counter()
         prompt_done = first_token = started
@@ -379,7 +415,10 @@ class Engine:
         self._last_logprobs = logprobs = []
         with self._owned():
             try:
-                cached = self._prefill(llama, tokens, cancel, on_prompt_progress)
+                cache = self._cache
+                assert cache is not None
+                prefilled = cache.prefill(tokens, cancel, on_prompt_progress)
+                cached, restored = prefilled.reused, prefilled.restored
                 prompt_done = first_token = time.perf_counter()
                 llama.set_seed(seed)
                 grammar = (
@@ -410,6 +449,7 @@ class Engine:
                     pending += decoder.decode(llama.detokenize([token]))
                     emit, pending, hit_stop = split_at_stop(pending, stops)
                     if emit:
+                        text.append(emit)
                         yield emit
                     if hit_stop:
                         finish = "stop"
@@ -425,6 +465,7 @@ class Engine:
                     # What was held back (a possible stop string's start) is reply text.
                     tail, _, _ = split_at_stop(pending + decoder.decode(b"", final=True), stops)
                     if tail:
+                        text.append(tail)
                         yield tail
                 if finish == "cancelled":
                     raise Cancelled()
@@ -451,58 +492,20 @@ class Engine:
                     finish_reason=finish,
                     seed=None if params.greedy and params.seed is None else seed,
                     used_fallback_template=rendered.used_fallback,
+                    restored_tokens=restored,
                 )
+            # The reply is whole: settle the prompt and reply into an exact state and save
+            # it, so the next turn (or another process) evaluates only what is new.
+            self._settle(rendered.text + "".join(text), cancel)
 
-    def _prefill(
-        self,
-        llama: Any,
-        tokens: list[int],
-        cancel: CancelToken | None,
-        on_progress: ProgressCallback | None = None,
-    ) -> int:
-        """Evaluate the prompt after the longest prefix already in the KV cache.
-
-        Returns how many tokens were reused. The last prompt token is always evaluated,
-        so the logits the first reply token is sampled from are fresh. ``on_progress``
-        hears ``(evaluated, to evaluate)`` before the first batch and after each one.
-        """
-        lib = self._lib
-        assert lib is not None
-        clear_native_errors()
-        cached = llama.input_ids[: llama.n_tokens]
-        reuse = 0
-        for mine, theirs in zip(cached, tokens, strict=False):
-            if mine != theirs:
-                break
-            reuse += 1
-        reuse = min(reuse, len(tokens) - 1)
-        # Recurrent models cannot drop the tail of their state: start from scratch.
-        if reuse < llama.n_tokens and (
-            lib.llama_model_is_recurrent(llama.model) or lib.llama_model_is_hybrid(llama.model)
-        ):
-            reuse = 0
-        if reuse == 0:
-            llama.reset()
-        else:
-            llama.n_tokens = reuse  # eval() removes the KV cache from here on
-        total = len(tokens) - reuse
-        if on_progress is not None:
-            on_progress(0, total)
-        with self._abort_on(cancel):
-            for start in range(reuse, len(tokens), llama.n_batch):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                try:
-                    llama.eval(tokens[start : start + llama.n_batch])
-                except RuntimeError as exc:
-                    if cancel is not None and cancel.cancelled:
-                        raise Cancelled() from None
-                    raise GenerationError(
-                        f"llama.cpp could not evaluate the prompt: {last_native_error(str(exc))}."
-                    ) from exc
-                if on_progress is not None:
-                    on_progress(min(start + llama.n_batch, len(tokens)) - reuse, total)
-        return reuse
+    def _settle(self, text: str, cancel: CancelToken | None) -> None:
+        cache = self._cache
+        if cache is None or not cache.save_replies or not cache.sources:
+            return
+        try:
+            cache.settle(self.tokenize_prompt(text), cancel)
+        except Exception:  # a reply is never failed by keeping its state
+            log.exception("Could not keep the reply's KV state")
 
     @contextlib.contextmanager
     def _abort_on(self, cancel: CancelToken | None) -> Iterator[None]:

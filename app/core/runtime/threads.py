@@ -1,4 +1,5 @@
-"""How many threads classification's batches use, chosen by measuring them.
+"""How many threads a batch uses, chosen by measuring them: classification's batches and
+chat's prompt batches (app.core.chat.engine) alike.
 
 On an idle 2-CPU machine two threads score about 1.6x the texts per second of one. When
 another program keeps one CPU busy, llama.cpp's threads spin at a barrier after every

@@ -1,0 +1,274 @@
+"""The prompt's KV cache kept exact: what may be reused, restored, evaluated and saved.
+
+**Why a unit.** llama.cpp's numbers depend on how a prompt is cut into batches: with some
+weight forms (gemma-3-270m's Q4_K, repacked on load) a token evaluated in a batch of 512
+and the same token evaluated alone, or in a batch of 2, 3, 5 or 7, get logits that differ
+by up to about 1 (measured on this machine; the starter's Q4_1 happens to give the same
+bits for every cut). So a KV cache is *exact* (bitwise what a cold evaluation of the same
+prompt gives) only for the positions evaluated in the very chunks a cold start evaluates
+them in: [0, U), [U, 2U), ... for the batch unit U. Tokens generated one at a time (the
+reply) are never exact.
+
+**The rule.** :class:`PromptCache` always evaluates a prompt in those canonical chunks from
+a multiple of U, and reuses (from its own KV cache or from a saved state) only up to the
+last multiple of U within what it knows to be exact, never the last token (its logits must
+be fresh). After a reply, :meth:`PromptCache.settle` evaluates the prompt and reply again
+from the last multiple of U in canonical chunks up to the last multiple of U of their
+length and saves that state, so the next turn evaluates fewer than U tokens plus the new
+message. With that, a reply after reusing or restoring is identical, token for token, to
+one after a cold evaluation (tests/unit/chat/test_prefix.py checks it on gemma).
+
+The thread count of prompt batches does not change the numbers (measured: 1 and 2 threads
+give the same bits), so it is chosen by measurement as the prompt goes
+(:class:`~app.core.runtime.threads.ThreadTuner`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from app.core.cancel import CancelToken
+from app.core.chat.states import FoundState, StateKey, StateSource
+from app.core.errors import Cancelled
+from app.core.fsutil import ProgressCallback
+from app.core.runtime.llama import clear_native_errors, cpu_kernels, last_native_error
+from app.core.runtime.results import GenerationError
+from app.core.runtime.threads import ThreadTuner
+
+log = logging.getLogger(__name__)
+
+MEASURED_CHUNK = 32
+"""Prompt chunks at least this long tell the thread tuner how fast they went."""
+
+
+@dataclass(frozen=True)
+class Prefilled:
+    """How a prompt was read: ``reused`` tokens not evaluated, ``restored`` of them from a
+    saved state (the rest from the live KV cache)."""
+
+    reused: int
+    restored: int
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for mine, theirs in zip(a, b, strict=False):
+        if mine != theirs:
+            break
+        count += 1
+    return count
+
+
+def state_key(lib: ModuleType, llama: Any, model_sha256: str, unit: int) -> StateKey:
+    """The key of the states ``llama`` makes (see :class:`StateKey`)."""
+    params = llama.context_params
+    return StateKey(
+        model_sha256=model_sha256,
+        runtime=str(getattr(lib, "__version__", "unknown")),
+        kernels=cpu_kernels(),
+        n_ctx=int(llama.n_ctx()),
+        unit=unit,
+        n_ubatch=int(params.n_ubatch),
+        type_k=int(params.type_k),
+        type_v=int(params.type_v),
+        flash_attn=int(params.flash_attn_type),
+        swa_full=bool(params.swa_full),
+    )
+
+
+class PromptCache:
+    """The KV cache of one ``Llama``, kept exact (see the module). Owner thread only."""
+
+    def __init__(
+        self,
+        lib: ModuleType,
+        llama: Any,
+        *,
+        unit: int,
+        key: StateKey | None,
+        sources: Sequence[StateSource] = (),
+        save_prompts: bool = False,
+        save_replies: bool = False,
+        tuner: ThreadTuner | None = None,
+        threads: int = 1,
+        abort: Callable[[CancelToken | None], contextlib.AbstractContextManager[None]]
+        | None = None,
+    ) -> None:
+        self.lib = lib
+        self.llama = llama
+        self.unit = unit
+        self.key = key
+        self.sources = tuple(sources) if key is not None else ()
+        self.save_prompts = save_prompts
+        self.save_replies = save_replies
+        self.tuner = tuner
+        self.threads = threads
+        self._batch_threads = threads
+        self._abort = abort or (lambda _cancel: contextlib.nullcontext())
+        self.exact = 0
+        """How many leading positions of the KV cache are exact (a multiple of ``unit``)."""
+        self.recurrent = bool(
+            lib.llama_model_is_recurrent(llama.model) or lib.llama_model_is_hybrid(llama.model)
+        )
+        if self.recurrent:  # their state cannot be cut back to a prefix
+            self.sources = ()
+
+    def forget(self) -> None:
+        self.llama.reset()
+        self.exact = 0
+
+    def _live_exact(self, tokens: Sequence[int]) -> int:
+        llama = self.llama
+        return common_prefix(llama.input_ids[: min(llama.n_tokens, self.exact)], tokens)
+
+    def prefill(
+        self,
+        tokens: Sequence[int],
+        cancel: CancelToken | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Prefilled:
+        """Make the KV cache hold ``tokens``, exactly, with fresh logits for the last one."""
+        clear_native_errors()
+        llama, unit = self.llama, self.unit
+        limit = (len(tokens) - 1) // unit * unit
+        reuse = min(self._live_exact(tokens), limit) // unit * unit
+        restored = 0
+        if self.recurrent and reuse < llama.n_tokens:
+            reuse = 0
+        found = self._find(tokens, limit, above=reuse)
+        if found is not None and self._restore(tokens, found):
+            reuse = restored = found.n_tokens
+        self._truncate(reuse)
+        snapshot = len(tokens) // unit * unit if self.save_prompts else -1
+        total = len(tokens) - reuse
+        if on_progress is not None:
+            on_progress(0, total)
+        for done in self._evaluate(tokens, reuse, len(tokens), cancel):
+            if on_progress is not None:
+                on_progress(done - reuse, total)
+            if done == snapshot and done > reuse:
+                self._save(tokens[:done])
+        return Prefilled(reuse, restored)
+
+    def settle(self, tokens: Sequence[int], cancel: CancelToken | None = None) -> int:
+        """After a reply: make the KV cache the exact state of ``tokens`` (the prompt and
+        the reply as the next prompt will hold them) up to the last multiple of the unit,
+        and save it. Returns that length; never raises for a failed save."""
+        unit = self.unit
+        end = len(tokens) // unit * unit
+        start = min(self._live_exact(tokens), end) // unit * unit
+        if self.recurrent or not self.save_replies or end <= 0:
+            return self.exact
+        if start < end and self.key is not None and self._has(tokens[:end]):
+            self._truncate(start)  # kept already: the next prompt restores it
+            return self.exact
+        self._truncate(start)
+        try:
+            for _ in self._evaluate(tokens, start, end, cancel):
+                pass
+        except (Cancelled, GenerationError) as exc:
+            log.info("The reply's KV state was not settled: %s", exc)
+            return self.exact
+        self._save(tokens[:end])
+        return end
+
+    # -- evaluating --
+
+    def _evaluate(
+        self, tokens: Sequence[int], start: int, end: int, cancel: CancelToken | None
+    ) -> Iterator[int]:
+        """Evaluate ``tokens[start:end]`` in canonical chunks, yielding each chunk's end."""
+        llama, unit, lib = self.llama, self.unit, self.lib
+        with self._abort(cancel):
+            position = start
+            while position < end:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                chunk = list(tokens[position : min(end, (position // unit + 1) * unit)])
+                threads = self.tuner.next() if self.tuner is not None else self._batch_threads
+                if threads != self._batch_threads:
+                    lib.llama_set_n_threads(llama.ctx, self.threads, threads)
+                    self._batch_threads = threads
+                began = time.perf_counter()
+                try:
+                    llama.eval(chunk)
+                except RuntimeError as exc:
+                    self.exact = min(self.exact, position)
+                    if cancel is not None and cancel.cancelled:
+                        raise Cancelled() from None
+                    raise GenerationError(
+                        f"llama.cpp could not evaluate the prompt: {last_native_error(str(exc))}."
+                    ) from exc
+                if self.tuner is not None and len(chunk) >= MEASURED_CHUNK:
+                    self.tuner.record(threads, len(chunk), time.perf_counter() - began)
+                position += len(chunk)
+                if position % unit == 0:
+                    self.exact = position
+                yield position
+
+    def _truncate(self, length: int) -> None:
+        """Keep the first ``length`` positions of the KV cache, drop the rest."""
+        llama = self.llama
+        llama._ctx.kv_cache_seq_rm(-1, length, -1)
+        llama.n_tokens = min(llama.n_tokens, length)
+        self.exact = min(self.exact, llama.n_tokens)
+
+    # -- states --
+
+    def _find(self, tokens: Sequence[int], limit: int, *, above: int) -> FoundState | None:
+        if self.key is None:
+            return None
+        best: FoundState | None = None
+        for source in self.sources:
+            found = source.find(self.key, tokens, limit, above=above)
+            if found is not None and found.n_tokens > (best.n_tokens if best else above):
+                best = found
+        return best
+
+    def _has(self, tokens: Sequence[int]) -> bool:
+        assert self.key is not None
+        return any(source.has(self.key, tokens) for source in self.sources)
+
+    def _restore(self, tokens: Sequence[int], found: FoundState) -> bool:
+        lib, llama = self.lib, self.llama
+        size = len(found.payload)
+        kind = ctypes.c_uint8 * size
+        try:
+            buffer = kind.from_buffer(found.payload)  # a file's bytes: no copy
+        except TypeError:  # read-only (a state kept in memory)
+            buffer = kind.from_buffer_copy(found.payload)
+        read = lib.llama_state_seq_set_data(llama.ctx, buffer, size, 0)
+        if read != size:
+            log.warning("llama.cpp refused a saved KV state (%d of %d bytes read)", read, size)
+            self.forget()
+            return False
+        n = found.n_tokens
+        llama.input_ids[:n] = tokens[:n]
+        llama.n_tokens = n
+        self.exact = n
+        return True
+
+    def _save(self, tokens: Sequence[int]) -> None:
+        """Keep the KV cache's state (exactly ``tokens``) in every source that lacks it."""
+        if self.key is None or not self.sources or self.recurrent:
+            return
+        lacking = [source for source in self.sources if not source.has(self.key, tokens)]
+        if not lacking:
+            return
+        lib, llama = self.lib, self.llama
+        size = lib.llama_state_seq_get_size(llama.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = lib.llama_state_seq_get_data(llama.ctx, buffer, size, 0)
+        if written != size:
+            log.warning("llama.cpp wrote %d of %d bytes of a KV state: not kept", written, size)
+            return
+        payload = bytes(buffer)
+        for source in lacking:
+            source.save(self.key, tokens, payload)
