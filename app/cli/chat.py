@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ from app.core.chat.saved import (
     reply_stats,
     thread_messages,
 )
+from app.core.chat.states import disk_states
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
@@ -92,6 +94,12 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="save nothing: the chat is not kept with the other conversations",
     )
+    p.add_argument(
+        "--stats",
+        action="store_true",
+        help="after each reply, one JSON line on stderr: time to first token, prompt tokens, "
+        "reused tokens, tokens/s, the conversation's id",
+    )
     p.add_argument("prompt", nargs="*", metavar="PROMPT", help="the message to reply to")
     p.set_defaults(handler=cmd_chat)
 
@@ -133,6 +141,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if earlier is not None and args.system is None:
             system_prompt = earlier.system_prompt
         engine = make_engine(open_store())
+        if saving and isinstance(engine, Engine):  # --no-save keeps no KV state either
+            engine.states = (disk_states(get_paths()),)
         leaving.callback(engine.unload)
         model = args.model or (earlier.model_id if earlier else None)
         loaded = engine.load(model, n_ctx=args.context)
@@ -151,8 +161,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
             history = thread_messages(earlier, conversations.get_thread(earlier.id))
         if prompt:
             reply(engine, [*history, user(prompt)], params, recorder=recorder)
+            if args.stats:
+                print_stats(engine, recorder)
             return 0
-        return Session(engine, params, history, recorder, conversations).run()
+        session = Session(engine, params, history, recorder, conversations)
+        session.stats = args.stats
+        return session.run()
 
 
 def saved_conversation(conversations: ConversationStore, conversation_id: int) -> Conversation:
@@ -272,6 +286,25 @@ def reply(
     return "".join(pieces)
 
 
+def print_stats(engine: ChatEngine, recorder: ConversationRecorder | None) -> None:
+    """The last reply's figures as one JSON line on stderr (``--stats``)."""
+    stats = engine.last_stats
+    if stats is None:
+        return
+    current = recorder.current if recorder is not None else None
+    line = {
+        "ttft_s": round(stats.first_token_seconds, 4),
+        "prompt_tokens": stats.prompt_tokens,
+        "reused_tokens": stats.cached_tokens,
+        "restored_tokens": stats.restored_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "tokens_per_s": round(stats.tokens_per_second, 2),
+        "finish_reason": stats.finish_reason,
+        "conversation": current.id if current is not None else None,
+    }
+    print(json.dumps(line), file=sys.stderr, flush=True)
+
+
 def announce_fallback(engine: ChatEngine, announced: set[str]) -> None:
     """Say on stderr when this prompt is in the generic format, not the model's own.
 
@@ -305,6 +338,7 @@ class Session:
         self.waiting: str | None = None  # a message that did not fit
         self.tty = sys.stdin.isatty()
         self.announced: set[str] = set()  # template notes already said
+        self.stats = False  # --stats: a JSON line after each reply
 
     def run(self) -> int:
         if self.tty:
@@ -461,6 +495,8 @@ class Session:
         except DriftlessError as exc:
             error(str(exc))
             return
+        if self.stats:
+            print_stats(self.engine, self.recorder)
         # The reply is kept exactly as generated (even a stopped one), so the next
         # prompt extends this one and the engine reuses its cache.
         self.history = [*messages, assistant("".join(pieces))]

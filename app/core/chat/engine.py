@@ -17,14 +17,12 @@ the iterator ends: ``finish_reason`` is "stop" (the model or a stop string ended
 room kept for ``max_tokens`` of reply, raises ``ContextOverflow`` when ``stream_chat`` is
 called; :func:`app.core.chat.context.drop_oldest_turns` is the explicit remedy.
 
-**Follow-up turns are cheap, and exact.** The prompt's KV cache is kept by a
-:class:`~app.core.chat.prefix.PromptCache`: a prompt is evaluated in canonical chunks of the
-batch unit, and only what is bitwise the same as a cold evaluation is reused, from the live
-cache or from a saved state (:mod:`app.core.chat.states`: on disk for chat, a few in memory
-for the API). After a reply the prompt and reply are settled into such a state and saved,
-so turn N+1, a switch back to a conversation or a new process evaluates only what is new.
-``cached_tokens`` in the stats says how much was reused, ``restored_tokens`` how much of it
-came from a saved state.
+**Follow-up turns are cheap, and exact** (:mod:`app.core.chat.prefix`): a prompt is
+evaluated in canonical chunks, and only what is bitwise what a cold evaluation gives is
+reused, from the live cache or a saved state (:mod:`app.core.chat.states`). After a reply,
+the conversation up to it is settled into such a state and saved, so the next turn, a
+switch back or a new process evaluates only what is new (``cached_tokens`` in the stats,
+``restored_tokens`` of them from a saved state).
 
 **The weights are shared.** The engine leases them from the model host through the one
 loading pipeline (:mod:`app.core.models.loading`) and makes only its own context over
@@ -52,7 +50,7 @@ from typing import Any
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, resolve_context_size
-from app.core.chat.prefix import PromptCache, state_key
+from app.core.chat.prefix import MessageCuts, PromptCache, state_key
 from app.core.chat.sampling import SamplingParams, split_at_stop
 from app.core.chat.states import StateSource
 from app.core.errors import Cancelled, ModelLoadError, ModelNotFound
@@ -60,8 +58,8 @@ from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime.grammar import check_grammar
 from app.core.runtime.llama import (
-    clear_native_errors,
     default_threads,
     import_llama_cpp,
     last_native_error,
@@ -75,7 +73,13 @@ from app.core.runtime.results import (
     LoadedModel,
     TokenLogprob,
 )
-from app.core.runtime.template import ChatMessage, ChatTemplate, RenderedPrompt
+from app.core.runtime.template import (
+    ChatMessage,
+    ChatTemplate,
+    RenderedPrompt,
+    assistant,
+    user,
+)
 from app.core.runtime.threads import ThreadTuner, thread_candidates
 
 log = logging.getLogger(__name__)
@@ -113,6 +117,7 @@ class Engine:
         """Save each prompt's state (the API's prefix cache) rather than each reply's."""
         self._tuner = ThreadTuner((n_threads_batch,) if n_threads_batch else thread_candidates())
         self._cache: PromptCache | None = None
+        self._cuts = MessageCuts(lambda ms: self.render(ms).text, self.tokenize_prompt)
         self._llama: Any = None
         self._lib: ModuleType | None = None
         self._vocab: Any = None
@@ -374,20 +379,13 @@ class Engine:
             if params.grammar is not None:
                 self._check_grammar(params.grammar)
             self._last_stats = None
-        return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
+        cuts = self._cuts(messages, rendered.text, tokens)
+        return self._stream(
+            tokens, params, rendered, cancel, on_prompt_progress, cuts=cuts, messages=messages
+        )
 
     def _check_grammar(self, grammar: str) -> None:
-        """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp
-        cannot parse."""
-        lib = self._lib
-        assert lib is not None
-        clear_native_errors()
-        sampler = lib.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
-        if not sampler:
-            raise GenerationError(
-                f"The grammar cannot be used: {last_native_error('llama.cpp could not parse it')}."
-            )
-        lib.llama_sampler_free(sampler)
+        check_grammar(self._lib, self._vocab, grammar)
 
     def _stream(
         self,
@@ -396,6 +394,9 @@ class Engine:
         rendered: RenderedPrompt,
         cancel: CancelToken | None,
         on_prompt_progress: ProgressCallback | None = None,
+        *,
+        cuts: Sequence[int] = (),
+        messages: Sequence[ChatMessage] | None = None,
     ) -> Iterator[str]:
         llama = self._require_llama()
         lib = self._lib
@@ -417,7 +418,7 @@ class Engine:
             try:
                 cache = self._cache
                 assert cache is not None
-                prefilled = cache.prefill(tokens, cancel, on_prompt_progress)
+                prefilled = cache.prefill(tokens, cancel, on_prompt_progress, cuts=cuts)
                 cached, restored = prefilled.reused, prefilled.restored
                 prompt_done = first_token = time.perf_counter()
                 llama.set_seed(seed)
@@ -496,14 +497,21 @@ class Engine:
                 )
             # The reply is whole: settle the prompt and reply into an exact state and save
             # it, so the next turn (or another process) evaluates only what is new.
-            self._settle(rendered.text + "".join(text), cancel)
+            if messages is not None:
+                self._settle([*messages, assistant("".join(text)), user(".")], cancel)
 
-    def _settle(self, text: str, cancel: CancelToken | None) -> None:
+    def _settle(self, after: list[ChatMessage], cancel: CancelToken | None) -> None:
+        """Settle the conversation up to the reply (the end of ``after``'s second last
+        message, as the next prompt will hold it) into an exact, saved state."""
         cache = self._cache
         if cache is None or not cache.save_replies or not cache.sources:
             return
         try:
-            cache.settle(self.tokenize_prompt(text), cancel)
+            text = self.render(after).text
+            tokens = self.tokenize_prompt(text)
+            cuts = self._cuts(after, text, tokens)
+            if cuts:
+                cache.settle(tokens[: cuts[-1]], cuts[:-1], cancel)
         except Exception:  # a reply is never failed by keeping its state
             log.exception("Could not keep the reply's KV state")
 

@@ -25,6 +25,7 @@ give the same bits), so it is chosen by measurement as the prompt goes
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import logging
@@ -40,6 +41,7 @@ from app.core.errors import Cancelled
 from app.core.fsutil import ProgressCallback
 from app.core.runtime.llama import clear_native_errors, cpu_kernels, last_native_error
 from app.core.runtime.results import GenerationError
+from app.core.runtime.template import ChatMessage
 from app.core.runtime.threads import ThreadTuner
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class Prefilled:
     restored: int
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
     count = 0
     for mine, theirs in zip(a, b, strict=False):
         if mine != theirs:
@@ -81,6 +83,14 @@ def state_key(lib: ModuleType, llama: Any, model_sha256: str, unit: int) -> Stat
         flash_attn=int(params.flash_attn_type),
         swa_full=bool(params.swa_full),
     )
+
+
+def exact_points(length: int, unit: int, cuts: Sequence[int] = ()) -> tuple[int, ...]:
+    """Where the canonical chunks of a prompt of ``length`` tokens end, besides its end:
+    every multiple of ``unit`` and every message cut, up to ``length``."""
+    points = set(range(unit, length + 1, unit))
+    points.update(cut for cut in cuts if 0 < cut <= length)
+    return tuple(sorted(points))
 
 
 class PromptCache:
@@ -112,87 +122,121 @@ class PromptCache:
         self.threads = threads
         self._batch_threads = threads
         self._abort = abort or (lambda _cancel: contextlib.nullcontext())
-        self.exact = 0
-        """How many leading positions of the KV cache are exact (a multiple of ``unit``)."""
+        self.points: tuple[int, ...] = ()
+        """Where the chunks the KV cache was evaluated in end (the last: how many leading
+        positions were evaluated in chunks; reply tokens, one at a time, are not)."""
         self.recurrent = bool(
             lib.llama_model_is_recurrent(llama.model) or lib.llama_model_is_hybrid(llama.model)
         )
         if self.recurrent:  # their state cannot be cut back to a prefix
             self.sources = ()
 
+    @property
+    def exact(self) -> int:
+        return self.points[-1] if self.points else 0
+
     def forget(self) -> None:
         self.llama.reset()
-        self.exact = 0
+        self.points = ()
 
-    def _live_exact(self, tokens: Sequence[int]) -> int:
+    def _reusable(self, tokens: Sequence[int], points: Sequence[int], limit: int) -> int:
+        """The longest exact prefix of the live cache that ``tokens``, cut at ``points``,
+        may reuse: same tokens, same chunks, at most ``limit``."""
         llama = self.llama
-        return common_prefix(llama.input_ids[: min(llama.n_tokens, self.exact)], tokens)
+        common = common_prefix(llama.input_ids[: min(llama.n_tokens, self.exact)], tokens)
+        best = 0
+        for index, point in enumerate(points):  # the same chunks, one by one
+            if point > min(common, limit) or index >= len(self.points):
+                break
+            if self.points[index] != point:
+                break
+            best = point
+        return best
 
     def prefill(
         self,
         tokens: Sequence[int],
         cancel: CancelToken | None = None,
         on_progress: ProgressCallback | None = None,
+        *,
+        cuts: Sequence[int] = (),
     ) -> Prefilled:
-        """Make the KV cache hold ``tokens``, exactly, with fresh logits for the last one."""
+        """Make the KV cache hold ``tokens``, exactly, with fresh logits for the last one.
+
+        ``cuts``: where the prompt's messages end (canonical chunk ends besides the
+        multiples of the unit)."""
         clear_native_errors()
-        llama, unit = self.llama, self.unit
-        limit = (len(tokens) - 1) // unit * unit
-        reuse = min(self._live_exact(tokens), limit) // unit * unit
-        restored = 0
+        llama = self.llama
+        points = exact_points(len(tokens), self.unit, cuts)
+        usable = [point for point in points if point < len(tokens)]
+        reuse = self._reusable(tokens, usable, len(tokens) - 1)
         if self.recurrent and reuse < llama.n_tokens:
             reuse = 0
-        found = self._find(tokens, limit, above=reuse)
-        if found is not None and self._restore(tokens, found):
+        restored = 0
+        found = self._find(tokens, usable, above=reuse)
+        if found is not None and self._restore(tokens, found, usable):
             reuse = restored = found.n_tokens
         self._truncate(reuse)
-        snapshot = len(tokens) // unit * unit if self.save_prompts else -1
+        # The API keeps the whole prompt (a conversation goes on from it) and the prompt up
+        # to its last message (another last message shares it).
+        snapshots = {len(tokens), max(usable, default=0)} if self.save_prompts else set()
         total = len(tokens) - reuse
         if on_progress is not None:
             on_progress(0, total)
-        for done in self._evaluate(tokens, reuse, len(tokens), cancel):
+        for done in self._evaluate(tokens, points, reuse, len(tokens), cancel):
             if on_progress is not None:
                 on_progress(done - reuse, total)
-            if done == snapshot and done > reuse:
+            if done in snapshots and done > reuse:
                 self._save(tokens[:done])
         return Prefilled(reuse, restored)
 
-    def settle(self, tokens: Sequence[int], cancel: CancelToken | None = None) -> int:
+    def settle(
+        self, tokens: Sequence[int], cuts: Sequence[int], cancel: CancelToken | None = None
+    ) -> int:
         """After a reply: make the KV cache the exact state of ``tokens`` (the prompt and
-        the reply as the next prompt will hold them) up to the last multiple of the unit,
-        and save it. Returns that length; never raises for a failed save."""
-        unit = self.unit
-        end = len(tokens) // unit * unit
-        start = min(self._live_exact(tokens), end) // unit * unit
-        if self.recurrent or not self.save_replies or end <= 0:
+        the reply as the next prompt will begin, ending at a message cut) and save it.
+        Returns how many tokens are exact; never raises for a failed save."""
+        if self.recurrent or not self.save_replies or not tokens:
             return self.exact
-        if start < end and self.key is not None and self._has(tokens[:end]):
-            self._truncate(start)  # kept already: the next prompt restores it
-            return self.exact
+        points = exact_points(len(tokens), self.unit, (*cuts, len(tokens)))
+        start = self._reusable(tokens, points, len(tokens))
         self._truncate(start)
+        if start < len(tokens) and self._has(tokens, points):
+            return self.exact  # kept already: the next prompt restores it
         try:
-            for _ in self._evaluate(tokens, start, end, cancel):
+            for _ in self._evaluate(tokens, points, start, len(tokens), cancel):
                 pass
         except (Cancelled, GenerationError) as exc:
             log.info("The reply's KV state was not settled: %s", exc)
             return self.exact
-        self._save(tokens[:end])
-        return end
+        self._save(tokens)
+        return self.exact
 
     # -- evaluating --
 
     def _evaluate(
-        self, tokens: Sequence[int], start: int, end: int, cancel: CancelToken | None
+        self,
+        tokens: Sequence[int],
+        points: Sequence[int],
+        start: int,
+        end: int,
+        cancel: CancelToken | None,
     ) -> Iterator[int]:
-        """Evaluate ``tokens[start:end]`` in canonical chunks, yielding each chunk's end."""
-        llama, unit, lib = self.llama, self.unit, self.lib
+        """Evaluate ``tokens[start:end]`` in the canonical chunks (ending at ``points`` and at
+        ``end``), yielding each chunk's end; ``start`` must be one of the points (or 0)."""
+        llama, lib = self.llama, self.lib
+        ends = sorted({point for point in points if start < point < end} | {end})
+        kept = [point for point in self.points if point <= start]
         with self._abort(cancel):
             position = start
-            while position < end:
+            for stop in ends:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                chunk = list(tokens[position : min(end, (position // unit + 1) * unit)])
-                threads = self.tuner.next() if self.tuner is not None else self._batch_threads
+                chunk = list(tokens[position:stop])
+                threads = self._batch_threads
+                if self.tuner is not None:  # short chunks run on the best count known
+                    measured = stop - position >= MEASURED_CHUNK
+                    threads = self.tuner.next() if measured else self.tuner.best
                 if threads != self._batch_threads:
                     lib.llama_set_n_threads(llama.ctx, self.threads, threads)
                     self._batch_threads = threads
@@ -200,7 +244,6 @@ class PromptCache:
                 try:
                     llama.eval(chunk)
                 except RuntimeError as exc:
-                    self.exact = min(self.exact, position)
                     if cancel is not None and cancel.cancelled:
                         raise Cancelled() from None
                     raise GenerationError(
@@ -208,9 +251,9 @@ class PromptCache:
                     ) from exc
                 if self.tuner is not None and len(chunk) >= MEASURED_CHUNK:
                     self.tuner.record(threads, len(chunk), time.perf_counter() - began)
-                position += len(chunk)
-                if position % unit == 0:
-                    self.exact = position
+                position = stop
+                kept.append(stop)
+                self.points = tuple(kept)
                 yield position
 
     def _truncate(self, length: int) -> None:
@@ -218,25 +261,27 @@ class PromptCache:
         llama = self.llama
         llama._ctx.kv_cache_seq_rm(-1, length, -1)
         llama.n_tokens = min(llama.n_tokens, length)
-        self.exact = min(self.exact, llama.n_tokens)
+        self.points = tuple(point for point in self.points if point <= llama.n_tokens)
 
     # -- states --
 
-    def _find(self, tokens: Sequence[int], limit: int, *, above: int) -> FoundState | None:
+    def _find(
+        self, tokens: Sequence[int], points: Sequence[int], *, above: int
+    ) -> FoundState | None:
         if self.key is None:
             return None
         best: FoundState | None = None
         for source in self.sources:
-            found = source.find(self.key, tokens, limit, above=above)
+            found = source.find(self.key, tokens, points, above=above)
             if found is not None and found.n_tokens > (best.n_tokens if best else above):
                 best = found
         return best
 
-    def _has(self, tokens: Sequence[int]) -> bool:
-        assert self.key is not None
-        return any(source.has(self.key, tokens) for source in self.sources)
+    def _has(self, tokens: Sequence[int], points: Sequence[int]) -> bool:
+        key = self.key
+        return key is not None and any(source.has(key, tokens, points) for source in self.sources)
 
-    def _restore(self, tokens: Sequence[int], found: FoundState) -> bool:
+    def _restore(self, tokens: Sequence[int], found: FoundState, points: Sequence[int]) -> bool:
         lib, llama = self.lib, self.llama
         size = len(found.payload)
         kind = ctypes.c_uint8 * size
@@ -252,14 +297,16 @@ class PromptCache:
         n = found.n_tokens
         llama.input_ids[:n] = tokens[:n]
         llama.n_tokens = n
-        self.exact = n
+        self.points = tuple(point for point in points if point <= n)
         return True
 
     def _save(self, tokens: Sequence[int]) -> None:
-        """Keep the KV cache's state (exactly ``tokens``) in every source that lacks it."""
-        if self.key is None or not self.sources or self.recurrent:
+        """Keep the KV cache's state (exactly ``tokens``, cut at ``self.points``) in every
+        source that lacks it."""
+        key, points = self.key, self.points
+        if key is None or not self.sources or self.recurrent or self.exact != len(tokens):
             return
-        lacking = [source for source in self.sources if not source.has(self.key, tokens)]
+        lacking = [source for source in self.sources if not source.has(key, tokens, points)]
         if not lacking:
             return
         lib, llama = self.lib, self.llama
@@ -271,4 +318,51 @@ class PromptCache:
             return
         payload = bytes(buffer)
         for source in lacking:
-            source.save(self.key, tokens, payload)
+            source.save(key, tokens, points, payload)
+
+
+class MessageCuts:
+    """Where each message of a conversation ends in its prompt's tokens: the canonical
+    chunk ends that let a later turn reuse an earlier one's evaluation (see the module).
+
+    A message ends where the prompt for the messages before it (which ends with the
+    generation prompt) and the whole prompt part; the cut is the number of whole tokens
+    they share. Tokenized prefixes are kept (LRU): earlier turns repeat in every prompt.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[Sequence[ChatMessage]], str],
+        tokenize: Callable[[str], list[int]],
+        *,
+        keep: int = 64,
+    ) -> None:
+        self._render = render
+        self._tokenize = tokenize
+        self._keep = keep
+        self._tokens: collections.OrderedDict[str, list[int]] = collections.OrderedDict()
+
+    def __call__(
+        self, messages: Sequence[ChatMessage], text: str, tokens: Sequence[int]
+    ) -> tuple[int, ...]:
+        cuts: list[int] = []
+        for index in range(1, len(messages)):
+            try:
+                before = self._render(messages[:index])
+            except Exception:  # a template that cannot end there: no cut
+                continue
+            shared = before[: common_prefix(before, text)]
+            cut = common_prefix(self._tokens_of(shared), tokens)
+            if 0 < cut < len(tokens) and (not cuts or cut > cuts[-1]):
+                cuts.append(cut)
+        return tuple(cuts)
+
+    def _tokens_of(self, text: str) -> list[int]:
+        found = self._tokens.get(text)
+        if found is None:
+            found = self._tokens[text] = self._tokenize(text)
+            while len(self._tokens) > self._keep:
+                self._tokens.popitem(last=False)
+        else:
+            self._tokens.move_to_end(text)
+        return found

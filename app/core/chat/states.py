@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.fsutil import atomic_write_bytes, make_dirs
+from app.core.paths import Paths
+from app.core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +96,19 @@ class StateSource(Protocol):
     """Where an engine finds and keeps states: on disk or in memory."""
 
     def find(
-        self, key: StateKey, tokens: Sequence[int], limit: int, *, above: int = 0
+        self, key: StateKey, tokens: Sequence[int], points: Sequence[int], *, above: int = 0
     ) -> FoundState | None:
-        """The longest state for ``tokens[:n]``, ``n`` a multiple of ``key.unit`` above
-        ``above`` and at most ``limit``; None when there is none."""
+        """The longest state for ``tokens[:n]`` evaluated in the chunks ``points`` cut
+        (``n`` one of ``points``, above ``above``); None when there is none."""
         ...
 
-    def has(self, key: StateKey, tokens: Sequence[int]) -> bool:
-        """Whether a state for exactly ``tokens`` is kept."""
+    def has(self, key: StateKey, tokens: Sequence[int], points: Sequence[int]) -> bool:
+        """Whether the state for exactly ``tokens`` (``points[-1] == len(tokens)``) is kept."""
         ...
 
-    def save(self, key: StateKey, tokens: Sequence[int], payload: bytes) -> bool:
+    def save(
+        self, key: StateKey, tokens: Sequence[int], points: Sequence[int], payload: bytes
+    ) -> bool:
         """Keep the state for ``tokens``; False (logged) when it could not be kept."""
         ...
 
@@ -122,33 +126,37 @@ def token_bytes(tokens: Sequence[int]) -> bytes:
     return struct.pack(f"<{len(tokens)}i", *tokens)
 
 
-def prefix_names(key: StateKey, tokens: Sequence[int], limit: int) -> dict[int, str]:
-    """The name of the state for ``tokens[:n]`` for each multiple ``n`` of the unit up to
-    ``limit`` (one pass of hashing over the tokens)."""
+def chunk_names(key: StateKey, tokens: Sequence[int], points: Sequence[int]) -> dict[int, str]:
+    """The name of the state for ``tokens[:n]`` for each ``n`` in ``points`` (ascending),
+    the tokens evaluated in the chunks the points cut: the name covers the key, the tokens
+    and the cuts (one pass of hashing)."""
     names: dict[int, str] = {}
     digest = hashlib.sha256(key.digest)
-    unit = key.unit
-    for start in range(0, limit - unit + 1, unit):
-        digest.update(token_bytes(tokens[start : start + unit]))
-        names[start + unit] = digest.copy().hexdigest()
+    previous = 0
+    for point in points:
+        digest.update(token_bytes(tokens[previous:point]))
+        digest.update(b"|")
+        names[point] = digest.copy().hexdigest()
+        previous = point
     return names
 
 
-def state_name(key: StateKey, tokens: Sequence[int]) -> str:
-    digest = hashlib.sha256(key.digest)
-    digest.update(token_bytes(tokens))
-    return digest.hexdigest()
+def state_name(key: StateKey, tokens: Sequence[int], points: Sequence[int]) -> str:
+    return chunk_names(key, tokens, points)[len(tokens)]
 
 
 def _tokens_sha256(tokens: Sequence[int]) -> str:
     return hashlib.sha256(token_bytes(tokens)).hexdigest()
 
 
-def encode_state(key: StateKey, tokens: Sequence[int], payload: bytes) -> bytes:
+def encode_state(
+    key: StateKey, tokens: Sequence[int], points: Sequence[int], payload: bytes
+) -> bytes:
     header = json.dumps(
         {
             "key": key.as_json(),
             "n_tokens": len(tokens),
+            "points": list(points),
             "tokens_sha256": _tokens_sha256(tokens),
             "payload_bytes": len(payload),
             "payload_crc32": zlib.crc32(payload),
@@ -162,8 +170,11 @@ class BadState(ValueError):
     """A state file that must not be used: the sentence says why."""
 
 
-def decode_state(data: bytes | bytearray, key: StateKey, tokens: Sequence[int]) -> memoryview:
-    """The payload of a state file made for ``key`` and ``tokens``; ``BadState`` otherwise."""
+def decode_state(
+    data: bytes | bytearray, key: StateKey, tokens: Sequence[int], points: Sequence[int]
+) -> memoryview:
+    """The payload of a state file made for ``key``, ``tokens`` and the chunks ``points``
+    cut; ``BadState`` otherwise."""
     view = memoryview(data)
     if bytes(view[: len(MAGIC)]) != MAGIC:
         raise BadState("not a Driftless KV state")
@@ -182,8 +193,10 @@ def decode_state(data: bytes | bytearray, key: StateKey, tokens: Sequence[int]) 
         raise BadState("unreadable header")
     if header.get("key") != key.as_json():
         raise BadState("made by another model, runtime or context settings")
-    if header.get("n_tokens") != len(tokens) or header.get("tokens_sha256") != _tokens_sha256(
-        tokens
+    if (
+        header.get("n_tokens") != len(tokens)
+        or header.get("tokens_sha256") != _tokens_sha256(tokens)
+        or header.get("points") != list(points)
     ):
         raise BadState("made for other tokens")
     payload = view[at + length :]
@@ -204,13 +217,13 @@ class StateStore:
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}{SUFFIX}"
 
-    def has(self, key: StateKey, tokens: Sequence[int]) -> bool:
-        return self._path(state_name(key, tokens)).is_file()
+    def has(self, key: StateKey, tokens: Sequence[int], points: Sequence[int]) -> bool:
+        return self._path(state_name(key, tokens, points)).is_file()
 
     def find(
-        self, key: StateKey, tokens: Sequence[int], limit: int, *, above: int = 0
+        self, key: StateKey, tokens: Sequence[int], points: Sequence[int], *, above: int = 0
     ) -> FoundState | None:
-        names = prefix_names(key, tokens, limit)
+        names = chunk_names(key, tokens, points)
         for n_tokens in sorted((n for n in names if n > above), reverse=True):
             path = self._path(names[n_tokens])
             try:
@@ -221,7 +234,8 @@ class StateStore:
                 log.warning("Cannot read the KV state %s: %s", path.name, exc.strerror)
                 continue
             try:
-                payload = decode_state(data, key, tokens[:n_tokens])
+                within = [point for point in points if point <= n_tokens]
+                payload = decode_state(data, key, tokens[:n_tokens], within)
             except BadState as exc:
                 log.warning("Ignoring the KV state %s: %s; removing it", path.name, exc)
                 with contextlib.suppress(OSError):
@@ -232,10 +246,12 @@ class StateStore:
             return FoundState(n_tokens, payload)
         return None
 
-    def save(self, key: StateKey, tokens: Sequence[int], payload: bytes) -> bool:
+    def save(
+        self, key: StateKey, tokens: Sequence[int], points: Sequence[int], payload: bytes
+    ) -> bool:
         if self.cap_bytes <= 0:
             return False
-        data = encode_state(key, tokens, payload)
+        data = encode_state(key, tokens, points, payload)
         if len(data) > self.cap_bytes:
             log.info("Not saving a KV state of %d bytes: over the cap", len(data))
             return False
@@ -243,7 +259,7 @@ class StateStore:
             make_dirs(self.folder)
             with self._locked():
                 self._trim(self.cap_bytes - len(data))
-                atomic_write_bytes(self._path(state_name(key, tokens)), data)
+                atomic_write_bytes(self._path(state_name(key, tokens, points)), data)
         except OSError as exc:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else str(exc)
             log.warning("KV state not saved (%s); replies go on without it", reason)
@@ -303,6 +319,12 @@ class StateStore:
                 total -= size
 
 
+def disk_states(paths: Paths, settings: Settings | None = None) -> StateStore:
+    """The data folder's saved states, capped as the settings say."""
+    settings = settings or load_settings(paths)
+    return StateStore(paths.states_dir, settings.state_cache_mb * 1024 * 1024)
+
+
 class MemoryStates:
     """A few states in memory, least recently used dropped first (the API's prefix cache)."""
 
@@ -313,13 +335,13 @@ class MemoryStates:
     def __len__(self) -> int:
         return len(self._states)
 
-    def has(self, key: StateKey, tokens: Sequence[int]) -> bool:
-        return state_name(key, tokens) in self._states
+    def has(self, key: StateKey, tokens: Sequence[int], points: Sequence[int]) -> bool:
+        return state_name(key, tokens, points) in self._states
 
     def find(
-        self, key: StateKey, tokens: Sequence[int], limit: int, *, above: int = 0
+        self, key: StateKey, tokens: Sequence[int], points: Sequence[int], *, above: int = 0
     ) -> FoundState | None:
-        names = prefix_names(key, tokens, limit)
+        names = chunk_names(key, tokens, points)
         for n_tokens in sorted((n for n in names if n > above), reverse=True):
             name = names[n_tokens]
             if name in self._states:
@@ -327,10 +349,12 @@ class MemoryStates:
                 return FoundState(n_tokens, self._states[name][1])
         return None
 
-    def save(self, key: StateKey, tokens: Sequence[int], payload: bytes) -> bool:
+    def save(
+        self, key: StateKey, tokens: Sequence[int], points: Sequence[int], payload: bytes
+    ) -> bool:
         if self.slots <= 0:
             return False
-        name = state_name(key, tokens)
+        name = state_name(key, tokens, points)
         self._states[name] = (len(tokens), payload)
         self._states.move_to_end(name)
         while len(self._states) > self.slots:
