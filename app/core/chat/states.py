@@ -2,10 +2,10 @@
 going on with it evaluates only what is new.
 
 **What a state is.** The KV cache of one sequence after its first ``n`` tokens, as
-llama.cpp's sequence state API writes it, for ``n`` a multiple of the batch unit (see
+llama.cpp's sequence state API writes it, ``n`` the end of a canonical chunk (see
 :mod:`app.core.chat.prefix` for why only those are exact). It is addressed by its content:
-the file name is a hash of the :class:`StateKey` and the tokens, so a state can only be
-found by a prompt that begins with the very same tokens. Editing or deleting a message above
+the file name is a hash of the :class:`StateKey`, the tokens and the chunk ends, so a state
+can only be found by a prompt that begins with the very same tokens, cut the same way. Editing or deleting a message above
 a branch's tip changes the tokens from there on, so no state of the old text can match the
 new prompt (the states of the unchanged part still match, and are exact for it); states
 nobody matches any more age out of the size cap.
