@@ -115,7 +115,8 @@ class Engine:
         """Where KV states are found and saved (none: only the live cache is reused)."""
         self.save_prompts = save_prompts
         """Save each prompt's state (the API's prefix cache) rather than each reply's."""
-        self._tuner = ThreadTuner((n_threads_batch,) if n_threads_batch else thread_candidates())
+        batch_threads = (n_threads_batch,) if n_threads_batch else thread_candidates()
+        self._tuner = ThreadTuner(batch_threads, trial=1, explore_every=64)
         self._cache: PromptCache | None = None
         self._cuts = MessageCuts(lambda ms: self.render(ms).text, self.tokenize_prompt)
         self._llama: Any = None

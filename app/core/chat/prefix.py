@@ -51,8 +51,10 @@ from app.core.runtime.threads import ThreadTuner
 
 log = logging.getLogger(__name__)
 
-MEASURED_CHUNK = 32
-"""Prompt chunks at least this long tell the thread tuner how fast they went."""
+MEASURED_CHUNK = 128
+"""Prompt chunks at least this long may try another thread count and tell the thread tuner
+how fast they went; shorter ones (a message, a reply) run on the fastest count known. A
+trial of the wrong count on a busy machine costs seconds, so they are few."""
 
 
 @dataclass(frozen=True)
