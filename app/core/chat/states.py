@@ -5,10 +5,10 @@ going on with it evaluates only what is new.
 llama.cpp's sequence state API writes it, ``n`` the end of a canonical chunk (see
 :mod:`app.core.chat.prefix` for why only those are exact). It is addressed by its content:
 the file name is a hash of the :class:`StateKey`, the tokens and the chunk ends, so a state
-can only be found by a prompt that begins with the very same tokens, cut the same way. Editing or deleting a message above
-a branch's tip changes the tokens from there on, so no state of the old text can match the
-new prompt (the states of the unchanged part still match, and are exact for it); states
-nobody matches any more age out of the size cap.
+can only be found by a prompt that begins with the very same tokens, cut the same way.
+Editing or deleting a message above a branch's tip changes the tokens from there on, so no
+state of the old text can match the new prompt (the states of the unchanged part still
+match, and are exact for it); states nobody matches any more age out of the size cap.
 
 **What must match.** Everything that changes the numbers is in the key: the model file's
 sha256, the llama-cpp-python version and llama.cpp's CPU kernels, the context size, the batch
