@@ -80,7 +80,7 @@ def first_token(port: int, path: str, body: dict[str, Any]) -> float:
         raise SystemExit(f"bench_prompt: HTTP {answer.status}: {answer.read()[:300]!r}")
     elapsed = 0.0
     for line in answer:
-        if line.startswith(b"data: {") and b'"choices"' in line:
+        if line.startswith(b"data:") and b"[DONE]" not in line:
             elapsed = time.perf_counter() - started
             break
     answer.read()
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-python", required=True, help="a Python with llama_cpp.server")
     parser.add_argument("--model", choices=("starter", "gemma"), default="starter")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-prompt-"))
     model_id, _ = install(home, args.model)
@@ -141,14 +141,17 @@ def main() -> None:
         wait_until_up(peer_port, peer)
         sizes = {"1k": 700, "3k": 2100}  # words: about 1,000 and 3,000 tokens
         times: dict[tuple[str, str], list[float]] = {}
-        for round_ in range(args.rounds + 1):  # round 0 warms both up
+        servers = (("driftless", ours_port), ("llama_cpp.server", peer_port))
+        for _, port in servers:  # a short prompt warms each up
+            first_token(port, "/v1/completions", {"model": model_id, "prompt": text_of(40)})
+        for _ in range(args.rounds):
             for size, words in sizes.items():
-                for name, port in (("driftless", ours_port), ("llama_cpp.server", peer_port)):
+                for name, port in servers:
                     prompt = f"{uuid.uuid4().hex} {text_of(words)}"
                     body = {"model": model_id, "prompt": prompt}
                     seconds = first_token(port, "/v1/completions", body)
-                    if round_:
-                        times.setdefault((size, name), []).append(seconds)
+                    times.setdefault((size, name), []).append(seconds)
+                    print(f"  {size} {name}: {seconds:.2f} s", flush=True)
         print(f"{args.model}, {os.cpu_count()} CPUs, {args.rounds} interleaved rounds (medians)")
         print("| prompt | llama_cpp.server | driftless serve | speed ratio |")
         print("|---|---|---|---|")
@@ -158,7 +161,7 @@ def main() -> None:
             print(f"| {size} | {peer_s:.2f} s | {ours_s:.2f} s | {peer_s / ours_s:.2f}x |")
         document = text_of(1050)  # about 1,500 tokens
         shared, one_line = [], []
-        for round_ in range(args.rounds + 1):
+        for round_ in range(2):
             tag = uuid.uuid4().hex
             system = {"role": "system", "content": f"{tag} {document}"}
             first = {"model": model_id, "messages": [system, {"role": "user", "content": "Hi"}]}
