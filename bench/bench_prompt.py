@@ -80,8 +80,13 @@ def first_token(port: int, path: str, body: dict[str, Any]) -> float:
         raise SystemExit(f"bench_prompt: HTTP {answer.status}: {answer.read()[:300]!r}")
     elapsed = 0.0
     for line in answer:
-        if line.startswith(b"data:") and b"[DONE]" not in line:
-            elapsed = time.perf_counter() - started
+        if not line.startswith(b"data: {"):
+            continue
+        choices = json.loads(line[len(b"data: ") :]).get("choices") or [{}]
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        if choice.get("text") or delta.get("content") or choice.get("finish_reason"):
+            elapsed = time.perf_counter() - started  # a role-only chunk does not count
             break
     answer.read()
     connection.close()
@@ -155,7 +160,7 @@ def main() -> None:
         print(f"{args.model}, {os.cpu_count()} CPUs, {args.rounds} interleaved rounds (medians)")
         print("| prompt | llama_cpp.server | driftless serve | speed ratio |")
         print("|---|---|---|---|")
-        for size in sizes:
+        for size in sizes if args.rounds else ():
             peer_s = statistics.median(times[(size, "llama_cpp.server")])
             ours_s = statistics.median(times[(size, "driftless")])
             print(f"| {size} | {peer_s:.2f} s | {ours_s:.2f} s | {peer_s / ours_s:.2f}x |")

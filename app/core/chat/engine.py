@@ -116,7 +116,7 @@ class Engine:
         self.save_prompts = save_prompts
         """Save each prompt's state (the API's prefix cache) rather than each reply's."""
         batch_threads = (n_threads_batch,) if n_threads_batch else thread_candidates()
-        self._tuner = ThreadTuner(batch_threads, trial=1, explore_every=64)
+        self._tuner = ThreadTuner(batch_threads, trial=1, explore_every=64, widest_first=True)
         self._cache: PromptCache | None = None
         self._cuts = MessageCuts(lambda ms: self.render(ms).text, self.tokenize_prompt)
         self._llama: Any = None
