@@ -303,7 +303,7 @@ def bench_few_shot(
 def pack_sweep(runner: ModelRunner, texts: Sequence[str]) -> dict[str, dict[str, float]]:
     """Texts/s for several batch sizes (tokens per llama_decode) on each thread count."""
     from app.core.classify import runner as runtime
-    from app.core.classify.threads import thread_candidates
+    from app.core.runtime.threads import thread_candidates
 
     classifier = PromptClassifier(runner, SST2, calibrated=False)
     session = classifier.session

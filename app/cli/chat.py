@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ from app.core.chat.saved import (
     reply_stats,
     thread_messages,
 )
+from app.core.chat.states import disk_states
 from app.core.docs.answer import docs_prompt, fit_passages, retrieve, sources_list
 from app.core.docs.records import DocsError, Hit
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
@@ -101,6 +103,12 @@ def add_parser(commands: Any) -> None:
         metavar="NAME",
         help="answer PROMPT from this document collection, citing its passages (repeatable)",
     )
+    p.add_argument(
+        "--stats",
+        action="store_true",
+        help="after each reply, one JSON line on stderr: time to first token, prompt tokens, "
+        "reused tokens, tokens/s, the conversation's id",
+    )
     p.add_argument("prompt", nargs="*", metavar="PROMPT", help="the message to reply to")
     p.set_defaults(handler=cmd_chat)
 
@@ -145,6 +153,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             system_prompt = earlier.system_prompt
         store = open_store()
         engine = make_engine(store)
+        if saving and isinstance(engine, Engine):  # --no-save keeps no KV state either
+            engine.states = (disk_states(get_paths()),)
         leaving.callback(engine.unload)
         model = args.model or (earlier.model_id if earlier else None)
         loaded = engine.load(model, n_ctx=args.context)
@@ -169,8 +179,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
             reply(engine, messages, params, recorder=recorder)
             if used:
                 print(sources_list(used), flush=True)
+            if args.stats:
+                print_stats(engine, recorder)
             return 0
-        return Session(engine, params, history, recorder, conversations).run()
+        session = Session(engine, params, history, recorder, conversations)
+        session.stats = args.stats
+        return session.run()
 
 
 def answer_from_docs(
@@ -330,6 +344,25 @@ def reply(
 LENGTH_NOTE = "The reply stopped at the {limit:,}-token limit; --max-tokens N allows longer ones."
 
 
+def print_stats(engine: ChatEngine, recorder: ConversationRecorder | None) -> None:
+    """The last reply's figures as one JSON line on stderr (``--stats``)."""
+    stats = engine.last_stats
+    if stats is None:
+        return
+    current = recorder.current if recorder is not None else None
+    line = {
+        "ttft_s": round(stats.first_token_seconds, 4),
+        "prompt_tokens": stats.prompt_tokens,
+        "reused_tokens": stats.cached_tokens,
+        "restored_tokens": stats.restored_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "tokens_per_s": round(stats.tokens_per_second, 2),
+        "finish_reason": stats.finish_reason,
+        "conversation": current.id if current is not None else None,
+    }
+    print(json.dumps(line), file=sys.stderr, flush=True)
+
+
 def announce_fallback(engine: ChatEngine, announced: set[str]) -> None:
     """Say on stderr when this prompt is in the generic format, not the model's own.
 
@@ -363,6 +396,7 @@ class Session:
         self.waiting: str | None = None  # a message that did not fit
         self.tty = sys.stdin.isatty()
         self.announced: set[str] = set()  # template notes already said
+        self.stats = False  # --stats: a JSON line after each reply
 
     def run(self) -> int:
         if self.tty:
@@ -519,6 +553,8 @@ class Session:
         except DriftlessError as exc:
             error(str(exc))
             return
+        if self.stats:
+            print_stats(self.engine, self.recorder)
         # The reply is kept exactly as generated (even a stopped one), so the next
         # prompt extends this one and the engine reuses its cache.
         self.history = [*messages, assistant("".join(pieces))]

@@ -80,6 +80,11 @@ class Paths:
         """16-bit copies of small models for classification (a cache: safe to delete)."""
         return self.home / "cache" / "unpacked"
 
+    @property
+    def states_dir(self) -> Path:
+        """Saved KV states of conversations (:mod:`app.core.chat.states`; a cache)."""
+        return self.home / "cache" / "states"
+
     def ensure(self) -> Paths:
         """Create the folders that must exist, private, and tighten what an older version
         left readable by others; return self for chaining."""

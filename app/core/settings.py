@@ -63,6 +63,9 @@ class Settings:
     # nobody uses stays loaded for the next request.
     memory_budget_mb: int = 0
     model_idle_seconds: float = 300.0
+    # Saved KV states of conversations (app.core.chat.states): the most disk they may take,
+    # in MB, least recently used removed first (0: none are saved).
+    state_cache_mb: int = 2048
     hub_token: str | None = field(default=None, repr=False, compare=False)
     api_key: str | None = field(default=None, repr=False, compare=False)
 
@@ -84,6 +87,8 @@ class Settings:
             raise SettingsError(f"{self.api_port} is not a port number (1 to 65535).")
         if self.memory_budget_mb < 0 or self.model_idle_seconds < 0:
             raise SettingsError("The memory budget and the idle time cannot be negative.")
+        if self.state_cache_mb < 0:
+            raise SettingsError("The size of the saved conversation states cannot be negative.")
         address = self.cluster_address
         if address and address != "auto" and ":" not in address:
             raise SettingsError(

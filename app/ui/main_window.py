@@ -20,6 +20,7 @@ from app import APP_NAME
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.engine import Engine
 from app.core.chat.protocols import ChatEngine
+from app.core.chat.states import disk_states
 from app.core.drift.starter import needs_recording, record_starter_check
 from app.core.logs import current_log_file
 from app.core.models.starter import ensure_starter
@@ -82,7 +83,7 @@ class MainWindow(QMainWindow):
         self.chat_page = ChatPage(
             store,
             self.conversations,
-            engine_factory or (lambda: Engine(store)),
+            engine_factory or (lambda: Engine(store, states=(disk_states(store.paths),))),
             active=self.active,
         )
         self.classify_page = ClassifyPage(store, store.paths, active=self.active)

@@ -17,11 +17,12 @@ the iterator ends: ``finish_reason`` is "stop" (the model or a stop string ended
 room kept for ``max_tokens`` of reply, raises ``ContextOverflow`` when ``stream_chat`` is
 called; :func:`app.core.chat.context.drop_oldest_turns` is the explicit remedy.
 
-**Follow-up turns are cheap.** ``Llama.generate`` keeps the evaluated tokens
-(``input_ids[:n_tokens]``) and their KV cache; the engine evaluates only what follows
-the longest common prefix, so turn N+1 re-uses turn N's prompt and reply (the chat
-template renders turn N+1 as a continuation of turn N). ``cached_tokens`` in the stats
-says how much was reused. Switching to another conversation re-evaluates it.
+**Follow-up turns are cheap, and exact** (:mod:`app.core.chat.prefix`): a prompt is
+evaluated in canonical chunks, and only what is bitwise what a cold evaluation gives is
+reused, from the live cache or a saved state (:mod:`app.core.chat.states`). After a reply,
+the conversation up to it is settled into such a state and saved, so the next turn, a
+switch back or a new process evaluates only what is new (``cached_tokens`` in the stats,
+``restored_tokens`` of them from a saved state).
 
 **The weights are shared.** The engine leases them from the model host through the one
 loading pipeline (:mod:`app.core.models.loading`) and makes only its own context over
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import secrets
 import threading
 import time
@@ -48,14 +50,16 @@ from typing import Any
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget, resolve_context_size
+from app.core.chat.prefix import MessageCuts, PromptCache, state_key
 from app.core.chat.sampling import SamplingParams, split_at_stop
+from app.core.chat.states import StateSource
 from app.core.errors import Cancelled, ModelLoadError, ModelNotFound
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime.grammar import check_grammar
 from app.core.runtime.llama import (
-    clear_native_errors,
     default_threads,
     import_llama_cpp,
     last_native_error,
@@ -69,9 +73,20 @@ from app.core.runtime.results import (
     LoadedModel,
     TokenLogprob,
 )
-from app.core.runtime.template import ChatMessage, ChatTemplate, RenderedPrompt
+from app.core.runtime.template import (
+    ChatMessage,
+    ChatTemplate,
+    RenderedPrompt,
+    assistant,
+    user,
+)
+from app.core.runtime.threads import ThreadTuner, thread_candidates
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 512
+"""The batch unit: prompts are read in chunks of this many tokens, and only whole chunks
+are reused (app.core.chat.prefix)."""
 
 
 # --- the engine ----------------------------------------------------------------------
@@ -86,13 +101,24 @@ class Engine:
         *,
         n_threads: int | None = None,
         n_batch: int = DEFAULT_BATCH,
+        n_threads_batch: int | None = None,
         user: str = "chat",
+        states: Sequence[StateSource] = (),
+        save_prompts: bool = False,
     ) -> None:
         self.store = store
         self.user = user
         """Who holds the model, as the memory budget's sentence names it."""
         self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
+        self.states = tuple(states)
+        """Where KV states are found and saved (none: only the live cache is reused)."""
+        self.save_prompts = save_prompts
+        """Save each prompt's state (the API's prefix cache) rather than each reply's."""
+        batch_threads = (n_threads_batch,) if n_threads_batch else thread_candidates()
+        self._tuner = ThreadTuner(batch_threads, trial=1, explore_every=64, widest_first=True)
+        self._cache: PromptCache | None = None
+        self._cuts = MessageCuts(lambda ms: self.render(ms).text, self.tokenize_prompt)
         self._llama: Any = None
         self._lib: ModuleType | None = None
         self._vocab: Any = None
@@ -212,6 +238,18 @@ class Engine:
             eos_token=_token_text(lib, vocab, eos),
         )
         self._llama, self._lib, self._vocab = llama, lib, vocab
+        self._cache = PromptCache(
+            lib,
+            llama,
+            unit=min(self.n_batch, size),
+            key=state_key(lib, llama, model.sha256, min(self.n_batch, size)),
+            sources=self.states,
+            save_prompts=self.save_prompts,
+            save_replies=not self.save_prompts,
+            tuner=self._tuner,
+            threads=self.n_threads,
+            abort=self._abort_on,
+        )
         self._add_bos = bool(lib.llama_vocab_get_add_bos(vocab))
         self._bos_text = self._template.bos_token
         self._loaded = LoadedModel(
@@ -256,6 +294,7 @@ class Engine:
             held, self._weights = self._weights, None
             self._loaded = None
             self._vocab = None
+            self._cache = None
             if llama is not None:
                 llama.close()
             if embedder is not None:
@@ -294,7 +333,9 @@ class Engine:
     def forget_prompt_cache(self) -> None:
         """Make the next reply evaluate its whole prompt (a cold start), reusing nothing."""
         with self._owned():
-            self._require_llama().reset()
+            self._require_llama()
+            assert self._cache is not None
+            self._cache.forget()
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Tokens the prompt for ``messages`` takes, as ``stream_chat`` would send it."""
@@ -339,20 +380,13 @@ class Engine:
             if params.grammar is not None:
                 self._check_grammar(params.grammar)
             self._last_stats = None
-        return self._stream(tokens, params, rendered, cancel, on_prompt_progress)
+        cuts = self._cuts(messages, rendered.text, tokens)
+        return self._stream(
+            tokens, params, rendered, cancel, on_prompt_progress, cuts=cuts, messages=messages
+        )
 
     def _check_grammar(self, grammar: str) -> None:
-        """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp
-        cannot parse."""
-        lib = self._lib
-        assert lib is not None
-        clear_native_errors()
-        sampler = lib.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
-        if not sampler:
-            raise GenerationError(
-                f"The grammar cannot be used: {last_native_error('llama.cpp could not parse it')}."
-            )
-        lib.llama_sampler_free(sampler)
+        check_grammar(self._lib, self._vocab, grammar)
 
     def _stream(
         self,
@@ -361,6 +395,9 @@ class Engine:
         rendered: RenderedPrompt,
         cancel: CancelToken | None,
         on_prompt_progress: ProgressCallback | None = None,
+        *,
+        cuts: Sequence[int] = (),
+        messages: Sequence[ChatMessage] | None = None,
     ) -> Iterator[str]:
         llama = self._require_llama()
         lib = self._lib
@@ -370,7 +407,8 @@ class Engine:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         pending = ""
         completion = 0
-        cached = 0
+        cached = restored = 0
+        text: list[str] = []
         finish: FinishReason = "cancelled"
         started = time.perf_counter()
         prompt_done = first_token = started
@@ -379,7 +417,10 @@ class Engine:
         self._last_logprobs = logprobs = []
         with self._owned():
             try:
-                cached = self._prefill(llama, tokens, cancel, on_prompt_progress)
+                cache = self._cache
+                assert cache is not None
+                prefilled = cache.prefill(tokens, cancel, on_prompt_progress, cuts=cuts)
+                cached, restored = prefilled.reused, prefilled.restored
                 prompt_done = first_token = time.perf_counter()
                 llama.set_seed(seed)
                 grammar = (
@@ -410,6 +451,7 @@ class Engine:
                     pending += decoder.decode(llama.detokenize([token]))
                     emit, pending, hit_stop = split_at_stop(pending, stops)
                     if emit:
+                        text.append(emit)
                         yield emit
                     if hit_stop:
                         finish = "stop"
@@ -425,6 +467,7 @@ class Engine:
                     # What was held back (a possible stop string's start) is reply text.
                     tail, _, _ = split_at_stop(pending + decoder.decode(b"", final=True), stops)
                     if tail:
+                        text.append(tail)
                         yield tail
                 if finish == "cancelled":
                     raise Cancelled()
@@ -451,58 +494,27 @@ class Engine:
                     finish_reason=finish,
                     seed=None if params.greedy and params.seed is None else seed,
                     used_fallback_template=rendered.used_fallback,
+                    restored_tokens=restored,
                 )
+            # The reply is whole: settle the prompt and reply into an exact state and save
+            # it, so the next turn (or another process) evaluates only what is new.
+            if messages is not None:
+                self._settle([*messages, assistant("".join(text)), user(".")], cancel)
 
-    def _prefill(
-        self,
-        llama: Any,
-        tokens: list[int],
-        cancel: CancelToken | None,
-        on_progress: ProgressCallback | None = None,
-    ) -> int:
-        """Evaluate the prompt after the longest prefix already in the KV cache.
-
-        Returns how many tokens were reused. The last prompt token is always evaluated,
-        so the logits the first reply token is sampled from are fresh. ``on_progress``
-        hears ``(evaluated, to evaluate)`` before the first batch and after each one.
-        """
-        lib = self._lib
-        assert lib is not None
-        clear_native_errors()
-        cached = llama.input_ids[: llama.n_tokens]
-        reuse = 0
-        for mine, theirs in zip(cached, tokens, strict=False):
-            if mine != theirs:
-                break
-            reuse += 1
-        reuse = min(reuse, len(tokens) - 1)
-        # Recurrent models cannot drop the tail of their state: start from scratch.
-        if reuse < llama.n_tokens and (
-            lib.llama_model_is_recurrent(llama.model) or lib.llama_model_is_hybrid(llama.model)
-        ):
-            reuse = 0
-        if reuse == 0:
-            llama.reset()
-        else:
-            llama.n_tokens = reuse  # eval() removes the KV cache from here on
-        total = len(tokens) - reuse
-        if on_progress is not None:
-            on_progress(0, total)
-        with self._abort_on(cancel):
-            for start in range(reuse, len(tokens), llama.n_batch):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                try:
-                    llama.eval(tokens[start : start + llama.n_batch])
-                except RuntimeError as exc:
-                    if cancel is not None and cancel.cancelled:
-                        raise Cancelled() from None
-                    raise GenerationError(
-                        f"llama.cpp could not evaluate the prompt: {last_native_error(str(exc))}."
-                    ) from exc
-                if on_progress is not None:
-                    on_progress(min(start + llama.n_batch, len(tokens)) - reuse, total)
-        return reuse
+    def _settle(self, after: list[ChatMessage], cancel: CancelToken | None) -> None:
+        """Settle the conversation up to the reply (the end of ``after``'s second last
+        message, as the next prompt will hold it) into an exact, saved state."""
+        cache = self._cache
+        if cache is None or not cache.save_replies or not cache.sources:
+            return
+        try:
+            text = self.render(after).text
+            tokens = self.tokenize_prompt(text)
+            cuts = self._cuts(after, text, tokens)
+            if cuts:
+                cache.settle(tokens[: cuts[-1]], cuts[:-1], cancel)
+        except Exception:  # a reply is never failed by keeping its state
+            log.exception("Could not keep the reply's KV state")
 
     @contextlib.contextmanager
     def _abort_on(self, cancel: CancelToken | None) -> Iterator[None]:

@@ -34,12 +34,12 @@ from app.core.cancel import CancelToken
 from app.core.classify.capture import HiddenStates
 from app.core.classify.errors import ClassifyError
 from app.core.classify.scoring import LabelTrie, Query, log_softmax_rows, pool_features
-from app.core.classify.threads import ThreadTuner, thread_candidates
 from app.core.errors import ModelLoadError
 from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, acquire_checked, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime.threads import ThreadTuner, thread_candidates
 
 FloatArray = npt.NDArray[np.float32]
 

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.core.errors import DriftlessError
-from app.core.runtime.llama import import_llama_cpp
+from app.core.runtime.llama import clear_native_errors, import_llama_cpp, last_native_error
+from app.core.runtime.results import GenerationError
 
 JSON_OBJECT_SCHEMA: Mapping[str, Any] = {"type": "object"}
 """Any JSON object: what ``response_format: {"type": "json_object"}`` asks for."""
@@ -199,3 +200,15 @@ def _strict_strings(grammar: str) -> str:
             line = _STRICT_CHAR + line[len(_LOOSE_CHAR) :]
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def check_grammar(lib: Any, vocab: Any, grammar: str) -> None:
+    """``GenerationError`` now, rather than a crash later, for a grammar llama.cpp cannot
+    parse (``lib``: the imported llama_cpp, ``vocab``: the model's vocabulary)."""
+    clear_native_errors()
+    sampler = lib.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
+    if not sampler:
+        raise GenerationError(
+            f"The grammar cannot be used: {last_native_error('llama.cpp could not parse it')}."
+        )
+    lib.llama_sampler_free(sampler)

@@ -50,6 +50,8 @@ class GenerationStats:
     finish_reason: FinishReason
     seed: int | None
     used_fallback_template: bool = False
+    restored_tokens: int = 0
+    """Of ``cached_tokens``, how many came from a saved KV state (not the live cache)."""
 
     @property
     def tokens_per_second(self) -> float:

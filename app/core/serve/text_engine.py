@@ -8,14 +8,16 @@ context (the model host loads the file once).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from app.core.cancel import CancelToken
 from app.core.chat.context import ContextBudget
 from app.core.chat.engine import Engine
 from app.core.chat.sampling import SamplingParams
+from app.core.chat.states import MemoryStates
 from app.core.errors import ContextOverflow
 from app.core.models.loading import context_bytes
+from app.core.models.store import ModelStore
 from app.core.runtime.embedder import Embedder
 from app.core.runtime.results import (
     EMBEDDING_CONTEXT,
@@ -48,8 +50,22 @@ class TextEngine(Protocol):
         ...
 
 
+API_STATE_SLOTS = 4
+"""Prompt states an API engine keeps in memory (its prefix cache): a request that begins
+with an earlier request's prompt, or its prompt up to the last message, evaluates only the
+rest (app.core.chat.prefix)."""
+
+
 class ApiEngine(Engine):
-    """A chat engine that also completes plain prompts and embeds texts. One owner thread."""
+    """A chat engine that also completes plain prompts and embeds texts. One owner thread.
+
+    It keeps each prompt's KV state in memory (a few, least recently used dropped first),
+    not each reply's: API clients send the whole conversation every time."""
+
+    def __init__(self, store: ModelStore, **kwargs: Any) -> None:
+        kwargs.setdefault("states", (MemoryStates(API_STATE_SLOTS),))
+        kwargs.setdefault("save_prompts", True)
+        super().__init__(store, **kwargs)
 
     def stream_completion(
         self,

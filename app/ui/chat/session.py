@@ -428,9 +428,11 @@ class ChatState:
         if outcome.stats is not None and loaded is not None:
             used = outcome.stats.prompt_tokens + outcome.stats.completion_tokens
             stopped = " Stopped." if outcome.status == "cancelled" else ""
+            restored = outcome.stats.restored_tokens
+            kept = f" · restored {restored:,} tokens" if restored else ""
             return (
                 f"{outcome.stats.tokens_per_second:.1f} tokens/s · context {used:,} / "
-                f"{loaded.n_ctx:,} tokens.{stopped}{note}"
+                f"{loaded.n_ctx:,} tokens{kept}.{stopped}{note}"
             )
         return "Stopped." if outcome.status == "cancelled" else None
 

@@ -3,6 +3,7 @@ inference thread, and the callbacks are recorded as the widgets would observe th
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -132,6 +133,19 @@ def test_a_message_is_sent_answered_and_saved(
     assert seen.saved[-1].message.content == "The robin."
     assert [m.role for m in state.thread] == ["user", "assistant"]
     assert seen.statuses[-1].startswith("10.0 tokens/s · context 15 / 2,048 tokens.")
+
+
+def test_the_status_line_says_how_many_tokens_a_saved_state_restored(
+    conversations: ConversationStore, store: ModelStore
+) -> None:
+    state, seen, backend, conversation = opened(conversations, store)
+    state.send("Which bird sings at dawn?")
+    backend.replying = False
+    outcome = reply(conversations, conversation.id, 1, "The robin.")
+    assert outcome.stats is not None
+    stats = dataclasses.replace(outcome.stats, prompt_tokens=2500, restored_tokens=2412)
+    state.reply_ended(dataclasses.replace(outcome, stats=stats), streamed=True)
+    assert "restored 2,412 tokens." in seen.statuses[-1]
 
 
 def test_nothing_is_sent_before_the_model_is_loaded(

@@ -308,8 +308,11 @@ def test_follow_up_turns_reuse_the_kv_cache(engine: Engine) -> None:
     one = stats_of(engine)
     reply(engine, [*QUESTION, assistant(first), user("And three animals?")])
     two = stats_of(engine)
-    assert two.cached_tokens >= one.prompt_tokens + one.completion_tokens - 1
-    assert two.prompt_tokens - two.cached_tokens <= 20  # only the new turn is evaluated
+    # Without saved states, the reply is not settled: the previous prompt is reused whole
+    # (it ends where a message ends), the reply and the new turn are evaluated.
+    # tests/unit/chat/test_prefix.py covers the engine that settles and saves.
+    assert two.cached_tokens == one.prompt_tokens
+    assert two.prompt_tokens - two.cached_tokens <= one.completion_tokens + 20
     reply(engine, [system("You are a pirate."), user("Name three colours.")])
     # Another conversation: only "<|im_start|>system\nYou are" is shared.
     assert stats_of(engine).cached_tokens <= 5

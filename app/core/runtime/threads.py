@@ -1,4 +1,5 @@
-"""How many threads classification's batches use, chosen by measuring them.
+"""How many threads a batch uses, chosen by measuring them: classification's batches and
+chat's prompt batches (app.core.chat.engine) alike.
 
 On an idle 2-CPU machine two threads score about 1.6x the texts per second of one. When
 another program keeps one CPU busy, llama.cpp's threads spin at a barrier after every
@@ -30,11 +31,18 @@ class ThreadTuner:
     """Picks the thread count of the next batch; told how each batch went."""
 
     def __init__(
-        self, candidates: Sequence[int], *, trial: int = 2, explore_every: int = 24
+        self,
+        candidates: Sequence[int],
+        *,
+        trial: int = 2,
+        explore_every: int = 24,
+        widest_first: bool = False,
     ) -> None:
         if not candidates or any(c < 1 for c in candidates):
             raise ValueError("Thread counts must be positive.")
-        self.candidates = tuple(sorted(set(candidates)))
+        self.candidates = tuple(sorted(set(candidates), reverse=widest_first))
+        """In the order they are tried: the widest first suits a machine mostly idle
+        (llama-cpp-python's own choice for prompts), the narrowest first a busy one."""
         self.trial = trial
         self.explore_every = explore_every
         self.rates: dict[int, float] = {}

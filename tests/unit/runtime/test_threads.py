@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.classify.threads import ThreadTuner, thread_candidates
+from app.core.runtime.threads import ThreadTuner, thread_candidates
 
 
 def _feed(tuner: ThreadTuner, speed: dict[int, float], batches: int) -> list[int]:
