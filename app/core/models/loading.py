@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from app.core.cancel import CancelToken
 from app.core.fsutil import ProgressCallback
@@ -98,7 +98,6 @@ def acquire(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     host: ModelHost | None = None,
-    check: Callable[[Any, Any], None] | None = None,
 ) -> LoadedWeights:
     """Check and lease ``ref``'s weights (the active model's when None).
 
@@ -109,7 +108,7 @@ def acquire(
     (else the file as it is; ``weights.note`` says why).
     """
     model = ref if isinstance(ref, InstalledModel) else store.resolve(ref)
-    model = store.check_before_load(model.id, on_progress=on_progress, cancel=cancel)
+    model, info = store.checked_for_load(model.id, on_progress=on_progress, cancel=cancel)
     if cancel is not None:
         cancel.raise_if_cancelled()
     host = host or configured_host(store.paths)
@@ -125,7 +124,7 @@ def acquire(
         threads=threads,
         cancel=cancel,
         host=host,
-        check=check,
+        info=info,
     )
 
 
@@ -139,12 +138,13 @@ def acquire_checked(
     threads: int = 1,
     cancel: CancelToken | None = None,
     host: ModelHost | None = None,
-    check: Callable[[Any, Any], None] | None = None,
+    info: GGUFInfo | None = None,
 ) -> LoadedWeights:
     """Lease ``model``'s weights, its file already verified by the caller (a cluster
-    worker checks the sha256 against its lock entry itself)."""
+    worker checks the sha256 against its lock entry itself); ``info`` is its header when
+    the caller has read it already."""
     host = host or default_host()
-    info = read_gguf(model.path)
+    info = info or read_gguf(model.path)
     if cancel is not None:
         cancel.raise_if_cancelled()
     weights = Weights(model.path, main_type(info), unpacked=False)
@@ -161,7 +161,6 @@ def acquire_checked(
         user=user,
         weights_bytes=estimate,
         context_bytes=context(info) if context else 0,
-        check=check,
         explain=lambda native: load_failure(model.id, info, native),
     )
     return LoadedWeights(lease, model, info, weights)

@@ -446,7 +446,18 @@ class ModelStore:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InstalledModel:
-        """The check every load makes: size and mtime, and a full re-hash when it is due.
+        """The check every load makes (see :meth:`checked_for_load`): the model as it is now."""
+        return self.checked_for_load(ref, on_progress=on_progress, cancel=cancel)[0]
+
+    def checked_for_load(
+        self,
+        ref: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[InstalledModel, GGUFInfo]:
+        """The check every load makes: size and mtime, a full re-hash when it is due, and
+        Driftless' GGUF reader; returns the model and the header it read, for the load.
 
         The file is re-hashed when its size, mtime or ctime moved since it was last
         verified (restoring an edited file's mtime with ``touch`` or ``utime`` changes its
@@ -466,8 +477,8 @@ class ModelStore:
                     _mismatch_sentence(model, actual), expected=model.sha256, actual=actual
                 )
             self._mark_verified(model)
-        read_gguf(model.path)
-        return self.get(model.id)
+        info = read_gguf(model.path)
+        return self.get(model.id), info
 
     def _file_problem(self, model: InstalledModel) -> str | None:
         if not model.path.is_file():

@@ -112,13 +112,17 @@ class Lease:
     """One holder's use of shared weights. Make contexts over :attr:`handle`; release when
     done (or use as a context manager). A released lease must not be used again."""
 
-    def __init__(self, host: ModelHost, entry: _Entry, lease_id: int, user: str) -> None:
+    def __init__(
+        self, host: ModelHost, entry: _Entry, lease_id: int, user: str, load_seconds: float
+    ) -> None:
         self._host = host
         self._entry = entry
         self.id = lease_id
         self.user = user
         self.lib: ModuleType = host.lib
         self.released = False
+        self.load_seconds = load_seconds
+        """How long the weights took to load (0.0 when another holder had them loaded)."""
         # A holder dropped without release() (a window closed without its worker's
         # shutdown) gives the weights back when it is collected; the model is then
         # freed after a short delay at the soonest, once its contexts are gone too.
@@ -135,13 +139,6 @@ class Lease:
         if self.released:
             raise RuntimeError("This lease was released; acquire the model again.")
         return self._entry.handle
-
-    @property
-    def load_seconds(self) -> float:
-        """How long the weights took to load (0.0 when another holder had them loaded)."""
-        return self._load_seconds
-
-    _load_seconds = 0.0
 
     def add_context(self, nbytes: int, what: str | None = None) -> int:
         """Count a context of about ``nbytes`` against the budget before making it.
@@ -268,9 +265,9 @@ class ModelHost:
                 entry.timer.cancel()
                 entry.timer = None
             self._next_id += 1
-            lease = Lease(self, entry, self._next_id, user)
-            if loaded_now:
-                lease._load_seconds = entry.load_seconds
+            lease = Lease(
+                self, entry, self._next_id, user, entry.load_seconds if loaded_now else 0.0
+            )
             entry.leases[lease.id] = user
             return lease
 
