@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from app.core.errors import DriftlessError
 
 NONE_TEXT = "Answer from: the model alone"
+TOOLTIP = (
+    "Answer from your document collections: the best passages go to the model, and the "
+    "reply lists its sources"
+)
+NAMES_WIDTH = 240
+"""Pixels the chosen collections' names may take on the button."""
 
 
 class AnswerFromButton(QToolButton):
@@ -29,10 +35,6 @@ class AnswerFromButton(QToolButton):
         self._list = list_collections
         self.chosen: list[str] = []
         self.setAccessibleName("Answer from")
-        self.setToolTip(
-            "Answer from your document collections: the best passages go to the model, "
-            "and the reply lists its sources"
-        )
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.menu_ = QMenu(self)
         self.menu_.aboutToShow.connect(self._on_menu_about_to_show)
@@ -46,9 +48,14 @@ class AnswerFromButton(QToolButton):
 
     def _show(self) -> None:
         if self.chosen:
-            self.setText(f"Answer from: {', '.join(self.chosen)}")
+            names = ", ".join(self.chosen)
+            # Elided: many or long names must not widen the page (the menu has them all).
+            shown = self.fontMetrics().elidedText(names, Qt.TextElideMode.ElideRight, NAMES_WIDTH)
+            self.setText(f"Answer from: {shown}")
+            self.setToolTip(f"Answer from: {names}")
         else:
             self.setText(NONE_TEXT)
+            self.setToolTip(TOOLTIP)
 
     @Slot()
     def _on_menu_about_to_show(self) -> None:

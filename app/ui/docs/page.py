@@ -45,6 +45,8 @@ EMPTY_TEXT = (
     "No collections yet. Make one from a folder of your documents (.txt, .md, .html, "
     ".pdf, .docx) to search it here and answer from it in Chat."
 )
+ROOTS_SHOWN = 3
+"""Folders named under the collection; the rest are counted (all in the tooltip)."""
 FILE_FILTER = "Documents (*.txt *.md *.markdown *.html *.htm *.pdf *.docx);;All files (*)"
 
 
@@ -262,8 +264,11 @@ class DocsPage(QWidget):
             self.show_skipped([])
         else:
             self.info_label.setText(describe(info))
-            roots = "; ".join(info.roots)
+            roots = "; ".join(info.roots[:ROOTS_SHOWN])
+            more = len(info.roots) - ROOTS_SHOWN
+            roots += f"; and {more:,} more" if more > 0 else ""
             self.roots_label.setText(f"From: {roots}" if roots else "")
+            self.roots_label.setToolTip("\n".join(info.roots))
             if skipped is None:
                 try:
                     skipped = list(self.docs.library.skipped(info.name))
