@@ -286,8 +286,7 @@ class ChatPage(QWidget):
     def _on_answer_from_chosen_changed(self, names: list[str]) -> None:
         if self.current is None:
             self.new_conversation()
-        self.state.set_answer_from(names)
-        self.answer_from_button.set_chosen(self.state.answer_from)
+        self.state.set_answer_from(names)  # the button follows through changed
 
     @Slot(object)
     def open_source(self, ref: PassageRef) -> PassageDialog:
@@ -504,6 +503,7 @@ class ChatPage(QWidget):
         self.delete_button.setEnabled(self.current is not None)
         self.export_button.setEnabled(self.current is not None)
         self.transfer.set_current(self.current)
+        self.answer_from_button.set_chosen(self.state.answer_from)
 
     def save_session(self) -> None:
         """Keep the unsent draft and which conversation is open, for the next start."""
