@@ -8,6 +8,7 @@ files or embeds runs on a worker thread, never on the GUI thread.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 from app.core.docs.answering import Answering, answer_from
@@ -35,12 +36,14 @@ class DocsAccess:
         self.store = store
         self.open_embedder = open_embedder or model_embedders(store)
         self._library: DocsLibrary | None = None
+        self._lock = threading.Lock()  # the first use may be on any page's thread
 
     @property
     def library(self) -> DocsLibrary:
-        if self._library is None:
-            self._library = DocsLibrary(self.store.paths.ensure().documents_db)
-        return self._library
+        with self._lock:
+            if self._library is None:
+                self._library = DocsLibrary(self.store.paths.ensure().documents_db)
+            return self._library
 
     def collections(self) -> list[CollectionInfo]:
         return self.library.collections()
@@ -55,6 +58,8 @@ class DocsAccess:
         return answer_from(self.library, names, messages, self.open_embedder, fits)
 
     def close(self) -> None:
-        if self._library is not None:
-            self._library.close()
-            self._library = None
+        """Close the index (after the pages' workers have ended)."""
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+                self._library = None

@@ -298,7 +298,12 @@ class ChatState:
             model_id=model_id,
             system_prompt=self.current.system_prompt if self.current else "",
             preset=None if custom else preset_name,
-            params=self.current.params if self.current and custom else None,
+            # Its sampling, not its collections: Answer from is chosen per conversation.
+            params=(
+                {k: v for k, v in self.current.params.items() if k != ANSWER_FROM}
+                if self.current and custom
+                else None
+            ),
         )
 
     def rename(self, conversation_id: int, title: str) -> None:

@@ -7,6 +7,7 @@ and "remove": a newer search makes an older one stale); indexing is one
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -23,7 +24,7 @@ from app.ui.docs.worker import (
     index_collection,
 )
 from app.ui.model_worker import WorkerController
-from app.ui.tasks import Task
+from app.ui.tasks import STOP_TIMEOUT_MS, Task
 
 SEARCH_TOP = 10
 
@@ -53,6 +54,8 @@ class DocsController(WorkerController):
         self._remove_lane.failed.connect(self.remove_failed)
         self.index_task: Task | None = None
         self.index_job: IndexJob | None = None
+        self._index_ended = threading.Event()
+        self._index_ended.set()
         self.start()
 
     # --- indexing -----------------------------------------------------------
@@ -66,7 +69,16 @@ class DocsController(WorkerController):
         assert self.index_task is None, "one indexing at a time"
         job = IndexJob(collection, tuple(paths), embedder)
         docs = self.docs
-        task = Task(lambda task: index_collection(docs, job, task), self)
+        ended = self._index_ended
+        ended.clear()
+
+        def work(task: Task) -> IndexOutcome:
+            try:
+                return index_collection(docs, job, task)
+            finally:
+                ended.set()  # on the pool thread: shutdown waits for this, not for signals
+
+        task = Task(work, self)
         task.progressed.connect(self._on_index_progressed)
         task.succeeded.connect(self._on_index_succeeded)
         task.failed.connect(self._on_index_failed)
@@ -134,5 +146,8 @@ class DocsController(WorkerController):
             self.removed.emit(name)
 
     def shutdown(self) -> None:
+        """Cancel indexing and wait a moment for it to stop between files (the index is
+        closed after this, and no file is ever left half written), then end the thread."""
         self.cancel_index()
+        self._index_ended.wait(STOP_TIMEOUT_MS / 1000)
         super().shutdown()

@@ -229,3 +229,26 @@ def test_a_collection_whose_embedder_cannot_open_is_searched_by_keywords_and_say
         page.search()
     assert Path(page.hits_view.hits[0].source).name == "warranty.html"
     assert page.status_label.text().startswith("Searched by keywords alone")
+
+
+def test_closing_while_indexing_stops_the_indexing_before_the_index_closes(
+    qtbot: QtBot,
+    store,  # type: ignore[no-untyped-def]
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gated = GatedEmbedder(free=1)
+    docs = DocsAccess(store, lambda ref: gated)
+    page = DocsPage(store, docs)
+    qtbot.addWidget(page)
+    answer_new(monkeypatch, "help", [folder])
+    page.new_collection()
+    qtbot.waitUntil(lambda: gated.waiting.is_set(), timeout=10_000)
+    page.shutdown()  # as the window does on close, before it closes the index
+    assert page.controller._index_ended.is_set(), "indexing ended within the shutdown"
+    docs.close()
+    reopened = DocsAccess(store, lambda ref: gated)
+    try:
+        assert reopened.library.get("help").files == 1, "the file read whole is kept"
+    finally:
+        reopened.close()
