@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
@@ -302,10 +303,14 @@ class MessageBubble(QFrame):
         if not self.source_refs:
             self.sources.hide()
             return
-        lines = [
-            f'[{number}] <a href="source:{index}">{html.escape(ref.where)}</a>'
-            for index, (number, ref) in enumerate(self.source_refs)
-        ]
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", self._markdown)}
+        lines = []
+        for index, (number, ref) in enumerate(self.source_refs):
+            link = f'<a href="source:{index}">{html.escape(ref.where)}</a>'
+            # The passages the reply cites stand out from the others it was given.
+            lines.append(
+                f"<b>[{number}] {link} · cited</b>" if number in cited else f"[{number}] {link}"
+            )
         self.sources.setText("<b>Sources</b><br>" + "<br>".join(lines))
         self.sources.setToolTip("Click a source to see the passage in its file")
         self.sources.show()

@@ -50,11 +50,17 @@ ROOTS_SHOWN = 3
 FILE_FILTER = "Documents (*.txt *.md *.markdown *.html *.htm *.pdf *.docx);;All files (*)"
 
 
+def counted(count: int, noun: str) -> str:
+    """ "1 file", "12 files"."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def describe(info: CollectionInfo) -> str:
     """One line about a collection: size, embedder, when."""
     return (
-        f"{info.files:,} files, {info.passages:,} passages ({human_size(info.bytes)}), "
-        f"{info.skipped:,} skipped · embedded by {info.embedder.model_id} "
+        f"{counted(info.files, 'file')}, {counted(info.passages, 'passage')} "
+        f"({human_size(info.bytes)}), {info.skipped:,} skipped · "
+        f"embedded by {info.embedder.model_id} "
         f"(sha {info.embedder.sha256[:7]}) · version {info.version}, "
         f"updated {info.updated_at[:16].replace('T', ' ')}"
     )
@@ -161,6 +167,7 @@ class DocsPage(QWidget):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setAccessibleName("Documents status")
+        self.status_label.hide()
 
         # Search and what was skipped.
         self.search_box = QLineEdit()
@@ -301,6 +308,7 @@ class DocsPage(QWidget):
 
     def _say(self, text: str) -> None:
         self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))  # no blank line while there is nothing to say
 
     # --- making and adding ------------------------------------------------
 
@@ -384,11 +392,11 @@ class DocsPage(QWidget):
         job = self.controller.index_job
         if job is not None and self.collection_combo.findData(job.collection) < 0:
             self.refresh(select=job.collection)  # a new collection: made when indexing began
-        unit = "passages" if progress.stage == "re-embedding" else "files"
+        unit = "passage" if progress.stage == "re-embedding" else "file"
         self.progress_bar.setRange(0, max(progress.total, 1))
         self.progress_bar.setValue(progress.done)
         self.progress_label.setText(
-            f"{progress.stage.capitalize()} {progress.done:,} of {progress.total:,} {unit}"
+            f"{progress.stage.capitalize()} {progress.done:,} of {counted(progress.total, unit)}"
         )
 
     @Slot(object)
@@ -397,15 +405,18 @@ class DocsPage(QWidget):
         self.refresh(select=outcome.info.name)
         self._show_current(skipped=list(report.skipped))
         parts = [
-            f"Read {len(report.read):,} files into {report.passages:,} passages",
+            f"Read {counted(len(report.read), 'file')} into {counted(report.passages, 'passage')}",
             f"{report.unchanged:,} unchanged",
         ]
         if report.removed:
-            parts.append(f"{len(report.removed):,} gone and dropped")
+            parts.append(f"{counted(len(report.removed), 'file')} gone and dropped")
         if report.skipped:
             parts.append(f"{len(report.skipped):,} skipped (see Skipped)")
         if report.unsupported:
-            parts.append(f"{report.unsupported:,} of types Driftless does not read passed over")
+            parts.append(
+                f"{counted(report.unsupported, 'file')} of types Driftless does not read "
+                "passed over"
+            )
         text = f"{outcome.info.name}: " + ", ".join(parts) + "."
         if report.truncated:
             text += f" {report.truncated}"

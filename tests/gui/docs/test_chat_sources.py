@@ -82,7 +82,9 @@ def test_answer_from_puts_passages_in_the_prompt_and_lists_sources_under_the_rep
         bubble = page.transcript.bubbles[-1]
         qtbot.waitUntil(lambda: bubble.sources.isVisible(), timeout=5_000)
         assert "Sources" in bubble.sources.text()
-        assert '[1] <a href="source:0">refunds.md, line 1</a>' in bubble.sources.text()
+        listed = bubble.sources.text()
+        assert '<b>[1] <a href="source:0">refunds.md, line 1</a> · cited</b>' in listed
+        assert '<br>[2] <a href="source:1">' in listed, "given to the model, not cited"
         message = conversations.get_thread(conversation.id)[-1]
         record = message.params["docs"] if message.params else {}
         info = docs.library.get("help")
