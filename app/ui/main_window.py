@@ -1,4 +1,4 @@
-"""The main window: a page list (Chat, Classify, Models) and a status line."""
+"""The main window: a page list (Chat, Documents, Classify, Models) and a status line."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ from app.ui.api.dialog import ApiDialog
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
 from app.ui.desktop import open_folder
+from app.ui.doc_access import DocsAccess
+from app.ui.docs.page import DocsPage
 from app.ui.elided_label import ElidedLabel
 from app.ui.errors import show_error
 from app.ui.focus_ring import FocusRing
@@ -56,7 +58,7 @@ class MainWindow(QMainWindow):
 
     starter_ready = Signal()
 
-    PAGES = ("Chat", "Classify", "Models")
+    PAGES = ("Chat", "Documents", "Classify", "Models")
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class MainWindow(QMainWindow):
         conversations: ConversationStore | None = None,
         engine_factory: Callable[[], ChatEngine] | None = None,
         server_factory: ServerFactory | None = None,
+        docs: DocsAccess | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -80,18 +83,24 @@ class MainWindow(QMainWindow):
 
         # One owner of the active model: the pages follow it, the status line names it.
         self.active = ActiveModel(store, self)
+        # The document collections, shared by the Documents page and Chat's "Answer from".
+        self.docs = docs or DocsAccess(store)
         self.chat_page = ChatPage(
             store,
             self.conversations,
             engine_factory or (lambda: Engine(store, states=(disk_states(store.paths),))),
             active=self.active,
+            docs=self.docs,
         )
+        self.docs_page = DocsPage(store, self.docs, active=self.active)
         self.classify_page = ClassifyPage(store, store.paths, active=self.active)
         # The download queue outlives the Models page's tabs; it belongs to the window.
         self.download_queue = DownloadQueue(store, parent=self)
         self.models_page = ModelsPage(store, self.download_queue, active=self.active)
         for name, page in zip(
-            self.PAGES, (self.chat_page, self.classify_page, self.models_page), strict=True
+            self.PAGES,
+            (self.chat_page, self.docs_page, self.classify_page, self.models_page),
+            strict=True,
         ):
             QListWidgetItem(name, self.nav)
             self.pages.addWidget(page)
@@ -253,9 +262,11 @@ class MainWindow(QMainWindow):
         self.models_page.runtime_checks.cancel()
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
+        self.docs_page.shutdown()
         self.classify_page.shutdown()
         self.api.shutdown()
         self.conversations.close()
+        self.docs.close()
         super().closeEvent(event)
 
     def show_page(self, name: str) -> None:

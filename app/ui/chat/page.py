@@ -31,6 +31,7 @@ from app.core.errors import ContextOverflow
 from app.core.models.store import ModelStore
 from app.core.runtime.results import LoadedModel
 from app.ui.active_model import ActiveModel
+from app.ui.chat.answer_from import AnswerFromButton
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
 from app.ui.chat.dialogs import (
@@ -45,7 +46,9 @@ from app.ui.chat.session import ChatState, SavedReply, ShownThread
 from app.ui.chat.sidebar import ConversationSidebar
 from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.transfer import ConversationTransfer
+from app.ui.doc_access import DocsAccess
 from app.ui.elided_label import ElidedLabel
+from app.ui.passage_view import PassageDialog, PassageRef
 
 
 class ChatPage(QWidget):
@@ -61,13 +64,18 @@ class ChatPage(QWidget):
         parent: QWidget | None = None,
         *,
         active: ActiveModel | None = None,
+        docs: DocsAccess | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
+        # The document collections "Answer from" offers (the window shares its own).
+        self._owns_docs = docs is None
+        self.docs = docs if docs is not None else DocsAccess(store)
+        self.passage_dialog: PassageDialog | None = None
         # New conversations use the window's active model (a conversation keeps its own).
         self.active = active if active is not None else ActiveModel(store, self)
         self.conversations = conversations
-        self.controller = ChatController(engine_factory, conversations, self)
+        self.controller = ChatController(engine_factory, conversations, self, self.docs)
         self.state = ChatState(conversations, store, self.controller, lambda: self.active.model_id)
         self._build()
         self._connect()
@@ -143,6 +151,12 @@ class ChatPage(QWidget):
         compose_row = QHBoxLayout()
         compose_row.addWidget(self.composer, 1)
         compose_row.addLayout(buttons)
+        self.answer_from_button = AnswerFromButton(
+            lambda: [c.name for c in self.docs.collections()]
+        )
+        answer_row = QHBoxLayout()
+        answer_row.addWidget(self.answer_from_button)
+        answer_row.addStretch(1)
         self.edit_banner = QLabel()
         self.edit_banner.setWordWrap(True)
         self.edit_banner.hide()
@@ -156,6 +170,7 @@ class ChatPage(QWidget):
         right_layout.addWidget(self.header)
         right_layout.addWidget(self.transcript, 1)
         right_layout.addWidget(self.edit_banner)
+        right_layout.addLayout(answer_row)
         right_layout.addLayout(compose_row)
         right_layout.addWidget(self.state_label)
 
@@ -172,6 +187,7 @@ class ChatPage(QWidget):
             *self.sidebar.focus_chain,
             *self.header.focus_chain,
             self.transcript,
+            self.answer_from_button,
             self.composer,
             self.send_button,
             self.stop_button,
@@ -220,6 +236,8 @@ class ChatPage(QWidget):
         self.system_button.clicked.connect(self._on_system_clicked)
         self.transcript.edit_requested.connect(self.begin_edit)
         self.transcript.branch_requested.connect(self.switch_branch)
+        self.transcript.source_requested.connect(self.open_source)
+        self.answer_from_button.chosen_changed.connect(self._on_answer_from_chosen_changed)
 
     # --- models -----------------------------------------------------------
 
@@ -259,7 +277,25 @@ class ChatPage(QWidget):
             QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
         preset_name, _params = conversation_params(self.current)
         self.preset_combo.setCurrentText(preset_name)
+        self.answer_from_button.set_chosen(self.state.answer_from)
         self.sidebar.select(conversation_id)
+
+    # --- answering from documents -------------------------------------------
+
+    @Slot(list)
+    def _on_answer_from_chosen_changed(self, names: list[str]) -> None:
+        if self.current is None:
+            self.new_conversation()
+        self.state.set_answer_from(names)  # the button follows through changed
+
+    @Slot(object)
+    def open_source(self, ref: PassageRef) -> PassageDialog:
+        """Show one of a reply's sources: the passage in its file, highlighted."""
+        if self.passage_dialog is not None:
+            self.passage_dialog.close()
+        self.passage_dialog = PassageDialog(ref, self)
+        self.passage_dialog.open()
+        return self.passage_dialog
 
     def _on_state_thread_shown(self, shown: ShownThread) -> None:
         self.transcript.set_messages(
@@ -467,6 +503,7 @@ class ChatPage(QWidget):
         self.delete_button.setEnabled(self.current is not None)
         self.export_button.setEnabled(self.current is not None)
         self.transfer.set_current(self.current)
+        self.answer_from_button.set_chosen(self.state.answer_from)
 
     def save_session(self) -> None:
         """Keep the unsent draft and which conversation is open, for the next start."""
@@ -475,3 +512,5 @@ class ChatPage(QWidget):
     def shutdown(self) -> None:
         self.save_session()
         self.controller.shutdown()
+        if self._owns_docs:
+            self.docs.close()

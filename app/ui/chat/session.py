@@ -35,6 +35,9 @@ from app.ui.chat.requests import ReplyOutcome
 
 T = TypeVar("T")
 
+ANSWER_FROM = "docs"
+"""The key of a conversation's settings naming the collections it answers from."""
+
 
 class Callbacks(Generic[T]):
     """Who to tell when something happened: ``connect`` a callable, call to tell them all."""
@@ -73,6 +76,7 @@ class ChatBackend(Protocol):
         params: SamplingParams,
         *,
         drop_oldest: bool = False,
+        docs: Sequence[str] = (),
     ) -> None: ...
 
     def stop(self) -> None: ...
@@ -294,7 +298,12 @@ class ChatState:
             model_id=model_id,
             system_prompt=self.current.system_prompt if self.current else "",
             preset=None if custom else preset_name,
-            params=self.current.params if self.current and custom else None,
+            # Its sampling, not its collections: Answer from is chosen per conversation.
+            params=(
+                {k: v for k, v in self.current.params.items() if k != ANSWER_FROM}
+                if self.current and custom
+                else None
+            ),
         )
 
     def rename(self, conversation_id: int, title: str) -> None:
@@ -339,9 +348,32 @@ class ChatState:
 
     def set_params(self, params: SamplingParams) -> None:
         assert self.current is not None
+        kept = {ANSWER_FROM: self.answer_from} if self.answer_from else {}
         self.current = self.conversations.update_settings(
-            self.current.id, preset=CUSTOM, params=params.to_json()
+            self.current.id, preset=CUSTOM, params={**params.to_json(), **kept}
         )
+
+    @property
+    def answer_from(self) -> list[str]:
+        """The collections the open conversation answers from (kept with it)."""
+        if self.current is None:
+            return []
+        names = self.current.params.get(ANSWER_FROM, [])
+        return [str(n) for n in names] if isinstance(names, list) else []
+
+    def set_answer_from(self, names: Sequence[str]) -> None:
+        """Answer the open conversation from ``names`` (none: from the model alone)."""
+        assert self.current is not None
+        params = {k: v for k, v in self.current.params.items() if k != ANSWER_FROM}
+        if names:
+            params[ANSWER_FROM] = list(dict.fromkeys(names))
+        self.current = self.conversations.update_settings(self.current.id, params=params)
+        self.status(
+            f"Answers come from {', '.join(names)} and cite their passages."
+            if names
+            else "Answers come from the model alone."
+        )
+        self.changed(None)
 
     def set_system_prompt(self, text: str) -> None:
         assert self.current is not None
@@ -394,6 +426,7 @@ class ChatState:
             thread_messages(self.current, thread),
             params,
             drop_oldest=self.current.id in self.drop_oldest,
+            docs=self.answer_from,
         )
         self.changed(None)
 
@@ -423,6 +456,8 @@ class ChatState:
         loaded = self.backend.loaded
         # The reply was written to a prompt in the generic format: say so, every time.
         note = f" {outcome.template_problem}" if outcome.template_problem else ""
+        if outcome.docs_summary:
+            note += f" {outcome.docs_summary}"
         if outcome.status == "error":
             return f"The reply failed: {outcome.error}{note}"
         if outcome.stats is not None and loaded is not None:

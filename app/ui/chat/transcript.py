@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat.records import Message
+from app.core.docs.answering import PROVENANCE_KEY
+from app.ui.passage_view import PassageRef
 
 ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
 STATUS_NOTES = {
@@ -39,6 +42,32 @@ _MARKDOWN = QTextDocument.MarkdownFeature(
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
     | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
 )
+
+
+def passage_refs(params: Mapping[str, object] | None) -> list[tuple[int, PassageRef]]:
+    """The numbered passages a reply was given (its Sources), from its saved parameters."""
+    record = (params or {}).get(PROVENANCE_KEY)
+    passages = record.get("passages") if isinstance(record, Mapping) else None
+    refs: list[tuple[int, PassageRef]] = []
+    for number, item in enumerate(passages if isinstance(passages, list) else [], 1):
+        try:
+            page, line = item.get("page"), item.get("line")
+            refs.append(
+                (
+                    int(item.get("number", number)),
+                    PassageRef(
+                        source=str(item["source"]),
+                        page=None if page is None else int(page),
+                        line=None if line is None else int(line),
+                        start=int(item["start"]),
+                        end=int(item["end"]),
+                        text=str(item.get("text", "")),
+                    ),
+                )
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue  # a record this version does not understand: leave that source out
+    return refs
 
 
 READING_CHARACTERS = 96
@@ -56,12 +85,21 @@ def provenance_text(lock_id: str, sha256: str | None, params: Mapping[str, objec
     lines = [f"Written by {lock_id}"]
     if sha256:
         lines.append(f"sha256 {sha256}")
-    settings = {k: v for k, v in (params or {}).items() if k != "template_fallback" and v}
+    extras = ("template_fallback", PROVENANCE_KEY)
+    settings = {k: v for k, v in (params or {}).items() if k not in extras and v}
     if settings:
         lines.append("Sampling: " + ", ".join(f"{k} {v}" for k, v in sorted(settings.items())))
     fallback = (params or {}).get("template_fallback")
     if fallback:
         lines.append(str(fallback))
+    record = (params or {}).get(PROVENANCE_KEY)
+    if isinstance(record, Mapping):
+        for c in record.get("collections") or []:
+            if isinstance(c, Mapping):
+                lines.append(
+                    f"Answered from {c.get('name')} (version {c.get('version')}, "
+                    f"updated {c.get('updated_at')}, embedded by {c.get('embedder')})"
+                )
     return "\n".join(lines)
 
 
@@ -109,6 +147,7 @@ class MessageBubble(QFrame):
     copy_requested = Signal(str)
     edit_requested = Signal(int)
     branch_requested = Signal(int)  # the id of the sibling to show instead
+    source_requested = Signal(object)  # a PassageRef: one of the reply's sources, to open
 
     def __init__(
         self,
@@ -147,6 +186,15 @@ class MessageBubble(QFrame):
         self.body.setOpenExternalLinks(False)  # a chat must not open the browser by itself
         self.body.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
         self.body.setAccessibleName(f"{ROLE_NAMES.get(role, role)} message")
+        # The passages a reply answered from, each a link that opens it in its file.
+        self.sources = QLabel()
+        self.sources.setTextFormat(Qt.TextFormat.RichText)
+        self.sources.setWordWrap(True)
+        self.sources.setAccessibleName("Sources")
+        self.sources.setOpenExternalLinks(False)
+        self.sources.linkActivated.connect(self._on_sources_link_activated)
+        self.sources.hide()
+        self.source_refs: list[tuple[int, PassageRef]] = []
         self.copy_button = QPushButton("Copy")
         self.copy_button.setFlat(True)
         self.copy_button.setToolTip("Copy this message's text")
@@ -203,6 +251,7 @@ class MessageBubble(QFrame):
         layout.addWidget(self.body)
         if self.live is not None:
             layout.addWidget(self.live)
+        layout.addWidget(self.sources)
 
     def focus_widgets(self) -> list[QWidget]:
         """The controls Tab stops at, in order (hidden ones included: they may show)."""
@@ -247,6 +296,29 @@ class MessageBubble(QFrame):
         self.model_label.setText(short_model_id(lock_id))
         self.model_label.setToolTip(provenance_text(lock_id, sha256, params))
         self.model_label.show()
+
+    def set_sources(self, params: Mapping[str, object] | None) -> None:
+        """List the passages the reply was given, under it; each opens its passage."""
+        self.source_refs = passage_refs(params)
+        if not self.source_refs:
+            self.sources.hide()
+            return
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", self._markdown)}
+        lines = []
+        for index, (number, ref) in enumerate(self.source_refs):
+            link = f'<a href="source:{index}">{html.escape(ref.where)}</a>'
+            # The passages the reply cites stand out from the others it was given.
+            lines.append(
+                f"<b>[{number}] {link} · cited</b>" if number in cited else f"[{number}] {link}"
+            )
+        self.sources.setText("<b>Sources</b><br>" + "<br>".join(lines))
+        self.sources.setToolTip("Click a source to see the passage in its file")
+        self.sources.show()
+
+    def _on_sources_link_activated(self, link: str) -> None:
+        _, _, index = link.partition(":")
+        if index.isdigit() and int(index) < len(self.source_refs):
+            self.source_requested.emit(self.source_refs[int(index)][1])
 
     def set_siblings(self, sibling_ids: Sequence[int]) -> None:
         """Show ``‹ i/n ›`` when this message has alternatives (its own id among them)."""
@@ -297,6 +369,7 @@ class TranscriptView(QScrollArea):
 
     edit_requested = Signal(int)
     branch_requested = Signal(int)
+    source_requested = Signal(object)  # a PassageRef
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -354,6 +427,7 @@ class TranscriptView(QScrollArea):
             bubble.set_note(note)
             if message.role == "assistant":
                 bubble.set_model(message.model_lock_id, message.model_sha256, message.params)
+                bubble.set_sources(message.params)
         self.set_siblings(siblings or {})
         if scroll_to_bottom:
             self._stick_to_bottom = True
@@ -400,6 +474,7 @@ class TranscriptView(QScrollArea):
             note = f"failed: {message.error}"
         bubble.set_note(note)
         bubble.set_model(message.model_lock_id, message.model_sha256, message.params)
+        bubble.set_sources(message.params)
 
     def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
         self.empty_label.hide()
@@ -407,6 +482,7 @@ class TranscriptView(QScrollArea):
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
         bubble.branch_requested.connect(self.branch_requested)
+        bubble.source_requested.connect(self.source_requested)
         self._layout.insertWidget(self._layout.count() - 1, bubble)
         # A new widget joins the end of the window's tab chain; Tab should reach a
         # message's buttons right after the messages before it, not after the send button.
