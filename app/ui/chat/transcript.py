@@ -11,8 +11,8 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextCursor, QTextDocument
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat.records import Message
+from app.ui import theme
 
 ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
 STATUS_NOTES = {
@@ -77,30 +78,12 @@ COPIED_MS = 1500
 
 
 class MutedLabel(QLabel):
-    """Secondary text (which model, a status note): the window text, lighter, in either scheme.
-
-    The colour lives in the palette, re-picked when the application's palette changes: a
-    style sheet would keep the colour of the scheme the window started in.
-    """
+    """Secondary text (which model, a status note), in the theme's secondary style: it
+    follows a switch between light and dark (:class:`app.ui.theme.SecondaryColor`)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._recoloring = False
-        self._recolor()
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and not self._recoloring:
-            self._recolor()
-
-    def _recolor(self) -> None:
-        self._recoloring = True
-        palette = QPalette(QGuiApplication.palette())
-        color = QColor(palette.color(QPalette.ColorRole.WindowText))
-        color.setAlphaF(0.62)  # about 4.5:1 on Fusion's window colour, light or dark
-        palette.setColor(QPalette.ColorRole.WindowText, color)
-        self.setPalette(palette)
-        self._recoloring = False
+        theme.set_type(self, theme.Type.SECONDARY)
 
 
 class MessageBubble(QFrame):

@@ -26,6 +26,7 @@ from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
 from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
 from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
+from app.ui import theme
 from app.ui.active_model import ActiveModel
 from app.ui.models.behaviour import BehaviourPrompts
 from app.ui.models.behaviour_watch import BehaviourWatcher
@@ -99,7 +100,7 @@ class InstalledTab(QWidget):
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setStyleSheet("color: gray;")
+        theme.set_type(self.details, theme.Type.SECONDARY)
         # A long path must not widen the window: clip it (its tooltip has it whole).
         self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel()
