@@ -1,12 +1,12 @@
 """A visible focus ring for the controls whose style draws none.
 
-Fusion shows keyboard focus in text fields and lists, but not on push buttons, flat
-buttons, tool buttons or combo boxes: Tab moves on and nothing on screen says where to.
+Fusion shows keyboard focus in line edits, but hardly or not at all on buttons, combo
+boxes, lists, tables, tab bars or text areas: Tab moves on and nothing on screen says
+where to.
 One :class:`FocusRing` per window draws a highlight-coloured outline around such a
 control while it has the focus, unless a mouse click gave it (a click needs no ring).
 It is drawn in the theme's focus colour (:mod:`app.ui.theme`), so it follows the light or
-dark scheme, and it is transparent to the mouse. Lists, tables and the conversation get
-it too: Fusion marks their focus only by the shade of the selection.
+dark scheme, and it is transparent to the mouse.
 
 It listens to ``QApplication.focusChanged`` and watches only the focused control and the
 widgets holding it (so it follows a scroll), never every event of the application.
@@ -21,28 +21,25 @@ from PySide6.QtGui import QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
+    QAbstractSlider,
     QApplication,
     QComboBox,
-    QPlainTextEdit,
     QTabBar,
-    QTextEdit,
     QWidget,
 )
 
 from app.ui import theme
 
 RING_WIDTH = theme.FOCUS_WIDTH
-RINGED = (QAbstractButton, QComboBox, QAbstractScrollArea, QTabBar)
-"""Controls that get the ring; text fields draw their own focus (Fusion's accent frame)."""
+RINGED = (QAbstractButton, QComboBox, QAbstractScrollArea, QTabBar, QAbstractSlider)
+"""Controls that get the ring: every kind Tab stops at but line edits and spin boxes,
+whose frame Fusion draws in the accent when they have the focus."""
 
 
 def rings(widget: QWidget) -> bool:
     """Whether the ring marks ``widget`` when it has the keyboard focus."""
     if widget.property("drawsOwnFocus"):
         return False  # e.g. the navigation rail rings its focused entry itself
-    if isinstance(widget, QTextEdit | QPlainTextEdit):
-        # A read-only text (a reply being written) is a view: ringed; an editor draws its own.
-        return widget.isReadOnly()
     return isinstance(widget, RINGED)
 
 

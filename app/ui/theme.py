@@ -14,11 +14,12 @@ colour or a font size. The parts:
   contrast of at least 4.5:1 on the surfaces it is drawn on (tests/gui/test_theme.py
   measures it).
 
-:func:`install` applies it once at start (:mod:`app.ui.application`): Fusion, the palette
-of the system's scheme (``QStyleHints.colorScheme``) and a short style sheet for what a
-palette cannot say (the primary button, flat message actions). When the system switches
-between light and dark, the window follows at once. ``DRIFTLESS_THEME=light`` or ``dark``
-picks one whatever the system says (screenshots use it).
+:func:`install` applies it once at start (:mod:`app.ui.application`): Fusion and the
+palette of the system's scheme (``QStyleHints.colorScheme``). There is no style sheet:
+the few widgets that differ (the primary action, quiet actions, secondary text) carry
+palette roles of their own (:class:`Tint`), kept in step with the scheme. When the
+system switches between light and dark, the window follows at once.
+``DRIFTLESS_THEME=light`` or ``dark`` picks one whatever the system says (screenshots).
 
 Widgets that draw themselves (the navigation rail, message bubbles, the focus ring) ask
 :func:`colors` at paint time, so they follow a palette change too.
@@ -57,14 +58,15 @@ READING_CHARACTERS = 80
 
 
 class Type(Enum):
-    """The type scale: (size relative to body text, weight)."""
+    """The type scale: (name, size relative to body text, weight). The name keeps two
+    styles of one size and weight apart (an Enum would make them one)."""
 
-    TITLE = (1.45, QFont.Weight.DemiBold)
-    HEADING = (1.15, QFont.Weight.DemiBold)
-    BODY = (1.0, QFont.Weight.Normal)
-    STRONG = (1.0, QFont.Weight.DemiBold)
-    SECONDARY = (0.92, QFont.Weight.Normal)
-    MONO = (1.0, QFont.Weight.Normal)
+    TITLE = ("title", 1.45, QFont.Weight.DemiBold)
+    HEADING = ("heading", 1.15, QFont.Weight.DemiBold)
+    BODY = ("body", 1.0, QFont.Weight.Normal)
+    STRONG = ("strong", 1.0, QFont.Weight.DemiBold)
+    SECONDARY = ("secondary", 0.92, QFont.Weight.Normal)
+    MONO = ("mono", 1.0, QFont.Weight.Normal)
 
 
 def font(kind: Type, base: QFont | None = None) -> QFont:
@@ -74,7 +76,7 @@ def font(kind: Type, base: QFont | None = None) -> QFont:
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setPointSizeF(base.pointSizeF() * 0.95 if base.pointSizeF() > 0 else 9.0)
         return mono
-    scale, weight = kind.value
+    _name, scale, weight = kind.value
     if base.pointSizeF() > 0:
         base.setPointSizeF(base.pointSizeF() * scale)
     elif base.pixelSize() > 0:
@@ -264,59 +266,87 @@ def palette(c: Colors) -> QPalette:
     return p
 
 
-def stylesheet(c: Colors) -> str:
-    """What a palette cannot say; sizes from the spacing scale, colours from ``c``."""
-    return f"""
-QPushButton[primary="true"] {{
-    background: {c.accent}; color: {c.on_accent}; border: 1px solid {c.accent};
-    border-radius: {RADIUS}px; padding: {XS + 1}px {M}px; font-weight: 600;
-}}
-QPushButton[primary="true"]:hover {{ background: {QColor(c.accent).lighter(112).name()}; }}
-QPushButton[primary="true"]:pressed {{ background: {QColor(c.accent).darker(115).name()}; }}
-QPushButton[primary="true"]:disabled {{
-    background: {c.hover}; color: {c.disabled}; border-color: {c.border};
-}}
-QToolButton[quiet="true"] {{
-    border: 1px solid transparent; border-radius: {RADIUS - 2}px;
-    padding: 2px {XS}px; background: transparent; color: {c.secondary};
-}}
-QToolButton[quiet="true"]:hover {{ background: {c.hover}; color: {c.text}; }}
-QToolButton[quiet="true"]:pressed {{ background: {c.pressed}; }}
-QToolButton[quiet="true"]:disabled {{ color: {c.disabled}; }}
-QListWidget#rail {{
-    background: {c.rail}; border: none; border-right: 1px solid {c.border};
-}}
-QToolTip {{
-    background: {c.tooltip}; color: {c.on_tooltip}; border: 1px solid {c.border};
-    padding: {XS}px;
-}}
-"""
-
-
 # --- secondary text --------------------------------------------------------------------
 
 
-class SecondaryColor(QObject):
-    """Keeps a widget's text in the secondary colour of the scheme the application shows.
+Roles = dict[QPalette.ColorRole, str]
+SECONDARY_ROLES: Roles = {
+    QPalette.ColorRole.WindowText: "secondary",
+    QPalette.ColorRole.Text: "secondary",
+    QPalette.ColorRole.ButtonText: "secondary",
+}
+PRIMARY_ROLES: Roles = {
+    QPalette.ColorRole.Button: "accent",
+    QPalette.ColorRole.ButtonText: "on_accent",
+}
 
-    The colour lives in the widget's palette and is picked again whenever the
-    application's palette changes, shown or hidden (a style sheet would keep the colour
-    of the scheme the window started in).
+
+class Tint(QObject):
+    """Keeps some of a widget's palette roles in theme colours (``Colors`` field names),
+    picked again whenever the application's palette changes, shown or hidden.
+
+    The colours live in the widget's palette, never a style sheet: a style sheet keeps
+    the colours of the scheme it was written for, and any style sheet on the application
+    stops palettes set on a widget from reaching its children.
     """
 
+    def __init__(self, widget: QWidget, roles: Roles) -> None:
+        super().__init__(widget)
+        self.setObjectName("theme-tint")
+        self.roles = dict(roles)
+        on_palette_change(self, self.recolor)
+        self.recolor()
+
     @classmethod
-    def attach(cls, widget: QWidget) -> None:
-        if widget.findChild(SecondaryColor, "secondary-color") is None:
-            keeper = cls(widget)
-            keeper.setObjectName("secondary-color")
-            on_palette_change(keeper, keeper.recolor)
-        recolor_secondary(widget)
+    def attach(cls, widget: QWidget, roles: Roles) -> Tint:
+        keeper = widget.findChild(Tint, "theme-tint", Qt.FindChildOption.FindDirectChildrenOnly)
+        if keeper is not None:
+            keeper.roles.update(roles)
+            keeper.recolor()
+            return keeper
+        return cls(widget, roles)
 
     @Slot()
     def recolor(self) -> None:
         widget = self.parent()
-        if isinstance(widget, QWidget):
-            recolor_secondary(widget)
+        if not isinstance(widget, QWidget):
+            return
+        app_palette = QGuiApplication.palette()
+        scheme = colors(app_palette)
+        current = widget.palette()
+        if all(current.color(r) == scheme.color(name) for r, name in self.roles.items()):
+            return
+        new = QPalette(current)
+        # Only these roles are the widget's own: the rest follow its parent.
+        new.setResolveMask(0)
+        for role, name in self.roles.items():
+            new.setColor(role, scheme.color(name))
+        widget.setPalette(new)
+
+
+class SecondaryColor:
+    """Secondary text: the window text, lighter, in either scheme."""
+
+    @staticmethod
+    def attach(widget: QWidget) -> None:
+        Tint.attach(widget, SECONDARY_ROLES)
+
+
+def set_primary(button: QWidget) -> None:
+    """The page's main action: in the accent, and the default for Enter where it applies."""
+    button.setProperty("primary", True)
+    Tint.attach(button, PRIMARY_ROLES)
+    font = button.font()
+    font.setWeight(QFont.Weight.DemiBold)
+    button.setFont(font)
+
+
+def set_quiet(button: QWidget) -> None:
+    """A secondary action drawn without a frame until the pointer is over it."""
+    button.setProperty("quiet", True)
+    if hasattr(button, "setAutoRaise"):
+        button.setAutoRaise(True)
+    Tint.attach(button, SECONDARY_ROLES)
 
 
 def on_palette_change(receiver: QObject, slot: object) -> None:
@@ -330,25 +360,6 @@ def on_palette_change(receiver: QObject, slot: object) -> None:
     app = QGuiApplication.instance()
     if isinstance(app, QGuiApplication):
         app.paletteChanged.connect(slot)
-
-
-def recolor_secondary(widget: QWidget) -> None:
-    app_palette = QGuiApplication.palette()
-    wanted = colors(app_palette).color("secondary")
-    current = widget.palette()
-    role = QPalette.ColorRole.WindowText
-    if current.color(role) == wanted and current.color(QPalette.ColorRole.Text) == wanted:
-        return
-    new = QPalette(app_palette)
-    # Only the text roles are this widget's own: the rest follow its parent, and the
-    # application's next palette reaches it as a PaletteChange.
-    new.setResolveMask(0)
-    new.setColor(role, wanted)
-    new.setColor(QPalette.ColorRole.Text, wanted)
-    new.setColor(QPalette.ColorRole.ButtonText, wanted)
-    widget.setProperty("_recoloring", True)
-    widget.setPalette(new)
-    widget.setProperty("_recoloring", False)
 
 
 # --- applying it -----------------------------------------------------------------------
@@ -398,7 +409,6 @@ class Theme(QObject):
         chosen = self.forced or wanted_scheme(self.system)
         c = SCHEMES[chosen]
         self.app.setPalette(palette(c))
-        self.app.setStyleSheet(stylesheet(c))
         changed = chosen != self.scheme
         self.scheme = chosen
         if changed:
@@ -418,7 +428,7 @@ _THEME: list[Theme] = []
 
 
 def install(app: QApplication) -> Theme:
-    """Fusion, the palette and the style sheet of the wanted scheme; once per application."""
+    """Fusion and the palette of the wanted scheme; once per application."""
     if _THEME:
         return _THEME[0]
     _SYSTEM_PALETTE["palette"] = QPalette(app.palette())

@@ -62,18 +62,43 @@ def test_the_palette_carries_the_schemes_colours(scheme: str) -> None:
         assert contrast(p.color(fg), p.color(bg)) >= MIN_TEXT, (scheme, fg, bg)
 
 
-def test_the_style_sheet_names_no_colour_but_the_themes() -> None:
-    for c in theme.SCHEMES.values():
-        sheet = theme.stylesheet(c)
-        allowed = {getattr(c, name).lower() for name in theme.color_names()}
-        allowed |= {
-            QColor(c.accent).lighter(112).name(),
-            QColor(c.accent).darker(115).name(),
-        }
-        import re
+def test_no_style_sheet_so_palettes_reach_children(qtbot: QtBot) -> None:
+    """An application style sheet stops a palette set on a widget from reaching its
+    children (the confusion matrix's dark preview went white): the theme sets none."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-        used = {m.lower() for m in re.findall(r"#[0-9a-fA-F]{6}", sheet)}
-        assert used <= allowed, used - allowed
+    assert QApplication.instance().styleSheet() == ""  # type: ignore[union-attr]
+    outer = QWidget()
+    qtbot.addWidget(outer)
+    inner = QLabel("x")
+    QVBoxLayout(outer).addWidget(inner)
+    own = theme.palette(theme.DARK)
+    outer.setPalette(own)
+    assert inner.palette().color(QPalette.ColorRole.Window) == QColor(theme.DARK.window)
+
+
+def test_primary_and_quiet_actions_follow_the_scheme(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QPushButton, QToolButton
+
+    installed = theme.installed()
+    assert installed is not None
+    main = QPushButton("Send")
+    quiet = QToolButton()
+    for w in (main, quiet):
+        qtbot.addWidget(w)
+    theme.set_primary(main)
+    theme.set_quiet(quiet)
+    before = installed.scheme
+    try:
+        for scheme in ("light", "dark"):
+            installed.apply(scheme)
+            c = theme.SCHEMES[scheme]
+            assert main.palette().color(QPalette.ColorRole.Button) == QColor(c.accent)
+            assert main.palette().color(QPalette.ColorRole.ButtonText) == QColor(c.on_accent)
+            assert quiet.palette().color(QPalette.ColorRole.ButtonText) == QColor(c.secondary)
+    finally:
+        installed.apply(before)
+        installed.forced = None
 
 
 def test_the_type_scale_orders_its_sizes(qapp: QApplication) -> None:
@@ -86,6 +111,11 @@ def test_the_type_scale_orders_its_sizes(qapp: QApplication) -> None:
         or "mono" in theme.font(theme.Type.MONO).family().lower()
     )
     assert theme.SPACING == (4, 8, 12, 16, 24)
+    assert len(set(theme.Type)) == 6, "every style is its own"
+    assert (
+        not theme.font(theme.Type.BODY).fixedPitch()
+        or theme.font(theme.Type.BODY).family() == QGuiApplication.font().family()
+    )
 
 
 def test_the_scheme_switches_live_and_secondary_text_follows(qtbot: QtBot) -> None:

@@ -90,11 +90,13 @@ class ChatController(WorkerController):
         params: SamplingParams,
         *,
         drop_oldest: bool = False,
+        prefix: str = "",
     ) -> None:
-        """Ask for a reply; the worker saves it under the conversation as it streams."""
+        """Ask for a reply; the worker saves it under the conversation as it streams.
+        ``prefix``: the reply continues this text (saved as the reply's start)."""
         request_id, token = self._reply_lane.begin()
         self._reply = ReplyRequest(
-            request_id, conversation_id, tuple(messages), params, token, drop_oldest
+            request_id, conversation_id, tuple(messages), params, token, drop_oldest, prefix
         )
         self.post(self._engine_worker.generate, self._reply)
 

@@ -30,6 +30,8 @@ class ReplyRequest:
     cancel: CancelToken
     drop_oldest: bool = False
     """Leave the oldest turns out of the prompt if it would not fit (the user chose so)."""
+    prefix: str = ""
+    """The reply's start, already written: a reply cut at its token limit, continued."""
 
 
 @dataclass(frozen=True)

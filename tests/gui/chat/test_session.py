@@ -28,6 +28,7 @@ class ScriptedBackend:
     loaded: LoadedModel | None = None
     loads: list[tuple[str, int | None]] = field(default_factory=list)
     sent: list[tuple[int, list[ChatMessage], bool]] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
     stops: int = 0
     replying: bool = False
 
@@ -53,8 +54,10 @@ class ScriptedBackend:
         params: SamplingParams,
         *,
         drop_oldest: bool = False,
+        prefix: str = "",
     ) -> None:
         self.sent.append((conversation_id, messages, drop_oldest))
+        self.prefixes.append(prefix)
         self.replying = True
 
     def stop(self) -> None:
