@@ -66,14 +66,14 @@ CONVERSATIONS = [
 ]
 
 REVIEWS = [
-    ("A warm, funny and moving film.", "1"),
-    ("Two hours I will never get back.", "0"),
-    ("The actors clearly had fun, and so did I.", "1"),
-    ("A joyless, plodding mess.", "0"),
-    ("Beautifully shot and well told.", "1"),
-    ("The plot makes no sense at all.", "0"),
-    ("I laughed from start to finish.", "1"),
-    ("Dull, long and forgettable.", "0"),
+    ("A warm, funny and moving film.", "positive"),
+    ("Two hours I will never get back.", "negative"),
+    ("The actors clearly had fun, and so did I.", "positive"),
+    ("A joyless, plodding mess.", "negative"),
+    ("Beautifully shot and well told.", "positive"),
+    ("The plot makes no sense at all.", "negative"),
+    ("I laughed from start to finish.", "positive"),
+    ("Dull, long and forgettable.", "negative"),
 ]
 
 
@@ -120,10 +120,11 @@ def seed(home: Path) -> None:
 
 
 def seed_run(paths: object) -> None:
-    """A small file classified by the starter and evaluated (the Past runs and Evaluate)."""
+    """A small file classified by the starter (the command line, as a person would)."""
     import csv
+    import subprocess
 
-    from app.core.paths import Paths
+    from app.core.paths import HOME_ENV, Paths
 
     assert isinstance(paths, Paths)
     source = paths.home / "reviews.csv"
@@ -131,6 +132,16 @@ def seed_run(paths: object) -> None:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
         writer.writerows(REVIEWS)
+    env = {**os.environ, HOME_ENV: str(paths.home), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    command = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
+    arguments = ["--input", str(source), "--text-column", "text", "--label-set", "sentiment"]
+    subprocess.run(
+        [sys.executable, "-c", command, "classify", *arguments],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def grab(widget: object, path: Path) -> None:
@@ -177,7 +188,29 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
 
         return show
 
+    chat = window.chat_page
+
+    def conversation(title: str) -> Callable[[], object]:
+        def show() -> object:
+            window.show_page("Chat")
+            found = next(c for c in chat.conversations.list_conversations() if c.title == title)
+            chat.open_conversation(found.id)
+            return window
+
+        return show
+
+    def new_conversation() -> object:
+        window.show_page("Chat")
+        if chat.current is None or chat.transcript.bubbles:
+            chat.new_conversation()
+        return window
+
     for name in window.PAGES:
+        if name == "Chat":
+            yield "chat", conversation(CONVERSATIONS[0][0])
+            yield "chat-cut-reply", conversation(CONVERSATIONS[2][0])
+            yield "chat-new", new_conversation
+            continue
         widget = window.pages.widget(window.PAGES.index(name))
         tabs = getattr(widget, "tabs", None)
         if tabs is None:
@@ -190,12 +223,44 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
 
 
 def dialogs(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
+    from PySide6.QtWidgets import QDialog
+
     from app.ui.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
+    from app.core.chat.sampling import DEFAULT_PRESET, preset
+    from app.ui.chat.dialogs import SamplingDialog, SystemPromptDialog
+    from app.ui.classify.options import OptionsDialog
+    from app.ui.models.settings_dialog import SettingsDialog
+
+    def opened(make: Callable[[], QDialog]) -> Callable[[], QDialog]:
+        def show() -> QDialog:
+            dialog = make()
+            dialog.show()
+            return dialog
+
+        return show
+
     yield "dialog-welcome", window.show_welcome
     yield "dialog-shortcuts", window.show_shortcuts
     yield "dialog-api", window.show_api
+    yield "dialog-sampling", opened(lambda: SamplingDialog(preset(DEFAULT_PRESET), window))
+    yield (
+        "dialog-system-prompt",
+        opened(lambda: SystemPromptDialog("Answer in one short paragraph.", window)),
+    )
+    yield (
+        "dialog-classify-options",
+        opened(lambda: OptionsDialog(window.classify_page.scoring, window)),
+    )
+    yield (
+        "dialog-models-settings",
+        opened(
+            lambda: SettingsDialog(
+                window.download_queue.settings, window.store.paths.models_dir, window
+            )
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     wait(lambda: window.starter_checked)
     wait(lambda: window.chat_page.controller.loaded is not None)
+    classify = window.classify_page
+    window.show_page("Classify")
+    classify.refresh_runs()
+    run_id = classify.runs.list_runs()[0].id
+    classify.evaluate_run(run_id)
+    wait(lambda: classify.eval_tab.matrix.scores is not None, 120)
+    classify.controller.open_run(run_id)
+    wait(lambda: classify.file_tab.model.rowCount() > 0, 60)
+    window.show_page("Chat")
     for scheme in themes:
         installed.apply(scheme)
         for width, height in sizes:

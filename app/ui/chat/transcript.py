@@ -31,7 +31,6 @@ from PySide6.QtGui import (
     QTextOption,
 )
 from PySide6.QtWidgets import (
-    QApplication,
     QFrame,
     QGraphicsOpacityEffect,
     QHBoxLayout,
@@ -457,7 +456,7 @@ class MessageBubble(QFrame):
     def update_reveal(self) -> None:
         """Actions fully shown on hover or focus; otherwise only the switcher and the
         actions that say something (Continue) stay visible, the rest faint."""
-        focus = QApplication.focusWidget()
+        focus = self.window().focusWidget()
         inside = focus is not None and self.isAncestorOf(focus)
         shown = self.hovered or inside
         # A cut reply always offers Continue: it is news, not a tool.
