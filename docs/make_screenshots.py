@@ -145,11 +145,13 @@ def seed_run(paths: object) -> None:
 
 
 def grab(widget: object, path: Path) -> None:
+    from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication, QWidget
 
     assert isinstance(widget, QWidget)
     for _ in range(3):
         QApplication.processEvents()
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     image = widget.grab().toImage()
     if not image.save(str(path)):
         raise SystemExit(f"make_screenshots: could not write {path}")
@@ -171,6 +173,7 @@ def wait(predicate: Callable[[], bool], seconds: float = 30.0) -> None:
 
 def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
     """(name, show it and return the widget to grab), for every page, tab and dialog."""
+    from app.core.chat.saved import NEW_TITLE
     from app.ui.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
@@ -201,7 +204,10 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
 
     def new_conversation() -> object:
         window.show_page("Chat")
-        if chat.current is None or chat.transcript.bubbles:
+        empty = [c for c in chat.conversations.list_conversations() if c.title == NEW_TITLE]
+        if empty:
+            chat.open_conversation(empty[0].id)
+        else:
             chat.new_conversation()
         return window
 

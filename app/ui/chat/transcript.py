@@ -402,7 +402,10 @@ class MessageBubble(QFrame):
         layout = QVBoxLayout(self)
         user = role == "user"
         layout.setContentsMargins(
-            theme.M if user else 0, theme.S if user else 0, theme.M if user else 0, theme.S
+            theme.M if user else 0,
+            theme.S if user else 0,
+            theme.M if user else 0,
+            0 if user else theme.S,
         )
         layout.setSpacing(theme.XS)
         if not user:
@@ -412,6 +415,8 @@ class MessageBubble(QFrame):
         self.actions_row = QWidget()
         self.actions_row.setLayout(actions)
         actions.setContentsMargins(0, 0, 0, 0)
+        if user:
+            layout.addSpacing(theme.S)  # the tint's padding under the words
         layout.addWidget(self.actions_row)
         self._fade = QGraphicsOpacityEffect(self.actions_row)
         self.actions_row.setGraphicsEffect(self._fade)
@@ -490,7 +495,10 @@ class MessageBubble(QFrame):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(theme.colors().color("user_bubble"))
             radius = theme.RADIUS * 2
-            painter.drawRoundedRect(self.rect().adjusted(0, 0, 0, 0), radius, radius)
+            # The tint holds the words; the actions sit under it.
+            tint = self.rect()
+            tint.setBottom(self.actions_row.geometry().top() - theme.XS)
+            painter.drawRoundedRect(tint, radius, radius)
             painter.end()
         super().paintEvent(event)
 
@@ -701,7 +709,9 @@ class TranscriptView(QScrollArea):
 
     def clear(self) -> None:
         for bubble in self.bubbles:
-            (bubble.row or bubble).deleteLater()
+            shown = bubble.row or bubble
+            shown.hide()  # at once: deleteLater waits for the event loop
+            shown.deleteLater()
         self.bubbles.clear()
         self.streaming = None
         self.empty_label.show()
