@@ -117,6 +117,9 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates(tmp_path: P
     assert not (bundle / STARTER.package / "__init__.py").exists(), "only the model file"
     assert (bundle / "resources" / "catalog.json").is_file()
     assert (bundle / "resources" / "icons" / f"{APP_ID}.svg").is_file()
+    # The window's icon set (app/ui/icons.py), with its licence.
+    lucide = bundle / "resources" / "icons" / "lucide"
+    assert (lucide / "LICENSE").is_file() and (lucide / "message-circle.svg").is_file()
 
 
 @pytest.mark.slow

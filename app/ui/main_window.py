@@ -1,16 +1,18 @@
-"""The main window: a page list (Chat, Documents, Classify, Models) and a status line."""
+"""The main window: a navigation rail (Chat, Documents, Classify, Models), the page, a status line.
+
+The rail lists :attr:`MainWindow.PAGES` in order; each page's shortcut is Ctrl+its place.
+Narrower than :data:`COMPACT_BELOW`, the rail shows icons only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QStackedWidget,
     QWidget,
@@ -42,6 +44,7 @@ from app.ui.help import SHORTCUTS_KEY, ShortcutsDialog, show_about
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.page import ModelsPage
 from app.ui.progress import StatusProgress
+from app.ui.rail import NavigationRail
 from app.ui.tasks import Task
 from app.ui.welcome import WelcomeDialog
 from app.ui.window_state import WindowState
@@ -51,6 +54,11 @@ OFFER_STARTER_CHECK = True
 real model; the test of the first-run check turns it on)."""
 
 RUNTIME_CHECKS_TEXT = "The runtime changed: checking behaviour…"
+
+COMPACT_BELOW = 1000
+"""A window narrower than this (px) shows the rail's icons only."""
+MINIMUM_WIDTH = 760
+"""The narrowest the window goes: every page fits, nothing clipped (tests/gui/test_fit.py)."""
 
 
 class MainWindow(QMainWindow):
@@ -73,12 +81,9 @@ class MainWindow(QMainWindow):
         self.store = store
         self.conversations = conversations or ConversationStore(store.paths)
         self.setWindowTitle(APP_NAME)
-        self.resize(1000, 680)
+        self.resize(1100, 720)
 
-        self.nav = QListWidget()
-        self.nav.setAccessibleName("Pages")
-        self.nav.setFixedWidth(150)
-        self.nav.setIconSize(QSize(20, 20))
+        self.nav = NavigationRail()
         self.pages = QStackedWidget()
 
         # One owner of the active model: the pages follow it, the status line names it.
@@ -102,12 +107,14 @@ class MainWindow(QMainWindow):
             (self.chat_page, self.docs_page, self.classify_page, self.models_page),
             strict=True,
         ):
-            QListWidgetItem(name, self.nav)
+            self.nav.add_page(name, f"Ctrl+{self.PAGES.index(name) + 1}")
             self.pages.addWidget(page)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
 
         central = QWidget()
         layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
         layout.addWidget(self.nav)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
@@ -254,6 +261,10 @@ class MainWindow(QMainWindow):
             page=self.PAGES[self.nav.currentRow()],
             splitters={"chat": self.chat_page.splitter.saveState()},
         )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.nav.set_compact(event.size().width() < COMPACT_BELOW)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()

@@ -355,12 +355,17 @@ class Engine:
         cancel: CancelToken | None = None,
         *,
         on_prompt_progress: ProgressCallback | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         """Stream the assistant's reply to ``messages`` as text pieces.
 
         Checks happen now: ``ContextOverflow`` (and a missing model) are raised by this
         call, not by the first ``next()``. The pieces never split a UTF-8 character and
         never include a stop string. See the module docstring for cancelling and stats.
+
+        ``reply_prefix`` continues a reply: the prompt ends with it after the generation
+        prompt, as if the model had written it, and the pieces are what follows
+        (``max_tokens`` counts the new tokens only).
         """
         with self._owned():
             loaded = self._require_loaded()
@@ -373,7 +378,7 @@ class Engine:
                 self._last_stats = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, "cancelled", None)
                 raise
             self._prompt_problem = rendered.problem
-            tokens = self.tokenize_prompt(rendered.text)
+            tokens = self.tokenize_prompt(rendered.text + reply_prefix)
             budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
             if not budget.fits:
                 raise budget.overflow()
@@ -382,7 +387,14 @@ class Engine:
             self._last_stats = None
         cuts = self._cuts(messages, rendered.text, tokens)
         return self._stream(
-            tokens, params, rendered, cancel, on_prompt_progress, cuts=cuts, messages=messages
+            tokens,
+            params,
+            rendered,
+            cancel,
+            on_prompt_progress,
+            cuts=cuts,
+            messages=messages,
+            reply_prefix=reply_prefix,
         )
 
     def _check_grammar(self, grammar: str) -> None:
@@ -398,6 +410,7 @@ class Engine:
         *,
         cuts: Sequence[int] = (),
         messages: Sequence[ChatMessage] | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         llama = self._require_llama()
         lib = self._lib
@@ -499,7 +512,8 @@ class Engine:
             # The reply is whole: settle the prompt and reply into an exact state and save
             # it, so the next turn (or another process) evaluates only what is new.
             if messages is not None:
-                self._settle([*messages, assistant("".join(text)), user(".")], cancel)
+                reply = reply_prefix + "".join(text)
+                self._settle([*messages, assistant(reply), user(".")], cancel)
 
     def _settle(self, after: list[ChatMessage], cancel: CancelToken | None) -> None:
         """Settle the conversation up to the reply (the end of ``after``'s second last

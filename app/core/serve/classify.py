@@ -263,6 +263,7 @@ class ClassifyHolder:
         cancel: CancelToken | None = None,
         *,
         on_prompt_progress: ProgressCallback | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         raise ApiError(400, "This engine classifies; it does not chat.")
 

@@ -93,12 +93,21 @@ class ChatController(WorkerController):
         *,
         drop_oldest: bool = False,
         docs: Sequence[str] = (),
+        prefix: str = "",
     ) -> None:
         """Ask for a reply; the worker saves it under the conversation as it streams.
-        ``docs``: collections whose best passages join the prompt."""
+        ``docs``: collections whose best passages join the prompt; ``prefix``: the reply
+        continues this text (saved as the reply's start)."""
         request_id, token = self._reply_lane.begin()
         self._reply = ReplyRequest(
-            request_id, conversation_id, tuple(messages), params, token, drop_oldest, tuple(docs)
+            request_id,
+            conversation_id,
+            tuple(messages),
+            params,
+            token,
+            drop_oldest,
+            tuple(docs),
+            prefix,
         )
         self.post(self._engine_worker.generate, self._reply)
 

@@ -30,6 +30,7 @@ from app.core.chat.saved import CUSTOM, conversation_params
 from app.core.errors import ContextOverflow
 from app.core.models.store import ModelStore
 from app.core.runtime.results import LoadedModel
+from app.ui import theme
 from app.ui.active_model import ActiveModel
 from app.ui.chat.answer_from import AnswerFromButton
 from app.ui.chat.composer import Composer
@@ -48,6 +49,7 @@ from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.transfer import ConversationTransfer
 from app.ui.doc_access import DocsAccess
 from app.ui.elided_label import ElidedLabel
+from app.ui.icons import icon
 from app.ui.passage_view import PassageDialog, PassageRef
 
 
@@ -140,6 +142,8 @@ class ChatPage(QWidget):
         self.composer = Composer()
         self.send_button = QPushButton("Send")
         self.send_button.setDefault(True)
+        self.send_button.setIcon(icon("send", "on_accent"))
+        theme.set_primary(self.send_button)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the reply (Esc)")
         self.regenerate_button = QPushButton("&Regenerate")
@@ -204,6 +208,7 @@ class ChatPage(QWidget):
         state.changed.connect(self._on_state_changed)
         state.thread_shown.connect(self._on_state_thread_shown)
         state.reply_begun.connect(self._on_state_reply_begun)
+        state.reply_prefilled.connect(self.transcript.append_reply)
         state.reply_saved.connect(self._on_state_reply_saved)
         state.editing_changed.connect(self._on_state_editing_changed)
         state.renamed.connect(self._on_state_renamed)
@@ -235,6 +240,9 @@ class ChatPage(QWidget):
         self.sampling_button.clicked.connect(self._on_sampling_clicked)
         self.system_button.clicked.connect(self._on_system_clicked)
         self.transcript.edit_requested.connect(self.begin_edit)
+        self.transcript.regenerate_requested.connect(self.regenerate)
+        self.transcript.continue_requested.connect(self.continue_reply)
+        self.transcript.prompt_chosen.connect(self.send_prompt)
         self.transcript.branch_requested.connect(self.switch_branch)
         self.transcript.source_requested.connect(self.open_source)
         self.answer_from_button.chosen_changed.connect(self._on_answer_from_chosen_changed)
@@ -369,6 +377,15 @@ class ChatPage(QWidget):
 
     def regenerate(self) -> None:
         self.state.regenerate()
+
+    def continue_reply(self) -> None:
+        """Write more of the last reply, cut at its token limit (a new version of it)."""
+        self.state.continue_reply()
+
+    def send_prompt(self, text: str) -> None:
+        """An example prompt of the empty conversation: sent as if typed."""
+        self.composer.setPlainText(text)
+        self.send()
 
     def stop(self) -> None:
         if self.state.busy:

@@ -32,6 +32,8 @@ class ReplyRequest:
     """Leave the oldest turns out of the prompt if it would not fit (the user chose so)."""
     docs: tuple[str, ...] = ()
     """Collections to answer from ("Answer from"): their best passages join the prompt."""
+    prefix: str = ""
+    """The reply's start, already written: a reply cut at its token limit, continued."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.drafts import ChatSession
+from app.core.chat.export import finish_of
 from app.core.chat.records import Conversation, Message
 from app.core.chat.sampling import SamplingParams
 from app.core.chat.saved import (
@@ -77,6 +78,7 @@ class ChatBackend(Protocol):
         *,
         drop_oldest: bool = False,
         docs: Sequence[str] = (),
+        prefix: str = "",
     ) -> None: ...
 
     def stop(self) -> None: ...
@@ -129,6 +131,7 @@ class ChatState:
         self.changed = Callbacks[None]()  # what can be done now may have changed
         self.thread_shown = Callbacks[ShownThread]()
         self.reply_begun = Callbacks[LoadedModel | None]()  # the model that will answer
+        self.reply_prefilled = Callbacks[str]()  # a continued reply's start, shown at once
         self.reply_saved = Callbacks[SavedReply]()
         self.editing_changed = Callbacks[int | None]()  # the message being edited, if any
         self.renamed = Callbacks[int]()  # a conversation's title changed
@@ -411,8 +414,25 @@ class ChatState:
         self.conversations.regenerate(self.current.id)
         self.generate()
 
-    def generate(self) -> None:
-        """Ask for a reply to the open thread, if it ends with the person's message."""
+    def can_continue(self) -> bool:
+        """Whether the open thread ends with a reply cut at its token limit."""
+        if self.current is None or self.busy or self.backend.loaded is None or not self.thread:
+            return False
+        return finish_of(self.thread[-1]) == "length"
+
+    def continue_reply(self) -> None:
+        """Continue the last reply, cut at its token limit: a new version of it holding the
+        cut text and what follows (the cut one is kept, as Regenerate keeps the old)."""
+        if not self.can_continue():
+            return
+        assert self.current is not None
+        cut = self.thread[-1]
+        self.conversations.regenerate(self.current.id)
+        self.generate(prefix=cut.content)
+
+    def generate(self, prefix: str = "") -> None:
+        """Ask for a reply to the open thread, if it ends with the person's message;
+        ``prefix``: the reply continues this text."""
         assert self.current is not None
         self.current = self.conversations.get_conversation(self.current.id)
         thread = self.conversations.get_thread(self.current.id)
@@ -421,12 +441,15 @@ class ChatState:
         _name, params = conversation_params(self.current)
         self.show_thread(thread)
         self.reply_begun(self.backend.loaded)
+        if prefix:
+            self.reply_prefilled(prefix)
         self.backend.send(
             self.current.id,
             thread_messages(self.current, thread),
             params,
             drop_oldest=self.current.id in self.drop_oldest,
             docs=self.answer_from,
+            prefix=prefix,
         )
         self.changed(None)
 
@@ -463,6 +486,9 @@ class ChatState:
         if outcome.stats is not None and loaded is not None:
             used = outcome.stats.prompt_tokens + outcome.stats.completion_tokens
             stopped = " Stopped." if outcome.status == "cancelled" else ""
+            if outcome.stats.finish_reason == "length":
+                limit = f"{outcome.stats.completion_tokens:,}"
+                stopped = f" Stopped at the {limit}-token limit: Continue writes more."
             restored = outcome.stats.restored_tokens
             kept = f" · restored {restored:,} tokens" if restored else ""
             return (

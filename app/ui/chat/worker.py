@@ -120,6 +120,7 @@ class EngineWorker(ModelWorker):
                 on_prompt_progress=throttled_counts(
                     lambda done, total: self.prompt_progressed.emit(request.request_id, done, total)
                 ),
+                reply_prefix=request.prefix,
             )
         except ContextOverflow as exc:
             self.context_overflowed.emit(request.request_id, exc)
@@ -146,6 +147,8 @@ class EngineWorker(ModelWorker):
             # Part of the reply's provenance: the collections' versions and the passages cited.
             params[PROVENANCE_KEY] = docs_record
         writer = self._conversations.begin_reply(request.conversation_id, provenance, params)
+        if request.prefix:  # a continued reply holds its start (already on screen)
+            writer.append(request.prefix)
         status: FinalStatus = "complete"
         error: str | None = None
         buffer: list[str] = []

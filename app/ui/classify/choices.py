@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 
 from app.core.classify import (
     ClassifyError,
@@ -26,11 +34,13 @@ from app.core.classify.runner import RunnerInfo
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings
+from app.ui import theme
 from app.ui.active_model import ActiveModel
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog
 from app.ui.classify.options import STYLES, ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.worker import Job
+from app.ui.flow_layout import FlowLayout
 
 METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
 
@@ -87,17 +97,23 @@ class ChoicesBar(QWidget):
         self.options_button.setToolTip("Prompt style, few-shot, calibration, threshold, speed")
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
-        top = QHBoxLayout(self)
-        top.setContentsMargins(0, 0, 0, 0)
+        # One line on a wide window, wrapped on a narrow one (each label with its list).
+        top = FlowLayout(self)
         for title, widget in (
             ("Model", self.model_combo),
             ("Label set", self.label_set_combo),
             ("Method", self.method_combo),
         ):
+            pair = QWidget()
+            pair.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            row = QHBoxLayout(pair)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(theme.XS)
             label = QLabel(title)
             label.setBuddy(widget)
-            top.addWidget(label)
-            top.addWidget(widget, 1)
+            row.addWidget(label)
+            row.addWidget(widget, 1)
+            top.addWidget(pair)
         top.addWidget(self.edit_button)
         top.addWidget(self.options_button)
 

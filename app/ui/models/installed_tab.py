@@ -10,7 +10,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -26,7 +25,9 @@ from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
 from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
 from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
+from app.ui import theme
 from app.ui.active_model import ActiveModel
+from app.ui.flow_layout import FlowLayout
 from app.ui.models.behaviour import BehaviourPrompts
 from app.ui.models.behaviour_watch import BehaviourWatcher
 from app.ui.models.busy import BusyStrip
@@ -99,7 +100,7 @@ class InstalledTab(QWidget):
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setStyleSheet("color: gray;")
+        theme.set_type(self.details, theme.Type.SECONDARY)
         # A long path must not widen the window: clip it (its tooltip has it whole).
         self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status = QLabel()
@@ -119,13 +120,14 @@ class InstalledTab(QWidget):
         self.watcher = BehaviourWatcher(store.paths, self)
         self.watcher.changed.connect(self.refresh)
 
-        tools = QHBoxLayout()
+        # Rows that wrap on a narrow window rather than widen it.
+        tools = FlowLayout()
         for widget in self.files.buttons():
             tools.addWidget(widget)
         tools.addStretch(1)
         tools.addWidget(self.verify_all_button)
         tools.addWidget(self.check_button)
-        actions = QHBoxLayout()
+        actions = FlowLayout()
         for widget in (
             self.use_button,
             self.pin_button,

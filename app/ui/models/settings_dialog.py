@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.core.paths import HOME_ENV
 from app.core.settings import DEFAULT_ENDPOINT, Settings, SettingsError
 from app.ui import colors
+from app.ui.elided_label import ElidedLabel
 from app.ui.models.prompts import Prompts
 
 
@@ -72,8 +73,10 @@ class SettingsDialog(QDialog):
             "How long a model nobody is using stays loaded, so the next chat or request "
             "starts at once; it is unloaded sooner when its memory is needed."
         )
-        folder = QLabel(str(models_dir))
-        folder.setWordWrap(True)
+        # One line, elided when long (the whole path in its tooltip): a path has no spaces
+        # to wrap at, and a wrapped one was cut to its first line in the form.
+        folder = ElidedLabel(str(models_dir))
+        folder.setToolTip(str(models_dir))
         open_folder = QPushButton("Open")
         open_folder.clicked.connect(self._on_open_folder_clicked)
         where = QHBoxLayout()

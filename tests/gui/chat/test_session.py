@@ -30,6 +30,7 @@ class ScriptedBackend:
     loads: list[tuple[str, int | None]] = field(default_factory=list)
     sent: list[tuple[int, list[ChatMessage], bool]] = field(default_factory=list)
     docs: list[tuple[str, ...]] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
     stops: int = 0
     replying: bool = False
 
@@ -56,9 +57,11 @@ class ScriptedBackend:
         *,
         drop_oldest: bool = False,
         docs: Sequence[str] = (),
+        prefix: str = "",
     ) -> None:
         self.sent.append((conversation_id, messages, drop_oldest))
         self.docs.append(tuple(docs))
+        self.prefixes.append(prefix)
         self.replying = True
 
     def stop(self) -> None:
