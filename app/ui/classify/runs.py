@@ -195,7 +195,12 @@ class RunsTab(ClassifyTab):
         except ClassifyError as exc:
             self.empty_label.setText(str(exc))
             return
+        chosen = self.selected()
         self.model.set_runs(runs, evaluations)
+        if chosen is not None:  # the same run stays selected (its accuracy may be new)
+            ids = [self.model.past_run(r).run.id for r in range(self.model.rowCount())]
+            if chosen.run.id in ids:
+                self.table.selectRow(ids.index(chosen.run.id))
         self.empty_label.setVisible(not runs)
         self.update_buttons()
 

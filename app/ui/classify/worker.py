@@ -22,7 +22,6 @@ from app.core.cancel import CancelToken
 from app.core.classify import (
     BatchProgress,
     Classifier,
-    ClassifyProgress,
     Columns,
     EvalReport,
     GoldMap,
@@ -35,9 +34,8 @@ from app.core.classify import (
     TeachProgress,
     Workbench,
     choose_columns,
-    evaluate,
+    evaluate_file_run,
     evaluate_run,
-    gold_rows,
     open_file_run,
     read_all,
     run_file,
@@ -329,14 +327,23 @@ class ClassifyWorker(ModelWorker):
         )
 
     def evaluate_file(self, request: TableRequest) -> None:
+        """Classify the file as a run kept with the others, then score it (see
+        :func:`~app.core.classify.evaluate_file_run`): Past runs lists it."""
+
         def work() -> EvalOutcome:
             table = read_all(
                 request.path, need_gold=True, columns=request.columns, cancel=request.cancel
             )
-            gold = gold_rows(table, request.job.label_set)
             classifier = self._classifier(request.job, request.cancel)
-            report: Callable[[ClassifyProgress], None] = self.reporter(request.request_id)
-            result = evaluate(classifier, gold, on_progress=report, cancel=request.cancel)
+            report: Callable[[BatchProgress], None] = self.reporter(request.request_id)
+            result = evaluate_file_run(
+                self._bench_without_model().runs,
+                classifier,
+                table,
+                chunk_size=FILE_CHUNK,
+                on_progress=report,
+                cancel=request.cancel,
+            )
             return EvalOutcome(result)
 
         self.guarded(request.request_id, work)
