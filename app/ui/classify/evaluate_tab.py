@@ -52,6 +52,7 @@ class EvaluateTab(LabelledFileTab):
             "Choose a file with gold labels to measure accuracy and see the confusion matrix."
         )
         self.matrix = ConfusionMatrixView()
+        self.matrix.status_changed.connect(self.status_changed)
         self.compare_label = wrapping_label()
         self.compare_label.setAccessibleName("Comparison with earlier evaluations")
         self.compare_label.hide()
