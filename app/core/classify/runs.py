@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.classify.classifier import NEEDS_REVIEW, ClassifierInfo, Prediction
-from app.core.classify.dialect import CsvDialect, dialect_of
+from app.core.classify.dialect import CsvDialect, Figure, dialect_of
 from app.core.classify.errors import ClassifyError
 from app.core.db import Database
 from app.core.fsutil import atomic_write_bytes
@@ -373,8 +373,8 @@ class RunStore:
             if run.gold_column:
                 cells.append(row.gold or "")
             if p is not None:
-                cells += [p.answer, p.label, f"{p.confidence:.4f}"]
-                cells += [f"{v:.4f}" for v in p.probabilities]
+                cells += [p.answer, p.label, Figure(f"{p.confidence:.4f}")]
+                cells += [Figure(f"{v:.4f}") for v in p.probabilities]
                 cells.append("yes" if p.truncated else "")
             else:
                 cells += ["", "", ""] + [""] * len(labels) + [""]

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from app.core.classify import ClassifyError, RunEvaluation, RunRecord, RunStore
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
-from app.ui.classify.dialogs import TableFileDialog
 from app.ui.classify.tabs import ClassifyTab
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -234,9 +233,7 @@ class RunsTab(ClassifyTab):
         if past is None:
             return
         suggested = Path.home() / f"{Path(past.run.input_path).stem}-classified.csv"
-        path = TableFileDialog.ask_save(self, suggested)
-        if path is not None:
-            self.controller.export_run(past.run.id, path)
+        self.export_run(past.run.id, suggested)
 
     def selected(self) -> PastRun | None:
         rows = self.table.selectionModel().selectedRows()

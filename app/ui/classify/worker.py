@@ -41,6 +41,7 @@ from app.core.classify import (
     run_file,
     sniff,
 )
+from app.core.classify.dialect import CsvDialect
 from app.core.cluster import (
     BlockDone,
     ClassifierJob,
@@ -116,6 +117,8 @@ class ExportRequest:
     request_id: int
     run_id: int
     path: Path
+    dialect: CsvDialect | None = None
+    """How to lay the CSV out; None: like the run's input file."""
 
 
 @dataclass(frozen=True)
@@ -383,7 +386,8 @@ class ClassifyWorker(ModelWorker):
 
     def export_run(self, request: ExportRequest) -> None:
         def work() -> int:
-            return self._bench_without_model().runs.export_csv(request.run_id, request.path)
+            runs = self._bench_without_model().runs
+            return runs.export_csv(request.run_id, request.path, dialect=request.dialect)
 
         self.guarded(request.request_id, work)
 

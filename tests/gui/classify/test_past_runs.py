@@ -10,13 +10,16 @@ evaluating a stored run needs no model. The README's screenshot comes from here:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QLocale
+from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -133,14 +136,37 @@ def test_a_past_run_is_listed_evaluated_from_its_results_reopened_and_exported(
         assert f"Run {run_id}, sst2_train.tsv (finished)" in page.file_tab.summary_label.text()
         assert page.file_tab.evaluate_button.isEnabled()
 
+        # Exported for Excel in Germany: semicolons, decimal commas, a BOM, Windows line ends.
         target = tmp_path / "again.csv"
-        monkeypatch.setattr(TableFileDialog, "ask_save", classmethod(lambda c, p, s: target))
-        page.tabs.setCurrentWidget(page.runs_tab)
-        page.runs_tab.table.selectRow(1)
+        offered: list[str] = []
+
+        def save_as(parent: object, title: str, name: str, types: str, first: str) -> object:
+            offered.append(first)
+            excel = next(t for t in types.split(";;") if t.startswith("CSV for Excel"))
+            return str(target), excel
+
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_as))
+        QLocale.setDefault(QLocale(QLocale.Language.German, QLocale.Country.Germany))
+        try:
+            page.tabs.setCurrentWidget(page.runs_tab)
+            page.runs_tab.table.selectRow(1)
+            with qtbot.waitSignal(page.controller.finished, timeout=20_000):
+                page.runs_tab.export_button.click()
+        finally:
+            QLocale.setDefault(QLocale.c())
+        assert offered[0].startswith("CSV like the file classified")  # the input's, first
+        data = target.read_bytes()
+        assert data.startswith(codecs.BOM_UTF8) and data.count(b"\r\n") == ROWS + 1
+        rows_read = list(csv.reader(data.decode("utf-8-sig").splitlines(), delimiter=";"))
+        assert len(rows_read) == ROWS + 1
+        confidence = rows_read[1][rows_read[0].index("confidence")]
+        assert re.fullmatch(r"\d,\d{4}", confidence), confidence
+        assert [row[2] for row in rows_read[1:]] == [t for t, _ in rows]  # texts as they were
+        # The layout chosen is offered first next time.
+        assert load_settings(paths).export_layout == "excel"
         with qtbot.waitSignal(page.controller.finished, timeout=20_000):
             page.runs_tab.export_button.click()
-        with target.open(encoding="utf-8") as handle:
-            assert len(list(csv.reader(handle))) == ROWS + 1
+        assert offered[1].startswith("CSV for Excel")
     finally:
         page.shutdown()
 
