@@ -18,6 +18,7 @@ from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
 from app.core.chat.saved import CUSTOM
 from app.core.models.store import InstalledModel
 from app.ui.chat.transfer import ConversationTransfer
+from app.ui.elided_combo import ElidedComboBox
 
 
 class ConversationHeader(QWidget):
@@ -25,9 +26,8 @@ class ConversationHeader(QWidget):
 
     def __init__(self, transfer: ConversationTransfer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedComboBox("The installed model this conversation uses")
         self.model_combo.setAccessibleName("Model")
-        self.model_combo.setToolTip("The installed model this conversation uses")
         self.preset_combo = QComboBox()
         self.preset_combo.setAccessibleName("Sampling preset")
         self.preset_combo.addItems([*PRESETS, CUSTOM])

@@ -12,9 +12,17 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextCursor, QTextDocument
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -103,11 +111,31 @@ def provenance_text(lock_id: str, sha256: str | None, params: Mapping[str, objec
     return "\n".join(lines)
 
 
-def markdown_to_html(markdown: str) -> str:
-    """Markdown as rich text, with any HTML in it escaped: shown as written, never run."""
+def markdown_to_html(markdown: str, marked: Sequence[str] = ()) -> str:
+    """Markdown as rich text, with any HTML in it escaped: shown as written, never run.
+
+    Each of the ``marked`` words (a search's) is shown wherever it occurs, in any case,
+    in the palette's highlight colours.
+    """
     document = QTextDocument()
     document.setMarkdown(markdown, _MARKDOWN)
+    if marked:
+        palette = QGuiApplication.palette()
+        mark = QTextCharFormat()
+        mark.setBackground(palette.color(QPalette.ColorRole.Highlight))
+        mark.setForeground(palette.color(QPalette.ColorRole.HighlightedText))
+        for word in marked:
+            cursor = document.find(word)
+            while not cursor.isNull():
+                cursor.mergeCharFormat(mark)
+                cursor = document.find(word, cursor)
     return document.toHtml()
+
+
+def mentions(text: str, words: Sequence[str]) -> bool:
+    """Whether ``text`` holds any of ``words``, in any case."""
+    folded = text.casefold()
+    return any(word.casefold() in folded for word in words)
 
 
 COPIED_MS = 1500
@@ -161,6 +189,8 @@ class MessageBubble(QFrame):
         self.role = role
         self.message_id = message_id
         self._markdown = ""
+        self.marked: tuple[str, ...] = ()
+        """The search's words, highlighted in the text."""
         self.sibling_ids: tuple[int, ...] = ()
         # While a reply streams, its text grows in a plain-text view that lays out only
         # what was appended; re-rendering Markdown on every batch costs time that grows
@@ -348,7 +378,18 @@ class MessageBubble(QFrame):
 
     def set_text(self, markdown: str) -> None:
         self._markdown = markdown
-        self.body.setText(markdown_to_html(markdown))
+        shown = self.marked if mentions(markdown, self.marked) else ()
+        self.body.setText(markdown_to_html(markdown, shown))
+
+    def set_marked(self, words: Sequence[str]) -> None:
+        """Highlight ``words`` (a search's) in the text; () clears the highlight."""
+        words = tuple(words)
+        if words == self.marked:
+            return
+        before, self.marked = self.marked, words
+        # Only a text that holds the words, or held a highlight, needs rendering again.
+        if self.live is None and (mentions(self._markdown, before + words)):
+            self.set_text(self._markdown)
 
     def append_text(self, piece: str) -> None:
         if self.live is None:
@@ -390,7 +431,12 @@ class TranscriptView(QScrollArea):
         self.setWidget(self._content)
         self.bubbles: list[MessageBubble] = []
         self.streaming: MessageBubble | None = None
+        self.marked: tuple[str, ...] = ()
+        """The search's words, highlighted in every message that holds them."""
         self._stick_to_bottom = True
+        self._held: tuple[int, int] | None = None
+        """A message switched to and the height in the view its switcher must stay at."""
+        self._placing = False
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.empty_label = QLabel(
@@ -430,8 +476,51 @@ class TranscriptView(QScrollArea):
                 bubble.set_sources(message.params)
         self.set_siblings(siblings or {})
         if scroll_to_bottom:
+            self._held = None
             self._stick_to_bottom = True
             QTimer.singleShot(0, self.scroll_to_bottom)
+        elif self._held is not None:
+            QTimer.singleShot(0, self._lay_out_and_keep_held)
+
+    def hold_switcher(self, message_id: int) -> None:
+        """Before ``message_id`` (a sibling of a message shown) replaces it: keep its ‹ ›
+        switcher where the shown one is now, so the click is not followed by a jump."""
+        shown = next((b for b in self.bubbles if message_id in b.sibling_ids), None)
+        if shown is None:
+            return
+        self._held = (message_id, shown.mapTo(self.viewport(), QPoint(0, 0)).y())
+        self._stick_to_bottom = False
+
+    def drop_hold(self) -> None:
+        """The switch did not happen: scroll as before."""
+        self._held = None
+        self._on_scrolled(self.verticalScrollBar().value())
+
+    def _lay_out_and_keep_held(self) -> None:
+        # The new messages are measured where they will be, not where they were made.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        self._keep_held()
+
+    def _keep_held(self) -> None:
+        """Scroll so the held message's top is where its predecessor's was."""
+        if self._held is None:
+            return
+        message_id, y = self._held
+        bubble = self.bubble_for(message_id)
+        if bubble is None:
+            return
+        bar = self.verticalScrollBar()
+        self._placing = True  # this scroll is ours, not the person's
+        try:
+            bar.setValue(bar.value() + bubble.mapTo(self.viewport(), QPoint(0, 0)).y() - y)
+        finally:
+            self._placing = False
+
+    def set_marked(self, query: str) -> None:
+        """Highlight the words of a search (``query``) in the messages; "" clears it."""
+        self.marked = tuple(query.split())
+        for bubble in self.bubbles:
+            bubble.set_marked(self.marked)
 
     def set_siblings(self, siblings: Mapping[int, Sequence[int]]) -> None:
         for bubble in self.bubbles:
@@ -442,6 +531,7 @@ class TranscriptView(QScrollArea):
         return next((b for b in self.bubbles if b.message_id == message_id), None)
 
     def begin_reply(self, lock_id: str | None = None, sha256: str | None = None) -> MessageBubble:
+        self._held = None
         self.streaming = self._add("assistant", None, streaming=True)
         self.streaming.set_model(lock_id, sha256)
         self.streaming.set_note("reading…")
@@ -479,6 +569,7 @@ class TranscriptView(QScrollArea):
     def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
         self.empty_label.hide()
         bubble = MessageBubble(role, message_id, self._content, streaming=streaming)
+        bubble.marked = self.marked
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
         bubble.branch_requested.connect(self.branch_requested)
@@ -498,10 +589,14 @@ class TranscriptView(QScrollArea):
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
-        self._stick_to_bottom = value >= bar.maximum() - 4
+        if self._held is not None and not self._placing:
+            self._held = None  # scrolled by the person: the switcher is theirs to place
+        self._stick_to_bottom = self._held is None and value >= bar.maximum() - 4
 
     def _on_range_changed(self, _low: int, _high: int) -> None:
-        if self._stick_to_bottom:
+        if self._held is not None:
+            self._keep_held()  # the new version laid out: its switcher back in place
+        elif self._stick_to_bottom:
             self.scroll_to_bottom()
 
     def scroll_to_bottom(self) -> None:

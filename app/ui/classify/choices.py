@@ -31,6 +31,7 @@ from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog
 from app.ui.classify.options import STYLES, ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.worker import Job
+from app.ui.elided_combo import ElidedComboBox
 
 METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
 
@@ -68,7 +69,7 @@ class ChoicesBar(QWidget):
         )
         self.label_sets: list[LabelSet] = []
 
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedComboBox("The installed model to classify with")
         self.model_combo.setAccessibleName("Model")
         self.label_set_combo = QComboBox()
         self.label_set_combo.setAccessibleName("Label set")
