@@ -3,8 +3,9 @@
 A model id such as ``bartowski/Llama-3.2-1B-Instruct-GGUF:Llama-3.2-1B-Instruct-Q4_1.gguf
 (pinned @1a2b3c4)`` is wider than a combo box on a narrow window, and a plain combo box
 cuts it on the right, so the part that tells two quantisations apart ("q4_1") and the
-version are what is lost. This one elides the middle, keeps the whole text in its
-tooltip, and opens a list wide enough for the whole names.
+version are what is lost. This one elides the middle (or, for names whose start says
+most, the end), keeps the whole text in its tooltip, and opens a list wide enough for
+the whole names.
 """
 
 from __future__ import annotations
@@ -24,11 +25,19 @@ MIN_CHARACTERS = 12
 
 
 class ElidedComboBox(QComboBox):
-    """A ``QComboBox`` whose current text is elided in the middle, never cut."""
+    """A ``QComboBox`` whose current text is elided (in the middle, or where ``mode`` says),
+    never cut."""
 
-    def __init__(self, tip: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        tip: str = "",
+        parent: QWidget | None = None,
+        *,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ) -> None:
         super().__init__(parent)
         self._tip = tip
+        self._mode = mode
         """What the box is for; the tooltip adds the whole current text to it."""
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(MIN_CHARACTERS)
@@ -36,7 +45,7 @@ class ElidedComboBox(QComboBox):
         self._update_tooltip()
 
     def shown_text(self) -> str:
-        """The current text as drawn: whole if it fits, else elided in the middle."""
+        """The current text as drawn: whole if it fits, else elided."""
         option = QStyleOptionComboBox()
         self.initStyleOption(option)
         field = self.style().subControlRect(
@@ -45,9 +54,7 @@ class ElidedComboBox(QComboBox):
             QStyle.SubControl.SC_ComboBoxEditField,
             self,
         )
-        return self.fontMetrics().elidedText(
-            self.currentText(), Qt.TextElideMode.ElideMiddle, field.width()
-        )
+        return self.fontMetrics().elidedText(self.currentText(), self._mode, field.width())
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QStylePainter(self)
