@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat.records import Message
 from app.core.docs.answering import PROVENANCE_KEY
-from app.ui.passage_view import PassageRef
+from app.ui.passage_view import PassageRef, mark_colors
 
 ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
 STATUS_NOTES = {
@@ -115,15 +115,15 @@ def markdown_to_html(markdown: str, marked: Sequence[str] = ()) -> str:
     """Markdown as rich text, with any HTML in it escaped: shown as written, never run.
 
     Each of the ``marked`` words (a search's) is shown wherever it occurs, in any case,
-    in the palette's highlight colours.
+    in the colours a found passage has (:func:`~app.ui.passage_view.mark_colors`).
     """
     document = QTextDocument()
     document.setMarkdown(markdown, _MARKDOWN)
     if marked:
-        palette = QGuiApplication.palette()
+        background, foreground = mark_colors()
         mark = QTextCharFormat()
-        mark.setBackground(palette.color(QPalette.ColorRole.Highlight))
-        mark.setForeground(palette.color(QPalette.ColorRole.HighlightedText))
+        mark.setBackground(QColor(background))
+        mark.setForeground(QColor(foreground))
         for word in marked:
             cursor = document.find(word)
             while not cursor.isNull():
@@ -388,7 +388,7 @@ class MessageBubble(QFrame):
             return
         before, self.marked = self.marked, words
         # Only a text that holds the words, or held a highlight, needs rendering again.
-        if self.live is None and (mentions(self._markdown, before + words)):
+        if self.live is None and mentions(self._markdown, before + words):
             self.set_text(self._markdown)
 
     def append_text(self, piece: str) -> None:

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.ui.chat.page import ChatPage
 from app.ui.elided_combo import ElidedComboBox
+from app.ui.passage_view import mark_colors
 from tests.fake_engine import FakeEngine
 from tests.gui.chat.helpers import send
 
@@ -29,7 +30,7 @@ def shot(widget: QWidget, tmp_path: Path, name: str) -> None:
 
 
 def highlight(page: ChatPage) -> str:
-    return QApplication.palette().color(QPalette.ColorRole.Highlight).name()
+    return QColor(mark_colors()[0]).name()
 
 
 def test_enter_in_search_shows_each_match_in_turn_highlighted(
