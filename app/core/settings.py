@@ -49,6 +49,9 @@ class Settings:
     classify_few_shot: bool = False
     classify_calibrated: bool = True
     classify_threshold: float = 0.5
+    # How the window lays out exported results: "input" (like the file classified),
+    # "excel" (for Excel in this locale) or "plain" (commas, UTF-8); see classify/dialect.py.
+    export_layout: str = "input"
     # The window's local API server (app.core.serve): its port, whether other machines may
     # connect (then a key is required), the web origins allowed, and starting it with the window.
     api_port: int = 8765

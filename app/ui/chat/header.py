@@ -20,6 +20,7 @@ from app.core.chat.saved import CUSTOM
 from app.core.models.store import InstalledModel
 from app.ui import theme
 from app.ui.chat.transfer import ConversationTransfer
+from app.ui.elided_combo import ElidedComboBox
 from app.ui.flow_layout import FlowLayout
 
 
@@ -28,9 +29,8 @@ class ConversationHeader(QWidget):
 
     def __init__(self, transfer: ConversationTransfer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedComboBox("The installed model this conversation uses")
         self.model_combo.setAccessibleName("Model")
-        self.model_combo.setToolTip("The installed model this conversation uses")
         self.preset_combo = QComboBox()
         self.preset_combo.setAccessibleName("Sampling preset")
         self.preset_combo.addItems([*PRESETS, CUSTOM])

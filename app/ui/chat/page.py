@@ -234,6 +234,8 @@ class ChatPage(QWidget):
         self.undo_button.clicked.connect(self.undo_delete)
         self.sidebar.picked.connect(self._on_sidebar_picked)
         self.sidebar.hit_clicked.connect(self.show_message)
+        self.sidebar.hit_requested.connect(self._on_sidebar_hit_requested)
+        self.search_box.textChanged.connect(self.transcript.set_marked)
         self.model_combo.activated.connect(self._on_model_combo_activated)
         self.active.active_model_changed.connect(self.state.active_model_changed)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
@@ -320,10 +322,23 @@ class ChatPage(QWidget):
         if self.state.show_message(message_id):
             QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
 
+    @Slot(int, int)
+    def _on_sidebar_hit_requested(self, conversation_id: int, message_id: int) -> None:
+        """Enter in the search box: the next matching message, in its branch, in view."""
+        if self.current is not None and self.current.id == conversation_id:
+            self.show_message(message_id)
+        else:
+            self.open_conversation(conversation_id, message_id)
+        shown, count = self.sidebar.match_position()
+        self._show_status(f"Match {shown} of {count}; Enter shows the next.")
+
     @Slot(int)
     def switch_branch(self, message_id: int) -> None:
-        """Show the version ``message_id`` of a message, with its newest continuation."""
+        """Show the version ``message_id`` of a message, with its newest continuation;
+        its ‹ › switcher stays where the one clicked was."""
+        self.transcript.hold_switcher(message_id)
         if not self.state.switch_branch(message_id):
+            self.transcript.drop_hold()
             return
         bubble = self.transcript.bubble_for(message_id)
         if bubble is not None:
@@ -332,7 +347,6 @@ class ChatPage(QWidget):
             # Keep the keyboard where it was: on the switcher of the message just changed.
             forward = bubble.next_button.isEnabled()
             (bubble.next_button if forward else bubble.previous_button).setFocus()
-            QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
 
     def new_conversation(self) -> Conversation:
         model_id = self.active.model_id or self.model_combo.currentData()

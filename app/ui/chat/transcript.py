@@ -19,18 +19,21 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QColor,
     QEnterEvent,
     QGuiApplication,
     QPainter,
     QPaintEvent,
     QResizeEvent,
+    QTextCharFormat,
     QTextCursor,
     QTextDocument,
     QTextOption,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QGraphicsOpacityEffect,
     QHBoxLayout,
@@ -50,7 +53,7 @@ from app.core.chat.records import Message
 from app.core.docs.answering import PROVENANCE_KEY
 from app.ui import theme
 from app.ui.icons import icon
-from app.ui.passage_view import PassageRef
+from app.ui.passage_view import PassageRef, mark_colors
 
 ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
 STATUS_NOTES = {
@@ -137,10 +140,24 @@ def provenance_text(lock_id: str, sha256: str | None, params: Mapping[str, objec
     return "\n".join(lines)
 
 
-def markdown_to_html(markdown: str) -> str:
-    """Markdown as rich text, with any HTML in it escaped: shown as written, never run."""
+def markdown_to_html(markdown: str, marked: Sequence[str] = ()) -> str:
+    """Markdown as rich text, with any HTML in it escaped: shown as written, never run.
+
+    Each of the ``marked`` words (a search's) is shown wherever it occurs, in any case,
+    in the colours a found passage has (:func:`~app.ui.passage_view.mark_colors`).
+    """
     document = QTextDocument()
     document.setMarkdown(markdown, _MARKDOWN)
+    if marked:
+        background, foreground = mark_colors()
+        mark = QTextCharFormat()
+        mark.setBackground(QColor(background))
+        mark.setForeground(QColor(foreground))
+        for word in marked:
+            cursor = document.find(word)
+            while not cursor.isNull():
+                cursor.mergeCharFormat(mark)
+                cursor = document.find(word, cursor)
     return document.toHtml()
 
 
@@ -178,6 +195,12 @@ def note_for(message: Message) -> str:
         limit = (message.params or {}).get("max_tokens")
         return f"stopped at the {limit:,}-token limit"
     return STATUS_NOTES.get(message.status, "")
+
+
+def mentions(text: str, words: Sequence[str]) -> bool:
+    """Whether ``text`` holds any of ``words``, in any case."""
+    folded = text.casefold()
+    return any(word.casefold() in folded for word in words)
 
 
 COPIED_MS = 1500
@@ -333,6 +356,8 @@ class MessageBubble(QFrame):
         self.role = role
         self.message_id = message_id
         self._markdown = ""
+        self.marked: tuple[str, ...] = ()
+        """The search's words, highlighted in the text."""
         self.sibling_ids: tuple[int, ...] = ()
         self.hovered = False
         self.row: QWidget | None = None
@@ -649,6 +674,7 @@ class MessageBubble(QFrame):
 
     def set_text(self, markdown: str) -> None:
         self._markdown = markdown
+        marks = self.marked if mentions(markdown, self.marked) else ()
         segments = split_code(markdown)
         first = segments[0]
         if first.code:
@@ -656,7 +682,7 @@ class MessageBubble(QFrame):
             self.body.hide()
             rest = segments
         else:
-            self.body.setText(markdown_to_html(first.text))
+            self.body.setText(markdown_to_html(first.text, marks))
             if self.live is None:
                 self.body.show()
             rest = segments[1:]
@@ -673,10 +699,20 @@ class MessageBubble(QFrame):
                 shown = block
             else:
                 label = _body_label(self.role)
-                label.setText(markdown_to_html(segment.text))
+                label.setText(markdown_to_html(segment.text, marks))
                 shown = label
             self.segments.append(shown)
             self._content.addWidget(shown)
+
+    def set_marked(self, words: Sequence[str]) -> None:
+        """Highlight ``words`` (a search's) in the text; () clears the highlight."""
+        words = tuple(words)
+        if words == self.marked:
+            return
+        before, self.marked = self.marked, words
+        # Only a text that holds the words, or held a highlight, needs rendering again.
+        if self.live is None and mentions(self._markdown, before + words):
+            self.set_text(self._markdown)
 
     def append_text(self, piece: str) -> None:
         if self.live is None:
@@ -773,7 +809,12 @@ class TranscriptView(QScrollArea):
         self.setWidget(self._content)
         self.bubbles: list[MessageBubble] = []
         self.streaming: MessageBubble | None = None
+        self.marked: tuple[str, ...] = ()
+        """The search's words, highlighted in every message that holds them."""
         self._stick_to_bottom = True
+        self._held: tuple[int, int] | None = None
+        """A message switched to and the height in the view its switcher must stay at."""
+        self._placing = False
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.empty_label = EmptyState()
@@ -811,8 +852,51 @@ class TranscriptView(QScrollArea):
         shown = [m for m in messages if m.role != "system"]
         self._mark_last(shown[-1] if shown else None)
         if scroll_to_bottom:
+            self._held = None
             self._stick_to_bottom = True
             QTimer.singleShot(0, self.scroll_to_bottom)
+        elif self._held is not None:
+            QTimer.singleShot(0, self._lay_out_and_keep_held)
+
+    def hold_switcher(self, message_id: int) -> None:
+        """Before ``message_id`` (a sibling of a message shown) replaces it: keep its ‹ ›
+        switcher where the shown one is now, so the click is not followed by a jump."""
+        shown = next((b for b in self.bubbles if message_id in b.sibling_ids), None)
+        if shown is None:
+            return
+        self._held = (message_id, shown.mapTo(self.viewport(), QPoint(0, 0)).y())
+        self._stick_to_bottom = False
+
+    def drop_hold(self) -> None:
+        """The switch did not happen: scroll as before."""
+        self._held = None
+        self._on_scrolled(self.verticalScrollBar().value())
+
+    def _lay_out_and_keep_held(self) -> None:
+        # The new messages are measured where they will be, not where they were made.
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        self._keep_held()
+
+    def _keep_held(self) -> None:
+        """Scroll so the held message's top is where its predecessor's was."""
+        if self._held is None:
+            return
+        message_id, y = self._held
+        bubble = self.bubble_for(message_id)
+        if bubble is None:
+            return
+        bar = self.verticalScrollBar()
+        self._placing = True  # this scroll is ours, not the person's
+        try:
+            bar.setValue(bar.value() + bubble.mapTo(self.viewport(), QPoint(0, 0)).y() - y)
+        finally:
+            self._placing = False
+
+    def set_marked(self, query: str) -> None:
+        """Highlight the words of a search (``query``) in the messages; "" clears it."""
+        self.marked = tuple(query.split())
+        for bubble in self.bubbles:
+            bubble.set_marked(self.marked)
 
     def set_siblings(self, siblings: Mapping[int, Sequence[int]]) -> None:
         for bubble in self.bubbles:
@@ -823,6 +907,7 @@ class TranscriptView(QScrollArea):
         return next((b for b in self.bubbles if b.message_id == message_id), None)
 
     def begin_reply(self, lock_id: str | None = None, sha256: str | None = None) -> MessageBubble:
+        self._held = None
         self.streaming = self._add("assistant", None, streaming=True)
         self.streaming.set_model(lock_id, sha256)
         self.streaming.set_note("reading…")
@@ -876,6 +961,7 @@ class TranscriptView(QScrollArea):
     def _add(self, role: str, message_id: int | None, streaming: bool = False) -> MessageBubble:
         self.empty_label.hide()
         bubble = MessageBubble(role, message_id, self._content, streaming=streaming)
+        bubble.marked = self.marked
         bubble.copy_requested.connect(self._on_bubble_copy_requested)
         bubble.edit_requested.connect(self.edit_requested)
         bubble.branch_requested.connect(self.branch_requested)
@@ -908,10 +994,14 @@ class TranscriptView(QScrollArea):
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
-        self._stick_to_bottom = value >= bar.maximum() - 4
+        if self._held is not None and not self._placing:
+            self._held = None  # scrolled by the person: the switcher is theirs to place
+        self._stick_to_bottom = self._held is None and value >= bar.maximum() - 4
 
     def _on_range_changed(self, _low: int, _high: int) -> None:
-        if self._stick_to_bottom:
+        if self._held is not None:
+            self._keep_held()  # the new version laid out: its switcher back in place
+        elif self._stick_to_bottom:
             self.scroll_to_bottom()
 
     def scroll_to_bottom(self) -> None:
