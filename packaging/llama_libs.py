@@ -5,7 +5,12 @@ built it, "Illegal instruction" on an older one. The packaged app carries its ow
 the same llama.cpp (the one vendored in the installed llama-cpp-python's sdist) with
 ``GGML_NATIVE=OFF GGML_BACKEND_DL=ON GGML_CPU_ALL_VARIANTS=ON``: the CPU kernels are
 separate ``libggml-cpu-<variant>.so`` files and ggml loads, at run time, the best one the
-CPU can execute.
+CPU can execute. Where the Vulkan build tools are installed (``glslc``, ``libvulkan-dev``,
+``spirv-headers``: packaging/system-deps.sh) the Vulkan backend is one more of these
+dynamically loaded files, ``libggml-vulkan.so``: ggml loads it at run time when the machine
+has a Vulkan loader (``libvulkan.so.1``) and keeps to the CPU otherwise, so one bundle serves
+both. Without those tools the build is CPU-only, said in a sentence, and cached under
+another key.
 
     python packaging/llama_libs.py      # build (or find) them; prints their folder
 
@@ -67,6 +72,12 @@ CMAKE_ARGS = (
     "-DLLAMA_BUILD_SERVER=OFF",
 )
 TARGETS = ("llama", "ggml", "ggml-base", *(f"ggml-cpu-{v}" for v in VARIANTS))
+# The Vulkan backend, when its build tools are there: built first (its compile is the one
+# most likely to fail on old headers, so it fails before the CPU kernels' long compile).
+VULKAN_CMAKE_ARGS = ("-DGGML_VULKAN=ON",)
+VULKAN_TARGET = "ggml-vulkan"
+VULKAN_LIBRARY = "libggml-vulkan.so"
+VULKAN_HEADER_DIRS = (Path("/usr/include"), Path("/usr/local/include"))
 VARIANT_LINE = re.compile(r"^(\s*)ggml_add_cpu_backend_variant\(([\w.]+)\b", re.MULTILINE)
 MANIFEST = "build.json"
 
@@ -90,15 +101,68 @@ def tool_version(command: str) -> str:
     return done.stdout.splitlines()[0].strip()
 
 
-def build_key(version: str) -> str:
-    """What the libraries depend on: the sources' version, the flags, the compilers."""
-    inputs = {
+def vulkan_header_version(include_dirs: tuple[Path, ...] = VULKAN_HEADER_DIRS) -> str | None:
+    """The installed Vulkan headers' version (``1.3.239``), or None when there are none."""
+    roots = list(include_dirs)
+    if sdk := os.environ.get("VULKAN_SDK"):
+        roots.insert(0, Path(sdk) / "include")
+    for root in roots:
+        header = root / "vulkan" / "vulkan_core.h"
+        if not header.is_file():
+            continue
+        text = header.read_text(encoding="utf-8", errors="replace")
+        patch = re.search(r"^#define VK_HEADER_VERSION (\d+)", text, re.MULTILINE)
+        complete = re.search(
+            r"^#define VK_HEADER_VERSION_COMPLETE VK_MAKE_API_VERSION\(0, (\d+), (\d+),",
+            text,
+            re.MULTILINE,
+        )
+        if patch and complete:
+            return f"{complete.group(1)}.{complete.group(2)}.{patch.group(1)}"
+    return None
+
+
+def vulkan_toolchain() -> tuple[dict[str, str] | None, str]:
+    """What the Vulkan backend is built with, or None and the sentence saying what is missing.
+
+    Needs glslc (the shader compiler), the Vulkan headers and loader (libvulkan-dev) and the
+    SPIR-V headers' CMake package (spirv-headers). ``DRIFTLESS_VULKAN=0`` leaves it out.
+    """
+    if os.environ.get("DRIFTLESS_VULKAN", "1") == "0":
+        return None, "DRIFTLESS_VULKAN=0 leaves the Vulkan backend out"
+    missing = []
+    glslc = shutil.which("glslc")
+    if glslc is None:
+        missing.append("glslc")
+    headers = vulkan_header_version()
+    if headers is None:
+        missing.append("libvulkan-dev")
+    spirv = [
+        Path(prefix) / "share" / "cmake" / "SPIRV-Headers" / "SPIRV-HeadersConfig.cmake"
+        for prefix in ("/usr", "/usr/local", os.environ.get("VULKAN_SDK", "/nonexistent"))
+    ]
+    if not any(path.is_file() for path in spirv):
+        missing.append("spirv-headers")
+    if missing or glslc is None or headers is None:
+        return None, (
+            f"the Vulkan backend is left out: {', '.join(missing)} "
+            "(packaging/system-deps.sh installs them) are not installed"
+        )
+    return {"glslc": tool_version(glslc), "vulkan_headers": headers}, "with the Vulkan backend"
+
+
+def build_key(version: str, vulkan: dict[str, str] | None = None) -> str:
+    """What the libraries depend on: the sources' version, the flags, the compilers, and
+    whether (and with which shader compiler and headers) the Vulkan backend is built."""
+    inputs: dict[str, object] = {
         "version": version,
         "cmake_args": CMAKE_ARGS,
         "targets": TARGETS,
         "cc": tool_version(os.environ.get("CC", "cc")),
         "cxx": tool_version(os.environ.get("CXX", "c++")),
     }
+    if vulkan is not None:
+        inputs["vulkan"] = {**vulkan, "cmake_args": VULKAN_CMAKE_ARGS}
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return f"llama-cpp-python-{version}-{digest[:12]}"
 
@@ -144,7 +208,7 @@ def keep_variants(source: Path) -> None:
     path.write_text(VARIANT_LINE.sub(drop, text), encoding="utf-8")
 
 
-def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
+def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-build-", dir=out.parent) as scratch:
         with tarfile.open(sdist) as archive:
             if hasattr(tarfile, "data_filter"):
@@ -166,11 +230,14 @@ def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
         build = Path(scratch) / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         jobs = str(os.cpu_count() or 2)
+        extra = VULKAN_CMAKE_ARGS if vulkan else ()
         with open(log, "w") as sink:
-            steps = [
-                ["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_ARGS],
-                ["cmake", "--build", str(build), "-j", jobs, "--target", *TARGETS],
-            ]
+            configure = ["cmake", "-S", str(source), "-B", str(build), *generator]
+            steps = [[*configure, *CMAKE_ARGS, *extra]]
+            compile_ = ["cmake", "--build", str(build), "-j", jobs, "--target"]
+            if vulkan:
+                steps.append([*compile_, VULKAN_TARGET])
+            steps.append([*compile_, *TARGETS])
             for step in steps:
                 sink.write("$ " + " ".join(step) + "\n")
                 sink.flush()
@@ -181,8 +248,10 @@ def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
         for path in sorted((build / "bin").iterdir()):
             if path.name.startswith("lib") and ".so" in path.name:
                 shutil.copy2(path, out / path.name, follow_symlinks=False)
-        for path in out.glob("libggml-cpu-*.so"):
+        for path in [*out.glob("libggml-cpu-*.so"), *out.glob(VULKAN_LIBRARY)]:
             set_runpath_to_origin(path)
+        if vulkan and not (out / VULKAN_LIBRARY).is_file():
+            raise SystemExit(f"llama_libs: the build made no {VULKAN_LIBRARY}; see {log}")
 
 
 def set_runpath_to_origin(path: Path) -> bool:
@@ -220,7 +289,8 @@ def ensure(version: str | None = None) -> Path:
     """The folder holding the portable libraries, built first when not cached."""
     version = version or importlib.metadata.version(PACKAGE)
     root = cache_root()
-    final = root / build_key(version)
+    vulkan, why = vulkan_toolchain()
+    final = root / build_key(version, vulkan)
     with cache_lock(root):
         if (final / MANIFEST).is_file():
             for path in final.glob("libggml-cpu-*.so"):  # a cache from before this fix
@@ -229,7 +299,8 @@ def ensure(version: str | None = None) -> Path:
         started = time.monotonic()
         print(
             f"llama_libs: building llama.cpp {version} for any x86-64-v2 CPU "
-            f"({len(VARIANTS)} CPU variants) into {final}; this takes a while on few cores",
+            f"({len(VARIANTS)} CPU variants, {why}) into {final}; "
+            "this takes a while on few cores",
             file=sys.stderr,
         )
         sdist = download_sdist(version, root / "sdist")
@@ -237,11 +308,16 @@ def ensure(version: str | None = None) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         log = root / (final.name + ".log")
         try:
-            compile_libraries(sdist, staging, log)
+            compile_libraries(sdist, staging, log, vulkan=vulkan is not None)
         except subprocess.CalledProcessError as exc:
             raise SystemExit(f"llama_libs: the build failed ({exc}); see {log}") from exc
         seconds = time.monotonic() - started
-        manifest = {"version": version, "variants": VARIANTS, "cmake_args": CMAKE_ARGS}
+        manifest: dict[str, object] = {
+            "version": version,
+            "variants": VARIANTS,
+            "cmake_args": CMAKE_ARGS,
+            "vulkan": vulkan,
+        }
         manifest["build_seconds"] = round(seconds)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         shutil.rmtree(final, ignore_errors=True)

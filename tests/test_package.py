@@ -73,7 +73,9 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates(tmp_path: P
 
     exe = build.executable()
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
-    assert version.stdout.strip() == f"{COMMAND} {__version__}", "the version is app's"
+    lines = version.stdout.splitlines()
+    assert lines[0] == f"{COMMAND} {__version__}", "the version is app's"
+    assert lines[1].startswith("llama.cpp CPU kernels: "), version.stdout
 
     bundle = build.APP_DIR / "_internal"
     lib = bundle / "llama_cpp" / "lib"
