@@ -9,8 +9,13 @@ CPU can execute. Where the Vulkan build tools are installed (``glslc``, ``libvul
 ``spirv-headers``: packaging/system-deps.sh) the Vulkan backend is one more of these
 dynamically loaded files, ``libggml-vulkan.so``: ggml loads it at run time when the machine
 has a Vulkan loader (``libvulkan.so.1``) and keeps to the CPU otherwise, so one bundle serves
-both. Without those tools the build is CPU-only, said in a sentence, and cached under
-another key.
+both. Without those tools the build is CPU-only, said in a sentence.
+
+The two parts are built and cached apart, then put together in a folder of their own:
+with ``GGML_BACKEND_DL`` nothing outside the Vulkan library depends on ``GGML_VULKAN``
+(ggml defines ``GGML_USE_VULKAN`` only for a backend linked in), so the CPU libraries of a
+CPU-only build are the same files, and a new shader compiler rebuilds only the Vulkan part
+(its shaders are most of an hour on two busy cores; the CPU kernels about 20 minutes).
 
     python packaging/llama_libs.py      # build (or find) them; prints their folder
 
@@ -151,20 +156,30 @@ def vulkan_toolchain() -> tuple[dict[str, str] | None, str]:
     return {"glslc": tool_version(glslc), "vulkan_headers": headers}, "with the Vulkan backend"
 
 
-def build_key(version: str, vulkan: dict[str, str] | None = None) -> str:
-    """What the libraries depend on: the sources' version, the flags, the compilers, and
-    whether (and with which shader compiler and headers) the Vulkan backend is built."""
-    inputs: dict[str, object] = {
+def build_key(version: str) -> str:
+    """What the CPU libraries depend on: the sources' version, the flags, the compilers."""
+    inputs = {
         "version": version,
         "cmake_args": CMAKE_ARGS,
         "targets": TARGETS,
         "cc": tool_version(os.environ.get("CC", "cc")),
         "cxx": tool_version(os.environ.get("CXX", "c++")),
     }
-    if vulkan is not None:
-        inputs["vulkan"] = {**vulkan, "cmake_args": VULKAN_CMAKE_ARGS}
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return f"llama-cpp-python-{version}-{digest[:12]}"
+
+
+def vulkan_key(version: str, vulkan: dict[str, str]) -> str:
+    """What the Vulkan library depends on: the CPU build's inputs (it is built beside them),
+    its own flag, the shader compiler and the Vulkan headers."""
+    inputs = {
+        "cpu": build_key(version),
+        "cmake_args": VULKAN_CMAKE_ARGS,
+        "patches": VULKAN_PATCHES,
+        **vulkan,
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return f"llama-cpp-python-{version}-vulkan-{digest[:12]}"
 
 
 @contextlib.contextmanager
@@ -208,7 +223,38 @@ def keep_variants(source: Path) -> None:
     path.write_text(VARIANT_LINE.sub(drop, text), encoding="utf-8")
 
 
+LAYER_SETTINGS = re.compile(
+    r"^    std::vector<vk::LayerSettingEXT> settings = \{.*?&layer_setting_info\);\n",
+    re.MULTILINE | re.DOTALL,
+)
+VULKAN_PATCHES = ("layer-settings-need-headers-1.3.261",)
+
+
+def allow_older_vulkan_headers(source: Path) -> bool:
+    """Let ggml-vulkan.cpp build with the Vulkan headers of Debian 12 and Ubuntu 22.04
+    (1.3.239 and 1.3.204). It fills a VK_EXT_layer_settings struct (headers 1.3.261 and
+    later) that only its validation-layer debug build uses; with older headers the
+    instance is made without it, as it is in a release build anyway. True if patched."""
+    path = source / "vendor" / "llama.cpp" / "ggml" / "src" / "ggml-vulkan" / "ggml-vulkan.cpp"
+    text = path.read_text(encoding="utf-8")
+    found = LAYER_SETTINGS.search(text)
+    if found is None:
+        return False
+    fallback = (
+        "#if VK_HEADER_VERSION >= 261\n"
+        + found.group(0)
+        + "#else  // (Driftless: older Vulkan headers, no VK_EXT_layer_settings)\n"
+        + "    GGML_UNUSED(enable_best_practice);\n"
+        + "    vk::InstanceCreateInfo instance_create_info(vk::InstanceCreateFlags{}, "
+        + "&app_info, layers, extensions);\n"
+        + "#endif\n"
+    )
+    path.write_text(text[: found.start()] + fallback + text[found.end() :], encoding="utf-8")
+    return True
+
+
 def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -> None:
+    """Build the CPU libraries (TARGETS) into ``out``; ``vulkan``: the Vulkan library alone."""
     with tempfile.TemporaryDirectory(prefix="llama-build-", dir=out.parent) as scratch:
         with tarfile.open(sdist) as archive:
             if hasattr(tarfile, "data_filter"):
@@ -227,6 +273,8 @@ def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -
                 archive.extractall(scratch)
         source = next(Path(scratch).glob("llama_cpp_python-*"))
         keep_variants(source)
+        if vulkan:
+            allow_older_vulkan_headers(source)
         build = Path(scratch) / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         jobs = str(os.cpu_count() or 2)
@@ -235,9 +283,7 @@ def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -
             configure = ["cmake", "-S", str(source), "-B", str(build), *generator]
             steps = [[*configure, *CMAKE_ARGS, *extra]]
             compile_ = ["cmake", "--build", str(build), "-j", jobs, "--target"]
-            if vulkan:
-                steps.append([*compile_, VULKAN_TARGET])
-            steps.append([*compile_, *TARGETS])
+            steps.append([*compile_, *((VULKAN_TARGET,) if vulkan else TARGETS)])
             for step in steps:
                 sink.write("$ " + " ".join(step) + "\n")
                 sink.flush()
@@ -246,7 +292,8 @@ def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -
         if (build / ".ninja_log").is_file():  # each step's time, for the next trim
             shutil.copy2(build / ".ninja_log", out / "ninja_log")
         for path in sorted((build / "bin").iterdir()):
-            if path.name.startswith("lib") and ".so" in path.name:
+            wanted = path.name == VULKAN_LIBRARY if vulkan else ".so" in path.name
+            if path.name.startswith("lib") and wanted:
                 shutil.copy2(path, out / path.name, follow_symlinks=False)
         for path in [*out.glob("libggml-cpu-*.so"), *out.glob(VULKAN_LIBRARY)]:
             set_runpath_to_origin(path)
@@ -286,44 +333,69 @@ def set_runpath_to_origin(path: Path) -> bool:
 
 
 def ensure(version: str | None = None) -> Path:
-    """The folder holding the portable libraries, built first when not cached."""
+    """The folder holding the portable libraries, built first when not cached: the CPU
+    libraries, with the Vulkan backend beside them where its build tools are installed."""
     version = version or importlib.metadata.version(PACKAGE)
     root = cache_root()
     vulkan, why = vulkan_toolchain()
-    final = root / build_key(version, vulkan)
     with cache_lock(root):
-        if (final / MANIFEST).is_file():
-            for path in final.glob("libggml-cpu-*.so"):  # a cache from before this fix
-                set_runpath_to_origin(path)
-            return final
-        started = time.monotonic()
-        print(
-            f"llama_libs: building llama.cpp {version} for any x86-64-v2 CPU "
-            f"({len(VARIANTS)} CPU variants, {why}) into {final}; "
-            "this takes a while on few cores",
-            file=sys.stderr,
-        )
-        sdist = download_sdist(version, root / "sdist")
-        staging = root / (final.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        log = root / (final.name + ".log")
-        try:
-            compile_libraries(sdist, staging, log, vulkan=vulkan is not None)
-        except subprocess.CalledProcessError as exc:
-            raise SystemExit(f"llama_libs: the build failed ({exc}); see {log}") from exc
-        seconds = time.monotonic() - started
-        manifest: dict[str, object] = {
-            "version": version,
-            "variants": VARIANTS,
-            "cmake_args": CMAKE_ARGS,
-            "vulkan": vulkan,
-        }
-        manifest["build_seconds"] = round(seconds)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
-        print(f"llama_libs: built in {seconds / 60:.1f} min", file=sys.stderr)
+        cpu = _built(root, build_key(version), version, vulkan=None)
+        if vulkan is None:
+            print(f"llama_libs: CPU only: {why}", file=sys.stderr)
+            return cpu
+        gpu = _built(root, vulkan_key(version, vulkan), version, vulkan=vulkan)
+        final = root / f"{cpu.name}+{gpu.name.rsplit('-', 1)[-1]}"
+        if not (final / MANIFEST).is_file():
+            staging = root / (final.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(cpu, staging, symlinks=True)
+            shutil.copy2(gpu / VULKAN_LIBRARY, staging / VULKAN_LIBRARY)
+            manifest = json.loads((cpu / MANIFEST).read_text())
+            manifest["vulkan"] = json.loads((gpu / MANIFEST).read_text())
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            shutil.rmtree(final, ignore_errors=True)
+            staging.rename(final)
         return final
+
+
+def _built(root: Path, key: str, version: str, vulkan: dict[str, str] | None) -> Path:
+    """The cached build ``key`` (the CPU libraries, or the Vulkan one), built if missing."""
+    final = root / key
+    if (final / MANIFEST).is_file():
+        for path in [*final.glob("libggml-cpu-*.so"), *final.glob(VULKAN_LIBRARY)]:
+            set_runpath_to_origin(path)  # a cache from before this fix
+        return final
+    started = time.monotonic()
+    what = (
+        "the Vulkan backend (its shaders take longest)"
+        if vulkan
+        else f"for any x86-64-v2 CPU ({len(VARIANTS)} CPU variants)"
+    )
+    print(
+        f"llama_libs: building llama.cpp {version} {what} into {final}; "
+        "this takes a while on few cores",
+        file=sys.stderr,
+    )
+    sdist = download_sdist(version, root / "sdist")
+    staging = root / (final.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    log = root / (final.name + ".log")
+    try:
+        compile_libraries(sdist, staging, log, vulkan=vulkan is not None)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"llama_libs: the build failed ({exc}); see {log}") from exc
+    seconds = time.monotonic() - started
+    manifest: dict[str, object] = {"version": version, "cmake_args": CMAKE_ARGS}
+    if vulkan is None:
+        manifest["variants"] = VARIANTS
+    else:
+        manifest.update(vulkan, vulkan_cmake_args=VULKAN_CMAKE_ARGS)
+    manifest["build_seconds"] = round(seconds)
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    print(f"llama_libs: built in {seconds / 60:.1f} min", file=sys.stderr)
+    return final
 
 
 if __name__ == "__main__":
