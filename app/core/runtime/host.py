@@ -344,9 +344,10 @@ class ModelHost:
         self._entries[key] = entry
         self._loads[key] = self._loads.get(key, 0) + 1
         log.info(
-            "Loaded %s (%s, %s) in %.2f s",
+            "Loaded %s (%s, %s, %s) in %.2f s",
             model_id,
             key.form,
+            "on the CPU" if key.placement == "cpu" else f"offloaded {key.placement}",
             human_size(size),
             entry.load_seconds,
         )
