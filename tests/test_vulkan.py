@@ -173,7 +173,7 @@ def test_a_check_set_recorded_on_the_cpu_reports_the_backend_change_on_vulkan(
     home = tmp_path / "h"
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(
-        '{"prompt": "What is the capital of France?"}\n{"prompt": "List three fruits."}\n',
+        '{"prompt": "What is the capital of France?"}\n',
         encoding="utf-8",
     )
     record = run_app(
@@ -185,7 +185,7 @@ def test_a_check_set_recorded_on_the_cpu_reports_the_backend_change_on_vulkan(
         "--prompts",
         str(prompts),
         "--max-tokens",
-        "8",
+        "3",
         "--gpu-layers",
         "0",
     )
@@ -193,7 +193,7 @@ def test_a_check_set_recorded_on_the_cpu_reports_the_backend_change_on_vulkan(
     check = run_app(
         vulkan_libs, home, "drift", "check", "gpu-check", "--json", "--gpu-layers", "all"
     )
-    assert check.returncode in (0, 1), check.stderr  # 1: answers moved
+    assert check.returncode in (0, 1) and check.stdout.strip(), check.stderr  # 1: answers moved
     report = json.loads(check.stdout)
     changed = {d["part"]: d for d in report["environment"]}
     assert changed["backend"]["before"] == "CPU"
