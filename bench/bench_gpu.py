@@ -1,6 +1,7 @@
 """GPU offload against the CPU: speed, and how often greedy answers differ.
 
     python bench/bench_gpu.py [--prompt-tokens 256] [--max-tokens 64] [--drift]
+    python bench/bench_gpu.py --drift-only --drift-max-tokens 8   # lavapipe: ~10 minutes
 
 Runs the packaged app's llama.cpp (packaging/llama_libs.py: CPU kernels and the Vulkan
 backend, the build the bundle carries) through Driftless's own loading code, in one child
@@ -14,6 +15,8 @@ kernels), not what a GPU gives. ``--drift`` also answers the starter check set (
 6 labelled texts) on the CPU and on the device and says which answers moved.
 ``GGML_VK_VISIBLE_DEVICES=0`` is set so llama.cpp uses lavapipe (it skips software
 devices otherwise); on a machine with a real GPU, unset it with --real-gpu.
+``--drift-max-tokens N`` answers the check set's prompts with N tokens instead of its 32
+(lavapipe writes a token in about 7 seconds on two busy cores).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ with Engine(store, gpu_layers=layers) as engine:
 """
 
 DRIFT = r"""
-import json, sys
+import dataclasses, json, sys
 from app.core.drift.compare import compare
 from app.core.drift.record import answer
 from app.core.drift.starter import starter_check_set, starter_model
@@ -73,11 +76,14 @@ store = ModelStore(paths)
 ensure_starter(store)
 model = starter_model(store)
 check_set = starter_check_set(paths)
+if int(sys.argv[1]):
+    check_set = dataclasses.replace(check_set, max_tokens=int(sys.argv[1]))
 on_cpu = answer(paths, store, check_set, model.id, threads=1, unpack=False, gpu_layers="0")
 on_gpu = answer(paths, store, check_set, model.id, threads=1, unpack=False, gpu_layers="all")
 report = compare(check_set.recorded(on_cpu), on_cpu, on_gpu)
 print(json.dumps({
     "environment": [d.sentence() for d in report.environment],
+    "max_tokens": check_set.max_tokens,
     "prompts": report.prompts_checked,
     "prompts_moved": [c.id for c in report.prompt_changes],
     "texts": report.texts_checked,
@@ -107,6 +113,10 @@ def main() -> int:
     parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--drift", action="store_true", help="also compare check-set answers")
+    parser.add_argument("--drift-only", action="store_true", help="--drift, and no speeds")
+    parser.add_argument(
+        "--drift-max-tokens", type=int, default=0, help="tokens per check-set answer"
+    )
     parser.add_argument("--real-gpu", action="store_true", help="do not force lavapipe")
     args = parser.parse_args()
     import llama_libs
@@ -116,7 +126,7 @@ def main() -> int:
         raise SystemExit("bench_gpu: the portable build has no Vulkan backend (system-deps.sh)")
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as home:
         print(f"{'layers':>6}  {'backend':60}  {'prompt tok/s':>12}  {'reply tok/s':>11}")
-        for layers in ("0", "all"):
+        for layers in () if args.drift_only else ("0", "all"):
             row = child(
                 libs,
                 home,
@@ -132,8 +142,9 @@ def main() -> int:
                 f"{row['reply_tokens']} reply tokens)",
                 flush=True,
             )
-        if args.drift:
-            print(json.dumps(child(libs, home, DRIFT, real_gpu=args.real_gpu), indent=1))
+        if args.drift or args.drift_only:
+            tokens = str(args.drift_max_tokens)
+            print(json.dumps(child(libs, home, DRIFT, tokens, real_gpu=args.real_gpu), indent=1))
     return 0
 
 
