@@ -174,7 +174,10 @@ def _why_not_loaded(path: Path) -> str:
     try:
         ctypes.CDLL(str(path))
     except OSError as exc:
-        return f"failed to load {path}: {exc}"
+        # The packaged app's ctypes (PyInstaller's) replaces the system's reason with "not
+        # found when the application was frozen"; the system's is its cause.
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        return f"failed to load {path}: {cause}"
     return f"failed to initialize backend from {path}"
 
 

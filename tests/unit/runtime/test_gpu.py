@@ -191,3 +191,24 @@ def test_the_status_line_names_the_backend_change(tmp_path: Path) -> None:
         "The runtime changed since the behaviour was recorded (the backend CPU -> "
         "Vulkan (llvmpipe, driver llvmpipe))"
     )
+
+
+def test_the_packaged_apps_ctypes_does_not_hide_why_the_vulkan_library_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PyInstaller's ctypes raises "not found when the application was frozen" from the
+    system's error; the reason a user reads is the system's."""
+    from app.core.runtime import llama
+
+    class FrozenCDLL:
+        def __init__(self, name: str) -> None:
+            try:
+                raise OSError("libvulkan.so.1: cannot open shared object file")
+            except OSError as system:
+                raise OSError(f"Failed to load dynlib/dll {name!r}. Most likely ...") from system
+
+    monkeypatch.setattr(llama.ctypes, "CDLL", FrozenCDLL)
+    why = llama._why_not_loaded(tmp_path / "libggml-vulkan.so")
+    assert why.endswith("libggml-vulkan.so: libvulkan.so.1: cannot open shared object file")
+    reason = gpu.cpu_only_reason([why], ("CPU",), gpu_library=True)
+    assert reason.startswith("there is no Vulkan loader on this machine"), reason
