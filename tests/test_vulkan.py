@@ -109,7 +109,7 @@ def test_lavapipe_is_listed_with_its_driver_and_memory(vulkan_libs: Path, tmp_pa
 
 def test_chat_offloads_every_layer_and_names_vulkan(vulkan_libs: Path, tmp_path: Path) -> None:
     home = tmp_path / "h"
-    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "8")
+    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "2")
     done = run_app(vulkan_libs, home, *args, "--gpu-layers", "all", "What is 7 times 8?")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "a reply"
@@ -138,7 +138,7 @@ def test_without_a_vulkan_loader_the_same_libraries_answer_on_the_cpu(
     assert "GPU: none (there is no Vulkan loader on this machine (libvulkan.so.1" in (
         version.stdout
     ), version.stdout
-    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "8")
+    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "2")
     done = run_app(libs, home, *args, "--gpu-layers", "all", "What is 7 times 8?")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
@@ -161,7 +161,7 @@ def test_a_loader_without_a_device_is_a_sentence_and_the_cpu(
     # lavapipe there but not named: llama.cpp skips a software device, and says how
     skipped = run_app(vulkan_libs, tmp_path / "h", "models", "devices", "--json", lavapipe=False)
     assert "GGML_VK_VISIBLE_DEVICES=0" in json.loads(skipped.stdout)["cpu_only_reason"]
-    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "4")
+    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "2")
     done = run_app(vulkan_libs, tmp_path / "h", *args, "--gpu-layers", "all", "Hi", **no_driver)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stderr.strip().splitlines()[-1])["backend"] == "CPU"
