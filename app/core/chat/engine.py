@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import logging
 import secrets
 import threading
@@ -58,7 +59,10 @@ from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime import gpu
+from app.core.runtime.gpu import Offload
 from app.core.runtime.grammar import check_grammar
+from app.core.runtime.host import MemoryBudgetExceeded
 from app.core.runtime.llama import (
     default_threads,
     import_llama_cpp,
@@ -105,9 +109,12 @@ class Engine:
         user: str = "chat",
         states: Sequence[StateSource] = (),
         save_prompts: bool = False,
+        gpu_layers: str | None = None,
     ) -> None:
         self.store = store
         self.user = user
+        self.gpu_layers = gpu_layers
+        """The "GPU layers" choice (auto, all, 0 or a count); None: the settings'."""
         """Who holds the model, as the memory budget's sentence names it."""
         self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
@@ -212,7 +219,32 @@ class Engine:
                 context=first_context,
                 on_progress=on_progress,
                 cancel=cancel,
+                gpu_layers=self.gpu_layers,
             )
+            self._weights = held
+            try:
+                return self._open_chat(held, sizes["n_ctx"], first_context(held.info), started)
+            except ModelLoadError as exc:
+                if not held.offload.on_gpu or isinstance(exc, MemoryBudgetExceeded):
+                    self.unload()
+                    raise
+                # The weights went to the GPU but the context did not fit there (or the
+                # device failed): the same model on the CPU, with a sentence.
+                note = gpu_context_note(held.offload, str(exc))
+                log.warning("%s", note)
+                self.unload()
+            except BaseException:
+                self.unload()
+                raise
+            held = acquire(
+                self.store,
+                ref,
+                user=self.user,
+                context=first_context,
+                cancel=cancel,
+                gpu_layers="0",
+            )
+            held = dataclasses.replace(held, offload=dataclasses.replace(held.offload, note=note))
             self._weights = held
             try:
                 return self._open_chat(held, sizes["n_ctx"], first_context(held.info), started)
@@ -261,6 +293,7 @@ class Engine:
             n_ctx_train=info.context_length,
             template_problem=self._template.problem,
             load_seconds=time.perf_counter() - started,
+            offload=held.offload,
         )
         return self._loaded
 
@@ -368,6 +401,8 @@ class Engine:
         (``max_tokens`` counts the new tokens only).
         """
         with self._owned():
+            if self._loaded is not None and self._loaded.offload.on_gpu and gpu.lost():
+                self._reload_on_cpu()
             loaded = self._require_loaded()
             if not messages:
                 raise GenerationError("There is nothing to reply to: the conversation is empty.")
@@ -484,13 +519,18 @@ class Engine:
                         yield tail
                 if finish == "cancelled":
                     raise Cancelled()
-            except GenerationError:
+            except GenerationError as exc:
                 finish = "error"
+                if self._on_gpu():
+                    raise GenerationError(self._gpu_failed(str(exc))) from exc
                 raise
             except RuntimeError as exc:  # llama_decode failed while replying
                 finish = "error"
+                native = last_native_error(str(exc))
+                if self._on_gpu():
+                    raise GenerationError(self._gpu_failed(native)) from exc
                 raise GenerationError(
-                    f"llama.cpp failed while writing the reply: {last_native_error(str(exc))}."
+                    f"llama.cpp failed while writing the reply: {native}."
                 ) from exc
             finally:
                 if generator is not None:
@@ -514,6 +554,30 @@ class Engine:
             if messages is not None:
                 reply = reply_prefix + "".join(text)
                 self._settle([*messages, assistant(reply), user(".")], cancel)
+
+    def _on_gpu(self) -> bool:
+        return self._loaded is not None and self._loaded.offload.on_gpu
+
+    def _gpu_failed(self, reason: str) -> str:
+        """A reply failed on the GPU (a device reset or lost): no more GPU in this process,
+        and the next reply reloads the model on the CPU (the conversation is kept)."""
+        assert self._loaded is not None
+        sentence = gpu.mark_lost(self._loaded.offload.device, reason)
+        return f"{sentence} Send the message again to answer it on the CPU."
+
+    def _reload_on_cpu(self) -> None:
+        """The same model and context size, on the CPU, after the GPU failed."""
+        loaded = self._loaded
+        assert loaded is not None
+        note = gpu.lost() or ""
+        choice, self.gpu_layers = self.gpu_layers, "0"
+        try:
+            self.load(loaded.model_id, n_ctx=loaded.n_ctx)
+        finally:
+            self.gpu_layers = choice
+        if self._loaded is not None:
+            offload = dataclasses.replace(self._loaded.offload, note=note)
+            self._loaded = dataclasses.replace(self._loaded, offload=offload)
 
     def _settle(self, after: list[ChatMessage], cancel: CancelToken | None) -> None:
         """Settle the conversation up to the reply (the end of ``after``'s second last
@@ -587,6 +651,15 @@ class Engine:
 
 
 # --- helpers for loading ----------------------------------------------------------------
+
+
+def gpu_context_note(offload: Offload, reason: str) -> str:
+    """The sentence for a model whose weights loaded on the GPU but whose context could not
+    be made there (out of device memory, most often)."""
+    return (
+        f"The context could not be made on the GPU ({offload.device}: "
+        f"{reason.rstrip('.')}), so the model runs on the CPU."
+    )
 
 
 def _token_text(lib: ModuleType, vocab: Any, token: int) -> str:

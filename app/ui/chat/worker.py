@@ -21,7 +21,7 @@ from app.core.chat.context import ContextBudget, drop_oldest_turns
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import FinalStatus, ModelProvenance
-from app.core.chat.saved import reply_stats
+from app.core.chat.saved import reply_params, reply_stats
 from app.core.docs.answering import PROVENANCE_KEY
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
 from app.core.runtime.template import ChatMessage
@@ -138,7 +138,7 @@ class EngineWorker(ModelWorker):
             )
             return
         provenance = ModelProvenance(loaded.lock_id, loaded.sha256)
-        params = request.params.to_json()
+        params = reply_params(request.params, loaded)
         problem = engine.prompt_problem
         if problem is not None:
             # Part of the reply's provenance: this prompt was not the model's own format.
