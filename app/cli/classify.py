@@ -34,7 +34,7 @@ from app.cli.classify_options import (
     parse_gold_map,
     say_reading,
 )
-from app.cli.classify_output import finish_run, print_report, print_table
+from app.cli.classify_output import finish_run, output_dialect, print_report, print_table
 from app.cli.common import open_store, status
 from app.cli.progress import ProgressLine
 from app.core.classify import (
@@ -51,6 +51,7 @@ from app.core.classify import (
 )
 from app.core.classify.batch import BatchProgress
 from app.core.classify.classifier import Method
+from app.core.classify.dialect import EXPORT_LAYOUTS
 from app.core.classify.errors import ClassifyError, NoGoldColumn
 from app.core.classify.evaluate import evaluate_run, run_label_set
 from app.core.classify.runs import RunStore
@@ -80,6 +81,14 @@ def add_classify_parser(commands: Any, *, on_cluster: Handler) -> None:
         "--export-run", type=int, metavar="ID", help="write a past run's results (--output)"
     )
     p.add_argument("--output", type=Path, metavar="OUT.csv", help="write results here")
+    p.add_argument(
+        "--layout",
+        choices=EXPORT_LAYOUTS,
+        default="input",
+        help="how --output's CSV is laid out: like the input file (the default), for Excel "
+        "in this locale (semicolons and decimal commas where the decimal mark is a comma, "
+        "UTF-8 with a BOM, CRLF), or plain (commas, UTF-8)",
+    )
     p.add_argument("--restart", action="store_true", help="forget earlier progress on this file")
     add_cluster_arguments(p)
     p.set_defaults(handler=partial(cmd_classify, on_cluster=on_cluster), gold_map=None)
@@ -207,7 +216,7 @@ def _export_run(args: argparse.Namespace) -> int:
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerows(runs.csv_rows(args.export_run))
         else:
-            written = runs.export_csv(args.export_run, args.output)
+            written = runs.export_csv(args.export_run, args.output, dialect=output_dialect(args))
             status(f"Wrote {written:,} results to {args.output}")
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.cli.common import status
 from app.core.classify import EvalReport, Scores, comparison_table
+from app.core.classify.dialect import CsvDialect, export_dialect, locale_decimal_point
 from app.core.classify.errors import DataFileError
 from app.core.classify.runs import RunStore
 
@@ -28,7 +29,7 @@ def finish_run(
     args: argparse.Namespace,
     *,
     described: str,
-    write: Callable[[RunStore, int, Path], int] | None = None,
+    write: Callable[..., int] | None = None,
 ) -> None:
     """After a run (local or on a cluster): its problems, summary and results."""
     for problem in problems[:20]:
@@ -49,11 +50,18 @@ def finish_run(
             f"driftless eval --run {run.id} scores it without classifying again."
         )
     if args.output:
-        written = (write or RunStore.export_csv)(runs, run_id, args.output)
+        write_to = write or RunStore.export_csv
+        written = write_to(runs, run_id, args.output, dialect=output_dialect(args))
         status(f"Wrote {written:,} results to {args.output}")
     else:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerows(runs.csv_rows(run_id))
+
+
+def output_dialect(args: argparse.Namespace) -> CsvDialect | None:
+    """The layout ``--layout`` asks for (None: like the input file)."""
+    layout = getattr(args, "layout", "input")
+    return export_dialect(layout, locale_decimal_point() if layout == "excel" else ".")
 
 
 def _summarise(runs: RunStore, run_id: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import locale
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,19 @@ def excel_dialect(decimal_point: str) -> CsvDialect:
     """
     comma = decimal_point == ","
     return CsvDialect(";" if comma else ",", bom=True, line_end="\r\n", decimal=decimal_point)
+
+
+def locale_decimal_point() -> str:
+    """The decimal mark of the person's locale (``LC_NUMERIC``, ``LC_ALL``, ``LANG``); "."
+    when it is unknown. For the command line; the window asks Qt."""
+    before = locale.setlocale(locale.LC_NUMERIC)
+    try:
+        locale.setlocale(locale.LC_NUMERIC, "")
+        return str(locale.localeconv()["decimal_point"]) or "."
+    except locale.Error:  # a locale named in the environment but not installed
+        return "."
+    finally:
+        locale.setlocale(locale.LC_NUMERIC, before)
 
 
 def export_dialect(layout: str, decimal_point: str = ".") -> CsvDialect | None:

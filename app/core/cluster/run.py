@@ -26,6 +26,7 @@ from typing import Any
 from app.core.cancel import CancelToken
 from app.core.classify.batch import DEFAULT_CHUNK
 from app.core.classify.classifier import ClassifierInfo
+from app.core.classify.dialect import CsvDialect
 from app.core.classify.runs import RowResult, RunRecord, RunStore
 from app.core.classify.table import Row, RowProblem
 from app.core.cluster.actor import ClassifierActor, decode
@@ -298,11 +299,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[-1] if text else type(exc).__name__
 
 
-def write_results(store: RunStore, run_id: int, path: Path) -> int:
-    """Write a run's results to ``path``: Parquet for ``.parquet``/``.pq``, else CSV."""
+def write_results(
+    store: RunStore, run_id: int, path: Path, *, dialect: CsvDialect | None = None
+) -> int:
+    """Write a run's results to ``path``: Parquet for ``.parquet``/``.pq``, else CSV laid
+    out as ``dialect`` (None: like the input)."""
     from app.core.cluster.output import write_parquet
     from app.core.cluster.source import is_parquet
 
     if is_parquet(path):
         return write_parquet(store, run_id, path)
-    return store.export_csv(run_id, path)
+    return store.export_csv(run_id, path, dialect=dialect)

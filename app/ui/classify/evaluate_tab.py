@@ -121,8 +121,11 @@ class EvaluateTab(LabelledFileTab):
 
     @Slot(object)
     def _on_eval_finished(self, outcome: EvalOutcome | None) -> None:
-        if outcome is None:
-            self.summary_label.setText("Cancelled.")
+        if outcome is None:  # only a file's evaluation can be cancelled: it classifies
+            self.summary_label.setText(
+                "Cancelled. The rows classified so far are kept: evaluating the file again "
+                "with the same settings goes on from there."
+            )
             return
         self.progress.setValue(1000)
         report = outcome.report

@@ -198,6 +198,7 @@ def test_an_evaluation_on_a_file_is_kept_with_the_runs_and_its_gold_map_with_it(
         page = ClassifyPage(store, paths)
         qtbot.addWidget(page)
         page.resize(900, 520)
+        page.show()  # shown first: showing lists the installed models (none here)
         page.model_combo.addItem("scripted", "scripted")
         page.label_set_combo.setCurrentIndex(page.label_set_combo.findData("sentiment"))
         page.choices.ready_changed.emit()

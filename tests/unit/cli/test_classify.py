@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from app.cli import classify as classify_cmd
-from app.cli import main
+from app.cli import classify_output, main
 from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
 from app.core.classify.errors import HeadError
@@ -386,3 +386,25 @@ def test_a_run_without_gold_labels_cannot_be_evaluated(
     capsys.readouterr()
     assert main(["eval", "--run", "1"]) == 1
     assert "classified without a gold-label column" in capsys.readouterr().err
+
+
+def test_layout_excel_writes_for_excel_in_the_locale_and_plain_writes_plain(
+    tmp_path: Path, seen: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_table(tmp_path / "plain.csv")
+    out = tmp_path / "out.csv"
+    monkeypatch.setattr(classify_output, "locale_decimal_point", lambda: ",")  # Germany
+    assert classify(source, "--output", str(out), "--layout", "excel") == 0
+    data = out.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8 + b"row;line;text;gold;label;")
+    assert data.count(b"\r\n") == len(SENTENCES) + 1
+    (first, *_rest) = output_rows(out)
+    assert "," in first["confidence"] and "." not in first["confidence"]
+    # An export of the run later, for Excel where the decimal mark is a point: commas.
+    monkeypatch.setattr(classify_output, "locale_decimal_point", lambda: ".")
+    again = tmp_path / "again.csv"
+    assert main(["classify", "--export-run", "1", "--output", str(again), "--layout", "excel"]) == 0
+    assert again.read_bytes().startswith(codecs.BOM_UTF8 + b"row,line,text,gold,label,")
+    assert main(["classify", "--export-run", "1", "--output", str(again), "--layout", "plain"]) == 0
+    plain = again.read_bytes()
+    assert plain.startswith(b"row,line,text,gold,label,") and b"\r" not in plain
