@@ -32,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.core.classify.head import fit_head  # noqa: E402
 from app.core.classify.metrics import score  # noqa: E402
 from app.core.classify.teach import (  # noqa: E402
     FeatureSpec,
@@ -50,7 +51,47 @@ def features_file(folder: Path, model: str) -> Path | None:
     return found[-1] if found else None
 
 
+def run_pooled(data: Any, model: str, task: str) -> dict[str, Any]:
+    """A sentence encoder's features: its pooled vector, one block, fitted as it is."""
+    x_train, y_train = data[f"{task}_train_x"], data[f"{task}_train_y"]
+    x_held, y_held = data[f"{task}_held_x"], data[f"{task}_held_y"]
+    k = int(max(y_train.max(), y_held.max()) + 1)
+    started = time.perf_counter()
+    fit = fit_head(x_train, list(y_train), k)
+    fit_seconds = time.perf_counter() - started
+    pred = fit.predict_proba(x_held).argmax(axis=1)
+    scores = score([str(i) for i in range(k)], list(y_held), list(pred))
+    rows = len(y_train) + len(y_held)
+    read_seconds = float(data[f"{task}_train_seconds"]) + float(data[f"{task}_held_seconds"])
+    result: dict[str, Any] = {
+        "model": model,
+        "task": task,
+        "taught": len(y_train),
+        "held_out": len(y_held),
+        "features": f"pooled-{x_train.shape[1]}",
+        "chosen": "pooled",
+        "validation": round(float(fit.validation_accuracy or 0.0), 4),
+        "held_out_accuracy": round(scores.accuracy, 4),
+        "held_out_macro_f1": round(scores.macro_f1, 4),
+        "l2": fit.l2,
+        "temperature": round(fit.temperature, 3),
+        "fit_seconds": round(fit_seconds, 1),
+        "read_texts_per_second": round(rows / read_seconds, 2),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+    if task == "bank":
+        started = time.perf_counter()
+        fit_head(np.concatenate([x_train, x_held]), list(np.concatenate([y_train, y_held])), k)
+        result["teach_10k_read_seconds"] = round(read_seconds, 1)
+        result["teach_10k_fit_seconds"] = round(time.perf_counter() - started, 1)
+        result["teach_10k_rows"] = rows
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def run_task(data: Any, model: str, task: str) -> dict[str, Any]:
+    if "pooled" in data:
+        return run_pooled(data, model, task)
     layers = tuple(int(v) for v in data["layers"])
     n_embd = int(data["n_embd"])
     n_layer = int(data["n_layer"]) if "n_layer" in data else N_LAYER[model]
@@ -121,7 +162,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="starter,gemma")
+    parser.add_argument("--models", default="starter,gemma,minilm")
     parser.add_argument("--tasks", default="sst,bank")
     parser.add_argument("--features", type=Path, default=Path("/tmp/driftless-teach-features"))
     parser.add_argument("--table", type=Path, help="print a saved bench-teach.json as Markdown")

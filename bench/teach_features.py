@@ -63,6 +63,23 @@ def read(runner: ModelRunner, labels: LabelSet, spec: FeatureSpec, texts: list[s
     return feats.astype(np.float16), time.perf_counter() - started
 
 
+def read_pooled(store: ModelStore, model_id: str, texts: list[str], name: str):  # type: ignore[no-untyped-def]
+    """Each text's vector from the app's document embedder (one thread, one text a decode)."""
+    from app.core.docs.embedding import ModelEmbedder
+
+    embedder = ModelEmbedder(store, model_id, n_threads=1)
+    started = time.perf_counter()
+    try:
+        rows = []
+        for start in range(0, len(texts), 256):
+            rows.append(embedder.embed(texts[start : start + 256]))
+            done = start + len(rows[-1])
+            print(f"  {name}: {done}/{len(texts)} {done / (time.perf_counter() - started):.1f}/s")
+    finally:
+        embedder.close()
+    return np.concatenate(rows).astype(np.float16), time.perf_counter() - started
+
+
 def texts_key(texts: list[str], spec: FeatureSpec, labels: LabelSet) -> str:
     """What a part's features depend on besides the model: texts, layers, the prompt."""
     digest = hashlib.sha256(f"{spec.id}\0{labels.key}\0".encode())
@@ -78,13 +95,26 @@ def load_cached(path: Path) -> dict[str, np.ndarray]:
         return {k: np.array(data[k]) for k in data.files}
 
 
-MODELS = ("starter", "gemma")
+MODELS = ("starter", "gemma", "minilm")
+EMBEDDERS = ("minilm",)
+"""Sentence encoders: their features are the pooled text vector the app's document
+embedder makes (no prompt, no layers), read by :func:`read_pooled`."""
 
 
 def install(store: ModelStore, which: str):  # type: ignore[no-untyped-def]
     """The model for ``which``: the starter, or a dev-extra model from tests/."""
     if which == "starter":
         return ensure_starter(store)
+    if which == "minilm":
+        from embedder_gguf import minilm_file
+
+        from app.core.models.registration import Provenance
+
+        path, digest = minilm_file(Path("/tmp/driftless-embedders"))
+        provenance = Provenance(
+            source="local-file", repo="sentence-transformers/all-MiniLM-L6-v2", license="apache-2.0"
+        )
+        return store.register(path, provenance, sha256=digest, managed=False)
     sys.path.insert(0, str(ROOT / "tests"))
     from gemma_model import install_gemma
 
@@ -116,6 +146,31 @@ def main() -> int:
     s_train = random.Random(args.seed).sample(pool, 4000)
     index = {n: i for i, n in enumerate(names)}
     out = load_cached(target)
+    if args.model in EMBEDDERS:
+        out["pooled"] = np.array(1)
+        out["layers"] = np.array([0])
+        for name, rows, gold in (
+            ("bank_held", b_held, lambda c: index[c]),
+            ("sst_held", s_held, int),
+            ("bank_train", b_train, lambda c: index[c]),
+            ("sst_train", s_train, int),
+        ):
+            if name.split("_")[0] not in args.tasks:
+                continue
+            texts = [t for t, _ in rows]
+            key = texts_key(texts, FeatureSpec(mean_layers=(0,)), banking)
+            if str(out.get(f"{name}_key", "")) == key:
+                continue
+            x, secs = read_pooled(store, model.id, texts, name)
+            out["n_embd"] = np.array(x.shape[1])
+            out[f"{name}_x"] = x
+            out[f"{name}_y"] = np.array([gold(c) for _, c in rows])
+            out[f"{name}_seconds"] = np.array(secs)
+            out[f"{name}_threads"] = np.array(1)
+            out[f"{name}_key"] = np.array(key)
+            np.savez(target, **out)
+        print("saved", target, flush=True)
+        return 0
     with ModelRunner.open(store, model.id, n_threads=args.threads or None) as runner:
         layers = layers_for(runner.info.n_layer)
         spec = FeatureSpec(mean_layers=layers, last_layers=layers)
