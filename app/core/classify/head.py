@@ -12,7 +12,8 @@ fit itself is L-BFGS on the convex loss, so it converges in a few hundred steps.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,9 +213,33 @@ def _fit(
     onehot = np.eye(n_classes)[y]
     row_w = class_weights(y, n_classes) if balanced else np.ones(len(y))
     params = start if start is not None else np.zeros(x.shape[1] * n_classes + n_classes)
+
     return _lbfgs(
         lambda p: _loss_grad(p, x, onehot, row_w, l2), params, max_iter=max_iter, on_step=on_step
     )
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread while a head is fitted.
+
+    The fit's products are small (a few thousand rows by a few thousand features by the
+    labels), and the rest of each step (softmax, logs) runs on one thread anyway. With
+    another program busy on a 2-CPU machine, OpenBLAS's second thread spinning between
+    products made a Banking77 fit 5-8x slower: 163 s against 20-30 s on one thread
+    (bench/README.md). Measuring each product, as llama.cpp's threads are measured, does
+    not see that cost: the spinning happens between the products. Without threadpoolctl
+    (or a BLAS it knows) numpy's own choice stands.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        limit = ThreadpoolController().limit(limits=1, user_api="blas")
+    except Exception:  # no limit is a working fallback
+        yield
+        return
+    with limit:
+        yield
 
 
 def _split_params(params: FloatArray, d: int, k: int) -> tuple[FloatArray, FloatArray]:
@@ -328,6 +353,7 @@ class HeadChoice:
     seconds: float
 
 
+@one_blas_thread()
 def choose_head(
     features: npt.NDArray[np.floating],
     targets: Sequence[int] | IntArray,
@@ -397,6 +423,7 @@ def choose_head(
     )
 
 
+@one_blas_thread()
 def finish_head(
     choice: HeadChoice,
     *,
@@ -421,7 +448,14 @@ def finish_head(
         warm = list(choice.warm)
         for f, mask in enumerate(choice.folds):
             warm[f] = _fit(
-                x[~mask], y[~mask], k, choice.l2, choice.balanced, warm[f], choice.max_iter, None
+                x[~mask],
+                y[~mask],
+                k,
+                choice.l2,
+                choice.balanced,
+                warm[f],
+                choice.max_iter,
+                None,
             )
             w, b = _split_params(warm[f], d, k)  # type: ignore[arg-type]
             logits[mask] = x[mask] @ w + b
