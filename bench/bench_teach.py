@@ -14,7 +14,8 @@ teach_features.py's: Banking77 stratified 80/20 (8,005 taught, 1,998 held out), 
 "Time to teach 10k rows" is what ``driftless classify --train`` on Banking77's whole
 file (10,003 rows) costs: the reading time teach_features.py measured for those 10,003
 rows (its thread count tuned as the app's is) plus a fit timed here on all of them.
-Writes ``bench-teach.json`` beside the features and prints a Markdown table.
+Adds its results to ``bench-teach.json`` beside the features (a model measured again
+replaces its rows) and prints them all as a Markdown table.
 """
 
 from __future__ import annotations
@@ -181,7 +182,10 @@ def main() -> int:
                 if f"{task}_train_x" in data and f"{task}_held_x" in data:
                     results.append(run_task(data, model, task))
     out = args.features / "bench-teach.json"
-    out.write_text(json.dumps(results, indent=1))
+    done = {(r["model"], r["task"]) for r in results}
+    earlier = json.loads(out.read_text()) if out.is_file() else []
+    results = [r for r in earlier if (r["model"], r["task"]) not in done] + results
+    out.write_text(json.dumps(results, indent=1))  # merged: one model at a time adds to it
     print(table(results))
     return 0
 
