@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import open_store, status
+from app.cli.common import add_gpu_layers_option, open_store, status
 from app.cli.progress import ProgressLine
 from app.core.drift import (
     CheckSet,
@@ -108,6 +108,7 @@ def _settings(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="classify with the model file as it is, never a 16-bit copy",
     )
+    add_gpu_layers_option(p)
 
 
 def _progress(what: str) -> tuple[ProgressLine, ProgressCallback]:
@@ -142,6 +143,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                 batch=args.batch or 512,
                 unpack=not args.packed,
                 on_progress=on_progress,
+                gpu_layers=args.gpu_layers,
             )
         finally:
             line.finish()
@@ -203,6 +205,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             unpack=False if args.packed else None,
             on_progress=on_progress,
             keep=True,
+            gpu_layers=args.gpu_layers,
         )
     finally:
         line.finish()

@@ -43,6 +43,7 @@ def check(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     keep: bool = False,
+    gpu_layers: str | None = None,
 ) -> DriftReport:
     """Answer ``check_set`` again and compare with its recording.
 
@@ -51,6 +52,8 @@ def check(
     that differs. ``model`` None: the recorded model, which must be installed (checking
     another one is asked for by naming it, never a silent substitute). ``keep``: store
     the result beside the check sets (the Models page shows the last one per model).
+    The backend is not replayed: a check runs where the app runs now (``gpu_layers`` None:
+    the settings' choice), so a recording made on the CPU checked on a GPU reports that.
     """
     recording = check_set.recording
     if recording is None:
@@ -72,6 +75,7 @@ def check(
         unpack=unpack if unpack is not None else recorded_unpack,
         on_progress=on_progress,
         cancel=cancel,
+        gpu_layers=gpu_layers,
     )
     report = compare(check_set, recording, fresh)
     if keep:

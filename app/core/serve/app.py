@@ -91,7 +91,11 @@ class ApiApp:
                     allow_origins=list(cors_origins),
                     allow_methods=["GET", "POST"],
                     allow_headers=["Authorization", "Content-Type"],
-                    expose_headers=[protocol.PROVENANCE_HEADER, protocol.SHA256_HEADER],
+                    expose_headers=[
+                        protocol.PROVENANCE_HEADER,
+                        protocol.SHA256_HEADER,
+                        protocol.BACKEND_HEADER,
+                    ],
                 )
             )
         middleware.append(
