@@ -12,7 +12,8 @@ fit itself is L-BFGS on the convex loss, so it converges in a few hundred steps.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,9 +213,33 @@ def _fit(
     onehot = np.eye(n_classes)[y]
     row_w = class_weights(y, n_classes) if balanced else np.ones(len(y))
     params = start if start is not None else np.zeros(x.shape[1] * n_classes + n_classes)
+
     return _lbfgs(
         lambda p: _loss_grad(p, x, onehot, row_w, l2), params, max_iter=max_iter, on_step=on_step
     )
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread while a head is fitted.
+
+    The fit's products are small (a few thousand rows by a few thousand features by the
+    labels), and the rest of each step (softmax, logs) runs on one thread anyway. With
+    another program busy on a 2-CPU machine, OpenBLAS's second thread spinning between
+    products made a Banking77 fit 5-8x slower: 163 s against 20-30 s on one thread
+    (bench/README.md). Measuring each product, as llama.cpp's threads are measured, does
+    not see that cost: the spinning happens between the products. Without threadpoolctl
+    (or a BLAS it knows) numpy's own choice stands.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        limit = ThreadpoolController().limit(limits=1, user_api="blas")
+    except Exception:  # no limit is a working fallback
+        yield
+        return
+    with limit:
+        yield
 
 
 def _split_params(params: FloatArray, d: int, k: int) -> tuple[FloatArray, FloatArray]:
@@ -257,7 +282,7 @@ def validation_folds(y: IntArray, seed: int) -> list[npt.NDArray[np.bool_]]:
     return [m for m in masks if m.any() and len(np.unique(y[~m])) >= 2]
 
 
-def _choose_l2(
+def _l2_path(
     x: npt.NDArray[np.float32],
     y: IntArray,
     n_classes: int,
@@ -265,22 +290,16 @@ def _choose_l2(
     l2_path: Sequence[float],
     balanced: bool,
     path_iter: int,
-    max_iter: int,
     step_reporter: Callable[[str, int, int], Callable[[int], None]],
-) -> tuple[float, float, FloatArray | None, FloatArray]:
-    """(held-out balanced accuracy, the penalty that reached it, its fit on the first
-    fold's training rows to start from, the held-out rows' logits under it). The path
-    stops once accuracy fell twice."""
+) -> tuple[float, float, list[FloatArray | None]]:
+    """(held-out balanced accuracy, the penalty that reached it, each fold's fit under it).
+    Short fits along the path, strongest first, each starting from the previous one; the
+    path stops once accuracy fell twice."""
     d = x.shape[1]
     total = path_iter * len(l2_path) * len(folds)
     warm: list[FloatArray | None] = [None] * len(folds)
     best_warm = list(warm)
-    best: tuple[float, float, FloatArray | None, FloatArray] = (
-        -1.0,
-        l2_path[0],
-        None,
-        np.zeros((0, n_classes)),
-    )
+    best = (-1.0, l2_path[0])
     worse = 0
     step = 0
     for strength in l2_path:
@@ -303,26 +322,187 @@ def _choose_l2(
             held |= mask
         acc = _balanced_accuracy(y[held], logits[held].argmax(axis=1), n_classes)
         if acc > best[0] + 1e-9:
-            best = (acc, strength, None, logits[held])
+            best = (acc, strength)
             best_warm = list(warm)
             worse = 0
         else:
             worse += 1
             if worse == 2:
                 break
-    # The path's fits are short; the head is fitted to convergence. Its probabilities are
-    # calibrated on held-out logits of fits as converged as it will be, at the chosen
-    # penalty (continuing from where the path left them), or the temperature would
-    # correct the path's shortness rather than the head's confidence.
-    logits = np.zeros((len(y), n_classes))
-    for f, mask in enumerate(folds):
-        best_warm[f] = _fit(
-            x[~mask], y[~mask], n_classes, best[1], balanced, best_warm[f], max_iter, None
-        )
-        w, b = _split_params(best_warm[f], d, n_classes)  # type: ignore[arg-type]
-        logits[mask] = x[mask] @ w + b
-    held = np.logical_or.reduce(folds)
-    return best[0], best[1], best_warm[0] if len(folds) == 1 else None, logits[held]
+    return best[0], best[1], best_warm
+
+
+@dataclass(frozen=True)
+class HeadChoice:
+    """Standardised features and the penalty their held-out rows chose: everything a
+    head needs but its final fit. Choosing between feature sets compares these, so only
+    the chosen set is fitted to convergence (:func:`finish_head`)."""
+
+    x: npt.NDArray[np.float32]
+    y: IntArray
+    n_classes: int
+    mean: FloatArray
+    scale: FloatArray
+    l2: float
+    validation_accuracy: float | None
+    validation: str
+    folds: list[npt.NDArray[np.bool_]]
+    warm: list[FloatArray | None]
+    balanced: bool
+    max_iter: int
+    seconds: float
+
+
+@one_blas_thread()
+def choose_head(
+    features: npt.NDArray[np.floating],
+    targets: Sequence[int] | IntArray,
+    n_classes: int,
+    *,
+    l2: float | None = None,
+    l2_path: Sequence[float] = DEFAULT_L2_PATH,
+    balanced: bool = True,
+    max_iter: int = 200,
+    seed: int = 0,
+    on_progress: TrainProgress | None = None,
+    cancel: CancelToken | None = None,
+) -> HeadChoice:
+    """Check and standardise the features, and choose the penalty on held-out rows
+    (``l2=None``; a given ``l2`` is kept and nothing is held out)."""
+    started = time.perf_counter()
+    x_raw = np.asarray(features, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.int64)
+    if x_raw.ndim != 2 or len(x_raw) != len(y):
+        raise HeadError("Features and labels do not line up; nothing was trained.")
+    if len(y) < 2 or len(np.unique(y)) < 2:
+        raise HeadError("Teaching needs examples of at least two different labels.")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise HeadError("An example has a label outside the label set.")
+    if not np.isfinite(x_raw).all():
+        raise HeadError("The model produced non-finite features; nothing was trained.")
+    mean, scale = standardise(x_raw)
+    x = ((x_raw - mean) / scale).astype(np.float32)
+    del x_raw
+    chosen = l2
+    val_acc: float | None = None
+    validation = ""
+    folds: list[npt.NDArray[np.bool_]] = []
+    warm: list[FloatArray | None] = []
+    if chosen is None:
+        folds = validation_folds(y, seed)
+        if not folds:
+            chosen = l2_path[len(l2_path) // 2]
+        else:
+            validation = (
+                "a held-out tenth" if len(folds) == 1 else f"{len(folds)}-fold cross-validation"
+            )
+            val_acc, chosen, warm = _l2_path(
+                x,
+                y,
+                n_classes,
+                folds,
+                l2_path,
+                balanced,
+                max(30, max_iter // 5),
+                _reporter(on_progress, cancel),
+            )
+    return HeadChoice(
+        x=x,
+        y=y,
+        n_classes=n_classes,
+        mean=mean,
+        scale=scale,
+        l2=float(chosen),
+        validation_accuracy=val_acc,
+        validation=validation,
+        folds=folds,
+        warm=warm,
+        balanced=balanced,
+        max_iter=max_iter,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@one_blas_thread()
+def finish_head(
+    choice: HeadChoice,
+    *,
+    calibrate: bool = True,
+    on_progress: TrainProgress | None = None,
+    cancel: CancelToken | None = None,
+) -> HeadFit:
+    """Fit the chosen head to convergence on every row, its probabilities calibrated.
+
+    The path's fits are short; the head is fitted to convergence. Its temperature is
+    fitted on held-out logits of fits as converged as it will be, at the chosen penalty
+    (continuing from where the path left them), or it would correct the path's
+    shortness rather than the head's confidence."""
+    started = time.perf_counter()
+    x, y, k = choice.x, choice.y, choice.n_classes
+    d = x.shape[1]
+    step_reporter = _reporter(on_progress, cancel)
+    temperature = 1.0
+    start: FloatArray | None = None
+    if choice.folds:
+        logits = np.zeros((len(y), k))
+        warm = list(choice.warm)
+        for f, mask in enumerate(choice.folds):
+            warm[f] = _fit(
+                x[~mask],
+                y[~mask],
+                k,
+                choice.l2,
+                choice.balanced,
+                warm[f],
+                choice.max_iter,
+                None,
+            )
+            w, b = _split_params(warm[f], d, k)  # type: ignore[arg-type]
+            logits[mask] = x[mask] @ w + b
+        held = np.logical_or.reduce(choice.folds)
+        if calibrate:
+            temperature = fit_temperature(logits[held], y[held])
+        start = warm[0] if len(choice.folds) == 1 else None
+    params = _fit(
+        x,
+        y,
+        k,
+        choice.l2,
+        choice.balanced,
+        start,
+        choice.max_iter,
+        step_reporter("fitting", 0, choice.max_iter),
+    )
+    if on_progress is not None:
+        on_progress("fitting", choice.max_iter, choice.max_iter)
+    w, b = _split_params(params, d, k)
+    return HeadFit(
+        mean=choice.mean,
+        scale=choice.scale,
+        weights=w,
+        bias=b,
+        l2=choice.l2,
+        validation_accuracy=choice.validation_accuracy,
+        n_train=len(y),
+        validation=choice.validation,
+        temperature=temperature,
+        seconds=choice.seconds + time.perf_counter() - started,
+    )
+
+
+def _reporter(
+    on_progress: TrainProgress | None, cancel: CancelToken | None
+) -> Callable[[str, int, int], Callable[[int], None]]:
+    def step_reporter(stage: str, offset: int, total: int) -> Callable[[int], None]:
+        def on_step(step: int) -> None:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if on_progress is not None:
+                on_progress(stage, min(offset + step, total), total)
+
+        return on_step
+
+    return step_reporter
 
 
 def fit_head(
@@ -340,75 +520,19 @@ def fit_head(
     cancel: CancelToken | None = None,
 ) -> HeadFit:
     """Fit a head to (features, targets); ``l2=None`` chooses the penalty on held-out rows."""
-    started = time.perf_counter()
-    x_raw = np.asarray(features, dtype=np.float64)
-    y = np.asarray(targets, dtype=np.int64)
-    if x_raw.ndim != 2 or len(x_raw) != len(y):
-        raise HeadError("Features and labels do not line up; nothing was trained.")
-    if len(y) < 2 or len(np.unique(y)) < 2:
-        raise HeadError("Teaching needs examples of at least two different labels.")
-    if y.min() < 0 or y.max() >= n_classes:
-        raise HeadError("An example has a label outside the label set.")
-    if not np.isfinite(x_raw).all():
-        raise HeadError("The model produced non-finite features; nothing was trained.")
-    mean, scale = standardise(x_raw)
-    x = ((x_raw - mean) / scale).astype(np.float32)
-    d = x.shape[1]
-
-    def step_reporter(stage: str, offset: int, total: int) -> Callable[[int], None]:
-        def on_step(step: int) -> None:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            if on_progress is not None:
-                on_progress(stage, min(offset + step, total), total)
-
-        return on_step
-
-    chosen = l2
-    val_acc: float | None = None
-    validation = ""
-    temperature = 1.0
-    start: FloatArray | None = None
-    if chosen is None:
-        folds = validation_folds(y, seed)
-        if not folds:
-            chosen = l2_path[len(l2_path) // 2]
-        else:
-            validation = (
-                "a held-out tenth" if len(folds) == 1 else f"{len(folds)}-fold cross-validation"
-            )
-            val_acc, chosen, start, held_logits = _choose_l2(
-                x,
-                y,
-                n_classes,
-                folds,
-                l2_path,
-                balanced,
-                max(30, max_iter // 5),
-                max_iter,
-                step_reporter,
-            )
-            held_rows = np.logical_or.reduce(folds)
-            if calibrate:
-                temperature = fit_temperature(held_logits, y[held_rows])
-    params = _fit(
-        x, y, n_classes, chosen, balanced, start, max_iter, step_reporter("fitting", 0, max_iter)
+    choice = choose_head(
+        features,
+        targets,
+        n_classes,
+        l2=l2,
+        l2_path=l2_path,
+        balanced=balanced,
+        max_iter=max_iter,
+        seed=seed,
+        on_progress=on_progress,
+        cancel=cancel,
     )
-    if on_progress is not None:
-        on_progress("fitting", max_iter, max_iter)
-    w, b = _split_params(params, d, n_classes)
-    return HeadFit(
-        mean=mean,
-        scale=scale,
-        weights=w,
-        bias=b,
-        l2=float(chosen),
-        validation_accuracy=val_acc,
-        n_train=len(y),
-        validation=validation,
-        temperature=temperature,
-        seconds=time.perf_counter() - started,
-    )
+    return finish_head(choice, calibrate=calibrate, on_progress=on_progress, cancel=cancel)
 
 
 def _balanced_accuracy(gold: IntArray, pred: IntArray, n_classes: int) -> float:

@@ -38,7 +38,7 @@ from app.core.classify.classifier import (
 )
 from app.core.classify.coverage import Coverage
 from app.core.classify.errors import HeadError
-from app.core.classify.head import HeadFit, fit_head
+from app.core.classify.head import HeadChoice, HeadFit, choose_head, finish_head
 from app.core.classify.labels import LabelSet
 from app.core.classify.prompt import PromptStyle
 from app.core.classify.runner import ModelRunner
@@ -365,6 +365,44 @@ def read_features(
     return np.array(rows, dtype=np.float32).reshape(len(rows), width), truncated
 
 
+def fit_features(
+    features: npt.NDArray[np.float32],
+    targets: Sequence[int],
+    n_classes: int,
+    *,
+    read: FeatureSpec,
+    candidates: Sequence[FeatureSpec],
+    n_embd: int,
+    l2: float | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[FeatureSpec, HeadFit]:
+    """The head for features read with ``read``: each candidate's penalty is chosen on
+    held-out rows, the candidate with the best held-out accuracy wins (a later one must
+    beat the first by :data:`CHOICE_MARGIN`), and only the winner is fitted to
+    convergence and calibrated. bench/bench_teach.py calls this on cached features."""
+    best: tuple[FeatureSpec, HeadChoice] | None = None
+    for candidate in candidates:
+        columns = block_columns(read, candidate, n_embd) if candidate != read else None
+        choice = choose_head(
+            features if columns is None else features[:, columns],
+            targets,
+            n_classes,
+            l2=l2,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        if (
+            best is None
+            or (choice.validation_accuracy or 0.0)
+            > (best[1].validation_accuracy or 0.0) + CHOICE_MARGIN
+        ):
+            best = (candidate, choice)
+    assert best is not None
+    spec, choice = best
+    return spec, finish_head(choice, on_progress=on_progress, cancel=cancel)
+
+
 def teach(
     runner: ModelRunner,
     label_set: LabelSet,
@@ -408,27 +446,17 @@ def teach(
         if on_progress is not None:
             on_progress(TeachProgress("fitting", step, steps, time.perf_counter() - fit_started))
 
-    best: tuple[FeatureSpec, HeadFit] | None = None
-    for candidate in candidates:
-        columns = (
-            block_columns(spec, candidate, runner.info.n_embd) if len(candidates) > 1 else None
-        )
-        fit = fit_head(
-            features if columns is None else features[:, columns],
-            [y for _, y in examples],
-            len(label_set.labels),
-            l2=l2,
-            on_progress=on_fit,
-            cancel=cancel,
-        )
-        if (
-            best is None
-            or (fit.validation_accuracy or 0.0)
-            > (best[1].validation_accuracy or 0.0) + CHOICE_MARGIN
-        ):
-            best = (candidate, fit)
-    assert best is not None
-    spec, fit = best
+    spec, fit = fit_features(
+        features,
+        [y for _, y in examples],
+        len(label_set.labels),
+        read=spec,
+        candidates=candidates,
+        n_embd=runner.info.n_embd,
+        l2=l2,
+        on_progress=on_fit,
+        cancel=cancel,
+    )
     return TaughtHead(
         fit=fit,
         labels=label_set.label_names,
@@ -498,6 +526,7 @@ __all__ = [
     "block_columns",
     "candidate_specs",
     "default_spec",
+    "fit_features",
     "read_features",
     "teach",
 ]

@@ -1,9 +1,10 @@
-"""The embedder a collection is pinned to: an installed GGUF model, mean-pooled.
+"""The embedder a collection is pinned to: an installed GGUF model, pooled its own way.
 
 :class:`ModelEmbedder` leases the model's weights from the model host (user
 "documents"; an embeddings context of one sequence, counted in the memory budget) and
 turns texts into unit-length float32 vectors, as ``/v1/embeddings`` does: the model's
-own tokenizer with its begin-of-text token, mean pooling, scaled to length 1. A text
+own tokenizer with its begin-of-text token, mean pooling (or a sentence encoder's own,
+BGE's first token), scaled to length 1. A text
 longer than the context is cut to it (passages are far shorter; a long query is too).
 """
 
@@ -18,7 +19,7 @@ from app.core.docs.records import EmbedderInfo, Vectors
 from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import ModelStore
 from app.core.runtime.embedder import Embedder
-from app.core.runtime.results import EMBEDDING_POOLING
+from app.core.runtime.results import embedding_pooling
 
 N_CTX = 512
 """Tokens an embedded text may have: a passage of 900 characters is about 250."""
@@ -50,6 +51,7 @@ class ModelEmbedder:
                 n_ctx=size,
                 n_threads=threads,
                 model_id=held.model.id,
+                pooling=embedding_pooling(held.info.pooling),
             )
         except BaseException:
             self._release()
@@ -62,7 +64,7 @@ class ModelEmbedder:
             model_id=model.id,
             lock_id=model.lock_id,
             sha256=model.sha256,
-            pooling=EMBEDDING_POOLING,
+            pooling=self._embedder.pooling,
             n_ctx=size,
             dims=self._embedder.n_embd,
         )

@@ -23,7 +23,11 @@ from app.core.resources import resource_path
 
 CATALOG_PATH = resource_path("catalog.json")
 SCHEMA = 1
-USES = ("chat", "classification")
+USES = ("chat", "classification", "embeddings")
+"""What an entry is good for. "embeddings": a sentence encoder (BGE, Nomic Embed) that
+turns a text into one vector, for document search (``docs add --embedder``); it cannot
+chat, and llama.cpp runs it as an encoder (no KV cache), so the prompted and taught
+classifiers, which share a prompt prefix between texts, do not run on it yet."""
 
 
 class CatalogError(DriftlessError):
@@ -65,6 +69,15 @@ class CatalogEntry:
 
     def fit(self, total_memory: int | None) -> Fit:
         return fit_for(self.memory, total_memory)
+
+    @property
+    def is_embedder(self) -> bool:
+        return "embeddings" in self.good_for
+
+
+def recommended_embedders(entries: list[CatalogEntry]) -> list[CatalogEntry]:
+    """The catalog's embedding models, in file order (the first is the default advice)."""
+    return [e for e in entries if e.is_embedder]
 
 
 def fit_for(needed: int, total_memory: int | None) -> Fit:

@@ -155,6 +155,15 @@ class GGUFInfo:
         return None if arch is None else self._int(f"{arch}.context_length")
 
     @property
+    def pooling(self) -> str | None:
+        """How the model's own card makes one vector of a text (``{arch}.pooling_type``,
+        written by sentence encoders: "mean", "cls", "last"); None when it names none, as
+        chat models do."""
+        arch = self.architecture
+        kind = None if arch is None else self._int(f"{arch}.pooling_type")
+        return POOLING_NAMES.get(kind) if kind is not None else None
+
+    @property
     def quantization(self) -> str | None:
         file_type = self._int("general.file_type")
         if file_type is not None and file_type >= 0:
@@ -190,6 +199,10 @@ class GGUFInfo:
         value = self.metadata.get(key)
         # bool is an int subclass; a boolean is never a count.
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+POOLING_NAMES = {1: "mean", 2: "cls", 3: "last"}
+"""llama.cpp's pooling types that make one vector a text (0 is none, 4 is a reranker's)."""
 
 
 def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:

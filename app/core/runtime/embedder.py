@@ -7,8 +7,9 @@ context holds one sequence, so it costs its KV cache and compute buffer only.
 
 A text's vector is the mean of the last layer's hidden states over its tokens, scaled
 to length 1 (so a dot product is the cosine similarity): llama.cpp's mean pooling, the
-same numbers ``Llama.embed(normalize=True)`` gives. One owner thread, like a chat
-context.
+same numbers ``Llama.embed(normalize=True)`` gives; or, for a sentence encoder that
+names its own pooling, its first ("cls") or last token's state. One owner thread, like
+a chat context.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ class Embedder:
     """An embeddings context over ``model`` (a leased ``llama_model``); close when done."""
 
     def __init__(
-        self, lib: ModuleType, model: Any, *, n_ctx: int, n_threads: int, model_id: str
+        self,
+        lib: ModuleType,
+        model: Any,
+        *,
+        n_ctx: int,
+        n_threads: int,
+        model_id: str,
+        pooling: str = "mean",
     ) -> None:
         self._lib = lib
         params = lib.llama_context_default_params()
@@ -37,7 +45,11 @@ class Embedder:
         params.n_ubatch = n_ctx
         params.n_seq_max = 1
         params.embeddings = True
-        params.pooling_type = lib.LLAMA_POOLING_TYPE_MEAN
+        params.pooling_type = {
+            "cls": lib.LLAMA_POOLING_TYPE_CLS,
+            "last": lib.LLAMA_POOLING_TYPE_LAST,
+        }.get(pooling, lib.LLAMA_POOLING_TYPE_MEAN)
+        self.pooling = pooling if pooling in ("cls", "last") else "mean"
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.no_perf = True

@@ -89,7 +89,16 @@ class Embeddings:
 
 EMBEDDING_POOLING = "mean"
 """How a text's vector is made: the mean of the last layer's hidden states over its
-tokens, scaled to length 1 (so a dot product is the cosine similarity)."""
+tokens, scaled to length 1 (so a dot product is the cosine similarity). A sentence
+encoder whose GGUF names its own pooling (BGE: its first token, "cls") is pooled that
+way instead: see :func:`embedding_pooling`."""
+
+
+def embedding_pooling(declared: str | None) -> str:
+    """The pooling to embed with: the model's own (``GGUFInfo.pooling``) when it names
+    one, else :data:`EMBEDDING_POOLING`."""
+    return declared if declared in ("mean", "cls", "last") else EMBEDDING_POOLING
+
 
 EMBEDDING_CONTEXT = 2048
 """The most tokens one text to embed may have (fewer if the model was trained on less)."""

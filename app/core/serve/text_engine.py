@@ -24,6 +24,7 @@ from app.core.runtime.results import (
     Embeddings,
     GenerationError,
     LoadedModel,
+    embedding_pooling,
 )
 from app.core.runtime.template import RenderedPrompt
 
@@ -132,6 +133,7 @@ class ApiEngine(Engine):
             n_ctx=size,
             n_threads=self.n_threads,
             model_id=held.model.id,
+            pooling=embedding_pooling(held.info.pooling),
         )
         self._embedder = embedder
         return embedder

@@ -10,6 +10,9 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from app.core.classify.coverage import Coverage
+from app.core.classify.labels import Label, LabelSet
+from app.core.classify.library import LabelSetLibrary
+from app.core.paths import Paths
 from app.ui.classify.dialogs import CoverageDialog
 from app.ui.classify.page import ClassifyPage
 from tests.gui.classify.test_page import (
@@ -65,3 +68,40 @@ def test_the_window_warns_before_teaching_from_a_file_missing_labels(
     assert "Not taught" in page.teach_tab.result_label.text()
     assert "negative (3)" in page.teach_tab.result_label.text()
     assert page.teach_tab.open_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_the_window_warns_before_teaching_600_rows_holding_5_of_77_intents(
+    qtbot: QtBot,
+    page: ClassifyPage,
+    paths: Paths,
+    tmp_path: Path,
+    choose_file: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's case: the first 600 rows of Banking77 hold 5 of its 77 intents. The
+    dialog names the 72 without examples before anything is read through the model."""
+    intents = [f"intent_{i}" for i in range(77)]
+    banking = LabelSet(name="banking", instruction="Intent?", labels=tuple(map(Label, intents)))
+    LabelSetLibrary.for_paths(paths).save(banking)
+    page.choices.refresh_label_sets(select="banking")
+    assert page.label_set is not None and page.label_set.name == "banking"
+    asked: list[Coverage] = []
+
+    def decline(cls: type, parent: object, coverage: Coverage) -> bool:
+        asked.append(coverage)
+        return False
+
+    monkeypatch.setattr(CoverageDialog, "ask", classmethod(decline))
+    taught: list[object] = []
+    monkeypatch.setattr(page.controller, "teach_file", lambda *a: taught.append(a))
+    rows = [[f"question {i}", intents[i % 5]] for i in range(600)]
+    choose_file(write_csv(tmp_path / "first600.csv", ["text", "category"], rows))
+    page.tabs.setCurrentWidget(page.teach_tab)
+    with qtbot.waitSignal(page.teach_tab.coverage_checked, timeout=20_000) as blocker:
+        page.teach_tab.open_button.click()
+    coverage = blocker.args[0]
+    assert coverage.covered == 5
+    assert list(coverage.without) == intents[5:]
+    assert asked == [coverage] and taught == [], "asked first; declining teaches nothing"
+    assert "5 of 77 labels; 72 have none" in page.teach_tab.result_label.text()

@@ -6,6 +6,7 @@ names, and the head is the real one (:func:`~app.core.classify.head.fit_head`).
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,6 +101,33 @@ def test_taught_from_5_of_77_intents_eval_json_lists_the_72_without_examples(
     assert "over all 77 labels" in captured.err
 
 
+def test_the_issues_600_rows_of_5_intents_list_the_72_without_examples(
+    tmp_path: Path, teaching: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The done-when case word for word: 600 rows holding 5 of the 77 intents."""
+    train = write_table(
+        tmp_path / "first600.csv",
+        rows=[(f"intent {i % 5} example {i}", INTENTS[i % 5]) for i in range(600)],
+    )
+    gold = write_table(
+        tmp_path / "gold.csv",
+        rows=[(f"intent {i % 77} held {i}", INTENTS[i % 77]) for i in range(154)],
+    )
+    command = ["eval", "--labels", ",".join(INTENTS), "--input", str(gold), "--train", str(train)]
+    assert main([*command, "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["labels_without_examples"] == INTENTS[5:]
+    assert len(report["labels_without_examples"]) == 72
+    assert report["labels_with_few_examples"] == {}
+    assert report["labels_covered"] == 5
+    assert report["held_out_balanced_accuracy"] == pytest.approx(
+        report["held_out_on_covered_labels"] * 5 / 77, abs=1e-3
+    )
+    assert "The examples cover 5 of 77 labels; 72 have none" in captured.err
+    assert report["accuracy"] < 0.1, "the 72 unlearned intents are wrong on held-out rows"
+
+
 def test_labels_from_column_of_train_make_the_label_set_for_eval(
     tmp_path: Path, teaching: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,6 +153,44 @@ def test_labels_from_column_of_input_for_classify(
     err = capsys.readouterr().err
     assert "Labels from column 'label' of mood.csv: 2 labels: 0 (3), 1 (3)" in err
     assert len(seen) == len(SENTENCES)
+
+
+def test_labels_from_column_of_input_for_eval_without_train(
+    tmp_path: Path, seen: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    gold = write_table(tmp_path / "mood.csv")  # gold labels 0 and 1, three each
+    command = ["eval", "--labels-from-column", "label", "--input", str(gold), "--json"]
+    assert main(command) == 0
+    captured = capsys.readouterr()
+    assert "Labels from column 'label' of mood.csv: 2 labels: 0 (3), 1 (3)" in captured.err
+    report = json.loads(captured.out)
+    assert sorted(report["labels"]) == ["0", "1"] and report["n"] == len(SENTENCES)
+    assert "predicted_but_not_in_gold" not in report or not report["predicted_but_not_in_gold"]
+    assert len(seen) == len(SENTENCES)
+
+
+def test_labels_from_column_of_train_for_classify(
+    tmp_path: Path, teaching: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --train, the labels come from the taught file's column, not the input's."""
+    train = write_table(
+        tmp_path / "train.csv",
+        rows=[(f"intent {i % 3} example {i}", INTENTS[i % 3]) for i in range(90)],
+    )
+    source = write_table(
+        tmp_path / "in.csv", rows=[(f"intent {i % 3} new {i}", "unknown") for i in range(9)]
+    )
+    output = tmp_path / "out.csv"
+    command = ["classify", "--labels-from-column", "label", "--input", str(source)]
+    assert main([*command, "--train", str(train), "--output", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert "Labels from column 'label' of train.csv: 3 labels: intent_0 (30)" in err
+    with output.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = [f"p_{name}" for name in INTENTS[:3]]
+    assert [c for c in rows[0] if c.startswith("p_")] == columns
+    best = [max(columns, key=lambda c, row=row: float(row[c])) for row in rows]
+    assert best == [f"p_{INTENTS[i % 3]}" for i in range(9)]
 
 
 def test_a_column_of_free_text_is_not_a_label_set(

@@ -8,13 +8,19 @@ from typing import Any
 
 import pytest
 
+from app.core.hub.download import Downloader
 from app.core.models.catalog import (
     CatalogError,
     Fit,
     fit_for,
     load_catalog,
+    recommended_embedders,
 )
 from app.core.models.starter import STARTER
+from app.core.models.store import ModelStore
+from app.core.settings import Settings
+from tests.gguf_factory import Tensor, typical_metadata, u32, write_gguf
+from tests.hub_server import FakeHub
 
 GB = 1024**3
 
@@ -29,6 +35,72 @@ def test_shipped_catalog_has_the_families_at_laptop_sizes() -> None:
     assert len(starter) == 1
     assert starter[0].size == STARTER.size and not starter[0].size_approximate
     assert any("classification" in e.good_for for e in entries)
+    assert any(e.is_embedder for e in entries)
+
+
+def test_the_recommended_embedders_are_bge_small_then_nomic() -> None:
+    embedders = recommended_embedders(load_catalog())
+    assert [(e.name, e.repo, e.filename, e.license, e.parameters) for e in embedders] == [
+        (
+            "BGE Small EN v1.5",
+            "ChristianAzinn/bge-small-en-v1.5-gguf",
+            "bge-small-en-v1.5.Q8_0.gguf",
+            "mit",
+            "33M",
+        ),
+        (
+            "Nomic Embed Text v1.5",
+            "nomic-ai/nomic-embed-text-v1.5-GGUF",
+            "nomic-embed-text-v1.5.Q8_0.gguf",
+            "apache-2.0",
+            "137M",
+        ),
+    ]
+    for entry in embedders:
+        assert entry.good_for == ("embeddings",), "an encoder cannot chat or share a prompt"
+        assert entry.size_approximate and entry.size < 200_000_000 < 1_000_000_000
+        assert "Cannot chat" in entry.note
+    assert embedders[0].size < embedders[1].size, "the small one first: the default advice"
+    assert not any(e.is_embedder for e in load_catalog() if "chat" in e.good_for)
+
+
+def test_a_catalog_embedder_downloads_like_any_entry(
+    store: ModelStore, hub_server: FakeHub, tmp_path: Path
+) -> None:
+    """The bge entry's repo and file, served by the fake Hub as a BERT-shaped GGUF, pull,
+    pin a commit and register with their architecture, as a chat model's would."""
+    (entry,) = [e for e in load_catalog() if e.family == "BGE"]
+    metadata = typical_metadata(
+        {
+            "general.architecture": "bert",
+            "general.name": "bge-small-en-v1.5",
+            "general.license": "mit",
+            "bert.context_length": u32(512),
+            "bert.embedding_length": u32(384),
+            "bert.pooling_type": u32(2),  # CLS
+            "tokenizer.ggml.model": "bert",
+            "tokenizer.chat_template": None,
+            "llama.context_length": None,
+            "llama.embedding_length": None,
+        }
+    )
+    (tmp_path / "src").mkdir()
+    data = write_gguf(
+        tmp_path / "src" / entry.filename,
+        metadata,
+        [Tensor("token_embd_norm.weight", (64,), "F32", data=bytes(256))],
+    ).read_bytes()
+    hub_server.add_repo(entry.repo, tags=["gguf"], license=entry.license)
+    hub_server.commit(entry.repo, {entry.filename: data, "README.md": b"# bge\n"})
+    settings = Settings(hub_endpoint=hub_server.url, stall_timeout=1.0, download_retries=1)
+    model = Downloader(store, settings, backoff_base=0.01).pull(entry.repo, entry.filename)
+    assert (model.repo, model.filename, model.commit) == (
+        entry.repo,
+        entry.filename,
+        hub_server.head(entry.repo),
+    )
+    assert model.architecture == "bert"
+    assert model.license == "mit"
 
 
 @pytest.mark.parametrize(
@@ -81,6 +153,7 @@ def test_a_minimal_entry_loads(tmp_path: Path) -> None:
         ({"size": 0}, "'size' must be a positive"),
         ({"memory_mb": True}, "'memory_mb' must be a positive"),
         ({"good_for": ["poetry"]}, "good_for"),
+        ({"good_for": []}, "good_for"),
         ({"name": ""}, "'name' must be a non-empty"),
         ({"size_approximate": "yes"}, "true or false"),
     ],

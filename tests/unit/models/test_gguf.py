@@ -22,6 +22,7 @@ from app.core.models.gguf import (
     TensorInfo,
     read_gguf,
 )
+from app.core.runtime.results import embedding_pooling
 from app.core.units import human_size
 from tests.gguf_factory import (
     VT,
@@ -207,6 +208,23 @@ def test_quantization_names_the_file_type_or_the_dominant_tensor_type(
         tmp_path / "m.gguf", {"general.file_type": value}, [Tensor("w", (64, 4), "Q8_0")]
     )
     assert read_gguf(path).quantization == expected
+
+
+@pytest.mark.parametrize(
+    ("metadata", "pooling", "used"),
+    [
+        ({"general.architecture": "bert", "bert.pooling_type": u32(2)}, "cls", "cls"),
+        ({"general.architecture": "nomic-bert", "nomic-bert.pooling_type": u32(1)}, "mean", "mean"),
+        ({"general.architecture": "bert", "bert.pooling_type": u32(4)}, None, "mean"),  # rank
+        ({"general.architecture": "llama"}, None, "mean"),  # a chat model names none
+    ],
+)
+def test_a_sentence_encoders_own_pooling_is_read_and_used(
+    tmp_path: Path, metadata: dict[str, object], pooling: str | None, used: str
+) -> None:
+    info = read_gguf(write_gguf(tmp_path / "e.gguf", metadata, [Tensor("w", (64,), "F32")]))
+    assert info.pooling == pooling
+    assert embedding_pooling(info.pooling) == used
 
 
 def test_a_file_without_tensors_is_read(tmp_path: Path) -> None:
