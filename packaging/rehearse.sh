@@ -55,6 +55,13 @@ say "root built in $(elapsed "$step"): $(chroot "$ROOT" python3 --version), $(ch
 
 git clone --quiet --no-local "$CHECKOUT" "$ROOT/root/driftless"
 git -C "$ROOT/root/driftless" checkout --quiet --detach "$commit"
+# The labelled sets sit beside the checkout (../shared/data), in CI as here; the tests
+# that read them find them at the same place inside (and fall back or skip without them).
+if [ -d "$CHECKOUT/../shared/data" ]; then
+    mkdir -p "$ROOT/root/shared"
+    cp -a "$CHECKOUT/../shared/data" "$ROOT/root/shared/"
+    say "copied ../shared/data in beside the clone ($(du -sh "$CHECKOUT/../shared/data" | cut -f1))"
+fi
 if [ "$CACHES" = host ]; then
     home=${HOME:-/root}
     mkdir -p "$ROOT/root/.cache"
