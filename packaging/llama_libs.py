@@ -223,6 +223,26 @@ def keep_variants(source: Path) -> None:
     path.write_text(VARIANT_LINE.sub(drop, text), encoding="utf-8")
 
 
+def extract(sdist: Path, into: Path) -> None:
+    """Unpacks the sdist, refusing members that would land outside ``into`` (absolute or
+    ``..`` paths and links) and device files."""
+    with tarfile.open(sdist) as archive:
+        if hasattr(tarfile, "data_filter"):
+            try:
+                archive.extractall(into, filter="data")
+            except tarfile.FilterError as refused:
+                raise SystemExit(f"llama_libs: {sdist.name}: {refused}") from None
+            return
+        # Python 3.11 before 3.11.4 (Debian 12's 3.11.2) has no filter: the same check by hand
+        for member in archive.getmembers():
+            target = (into / member.name).resolve()
+            link = Path(member.linkname) if member.issym() or member.islnk() else None
+            outside = link is not None and (link.is_absolute() or ".." in link.parts)
+            if not target.is_relative_to(into.resolve()) or member.isdev() or outside:
+                raise SystemExit(f"llama_libs: {sdist.name} holds {member.name!r}")
+        archive.extractall(into)
+
+
 LAYER_SETTINGS = re.compile(
     r"^    std::vector<vk::LayerSettingEXT> settings = \{.*?&layer_setting_info\);\n",
     re.MULTILINE | re.DOTALL,
@@ -256,21 +276,7 @@ def allow_older_vulkan_headers(source: Path) -> bool:
 def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -> None:
     """Build the CPU libraries (TARGETS) into ``out``; ``vulkan``: the Vulkan library alone."""
     with tempfile.TemporaryDirectory(prefix="llama-build-", dir=out.parent) as scratch:
-        with tarfile.open(sdist) as archive:
-            if hasattr(tarfile, "data_filter"):
-                archive.extractall(scratch, filter="data")
-            else:  # Python 3.11 before 3.11.4 (Debian 12's 3.11.2): the same check by hand
-                for member in archive.getmembers():
-                    target = (Path(scratch) / member.name).resolve()
-                    link = Path(member.linkname) if member.issym() or member.islnk() else None
-                    outside = link is not None and (link.is_absolute() or ".." in link.parts)
-                    if (
-                        not target.is_relative_to(Path(scratch).resolve())
-                        or member.isdev()
-                        or outside
-                    ):
-                        raise SystemExit(f"llama_libs: {sdist.name} holds {member.name!r}")
-                archive.extractall(scratch)
+        extract(sdist, Path(scratch))
         source = next(Path(scratch).glob("llama_cpp_python-*"))
         keep_variants(source)
         if vulkan:

@@ -3,10 +3,10 @@
 #
 # Builds a minimal Debian 12 (bookworm) root from Debian's archive with mmdebstrap, holding
 # only Python 3.11, make and git (and what they depend on), clones this checkout's HEAD into
-# it, and runs `make setup` then `make test` there as root, offscreen, in a private mount and
-# PID namespace (chroot). Whatever else the set-up needs (Qt's libraries, a compiler, fonts,
-# python3.11-venv) must come from packaging/system-deps.sh and the Makefile: that is what
-# this finds out. Prints each step's time and "rehearse: passed" or "rehearse: failed".
+# it, and runs `make setup` then `make test` there as root, offscreen, in private mount and
+# PID namespaces with the root as "/". Whatever else the set-up needs (Qt's libraries, a
+# compiler, fonts, python3.11-venv) must come from packaging/system-deps.sh and the
+# Makefile: that is what this finds out. Prints each step's time and "rehearse: passed" or "rehearse: failed".
 #
 # Needs root (or sudo) and the network (Debian's archive and PyPI). mmdebstrap is installed
 # with apt when missing. Only committed work is rehearsed (a clone of HEAD).
@@ -55,6 +55,13 @@ say "root built in $(elapsed "$step"): $(chroot "$ROOT" python3 --version), $(ch
 
 git clone --quiet --no-local "$CHECKOUT" "$ROOT/root/driftless"
 git -C "$ROOT/root/driftless" checkout --quiet --detach "$commit"
+# The labelled sets sit beside the checkout (../shared/data), in CI as here; the tests
+# that read them find them at the same place inside (and fall back or skip without them).
+if [ -d "$CHECKOUT/../shared/data" ]; then
+    mkdir -p "$ROOT/root/shared"
+    cp -a "$CHECKOUT/../shared/data" "$ROOT/root/shared/"
+    say "copied ../shared/data in beside the clone ($(du -sh "$CHECKOUT/../shared/data" | cut -f1))"
+fi
 if [ "$CACHES" = host ]; then
     home=${HOME:-/root}
     mkdir -p "$ROOT/root/.cache"
@@ -76,13 +83,19 @@ if [ -n "$bundle" ] && [ -r "$bundle" ]; then
     say "pip trusts the host's certificates ($bundle)"
 fi
 
-# Inside: private mount and PID namespaces (all goes when it ends); a clean
-# environment as on a new machine; Ctrl-C works (a background make ignores it).
+# Inside: private mount and PID namespaces (all goes when it ends), the root made "/" with
+# pivot_root rather than chroot (the kernel refuses a chrooted process a user namespace, and
+# the packaged smoke test runs offline in one: unshare -rn), /proc, /sys, /dev and /dev/shm
+# as on a machine (/tmp is on the root's disk, as Debian 12 has it); a clean environment as
+# on a new machine; Ctrl-C works (a background make ignores it).
 inside() {
-    unshare --mount --pid --fork --kill-child --mount-proc="$ROOT/proc" sh -c '
+    unshare --mount --propagation private --pid --fork --kill-child sh -c '
+        mount --rbind "$0" "$0" && mount -t proc proc "$0/proc" &&
         mount --rbind /dev "$0/dev" && mount -t sysfs sysfs "$0/sys" &&
-        mount -t tmpfs tmpfs "$0/tmp" && mount -t tmpfs tmpfs "$0/dev/shm" &&
-        exec chroot "$0" env -i --default-signal=INT HOME=/root LANG=C.UTF-8 TERM=dumb \
+        mount -t tmpfs -o mode=1777 tmpfs "$0/dev/shm" &&
+        mkdir -p "$0/.rehearse-host" && cd "$0" && pivot_root . .rehearse-host &&
+        umount -l /.rehearse-host && rmdir /.rehearse-host &&
+        exec env -i --default-signal=INT HOME=/root LANG=C.UTF-8 TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             $2 sh -c "cd /root/driftless && $1"' "$ROOT" "$1" "$trust"
 }

@@ -2,7 +2,7 @@
 # What `make setup` needs from the system: Qt's libraries (for the window on X11/Wayland),
 # a C/C++ compiler and cmake (llama-cpp-python compiles from source) and Python's venv module; on
 # Debian/Ubuntu also what `make dist` and its tests use (readelf, desktop-file-validate,
-# appstreamcli).
+# appstreamcli) and curl.
 #
 # On Debian/Ubuntu (dpkg and apt) it installs what is missing, with sudo when not root.
 # Elsewhere it names the packages for Fedora, Arch or openSUSE and installs nothing.
@@ -13,15 +13,16 @@ PYTHON=${PYTHON:-python3.11}
 DEBIAN="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
 libxcb-render-util0 libxcb-image0 fonts-dejavu-core fonts-wqy-microhei \
-cmake ninja-build libpython3.11 binutils desktop-file-utils appstream \
+cmake ninja-build libpython3.11 binutils desktop-file-utils appstream curl \
 glslc libvulkan-dev spirv-headers mesa-vulkan-drivers"
 # (fonts-wqy-microhei draws Chinese, Japanese and Korean text, which DejaVu lacks: label
 # names and messages in those scripts would otherwise be empty boxes; cmake and ninja build
 # the packaged app's portable llama.cpp libraries (packaging/llama_libs.py), for `make test`
 # and `make package`; libpython3.11 is the shared library PyInstaller bundles (`make
 # package`); binutils, desktop-file-utils and appstream for `make dist` and its tests:
-# readelf, and the desktop file checkers; glslc, libvulkan-dev and spirv-headers build
-# llama.cpp's Vulkan backend into those libraries (without them they are CPU-only), and
+# readelf, and the desktop file checkers; curl for the test that runs the API dialog's
+# copied example as pasted; glslc, libvulkan-dev and spirv-headers build llama.cpp's
+# Vulkan backend into those libraries (without them they are CPU-only), and
 # mesa-vulkan-drivers brings lavapipe, the software Vulkan device its tests run on)
 FEDORA="mesa-libEGL mesa-libGL libxkbcommon-x11 fontconfig dbus-libs xcb-util-cursor \
 xcb-util-wm xcb-util-keysyms xcb-util-renderutil xcb-util-image dejavu-sans-fonts \

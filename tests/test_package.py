@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -270,6 +272,48 @@ def test_build_key_changes_when_a_source_changes(
     assert build.input_key() == before, "byte-code caches are not inputs"
     (tmp_path / "app" / "main.py").write_text("print('b')\n")
     assert build.input_key() != before
+
+
+def sdist_with(tmp_path: Path, *members: tuple[str, str]) -> Path:
+    """A .tar.gz holding ``(name, "file" | "symlink:TARGET")`` members."""
+    path = tmp_path / "llama_cpp_python-0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind.startswith("symlink:"):
+                info.type, info.linkname = tarfile.SYMTYPE, kind.removeprefix("symlink:")
+                tar.addfile(info)
+            else:
+                info.size = 3
+                tar.addfile(info, io.BytesIO(b"abc"))
+    return path
+
+
+@pytest.mark.parametrize("filtered", [True, False], ids=["tarfile filter", "Python 3.11.2"])
+def test_the_llama_sdist_is_unpacked_on_every_3_11_and_what_escapes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filtered: bool
+) -> None:
+    """Debian 12's Python 3.11.2 has no ``tarfile.data_filter`` (3.11.4): the same refusals
+    by hand there (found by make rehearse)."""
+    libs = load_script("llama_libs")
+    if not filtered:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python's tarfile has no extraction filter (before 3.11.4)")
+    good = sdist_with(
+        tmp_path,
+        ("llama_cpp_python-0/CMakeLists.txt", "file"),
+        ("llama_cpp_python-0/l", "symlink:CMakeLists.txt"),
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    libs.extract(good, out)
+    assert (out / "llama_cpp_python-0" / "CMakeLists.txt").read_bytes() == b"abc"
+    for bad in (("../escaped", "file"), ("llama_cpp_python-0/x", "symlink:/etc/passwd")):
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        with pytest.raises(SystemExit, match=r"llama_libs: llama_cpp_python-0\.tar\.gz"):
+            libs.extract(sdist_with(tmp_path / "bad", bad), out)
+    assert not (tmp_path / "escaped").exists()
 
 
 # --- the glibc floor ------------------------------------------------------------------------

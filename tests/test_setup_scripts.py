@@ -121,3 +121,119 @@ def test_the_venv_module_is_checked_after_system_deps_installs_it(tmp_path: Path
     assert steps.index("venv-check.sh version") < steps.index("system-deps.sh")
     assert steps.index("system-deps.sh") < steps.index("venv-check.sh python")
     assert steps.index("venv-check.sh python") < steps.index("-m venv")
+
+
+# --- make rehearse (packaging/rehearse.sh) -----------------------------------------------
+# The rehearsal itself takes half an hour as root; its bookkeeping is checked here with
+# stand-ins for mmdebstrap, chroot and unshare: what goes into the root, which steps run, in
+# which order, with which environment, and what it reports.
+
+
+def rehearsal(tmp_path: Path, fail: str = "", caches: str = "host") -> tuple[Path, Path]:
+    """A checkout (one commit, rehearse.sh inside) with ../shared/data beside it, a home with
+    caches, and stand-ins on PATH. Returns the checkout and the file the unshare stand-in
+    writes each command it was given to (it fails the command named ``fail``)."""
+    checkout = tmp_path / "checkout"
+    (checkout / "packaging").mkdir(parents=True)
+    shutil.copy(PACKAGING / "rehearse.sh", checkout / "packaging")
+    git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for step in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run([*git, *step], check=True, capture_output=True)
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "shared" / "data" / "sst2_train.tsv").write_text("sentence\tlabel\n")
+    home = tmp_path / "home"
+    (home / ".cache" / "pip" / "wheels").mkdir(parents=True)
+    (home / ".cache" / "driftless-build" / "llama-cpp-python-0.3").mkdir(parents=True)
+    (home / ".cache" / "driftless-build" / "llama-build-x1y2").mkdir(parents=True)
+    commands = tmp_path / "commands"
+    stand_ins = {
+        "id": "echo 0",
+        # the root is its one argument that is an absolute path
+        "mmdebstrap": 'for a; do case "$a" in /*) mkdir -p "$a/etc" "$a/root";; esac; done',
+        "chroot": 'case "$2" in python3) echo "Python 3.11.2";; *) printf "a\\nb\\n";; esac',
+        "unshare": (
+            'for a; do case "$a" in "make "*) target=$a;; esac; done; '
+            f'echo "$target" >> "{commands}"; echo "$*" > "{tmp_path}/unshare-args"; '
+            f'[ "$target" != "{fail}" ]'
+        ),
+    }
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, body in stand_ins.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    env = {
+        "PATH": f"{stubs}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "REHEARSE_DIR": str(tmp_path / "dir"),
+        "REHEARSE_CACHES": caches,
+    }
+    done = run(["sh", str(checkout / "packaging" / "rehearse.sh")], env=env)
+    (tmp_path / "stderr").write_text(done.stderr + f"\nexit {done.returncode}\n")
+    return checkout, commands
+
+
+def test_rehearse_clones_head_copies_data_and_caches_and_runs_setup_then_test(
+    tmp_path: Path,
+) -> None:
+    checkout, commands = rehearsal(tmp_path)
+    said = (tmp_path / "stderr").read_text()
+    assert said.endswith("exit 0\n"), said
+    head = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    root = tmp_path / "dir" / "root"
+    clone = root / "root" / "driftless"
+    assert (clone / "packaging" / "rehearse.sh").is_file(), "the committed HEAD, cloned"
+    cloned = subprocess.run(
+        ["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    assert cloned.stdout.strip() == head
+    assert (root / "root" / "shared" / "data" / "sst2_train.tsv").is_file(), "../shared/data"
+    cache = root / "root" / ".cache"
+    assert (cache / "pip" / "wheels").is_dir()
+    assert (cache / "driftless-build" / "llama-cpp-python-0.3").is_dir()
+    assert not (cache / "driftless-build" / "llama-build-x1y2").exists(), "a build under way"
+    assert commands.read_text().splitlines() == ["make setup", "make test"]
+    assert "Python 3.11.2, 2 packages" in said
+    assert "rehearse: passed in " in said and f"({head})" in said
+    # Inside: its own root (pivot_root, so user namespaces work), a clean environment.
+    inside = (tmp_path / "unshare-args").read_text()
+    assert "--mount" in inside and "--pid" in inside and "pivot_root" in inside
+    assert "chroot" not in inside
+    assert "env -i" in inside and "LANG=C.UTF-8" in inside and "mount -t proc" in inside
+
+
+def test_rehearse_stops_at_a_failed_setup_and_says_failed(tmp_path: Path) -> None:
+    _, commands = rehearsal(tmp_path, fail="make setup")
+    said = (tmp_path / "stderr").read_text()
+    assert said.endswith("exit 1\n"), said
+    assert commands.read_text().splitlines() == ["make setup"], "make test is not run"
+    assert "rehearse: make setup FAILED after" in said and "rehearse: failed in " in said
+
+
+def test_rehearse_says_a_failed_test_run_and_a_cold_start_copies_no_cache(
+    tmp_path: Path,
+) -> None:
+    _, commands = rehearsal(tmp_path, fail="make test", caches="none")
+    said = (tmp_path / "stderr").read_text()
+    assert said.endswith("exit 1\n"), said
+    assert commands.read_text().splitlines() == ["make setup", "make test"]
+    assert "rehearse: make setup passed in " in said
+    assert "rehearse: make test FAILED after" in said
+    assert not (tmp_path / "dir" / "root" / "root" / ".cache").exists()
+    assert (tmp_path / "dir" / "root" / "root" / "shared" / "data").is_dir()
+
+
+def test_rehearse_asks_sudo_when_not_root_and_keeps_its_settings(tmp_path: Path) -> None:
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    (stubs / "id").write_text("#!/bin/sh\necho 1000\n")
+    (stubs / "sudo").write_text(f'#!/bin/sh\necho "$*" > "{tmp_path}/sudo-args"\n')
+    for name in ("id", "sudo"):
+        (stubs / name).chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "REHEARSE_CACHES": "none"}
+    done = run(["sh", str(PACKAGING / "rehearse.sh")], env=env)
+    assert done.returncode == 0, done.stderr
+    asked = (tmp_path / "sudo-args").read_text()
+    assert "--preserve-env=REHEARSE_DIR,REHEARSE_CACHES" in asked and "rehearse.sh" in asked

@@ -4,6 +4,7 @@ the branch that holds the match."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,10 +132,15 @@ def test_a_reply_stopped_before_the_worker_starts_it_still_ends(
 ) -> None:
     page = make_page()
     page.composer.setPlainText("Hi")
-    with qtbot.waitSignal(page.controller.reply_ended, timeout=5_000) as ended:
+    # The worker thread is held until the reply is stopped: on a loaded machine it could
+    # otherwise start and finish the fake's reply before the stop (found by make rehearse).
+    gate = threading.Event()
+    page.controller.post(lambda _: gate.wait(30), None)
+    with qtbot.waitSignal(page.controller.reply_ended, timeout=15_000) as ended:
         page.send()
         page.controller._reply.cancel.cancel()  # type: ignore[union-attr]  # before it runs
         page.stop()
+        gate.set()
     assert ended.args[0].status == "cancelled"
     qtbot.waitUntil(lambda: page.send_button.isEnabled())
 

@@ -38,7 +38,8 @@ from app.ui.matrix_picture import (
 from tests.gui.test_first_run import dark_palette
 
 ROOT = Path(__file__).resolve().parents[3]
-BANKING77 = Path("/work/shared/data/banking77_train.csv")
+# The labelled sets live beside the checkout (../shared/data), in CI and in make rehearse.
+BANKING77 = ROOT.parent / "shared" / "data" / "banking77_train.csv"
 WORLD = ("négatif", "Überweisung", "退款", "positive")
 
 

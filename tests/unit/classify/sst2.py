@@ -18,7 +18,8 @@ from app.core.cancel import CancelToken
 from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
 from app.core.classify.labels import LabelSet
 
-SST2 = Path("/work/shared/data/sst2_train.tsv")
+# The labelled sets live beside the checkout (../shared/data), in CI and in make rehearse.
+SST2 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sst2_train.tsv"
 FALLBACK = [
     ("hide new secretions from the parental units", "0"),
     ("contains no wit , only labored gags", "0"),
