@@ -41,7 +41,7 @@ from app.core.chat.saved import (
     thread_messages,
 )
 from app.core.chat.states import disk_states
-from app.core.docs.answer import docs_prompt, fit_passages, retrieve, sources_list
+from app.core.docs.answer import retrieve, sources_list, with_passages
 from app.core.docs.records import DocsError, Hit
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
 from app.core.models.store import ModelStore
@@ -202,21 +202,15 @@ def answer_from_docs(
         hits = retrieve(library, names, messages[-1].content, embedder_factory(store))
     finally:
         library.close()
-    base = messages[0].content if messages and messages[0].role == "system" else ""
-    rest = messages[1:] if base else messages
-
-    def fits(text: str) -> bool:
-        return engine.check_fits([system(text), *rest], params).fits
-
-    used = fit_passages(base, hits, fits)
+    answer, used = with_passages(
+        messages, hits, lambda candidate: engine.check_fits(candidate, params).fits
+    )
     status(
         f"Answering from {len(used)} of the {len(hits)} passages found in "
         f"{', '.join(names)}"
         + (" (the others did not fit in the context)." if len(used) < len(hits) else ".")
     )
-    if not used:
-        return messages, []
-    return [system(docs_prompt(base, used)), *rest], used
+    return answer, used
 
 
 def saved_conversation(conversations: ConversationStore, conversation_id: int) -> Conversation:

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from app.core.chat.protocols import ChatEngine
+from app.core.docs.embedding import ModelEmbedder
+from app.core.docs.library import EmbedderFactory
 from app.core.errors import DriftlessError
 from app.core.models.store import ModelStore
 from app.core.serve.app import ApiApp
 from app.core.serve.classify import ClassifyHolder
+from app.core.serve.docs import DocsService
 from app.core.serve.guard import Limits, ServerStats
 from app.core.serve.pool import ModelPool
 from app.core.serve.text_engine import ApiEngine
@@ -115,6 +118,7 @@ class ApiServer:
         *,
         engine_factory: Callable[[], ChatEngine] | None = None,
         classify_factory: Callable[[], ClassifyHolder] | None = None,
+        docs_embedder: EmbedderFactory | None = None,
     ) -> None:
         config.check()
         self.config = config
@@ -138,6 +142,11 @@ class ApiServer:
         )
         if config.model is not None:
             self.pool.resolve(config.model)  # an unknown --model fails now, not per request
+        # Document collections: searched on a thread of their own, embedders kept open.
+        self.docs = DocsService(
+            store.paths.documents_db,
+            docs_embedder or (lambda ref: ModelEmbedder(store, ref)),
+        )
         self.api = ApiApp(
             self.pool,
             api_key=config.api_key,
@@ -146,6 +155,7 @@ class ApiServer:
             limits=config.limits,
             stats=self.stats,
             classify_pool=self.classify_pool,
+            docs=self.docs,
         )
         self._socket = _bind(config.host, config.port)
         self.port: int = self._socket.getsockname()[1]
@@ -175,6 +185,7 @@ class ApiServer:
         finally:
             self.pool.close()
             self.classify_pool.close()
+            self.docs.close()
 
     def start(self) -> None:
         """Serve in a background thread; returns once the server accepts connections."""
@@ -196,6 +207,7 @@ class ApiServer:
         self._server.should_exit = True
         self.pool.close()
         self.classify_pool.close()
+        self.docs.close()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -11,7 +11,8 @@ import pytest
 
 from app.core.docs.library import DocsLibrary
 from app.core.docs.records import EmbedderMismatch
-from app.core.docs.search import fuse, match_expression, nearest
+from app.core.docs.search import fuse, match_expression
+from app.core.docs.vectors import SearchVectors, nearest
 from tests.unit.docs.fakes import HashEmbedder
 
 
@@ -149,8 +150,9 @@ def test_fusion_and_exact_search_and_match_expressions() -> None:
     matrix = rng.standard_normal((500, 16)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     ids = np.arange(1000, 1500, dtype=np.int64)
-    assert nearest(ids, matrix, matrix[42], 5)[0] == 1042
-    assert nearest(ids, matrix, matrix[42], 5) == [
+    vectors = SearchVectors(ids, matrix)
+    assert nearest(vectors, matrix[42], 5)[0] == 1042
+    assert nearest(vectors, matrix[42], 5) == [
         int(i) for i in ids[np.argsort(-(matrix @ matrix[42]))[:5]]
     ]
     assert match_expression('How do I "drop" a NEAR table?') == '"drop" OR "near" OR "table"'
