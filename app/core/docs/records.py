@@ -133,6 +133,9 @@ class Hit(Passage):
     vector_rank: int | None = None
     collection: str = ""
     """The collection searched (set when several were)."""
+    similarity: float | None = None
+    """The cosine with the query (in the collection's comparable space), when the
+    vectors ranked the passage."""
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -165,6 +165,7 @@ def search(
         fused = fuse(lists, weights=[1.0, vector_weight])[:top]
     keyword_rank = {pid: rank for rank, (pid, _) in enumerate(keyword, 1)}
     vector_rank = {pid: rank for rank, (pid, _) in enumerate(vector, 1)}
+    similarity = dict(vector)
     scores = dict(fused)
     hits: list[Hit] = []
     for row in store.passages([pid for pid, _ in fused]):
@@ -183,6 +184,7 @@ def search(
                 score=scores[pid],
                 fts_rank=keyword_rank.get(pid),
                 vector_rank=vector_rank.get(pid),
+                similarity=similarity.get(pid),
             )
         )
     return hits
