@@ -72,7 +72,9 @@ def corpus(work: Path, chars: int) -> tuple[Path, int]:
 def speed(store: ModelStore, folder: Path, threads: int, count: int) -> None:
     """The same passages embedded the old way and the new, taken turn about."""
     texts: list[str] = []
-    for page in sorted(folder.iterdir()):
+    pages = sorted(folder.iterdir())
+    size = sum(page.stat().st_size for page in pages)
+    for page in pages:
         document = read_document(page, page.read_bytes())
         title = search_title(document.title, str(page))
         texts += [embedding_text(title, p.heading, p.text) for p in split_document(document)]
@@ -88,14 +90,23 @@ def speed(store: ModelStore, folder: Path, threads: int, count: int) -> None:
             embedder.embed(sample)
             results[label].append(time.monotonic() - started)
             embedder.close()
-    print(f"\n| {count} passages, {tokens:,} tokens, {threads} thread(s) | passages/s | tokens/s |")
-    print("|---|---|---|")
+    per_file = len(texts) / len(pages)
+    per_mb = len(texts) / (size / 1e6)
+    print(
+        f"\n{count} passages ({tokens:,} tokens) of {len(texts):,} in {len(pages)} files, "
+        f"{size / 1e6:.2f} MB; {threads} thread(s); files/s and MB/s at this corpus's "
+        f"{per_file:.1f} passages a file and {per_mb:,.0f} a MB\n"
+    )
+    print("| embedding | passages/s | tokens/s | files/s | MB/s |\n|---|---|---|---|---|")
     for label, name in (
         ("before", "before: Q4_1 file, llama.cpp mean of the last layer"),
         ("after", "after: F16 copy, mean of layer 6, stopped there"),
     ):
-        best = min(results[label])
-        print(f"| {name} | {count / best:.2f} | {tokens / best:.0f} |")
+        rate = count / min(results[label])
+        print(
+            f"| {name} | {rate:.2f} | {rate * tokens / count:.0f} | {rate / per_file:.3f} "
+            f"| {rate / per_mb:.4f} |"
+        )
     print(flush=True)
 
 

@@ -23,7 +23,7 @@ from app.core.docs.store import DocsStore
 from app.core.docs.vectors import nearest_scored
 
 RRF_K = 60
-VECTOR_WEIGHT = 1.0
+VECTOR_WEIGHT = 0.25
 """The vector list's share in the fusion, against 1 for keywords."""
 FUSION = "rrf"
 """How the two lists are merged by default: "rrf" or "scores" (see :func:`search`)."""
