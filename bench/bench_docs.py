@@ -48,16 +48,17 @@ from tests.unit.docs.quality import DISTRACTORS, HELD_OUT, QUESTIONS, build, top
 BEFORE = EmbedSettings(layer=None, weights="file", scaling="unit")
 """How part 1 embedded: the Q4_1 file, llama.cpp's mean of the last layer."""
 
-# (label, mode, fusion, vector weight)
-METHODS: list[tuple[str, str, str, float]] = [
-    ("FTS5 (bm25) only", "keyword", "rrf", 1.0),
-    ("vectors only", "vector", "rrf", 1.0),
-    ("hybrid, RRF k=60, equal weights", "hybrid", "rrf", 1.0),
-    ("hybrid, RRF, vectors 0.5", "hybrid", "rrf", 0.5),
-    ("hybrid, RRF, vectors 0.25", "hybrid", "rrf", 0.25),
-    ("hybrid, scores, vectors 1", "hybrid", "scores", 1.0),
-    ("hybrid, scores, vectors 0.5", "hybrid", "scores", 0.5),
-    ("hybrid, scores, vectors 0.25", "hybrid", "scores", 0.25),
+# (label, mode, fusion, vector weight, vector list depth)
+METHODS: list[tuple[str, str, str, float, int]] = [
+    ("FTS5 (bm25) only", "keyword", "rrf", 1.0, 50),
+    ("vectors only", "vector", "rrf", 1.0, 50),
+    ("hybrid, RRF k=60, equal weights", "hybrid", "rrf", 1.0, 50),
+    ("hybrid, RRF, vectors 0.5", "hybrid", "rrf", 0.5, 50),
+    ("hybrid, RRF, vectors 0.25", "hybrid", "rrf", 0.25, 50),
+    ("hybrid, RRF, vectors 0.25, their top 20 (default)", "hybrid", "rrf", 0.25, 20),
+    ("hybrid, scores, vectors 1", "hybrid", "scores", 1.0, 50),
+    ("hybrid, scores, vectors 0.5", "hybrid", "scores", 0.5, 50),
+    ("hybrid, scores, vectors 0.25", "hybrid", "scores", 0.25, 50),
 ]
 
 
@@ -143,7 +144,7 @@ def quality(
         vectors = {m: embedder.embed([q])[0] for m, q in questions.items()}
         print(f"\n| {len(expected)} {title} questions | right file first | in the top 3 |")
         print("|---|---|---|")
-        for label, mode, fusion, weight in METHODS:
+        for label, mode, fusion, weight, depth in METHODS:
             found = []
             for module, question in questions.items():
                 hits = search(
@@ -156,6 +157,7 @@ def quality(
                     vector_weight=weight,
                     scaling=info.embedder.scaling,
                     fusion=fusion,
+                    vector_depth=depth,
                 )
                 found.append([hit.source for hit in hits])
             print(

@@ -28,7 +28,11 @@ VECTOR_WEIGHT = 0.25
 FUSION = "rrf"
 """How the two lists are merged by default: "rrf" or "scores" (see :func:`search`)."""
 DEPTH = 50
-"""How many passages each list contributes to the fusion."""
+"""How many passages the keyword list contributes to the fusion."""
+VECTOR_DEPTH = 20
+"""How many passages the vector list contributes to the fusion. A weak embedder's deep
+ranks are noise that RRF still rewards: a passage 6th by keywords and 20th by vectors
+outscored the keywords' first (bench/bench_docs.py, README "Documents")."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
@@ -142,6 +146,7 @@ def search(
     vector_weight: float = VECTOR_WEIGHT,
     scaling: str = "unit",
     fusion: str = FUSION,
+    vector_depth: int = VECTOR_DEPTH,
 ) -> list[Hit]:
     """The ``top`` passages for ``query``. ``mode`` "keyword" or "vector" uses one list
     alone (for comparisons); "hybrid" fuses both, by ``fusion``: "scores"
@@ -157,7 +162,7 @@ def search(
             keyword = store.keyword_search(collection_id, expression, depth)
     if mode in ("hybrid", "vector") and query_vector is not None:
         vectors = store.vectors(collection_id, scaling)
-        vector, floor = nearest_scored(vectors, query_vector, depth)
+        vector, floor = nearest_scored(vectors, query_vector, max(vector_depth, 1))
     if mode == "hybrid" and fusion == "scores":
         fused = combine(keyword, vector, floor, vector_weight)[:top]
     else:
