@@ -64,9 +64,8 @@ def test_retrieval_drift_is_reported_after_a_reembed(
     assert main(["drift", "check", "kb-search", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert not report["identical"]
-    assert "document searches found other passages or scores (retrieval drift)" in (
-        report["summary"]
-    )
+    summary = report["summary"]
+    assert "document searches found other passages or scores (retrieval drift)" in summary
     assert "embedder of the collection 'kb'" in report["summary"]
     change = report["retrieval_changes"][0]
     assert change["collection"] == "kb" and change["query"] == "when is my money returned"

@@ -11,7 +11,7 @@ import pytest
 
 from app.core.docs.library import DocsLibrary
 from app.core.docs.records import EmbedderMismatch
-from app.core.docs.search import fuse, match_expression
+from app.core.docs.search import VECTOR_WEIGHT, fuse, match_expression
 from app.core.docs.vectors import SearchVectors, nearest
 from tests.unit.docs.fakes import HashEmbedder
 
@@ -132,7 +132,8 @@ def test_hybrid_finds_what_either_list_finds(library: DocsLibrary, tmp_path: Pat
     assert names[0] == "b.txt" and names[1] == "a.txt"  # in both lists beats in one
     assert hybrid[0].fts_rank == 1 and hybrid[1].fts_rank is None
     assert hybrid[0].vector_rank in (1, 2)
-    assert hybrid[0].score == pytest.approx(1 / 61 + 1 / (60 + hybrid[0].vector_rank))
+    weight = VECTOR_WEIGHT  # the vectors' share against the keywords' 1
+    assert hybrid[0].score == pytest.approx(1 / 61 + weight / (60 + hybrid[0].vector_rank))
     assert hybrid[0].to_json()["source"].endswith("b.txt")
 
 
