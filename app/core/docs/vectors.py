@@ -29,6 +29,7 @@ pydoc set (layer 6 of the starter, 20 random subsets each): standardised vectors
 the right file among the top 3 more often than the raw ones from 8 passages on (0.89
 against 0.83 at 8, 0.78 against 0.50 at 24, 0.60 against 0.40 at 133)."""
 _EPSILON = 1e-6
+_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,29 @@ def prepare(ids: Ids, raw: Matrix, scaling: str) -> SearchVectors:
         if scaling == "unit":
             return SearchVectors(ids, raw)
         return SearchVectors(ids, _unit(raw))
-    wide = raw.astype(np.float64)
-    mean = wide.mean(axis=0)
-    scale = wide.std(axis=0) + _EPSILON
-    standard = ((wide - mean) / scale).astype(np.float32)
-    return SearchVectors(ids, _unit(standard), mean.astype(np.float32), scale.astype(np.float32))
+    # The figures in float64 (sums over 100k rows), a block at a time; the matrix stays
+    # float32 (at 100k passages a float64 copy would be 460 MB more).
+    wide_mean = raw.mean(axis=0, dtype=np.float64)
+    squares = np.zeros(raw.shape[1], dtype=np.float64)
+    for begin in range(0, len(raw), _BLOCK):
+        deviation = raw[begin : begin + _BLOCK].astype(np.float64) - wide_mean
+        squares += np.einsum("ij,ij->j", deviation, deviation)
+    mean = wide_mean.astype(np.float32)
+    scale = (np.sqrt(squares / len(raw)) + _EPSILON).astype(np.float32)
+    standard = raw - mean
+    standard /= scale
+    standard /= _norms(standard)
+    return SearchVectors(ids, standard, mean, scale)
+
+
+def _norms(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms: npt.NDArray[np.float32] = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return norms
 
 
 def _unit(rows: npt.NDArray[np.float32]) -> Matrix:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.asarray(rows / norms, dtype=np.float32)
+    return np.asarray(rows / _norms(rows), dtype=np.float32)
 
 
 def nearest(vectors: SearchVectors, query: npt.NDArray[np.float32], limit: int) -> list[int]:

@@ -28,6 +28,11 @@ def test_starter_embeds_passages_and_is_recorded(module_store: ModelStore, tmp_p
         assert np.all(np.isfinite(vectors)) and not np.array_equal(vectors[0], vectors[1])
         again = embedder.embed(["Refunds are paid within 14 days."])
         assert np.array_equal(again[0], vectors[0])  # the same text, the same vector
+        two = ModelEmbedder(module_store, None, n_threads=2)
+        try:  # the thread count is not part of the pinned settings: it changes no bit
+            assert np.array_equal(two.embed(["Refunds are paid within 14 days."]), again)
+        finally:
+            two.close()
 
         folder = tmp_path / "docs"
         folder.mkdir()
