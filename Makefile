@@ -67,6 +67,13 @@ smoke: $(STAMP)
 dist: $(STAMP)
 	$(PY) packaging/dist.py
 
+# Every page and main dialog, offscreen, light and dark, at 1280x800 and 800x600, from a
+# seeded data folder (the starter, a few conversations, a classified file): the README's
+# pictures. make screenshots OUT=DIR (default: screenshots/).
+.PHONY: screenshots
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) docs/make_screenshots.py $(or $(OUT),screenshots)
+
 # Re-render the icon's PNG sizes, .ico and .icns after editing its SVG (outputs are committed).
 icons: $(STAMP)
 	$(PY) packaging/make_icons.py

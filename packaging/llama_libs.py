@@ -5,7 +5,17 @@ built it, "Illegal instruction" on an older one. The packaged app carries its ow
 the same llama.cpp (the one vendored in the installed llama-cpp-python's sdist) with
 ``GGML_NATIVE=OFF GGML_BACKEND_DL=ON GGML_CPU_ALL_VARIANTS=ON``: the CPU kernels are
 separate ``libggml-cpu-<variant>.so`` files and ggml loads, at run time, the best one the
-CPU can execute.
+CPU can execute. Where the Vulkan build tools are installed (``glslc``, ``libvulkan-dev``,
+``spirv-headers``: packaging/system-deps.sh) the Vulkan backend is one more of these
+dynamically loaded files, ``libggml-vulkan.so``: ggml loads it at run time when the machine
+has a Vulkan loader (``libvulkan.so.1``) and keeps to the CPU otherwise, so one bundle serves
+both. Without those tools the build is CPU-only, said in a sentence.
+
+The two parts are built and cached apart, then put together in a folder of their own:
+with ``GGML_BACKEND_DL`` nothing outside the Vulkan library depends on ``GGML_VULKAN``
+(ggml defines ``GGML_USE_VULKAN`` only for a backend linked in), so the CPU libraries of a
+CPU-only build are the same files, and a new shader compiler rebuilds only the Vulkan part
+(its shaders are most of an hour on two busy cores; the CPU kernels about 20 minutes).
 
     python packaging/llama_libs.py      # build (or find) them; prints their folder
 
@@ -67,6 +77,12 @@ CMAKE_ARGS = (
     "-DLLAMA_BUILD_SERVER=OFF",
 )
 TARGETS = ("llama", "ggml", "ggml-base", *(f"ggml-cpu-{v}" for v in VARIANTS))
+# The Vulkan backend, when its build tools are there: built first (its compile is the one
+# most likely to fail on old headers, so it fails before the CPU kernels' long compile).
+VULKAN_CMAKE_ARGS = ("-DGGML_VULKAN=ON",)
+VULKAN_TARGET = "ggml-vulkan"
+VULKAN_LIBRARY = "libggml-vulkan.so"
+VULKAN_HEADER_DIRS = (Path("/usr/include"), Path("/usr/local/include"))
 VARIANT_LINE = re.compile(r"^(\s*)ggml_add_cpu_backend_variant\(([\w.]+)\b", re.MULTILINE)
 MANIFEST = "build.json"
 
@@ -90,8 +106,58 @@ def tool_version(command: str) -> str:
     return done.stdout.splitlines()[0].strip()
 
 
+def vulkan_header_version(include_dirs: tuple[Path, ...] = VULKAN_HEADER_DIRS) -> str | None:
+    """The installed Vulkan headers' version (``1.3.239``), or None when there are none."""
+    roots = list(include_dirs)
+    if sdk := os.environ.get("VULKAN_SDK"):
+        roots.insert(0, Path(sdk) / "include")
+    for root in roots:
+        header = root / "vulkan" / "vulkan_core.h"
+        if not header.is_file():
+            continue
+        text = header.read_text(encoding="utf-8", errors="replace")
+        patch = re.search(r"^#define VK_HEADER_VERSION (\d+)", text, re.MULTILINE)
+        complete = re.search(
+            r"^#define VK_HEADER_VERSION_COMPLETE VK_MAKE_API_VERSION\(0, (\d+), (\d+),",
+            text,
+            re.MULTILINE,
+        )
+        if patch and complete:
+            return f"{complete.group(1)}.{complete.group(2)}.{patch.group(1)}"
+    return None
+
+
+def vulkan_toolchain() -> tuple[dict[str, str] | None, str]:
+    """What the Vulkan backend is built with, or None and the sentence saying what is missing.
+
+    Needs glslc (the shader compiler), the Vulkan headers and loader (libvulkan-dev) and the
+    SPIR-V headers' CMake package (spirv-headers). ``DRIFTLESS_VULKAN=0`` leaves it out.
+    """
+    if os.environ.get("DRIFTLESS_VULKAN", "1") == "0":
+        return None, "DRIFTLESS_VULKAN=0 leaves the Vulkan backend out"
+    missing = []
+    glslc = shutil.which("glslc")
+    if glslc is None:
+        missing.append("glslc")
+    headers = vulkan_header_version()
+    if headers is None:
+        missing.append("libvulkan-dev")
+    spirv = [
+        Path(prefix) / "share" / "cmake" / "SPIRV-Headers" / "SPIRV-HeadersConfig.cmake"
+        for prefix in ("/usr", "/usr/local", os.environ.get("VULKAN_SDK", "/nonexistent"))
+    ]
+    if not any(path.is_file() for path in spirv):
+        missing.append("spirv-headers")
+    if missing or glslc is None or headers is None:
+        return None, (
+            f"the Vulkan backend is left out: {', '.join(missing)} "
+            "(packaging/system-deps.sh installs them) are not installed"
+        )
+    return {"glslc": tool_version(glslc), "vulkan_headers": headers}, "with the Vulkan backend"
+
+
 def build_key(version: str) -> str:
-    """What the libraries depend on: the sources' version, the flags, the compilers."""
+    """What the CPU libraries depend on: the sources' version, the flags, the compilers."""
     inputs = {
         "version": version,
         "cmake_args": CMAKE_ARGS,
@@ -101,6 +167,19 @@ def build_key(version: str) -> str:
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return f"llama-cpp-python-{version}-{digest[:12]}"
+
+
+def vulkan_key(version: str, vulkan: dict[str, str]) -> str:
+    """What the Vulkan library depends on: the CPU build's inputs (it is built beside them),
+    its own flag, the shader compiler and the Vulkan headers."""
+    inputs = {
+        "cpu": build_key(version),
+        "cmake_args": VULKAN_CMAKE_ARGS,
+        "patches": VULKAN_PATCHES,
+        **vulkan,
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return f"llama-cpp-python-{version}-vulkan-{digest[:12]}"
 
 
 @contextlib.contextmanager
@@ -144,7 +223,38 @@ def keep_variants(source: Path) -> None:
     path.write_text(VARIANT_LINE.sub(drop, text), encoding="utf-8")
 
 
-def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
+LAYER_SETTINGS = re.compile(
+    r"^    std::vector<vk::LayerSettingEXT> settings = \{.*?&layer_setting_info\);\n",
+    re.MULTILINE | re.DOTALL,
+)
+VULKAN_PATCHES = ("layer-settings-need-headers-1.3.261",)
+
+
+def allow_older_vulkan_headers(source: Path) -> bool:
+    """Let ggml-vulkan.cpp build with the Vulkan headers of Debian 12 and Ubuntu 22.04
+    (1.3.239 and 1.3.204). It fills a VK_EXT_layer_settings struct (headers 1.3.261 and
+    later) that only its validation-layer debug build uses; with older headers the
+    instance is made without it, as it is in a release build anyway. True if patched."""
+    path = source / "vendor" / "llama.cpp" / "ggml" / "src" / "ggml-vulkan" / "ggml-vulkan.cpp"
+    text = path.read_text(encoding="utf-8")
+    found = LAYER_SETTINGS.search(text)
+    if found is None:
+        return False
+    fallback = (
+        "#if VK_HEADER_VERSION >= 261\n"
+        + found.group(0)
+        + "#else  // (Driftless: older Vulkan headers, no VK_EXT_layer_settings)\n"
+        + "    GGML_UNUSED(enable_best_practice);\n"
+        + "    vk::InstanceCreateInfo instance_create_info(vk::InstanceCreateFlags{}, "
+        + "&app_info, layers, extensions);\n"
+        + "#endif\n"
+    )
+    path.write_text(text[: found.start()] + fallback + text[found.end() :], encoding="utf-8")
+    return True
+
+
+def compile_libraries(sdist: Path, out: Path, log: Path, vulkan: bool = False) -> None:
+    """Build the CPU libraries (TARGETS) into ``out``; ``vulkan``: the Vulkan library alone."""
     with tempfile.TemporaryDirectory(prefix="llama-build-", dir=out.parent) as scratch:
         with tarfile.open(sdist) as archive:
             if hasattr(tarfile, "data_filter"):
@@ -163,14 +273,17 @@ def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
                 archive.extractall(scratch)
         source = next(Path(scratch).glob("llama_cpp_python-*"))
         keep_variants(source)
+        if vulkan:
+            allow_older_vulkan_headers(source)
         build = Path(scratch) / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         jobs = str(os.cpu_count() or 2)
+        extra = VULKAN_CMAKE_ARGS if vulkan else ()
         with open(log, "w") as sink:
-            steps = [
-                ["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_ARGS],
-                ["cmake", "--build", str(build), "-j", jobs, "--target", *TARGETS],
-            ]
+            configure = ["cmake", "-S", str(source), "-B", str(build), *generator]
+            steps = [[*configure, *CMAKE_ARGS, *extra]]
+            compile_ = ["cmake", "--build", str(build), "-j", jobs, "--target"]
+            steps.append([*compile_, *((VULKAN_TARGET,) if vulkan else TARGETS)])
             for step in steps:
                 sink.write("$ " + " ".join(step) + "\n")
                 sink.flush()
@@ -179,10 +292,13 @@ def compile_libraries(sdist: Path, out: Path, log: Path) -> None:
         if (build / ".ninja_log").is_file():  # each step's time, for the next trim
             shutil.copy2(build / ".ninja_log", out / "ninja_log")
         for path in sorted((build / "bin").iterdir()):
-            if path.name.startswith("lib") and ".so" in path.name:
+            wanted = path.name == VULKAN_LIBRARY if vulkan else ".so" in path.name
+            if path.name.startswith("lib") and wanted:
                 shutil.copy2(path, out / path.name, follow_symlinks=False)
-        for path in out.glob("libggml-cpu-*.so"):
+        for path in [*out.glob("libggml-cpu-*.so"), *out.glob(VULKAN_LIBRARY)]:
             set_runpath_to_origin(path)
+        if vulkan and not (out / VULKAN_LIBRARY).is_file():
+            raise SystemExit(f"llama_libs: the build made no {VULKAN_LIBRARY}; see {log}")
 
 
 def set_runpath_to_origin(path: Path) -> bool:
@@ -217,37 +333,69 @@ def set_runpath_to_origin(path: Path) -> bool:
 
 
 def ensure(version: str | None = None) -> Path:
-    """The folder holding the portable libraries, built first when not cached."""
+    """The folder holding the portable libraries, built first when not cached: the CPU
+    libraries, with the Vulkan backend beside them where its build tools are installed."""
     version = version or importlib.metadata.version(PACKAGE)
     root = cache_root()
-    final = root / build_key(version)
+    vulkan, why = vulkan_toolchain()
     with cache_lock(root):
-        if (final / MANIFEST).is_file():
-            for path in final.glob("libggml-cpu-*.so"):  # a cache from before this fix
-                set_runpath_to_origin(path)
-            return final
-        started = time.monotonic()
-        print(
-            f"llama_libs: building llama.cpp {version} for any x86-64-v2 CPU "
-            f"({len(VARIANTS)} CPU variants) into {final}; this takes a while on few cores",
-            file=sys.stderr,
-        )
-        sdist = download_sdist(version, root / "sdist")
-        staging = root / (final.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        log = root / (final.name + ".log")
-        try:
-            compile_libraries(sdist, staging, log)
-        except subprocess.CalledProcessError as exc:
-            raise SystemExit(f"llama_libs: the build failed ({exc}); see {log}") from exc
-        seconds = time.monotonic() - started
-        manifest = {"version": version, "variants": VARIANTS, "cmake_args": CMAKE_ARGS}
-        manifest["build_seconds"] = round(seconds)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
-        print(f"llama_libs: built in {seconds / 60:.1f} min", file=sys.stderr)
+        cpu = _built(root, build_key(version), version, vulkan=None)
+        if vulkan is None:
+            print(f"llama_libs: CPU only: {why}", file=sys.stderr)
+            return cpu
+        gpu = _built(root, vulkan_key(version, vulkan), version, vulkan=vulkan)
+        final = root / f"{cpu.name}+{gpu.name.rsplit('-', 1)[-1]}"
+        if not (final / MANIFEST).is_file():
+            staging = root / (final.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(cpu, staging, symlinks=True)
+            shutil.copy2(gpu / VULKAN_LIBRARY, staging / VULKAN_LIBRARY)
+            manifest = json.loads((cpu / MANIFEST).read_text())
+            manifest["vulkan"] = json.loads((gpu / MANIFEST).read_text())
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            shutil.rmtree(final, ignore_errors=True)
+            staging.rename(final)
         return final
+
+
+def _built(root: Path, key: str, version: str, vulkan: dict[str, str] | None) -> Path:
+    """The cached build ``key`` (the CPU libraries, or the Vulkan one), built if missing."""
+    final = root / key
+    if (final / MANIFEST).is_file():
+        for path in [*final.glob("libggml-cpu-*.so"), *final.glob(VULKAN_LIBRARY)]:
+            set_runpath_to_origin(path)  # a cache from before this fix
+        return final
+    started = time.monotonic()
+    what = (
+        "the Vulkan backend (its shaders take longest)"
+        if vulkan
+        else f"for any x86-64-v2 CPU ({len(VARIANTS)} CPU variants)"
+    )
+    print(
+        f"llama_libs: building llama.cpp {version} {what} into {final}; "
+        "this takes a while on few cores",
+        file=sys.stderr,
+    )
+    sdist = download_sdist(version, root / "sdist")
+    staging = root / (final.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    log = root / (final.name + ".log")
+    try:
+        compile_libraries(sdist, staging, log, vulkan=vulkan is not None)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"llama_libs: the build failed ({exc}); see {log}") from exc
+    seconds = time.monotonic() - started
+    manifest: dict[str, object] = {"version": version, "cmake_args": CMAKE_ARGS}
+    if vulkan is None:
+        manifest["variants"] = VARIANTS
+    else:
+        manifest.update(vulkan, vulkan_cmake_args=VULKAN_CMAKE_ARGS)
+    manifest["build_seconds"] = round(seconds)
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    print(f"llama_libs: built in {seconds / 60:.1f} min", file=sys.stderr)
+    return final
 
 
 if __name__ == "__main__":

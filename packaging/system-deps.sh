@@ -13,22 +13,27 @@ PYTHON=${PYTHON:-python3.11}
 DEBIAN="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
 libxcb-render-util0 libxcb-image0 fonts-dejavu-core fonts-wqy-microhei \
-cmake ninja-build libpython3.11 binutils desktop-file-utils appstream"
+cmake ninja-build libpython3.11 binutils desktop-file-utils appstream \
+glslc libvulkan-dev spirv-headers mesa-vulkan-drivers"
 # (fonts-wqy-microhei draws Chinese, Japanese and Korean text, which DejaVu lacks: label
 # names and messages in those scripts would otherwise be empty boxes; cmake and ninja build
 # the packaged app's portable llama.cpp libraries (packaging/llama_libs.py), for `make test`
 # and `make package`; libpython3.11 is the shared library PyInstaller bundles (`make
-# package`); the last three for `make dist` and its tests: readelf, and the desktop file
-# checkers)
+# package`); binutils, desktop-file-utils and appstream for `make dist` and its tests:
+# readelf, and the desktop file checkers; glslc, libvulkan-dev and spirv-headers build
+# llama.cpp's Vulkan backend into those libraries (without them they are CPU-only), and
+# mesa-vulkan-drivers brings lavapipe, the software Vulkan device its tests run on)
 FEDORA="mesa-libEGL mesa-libGL libxkbcommon-x11 fontconfig dbus-libs xcb-util-cursor \
 xcb-util-wm xcb-util-keysyms xcb-util-renderutil xcb-util-image dejavu-sans-fonts \
 google-noto-sans-cjk-fonts gcc-c++ cmake ninja-build \
-python3.11"
+python3.11 glslc vulkan-loader-devel spirv-headers-devel mesa-vulkan-drivers"
 ARCH="libglvnd libxkbcommon-x11 fontconfig dbus xcb-util-cursor xcb-util-wm xcb-util-keysyms \
-xcb-util-renderutil xcb-util-image ttf-dejavu noto-fonts-cjk base-devel cmake ninja"
+xcb-util-renderutil xcb-util-image ttf-dejavu noto-fonts-cjk base-devel cmake ninja \
+shaderc vulkan-headers vulkan-icd-loader spirv-headers vulkan-swrast"
 OPENSUSE="libEGL1 libGL1 libxkbcommon-x11-0 fontconfig libdbus-1-3 libxcb-cursor0 \
 libxcb-icccm4 libxcb-keysyms1 libxcb-render-util0 libxcb-image0 dejavu-fonts \
-noto-sans-cjk-fonts gcc-c++ cmake ninja python311"
+noto-sans-cjk-fonts gcc-c++ cmake ninja python311 shaderc vulkan-devel spirv-headers \
+libvulkan_lvp"
 
 compiler_missing() {
     ! { command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1; } ||

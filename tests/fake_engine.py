@@ -51,6 +51,7 @@ class Request:
     messages: tuple[ChatMessage, ...]
     params: SamplingParams
     thread: int
+    reply_prefix: str = ""
 
 
 def fake_tokens(text: str) -> list[str]:
@@ -152,17 +153,22 @@ class FakeEngine:
         cancel: CancelToken | None = None,
         *,
         on_prompt_progress: ProgressCallback | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
+        """``reply_prefix``: the next scripted reply continues it (its words are read as
+        prompt tokens)."""
         budget = self.check_fits(messages, params)
+        prompt_tokens = budget.prompt_tokens + len(fake_tokens(reply_prefix))
+        budget = ContextBudget(prompt_tokens, params.max_tokens, budget.n_ctx)
         if not budget.fits:
             raise budget.overflow()
         if self.prompt_template is not None:
             rendered = self.prompt_template.render(messages, cancel=cancel)
             self._prompt_problem = rendered.problem
-        self.requests.append(Request(tuple(messages), params, threading.get_ident()))
+        self.requests.append(Request(tuple(messages), params, threading.get_ident(), reply_prefix))
         self._last_stats = None
         return self._stream(
-            self._next_reply(messages), budget.prompt_tokens, params, cancel, on_prompt_progress
+            self._next_reply(messages), prompt_tokens, params, cancel, on_prompt_progress
         )
 
     def stream_completion(

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
+import os
 import re
 import shutil
 import struct
@@ -73,7 +75,9 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates(tmp_path: P
 
     exe = build.executable()
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
-    assert version.stdout.strip() == f"{COMMAND} {__version__}", "the version is app's"
+    lines = version.stdout.splitlines()
+    assert lines[0] == f"{COMMAND} {__version__}", "the version is app's"
+    assert lines[1].startswith("llama.cpp CPU kernels: "), version.stdout
 
     bundle = build.APP_DIR / "_internal"
     lib = bundle / "llama_cpp" / "lib"
@@ -117,6 +121,95 @@ def test_frozen_build_starts_offline_loads_the_starter_and_generates(tmp_path: P
     assert not (bundle / STARTER.package / "__init__.py").exists(), "only the model file"
     assert (bundle / "resources" / "catalog.json").is_file()
     assert (bundle / "resources" / "icons" / f"{APP_ID}.svg").is_file()
+    # The window's icon set (app/ui/icons.py), with its licence.
+    lucide = bundle / "resources" / "icons" / "lucide"
+    assert (lucide / "LICENSE").is_file() and (lucide / "message-circle.svg").is_file()
+
+
+LAVAPIPE_ICD = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
+
+
+def run_bundle(exe: Path, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The packaged command line, offline, on data folder ``home``, lavapipe named."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GGML_VK_", "VK_", "LLAMA_CPP_", "PYTHON"))
+    }
+    environment.update(
+        DRIFTLESS_HOME=str(home), HF_ENDPOINT="http://127.0.0.1:9", GGML_VK_VISIBLE_DEVICES="0"
+    )
+    environment.update(env)
+    return subprocess.run(
+        [str(exe), *args], env=environment, capture_output=True, text=True, timeout=900
+    )
+
+
+def link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@pytest.mark.slow
+def test_the_packaged_app_offloads_to_lavapipe_and_answers_on_the_cpu_without_a_loader(
+    tmp_path: Path,
+) -> None:
+    """The done-when of GPU offload, on the bundle itself: it lists lavapipe, answers on
+    it with the backend named, and a copy of it whose Vulkan library needs a loader that
+    does not exist (libvulkan.so.9: a machine without libvulkan.so.1) answers on the CPU
+    and says why once. One chat computes on lavapipe: about two minutes, nearly all of it
+    lavapipe compiling llama.cpp's pipelines (tests/test_vulkan.py has the rest)."""
+    build = load_build_script()
+    if not build.llama_libs.supported():
+        pytest.skip("the portable llama.cpp (with Vulkan) is built on Linux x86-64 only")
+    toolchain, why = build.llama_libs.vulkan_toolchain()
+    if toolchain is None:
+        pytest.skip(f"no Vulkan build here: {why}")
+    if not LAVAPIPE_ICD.is_file():
+        pytest.skip("Mesa's lavapipe is not installed (mesa-vulkan-drivers)")
+    built = subprocess.run(  # up to date after the smoke test: a second
+        [sys.executable, str(PACKAGING / "build.py")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    exe = build.executable()
+    vulkan = build.APP_DIR / "_internal" / "llama_cpp" / "lib" / "libggml-vulkan.so"
+    assert vulkan.is_file(), "the bundle carries the Vulkan backend"
+    home = tmp_path / "h"
+
+    found = run_bundle(exe, home, "models", "devices", "--json")
+    assert found.returncode == 0, found.stderr
+    [device] = json.loads(found.stdout)["devices"]
+    assert device["description"].startswith("llvmpipe") and device["software"] is True
+
+    args = ("chat", "--no-save", "--stats", "--temperature", "0", "--max-tokens", "2")
+    done = run_bundle(exe, home, *args, "--gpu-layers", "all", "What is 7 times 8?")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "a reply"
+    stats = json.loads(done.stderr.strip().splitlines()[-1])
+    assert stats["backend"].startswith("Vulkan (llvmpipe"), stats
+    assert stats["backend"].endswith("driver llvmpipe): 31/31 layers"), stats
+
+    # the same bundle with no Vulkan loader: its files hard-linked, the Vulkan library
+    # patched to need libvulkan.so.9
+    copy = tmp_path / "Driftless"
+    shutil.copytree(build.APP_DIR, copy, symlinks=True, copy_function=link_or_copy)
+    patched = copy / vulkan.relative_to(build.APP_DIR)
+    data = patched.read_bytes()
+    assert data.count(b"libvulkan.so.1\0") == 1
+    patched.unlink()  # a hard link: the bundle's own file must stay as it is
+    patched.write_bytes(data.replace(b"libvulkan.so.1\0", b"libvulkan.so.9\0"))
+    cpu_home = tmp_path / "cpu"
+    copy_exe = copy / exe.relative_to(build.APP_DIR)
+    done = run_bundle(copy_exe, cpu_home, *args, "--gpu-layers", "all", "What is 7 times 8?")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "a reply"
+    assert json.loads(done.stderr.strip().splitlines()[-1])["backend"] == "CPU", done.stderr
+    assert "there is no Vulkan loader on this machine" in done.stderr
+    log = (cpu_home / "logs" / "driftless.log").read_text(encoding="utf-8", errors="replace")
+    said = [line for line in log.splitlines() if "CPU only: there is no Vulkan loader" in line]
+    assert len(said) == 1, log[-3000:]
 
 
 @pytest.mark.slow

@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"{APP_NAME}: a private desktop assistant for small language models. "
         "With no command, opens the window.",
     )
-    parser.add_argument("--version", action="version", version=f"driftless {__version__}")
+    parser.add_argument(
+        "--version",
+        action=VersionAction,
+        nargs=0,
+        help="show the version, llama.cpp's CPU kernels and the GPUs it can use, and exit",
+    )
     parser.add_argument(
         "--home",
         metavar="DIR",
@@ -59,6 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     drift_cmd.add_parser(commands)
     docs_cmd.add_parser(commands)
     return parser
+
+
+class VersionAction(argparse.Action):
+    """``--version``: the version line, then what llama.cpp runs on here (one line each)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(f"driftless {__version__}", flush=True)
+        try:
+            from app.core.runtime.gpu import discover
+            from app.core.runtime.llama import cpu_kernels
+
+            found = discover()
+            print(f"llama.cpp CPU kernels: {cpu_kernels()}")
+            for device in found.devices:
+                driver = f", driver {device.driver}" if device.driver else ""
+                print(f"GPU {device.name}: {device.description}{driver}")
+            if not found.devices:
+                print(f"GPU: none ({found.cpu_only_reason})")
+        except Exception as exc:  # a broken llama.cpp still has a version to show
+            print(f"llama.cpp: not available ({exc})")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from app.cli.common import error, open_store, status
+from app.cli.common import add_gpu_layers_option, error, open_store, status
 from app.core.cancel import CancelToken
 from app.core.chat.context import drop_oldest_turns
 from app.core.chat.conversations import ConversationError, ConversationStore
@@ -41,7 +41,8 @@ from app.core.chat.saved import (
     thread_messages,
 )
 from app.core.chat.states import disk_states
-from app.core.docs.answer import retrieve, sources_list, with_passages
+from app.core.docs.answer import sources_list
+from app.core.docs.answering import answer_from
 from app.core.docs.records import DocsError, Hit
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError
 from app.core.models.store import ModelStore
@@ -84,6 +85,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--temperature", type=float, metavar="T", help="0 = always the likeliest token")
     p.add_argument("--max-tokens", type=int, metavar="N", help="longest reply, in tokens")
     p.add_argument("--context", type=int, metavar="N", help="context size in tokens")
+    add_gpu_layers_option(p)
     p.add_argument(
         "--continue",
         dest="continue_id",
@@ -153,12 +155,18 @@ def cmd_chat(args: argparse.Namespace) -> int:
             system_prompt = earlier.system_prompt
         store = open_store()
         engine = make_engine(store)
-        if saving and isinstance(engine, Engine):  # --no-save keeps no KV state either
-            engine.states = (disk_states(get_paths()),)
+        if isinstance(engine, Engine):
+            engine.gpu_layers = args.gpu_layers
+            if saving:  # --no-save keeps no KV state either
+                engine.states = (disk_states(get_paths()),)
         leaving.callback(engine.unload)
         model = args.model or (earlier.model_id if earlier else None)
         loaded = engine.load(model, n_ctx=args.context)
         status(f"Model {loaded.model_id}, context {loaded.n_ctx:,} tokens.")
+        if loaded.offload.on_gpu:
+            status(f"Running on {loaded.offload.label()}.")
+        if loaded.offload.note:
+            status(f"Note: {loaded.offload.note}")
         if loaded.template_problem:
             status(f"Note: {loaded.template_problem}")
         recorder = None
@@ -199,18 +207,17 @@ def answer_from_docs(
 
     library = open_library()
     try:
-        hits = retrieve(library, names, messages[-1].content, embedder_factory(store))
+        answering = answer_from(
+            library,
+            names,
+            messages,
+            embedder_factory(store),
+            lambda prompt: engine.check_fits(prompt, params).fits,
+        )
     finally:
         library.close()
-    answer, used = with_passages(
-        messages, hits, lambda candidate: engine.check_fits(candidate, params).fits
-    )
-    status(
-        f"Answering from {len(used)} of the {len(hits)} passages found in "
-        f"{', '.join(names)}"
-        + (" (the others did not fit in the context)." if len(used) < len(hits) else ".")
-    )
-    return answer, used
+    status(answering.summary)
+    return answering.messages, answering.used
 
 
 def saved_conversation(conversations: ConversationStore, conversation_id: int) -> Conversation:
@@ -344,6 +351,7 @@ def print_stats(engine: ChatEngine, recorder: ConversationRecorder | None) -> No
     if stats is None:
         return
     current = recorder.current if recorder is not None else None
+    loaded = engine.loaded
     line = {
         "ttft_s": round(stats.first_token_seconds, 4),
         "prompt_tokens": stats.prompt_tokens,
@@ -352,6 +360,7 @@ def print_stats(engine: ChatEngine, recorder: ConversationRecorder | None) -> No
         "completion_tokens": stats.completion_tokens,
         "tokens_per_s": round(stats.tokens_per_second, 2),
         "finish_reason": stats.finish_reason,
+        "backend": loaded.offload.label() if loaded is not None else None,
         "conversation": current.id if current is not None else None,
     }
     print(json.dumps(line), file=sys.stderr, flush=True)

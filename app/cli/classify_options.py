@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.cli.common import status
+from app.cli.common import add_gpu_layers_option, status
 from app.cli.progress import ProgressLine
 from app.core.classify import LabelSet, MethodOptions, TaughtHead, TeachProgress, Workbench
 from app.core.classify.classifier import Classifier, Method
@@ -64,6 +64,7 @@ def add_common_arguments(
         action="store_true",
         help="score the model file as it is, never a 16-bit copy of its weights (slower)",
     )
+    add_gpu_layers_option(p)
     p.add_argument("--train", type=Path, metavar="LABELLED.csv", help="teach from labelled rows")
     p.add_argument("--train-text-column", metavar="C", help="text column of --train")
     p.add_argument("--train-label-column", metavar="L", help="label column of --train")
@@ -271,7 +272,9 @@ def choose_method(args: argparse.Namespace, given: str | None) -> Method:
 
 def open_model(bench: Workbench, model: str | None, args: argparse.Namespace) -> RunnerInfo:
     unpack = False if args.packed else None  # None: as the settings say
-    info = bench.open_model(model, n_threads=args.threads, unpack=unpack)
+    info = bench.open_model(
+        model, n_threads=args.threads, unpack=unpack, gpu_layers=args.gpu_layers
+    )
     if info.weights_note:
         status(f"Note: scoring on the model file as it is (slower): {info.weights_note}.")
     return info

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import Any
 
 from app.core.errors import StoreError
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths, get_paths
-from app.core.settings import Settings, load_settings
+from app.core.settings import Settings, load_settings, parse_gpu_layers
 from app.core.text import printable
 
-__all__ = ["error", "hub_settings", "open_store", "printable", "status"]
+__all__ = [
+    "add_gpu_layers_option",
+    "error",
+    "hub_settings",
+    "open_store",
+    "printable",
+    "status",
+]
 
 
 def open_store(*, read_only_ok: bool = False) -> ModelStore:
@@ -75,3 +84,21 @@ def status(message: str) -> None:
 def error(message: str) -> None:
     """A failure, as the one ``driftless: ...`` line on stderr every command uses."""
     print(f"driftless: {printable(message)}", file=sys.stderr)
+
+
+def add_gpu_layers_option(parser: Any) -> None:
+    """``--gpu-layers auto|all|0|N``: how many of the model's layers go to the GPU."""
+    parser.add_argument(
+        "--gpu-layers",
+        metavar="N",
+        type=gpu_layers_argument,
+        help="layers to offload to the GPU: auto (what fits, the default set in Settings), "
+        "all, 0 (the CPU only) or a number",
+    )
+
+
+def gpu_layers_argument(value: str) -> str:
+    try:
+        return parse_gpu_layers(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import docs as docs_cmd
-from app.cli.common import open_store, status
+from app.cli.common import add_gpu_layers_option, open_store, status
 from app.cli.progress import ProgressLine
 from app.core.drift import (
     CheckSet,
@@ -116,6 +116,7 @@ def _settings(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="classify with the model file as it is, never a 16-bit copy",
     )
+    add_gpu_layers_option(p)
 
 
 def _progress(what: str) -> tuple[ProgressLine, ProgressCallback]:
@@ -151,6 +152,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                 unpack=not args.packed,
                 on_progress=on_progress,
                 open_embedder=docs_cmd.embedder_factory(store),
+                gpu_layers=args.gpu_layers,
             )
         finally:
             line.finish()
@@ -215,6 +217,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             on_progress=on_progress,
             keep=True,
             open_embedder=docs_cmd.embedder_factory(store),
+            gpu_layers=args.gpu_layers,
         )
     finally:
         line.finish()

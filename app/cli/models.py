@@ -26,6 +26,10 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(handler=cmd_list)
 
+    p = sub.add_parser("devices", help="list the GPUs llama.cpp can offload to, with their memory")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_devices)
+
     p = sub.add_parser("use", help="make a model the active one")
     p.add_argument("id")
     p.set_defaults(handler=cmd_use)
@@ -109,6 +113,29 @@ def cmd_list(args: argparse.Namespace) -> int:
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
     status("* active   P pinned (frozen: never updated or removed until unpinned)")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from app.core.runtime.gpu import discover
+    from app.core.runtime.llama import cpu_kernels
+
+    found = discover()
+    if args.json:
+        payload = {**found.to_json(), "cpu_kernels": cpu_kernels()}
+        json.dump(payload, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"CPU: llama.cpp CPU kernels {cpu_kernels()}")
+    for device in found.devices:
+        driver = f", driver {device.driver}" if device.driver else ""
+        soft = " (software: computes on the CPU)" if device.software else ""
+        print(
+            f"{device.name}: {device.description}{driver}, {device.kind}{soft}, "
+            f"{human_size(device.memory_free)} free of {human_size(device.memory_total)}"
+        )
+    if not found.devices:
+        status(f"No GPU: {found.cpu_only_reason}.")
     return 0
 
 

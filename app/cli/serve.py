@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import open_store, status
+from app.cli.common import add_gpu_layers_option, open_store, status
 from app.core.serve.guard import Limits
 from app.core.serve.server import (
     API_KEY_ENV,
@@ -64,6 +64,7 @@ def add_parser(commands: Any) -> None:
         help="let web pages from ORIGIN call the API (repeatable; off by default)",
     )
     p.add_argument("--context", type=int, metavar="N", help="context size in tokens")
+    add_gpu_layers_option(p)
     p.add_argument(
         "--queue",
         type=int,
@@ -91,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cors_origins=tuple(args.cors),
         model=args.model,
         n_ctx=args.context,
+        gpu_layers=args.gpu_layers,
         max_waiting=args.queue,
         limits=Limits(max_tokens=args.max_tokens),
     )

@@ -49,6 +49,9 @@ class Settings:
     classify_few_shot: bool = False
     classify_calibrated: bool = True
     classify_threshold: float = 0.5
+    # How the window lays out exported results: "input" (like the file classified),
+    # "excel" (for Excel in this locale) or "plain" (commas, UTF-8); see classify/dialect.py.
+    export_layout: str = "input"
     # The window's local API server (app.core.serve): its port, whether other machines may
     # connect (then a key is required), the web origins allowed, and starting it with the window.
     api_port: int = 8765
@@ -66,6 +69,10 @@ class Settings:
     # Saved KV states of conversations (app.core.chat.states): the most disk they may take,
     # in MB, least recently used removed first (0: none are saved).
     state_cache_mb: int = 2048
+    # GPU offload (app.core.runtime.gpu): "auto" (what fits the GPU's free memory after the
+    # context), "all", "0" (the CPU only) or a number of layers; per model id, overriding it.
+    gpu_layers: str = "auto"
+    gpu_layers_per_model: dict[str, str] = field(default_factory=dict)
     hub_token: str | None = field(default=None, repr=False, compare=False)
     api_key: str | None = field(default=None, repr=False, compare=False)
 
@@ -89,11 +96,38 @@ class Settings:
             raise SettingsError("The memory budget and the idle time cannot be negative.")
         if self.state_cache_mb < 0:
             raise SettingsError("The size of the saved conversation states cannot be negative.")
+        for value in (self.gpu_layers, *self.gpu_layers_per_model.values()):
+            try:
+                parse_gpu_layers(value)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
         address = self.cluster_address
         if address and address != "auto" and ":" not in address:
             raise SettingsError(
                 f"The cluster address '{address}' must be auto, ray://HOST:PORT or HOST:PORT."
             )
+
+
+def parse_gpu_layers(value: str | int | None) -> str:
+    """The canonical text of a "GPU layers" choice: ``auto``, ``all`` or a count ("0": the
+    CPU only). Raises ValueError with a sentence for anything else."""
+    if value is None:
+        return "auto"
+    text = str(value).strip().lower()
+    if text in ("auto", "all"):
+        return text
+    if text in ("none", "cpu"):
+        return "0"
+    if text.isdigit():
+        return str(int(text))
+    raise ValueError(
+        f"GPU layers '{value}' is not auto, all, 0 (the CPU only) or a number of layers."
+    )
+
+
+def gpu_layers_for(settings: Settings, model_id: str) -> str:
+    """The "GPU layers" choice for a model: its own, else the general one."""
+    return settings.gpu_layers_per_model.get(model_id, settings.gpu_layers)
 
 
 def token_path(paths: Paths) -> Path:

@@ -3,8 +3,8 @@
 Start-up sets what the whole desktop session relies on: the application's name, icon
 and desktop id (``io.driftless.Driftless``, matching the .desktop file, so docks and
 task bars group the window under it), the log file in the data folder, and a last
-resort for unexpected exceptions. Light and dark follow the system: nothing here sets
-a palette or a style.
+resort for unexpected exceptions, and the theme (:mod:`app.ui.theme`): Fusion with the
+light or dark palette the system's setting asks for, switching when it changes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from app.core.errors import DriftlessError
 from app.core.logs import setup_logging, stop_logging
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
+from app.ui import theme
 from app.ui.errors import ExceptionReporter
 from app.ui.single_instance import SingleInstance, bring_to_front
 from app.ui.tasks import wait_for_abandoned
@@ -34,6 +35,7 @@ def configure(app: QApplication) -> None:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(app_icon())
+    theme.install(app)
 
 
 def run_gui(argv: list[str] | None = None, *, smoke_test: bool = False) -> int:

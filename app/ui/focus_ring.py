@@ -1,11 +1,12 @@
 """A visible focus ring for the controls whose style draws none.
 
-Fusion shows keyboard focus in text fields and lists, but not on push buttons, flat
-buttons, tool buttons or combo boxes: Tab moves on and nothing on screen says where to.
+Fusion shows keyboard focus in line edits, but hardly or not at all on buttons, combo
+boxes, lists, tables, tab bars or text areas: Tab moves on and nothing on screen says
+where to.
 One :class:`FocusRing` per window draws a highlight-coloured outline around such a
 control while it has the focus, unless a mouse click gave it (a click needs no ring).
-It is drawn with the palette, so it follows the light or dark scheme, and it is
-transparent to the mouse.
+It is drawn in the theme's focus colour (:mod:`app.ui.theme`), so it follows the light or
+dark scheme, and it is transparent to the mouse.
 
 It listens to ``QApplication.focusChanged`` and watches only the focused control and the
 widgets holding it (so it follows a scroll), never every event of the application.
@@ -16,11 +17,30 @@ from __future__ import annotations
 import contextlib
 
 from PySide6.QtCore import QEvent, QObject, Qt, Slot
-from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPen
-from PySide6.QtWidgets import QAbstractButton, QApplication, QComboBox, QWidget
+from PySide6.QtGui import QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QApplication,
+    QComboBox,
+    QTabBar,
+    QWidget,
+)
 
-RING_WIDTH = 2
-_RINGED = (QAbstractButton, QComboBox)
+from app.ui import theme
+
+RING_WIDTH = theme.FOCUS_WIDTH
+RINGED = (QAbstractButton, QComboBox, QAbstractScrollArea, QTabBar, QAbstractSlider)
+"""Controls that get the ring: every kind Tab stops at but line edits and spin boxes,
+whose frame Fusion draws in the accent when they have the focus."""
+
+
+def rings(widget: QWidget) -> bool:
+    """Whether the ring marks ``widget`` when it has the keyboard focus."""
+    if widget.property("drawsOwnFocus"):
+        return False  # e.g. the navigation rail rings its focused entry itself
+    return isinstance(widget, RINGED)
 
 
 class FocusRing(QWidget):
@@ -42,7 +62,7 @@ class FocusRing(QWidget):
     def _on_app_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
         ringed = (
             new is not None
-            and isinstance(new, _RINGED)
+            and rings(new)
             and new.window() is self._window
             and QApplication.mouseButtons() == Qt.MouseButton.NoButton
         )
@@ -95,9 +115,12 @@ class FocusRing(QWidget):
     def paintEvent(self, _event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(self.palette().color(QPalette.ColorRole.Highlight), RING_WIDTH)
+        pen = QPen(theme.colors().color("focus"), RING_WIDTH)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         half = RING_WIDTH / 2
-        painter.drawRoundedRect(self.rect().toRectF().adjusted(half, half, -half, -half), 4, 4)
+        radius = theme.RADIUS - 2
+        painter.drawRoundedRect(
+            self.rect().toRectF().adjusted(half, half, -half, -half), radius, radius
+        )
         painter.end()

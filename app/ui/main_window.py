@@ -1,16 +1,18 @@
-"""The main window: a page list (Chat, Classify, Models) and a status line."""
+"""The main window: a navigation rail (Chat, Documents, Classify, Models), the page, a status line.
+
+The rail lists :attr:`MainWindow.PAGES` in order; each page's shortcut is Ctrl+its place.
+Narrower than :data:`COMPACT_BELOW`, the rail shows icons only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QStackedWidget,
     QWidget,
@@ -33,6 +35,8 @@ from app.ui.api.dialog import ApiDialog
 from app.ui.chat.page import ChatPage
 from app.ui.classify.page import ClassifyPage
 from app.ui.desktop import open_folder
+from app.ui.doc_access import DocsAccess
+from app.ui.docs.page import DocsPage
 from app.ui.elided_label import ElidedLabel
 from app.ui.errors import show_error
 from app.ui.focus_ring import FocusRing
@@ -40,6 +44,7 @@ from app.ui.help import SHORTCUTS_KEY, ShortcutsDialog, show_about
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.page import ModelsPage
 from app.ui.progress import StatusProgress
+from app.ui.rail import NavigationRail
 from app.ui.tasks import Task
 from app.ui.welcome import WelcomeDialog
 from app.ui.window_state import WindowState
@@ -50,13 +55,18 @@ real model; the test of the first-run check turns it on)."""
 
 RUNTIME_CHECKS_TEXT = "The runtime changed: checking behaviour…"
 
+COMPACT_BELOW = 1000
+"""A window narrower than this (px) shows the rail's icons only."""
+MINIMUM_WIDTH = 760
+"""The narrowest the window goes: every page fits, nothing clipped (tests/gui/test_fit.py)."""
+
 
 class MainWindow(QMainWindow):
     """Top-level window; owns the pages and the status line."""
 
     starter_ready = Signal()
 
-    PAGES = ("Chat", "Classify", "Models")
+    PAGES = ("Chat", "Documents", "Classify", "Models")
 
     def __init__(
         self,
@@ -65,40 +75,46 @@ class MainWindow(QMainWindow):
         conversations: ConversationStore | None = None,
         engine_factory: Callable[[], ChatEngine] | None = None,
         server_factory: ServerFactory | None = None,
+        docs: DocsAccess | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.conversations = conversations or ConversationStore(store.paths)
         self.setWindowTitle(APP_NAME)
-        self.resize(1000, 680)
+        self.resize(1100, 720)
 
-        self.nav = QListWidget()
-        self.nav.setAccessibleName("Pages")
-        self.nav.setFixedWidth(150)
-        self.nav.setIconSize(QSize(20, 20))
+        self.nav = NavigationRail()
         self.pages = QStackedWidget()
 
         # One owner of the active model: the pages follow it, the status line names it.
         self.active = ActiveModel(store, self)
+        # The document collections, shared by the Documents page and Chat's "Answer from".
+        self.docs = docs or DocsAccess(store)
         self.chat_page = ChatPage(
             store,
             self.conversations,
             engine_factory or (lambda: Engine(store, states=(disk_states(store.paths),))),
             active=self.active,
+            docs=self.docs,
         )
+        self.docs_page = DocsPage(store, self.docs, active=self.active)
         self.classify_page = ClassifyPage(store, store.paths, active=self.active)
         # The download queue outlives the Models page's tabs; it belongs to the window.
         self.download_queue = DownloadQueue(store, parent=self)
         self.models_page = ModelsPage(store, self.download_queue, active=self.active)
         for name, page in zip(
-            self.PAGES, (self.chat_page, self.classify_page, self.models_page), strict=True
+            self.PAGES,
+            (self.chat_page, self.docs_page, self.classify_page, self.models_page),
+            strict=True,
         ):
-            QListWidgetItem(name, self.nav)
+            self.nav.add_page(name, f"Ctrl+{self.PAGES.index(name) + 1}")
             self.pages.addWidget(page)
         self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
 
         central = QWidget()
         layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
         layout.addWidget(self.nav)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
@@ -246,6 +262,10 @@ class MainWindow(QMainWindow):
             splitters={"chat": self.chat_page.splitter.saveState()},
         )
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.nav.set_compact(event.size().width() < COMPACT_BELOW)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         if self.check_task is not None:
@@ -253,9 +273,11 @@ class MainWindow(QMainWindow):
         self.models_page.runtime_checks.cancel()
         # In order: stop the reply, unload the model, end the inference thread.
         self.chat_page.shutdown()
+        self.docs_page.shutdown()
         self.classify_page.shutdown()
         self.api.shutdown()
         self.conversations.close()
+        self.docs.close()
         super().closeEvent(event)
 
     def show_page(self, name: str) -> None:

@@ -83,6 +83,11 @@ class MatrixLayout:
     def size(self) -> QSize:
         return QSize(self.width, self.height)
 
+    @property
+    def names_top(self) -> float:
+        """Where the band of column names (with the predicted axis title) begins."""
+        return self.predicted_axis.rect.top()
+
     def cell_rect(self, gold: int, predicted: int) -> QRectF:
         return QRectF(
             self.grid.left() + predicted * self.cell,
@@ -320,7 +325,8 @@ def cell_text(fill: QColor, palette: QPalette) -> QColor:
     return best
 
 
-def _grid_colour(palette: QPalette) -> QColor:
+def grid_colour(palette: QPalette) -> QColor:
+    """The lines between cells: the base colour a fifth of the way to the text colour."""
     base = palette.color(QPalette.ColorRole.Base)
     text = palette.color(QPalette.ColorRole.Text)
     return QColor.fromRgbF(
@@ -359,14 +365,8 @@ def paint_matrix(painter: QPainter, layout: MatrixLayout, palette: QPalette) -> 
     _draw_text(painter, layout.title, left)
     painter.setFont(layout.fonts["text"])
     _draw_text(painter, layout.summary, left)
-    painter.setFont(layout.fonts["axis"])
-    _draw_text(painter, layout.predicted_axis, left)
-    _draw_text(painter, layout.gold_axis, left)
-    painter.setFont(layout.fonts["label"])
-    for box in layout.rows:
-        _draw_text(painter, box, Qt.AlignmentFlag.AlignRight)
-    for box in layout.columns:
-        _draw_text(painter, box, left)
+    paint_row_names(painter, layout)
+    paint_column_names(painter, layout)
 
     k = len(scores.labels)
     for gold in range(k):
@@ -386,15 +386,33 @@ def paint_matrix(painter: QPainter, layout: MatrixLayout, palette: QPalette) -> 
     for stop in (0.0, 0.25, 0.5, 0.75, 1.0):
         gradient.setColorAt(stop, cell_fill(stop, palette))
     painter.fillRect(layout.legend, gradient)
-    painter.setPen(QPen(_grid_colour(palette), 1))
+    painter.setPen(QPen(grid_colour(palette), 1))
     painter.setBrush(Qt.BrushStyle.NoBrush)
     painter.drawRect(layout.legend)
+
+
+def paint_row_names(painter: QPainter, layout: MatrixLayout) -> None:
+    """The gold axis title and the row names (the window keeps them in view when scrolled)."""
+    painter.setFont(layout.fonts["axis"])
+    _draw_text(painter, layout.gold_axis, Qt.AlignmentFlag.AlignLeft)
+    painter.setFont(layout.fonts["label"])
+    for box in layout.rows:
+        _draw_text(painter, box, Qt.AlignmentFlag.AlignRight)
+
+
+def paint_column_names(painter: QPainter, layout: MatrixLayout) -> None:
+    """The predicted axis title and the column names, in the painter's pen."""
+    painter.setFont(layout.fonts["axis"])
+    _draw_text(painter, layout.predicted_axis, Qt.AlignmentFlag.AlignLeft)
+    painter.setFont(layout.fonts["label"])
+    for box in layout.columns:
+        _draw_text(painter, box, Qt.AlignmentFlag.AlignLeft)
 
 
 def _paint_grid(painter: QPainter, layout: MatrixLayout, palette: QPalette) -> None:
     k = len(layout.scores.labels)
     grid = layout.grid
-    painter.setPen(QPen(_grid_colour(palette), 1))
+    painter.setPen(QPen(grid_colour(palette), 1))
     for i in range(k + 1):
         offset = i * layout.cell
         painter.drawLine(

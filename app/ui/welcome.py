@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.core.models.starter import is_starter
 from app.core.models.store import InstalledModel
 from app.core.resources import resource_path
+from app.ui.starter_note import starter_note
 
 ICON_SVG = "io.driftless.Driftless.svg"
 
@@ -50,10 +52,13 @@ def welcome_lines(model: InstalledModel | None) -> tuple[str, str, str]:
         # carry a training-run name instead.
         name = model.filename.removesuffix(".gguf")
         size = f"{model.size / 1_000_000:,.0f} MB"
-        ready = (
-            f"Ready now: {name} ({size}), a small, fast starter model. For better answers, "
-            "download a bigger one in Models > Catalog."
-        )
+        if is_starter(model):
+            ready = f"Ready now: {name} ({size}). {starter_note()}"
+        else:
+            ready = (
+                f"Ready now: {name} ({size}). For other models, see Models > Catalog, or "
+                "import a .gguf file."
+            )
     return what, private, ready
 
 

@@ -21,6 +21,16 @@ def _recording_start(self: QThread, *args: object) -> None:
     _original_start(self, *args)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def themed(qapp: QApplication) -> None:
+    """The theme, as start-up applies it (app.ui.application.configure): tests see the
+    window people see. Light unless DRIFTLESS_THEME says otherwise."""
+    from app.ui import theme
+
+    os.environ.setdefault(theme.THEME_ENV, "light")
+    theme.install(qapp)
+
+
 @pytest.fixture(autouse=True)
 def no_dangling_threads(qapp: object) -> Iterator[None]:
     """Fail a test that leaves a QThread or a pool worker running (napari does the same)."""

@@ -189,12 +189,12 @@ def test_ctrl_number_switches_pages_and_f1_lists_the_shortcuts(
 ) -> None:
     window = open_window(qtbot, store)
     actions = {a.shortcut().toString(): a for a in window.findChildren(QAction)}
-    actions["Ctrl+3"].trigger()
+    actions["Ctrl+4"].trigger()
     assert window.pages.currentWidget() is window.models_page
     actions["Ctrl+1"].trigger()
     assert window.pages.currentWidget() is window.chat_page
     window.show_page("Models")
-    assert actions["Ctrl+3"].isChecked(), "the Go menu shows the page that is open"
+    assert actions["Ctrl+4"].isChecked(), "the Go menu shows the page that is open"
 
     actions[QKeySequence(QKeySequence.StandardKey.HelpContents).toString()].trigger()
     (dialog,) = [w for w in QApplication.topLevelWidgets() if isinstance(w, ShortcutsDialog)]

@@ -21,13 +21,17 @@ from pytestqt.qtbot import QtBot
 
 from app import APP_ID
 from app.core.logs import current_log_file, log_file
+from app.core.models.catalog import RECOMMENDED, recommended
+from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
+from app.core.units import human_size
 from app.ui import application, colors
 from app.ui.main_window import MainWindow
 from app.ui.smoke import SmokeTest
 from app.ui.welcome import WelcomeDialog, welcome_lines
 from tests.fake_engine import FakeEngine
+from tests.model_files import tiny_model
 
 
 def open_window(qtbot: QtBot, store: ModelStore, **kwargs: object) -> MainWindow:
@@ -112,6 +116,31 @@ def test_the_welcomes_check_box_is_not_clipped(qtbot: QtBot) -> None:
     qtbot.waitExposed(dialog)
     box = dialog.record_check
     assert box.isVisible() and box.sizeHint().width() <= box.width()
+
+
+def test_the_welcome_says_what_the_starter_is_for_and_which_model_to_get(
+    qtbot: QtBot, store: ModelStore, tmp_path: Path
+) -> None:
+    starter = ensure_starter(store)
+    assert starter is not None
+    pick = recommended()
+    assert pick is not None, f"{RECOMMENDED} is not in the catalog"
+    ready = welcome_lines(starter)[2]
+    assert "SmolLM2-135M-Instruct.Q4_1 (98 MB)" in ready
+    assert "for trying Driftless out" in ready and "get sentiment wrong sometimes" in ready
+    assert f"get {pick.name} (about {human_size(pick.size)}) in Models > Catalog" in ready
+    other = store.import_file(tiny_model(tmp_path / "Other.gguf"))
+    assert "trying Driftless out" not in welcome_lines(other)[2]  # said of the starter only
+
+    dialog = WelcomeDialog(starter, offer_check=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    last_line = dialog.lines[-1]
+    assert last_line.height() >= last_line.heightForWidth(last_line.width())  # not cut
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    assert dialog.grab().save(str(out / "welcome-starter-note.png"))
 
 
 def test_welcome_without_a_model_says_where_to_get_one() -> None:

@@ -29,6 +29,7 @@ def test_window_shows_starter_as_active_and_pinned(qtbot: QtBot, store: ModelSto
     assert window.windowTitle() == "Driftless"
     assert [window.nav.item(i).text() for i in range(window.nav.count())] == [
         "Chat",
+        "Documents",
         "Classify",
         "Models",
     ]

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import logging
 import secrets
 import threading
@@ -58,7 +59,10 @@ from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime import gpu
+from app.core.runtime.gpu import Offload
 from app.core.runtime.grammar import check_grammar
+from app.core.runtime.host import MemoryBudgetExceeded
 from app.core.runtime.llama import (
     default_threads,
     import_llama_cpp,
@@ -105,9 +109,12 @@ class Engine:
         user: str = "chat",
         states: Sequence[StateSource] = (),
         save_prompts: bool = False,
+        gpu_layers: str | None = None,
     ) -> None:
         self.store = store
         self.user = user
+        self.gpu_layers = gpu_layers
+        """The "GPU layers" choice (auto, all, 0 or a count); None: the settings'."""
         """Who holds the model, as the memory budget's sentence names it."""
         self.n_threads = n_threads or default_threads()
         self.n_batch = n_batch
@@ -212,7 +219,32 @@ class Engine:
                 context=first_context,
                 on_progress=on_progress,
                 cancel=cancel,
+                gpu_layers=self.gpu_layers,
             )
+            self._weights = held
+            try:
+                return self._open_chat(held, sizes["n_ctx"], first_context(held.info), started)
+            except ModelLoadError as exc:
+                if not held.offload.on_gpu or isinstance(exc, MemoryBudgetExceeded):
+                    self.unload()
+                    raise
+                # The weights went to the GPU but the context did not fit there (or the
+                # device failed): the same model on the CPU, with a sentence.
+                note = gpu_context_note(held.offload, str(exc))
+                log.warning("%s", note)
+                self.unload()
+            except BaseException:
+                self.unload()
+                raise
+            held = acquire(
+                self.store,
+                ref,
+                user=self.user,
+                context=first_context,
+                cancel=cancel,
+                gpu_layers="0",
+            )
+            held = dataclasses.replace(held, offload=dataclasses.replace(held.offload, note=note))
             self._weights = held
             try:
                 return self._open_chat(held, sizes["n_ctx"], first_context(held.info), started)
@@ -261,6 +293,7 @@ class Engine:
             n_ctx_train=info.context_length,
             template_problem=self._template.problem,
             load_seconds=time.perf_counter() - started,
+            offload=held.offload,
         )
         return self._loaded
 
@@ -355,14 +388,21 @@ class Engine:
         cancel: CancelToken | None = None,
         *,
         on_prompt_progress: ProgressCallback | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         """Stream the assistant's reply to ``messages`` as text pieces.
 
         Checks happen now: ``ContextOverflow`` (and a missing model) are raised by this
         call, not by the first ``next()``. The pieces never split a UTF-8 character and
         never include a stop string. See the module docstring for cancelling and stats.
+
+        ``reply_prefix`` continues a reply: the prompt ends with it after the generation
+        prompt, as if the model had written it, and the pieces are what follows
+        (``max_tokens`` counts the new tokens only).
         """
         with self._owned():
+            if self._loaded is not None and self._loaded.offload.on_gpu and gpu.lost():
+                self._reload_on_cpu()
             loaded = self._require_loaded()
             if not messages:
                 raise GenerationError("There is nothing to reply to: the conversation is empty.")
@@ -373,7 +413,7 @@ class Engine:
                 self._last_stats = GenerationStats(0, 0, 0, 0.0, 0.0, 0.0, "cancelled", None)
                 raise
             self._prompt_problem = rendered.problem
-            tokens = self.tokenize_prompt(rendered.text)
+            tokens = self.tokenize_prompt(rendered.text + reply_prefix)
             budget = ContextBudget(len(tokens), params.max_tokens, loaded.n_ctx)
             if not budget.fits:
                 raise budget.overflow()
@@ -382,7 +422,14 @@ class Engine:
             self._last_stats = None
         cuts = self._cuts(messages, rendered.text, tokens)
         return self._stream(
-            tokens, params, rendered, cancel, on_prompt_progress, cuts=cuts, messages=messages
+            tokens,
+            params,
+            rendered,
+            cancel,
+            on_prompt_progress,
+            cuts=cuts,
+            messages=messages,
+            reply_prefix=reply_prefix,
         )
 
     def _check_grammar(self, grammar: str) -> None:
@@ -398,6 +445,7 @@ class Engine:
         *,
         cuts: Sequence[int] = (),
         messages: Sequence[ChatMessage] | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         llama = self._require_llama()
         lib = self._lib
@@ -471,13 +519,18 @@ class Engine:
                         yield tail
                 if finish == "cancelled":
                     raise Cancelled()
-            except GenerationError:
+            except GenerationError as exc:
                 finish = "error"
+                if self._on_gpu():
+                    raise GenerationError(self._gpu_failed(str(exc))) from exc
                 raise
             except RuntimeError as exc:  # llama_decode failed while replying
                 finish = "error"
+                native = last_native_error(str(exc))
+                if self._on_gpu():
+                    raise GenerationError(self._gpu_failed(native)) from exc
                 raise GenerationError(
-                    f"llama.cpp failed while writing the reply: {last_native_error(str(exc))}."
+                    f"llama.cpp failed while writing the reply: {native}."
                 ) from exc
             finally:
                 if generator is not None:
@@ -499,7 +552,32 @@ class Engine:
             # The reply is whole: settle the prompt and reply into an exact state and save
             # it, so the next turn (or another process) evaluates only what is new.
             if messages is not None:
-                self._settle([*messages, assistant("".join(text)), user(".")], cancel)
+                reply = reply_prefix + "".join(text)
+                self._settle([*messages, assistant(reply), user(".")], cancel)
+
+    def _on_gpu(self) -> bool:
+        return self._loaded is not None and self._loaded.offload.on_gpu
+
+    def _gpu_failed(self, reason: str) -> str:
+        """A reply failed on the GPU (a device reset or lost): no more GPU in this process,
+        and the next reply reloads the model on the CPU (the conversation is kept)."""
+        assert self._loaded is not None
+        sentence = gpu.mark_lost(self._loaded.offload.device, reason)
+        return f"{sentence} Send the message again to answer it on the CPU."
+
+    def _reload_on_cpu(self) -> None:
+        """The same model and context size, on the CPU, after the GPU failed."""
+        loaded = self._loaded
+        assert loaded is not None
+        note = gpu.lost() or ""
+        choice, self.gpu_layers = self.gpu_layers, "0"
+        try:
+            self.load(loaded.model_id, n_ctx=loaded.n_ctx)
+        finally:
+            self.gpu_layers = choice
+        if self._loaded is not None:
+            offload = dataclasses.replace(self._loaded.offload, note=note)
+            self._loaded = dataclasses.replace(self._loaded, offload=offload)
 
     def _settle(self, after: list[ChatMessage], cancel: CancelToken | None) -> None:
         """Settle the conversation up to the reply (the end of ``after``'s second last
@@ -573,6 +651,15 @@ class Engine:
 
 
 # --- helpers for loading ----------------------------------------------------------------
+
+
+def gpu_context_note(offload: Offload, reason: str) -> str:
+    """The sentence for a model whose weights loaded on the GPU but whose context could not
+    be made there (out of device memory, most often)."""
+    return (
+        f"The context could not be made on the GPU ({offload.device}: "
+        f"{reason.rstrip('.')}), so the model runs on the CPU."
+    )
 
 
 def _token_text(lib: ModuleType, vocab: Any, token: int) -> str:

@@ -42,7 +42,11 @@ class ChatEngine(ModelUser, Protocol):
         cancel: CancelToken | None = None,
         *,
         on_prompt_progress: ProgressCallback | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         """``on_prompt_progress(done, total)``: prompt tokens evaluated so far (those not
-        reused from the cache), called between batches while the prompt is read."""
+        reused from the cache), called between batches while the prompt is read.
+
+        ``reply_prefix``: the start of the assistant's reply, already written (a reply cut
+        at its token limit, to be continued); the pieces are what comes after it."""
         ...

@@ -9,6 +9,7 @@ as it grows) for a front that talks to the engine itself, like ``driftless chat`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.records import Conversation, Message, ModelProvenance, ReplyStats
@@ -53,6 +54,13 @@ def conversation_params(conversation: Conversation | None) -> tuple[str, Samplin
         return CUSTOM, SamplingParams.from_json(conversation.params)
     except DriftlessError:
         return DEFAULT_PRESET, PRESETS[DEFAULT_PRESET]
+
+
+def reply_params(params: SamplingParams, model: LoadedModel) -> dict[str, Any]:
+    """A reply's parameters as saved with it: the sampling settings and what the weights
+    ran on (``backend``: the CPU, or the GPU's backend, device, driver and layers), since
+    offloading changes the arithmetic and so, sometimes, the answer."""
+    return {**params.to_json(), "backend": model.offload.to_json()}
 
 
 def reply_stats(stats: GenerationStats | None) -> ReplyStats:
@@ -126,7 +134,8 @@ class ConversationRecorder:
         if self.current is None:
             raise DriftlessError("There is no message to reply to yet.")
         provenance = ModelProvenance(self.model.lock_id, self.model.sha256)
-        return self.store.begin_reply(self.current.id, provenance, self.params.to_json())
+        params = reply_params(self.params, self.model)
+        return self.store.begin_reply(self.current.id, provenance, params)
 
     def _note(self, conversation: Conversation) -> None:
         ids = [c.id for c in self.saved]

@@ -5,18 +5,21 @@ column should not silently count as an error), as are malformed rows. Gold value
 that are not label names at all are matched only through a confirmed map
 (:mod:`.goldmap`), which the report records. The speed is measured over the
 classification alone, in texts per second. A finished run whose file had a gold
-column is evaluated from its stored results, without the model (:func:`evaluate_run`).
+column is evaluated from its stored results, without the model (:func:`evaluate_run`);
+the window's evaluations of a file are such runs (:func:`evaluate_file_run`), so they are
+kept, listed with the other runs, and their confirmed gold map with them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from app.core.cancel import CancelToken
+from app.core.classify.batch import DEFAULT_CHUNK, BatchCallback, open_file_run, run_file
 from app.core.classify.classifier import Classifier, ClassifierInfo, ClassifyProgress, Prediction
 from app.core.classify.errors import ClassifyError
 from app.core.classify.goldmap import GoldMap, GoldValue, require_map, survey_counts
@@ -87,6 +90,8 @@ class EvalReport:
     """The run whose stored results were scored (then nothing was classified again)."""
     taught: dict[str, Any] | None = None
     """For a taught head: which labels its examples covered and its held-out estimate."""
+    classified: int = 0
+    """Texts classified for this report; the others' predictions were stored (``run_id``)."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -147,6 +152,7 @@ def evaluate(
         predictions=tuple(predictions),
         gold_map=gold.mapping.gold_map,
         taught=classifier.taught(),
+        classified=len(predictions),
     )
 
 
@@ -224,6 +230,51 @@ def evaluate_run(store: RunStore, run_id: int, gold_map: GoldMap | None = None) 
     return report
 
 
+def evaluate_file_run(
+    store: RunStore,
+    classifier: Classifier,
+    table: TableRead,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    on_progress: BatchCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> EvalReport:
+    """Classify a labelled file as a run kept with the others, then score that run.
+
+    The rows are stored as a file run's are, so a later evaluation (or a classification
+    of the same file with the same settings) resumes and reuses them; the evaluation and
+    its gold map (``table.columns.gold_map``) are recorded with the run. Rows an earlier
+    run of the same settings stored without the gold column get their gold values here.
+    Refuses (:class:`~.goldmap.GoldMapNeeded`, :class:`ClassifyError`) before classifying.
+    """
+    gold_rows(table, classifier.label_set)  # a map that is needed, a gold label that matches
+    columns = table.columns
+    run = open_file_run(store, classifier, columns, cancel=cancel)
+    earlier = store.done_rows(run.id)
+    started = time.perf_counter()
+    classified = 0
+    for row in run_file(
+        store,
+        classifier,
+        columns,
+        run=run,
+        chunk_size=chunk_size,
+        on_progress=on_progress,
+        cancel=cancel,
+    ):
+        classified += row.prediction is not None
+    seconds = time.perf_counter() - started
+    if earlier:
+        store.set_gold(run.id, ((r.number, r.gold) for r in table.rows if r.number in earlier))
+    report = evaluate_run(store, run.id, columns.gold_map)
+    return replace(
+        report,
+        texts_per_second=classified / seconds if classified and seconds > 0 else 0.0,
+        seconds=seconds,
+        classified=classified,
+    )
+
+
 def gold_survey_of_run(
     store: RunStore, run_id: int, gold_map: GoldMap | None = None
 ) -> tuple[LabelSet, tuple[GoldValue, ...]]:
@@ -240,7 +291,7 @@ def comparison_table(reports: Sequence[EvalReport]) -> list[list[str]]:
         ("accuracy", lambda r: f"{r.scores.accuracy:.3f}"),
         ("macro-F1", lambda r: f"{r.scores.macro_f1:.3f}"),
         ("needs review", lambda r: str(r.scores.needs_review)),
-        ("texts/s", lambda r: "stored" if r.run_id is not None else f"{r.texts_per_second:.1f}"),
+        ("texts/s", lambda r: f"{r.texts_per_second:.1f}" if r.classified else "stored"),
     ]
     table = [header]
     for name, cell in lines:

@@ -39,6 +39,7 @@ from app.core.fsutil import ProgressCallback
 from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, acquire_checked, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
+from app.core.runtime.gpu import CPU, Offload
 from app.core.runtime.threads import ThreadTuner, thread_candidates
 
 FloatArray = npt.NDArray[np.float32]
@@ -72,6 +73,8 @@ class RunnerInfo:
     """The weights evaluated: ``Q4_1`` (the file as it is) or ``F16 from Q4_1`` (unpacked)."""
     weights_note: str | None = None
     """Why the packed file is used though an unpacked copy was asked for."""
+    offload: Offload = CPU
+    """What the weights run on (the CPU, or a GPU and the layers on it)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class ModelRunner:
         unpack: bool = True,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        gpu_layers: str | None = None,
     ) -> ModelRunner:
         """Check (size, hash if moved, GGUF header) and load a model; the active one if no ref.
 
@@ -157,6 +161,7 @@ class ModelRunner:
             threads=n_threads or max(thread_candidates()),
             on_progress=on_progress,
             cancel=cancel,
+            gpu_layers=gpu_layers,
         )
         return cls._over(held, n_threads)
 
@@ -206,6 +211,7 @@ class ModelRunner:
                 n_vocab=int(lib.llama_vocab_n_tokens(vocab)),
                 weights=held.weights.label,
                 weights_note=held.weights.note,
+                offload=held.offload,
             )
             return cls(lib, held, info, n_threads=n_threads)
         except BaseException:

@@ -14,14 +14,14 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from app.core.classify.classifier import NEEDS_REVIEW, ClassifierInfo, Prediction
-from app.core.classify.dialect import CsvDialect, dialect_of
+from app.core.classify.dialect import CsvDialect, Figure, dialect_of
 from app.core.classify.errors import ClassifyError
 from app.core.db import Database
 from app.core.fsutil import atomic_write_bytes
@@ -235,6 +235,18 @@ class RunStore:
             conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
+    def set_gold(self, run_id: int, gold: Iterable[tuple[int, str | None]]) -> None:
+        """Write the gold value of rows already stored (by row number), in one transaction.
+
+        A file classified without its gold column, then evaluated, is the same run: its
+        earlier rows get their gold values here, so the run can be scored as a whole.
+        """
+        with self.db.write() as conn:
+            conn.executemany(
+                "UPDATE results SET gold = ? WHERE run_id = ? AND row_number = ?",
+                [(value, run_id, number) for number, value in gold],
+            )
+
     def gold_counts(self, run_id: int) -> dict[str, int]:
         """Each gold value of a run's classified rows and how many rows hold it."""
         with self.db.read() as conn:
@@ -273,6 +285,11 @@ class RunStore:
         with self.db.read() as conn:
             rows = conn.execute(query + " ORDER BY created_at, rowid", params).fetchall()
         return [RunEvaluation(r[0], r[1], float(r[2]), int(r[3]), r[4]) for r in rows]
+
+    def kept_gold_map(self, run_id: int) -> str | None:
+        """The gold map of the run's latest evaluation (empty: by name); None if never evaluated."""
+        kept = self.evaluations(run_id)
+        return kept[-1].gold_map if kept else None
 
     # -- rows --
 
@@ -356,8 +373,8 @@ class RunStore:
             if run.gold_column:
                 cells.append(row.gold or "")
             if p is not None:
-                cells += [p.answer, p.label, f"{p.confidence:.4f}"]
-                cells += [f"{v:.4f}" for v in p.probabilities]
+                cells += [p.answer, p.label, Figure(f"{p.confidence:.4f}")]
+                cells += [Figure(f"{v:.4f}") for v in p.probabilities]
                 cells.append("yes" if p.truncated else "")
             else:
                 cells += ["", "", ""] + [""] * len(labels) + [""]

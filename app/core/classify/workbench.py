@@ -92,10 +92,12 @@ class Workbench:
         unpack: bool | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        gpu_layers: str | None = None,
     ) -> RunnerInfo:
         """Load a model (the active one by default), replacing any loaded one.
 
-        ``unpack`` None follows the settings; ``n_threads`` None measures the fastest count.
+        ``unpack`` None follows the settings; ``n_threads`` None measures the fastest count;
+        ``gpu_layers`` None: the settings' "GPU layers" for the model.
         """
         self.close()
         if unpack is None:
@@ -109,6 +111,7 @@ class Workbench:
             unpack=unpack,
             on_progress=on_progress,
             cancel=cancel,
+            gpu_layers=gpu_layers,
         )
         return self._runner.info
 

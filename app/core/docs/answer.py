@@ -13,7 +13,6 @@ from dataclasses import replace
 
 from app.core.docs.library import DocsLibrary, EmbedderFactory
 from app.core.docs.records import Hit
-from app.core.runtime.template import ChatMessage, system
 
 INSTRUCTION = (
     "Answer from the numbered passages of the user's documents below. Cite each passage "
@@ -45,21 +44,6 @@ def retrieve(
             embedder.close()
         hits.extend(replace(hit, collection=info.name) for hit in found)
     return sorted(hits, key=lambda hit: -hit.score)
-
-
-def with_passages(
-    messages: Sequence[ChatMessage],
-    hits: Sequence[Hit],
-    fits: Callable[[Sequence[ChatMessage]], bool],
-) -> tuple[list[ChatMessage], list[Hit]]:
-    """``messages`` with the leading ``hits`` that ``fits`` put into the system prompt
-    (the conversation's own system prompt kept first), and those hits."""
-    base = messages[0].content if messages and messages[0].role == "system" else ""
-    rest = list(messages[1:]) if base else list(messages)
-    used = fit_passages(base, hits, lambda text: fits([system(text), *rest]))
-    if not used:
-        return list(messages), []
-    return [system(docs_prompt(base, used)), *rest], used
 
 
 def docs_prompt(base: str, hits: Sequence[Hit]) -> str:

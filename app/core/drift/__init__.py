@@ -45,6 +45,7 @@ def check(
     cancel: CancelToken | None = None,
     keep: bool = False,
     open_embedder: EmbedderFactory | None = None,
+    gpu_layers: str | None = None,
 ) -> DriftReport:
     """Answer ``check_set`` again and compare with its recording.
 
@@ -53,6 +54,8 @@ def check(
     that differs. ``model`` None: the recorded model, which must be installed (checking
     another one is asked for by naming it, never a silent substitute). ``keep``: store
     the result beside the check sets (the Models page shows the last one per model).
+    The backend is not replayed: a check runs where the app runs now (``gpu_layers`` None:
+    the settings' choice), so a recording made on the CPU checked on a GPU reports that.
     """
     recording = check_set.recording
     if recording is None:
@@ -75,6 +78,7 @@ def check(
         on_progress=on_progress,
         cancel=cancel,
         open_embedder=open_embedder,
+        gpu_layers=gpu_layers,
     )
     report = compare(check_set, recording, fresh)
     if keep:

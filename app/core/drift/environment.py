@@ -5,7 +5,8 @@ compares (a part one side lacks is reported as "not recorded"). Parts are groupe
 what they are:
 
 - ``model``: which weights and which chat template (the model's identity);
-- ``runtime``: llama-cpp-python, the llama.cpp build and the CPU features its kernels use;
+- ``runtime``: llama-cpp-python, the llama.cpp build, the CPU features its kernels use, and
+  the backend the weights ran on (the CPU, or a GPU's backend, device and driver);
 - ``setting``: thread count, batch size, the weights evaluated (the file or a 16-bit copy),
   how the prompt cache was used.
 
@@ -31,6 +32,8 @@ PARTS: dict[str, tuple[Kind, str]] = {
     "llama_cpp_python": ("runtime", "llama-cpp-python version"),
     "llama_cpp": ("runtime", "llama.cpp build"),
     "system_info": ("runtime", "CPU features and kernels (llama_print_system_info)"),
+    "backend": ("runtime", "backend (CPU, or GPU device and driver)"),
+    "gpu_layers": ("setting", "layers offloaded to the GPU"),
     "chat_threads": ("setting", "chat thread count"),
     "chat_batch": ("setting", "chat batch size"),
     "chat_weights": ("setting", "chat weights"),
@@ -45,12 +48,13 @@ DOCS_EMBEDDER = "docs_embedder "
 DOCS_VERSION = "docs_version "
 """Part ``docs_version NAME``: the collection's version, which changes with its files."""
 
-CHANGES_ANSWERS = frozenset({"chat_weights", "classify_weights"})
+CHANGES_ANSWERS = frozenset({"chat_weights", "classify_weights", "gpu_layers"})
 """Settings measured to change answers on this stack (bench/bench_drift.py, README
 "Determinism"): the 16-bit copy instead of the quantised file changed 5 of 6 greedy
 replies. Thread count (1 vs 2), batch size (8 vs 512) and a warm prompt cache changed
 none; they are recorded and reported ("chat thread count: 1 -> 2") but not blamed when
-something else differs too."""
+something else differs too. Layers offloaded to a GPU are computed by other kernels
+(README, "GPU offload", measured on lavapipe)."""
 
 IGNORED_FOR_DRIFT = frozenset({"model_id"})
 """The id is a name in one data folder; the lock id and sha256 say which model it is."""

@@ -76,11 +76,16 @@ def answer(
     unpack: bool = True,
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    gpu_layers: str | None = None,
     open_embedder: EmbedderFactory | None = None,
 ) -> Recording:
     """Answer every item of ``check_set`` on ``model`` (the active one when None); its
     retrieval items with each collection's pinned embedder (``open_embedder`` opens it,
-    by default from the installed models)."""
+    by default from the installed models).
+
+    ``gpu_layers``: the "GPU layers" choice; None, the settings' for the model (a check
+    runs where the app runs now, and records it: the ``backend`` and ``gpu_layers`` parts).
+    """
     threads = threads or default_threads()
     target = store.get(model) if model is not None else store.active()
     needs_model = bool(check_set.prompts or check_set.classify)
@@ -112,15 +117,16 @@ def answer(
     prompts: tuple[PromptAnswer, ...] = ()
     if check_set.prompts and target is not None:
         prompts, chat_parts = _answer_prompts(
-            store, target.id, check_set, threads, batch, step, cancel
+            store, target.id, check_set, threads, batch, step, cancel, gpu_layers
         )
         parts.update(chat_parts)
     labels: tuple[LabelAnswer, ...] = ()
     if check_set.classify is not None and target is not None:
         labels, classify_parts = _answer_texts(
-            paths, store, target.id, check_set.classify, threads, unpack, step, cancel
+            paths, store, target.id, check_set.classify, threads, unpack, step, cancel, gpu_layers
         )
-        parts.update(classify_parts)
+        for part, value in classify_parts.items():
+            parts.setdefault(part, value)  # the chat model's backend, when both ran
     return Recording(
         recorded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         environment=Environment(parts),
@@ -138,10 +144,13 @@ def _answer_prompts(
     batch: int,
     step: Callable[[], None],
     cancel: CancelToken | None,
+    gpu_layers: str | None = None,
 ) -> tuple[tuple[PromptAnswer, ...], dict[str, str]]:
     params = greedy_params(check_set)
     answers = []
-    with Engine(store, n_threads=threads, n_batch=batch, user="behaviour checks") as engine:
+    with Engine(
+        store, n_threads=threads, n_batch=batch, user="behaviour checks", gpu_layers=gpu_layers
+    ) as engine:
         loaded = engine.load(model_id, cancel=cancel)
         template = engine.template_source
         for item in check_set.prompts:
@@ -174,6 +183,8 @@ def _answer_prompts(
         "chat_batch": str(min(batch, loaded.n_ctx)),
         "chat_weights": f"{weights} (the file)",
         "prompt_cache": "cold for every prompt",
+        "backend": loaded.offload.backend_label(),
+        "gpu_layers": loaded.offload.layers_label(),
     }
     return tuple(answers), parts
 
@@ -187,6 +198,7 @@ def _answer_texts(
     unpack: bool,
     step: Callable[[], None],
     cancel: CancelToken | None,
+    gpu_layers: str | None = None,
 ) -> tuple[tuple[LabelAnswer, ...], dict[str, str]]:
     if spec.method not in ("prompt", "examples") or spec.style not in ("plain", "chat"):
         raise CheckSetError(
@@ -201,7 +213,9 @@ def _answer_texts(
         threshold=DEFAULT_THRESHOLD,
     )
     with Workbench(paths, store) as bench:
-        info = bench.open_model(model_id, n_threads=threads, unpack=unpack, cancel=cancel)
+        info = bench.open_model(
+            model_id, n_threads=threads, unpack=unpack, cancel=cancel, gpu_layers=gpu_layers
+        )
         classifier = bench.classifier(spec.label_set, options)
         texts = [t.text for t in spec.texts]
         answers = []
@@ -214,5 +228,7 @@ def _answer_texts(
         "classify_weights": info.weights + (f" ({info.weights_note})" if info.weights_note else ""),
         "classifier": f"{classifier.info.method} {classifier.info.label_set} "
         f"{classifier.info.detail}",
+        "backend": info.offload.backend_label(),
+        "gpu_layers": info.offload.layers_label(),
     }
     return tuple(answers), parts

@@ -1,7 +1,8 @@
 """Checks at start: which check sets to answer again because the runtime changed.
 
-A new llama-cpp-python, another llama.cpp build or other CPU kernels can change answers
-with nothing else touched. When the runtime now differs from what a check set recorded,
+A new llama-cpp-python, another llama.cpp build, other CPU kernels or another backend (a
+GPU now offloading what ran on the CPU, or the other way round) can change answers with
+nothing else touched. When the runtime now differs from what a check set recorded,
 its model's answers are checked again, once: the kept result names the runtime it was
 checked with, so the next start with the same runtime checks nothing.
 """
@@ -17,6 +18,7 @@ from app.core.drift.library import CheckSetLibrary
 from app.core.drift.results import CheckResults
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import Paths
+from app.core.settings import gpu_layers_for, load_settings
 
 
 def runtime_changes(
@@ -84,16 +86,27 @@ def due_checks(
             continue
         if now is None:
             now = runtime_parts()
+        if "backend" in env.parts and "backend" not in now:
+            now_here = {**now, "backend": expected_backend_of(paths, model)}
+        else:
+            now_here = dict(now)
         last = results.get(check_set.name, model)
         last_runtime = (
             last.runtime
             if last is not None and last.recorded_at == check_set.recording.recorded_at
             else None
         )
-        changes = runtime_changes(env.parts, now, last_runtime)
+        changes = runtime_changes(env.parts, now_here, last_runtime)
         if changes:
             due.append(DueCheck(check_set, model, tuple(changes)))
     return due
+
+
+def expected_backend_of(paths: Paths, model: InstalledModel) -> str:
+    """What ``model`` would run on now, by the settings' "GPU layers" for it."""
+    from app.core.runtime.gpu import expected_backend
+
+    return expected_backend(gpu_layers_for(load_settings(paths), model.id))
 
 
 def describe_changes(due: list[DueCheck]) -> str:
@@ -106,6 +119,8 @@ def describe_changes(due: list[DueCheck]) -> str:
     for change in seen.values():
         if change.part == "system_info":
             named.append("the CPU kernels")
+        elif change.part == "backend":
+            named.append(f"the backend {change.before} -> {change.after}")
         else:
             named.append(f"{change.label} {change.before} -> {change.after}")
     return "The runtime changed since the behaviour was recorded (" + "; ".join(named) + ")"

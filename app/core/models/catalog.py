@@ -37,6 +37,12 @@ class Fit(Enum):
     UNKNOWN = "unknown"
 
 
+RECOMMENDED = "Qwen2.5 1.5B Instruct"
+"""The catalog model a newcomer is pointed to for real work after the starter: a strong
+all-rounder for chat and classification, Apache-licensed, about 1 GB, and it fits an
+8 GB machine."""
+
+
 # A model "fits" when it needs at most half the memory (the system and other apps need
 # the rest); up to FIT_TIGHT it runs if little else does.
 FIT_COMFORTABLE = 0.5
@@ -70,6 +76,12 @@ def fit_for(needed: int, total_memory: int | None) -> Fit:
     if needed <= total_memory * FIT_TIGHT:
         return Fit.TIGHT
     return Fit.TOO_BIG
+
+
+def recommended(entries: list[CatalogEntry] | None = None) -> CatalogEntry | None:
+    """The :data:`RECOMMENDED` entry of the catalog (None if a catalog lacks it)."""
+    listed = entries if entries is not None else load_catalog()
+    return next((e for e in listed if e.name == RECOMMENDED), None)
 
 
 def load_catalog(path: Path = CATALOG_PATH) -> list[CatalogEntry]:

@@ -40,6 +40,11 @@ STARTER = StarterSpec(
 )
 
 
+def is_starter(model: InstalledModel, spec: StarterSpec = STARTER) -> bool:
+    """Whether ``model`` is the bundled starter (by its bytes, whatever it is called)."""
+    return model.sha256 == spec.sha256
+
+
 def find_starter_file(spec: StarterSpec = STARTER) -> Path | None:
     """The bundled file's path, or None when the package is not installed.
 

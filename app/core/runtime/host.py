@@ -10,7 +10,10 @@ sequences) is small, mutable and belongs to one lease holder, who makes it over
 
 **One budget.** Whatever decides "can this load?" sees everything already loaded: the
 weights and contexts held, against the memory budget (a setting; by default what the
-machine has free plus what the host already holds). When a new model or context does not
+machine has free plus what the host already holds). Layers offloaded to a GPU are in the
+device's memory, not the computer's: they are counted apart (:attr:`HeldModel.device_bytes`),
+and the loading pipeline checks the device's free memory when it chooses how many layers
+to offload (:mod:`app.core.runtime.gpu`). When a new model or context does not
 fit, models nobody leases are unloaded first, oldest first; if it still does not fit the
 caller gets :class:`MemoryBudgetExceeded`, one sentence with the figures and who holds the
 memory, never the OOM killer.
@@ -72,6 +75,9 @@ class WeightsKey:
     sha256: str
     form: str
     path: str
+    placement: str = "cpu"
+    """Where the weights live: ``cpu``, or the GPU backend, device and layers offloaded
+    (:attr:`app.core.runtime.gpu.Offload.key`): the same file offloaded is other weights."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class HeldModel:
     leases: int
     users: tuple[str, ...]
     loads: int
+    device_bytes: int = 0
+    """Of ``weights_bytes``, what is in a GPU's memory (offloaded layers)."""
 
 
 @dataclass
@@ -94,6 +102,7 @@ class _Entry:
     handle: Any
     weights_bytes: int
     load_seconds: float
+    device_bytes: int = 0
     leases: dict[int, str] = field(default_factory=dict)  # lease id -> user
     contexts: dict[int, tuple[str, int]] = field(default_factory=dict)  # id -> (user, bytes)
     released_at: float = 0.0
@@ -105,7 +114,8 @@ class _Entry:
 
     @property
     def total(self) -> int:
-        return self.weights_bytes + self.context_bytes
+        """What this model holds of the computer's memory (offloaded layers are not)."""
+        return self.weights_bytes - self.device_bytes + self.context_bytes
 
 
 class Lease:
@@ -211,6 +221,7 @@ class ModelHost:
                     leases=len(e.leases),
                     users=tuple(sorted(set(e.leases.values()))),
                     loads=self._loads.get(e.key, 0),
+                    device_bytes=e.device_bytes,
                 )
                 for e in self._entries.values()
             ]
@@ -226,9 +237,15 @@ class ModelHost:
             )
 
     def in_use(self) -> int:
-        """Bytes held: every loaded model's weights and every counted context."""
+        """Bytes of the computer's memory held: every loaded model's weights (less what is
+        offloaded to a GPU) and every counted context."""
         with self._lock:
             return sum(e.total for e in self._entries.values())
+
+    def device_in_use(self) -> int:
+        """Bytes of GPU memory held by offloaded layers."""
+        with self._lock:
+            return sum(e.device_bytes for e in self._entries.values())
 
     # -- leasing --
 
@@ -243,6 +260,7 @@ class ModelHost:
         model_params: Callable[[ModuleType], Any] | None = None,
         check: Callable[[Any, ModuleType], None] | None = None,
         explain: Callable[[str], str] | None = None,
+        device_share: float = 0.0,
     ) -> Lease:
         """A lease on ``key``'s weights, loading them if no one holds them yet.
 
@@ -252,13 +270,17 @@ class ModelHost:
         leaves no room for its context is refused before it starts. ``check`` runs on a
         freshly loaded handle (it raises to refuse the model; the weights are then freed).
         ``explain`` turns what llama.cpp logged about a failed load into the sentence.
+        ``device_share``: the part of the weights offloaded to a GPU (0 to 1), counted in
+        the device's memory rather than the budget; ``model_params`` must ask for it.
         """
         with self._lock:
             entry = self._entries.get(key)
             loaded_now = entry is None
             if entry is None:
-                self._make_room(model_id, weights_bytes + context_bytes)
+                on_host = int(weights_bytes * (1.0 - device_share))
+                self._make_room(model_id, on_host + context_bytes)
                 entry = self._load(key, model_id, weights_bytes, model_params, check, explain)
+                entry.device_bytes = int(entry.weights_bytes * device_share)
             elif context_bytes:
                 self._make_room(model_id, context_bytes, keep=entry)
             if entry.timer is not None:
@@ -291,7 +313,11 @@ class ModelHost:
         explain: Callable[[str], str] | None,
     ) -> _Entry:
         lib = self.lib
-        params = model_params(lib) if model_params else lib.llama_model_default_params()
+        if model_params is not None:
+            params = model_params(lib)
+        else:
+            params = lib.llama_model_default_params()
+            params.n_gpu_layers = 0  # llama.cpp's default (-1) offloads every layer
         started = time.perf_counter()
         with LLAMA_LOAD_LOCK:
             clear_native_errors()
@@ -318,9 +344,10 @@ class ModelHost:
         self._entries[key] = entry
         self._loads[key] = self._loads.get(key, 0) + 1
         log.info(
-            "Loaded %s (%s, %s) in %.2f s",
+            "Loaded %s (%s, %s, %s) in %.2f s",
             model_id,
             key.form,
+            "on the CPU" if key.placement == "cpu" else f"offloaded {key.placement}",
             human_size(size),
             entry.load_seconds,
         )

@@ -46,6 +46,7 @@ def default_threads() -> int:
 
 _native_errors: collections.deque[str] = collections.deque(maxlen=8)
 _log_callback: Any = None  # the ctypes callback must outlive every native call
+_captured: list[str] | None = None  # every line ggml logs while its backends load
 _import_lock = threading.Lock()
 _GGML_LOG_ERROR = 4  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
 _GGML_LOG_CONT = 5
@@ -73,10 +74,12 @@ def import_llama_cpp() -> ModuleType:
                     last_level[0] = level
                 if last_level[0] == _GGML_LOG_ERROR and text:
                     _native_errors.append(text.decode("utf-8", "replace").strip())
+                if _captured is not None and text:
+                    _captured.append(text.decode("utf-8", "replace").rstrip("\n"))
 
             _log_callback = llama_cpp.llama_log_callback(on_log)
             llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
-            _load_cpu_backend(llama_cpp)
+            _load_backends(llama_cpp)
         return llama_cpp
 
 
@@ -100,25 +103,83 @@ def cpu_kernels() -> str:
     return _cpu_kernels
 
 
-def _load_cpu_backend(llama_cpp: ModuleType) -> None:
-    """Load the best CPU kernels for this processor, in a build made of loadable variants.
+GPU_LIBRARY = "libggml-vulkan.so"
+_gpu_library = False
+
+
+def gpu_library_present() -> bool:
+    """Whether this llama.cpp carries a GPU backend library (the packaged app's Vulkan)."""
+    return _gpu_library
+
+
+def library_folder(llama_cpp: ModuleType) -> Path:
+    """Where llama-cpp-python loaded libllama from: its package's lib/, or the folder
+    ``LLAMA_CPP_LIB_PATH`` names (how tests run the packaged app's libraries)."""
+    name = getattr(llama_cpp.llama_cpp._lib, "_name", None)
+    if isinstance(name, str) and os.sep in name:
+        return Path(name).parent
+    return Path(llama_cpp.__file__ or ".").parent / "lib"
+
+
+def _load_backends(llama_cpp: ModuleType) -> None:
+    """Load the best CPU kernels for this processor, and the GPU backend where it can run,
+    in a build made of loadable backends.
 
     The packaged app's llama.cpp (packaging/llama_libs.py) has its CPU code in
-    ``libggml-cpu-<variant>.so`` files next to libllama; ggml would look for them only
-    beside the executable and in the working directory, so it is pointed at them here,
-    before llama_backend_init. A native build has its CPU backend compiled in.
+    ``libggml-cpu-<variant>.so`` files next to libllama, and its Vulkan backend in
+    ``libggml-vulkan.so``; ggml would look for them only beside the executable and in the
+    working directory, so it is pointed at them here, before llama_backend_init. Where
+    the Vulkan library cannot load (no ``libvulkan.so.1``) ggml goes on without it, and
+    :mod:`app.core.runtime.gpu` says why. A native build has its CPU backend compiled in.
     """
-    global _cpu_kernels
+    global _cpu_kernels, _gpu_library, _captured
+    from app.core.runtime import gpu
+
     lib = llama_cpp.llama_cpp._lib  # dlsym through it also finds libggml's functions
     lib.ggml_backend_reg_count.restype = ctypes.c_size_t
-    folder = Path(llama_cpp.__file__ or ".").parent / "lib"
+    folder = library_folder(llama_cpp)
+    _gpu_library = (folder / GPU_LIBRARY).is_file()
+    lines: list[str] = []
     if lib.ggml_backend_reg_count() == 0 and any(folder.glob("libggml-cpu-*.so")):
         lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
-        lib.ggml_backend_load_all_from_path(os.fsencode(folder))
+        _captured = lines
+        try:
+            lib.ggml_backend_load_all_from_path(os.fsencode(folder))
+        finally:
+            _captured = None
         _cpu_kernels = _mapped_cpu_variant() or "none"
+        if _gpu_library and not _registered(lib, "Vulkan"):
+            lines.append(_why_not_loaded(folder / GPU_LIBRARY))
     else:
         _cpu_kernels = "built in"
+    gpu.note_load_log(lines)
     log.info("llama.cpp CPU kernels: %s", _cpu_kernels)
+
+
+def _registered(lib: Any, backend: str) -> bool:
+    lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+    lib.ggml_backend_reg_get.restype = ctypes.c_void_p
+    lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+    names = {
+        lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i))
+        for i in range(lib.ggml_backend_reg_count())
+    }
+    return backend.encode() in names
+
+
+def _why_not_loaded(path: Path) -> str:
+    """ggml loads backends silently: a library it could not open says nothing. Opening it
+    here gives the system's reason (``libvulkan.so.1: cannot open shared object file``);
+    one that opens was loaded but could not start (its own log says more)."""
+    try:
+        ctypes.CDLL(str(path))
+    except OSError as exc:
+        # The packaged app's ctypes (PyInstaller's) replaces the system's reason with "not
+        # found when the application was frozen"; the system's is its cause.
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        return f"failed to load {path}: {cause}"
+    return f"failed to initialize backend from {path}"
 
 
 def _mapped_cpu_variant() -> str | None:

@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     lib.llama_backend_init()
     params = lib.llama_model_default_params()
+    params.n_gpu_layers = 0  # the file is probed, not the GPU (llama.cpp's default: all)
     model = lib.llama_model_load_from_file(args[0].encode(), params)
     if not model:
         print(f"error: {last_native_error('llama.cpp could not load it')}", file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from app.core.cancel import CancelToken
 from app.core.errors import DriftlessError
 from app.core.fsutil import ProgressCallback
+from app.core.runtime.gpu import CPU, Offload
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
@@ -35,6 +36,8 @@ class LoadedModel:
     template_problem: str | None = None
     """Why the model's own chat template is not used, or None when it is."""
     load_seconds: float = 0.0
+    offload: Offload = CPU
+    """What the weights run on: the CPU, or a GPU's backend, device, driver and layers."""
 
 
 @dataclass(frozen=True)

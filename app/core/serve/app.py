@@ -26,8 +26,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.core.cancel import CancelToken
 from app.core.chat.protocols import ChatEngine
-from app.core.docs.answer import sources_list, with_passages
-from app.core.docs.records import Hit
+from app.core.docs.answer import sources_list
+from app.core.docs.answering import Answering, fit_answer
 from app.core.runtime.results import Embeddings, GenerationStats, LoadedModel, TokenLogprob
 from app.core.serve import protocol
 from app.core.serve.classify import (
@@ -40,7 +40,6 @@ from app.core.serve.docs import (
     DocsService,
     Found,
     collection_json,
-    docs_answer,
     hit_json,
     parse_docs_extension,
     parse_search,
@@ -104,7 +103,11 @@ class ApiApp:
                     allow_origins=list(cors_origins),
                     allow_methods=["GET", "POST"],
                     allow_headers=["Authorization", "Content-Type"],
-                    expose_headers=[protocol.PROVENANCE_HEADER, protocol.SHA256_HEADER],
+                    expose_headers=[
+                        protocol.PROVENANCE_HEADER,
+                        protocol.SHA256_HEADER,
+                        protocol.BACKEND_HEADER,
+                    ],
                 )
             )
         middleware.append(
@@ -207,15 +210,20 @@ class ApiApp:
             )
 
         logprobs: list[TokenLogprob] = []
-        used: list[Hit] = []
+        answering: list[Answering] = []
 
         def start(engine: ChatEngine) -> Iterator[str]:
             messages = list(chat.messages)
-            if found is not None:
-                messages, chosen = with_passages(
-                    messages, found.hits, lambda m: engine.check_fits(m, chat.params).fits
+            if found is not None:  # the passages that fit are chosen where the model is
+                answering.append(
+                    fit_answer(
+                        messages,
+                        found.hits,
+                        found.collections,
+                        lambda m: engine.check_fits(m, chat.params).fits,
+                    )
                 )
-                used.extend(chosen)
+                messages = answering[0].messages
             pieces = engine.stream_chat(messages, chat.params, cancel)
             if chat.params.logprobs is None:
                 return pieces
@@ -232,7 +240,8 @@ class ApiApp:
         loaded = await self._first(events, request, cancel)
         completion_id = "chatcmpl-" + secrets.token_hex(12)
         headers = protocol.provenance_headers(loaded)
-        extension = None if found is None else docs_answer(found, used)
+        extension = answering[0].provenance() if answering else None
+        used = answering[0].used if answering else []
         sources = "\n\n" + sources_list(used) if used else ""
         if chat.stream:
             chunks = self._chat_stream(

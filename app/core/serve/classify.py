@@ -156,8 +156,9 @@ class ClassifyHolder:
     :class:`~app.core.serve.owner.ModelUser` that classifies (its runner leases the
     weights from the model host, shared with the chat pool's engine on the same file)."""
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(self, store: ModelStore, *, gpu_layers: str | None = None) -> None:
         self.store = store
+        self.gpu_layers = gpu_layers
         self._bench: Workbench | None = None
         self._loaded: LoadedModel | None = None
         self._classifiers: dict[tuple[str, str, MethodOptions], Classifier] = {}
@@ -181,7 +182,9 @@ class ClassifyHolder:
         self.unload()
         bench = Workbench(self.store.paths, self.store)
         try:
-            info = bench.open_model(ref, on_progress=on_progress, cancel=cancel)
+            info = bench.open_model(
+                ref, on_progress=on_progress, cancel=cancel, gpu_layers=self.gpu_layers
+            )
         except BaseException:
             bench.close()
             raise
@@ -194,6 +197,7 @@ class ClassifyHolder:
             name=info.name,
             n_ctx=0,
             n_ctx_train=model.context_length,
+            offload=info.offload,
         )
         return self._loaded
 
@@ -263,6 +267,7 @@ class ClassifyHolder:
         cancel: CancelToken | None = None,
         *,
         on_prompt_progress: ProgressCallback | None = None,
+        reply_prefix: str = "",
     ) -> Iterator[str]:
         raise ApiError(400, "This engine classifies; it does not chat.")
 

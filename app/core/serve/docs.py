@@ -189,15 +189,3 @@ def hit_json(number: int, hit: Hit) -> dict[str, Any]:
 
 def collection_json(info: CollectionInfo) -> dict[str, Any]:
     return {"name": info.name, "version": info.version, "embedder": info.embedder.to_json()}
-
-
-def docs_answer(found: Found, used: Sequence[Hit]) -> dict[str, Any]:
-    """The ``driftless`` field of a chat completion that answered from collections: the
-    passages it was given (numbered as cited), how many were found, and the collections
-    with their version and pinned embedder (the answer's provenance)."""
-    return {
-        "docs": [collection_json(info) for info in found.collections],
-        "passages_found": len(found.hits),
-        "passages_used": len(used),
-        "sources": [hit_json(number, hit) for number, hit in enumerate(used, 1)],
-    }

@@ -34,6 +34,8 @@ MAX_MESSAGES = 1000
 PROVENANCE_HEADER = "X-Driftless-Model"
 """``repo@commit/filename`` (the lock id) of the model file that answered."""
 SHA256_HEADER = "X-Driftless-Model-Sha256"
+BACKEND_HEADER = "X-Driftless-Backend"
+"""What the weights ran on: ``CPU``, or ``Vulkan (device, driver X): N/M layers``."""
 
 
 @dataclass(frozen=True)
@@ -297,14 +299,20 @@ def fingerprint(loaded: LoadedModel) -> str:
     return "fp_" + hashlib.sha256(loaded.lock_id.encode("utf-8")).hexdigest()[:16]
 
 
-def provenance(loaded: LoadedModel) -> dict[str, str]:
-    return {"lock_id": loaded.lock_id, "sha256": loaded.sha256, "model": loaded.model_id}
+def provenance(loaded: LoadedModel) -> dict[str, Any]:
+    return {
+        "lock_id": loaded.lock_id,
+        "sha256": loaded.sha256,
+        "model": loaded.model_id,
+        "backend": loaded.offload.to_json(),
+    }
 
 
 def provenance_headers(loaded: LoadedModel) -> dict[str, str]:
     # Header values must be latin-1: a lock id is ASCII (repo names, hex, file names).
     lock = loaded.lock_id.encode("ascii", "backslashreplace").decode("ascii")
-    return {PROVENANCE_HEADER: lock, SHA256_HEADER: loaded.sha256}
+    backend = loaded.offload.label().encode("ascii", "backslashreplace").decode("ascii")
+    return {PROVENANCE_HEADER: lock, SHA256_HEADER: loaded.sha256, BACKEND_HEADER: backend}
 
 
 def finish_reason(stats: GenerationStats | None) -> str:

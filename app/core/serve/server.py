@@ -51,6 +51,8 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()
     model: str | None = None
     n_ctx: int | None = None
+    gpu_layers: str | None = None
+    """The "GPU layers" choice for every model served; None: the settings' per model."""
     max_waiting: int = 8
     max_loaded: int = 1
     limits: Limits = field(default_factory=Limits)
@@ -126,7 +128,8 @@ class ApiServer:
         self.stats = ServerStats()
         self.pool = ModelPool(
             store,
-            engine_factory or (lambda: ApiEngine(store, user="the API server")),
+            engine_factory
+            or (lambda: ApiEngine(store, user="the API server", gpu_layers=config.gpu_layers)),
             default_model=config.model,
             max_loaded=config.max_loaded,
             max_waiting=config.max_waiting,
@@ -135,7 +138,7 @@ class ApiServer:
         # Classification holds its own model runner (a Workbench), with its own queue.
         self.classify_pool = ModelPool(
             store,
-            classify_factory or (lambda: ClassifyHolder(store)),
+            classify_factory or (lambda: ClassifyHolder(store, gpu_layers=config.gpu_layers)),
             default_model=config.model,
             max_loaded=config.max_loaded,
             max_waiting=config.max_waiting,

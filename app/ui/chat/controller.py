@@ -8,7 +8,7 @@ is waiting for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -20,6 +20,7 @@ from app.core.runtime.results import LoadedModel
 from app.core.runtime.template import ChatMessage
 from app.ui.chat.requests import LoadRequest, ReplyOutcome, ReplyRequest
 from app.ui.chat.worker import EngineWorker
+from app.ui.doc_access import DocsAccess
 from app.ui.model_worker import WorkerController
 
 
@@ -41,8 +42,9 @@ class ChatController(WorkerController):
         engine_factory: Callable[[], ChatEngine],
         conversations: ConversationStore,
         parent: QObject | None = None,
+        docs: DocsAccess | None = None,
     ) -> None:
-        worker = EngineWorker(engine_factory, conversations)
+        worker = EngineWorker(engine_factory, conversations, docs)
         super().__init__(worker, "driftless-inference", parent)
         self._engine_worker = worker
         self._load_lane = self.lane("load")
@@ -90,11 +92,22 @@ class ChatController(WorkerController):
         params: SamplingParams,
         *,
         drop_oldest: bool = False,
+        docs: Sequence[str] = (),
+        prefix: str = "",
     ) -> None:
-        """Ask for a reply; the worker saves it under the conversation as it streams."""
+        """Ask for a reply; the worker saves it under the conversation as it streams.
+        ``docs``: collections whose best passages join the prompt; ``prefix``: the reply
+        continues this text (saved as the reply's start)."""
         request_id, token = self._reply_lane.begin()
         self._reply = ReplyRequest(
-            request_id, conversation_id, tuple(messages), params, token, drop_oldest
+            request_id,
+            conversation_id,
+            tuple(messages),
+            params,
+            token,
+            drop_oldest,
+            tuple(docs),
+            prefix,
         )
         self.post(self._engine_worker.generate, self._reply)
 

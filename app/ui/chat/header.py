@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QWidget,
 )
@@ -17,7 +18,10 @@ from PySide6.QtWidgets import (
 from app.core.chat.sampling import DEFAULT_PRESET, PRESETS
 from app.core.chat.saved import CUSTOM
 from app.core.models.store import InstalledModel
+from app.ui import theme
 from app.ui.chat.transfer import ConversationTransfer
+from app.ui.elided_combo import ElidedComboBox
+from app.ui.flow_layout import FlowLayout
 
 
 class ConversationHeader(QWidget):
@@ -25,9 +29,8 @@ class ConversationHeader(QWidget):
 
     def __init__(self, transfer: ConversationTransfer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedComboBox("The installed model this conversation uses")
         self.model_combo.setAccessibleName("Model")
-        self.model_combo.setToolTip("The installed model this conversation uses")
         self.preset_combo = QComboBox()
         self.preset_combo.setAccessibleName("Sampling preset")
         self.preset_combo.addItems([*PRESETS, CUSTOM])
@@ -45,10 +48,21 @@ class ConversationHeader(QWidget):
         self.export_button.setMenu(export_menu)
         model_label = QLabel("&Model:")
         model_label.setBuddy(self.model_combo)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(model_label)
-        layout.addWidget(self.model_combo, 1)
+        # A long model id must not widen the window: the list shows what fits.
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.setMinimumContentsLength(14)
+        model = QWidget()
+        model.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        pair = QHBoxLayout(model)
+        pair.setContentsMargins(0, 0, 0, 0)
+        pair.setSpacing(theme.XS)
+        pair.addWidget(model_label)
+        pair.addWidget(self.model_combo, 1)
+        # One line on a wide window; the settings wrap below the model on a narrow one.
+        layout = FlowLayout(self)
+        layout.addWidget(model)
         for widget in self.focus_chain[1:]:
             layout.addWidget(widget)
 

@@ -30,7 +30,9 @@ from app.core.chat.saved import CUSTOM, conversation_params
 from app.core.errors import ContextOverflow
 from app.core.models.store import ModelStore
 from app.core.runtime.results import LoadedModel
+from app.ui import theme
 from app.ui.active_model import ActiveModel
+from app.ui.chat.answer_from import AnswerFromButton
 from app.ui.chat.composer import Composer
 from app.ui.chat.controller import ChatController
 from app.ui.chat.dialogs import (
@@ -45,7 +47,10 @@ from app.ui.chat.session import ChatState, SavedReply, ShownThread
 from app.ui.chat.sidebar import ConversationSidebar
 from app.ui.chat.transcript import TranscriptView
 from app.ui.chat.transfer import ConversationTransfer
+from app.ui.doc_access import DocsAccess
 from app.ui.elided_label import ElidedLabel
+from app.ui.icons import icon
+from app.ui.passage_view import PassageDialog, PassageRef
 
 
 class ChatPage(QWidget):
@@ -61,13 +66,18 @@ class ChatPage(QWidget):
         parent: QWidget | None = None,
         *,
         active: ActiveModel | None = None,
+        docs: DocsAccess | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
+        # The document collections "Answer from" offers (the window shares its own).
+        self._owns_docs = docs is None
+        self.docs = docs if docs is not None else DocsAccess(store)
+        self.passage_dialog: PassageDialog | None = None
         # New conversations use the window's active model (a conversation keeps its own).
         self.active = active if active is not None else ActiveModel(store, self)
         self.conversations = conversations
-        self.controller = ChatController(engine_factory, conversations, self)
+        self.controller = ChatController(engine_factory, conversations, self, self.docs)
         self.state = ChatState(conversations, store, self.controller, lambda: self.active.model_id)
         self._build()
         self._connect()
@@ -132,6 +142,8 @@ class ChatPage(QWidget):
         self.composer = Composer()
         self.send_button = QPushButton("Send")
         self.send_button.setDefault(True)
+        self.send_button.setIcon(icon("send", "on_accent"))
+        theme.set_primary(self.send_button)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the reply (Esc)")
         self.regenerate_button = QPushButton("&Regenerate")
@@ -143,6 +155,12 @@ class ChatPage(QWidget):
         compose_row = QHBoxLayout()
         compose_row.addWidget(self.composer, 1)
         compose_row.addLayout(buttons)
+        self.answer_from_button = AnswerFromButton(
+            lambda: [c.name for c in self.docs.collections()]
+        )
+        answer_row = QHBoxLayout()
+        answer_row.addWidget(self.answer_from_button)
+        answer_row.addStretch(1)
         self.edit_banner = QLabel()
         self.edit_banner.setWordWrap(True)
         self.edit_banner.hide()
@@ -156,6 +174,7 @@ class ChatPage(QWidget):
         right_layout.addWidget(self.header)
         right_layout.addWidget(self.transcript, 1)
         right_layout.addWidget(self.edit_banner)
+        right_layout.addLayout(answer_row)
         right_layout.addLayout(compose_row)
         right_layout.addWidget(self.state_label)
 
@@ -172,6 +191,7 @@ class ChatPage(QWidget):
             *self.sidebar.focus_chain,
             *self.header.focus_chain,
             self.transcript,
+            self.answer_from_button,
             self.composer,
             self.send_button,
             self.stop_button,
@@ -188,6 +208,7 @@ class ChatPage(QWidget):
         state.changed.connect(self._on_state_changed)
         state.thread_shown.connect(self._on_state_thread_shown)
         state.reply_begun.connect(self._on_state_reply_begun)
+        state.reply_prefilled.connect(self.transcript.append_reply)
         state.reply_saved.connect(self._on_state_reply_saved)
         state.editing_changed.connect(self._on_state_editing_changed)
         state.renamed.connect(self._on_state_renamed)
@@ -213,13 +234,20 @@ class ChatPage(QWidget):
         self.undo_button.clicked.connect(self.undo_delete)
         self.sidebar.picked.connect(self._on_sidebar_picked)
         self.sidebar.hit_clicked.connect(self.show_message)
+        self.sidebar.hit_requested.connect(self._on_sidebar_hit_requested)
+        self.search_box.textChanged.connect(self.transcript.set_marked)
         self.model_combo.activated.connect(self._on_model_combo_activated)
         self.active.active_model_changed.connect(self.state.active_model_changed)
         self.preset_combo.activated.connect(self._on_preset_combo_activated)
         self.sampling_button.clicked.connect(self._on_sampling_clicked)
         self.system_button.clicked.connect(self._on_system_clicked)
         self.transcript.edit_requested.connect(self.begin_edit)
+        self.transcript.regenerate_requested.connect(self.regenerate)
+        self.transcript.continue_requested.connect(self.continue_reply)
+        self.transcript.prompt_chosen.connect(self.send_prompt)
         self.transcript.branch_requested.connect(self.switch_branch)
+        self.transcript.source_requested.connect(self.open_source)
+        self.answer_from_button.chosen_changed.connect(self._on_answer_from_chosen_changed)
 
     # --- models -----------------------------------------------------------
 
@@ -259,7 +287,25 @@ class ChatPage(QWidget):
             QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
         preset_name, _params = conversation_params(self.current)
         self.preset_combo.setCurrentText(preset_name)
+        self.answer_from_button.set_chosen(self.state.answer_from)
         self.sidebar.select(conversation_id)
+
+    # --- answering from documents -------------------------------------------
+
+    @Slot(list)
+    def _on_answer_from_chosen_changed(self, names: list[str]) -> None:
+        if self.current is None:
+            self.new_conversation()
+        self.state.set_answer_from(names)  # the button follows through changed
+
+    @Slot(object)
+    def open_source(self, ref: PassageRef) -> PassageDialog:
+        """Show one of a reply's sources: the passage in its file, highlighted."""
+        if self.passage_dialog is not None:
+            self.passage_dialog.close()
+        self.passage_dialog = PassageDialog(ref, self)
+        self.passage_dialog.open()
+        return self.passage_dialog
 
     def _on_state_thread_shown(self, shown: ShownThread) -> None:
         self.transcript.set_messages(
@@ -276,10 +322,23 @@ class ChatPage(QWidget):
         if self.state.show_message(message_id):
             QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
 
+    @Slot(int, int)
+    def _on_sidebar_hit_requested(self, conversation_id: int, message_id: int) -> None:
+        """Enter in the search box: the next matching message, in its branch, in view."""
+        if self.current is not None and self.current.id == conversation_id:
+            self.show_message(message_id)
+        else:
+            self.open_conversation(conversation_id, message_id)
+        shown, count = self.sidebar.match_position()
+        self._show_status(f"Match {shown} of {count}; Enter shows the next.")
+
     @Slot(int)
     def switch_branch(self, message_id: int) -> None:
-        """Show the version ``message_id`` of a message, with its newest continuation."""
+        """Show the version ``message_id`` of a message, with its newest continuation;
+        its ‹ › switcher stays where the one clicked was."""
+        self.transcript.hold_switcher(message_id)
         if not self.state.switch_branch(message_id):
+            self.transcript.drop_hold()
             return
         bubble = self.transcript.bubble_for(message_id)
         if bubble is not None:
@@ -288,7 +347,6 @@ class ChatPage(QWidget):
             # Keep the keyboard where it was: on the switcher of the message just changed.
             forward = bubble.next_button.isEnabled()
             (bubble.next_button if forward else bubble.previous_button).setFocus()
-            QTimer.singleShot(0, self, lambda: self._scroll_to(message_id))
 
     def new_conversation(self) -> Conversation:
         model_id = self.active.model_id or self.model_combo.currentData()
@@ -333,6 +391,15 @@ class ChatPage(QWidget):
 
     def regenerate(self) -> None:
         self.state.regenerate()
+
+    def continue_reply(self) -> None:
+        """Write more of the last reply, cut at its token limit (a new version of it)."""
+        self.state.continue_reply()
+
+    def send_prompt(self, text: str) -> None:
+        """An example prompt of the empty conversation: sent as if typed."""
+        self.composer.setPlainText(text)
+        self.send()
 
     def stop(self) -> None:
         if self.state.busy:
@@ -467,6 +534,7 @@ class ChatPage(QWidget):
         self.delete_button.setEnabled(self.current is not None)
         self.export_button.setEnabled(self.current is not None)
         self.transfer.set_current(self.current)
+        self.answer_from_button.set_chosen(self.state.answer_from)
 
     def save_session(self) -> None:
         """Keep the unsent draft and which conversation is open, for the next start."""
@@ -475,3 +543,5 @@ class ChatPage(QWidget):
     def shutdown(self) -> None:
         self.save_session()
         self.controller.shutdown()
+        if self._owns_docs:
+            self.docs.close()

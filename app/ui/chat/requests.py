@@ -30,6 +30,10 @@ class ReplyRequest:
     cancel: CancelToken
     drop_oldest: bool = False
     """Leave the oldest turns out of the prompt if it would not fit (the user chose so)."""
+    docs: tuple[str, ...] = ()
+    """Collections to answer from ("Answer from"): their best passages join the prompt."""
+    prefix: str = ""
+    """The reply's start, already written: a reply cut at its token limit, continued."""
 
 
 @dataclass(frozen=True)
@@ -44,3 +48,5 @@ class ReplyOutcome:
     error: str | None = None
     template_problem: str | None = None
     """Why the prompt was made in the generic chat format, not the model's template."""
+    docs_summary: str | None = None
+    """How many of the passages found went into the prompt, when answering from documents."""

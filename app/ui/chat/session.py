@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.drafts import ChatSession
+from app.core.chat.export import finish_of
 from app.core.chat.records import Conversation, Message
 from app.core.chat.sampling import SamplingParams
 from app.core.chat.saved import (
@@ -34,6 +35,9 @@ from app.core.runtime.template import ChatMessage
 from app.ui.chat.requests import ReplyOutcome
 
 T = TypeVar("T")
+
+ANSWER_FROM = "docs"
+"""The key of a conversation's settings naming the collections it answers from."""
 
 
 class Callbacks(Generic[T]):
@@ -73,6 +77,8 @@ class ChatBackend(Protocol):
         params: SamplingParams,
         *,
         drop_oldest: bool = False,
+        docs: Sequence[str] = (),
+        prefix: str = "",
     ) -> None: ...
 
     def stop(self) -> None: ...
@@ -125,6 +131,7 @@ class ChatState:
         self.changed = Callbacks[None]()  # what can be done now may have changed
         self.thread_shown = Callbacks[ShownThread]()
         self.reply_begun = Callbacks[LoadedModel | None]()  # the model that will answer
+        self.reply_prefilled = Callbacks[str]()  # a continued reply's start, shown at once
         self.reply_saved = Callbacks[SavedReply]()
         self.editing_changed = Callbacks[int | None]()  # the message being edited, if any
         self.renamed = Callbacks[int]()  # a conversation's title changed
@@ -294,7 +301,12 @@ class ChatState:
             model_id=model_id,
             system_prompt=self.current.system_prompt if self.current else "",
             preset=None if custom else preset_name,
-            params=self.current.params if self.current and custom else None,
+            # Its sampling, not its collections: Answer from is chosen per conversation.
+            params=(
+                {k: v for k, v in self.current.params.items() if k != ANSWER_FROM}
+                if self.current and custom
+                else None
+            ),
         )
 
     def rename(self, conversation_id: int, title: str) -> None:
@@ -339,9 +351,32 @@ class ChatState:
 
     def set_params(self, params: SamplingParams) -> None:
         assert self.current is not None
+        kept = {ANSWER_FROM: self.answer_from} if self.answer_from else {}
         self.current = self.conversations.update_settings(
-            self.current.id, preset=CUSTOM, params=params.to_json()
+            self.current.id, preset=CUSTOM, params={**params.to_json(), **kept}
         )
+
+    @property
+    def answer_from(self) -> list[str]:
+        """The collections the open conversation answers from (kept with it)."""
+        if self.current is None:
+            return []
+        names = self.current.params.get(ANSWER_FROM, [])
+        return [str(n) for n in names] if isinstance(names, list) else []
+
+    def set_answer_from(self, names: Sequence[str]) -> None:
+        """Answer the open conversation from ``names`` (none: from the model alone)."""
+        assert self.current is not None
+        params = {k: v for k, v in self.current.params.items() if k != ANSWER_FROM}
+        if names:
+            params[ANSWER_FROM] = list(dict.fromkeys(names))
+        self.current = self.conversations.update_settings(self.current.id, params=params)
+        self.status(
+            f"Answers come from {', '.join(names)} and cite their passages."
+            if names
+            else "Answers come from the model alone."
+        )
+        self.changed(None)
 
     def set_system_prompt(self, text: str) -> None:
         assert self.current is not None
@@ -379,8 +414,25 @@ class ChatState:
         self.conversations.regenerate(self.current.id)
         self.generate()
 
-    def generate(self) -> None:
-        """Ask for a reply to the open thread, if it ends with the person's message."""
+    def can_continue(self) -> bool:
+        """Whether the open thread ends with a reply cut at its token limit."""
+        if self.current is None or self.busy or self.backend.loaded is None or not self.thread:
+            return False
+        return finish_of(self.thread[-1]) == "length"
+
+    def continue_reply(self) -> None:
+        """Continue the last reply, cut at its token limit: a new version of it holding the
+        cut text and what follows (the cut one is kept, as Regenerate keeps the old)."""
+        if not self.can_continue():
+            return
+        assert self.current is not None
+        cut = self.thread[-1]
+        self.conversations.regenerate(self.current.id)
+        self.generate(prefix=cut.content)
+
+    def generate(self, prefix: str = "") -> None:
+        """Ask for a reply to the open thread, if it ends with the person's message;
+        ``prefix``: the reply continues this text."""
         assert self.current is not None
         self.current = self.conversations.get_conversation(self.current.id)
         thread = self.conversations.get_thread(self.current.id)
@@ -389,11 +441,15 @@ class ChatState:
         _name, params = conversation_params(self.current)
         self.show_thread(thread)
         self.reply_begun(self.backend.loaded)
+        if prefix:
+            self.reply_prefilled(prefix)
         self.backend.send(
             self.current.id,
             thread_messages(self.current, thread),
             params,
             drop_oldest=self.current.id in self.drop_oldest,
+            docs=self.answer_from,
+            prefix=prefix,
         )
         self.changed(None)
 
@@ -423,11 +479,16 @@ class ChatState:
         loaded = self.backend.loaded
         # The reply was written to a prompt in the generic format: say so, every time.
         note = f" {outcome.template_problem}" if outcome.template_problem else ""
+        if outcome.docs_summary:
+            note += f" {outcome.docs_summary}"
         if outcome.status == "error":
             return f"The reply failed: {outcome.error}{note}"
         if outcome.stats is not None and loaded is not None:
             used = outcome.stats.prompt_tokens + outcome.stats.completion_tokens
             stopped = " Stopped." if outcome.status == "cancelled" else ""
+            if outcome.stats.finish_reason == "length":
+                limit = f"{outcome.stats.completion_tokens:,}"
+                stopped = f" Stopped at the {limit}-token limit: Continue writes more."
             restored = outcome.stats.restored_tokens
             kept = f" · restored {restored:,} tokens" if restored else ""
             return (

@@ -26,16 +26,22 @@ UNDO_SECONDS = 10
 
 class ConversationSidebar(QWidget):
     """``picked(id, message id or None)`` when another conversation is chosen in the list;
-    ``hit_clicked(message id)`` when the open one is clicked in search results."""
+    ``hit_clicked(message id)`` when the open one is clicked in search results;
+    ``hit_requested(id, message id)`` for the next match when Enter is pressed in search."""
 
     picked = Signal(int, object)
     hit_clicked = Signal(int)
+    hit_requested = Signal(int, int)
+    """Enter in the search box: show this conversation's matching message (ids)."""
 
     def __init__(self, conversations: ConversationStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.conversations = conversations
         self.current_id: int | None = None
         self._search_hits: dict[int, int] = {}  # conversation id -> first matching message
+        self._matches: list[tuple[int, int]] = []
+        """Every matching message (conversation id, message id), as the list shows them."""
+        self._match_index = -1
 
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search conversations")
@@ -76,6 +82,7 @@ class ConversationSidebar(QWidget):
 
         self._undo_timer.timeout.connect(self.undo_button.hide)
         self.search_box.textChanged.connect(self.refresh)
+        self.search_box.returnPressed.connect(self.next_match)
         self.list_view.selectionModel().currentChanged.connect(self._on_list_current_changed)
         self.list_view.clicked.connect(self._on_list_clicked)
 
@@ -94,12 +101,21 @@ class ConversationSidebar(QWidget):
         """Re-read the list (or the search hits) and keep the open conversation selected."""
         query = self.search_box.text().strip()
         self._search_hits = {}
+        matches: list[tuple[int, int]] = []
         if query:
-            for hit in self.conversations.search(query):
+            hits = self.conversations.search(query)
+            for hit in hits:
                 self._search_hits.setdefault(hit.conversation_id, hit.message_id)
             items = [self.conversations.get_conversation(i) for i in self._search_hits]
+            order = {conversation_id: n for n, conversation_id in enumerate(self._search_hits)}
+            matches = sorted(
+                ((hit.conversation_id, hit.message_id) for hit in hits),
+                key=lambda m: (order[m[0]], m[1]),
+            )
         else:
             items = self.conversations.list_conversations()
+        if matches != self._matches:
+            self._matches, self._match_index = matches, -1
         self.list_model.set_conversations(items)
         self.no_match_label.setText(
             f"No conversation mentions “{query}”." if query and not items else ""
@@ -130,6 +146,19 @@ class ConversationSidebar(QWidget):
         """Ctrl+F: to the search box, its text selected to type over."""
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_box.selectAll()
+
+    @Slot()
+    def next_match(self) -> None:
+        """The next matching message (after the last, the first again)."""
+        if not self._matches:
+            return
+        self._match_index = (self._match_index + 1) % len(self._matches)
+        conversation_id, message_id = self._matches[self._match_index]
+        self.hit_requested.emit(conversation_id, message_id)
+
+    def match_position(self) -> tuple[int, int]:
+        """(which match was last shown, counting from 1; how many there are)."""
+        return self._match_index + 1, len(self._matches)
 
     @Slot(QModelIndex, QModelIndex)
     def _on_list_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:

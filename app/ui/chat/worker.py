@@ -21,11 +21,13 @@ from app.core.chat.context import ContextBudget, drop_oldest_turns
 from app.core.chat.conversations import ConversationStore
 from app.core.chat.protocols import ChatEngine
 from app.core.chat.records import FinalStatus, ModelProvenance
-from app.core.chat.saved import reply_stats
+from app.core.chat.saved import reply_params, reply_stats
+from app.core.docs.answering import PROVENANCE_KEY
 from app.core.errors import Cancelled, ContextOverflow, DriftlessError, describe_failure
 from app.core.runtime.template import ChatMessage
 from app.core.throttle import Throttle, throttled_counts
 from app.ui.chat.requests import LoadRequest, ReplyOutcome, ReplyRequest
+from app.ui.doc_access import DocsAccess
 from app.ui.model_worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,13 @@ class EngineWorker(ModelWorker):
         self,
         engine_factory: Callable[[], ChatEngine],
         conversations: ConversationStore,
+        docs: DocsAccess | None = None,
     ) -> None:
         super().__init__()
         self._engine_factory = engine_factory
         self._engine: ChatEngine | None = None
         self._conversations = conversations
+        self._docs = docs
 
     def _get_engine(self) -> ChatEngine:
         if self._engine is None:
@@ -93,6 +97,19 @@ class EngineWorker(ModelWorker):
                 raise DriftlessError("No model is loaded. Pick one in the model picker.")
             self.reading_started.emit(request.request_id)
             messages: list[ChatMessage] = list(request.messages)
+            docs_record: dict[str, object] | None = None
+            docs_summary: str | None = None
+            if request.docs:
+                if self._docs is None:
+                    raise DriftlessError("Answering from documents is not available here.")
+                answering = self._docs.answer(
+                    request.docs,
+                    messages,
+                    lambda prompt: engine.check_fits(prompt, request.params).fits,
+                )
+                messages = answering.messages
+                docs_record = answering.provenance()
+                docs_summary = answering.summary
             if request.drop_oldest:
                 limit = ContextBudget(0, request.params.max_tokens, loaded.n_ctx).prompt_limit
                 messages = drop_oldest_turns(messages, engine.count_tokens, limit)
@@ -103,6 +120,7 @@ class EngineWorker(ModelWorker):
                 on_prompt_progress=throttled_counts(
                     lambda done, total: self.prompt_progressed.emit(request.request_id, done, total)
                 ),
+                reply_prefix=request.prefix,
             )
         except ContextOverflow as exc:
             self.context_overflowed.emit(request.request_id, exc)
@@ -120,12 +138,17 @@ class EngineWorker(ModelWorker):
             )
             return
         provenance = ModelProvenance(loaded.lock_id, loaded.sha256)
-        params = request.params.to_json()
+        params = reply_params(request.params, loaded)
         problem = engine.prompt_problem
         if problem is not None:
             # Part of the reply's provenance: this prompt was not the model's own format.
             params["template_fallback"] = problem
+        if docs_record is not None:
+            # Part of the reply's provenance: the collections' versions and the passages cited.
+            params[PROVENANCE_KEY] = docs_record
         writer = self._conversations.begin_reply(request.conversation_id, provenance, params)
+        if request.prefix:  # a continued reply holds its start (already on screen)
+            writer.append(request.prefix)
         status: FinalStatus = "complete"
         error: str | None = None
         buffer: list[str] = []
@@ -156,6 +179,7 @@ class EngineWorker(ModelWorker):
                 stats,
                 error,
                 template_problem=problem,
+                docs_summary=docs_summary,
             )
         )
 

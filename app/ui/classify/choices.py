@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 
 from app.core.classify import (
     ClassifyError,
@@ -23,14 +31,20 @@ from app.core.classify import (
     sniff,
 )
 from app.core.classify.runner import RunnerInfo
+from app.core.errors import DriftlessError
+from app.core.models.starter import is_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import load_settings, save_settings
+from app.ui import theme
 from app.ui.active_model import ActiveModel
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import LabelSetDialog
 from app.ui.classify.options import STYLES, ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.worker import Job
+from app.ui.elided_combo import ElidedComboBox
+from app.ui.flow_layout import FlowLayout
+from app.ui.starter_note import starter_note
 
 METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
 
@@ -68,36 +82,50 @@ class ChoicesBar(QWidget):
         )
         self.label_sets: list[LabelSet] = []
 
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedComboBox("The installed model to classify with")
         self.model_combo.setAccessibleName("Model")
-        self.label_set_combo = QComboBox()
+        self.label_set_combo = ElidedComboBox(
+            "The labels to sort texts into", mode=Qt.TextElideMode.ElideRight
+        )
         self.label_set_combo.setAccessibleName("Label set")
+        # Long model ids and label set names must not widen the whole window: elided.
+        for combo in (self.model_combo, self.label_set_combo):
+            combo.setMinimumContentsLength(10)
         self.method_combo = QComboBox()
         self.method_combo.setAccessibleName("Method")
         for title, method in METHODS:
             self.method_combo.addItem(title, method)
-        for combo in (self.model_combo, self.label_set_combo, self.method_combo):
-            # Long model ids must not widen the whole window.
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.setMinimumContentsLength(10)
+        # Two short names: shown whole.
+        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.edit_button = QPushButton("Edit label set…")
         self.options_button = QPushButton("Options…")
         self.options_button.setToolTip("Prompt style, few-shot, calibration, threshold, speed")
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
-        top = QHBoxLayout(self)
-        top.setContentsMargins(0, 0, 0, 0)
+        # While the starter is chosen: what it is for, and what to get for real work.
+        self.starter_label = QLabel(starter_note())
+        self.starter_label.setWordWrap(True)
+        self.starter_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.starter_label.setAccessibleName("About the starter model")
+        self.starter_label.hide()
+        self.model_combo.currentIndexChanged.connect(self._show_starter_note)
+        # One line on a wide window, wrapped on a narrow one (each label with its list).
+        top = FlowLayout(self)
         for title, widget in (
             ("Model", self.model_combo),
             ("Label set", self.label_set_combo),
             ("Method", self.method_combo),
         ):
+            pair = QWidget()
+            pair.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            row = QHBoxLayout(pair)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.setSpacing(theme.XS)
             label = QLabel(title)
             label.setBuddy(widget)
-            top.addWidget(label)
-            top.addWidget(widget, 1)
+            row.addWidget(label)
+            row.addWidget(widget, 1)
+            top.addWidget(pair)
         top.addWidget(self.edit_button)
         top.addWidget(self.options_button)
 
@@ -201,6 +229,15 @@ class ChoicesBar(QWidget):
         elif self.isVisible():
             self.controller.open_model(self.model_combo.currentData(), self.scoring.unpack)
         self.ready_changed.emit()
+
+    @Slot()
+    def _show_starter_note(self) -> None:
+        model_id = self.model_combo.currentData()
+        try:
+            starter = bool(model_id) and is_starter(self.store.get(model_id))
+        except DriftlessError:  # removed meanwhile: no note
+            starter = False
+        self.starter_label.setVisible(starter)
 
     @Slot(str)
     def _on_active_model_changed(self, _model_id: str) -> None:

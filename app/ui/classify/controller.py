@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.core.classify import Columns, GoldMap, PauseToken
+from app.core.classify.dialect import CsvDialect
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.ui.classify.worker import (
@@ -112,9 +113,11 @@ class ClassifyController(WorkerController):
         request_id, token = lane.begin()
         self.post(method, TableRequest(request_id, job, path, token, columns))
 
-    def export_run(self, run_id: int, path: Path) -> None:
+    def export_run(self, run_id: int, path: Path, dialect: CsvDialect | None = None) -> None:
+        """Write a run's results as CSV, laid out as ``dialect`` (None: like its input)."""
         request_id, _token = self.export_lane.begin()
-        self.post(self._classify_worker.export_run, ExportRequest(request_id, run_id, path))
+        request = ExportRequest(request_id, run_id, path, dialect)
+        self.post(self._classify_worker.export_run, request)
 
     def evaluate_run(self, run_id: int, gold_map: GoldMap | None = None) -> None:
         """Score a finished run's stored predictions (an "eval" request, no model needed)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QLocale, Qt, Slot
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,12 +29,35 @@ from PySide6.QtWidgets import (
 
 from app.core.classify import Label, LabelSet, LabelSetError
 from app.core.classify.coverage import Coverage
+from app.core.classify.dialect import EXPORT_LAYOUTS, excel_dialect
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt);;All files (*)"
 
 
+@dataclass(frozen=True)
+class ExportChoice:
+    """Where to write results, and how to lay them out (one of ``EXPORT_LAYOUTS``)."""
+
+    path: Path
+    layout: str
+
+
+def export_filters(decimal_point: str) -> dict[str, str]:
+    """The save dialog's file types, one per layout: what each one writes, in words."""
+    excel = (
+        "semicolons, decimal commas, UTF-8 with BOM"
+        if excel_dialect(decimal_point).delimiter == ";"
+        else "commas, UTF-8 with BOM"
+    )
+    return {
+        "input": "CSV like the file classified: its delimiter, BOM and line ends (*.csv)",
+        "excel": f"CSV for Excel: {excel} (*.csv)",
+        "plain": "Plain CSV: commas, UTF-8 (*.csv)",
+    }
+
+
 class TableFileDialog:
-    """Choose a CSV/TSV file to read, or where to write results."""
+    """Choose a CSV/TSV file to read, or where (and how) to write results."""
 
     @classmethod
     def ask_open(cls, parent: QWidget, title: str) -> Path | None:
@@ -41,11 +65,20 @@ class TableFileDialog:
         return Path(name) if name else None
 
     @classmethod
-    def ask_save(cls, parent: QWidget, suggested: Path) -> Path | None:
-        name, _ = QFileDialog.getSaveFileName(
-            parent, "Export results", str(suggested), "CSV (*.csv)"
+    def ask_export(cls, parent: QWidget, suggested: Path, layout: str) -> ExportChoice | None:
+        """The file and its layout, chosen by file type (``layout`` offered first)."""
+        filters = export_filters(QLocale().decimalPoint())
+        name, chosen = QFileDialog.getSaveFileName(
+            parent,
+            "Export results",
+            str(suggested),
+            ";;".join(filters.values()),
+            filters.get(layout, filters["input"]),
         )
-        return Path(name) if name else None
+        if not name:
+            return None
+        picked = next((key for key, text in filters.items() if text == chosen), layout)
+        return ExportChoice(Path(name), picked if picked in EXPORT_LAYOUTS else "input")
 
 
 class LabelSetDialog(QDialog):

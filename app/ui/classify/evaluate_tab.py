@@ -1,5 +1,7 @@
 """Evaluate: accuracy and a confusion matrix, on a labelled file or a past run's results.
 
+An evaluation on a file is a run kept with the others (Past runs lists it, with its
+accuracy), and a run evaluated again is read with the gold map confirmed the first time.
 Evaluations of one file in a session are shown side by side, so a change of method or
 options can be compared with what it replaced.
 """
@@ -11,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from app.core.classify import ClassifyError, EvalReport, RunStore, gold_survey_of_run
+from app.core.classify import ClassifyError, EvalReport, GoldMap, RunStore, gold_survey_of_run
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.goldmap import GoldMapDialog
@@ -50,6 +52,7 @@ class EvaluateTab(LabelledFileTab):
             "Choose a file with gold labels to measure accuracy and see the confusion matrix."
         )
         self.matrix = ConfusionMatrixView()
+        self.matrix.status_changed.connect(self.status_changed)
         self.compare_label = wrapping_label()
         self.compare_label.setAccessibleName("Comparison with earlier evaluations")
         self.compare_label.hide()
@@ -86,18 +89,23 @@ class EvaluateTab(LabelledFileTab):
         self.controller.evaluate_file(job, path, columns)
 
     def evaluate_run(self, run_id: int) -> bool:
-        """Evaluate a finished run from its stored results, asking what its gold values
-        are. False when it does not start (refused, or the person cancelled)."""
+        """Evaluate a finished run from its stored results, with the gold map confirmed
+        when it was last evaluated, else asking what its gold values are. False when it
+        does not start (refused, or the person cancelled)."""
         try:
             label_set, values = gold_survey_of_run(self.runs, run_id)
+            kept = self.runs.kept_gold_map(run_id)
+            gold_map = GoldMap.parse(kept, label_set) if kept else None
         except ClassifyError as exc:
             self.status_changed.emit(str(exc))
             return False
-        choice = GoldMapDialog.ask(self, f"Evaluate run {run_id}", values, label_set)
-        if choice is None:
-            return False
+        if gold_map is None:
+            choice = GoldMapDialog.ask(self, f"Evaluate run {run_id}", values, label_set)
+            if choice is None:
+                return False
+            gold_map = choice.gold_map
         self._begin(Path(f"run:{run_id}"), f"Evaluating run {run_id} from its stored results…")
-        self.controller.evaluate_run(run_id, choice.gold_map)
+        self.controller.evaluate_run(run_id, gold_map)
         return True
 
     def _begin(self, key: Path, summary: str) -> None:

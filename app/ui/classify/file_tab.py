@@ -23,7 +23,6 @@ from app.core.classify import BatchProgress, RowResult
 from app.core.units import duration
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
-from app.ui.classify.dialogs import TableFileDialog
 from app.ui.classify.models import ResultColumn, ResultsModel
 from app.ui.classify.tabs import ClassifyTab, progress_bar, wrapping_label
 from app.ui.classify.worker import FileOutcome, FileStarted, RunOpened
@@ -182,9 +181,7 @@ class FileTab(ClassifyTab):
     def _on_export_button_clicked(self) -> None:
         if self.run_id is None:
             return
-        path = TableFileDialog.ask_save(self, Path.home() / "classified.csv")
-        if path is not None:
-            self.controller.export_run(self.run_id, path)
+        self.export_run(self.run_id, Path.home() / "classified.csv")
 
     @Slot()
     def _on_evaluate_button_clicked(self) -> None:

@@ -7,6 +7,7 @@ when the person leaves the guess in place or picks one, and a guess is marked as
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,8 @@ class GoldMapEditor(QWidget):
                 combo.addItem(name, name)
             combo.setCurrentIndex(max(0, combo.findData(value.label)) if value.label else 0)
             combo.currentIndexChanged.connect(self._on_combo_changed)
+            # Choosing the guessed label itself changes no index, but confirms the guess.
+            combo.activated.connect(functools.partial(self._on_combo_activated, row))
             self.combos.append(combo)
             self.table.setCellWidget(row, 2, combo)
             self._set_note(row, value.source)
@@ -120,6 +123,9 @@ class GoldMapEditor(QWidget):
             value = self.values[row]
             if combo.currentData() != value.label or value.source == "given":
                 self._set_note(row, "given")
+
+    def _on_combo_activated(self, row: int, _index: int) -> None:
+        self._set_note(row, "given")
 
     def guessed(self) -> list[str]:
         """The values whose label is still an unconfirmed guess."""

@@ -7,10 +7,11 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from app.core.classify import Prediction, RowResult
+from app.ui import colors
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -30,7 +31,6 @@ HEADERS = {
     ResultColumn.CONFIDENCE: "Confidence",
     ResultColumn.GOLD: "Gold",
 }
-REVIEW_COLOUR = QColor(191, 120, 0)
 TEXT_LIMIT = 200
 
 
@@ -113,7 +113,7 @@ class ResultsModel(QAbstractTableModel):
             and prediction is not None
             and prediction.needs_review
         ):
-            return QBrush(REVIEW_COLOUR)
+            return QBrush(colors.note())
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (
             ResultColumn.LINE,
             ResultColumn.CONFIDENCE,

@@ -67,6 +67,7 @@ class ClassifyPage(QWidget):
         self.tabs.addTab(self.runs_tab, "Past runs")
         layout = QVBoxLayout(self)
         layout.addWidget(self.choices)
+        layout.addWidget(self.choices.starter_label)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status_label)
 

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from app.core.classify import ClassifyError, RunEvaluation, RunRecord, RunStore
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
-from app.ui.classify.dialogs import TableFileDialog
 from app.ui.classify.tabs import ClassifyTab
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -195,7 +194,12 @@ class RunsTab(ClassifyTab):
         except ClassifyError as exc:
             self.empty_label.setText(str(exc))
             return
+        chosen = self.selected()
         self.model.set_runs(runs, evaluations)
+        if chosen is not None:  # the same run stays selected (its accuracy may be new)
+            ids = [self.model.past_run(r).run.id for r in range(self.model.rowCount())]
+            if chosen.run.id in ids:
+                self.table.selectRow(ids.index(chosen.run.id))
         self.empty_label.setVisible(not runs)
         self.update_buttons()
 
@@ -229,9 +233,7 @@ class RunsTab(ClassifyTab):
         if past is None:
             return
         suggested = Path.home() / f"{Path(past.run.input_path).stem}-classified.csv"
-        path = TableFileDialog.ask_save(self, suggested)
-        if path is not None:
-            self.controller.export_run(past.run.id, path)
+        self.export_run(past.run.id, suggested)
 
     def selected(self) -> PastRun | None:
         rows = self.table.selectionModel().selectedRows()

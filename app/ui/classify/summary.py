@@ -29,11 +29,7 @@ def eval_summary_html(report: EvalReport) -> str:
             if scores.confident_accuracy is not None and scores.needs_review
             else ""
         ),
-        (
-            f"From the stored results of run {report.run_id}: nothing was classified again"
-            if report.run_id is not None
-            else f"Speed: {report.texts_per_second:.1f} texts/s ({report.seconds:.1f} s)"
-        ),
+        _speed(report),
     ]
     if scores.predicted_not_in_gold:
         lines.append(predicted_apart(scores.predicted_not_in_gold))
@@ -59,6 +55,18 @@ def eval_summary_html(report: EvalReport) -> str:
         f"Lock id: {info.lock_id}",
     ]
     return "<br>".join(escape(line) if i else line for i, line in enumerate(lines))
+
+
+def _speed(report: EvalReport) -> str:
+    """How fast, or that the predictions were stored; which run keeps them."""
+    if not report.classified:
+        return f"From the stored results of run {report.run_id}: nothing was classified again"
+    speed = f"Speed: {report.texts_per_second:.1f} texts/s ({report.seconds:.1f} s)"
+    if report.run_id is None:
+        return speed
+    earlier = report.scores.n - report.classified
+    reused = f"; {earlier:,} predictions were stored before" if earlier > 0 else ""
+    return f"{speed}; kept as run {report.run_id} (Past runs){reused}"
 
 
 def comparison_html(reports: Sequence[EvalReport]) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QLocale, Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from app.core.classify import Columns
+from app.core.classify.dialect import export_dialect
+from app.core.settings import load_settings, save_settings
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.dialogs import TableFileDialog
@@ -50,6 +52,22 @@ class ClassifyTab(QWidget):
         if job is None or path is None or columns is None:
             return None
         return job, path, columns
+
+    def export_run(self, run_id: int, suggested: Path) -> None:
+        """Ask where and how to write a run's results (like the input, for Excel, plain),
+        then export them; the layout chosen is offered first next time."""
+        paths = self.choices.paths
+        layout = load_settings(paths).export_layout
+        choice = TableFileDialog.ask_export(self, suggested, layout)
+        if choice is None:
+            return
+        if choice.layout != layout:
+            try:
+                save_settings(paths, load_settings(paths).with_changes(export_layout=choice.layout))
+            except (OSError, ValueError) as exc:
+                self.status_changed.emit(f"The export layout could not be remembered: {exc}")
+        dialect = export_dialect(choice.layout, QLocale().decimalPoint())
+        self.controller.export_run(run_id, choice.path, dialect)
 
 
 class LabelledFileTab(ClassifyTab):

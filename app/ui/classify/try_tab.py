@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from app.ui import theme
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.models import ProbabilityBars
@@ -26,10 +27,7 @@ class TryTab(ClassifyTab):
         self.text_edit.setFixedHeight(110)
         self.classify_button = QPushButton("Classify")
         self.answer_label = QLabel("—")
-        font = self.answer_label.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        self.answer_label.setFont(font)
+        theme.set_type(self.answer_label, theme.Type.TITLE)
         self.detail_label = wrapping_label()
         self.bars = ProbabilityBars()
         row = QHBoxLayout()

@@ -22,7 +22,6 @@ from app.core.cancel import CancelToken
 from app.core.classify import (
     BatchProgress,
     Classifier,
-    ClassifyProgress,
     Columns,
     EvalReport,
     GoldMap,
@@ -35,14 +34,14 @@ from app.core.classify import (
     TeachProgress,
     Workbench,
     choose_columns,
-    evaluate,
+    evaluate_file_run,
     evaluate_run,
-    gold_rows,
     open_file_run,
     read_all,
     run_file,
     sniff,
 )
+from app.core.classify.dialect import CsvDialect
 from app.core.cluster import (
     BlockDone,
     ClassifierJob,
@@ -118,6 +117,8 @@ class ExportRequest:
     request_id: int
     run_id: int
     path: Path
+    dialect: CsvDialect | None = None
+    """How to lay the CSV out; None: like the run's input file."""
 
 
 @dataclass(frozen=True)
@@ -329,14 +330,23 @@ class ClassifyWorker(ModelWorker):
         )
 
     def evaluate_file(self, request: TableRequest) -> None:
+        """Classify the file as a run kept with the others, then score it (see
+        :func:`~app.core.classify.evaluate_file_run`): Past runs lists it."""
+
         def work() -> EvalOutcome:
             table = read_all(
                 request.path, need_gold=True, columns=request.columns, cancel=request.cancel
             )
-            gold = gold_rows(table, request.job.label_set)
             classifier = self._classifier(request.job, request.cancel)
-            report: Callable[[ClassifyProgress], None] = self.reporter(request.request_id)
-            result = evaluate(classifier, gold, on_progress=report, cancel=request.cancel)
+            report: Callable[[BatchProgress], None] = self.reporter(request.request_id)
+            result = evaluate_file_run(
+                self._bench_without_model().runs,
+                classifier,
+                table,
+                chunk_size=FILE_CHUNK,
+                on_progress=report,
+                cancel=request.cancel,
+            )
             return EvalOutcome(result)
 
         self.guarded(request.request_id, work)
@@ -376,7 +386,8 @@ class ClassifyWorker(ModelWorker):
 
     def export_run(self, request: ExportRequest) -> None:
         def work() -> int:
-            return self._bench_without_model().runs.export_csv(request.run_id, request.path)
+            runs = self._bench_without_model().runs
+            return runs.export_csv(request.run_id, request.path, dialect=request.dialect)
 
         self.guarded(request.request_id, work)
 

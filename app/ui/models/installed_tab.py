@@ -26,7 +26,10 @@ from app.core.errors import DriftlessError
 from app.core.hub.client import HubClient
 from app.core.hub.updates import UpdateState, UpdateStatus, check_updates
 from app.core.models.store import InstalledModel, ModelStore, VerifyResult, restore_advice
+from app.ui import theme
 from app.ui.active_model import ActiveModel
+from app.ui.copy_button import CopyButton
+from app.ui.flow_layout import FlowLayout
 from app.ui.models.behaviour import BehaviourPrompts
 from app.ui.models.behaviour_watch import BehaviourWatcher
 from app.ui.models.busy import BusyStrip
@@ -99,9 +102,20 @@ class InstalledTab(QWidget):
         self.details = QLabel()
         self.details.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setStyleSheet("color: gray;")
+        theme.set_type(self.details, theme.Type.SECONDARY)
         # A long path must not widen the window: clip it (its tooltip has it whole).
         self.details.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # The whole sha256, to compare with a model card or a colleague's copy.
+        self.sha256_label = QLabel()
+        self.sha256_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.sha256_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.sha256_label.setAccessibleName("sha256 of the selected model")
+        self.sha256_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.copy_sha256_button = CopyButton("Copy sha256", self._selected_sha256)
+        self.copy_sha256_button.setToolTip("Copy the selected model's whole sha256")
         self.status = QLabel()
         self.status.setTextFormat(Qt.TextFormat.PlainText)  # names from the Hub or a lockfile
         self.status.setWordWrap(True)
@@ -119,13 +133,14 @@ class InstalledTab(QWidget):
         self.watcher = BehaviourWatcher(store.paths, self)
         self.watcher.changed.connect(self.refresh)
 
-        tools = QHBoxLayout()
+        # Rows that wrap on a narrow window rather than widen it.
+        tools = FlowLayout()
         for widget in self.files.buttons():
             tools.addWidget(widget)
         tools.addStretch(1)
         tools.addWidget(self.verify_all_button)
         tools.addWidget(self.check_button)
-        actions = QHBoxLayout()
+        actions = FlowLayout()
         for widget in (
             self.use_button,
             self.pin_button,
@@ -145,6 +160,10 @@ class InstalledTab(QWidget):
         layout.addLayout(tools)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
+        sha256_row = QHBoxLayout()
+        sha256_row.addWidget(self.sha256_label, 1)
+        sha256_row.addWidget(self.copy_sha256_button)
+        layout.addLayout(sha256_row)
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
         layout.addLayout(actions)
@@ -193,6 +212,10 @@ class InstalledTab(QWidget):
             return []
         return sorted({r.name for r in behaviour.results} | set(behaviour.recorded))
 
+    def _selected_sha256(self) -> str:
+        model = self.selected_model()
+        return model.sha256 if model is not None else ""
+
     def selected_model(self) -> InstalledModel | None:
         rows = self.table.selectionModel().selectedRows()
         return self.table_model.model_at(rows[0].row()) if rows else None
@@ -232,6 +255,8 @@ class InstalledTab(QWidget):
             details = f"{behaviour.line} · {details}"
         self.details.setText(details)
         self.details.setToolTip(describe(model) if model else "")
+        self.sha256_label.setText(f"sha256 {model.sha256}" if model else "")
+        self.copy_sha256_button.setEnabled(has)
         self.update_button.setEnabled(
             update and model is not None and not model.pinned and not offline
         )

@@ -43,6 +43,7 @@ from app.core.drift.sources import (
 )
 from app.core.errors import DriftlessError
 from app.core.paths import Paths
+from app.ui import theme
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.tab *.txt);;All files (*)"
 NO_GOLD = "(no gold labels)"
@@ -104,7 +105,7 @@ class RecordDialog(QDialog):
         self.system_label = QLabel()
         self.system_label.setWordWrap(True)
         self.system_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.system_label.setStyleSheet("color: gray;")
+        theme.set_type(self.system_label, theme.Type.SECONDARY)
         messages = QWidget()
         messages_layout = QVBoxLayout(messages)
         messages_layout.setContentsMargins(0, 0, 0, 0)

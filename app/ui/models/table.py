@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
+from app.core.chat.context import default_context_size
 from app.core.drift.results import Behaviour
 from app.core.hub.updates import UpdateState, UpdateStatus
 from app.core.models.store import InstalledModel
@@ -79,6 +80,25 @@ def state_text(model: InstalledModel, active: bool) -> str:
     if model.pinned:
         parts.append("Pinned")
     return ", ".join(parts)
+
+
+def context_text(trained: int | None) -> str:
+    """The context chat loads the model with, and the trained one when that is longer:
+    ``4,096 of 8,192``."""
+    used = default_context_size(trained)
+    return f"{used:,} of {trained:,}" if trained and trained > used else f"{used:,}"
+
+
+def context_tooltip(trained: int | None) -> str:
+    used = default_context_size(trained)
+    if not trained:
+        return f"Chat uses {used:,} tokens; the file does not say what the model was trained with."
+    if trained > used:
+        return (
+            f"Chat and the API use {used:,} tokens of the {trained:,} the model was trained "
+            f"with (more takes more memory; the command line's chat --context asks for more)."
+        )
+    return f"Chat uses the whole context the model was trained with: {trained:,} tokens."
 
 
 def describe(model: InstalledModel) -> str:
@@ -236,7 +256,7 @@ class InstalledModelsModel(QAbstractTableModel):
         if column == Column.SIZE:
             return human_size(model.size)
         if column == Column.CONTEXT:
-            return f"{model.context_length:,}" if model.context_length else "?"
+            return context_text(model.context_length)
         if column == Column.LICENSE:
             return model.license or "?"
         if column == Column.VERIFIED:
@@ -255,6 +275,8 @@ class InstalledModelsModel(QAbstractTableModel):
         return state_text(model, active)
 
     def _tooltip(self, model: InstalledModel, column: Column) -> str | None:
+        if column == Column.CONTEXT:
+            return context_tooltip(model.context_length)
         if column == Column.VERSION:
             return model.commit or f"sha256 {model.sha256}"
         if column == Column.NAME:

@@ -70,6 +70,10 @@ def test_the_text_does_not_jump_when_the_reply_ends(qtbot: QtBot) -> None:
     assert live is not None
     qtbot.waitUntil(lambda: live.height() >= 2 * live.fontMetrics().height())
     qtbot.waitUntil(lambda: bubble.height() > live.geometry().bottom())
+    # Laid out for the text's height, actions below it (the layout catches up in steps).
+    row = bubble.actions_row
+    qtbot.waitUntil(lambda: row.geometry().top() > live.geometry().bottom())
+    qtbot.waitUntil(lambda: bubble.height() > row.geometry().bottom())
     streaming_top = live.mapTo(bubble, QPoint(0, 0)).y()
     streaming_height = bubble.height()
     now = utc_now()
@@ -77,6 +81,7 @@ def test_the_text_does_not_jump_when_the_reply_ends(qtbot: QtBot) -> None:
     body = bubble.body
     qtbot.waitUntil(lambda: body.isVisible() and body.height() == body.heightForWidth(body.width()))
     qtbot.waitUntil(lambda: bubble.height() > body.geometry().bottom())
+    qtbot.waitUntil(lambda: bubble.actions_row.geometry().top() > body.geometry().bottom())
     assert abs(bubble.body.mapTo(bubble, QPoint(0, 0)).y() - streaming_top) <= 1
     assert abs(bubble.height() - streaming_height) <= 2
 

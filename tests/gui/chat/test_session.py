@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.core.chat.conversations import ConversationStore
@@ -28,6 +29,8 @@ class ScriptedBackend:
     loaded: LoadedModel | None = None
     loads: list[tuple[str, int | None]] = field(default_factory=list)
     sent: list[tuple[int, list[ChatMessage], bool]] = field(default_factory=list)
+    docs: list[tuple[str, ...]] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
     stops: int = 0
     replying: bool = False
 
@@ -53,8 +56,12 @@ class ScriptedBackend:
         params: SamplingParams,
         *,
         drop_oldest: bool = False,
+        docs: Sequence[str] = (),
+        prefix: str = "",
     ) -> None:
         self.sent.append((conversation_id, messages, drop_oldest))
+        self.docs.append(tuple(docs))
+        self.prefixes.append(prefix)
         self.replying = True
 
     def stop(self) -> None:
@@ -217,3 +224,21 @@ def test_a_larger_context_is_loaded_and_the_message_sent_again(
     state.retry_dropping_oldest()
     assert backend.sent[-1][2] is True  # drop_oldest, from now on in this conversation
     assert seen.statuses[-1] == "The oldest turns are left out of what the model sees."
+
+
+def test_answer_from_is_kept_with_the_conversation_and_sent_with_each_message(
+    conversations: ConversationStore, store: ModelStore
+) -> None:
+    state, seen, backend, conversation = opened(conversations, store)
+    assert state.answer_from == []
+    state.set_answer_from(["policies", "faq"])
+    assert seen.statuses[-1] == "Answers come from policies, faq and cite their passages."
+    state.set_params(SamplingParams(temperature=0.3))  # custom sampling keeps the choice
+    assert conversations.get_conversation(conversation.id).params["docs"] == ["policies", "faq"]
+    state.send("What is the refund window?")
+    assert backend.docs == [("policies", "faq")]
+    backend.replying = False
+    state.set_answer_from([])
+    assert "docs" not in conversations.get_conversation(conversation.id).params
+    assert seen.statuses[-1] == "Answers come from the model alone."
+    assert conversations.get_conversation(conversation.id).params["temperature"] == 0.3

@@ -57,9 +57,14 @@ def test_the_picker_shows_values_counts_and_a_marked_guess_then_the_map_scores_r
     QApplication.processEvents()
     assert dialog.grab().save(str(screenshot_dir(tmp_path) / "classify-gold-map.png"))
 
+    # The person picks the guessed label itself: confirmed, no longer marked "check it".
+    editor.combos[0].activated.emit(editor.combos[0].currentIndex())
+    assert editor.guessed() == ["1"] and table.item(0, 3).text() == "as you said"
+    assert not table.item(0, 3).font().italic()
+
     # The person corrects one value: it is no longer a guess, and the map says so.
     editor.combos[1].setCurrentIndex(editor.combos[1].findData("neutral"))
-    assert editor.guessed() == ["0"] and table.item(1, 3).text() == "as you said"
+    assert editor.guessed() == [] and table.item(1, 3).text() == "as you said"
     editor.combos[1].setCurrentIndex(editor.combos[1].findData("positive"))
     chosen = dialog.chosen()
     assert chosen.gold_map is not None and chosen.gold_map.text == "0=negative,1=positive"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPalette, QWheelEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.cli.classify_output import draw_matrix
@@ -27,6 +28,7 @@ from app.ui import colors
 from app.ui.classify.matrix import ConfusionMatrixView
 from app.ui.matrix_picture import (
     MIN_CONTRAST,
+    TextBox,
     cell_fill,
     cell_text,
     contrast,
@@ -261,3 +263,79 @@ def test_screenshot_of_the_matrix(qtbot: QtBot, tmp_path: Path) -> None:
     view.scroll_area.horizontalScrollBar().setValue(0)
     view.scroll_area.verticalScrollBar().setValue(0)
     assert view.grab().save(str(out / "confusion-matrix-dark.png"))
+
+
+def test_names_stay_in_view_when_scrolled_and_the_picture_is_saved(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(640, 420)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_scores(many_scores(), "prompt on smollm2 (Banking77)")
+    view.actual_button.click()
+    layout = view.canvas.layout_
+    assert layout is not None
+    frozen = (view.frozen_rows, view.frozen_columns, view.frozen_corner)
+    across, down = view.scroll_area.horizontalScrollBar(), view.scroll_area.verticalScrollBar()
+    across.setValue(0)
+    down.setValue(0)
+    assert not any(w.isVisible() for w in frozen)  # nothing scrolled away at the top left
+
+    # Scrolled to the far corner, the names of the rows and columns in view are still shown.
+    across.setValue(across.maximum())
+    down.setValue(down.maximum())
+    QApplication.processEvents()
+    assert all(w.isVisible() for w in frozen)
+    viewport = view.scroll_area.viewport().rect()
+    rows, columns = view.frozen_rows, view.frozen_columns
+    assert rows.x() == 0 and rows.width() == math.ceil(layout.grid.left())
+    assert columns.y() == 0 and columns.height() > 0
+
+    def named_in(widget: QWidget, boxes: tuple[TextBox, ...], index: int) -> None:
+        """The box of name ``index`` is inside ``widget``, drawn, and hovering it names it."""
+        box = boxes[index].rect.translated(widget.origin())
+        assert widget.rect().contains(box.center().toPoint()), boxes[index].full
+        image = widget.grab().toImage()
+        base = widget.palette().color(QPalette.ColorRole.Base)
+        assert ink(image, box, base) > 10, f"{boxes[index].full} is not drawn"
+        assert layout.tooltip_at(box.center() - widget.origin()) == boxes[index].full
+
+    # The row beside the cells at the middle of the view, and the column above them.
+    middle = viewport.center()
+    cell = layout.cell_at(QPointF(view.canvas.mapFrom(view.scroll_area.viewport(), middle)))
+    assert cell is not None
+    named_in(rows, layout.rows, cell[0])
+    named_in(columns, layout.columns, cell[1])
+    last = len(layout.rows) - 1  # scrolled to the end: the last names are in view
+    named_in(rows, layout.rows, last)
+    named_in(columns, layout.columns, last)
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    assert view.grab().save(str(out / "confusion-matrix-scrolled.png"))
+
+    across.setValue(0)
+    down.setValue(0)
+    assert not any(w.isVisible() for w in frozen)
+
+    # Save picture…: the file dialog's choice, as PNG, or SVG by its ending.
+    for name in ("matrix", "matrix.svg"):
+        chosen = tmp_path / name
+        monkeypatch.setattr(
+            QFileDialog,
+            "getSaveFileName",
+            staticmethod(lambda *_a, chosen=chosen: (str(chosen), "PNG image (*.png)")),
+        )
+        messages: list[str] = []
+        view.status_changed.connect(messages.append)
+        view.save_button.click()
+        view.status_changed.disconnect(messages.append)
+        saved = chosen if chosen.suffix else chosen.with_suffix(".png")
+        assert messages == [f"Saved the confusion matrix to {saved}."]
+        if saved.suffix == ".png":
+            picture = QImage(str(saved))
+            assert (picture.width(), picture.height()) == (layout.width, layout.height)
+        else:
+            assert saved.read_bytes().lstrip().startswith(b"<?xml")
+            assert b"<svg" in saved.read_bytes()

@@ -36,7 +36,7 @@ from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import Settings, load_settings, save_settings
-from app.ui.classify.dialogs import LabelSetDialog, TableFileDialog
+from app.ui.classify.dialogs import ExportChoice, LabelSetDialog, TableFileDialog
 from app.ui.classify.models import ResultsModel
 from app.ui.classify.options import ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.page import ClassifyPage
@@ -159,7 +159,11 @@ def test_a_file_fills_the_table_reports_a_bad_row_and_exports(
     assert "texts/s" in page.file_tab.rate_label.text()
 
     target = tmp_path / "out.csv"
-    monkeypatch.setattr(TableFileDialog, "ask_save", classmethod(lambda cls, p, s: target))
+    monkeypatch.setattr(
+        TableFileDialog,
+        "ask_export",
+        classmethod(lambda cls, p, s, layout: ExportChoice(target, layout)),
+    )
     with qtbot.waitSignal(page.controller.finished, timeout=10_000):
         page.file_tab.export_button.click()
     with target.open(encoding="utf-8") as handle:

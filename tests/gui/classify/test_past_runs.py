@@ -10,16 +10,21 @@ evaluating a stored run needs no model. The README's screenshot comes from here:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QLocale
+from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from app.core.classify import (
+    GoldMap,
     GoldValue,
     LabelSet,
     LabelSetLibrary,
@@ -34,9 +39,10 @@ from app.core.paths import Paths
 from app.core.settings import load_settings
 from app.ui.classify.dialogs import TableFileDialog
 from app.ui.classify.goldmap import GoldMapChoice, GoldMapDialog
-from app.ui.classify.options import OptionsDialog, ScoringOptions
+from app.ui.classify.options import ColumnsDialog, OptionsDialog, ScoringOptions
 from app.ui.classify.page import ClassifyPage
 from app.ui.classify.runs import RunColumn, RunsModel
+from app.ui.classify.worker import ClassifyWorker
 from tests.unit.classify.sst2 import OracleClassifier, sst2_rows, write_sst2
 
 ROWS = len(sst2_rows(200))  # 200, or the ten fallback rows without the data folder
@@ -130,16 +136,118 @@ def test_a_past_run_is_listed_evaluated_from_its_results_reopened_and_exported(
         assert f"Run {run_id}, sst2_train.tsv (finished)" in page.file_tab.summary_label.text()
         assert page.file_tab.evaluate_button.isEnabled()
 
+        # Exported for Excel in Germany: semicolons, decimal commas, a BOM, Windows line ends.
         target = tmp_path / "again.csv"
-        monkeypatch.setattr(TableFileDialog, "ask_save", classmethod(lambda c, p, s: target))
-        page.tabs.setCurrentWidget(page.runs_tab)
-        page.runs_tab.table.selectRow(1)
+        offered: list[str] = []
+
+        def save_as(parent: object, title: str, name: str, types: str, first: str) -> object:
+            offered.append(first)
+            excel = next(t for t in types.split(";;") if t.startswith("CSV for Excel"))
+            return str(target), excel
+
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_as))
+        QLocale.setDefault(QLocale(QLocale.Language.German, QLocale.Country.Germany))
+        try:
+            page.tabs.setCurrentWidget(page.runs_tab)
+            page.runs_tab.table.selectRow(1)
+            with qtbot.waitSignal(page.controller.finished, timeout=20_000):
+                page.runs_tab.export_button.click()
+        finally:
+            QLocale.setDefault(QLocale.c())
+        assert offered[0].startswith("CSV like the file classified")  # the input's, first
+        data = target.read_bytes()
+        assert data.startswith(codecs.BOM_UTF8) and data.count(b"\r\n") == ROWS + 1
+        rows_read = list(csv.reader(data.decode("utf-8-sig").splitlines(), delimiter=";"))
+        assert len(rows_read) == ROWS + 1
+        confidence = rows_read[1][rows_read[0].index("confidence")]
+        assert re.fullmatch(r"\d,\d{4}", confidence), confidence
+        assert [row[2] for row in rows_read[1:]] == [t for t, _ in rows]  # texts as they were
+        # The layout chosen is offered first next time.
+        assert load_settings(paths).export_layout == "excel"
         with qtbot.waitSignal(page.controller.finished, timeout=20_000):
             page.runs_tab.export_button.click()
-        with target.open(encoding="utf-8") as handle:
-            assert len(list(csv.reader(handle))) == ROWS + 1
+        assert offered[1].startswith("CSV for Excel")
     finally:
         page.shutdown()
+
+
+def test_an_evaluation_on_a_file_is_kept_with_the_runs_and_its_gold_map_with_it(
+    qtbot: QtBot,
+    store: ModelStore,
+    paths: Paths,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = sst2_rows(ROWS)
+    source = write_sst2(tmp_path / "sst2_train.tsv", rows)
+    sentiment = LabelSetLibrary.for_paths(paths).resolve("sentiment")
+    # The scripted classifier stands in for the model on the classification thread.
+    monkeypatch.setattr(
+        ClassifyWorker,
+        "_classifier",
+        lambda self, job, cancel=None: OracleClassifier(job.label_set, dict(rows)),
+    )
+    monkeypatch.setattr(TableFileDialog, "ask_open", classmethod(lambda cls, p, t: source))
+    confirmed = replace(
+        choose_columns(sniff(source)),
+        gold_map=GoldMap.parse("0=negative,1=positive", sentiment),
+    )
+    monkeypatch.setattr(ColumnsDialog, "ask", classmethod(lambda cls, *_a, **_kw: confirmed))
+
+    def scripted_page() -> ClassifyPage:
+        page = ClassifyPage(store, paths)
+        qtbot.addWidget(page)
+        page.resize(900, 520)
+        page.model_combo.addItem("scripted", "scripted")
+        page.label_set_combo.setCurrentIndex(page.label_set_combo.findData("sentiment"))
+        page.choices.ready_changed.emit()
+        return page
+
+    page = scripted_page()
+    try:
+        page.tabs.setCurrentWidget(page.eval_tab)
+        with qtbot.waitSignal(page.controller.eval_lane.finished, timeout=20_000):
+            page.eval_tab.open_button.click()
+        summary = page.eval_tab.summary_label.text()
+        shot(page, tmp_path, "evaluate-kept-as-a-run.png")
+        assert "Accuracy 80.0%" in summary and "kept as run" in summary
+    finally:
+        page.shutdown()
+
+    # After a restart, Past runs lists the evaluation with its accuracy...
+    again = scripted_page()
+    try:
+        model = again.runs_tab.model
+        assert model.rowCount() == 1
+        assert model.data(model.index(0, RunColumn.FILE)) == "sst2_train.tsv"
+        assert model.data(model.index(0, RunColumn.ACCURACY)) == "80.0%"
+        # ...and evaluating it again reads it with the map confirmed then, without asking.
+        asked: list[str] = []
+        monkeypatch.setattr(
+            GoldMapDialog, "ask", classmethod(lambda cls, p, title, *_a: asked.append(title))
+        )
+        again.tabs.setCurrentWidget(again.runs_tab)
+        again.runs_tab.table.selectRow(0)
+        with qtbot.waitSignal(again.controller.eval_lane.finished, timeout=20_000):
+            again.runs_tab.evaluate_button.click()
+        assert asked == []
+        summary = again.eval_tab.summary_label.text()
+        assert "Accuracy 80.0%" in summary
+        assert "Gold values read as 0=negative,1=positive" in summary
+        assert "nothing was classified again" in summary
+        again.tabs.setCurrentWidget(again.runs_tab)
+        assert again.runs_tab.selected() is not None  # still chosen after the list's refresh
+        shot(again, tmp_path, "past-runs-with-an-evaluation.png")
+    finally:
+        again.shutdown()
+
+
+def shot(widget: QWidget, tmp_path: Path, name: str) -> None:
+    """A picture of ``widget`` where DRIFTLESS_SCREENSHOTS says (else the test's folder)."""
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    QApplication.processEvents()
+    assert widget.grab().save(str(out / name))
 
 
 def test_label_set_method_and_options_survive_a_restart(

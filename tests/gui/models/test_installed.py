@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.core.drift.versions import VersionComparison
@@ -18,6 +20,7 @@ from app.ui.models.download_model import DownloadRequest
 from app.ui.models.page import ModelsPage
 from app.ui.models.prompts import ImportChoice, Prompts
 from app.ui.models.table import Column, Role
+from tests.gguf_factory import Tensor, typical_metadata, u32, write_gguf
 from tests.gui.models.support import FILE, REPO, hub_settings, open_page, serve_tiny
 from tests.hub_server import FakeHub
 from tests.model_files import tiny_model
@@ -321,3 +324,36 @@ def test_update_available_badge_then_update(
         assert active == before, "the active model stays unless the person switches"
         assert f"Installed {new.id}; still using" in page.status.text()
     assert {old.id, new.id} <= {m.id for m in store.list_models()}, "the old version stays"
+
+
+def test_the_whole_sha256_is_shown_and_copied_and_context_is_what_chat_uses(
+    qtbot: QtBot, store: ModelStore, hub_server: FakeHub, tmp_path: Path
+) -> None:
+    metadata = typical_metadata({"general.name": "Long", "llama.context_length": u32(8192)})
+    tensor = Tensor("output_norm.weight", (64,), "F32", data=bytes(256))
+    long = store.import_file(write_gguf(tmp_path / "Long.gguf", metadata, [tensor]))
+    short = store.import_file(tiny_model(tmp_path / "Short.gguf"))  # trained with 256
+    page = open_page(qtbot, store, hub_settings(hub_server))
+    model = page.table_model
+    page.refresh()
+    assert model.rowCount() == 2
+
+    def context(of: InstalledModel) -> str:
+        return model.index(model.row_of(of.id), Column.CONTEXT).data()
+
+    assert context(long) == "4,096 of 8,192" and context(short) == "256"
+    tip = model.index(model.row_of(long.id), Column.CONTEXT).data(Qt.ItemDataRole.ToolTipRole)
+    assert "4,096 tokens of the 8,192" in tip
+
+    tab = page.installed
+    select(page, short)
+    assert tab.sha256_label.text() == f"sha256 {short.sha256}"
+    select(page, long)
+    assert tab.sha256_label.text() == f"sha256 {long.sha256}" and len(long.sha256) == 64
+    qtbot.mouseClick(tab.copy_sha256_button, CLICK)
+    assert QApplication.clipboard().text() == long.sha256
+    assert tab.copy_sha256_button.text() == "Copied"
+    qtbot.waitUntil(lambda: tab.copy_sha256_button.text() == "Copy sha256", timeout=5_000)
+    out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    assert page.grab().save(str(out / "models-sha256-and-context.png"))

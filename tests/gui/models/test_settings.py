@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from app.core.models.store import ModelStore
+from app.core.runtime.gpu import Backends, Device
 from app.core.settings import Settings, load_settings, token_path
 from app.ui.models.download_model import DownloadRequest, DownloadState
 from app.ui.models.settings_dialog import SettingsDialog
@@ -152,3 +153,58 @@ def test_the_cluster_address_is_edited_and_checked(qtbot: QtBot, tmp_path: Path)
         qtbot.mouseClick(save, CLICK)
     assert dialog.result_settings is not None
     assert dialog.result_settings.cluster_address == "ray://head.example:10001"
+
+
+LAVAPIPE = Device(
+    name="Vulkan0",
+    description="llvmpipe (LLVM 15.0.6, 256 bits)",
+    backend="Vulkan",
+    kind="gpu",
+    memory_free=2 * 1024**3,
+    memory_total=2 * 1024**3,
+    driver="llvmpipe",
+)
+
+
+def test_gpu_layers_is_a_setting_beside_the_devices_found(qtbot: QtBot, tmp_path: Path) -> None:
+    found = Backends((LAVAPIPE,), "", ("CPU", "Vulkan"))
+    dialog = SettingsDialog(Settings(), tmp_path, find_devices=lambda: found)
+    qtbot.addWidget(dialog)
+    assert dialog.gpu.currentData() == "auto" and not dialog.gpu_count.isEnabled()
+    qtbot.waitUntil(lambda: dialog.devices.text().startswith("Vulkan0: llvmpipe"))
+    assert "driver llvmpipe, 2.1 GB free of 2.1 GB" in dialog.devices.text()
+    assert "software" in dialog.devices.text()
+    choices = [dialog.gpu.itemData(i) for i in range(dialog.gpu.count())]
+    assert choices == ["auto", "0", "N", "all"]
+    dialog.gpu.setCurrentIndex(choices.index("N"))
+    assert dialog.gpu_count.isEnabled()
+    dialog.gpu_count.setValue(12)
+    assert dialog.edited().gpu_layers == "12"
+    dialog.gpu.setCurrentIndex(choices.index("0"))
+    assert dialog.edited().gpu_layers == "0" and not dialog.gpu_count.isEnabled()
+    dialog.gpu.setCurrentIndex(choices.index("all"))
+    with qtbot.waitSignal(dialog.accepted):
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Save), CLICK)
+    assert dialog.result_settings is not None and dialog.result_settings.gpu_layers == "all"
+    # a number comes back as a number, with the spin box on
+    again = SettingsDialog(Settings(gpu_layers="7"), tmp_path, find_devices=lambda: found)
+    qtbot.addWidget(again)
+    assert again.gpu.currentData() == "N" and again.gpu_count.value() == 7
+    assert again.gpu_layers() == "7"
+
+
+def test_without_a_gpu_the_dialog_says_why(qtbot: QtBot, tmp_path: Path) -> None:
+    reason = "there is no Vulkan loader on this machine (libvulkan.so.1)"
+    none = Backends((), reason, ("CPU",))
+    dialog = SettingsDialog(Settings(gpu_layers="0"), tmp_path, find_devices=lambda: none)
+    qtbot.addWidget(dialog)
+    assert dialog.gpu.currentData() == "0"
+    qtbot.waitUntil(lambda: dialog.devices.text() == f"No GPU: {reason}.")
+
+    def broken() -> Backends:
+        raise OSError("libggml-base.so: cannot open shared object file")
+
+    failed = SettingsDialog(Settings(), tmp_path, find_devices=broken)
+    qtbot.addWidget(failed)
+    qtbot.waitUntil(lambda: failed.devices.text().startswith("No GPU: "))
+    assert "libggml-base.so" in failed.devices.text()

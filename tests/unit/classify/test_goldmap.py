@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from app.core.classify import (
+    Columns,
     GoldMap,
     GoldMapNeeded,
     LabelSetLibrary,
+    RunStore,
+    choose_columns,
     evaluate,
+    evaluate_file_run,
     gold_rows,
+    open_file_run,
     read_all,
+    run_file,
+    sniff,
     survey_gold,
 )
 from app.core.classify.errors import ClassifyError
@@ -100,3 +108,31 @@ def test_sst2_evaluated_with_the_right_map_scores_what_the_classifier_got_right(
     assert evaluate(OracleClassifier(sentiment, dict(rows)), swapped).scores.accuracy == (
         pytest.approx(0.2)
     )
+
+
+def test_a_file_evaluated_is_a_run_kept_with_its_map_even_after_a_run_without_gold(
+    tmp_path: Path, paths: Paths, sentiment: LabelSet
+) -> None:
+    rows = sst2_rows(50)
+    source = write_sst2(tmp_path / "sst2.tsv", rows)
+    seen: list[str] = []
+    oracle = OracleClassifier(sentiment, dict(rows), seen)
+    with RunStore.for_paths(paths) as store:
+        # Classified first without its gold column: the rows are stored with no gold.
+        plain = choose_columns(sniff(source))
+        plain = Columns(plain.table, plain.text, None)
+        first = open_file_run(store, oracle, plain)
+        list(run_file(store, oracle, plain, run=first))
+        assert store.gold_counts(first.id) == {}
+
+        # Evaluated then: the same run, nothing classified again, scored whole.
+        table = read_all(source, need_gold=True)
+        with pytest.raises(GoldMapNeeded):
+            evaluate_file_run(store, oracle, table)
+        mapped = replace(table.columns, gold_map=GoldMap.parse("0=negative,1=positive", sentiment))
+        report = evaluate_file_run(store, oracle, replace(table, columns=mapped))
+        assert report.run_id == first.id and report.classified == 0 and len(seen) == len(rows)
+        assert report.scores.n == len(rows) and report.scores.accuracy == pytest.approx(0.8)
+        assert store.kept_gold_map(first.id) == "0=negative,1=positive"
+        (kept,) = store.evaluations(first.id)
+        assert kept.accuracy == pytest.approx(0.8) and kept.n == len(rows)

@@ -24,7 +24,7 @@ import pytest
 from app.core.cancel import CancelToken
 from app.core.classify.batch import BatchProgress, PauseToken, open_file_run, run_file
 from app.core.classify.classifier import Classifier, ClassifierInfo, Prediction, make_prediction
-from app.core.classify.dialect import CsvDialect
+from app.core.classify.dialect import CsvDialect, export_dialect
 from app.core.classify.errors import DataFileError
 from app.core.classify.labels import LabelSet
 from app.core.classify.runs import RunStore, spreadsheet_safe
@@ -352,3 +352,24 @@ def test_an_export_is_laid_out_like_its_input(
     assert out.read_bytes().startswith(b"row,line,text,")
     store.export_csv(run_id, out, dialect=CsvDialect(";", bom=True, line_end="\r\n"))
     assert out.read_bytes().startswith(codecs.BOM_UTF8 + b"row;line;text;")
+
+
+def test_an_export_for_excel_follows_the_decimal_mark_and_leaves_texts_alone(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("text\nversion 3.5 is out\nok\n", encoding="utf-8")
+    store = RunStore(tmp_path / "classify.sqlite3")
+    list(run_file(store, ScriptedClassifier(), choose_columns(sniff(source))))
+    run_id = store.list_runs()[0].id
+    out = tmp_path / "out.csv"
+    store.export_csv(run_id, out, dialect=export_dialect("excel", ","))
+    data = out.read_bytes()
+    assert data.startswith(codecs.BOM_UTF8 + b"row;line;text;") and data.count(b"\r\n") == 3
+    header, first, _second = csv.reader(data.decode("utf-8-sig").splitlines(), delimiter=";")
+    assert first[2] == "version 3.5 is out"  # a text keeps its point
+    assert first[header.index("confidence")].count(",") == 1  # a number takes the comma
+    assert first[header.index("p_long")].startswith(("0,", "1,"))
+    # Where the decimal mark is a point, Excel reads commas; plain CSV has no BOM.
+    assert export_dialect("excel", ".") == CsvDialect(",", bom=True, line_end="\r\n")
+    assert export_dialect("plain") == CsvDialect() and export_dialect("input") is None

@@ -71,7 +71,8 @@ def test_a_session_is_saved_with_its_settings_and_provenance(
     ]
     reply = thread[1]
     assert (reply.model_lock_id, reply.model_sha256) == ("fake/fake-model", "0" * 64)
-    assert reply.params == PRESETS["Precise"].to_json()
+    # the sampling settings, and what the weights ran on (the fake engine: the CPU)
+    assert reply.params == {**PRESETS["Precise"].to_json(), "backend": {"backend": "CPU"}}
     assert (reply.completion_tokens, reply.prompt_tokens) == (5, 15)
     assert reply.tokens_per_second is not None
 
@@ -99,7 +100,8 @@ def test_options_beyond_the_preset_are_saved_as_custom_parameters(
     name, params = conversation_params(conversation)
     assert name == "Custom"
     assert params == PRESETS["Creative"].replace(seed=7, temperature=0.0)
-    assert saved.get_thread(conversation.id)[1].params == params.to_json()
+    expected = {**params.to_json(), "backend": {"backend": "CPU"}}
+    assert saved.get_thread(conversation.id)[1].params == expected
 
 
 def test_ctrl_c_keeps_the_stopped_reply_as_cancelled(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,13 +27,15 @@ class FakeLlama:
         self.loaded: dict[int, str] = {}
         self.freed: list[str] = []
         self.fail: set[str] = set()
+        self.gpu_layers: list[int] = []
         self._next = 0
 
     def llama_model_default_params(self) -> object:
-        return object()
+        return SimpleNamespace(n_gpu_layers=-1)  # llama.cpp's default: every layer
 
-    def llama_model_load_from_file(self, path: bytes, _params: object) -> int | None:
+    def llama_model_load_from_file(self, path: bytes, params: Any) -> int | None:
         name = path.decode()
+        self.gpu_layers.append(params.n_gpu_layers)
         if name in self.fail:
             return None
         self._next += 1
@@ -219,3 +222,49 @@ def test_a_lease_dropped_without_release_gives_the_weights_back() -> None:
     assert held.leases == 0, "released when collected"
     assert not lib.freed, "freed only after a delay, once its contexts are surely gone"
     assert host.unload_idle() == 1 and lib.freed == ["a"]
+
+
+# --- GPU offload: placement in the key, device memory apart -------------------------------
+
+
+def test_a_load_without_model_params_never_offloads() -> None:
+    """llama.cpp's default n_gpu_layers (-1) would put every layer on any GPU it found."""
+    lib = FakeLlama()
+    make_host(lib).acquire(key("a"), model_id="a", user="chat", weights_bytes=MB).release()
+    assert lib.gpu_layers == [0]
+
+
+def test_the_same_file_offloaded_is_other_weights() -> None:
+    lib = FakeLlama()
+    host = make_host(lib)
+    on_cpu = host.acquire(key("a"), model_id="a", user="chat", weights_bytes=MB)
+    gpu_key = WeightsKey(sha256="sha-a", form="file", path="a", placement="Vulkan0:31")
+
+    def offloaded(llama: Any) -> Any:
+        params = llama.llama_model_default_params()
+        params.n_gpu_layers = 31
+        return params
+
+    on_gpu = host.acquire(
+        gpu_key, model_id="a", user="api", weights_bytes=MB, model_params=offloaded
+    )
+    assert host.loads(path="a") == 2 and lib.gpu_layers == [0, 31]
+    assert on_gpu.handle != on_cpu.handle
+    on_cpu.release()
+    on_gpu.release()
+
+
+def test_offloaded_layers_count_in_the_device_s_memory_not_the_budget() -> None:
+    lib = FakeLlama({"big": 800 * MB})
+    host = make_host(lib, budget=500 * MB)
+    with pytest.raises(MemoryBudgetExceeded):
+        host.acquire(key("big"), model_id="big", user="chat", weights_bytes=800 * MB)
+    gpu_key = WeightsKey(sha256="sha-big", form="file", path="big", placement="Vulkan0:all")
+    lease = host.acquire(
+        gpu_key, model_id="big", user="chat", weights_bytes=800 * MB, device_share=0.75
+    )
+    assert host.in_use() == 200 * MB, "a quarter of the weights stays in the computer's memory"
+    assert host.device_in_use() == 600 * MB
+    [held] = host.held()
+    assert held.device_bytes == 600 * MB
+    lease.release()

@@ -129,11 +129,14 @@ def test_chat_answers_from_a_collection_with_citations_and_sources(
     content = answer.choices[0].message.content or ""
     assert content.startswith("Within 14 days [1].\n\nSources:\n[1] ")
     assert "refunds.md, line 1" in content.splitlines()[3]
+    # The same record a saved reply keeps in the window (Answering.provenance).
     extension = (answer.model_extra or {})["driftless"]
-    assert extension["passages_used"] == len(extension["sources"]) >= 1
-    assert Path(extension["sources"][0]["source"]).name == "refunds.md"
-    assert extension["docs"][0]["name"] == collection
-    assert extension["docs"][0]["embedder"]["sha256"] == "a" * 64
+    assert extension["found"] >= len(extension["passages"]) >= 1
+    first = extension["passages"][0]
+    assert first["number"] == 1 and Path(first["source"]).name == "refunds.md"
+    assert first["collection"] == collection
+    assert extension["collections"][0]["name"] == collection
+    assert extension["collections"][0]["embedder_sha256"] == "a" * 64
     prompt = engine.requests[0].messages
     assert prompt[0].role == "system" and "[1] refunds.md, line 1" in prompt[0].content
     assert prompt[-1].content == QUESTION[0]["content"]
@@ -150,7 +153,7 @@ def test_a_streamed_answer_ends_with_its_sources(serve: Any, collection: str) ->
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.startswith("Within 14 days [1].\n\nSources:\n[1] ")
-    assert (chunks[0].model_extra or {})["driftless"]["passages_used"] >= 1
+    assert len((chunks[0].model_extra or {})["driftless"]["passages"]) >= 1
 
 
 def test_chat_without_the_extension_is_unchanged(serve: Any) -> None:

@@ -1,0 +1,1 @@
+"""The Documents page: collections of folders and files, indexed, searched, answered from."""

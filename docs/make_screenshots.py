@@ -1,0 +1,337 @@
+"""Render every page and main dialog into PNGs: ``make screenshots OUT=DIR``.
+
+A fresh data folder is seeded (the starter installed, a few conversations, a classified
+file and its evaluation), then the window is drawn offscreen, in the light and the dark
+scheme, at 1280x800 and 800x600, page by page and dialog by dialog:
+
+    DIR/light-1280x800-chat.png, DIR/dark-800x600-models-catalog.png, ...
+
+The README's pictures come from here. Nothing touches the real data folder or the
+network; the starter model is loaded (it is small), nothing else.
+
+    .venv/bin/python docs/make_screenshots.py OUT [--theme light|dark] [--size 1280x800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SIZES = ((1280, 800), (800, 600))
+THEMES = ("light", "dark")
+
+CONVERSATIONS = [
+    (
+        "Which HTML element for a block of text?",
+        [
+            ("user", "Which HTML element for a block of text?"),
+            (
+                "assistant",
+                "Use a `<div>` for a block with no meaning of its own, and `<p>` for a "
+                "paragraph:\n\n```html\n<p>Driftless runs small models on this computer.</p>\n"
+                '<div class="note">Nothing leaves the machine.</div>\n```\n\n'
+                "A `<span>` stays inside the line.",
+            ),
+            ("user", "Can a <div> sit inside a line?"),
+            ("assistant", "Yes: give it `display: inline-block`, and it flows with the text."),
+        ],
+    ),
+    (
+        "Write a haiku about the sea",
+        [
+            ("user", "Write a haiku about the sea"),
+            (
+                "assistant",
+                "Grey waves fold and break,\nsalt wind carries gulls inland,\nthe tide keeps "
+                "its time.",
+            ),
+        ],
+    ),
+    (
+        "Summarise: the meeting moved to Tuesday",
+        [
+            ("user", "Summarise in one line: the team meeting moved from Monday to Tuesday "),
+            ("assistant", "The team meeting is now on Tuesday instead of Monday, at the same"),
+        ],
+    ),
+]
+
+REVIEWS = [
+    ("A warm, funny and moving film.", "positive"),
+    ("Two hours I will never get back.", "negative"),
+    ("The actors clearly had fun, and so did I.", "positive"),
+    ("A joyless, plodding mess.", "negative"),
+    ("Beautifully shot and well told.", "positive"),
+    ("The plot makes no sense at all.", "negative"),
+    ("I laughed from start to finish.", "positive"),
+    ("Dull, long and forgettable.", "negative"),
+]
+
+
+def seed(home: Path) -> None:
+    """The starter, three conversations (one reply cut at its token limit), a run."""
+    from app.core.chat.conversations import ConversationStore
+    from app.core.chat.records import ModelProvenance, ReplyStats
+    from app.core.models.starter import ensure_starter
+    from app.core.models.store import ModelStore
+    from app.core.paths import get_paths
+
+    paths = get_paths(home).ensure()
+    store = ModelStore(paths)
+    starter = ensure_starter(store)
+    assert starter is not None, "the starter model package is not installed (make setup)"
+    conversations = ConversationStore(paths)
+    provenance = ModelProvenance(f"{starter.id}/{starter.filename}", starter.sha256)
+
+    def reply(conversation_id: int, text: str, *, cut: bool = False, parent: int | None = None):
+        params = {"max_tokens": 16 if cut else 512, "temperature": 0.7}
+        extra = {} if parent is None else {"parent_id": parent}
+        writer = conversations.begin_reply(conversation_id, provenance, params, **extra)
+        writer.append(text)
+        tokens = 16 if cut else 30
+        return writer.finish("complete", stats=ReplyStats(40, tokens, 31.5))
+
+    try:
+        for title, messages in reversed(CONVERSATIONS):
+            conversation = conversations.create_conversation(model_id=starter.id)
+            conversations.rename_conversation(conversation.id, title)
+            cut = title.startswith("Summarise")
+            for number, (role, text) in enumerate(messages):
+                if role == "user":
+                    asked = conversations.add_user_message(conversation.id, text)
+                elif number == 1 and title.startswith("Which HTML"):
+                    # Two versions of the first reply (Regenerate), the second shown.
+                    reply(conversation.id, "A `<div>`.", parent=asked.id)
+                    reply(conversation.id, text, parent=asked.id)
+                else:
+                    reply(conversation.id, text, cut=cut)
+    finally:
+        conversations.close()
+    seed_run(paths)
+
+
+def seed_run(paths: object) -> None:
+    """A small file classified by the starter (the command line, as a person would)."""
+    import csv
+    import subprocess
+
+    from app.core.paths import HOME_ENV, Paths
+
+    assert isinstance(paths, Paths)
+    source = paths.home / "reviews.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(REVIEWS)
+    env = {**os.environ, HOME_ENV: str(paths.home), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    command = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
+    arguments = ["--input", str(source), "--text-column", "text", "--label-set", "sentiment"]
+    subprocess.run(
+        [sys.executable, "-c", command, "classify", *arguments],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def grab(widget: object, path: Path) -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    assert isinstance(widget, QWidget)
+    for _ in range(3):
+        QApplication.processEvents()
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    image = widget.grab().toImage()
+    if not image.save(str(path)):
+        raise SystemExit(f"make_screenshots: could not write {path}")
+    print(path)
+
+
+def wait(predicate: Callable[[], bool], seconds: float = 30.0) -> None:
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > end:
+            raise SystemExit("make_screenshots: timed out waiting for the window")
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
+    """(name, show it and return the widget to grab), for every page, tab and dialog."""
+    from app.core.chat.saved import NEW_TITLE
+    from app.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+
+    def page(name: str, tab: str | None = None) -> Callable[[], object]:
+        def show() -> object:
+            window.show_page(name)
+            widget = window.pages.currentWidget()
+            tabs = getattr(widget, "tabs", None)
+            if tab is not None and tabs is not None:
+                for index in range(tabs.count()):
+                    if tabs.tabText(index).replace("&", "") == tab:
+                        tabs.setCurrentIndex(index)
+            return window
+
+        return show
+
+    chat = window.chat_page
+
+    def conversation(title: str) -> Callable[[], object]:
+        def show() -> object:
+            window.show_page("Chat")
+            found = next(c for c in chat.conversations.list_conversations() if c.title == title)
+            chat.open_conversation(found.id)
+            return window
+
+        return show
+
+    def new_conversation() -> object:
+        window.show_page("Chat")
+        empty = [c for c in chat.conversations.list_conversations() if c.title == NEW_TITLE]
+        if empty:
+            chat.open_conversation(empty[0].id)
+        else:
+            chat.new_conversation()
+        return window
+
+    for name in window.PAGES:
+        if name == "Chat":
+            yield "chat", conversation(CONVERSATIONS[0][0])
+            yield "chat-cut-reply", conversation(CONVERSATIONS[2][0])
+            yield "chat-new", new_conversation
+            continue
+        widget = window.pages.widget(window.PAGES.index(name))
+        tabs = getattr(widget, "tabs", None)
+        if tabs is None:
+            yield name.lower(), page(name)
+            continue
+        for index in range(tabs.count()):
+            tab = tabs.tabText(index).replace("&", "")
+            slug = tab.lower().replace(" ", "-")
+            yield f"{name.lower()}-{slug}", page(name, tab)
+
+
+def dialogs(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
+    from PySide6.QtWidgets import QDialog
+
+    from app.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    from app.core.chat.sampling import DEFAULT_PRESET, preset
+    from app.ui.chat.dialogs import SamplingDialog, SystemPromptDialog
+    from app.ui.classify.options import OptionsDialog
+    from app.ui.models.settings_dialog import SettingsDialog
+
+    def opened(make: Callable[[], QDialog]) -> Callable[[], QDialog]:
+        def show() -> QDialog:
+            dialog = make()
+            dialog.show()
+            return dialog
+
+        return show
+
+    yield "dialog-welcome", window.show_welcome
+    yield "dialog-shortcuts", window.show_shortcuts
+    yield "dialog-api", window.show_api
+    yield "dialog-sampling", opened(lambda: SamplingDialog(preset(DEFAULT_PRESET), window))
+    yield (
+        "dialog-system-prompt",
+        opened(lambda: SystemPromptDialog("Answer in one short paragraph.", window)),
+    )
+    yield (
+        "dialog-classify-options",
+        opened(lambda: OptionsDialog(window.classify_page.scoring, window)),
+    )
+    yield (
+        "dialog-models-settings",
+        opened(
+            lambda: SettingsDialog(
+                window.download_queue.settings, window.store.paths.models_dir, window
+            )
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--theme", choices=THEMES, action="append")
+    parser.add_argument("--size", action="append", help="WIDTHxHEIGHT")
+    parser.add_argument("--only", help="only shots whose name contains this")
+    args = parser.parse_args(argv)
+    themes = args.theme or list(THEMES)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.size] if args.size else SIZES
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    home = Path(tempfile.mkdtemp(prefix="driftless-shots-"))
+    from app.core.paths import HOME_ENV
+
+    os.environ[HOME_ENV] = str(home)
+    os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # never the network
+    seed(home)
+
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    from app.core.models.store import ModelStore
+    from app.core.paths import get_paths
+    from app.ui import main_window as main_window_module
+    from app.ui.application import configure
+
+    app = QApplication.instance() or QApplication(["driftless"])
+    assert isinstance(app, QApplication)
+    configure(app)
+    from app.ui import theme
+
+    installed = theme.installed()
+    assert installed is not None
+    main_window_module.OFFER_STARTER_CHECK = False
+    store = ModelStore(get_paths(home))
+    window = main_window_module.MainWindow(store)
+    window.window_state.mark_welcomed()
+    window.show()
+    wait(lambda: window.starter_checked)
+    wait(lambda: window.chat_page.controller.loaded is not None)
+    classify = window.classify_page
+    window.show_page("Classify")
+    classify.refresh_runs()
+    run_id = classify.runs.list_runs()[0].id
+    classify.evaluate_run(run_id)
+    wait(lambda: classify.eval_tab.matrix.scores is not None, 120)
+    classify.controller.open_run(run_id)
+    wait(lambda: classify.file_tab.model.rowCount() > 0, 60)
+    window.show_page("Chat")
+    for scheme in themes:
+        installed.apply(scheme)
+        for width, height in sizes:
+            window.resize(width, height)
+            for name, show in [*shots(window), *dialogs(window)]:
+                if args.only and args.only not in name:
+                    continue
+                shown = show()
+                target = shown if isinstance(shown, QDialog) else window
+                grab(target, args.out / f"{scheme}-{width}x{height}-{name}.png")
+                if isinstance(shown, QDialog):
+                    shown.close()
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
