@@ -16,10 +16,12 @@ How a model embeds depends on what it is (:func:`default_settings`):
   predict the next word; its early layers hold what the text is about, and stopping
   there skips four fifths of the work. On the pydoc set (bench/bench_docs.py) this
   found the right file among the top 3 for 24 of 40 questions where the last layer's
-  llama.cpp mean found 12, and embedded about 10x faster (the F16 copy is multiplied
+  llama.cpp mean found 12, and embedded about 15x faster (the F16 copy is multiplied
   in tiled batches; the starter's Q4_1 file a row at a time).
 
-Whatever was chosen is recorded with the collection (:class:`EmbedderInfo`: layer,
+Embedding runs on the CPU whatever the "GPU layers" setting says: a GPU's kernels round
+differently, and a collection's vectors must be the same bits wherever a passage is
+embedded. Whatever was chosen is recorded with the collection (:class:`EmbedderInfo`: layer,
 weights form, scaling); an embedder opened for an existing collection adopts the
 recorded settings of the same weights (:meth:`ModelEmbedder.adopt`), so a collection
 made before a default changed keeps its vectors comparable.
@@ -111,6 +113,9 @@ class ModelEmbedder:
             context=lambda info: context_bytes(info, N_CTX, N_CTX),
             form="f16" if wanted.weights == "f16" else "file",
             threads=self._threads,
+            # On the CPU always: a GPU's kernels round otherwise, and a collection's
+            # vectors must come out the same on every machine that embeds a passage.
+            gpu_layers="0",
         )
         self._held = held
         try:
