@@ -1,13 +1,22 @@
 """Documents: indexing speed with the starter as embedder, search time at 10k and 100k
-passages, and retrieval quality (right file in the top 3) of FTS5 alone against hybrid.
+passages, and retrieval quality (right file first, and among the top 3 passages) of
+FTS5 alone against the hybrid.
 
-    .venv/bin/python bench/bench_docs.py [--chars 900] [--threads 1] [--skip-scale]
+    .venv/bin/python bench/bench_docs.py [--chars 3000] [--threads 1] [--work DIR]
+        [--skip-speed] [--skip-quality] [--skip-scale]
 
 The quality set is built here, as the tests build theirs (tests/unit/docs/quality.py):
-107 standard-library modules' pydoc pages (their head, ``--chars`` characters), 40 of
-them with a paraphrased question that avoids the module's name. Search timing uses
-random unit vectors of the starter's size (576) and random words, in a collection of its
-own. Runs once; not part of the tests.
+131 standard-library modules' pydoc pages (their head, ``--chars`` characters; 0 for the
+whole page, 3.4 MB), 40 of them with a tuning question and 30 more with a held-out
+question, each a paraphrase that avoids the module's name.
+
+Speed: the same passages embedded the old way (the starter's Q4_1 file, llama.cpp's mean
+of the last layer) and the new way (the 16-bit copy, the mean of layer 6), taken turn
+about so both see the same load; then the whole corpus indexed the new way. With
+``--work`` the index is kept: a second run reads nothing again and only asks.
+
+Search timing uses random unit vectors of the starter's size (576) and random words, in
+a collection of its own. Runs once; not part of the tests.
 """
 
 from __future__ import annotations
@@ -24,60 +33,138 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.docs.embedding import ModelEmbedder
-from app.core.docs.library import DocsLibrary
-from app.core.docs.passages import Chunking, Passage
-from app.core.docs.records import EmbedderInfo
+from app.core.docs.embedding import EmbedSettings, ModelEmbedder
+from app.core.docs.library import DocsLibrary, embedding_text
+from app.core.docs.passages import Chunking, Passage, split_document
+from app.core.docs.readers import read_document
+from app.core.docs.records import EmbedderInfo, search_title
 from app.core.docs.search import search
 from app.core.docs.store import DocsStore
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
-from tests.unit.docs.quality import DISTRACTORS, QUESTIONS, build, top_k_hits
+from tests.unit.docs.quality import DISTRACTORS, HELD_OUT, QUESTIONS, build, top_k_hits
+
+BEFORE = EmbedSettings(layer=None, weights="file", scaling="unit")
+"""How part 1 embedded: the Q4_1 file, llama.cpp's mean of the last layer."""
+
+# (label, mode, fusion, vector weight, vector list depth)
+METHODS: list[tuple[str, str, str, float, int]] = [
+    ("FTS5 (bm25) only", "keyword", "rrf", 1.0, 50),
+    ("vectors only", "vector", "rrf", 1.0, 50),
+    ("hybrid, RRF k=60, equal weights", "hybrid", "rrf", 1.0, 50),
+    ("hybrid, RRF, vectors 0.5", "hybrid", "rrf", 0.5, 50),
+    ("hybrid, RRF, vectors 0.25", "hybrid", "rrf", 0.25, 50),
+    ("hybrid, RRF, vectors 0.25, their top 20 (default)", "hybrid", "rrf", 0.25, 20),
+    ("hybrid, scores, vectors 1", "hybrid", "scores", 1.0, 50),
+    ("hybrid, scores, vectors 0.5", "hybrid", "scores", 0.5, 50),
+    ("hybrid, scores, vectors 0.25", "hybrid", "scores", 0.25, 50),
+]
 
 
-def quality(work: Path, chars: int, threads: int) -> None:
-    paths = get_paths(work / "home").ensure()
-    store = ModelStore(paths)
-    ensure_starter(store)
-    folder = work / "pydoc"
-    size = build(folder, list(QUESTIONS) + DISTRACTORS, chars=chars)
+def corpus(work: Path, chars: int) -> tuple[Path, int]:
+    folder = work / f"pydoc-{chars}"
+    size = build(folder, list(QUESTIONS) + DISTRACTORS, chars=chars or 10**9)
     for page in folder.iterdir():  # the same mtime on every run: a kept index reads nothing
         os.utime(page, ns=(0, 0))
-    library = DocsLibrary(paths.documents_db)
-    ModelEmbedder(store, None, n_threads=threads).close()  # load and probe outside the timing
-    started = time.monotonic()
-    report = library.add(
-        "pydoc", [folder], lambda ref: ModelEmbedder(store, ref, n_threads=threads)
-    )
-    seconds = time.monotonic() - started
+    return folder, size
+
+
+def speed(store: ModelStore, folder: Path, threads: int, count: int) -> None:
+    """The same passages embedded the old way and the new, taken turn about."""
+    texts: list[str] = []
+    pages = sorted(folder.iterdir())
+    size = sum(page.stat().st_size for page in pages)
+    for page in pages:
+        document = read_document(page, page.read_bytes())
+        title = search_title(document.title, str(page))
+        texts += [embedding_text(title, p.heading, p.text) for p in split_document(document)]
+    step = max(1, len(texts) // count)
+    sample = texts[::step][:count]
+    results: dict[str, list[float]] = {"before": [], "after": []}
+    tokens = 0
+    for _round in range(2):
+        for label, settings in (("before", BEFORE), ("after", None)):
+            embedder = ModelEmbedder(store, None, n_threads=threads, settings=settings)
+            tokens = sum(len(embedder.tokenize(t)) for t in sample)
+            started = time.monotonic()
+            embedder.embed(sample)
+            results[label].append(time.monotonic() - started)
+            embedder.close()
+    per_file = len(texts) / len(pages)
+    per_mb = len(texts) / (size / 1e6)
     print(
-        f"indexed {len(report.read)} files, {size / 1e6:.2f} MB, {report.passages} passages in "
-        f"{seconds:.1f} s: {len(report.read) / seconds:.2f} files/s, "
-        f"{size / 1e6 / seconds:.4f} MB/s, {report.passages / seconds:.2f} passages/s",
-        flush=True,
+        f"\n{count} passages ({tokens:,} tokens) of {len(texts):,} in {len(pages)} files, "
+        f"{size / 1e6:.2f} MB; {threads} thread(s); files/s and MB/s at this corpus's "
+        f"{per_file:.1f} passages a file and {per_mb:,.0f} a MB\n"
     )
-    embedder = ModelEmbedder(store, None, n_threads=threads)
-    expected = list(QUESTIONS)
-    results: dict[str, list[list[str]]] = {"keyword": [], "vector": [], "hybrid": []}
-    for question in QUESTIONS.values():
-        for mode in results:
-            hits = library.search("pydoc", question, embedder, top=3, mode=mode)
-            results[mode].append([hit.source for hit in hits])
-    embedder.close()
-    library.close()
-    n = len(expected)
-    print(f"\n| {n} questions | right file first | right file in top 3 |\n|---|---|---|")
-    for mode, label in (
-        ("keyword", "FTS5 (bm25) only"),
-        ("vector", "vectors only"),
-        ("hybrid", "hybrid (RRF, k=60)"),
+    print("| embedding | passages/s | tokens/s | files/s | MB/s |\n|---|---|---|---|---|")
+    for label, name in (
+        ("before", "before: Q4_1 file, llama.cpp mean of the last layer"),
+        ("after", "after: F16 copy, mean of layer 6, stopped there"),
     ):
+        rate = count / min(results[label])
         print(
-            f"| {label} | {top_k_hits(results[mode], expected, 1)} "
-            f"| {top_k_hits(results[mode], expected, 3)} |"
+            f"| {name} | {rate:.2f} | {rate * tokens / count:.0f} | {rate / per_file:.3f} "
+            f"| {rate / per_mb:.4f} |"
         )
     print(flush=True)
+
+
+def index(store: ModelStore, work: Path, folder: Path, size: int, threads: int) -> DocsLibrary:
+    library = DocsLibrary(work / f"{folder.name}.sqlite3")
+    ModelEmbedder(store, None, n_threads=threads).close()  # load and unpack outside the timing
+    started = time.monotonic()
+    report = library.add(
+        folder.name, [folder], lambda ref: ModelEmbedder(store, ref, n_threads=threads)
+    )
+    seconds = time.monotonic() - started
+    if report.read:
+        print(
+            f"indexed {len(report.read)} files, {size / 1e6:.2f} MB, {report.passages} passages "
+            f"in {seconds:.1f} s: {len(report.read) / seconds:.2f} files/s, "
+            f"{size / 1e6 / seconds:.4f} MB/s, {report.passages / seconds:.2f} passages/s "
+            f"(load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+    else:
+        print(f"the kept index of {folder.name} is current: nothing read", flush=True)
+    return library
+
+
+def quality(
+    store: ModelStore, library: DocsLibrary, name: str, threads: int, held_out: bool = True
+) -> None:
+    embedder = ModelEmbedder(store, None, n_threads=threads)
+    info = library.get(name)
+    print(f"\n{info.files} files, {info.passages} passages; embedder {info.embedder.describe()}")
+    sets = [("tuning", QUESTIONS)] + ([("held out", HELD_OUT)] if held_out else [])
+    for title, questions in sets:
+        expected = list(questions)
+        vectors = {m: embedder.embed([q])[0] for m, q in questions.items()}
+        print(f"\n| {len(expected)} {title} questions | right file first | in the top 3 |")
+        print("|---|---|---|")
+        for label, mode, fusion, weight, depth in METHODS:
+            found = []
+            for module, question in questions.items():
+                hits = search(
+                    library.store,
+                    info.id,
+                    question,
+                    vectors[module] if mode != "keyword" else None,
+                    top=3,
+                    mode=mode,
+                    vector_weight=weight,
+                    scaling=info.embedder.scaling,
+                    fusion=fusion,
+                    vector_depth=depth,
+                )
+                found.append([hit.source for hit in hits])
+            print(
+                f"| {label} | {top_k_hits(found, expected, 1)} | {top_k_hits(found, expected, 3)} |"
+            )
+    print(flush=True)
+    embedder.close()
 
 
 def scale(work: Path, sizes: list[int], dims: int = 576) -> None:
@@ -110,14 +197,22 @@ def scale(work: Path, sizes: list[int], dims: int = 576) -> None:
         q = rng.standard_normal(dims).astype(np.float32)
         q /= np.linalg.norm(q)
         started = time.monotonic()
-        store.vectors(info.id)
+        store.vectors(info.id, "standardized")
         load = time.monotonic() - started
         medians = []
         for mode in ("keyword", "vector", "hybrid"):
             times = []
             for i in range(9):
                 started = time.monotonic()
-                search(store, info.id, f"w{i} w{i + 7} w{i + 50}", q, top=5, mode=mode)
+                search(
+                    store,
+                    info.id,
+                    f"w{i} w{i + 7} w{i + 50}",
+                    q,
+                    top=5,
+                    mode=mode,
+                    scaling="standardized",
+                )
                 times.append(time.monotonic() - started)
             medians.append(statistics.median(times) * 1000)
         print(
@@ -130,10 +225,15 @@ def scale(work: Path, sizes: list[int], dims: int = 576) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--chars", type=int, default=900)
+    parser.add_argument("--chars", type=int, default=3000, help="0: whole pages")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--sample", type=int, default=24, help="passages timed before/after")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument(
+        "--tuning-only", action="store_true", help="leave the held-out questions unasked"
+    )
     parser.add_argument(
         "--work",
         type=Path,
@@ -143,8 +243,17 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         work = args.work or Path(folder)
-        if not args.skip_quality:
-            quality(work, args.chars, args.threads)
+        work.mkdir(parents=True, exist_ok=True)
+        if not (args.skip_speed and args.skip_quality):
+            store = ModelStore(get_paths(work / "home").ensure())
+            ensure_starter(store)
+            pages, size = corpus(work, args.chars)
+            if not args.skip_speed:
+                speed(store, pages, args.threads, args.sample)
+            if not args.skip_quality:
+                library = index(store, work, pages, size, args.threads)
+                quality(store, library, pages.name, args.threads, not args.tuning_only)
+                library.close()
         if not args.skip_scale:
             scale(work, [10_000, 100_000])
 

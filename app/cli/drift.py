@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.cli import docs as docs_cmd
 from app.cli.common import add_gpu_layers_option, open_store, status
 from app.cli.progress import ProgressLine
 from app.core.drift import (
@@ -28,9 +29,10 @@ from app.core.drift import (
     read_texts,
     to_markdown,
 )
-from app.core.drift.checkset import DEFAULT_MAX_TOKENS, DEFAULT_TOLERANCE, check_name
+from app.core.drift.checkset import DEFAULT_MAX_TOKENS, DEFAULT_TOLERANCE, check_name, item_id
 from app.core.drift.library import read_file
 from app.core.drift.record import ProgressCallback
+from app.core.drift.retrieval import read_retrieval
 from app.core.fsutil import sha256_file
 from app.core.paths import get_paths
 
@@ -50,6 +52,12 @@ def add_parser(commands: Any) -> None:
     record.add_argument("name", help="the check set's name")
     record.add_argument("--prompts", type=Path, metavar="FILE.jsonl", help="chat prompts")
     record.add_argument("--classify", type=Path, metavar="FILE.csv", help="labelled texts")
+    record.add_argument(
+        "--retrieval",
+        type=Path,
+        metavar="FILE.jsonl",
+        help='document searches, one a line: {"collection": NAME, "query": TEXT, "top": 5}',
+    )
     record.add_argument("--label-set", metavar="S", help="label set for --classify")
     record.add_argument("--text-column", metavar="C", help="text column of --classify")
     record.add_argument("--label-column", metavar="L", help="gold label column of --classify")
@@ -143,6 +151,7 @@ def cmd_record(args: argparse.Namespace) -> int:
                 batch=args.batch or 512,
                 unpack=not args.packed,
                 on_progress=on_progress,
+                open_embedder=docs_cmd.embedder_factory(store),
                 gpu_layers=args.gpu_layers,
             )
         finally:
@@ -151,19 +160,20 @@ def cmd_record(args: argparse.Namespace) -> int:
         path = library.save(saved)
     env = recording.environment
     status(
-        f"Recorded {saved.size} answers of {env.get('model_id')} in {path} "
-        f"(sha256 {saved.sha256[:16]}...)."
+        f"Recorded {saved.size} answers of {env.get('model_id') or 'the collections'} in "
+        f"{path} (sha256 {saved.sha256[:16]}...)."
     )
     return 0
 
 
 def _new_check_set(args: argparse.Namespace, paths: Any) -> CheckSet:
-    if args.prompts is None and args.classify is None:
+    if args.prompts is None and args.classify is None and args.retrieval is None:
         raise CheckSetError(
-            "Give the check set something to check: --prompts FILE.jsonl and/or "
-            "--classify FILE.csv --label-set S."
+            "Give the check set something to check: --prompts FILE.jsonl, "
+            "--classify FILE.csv --label-set S and/or --retrieval FILE.jsonl."
         )
     prompts = read_prompts(args.prompts) if args.prompts is not None else ()
+    retrieval = read_retrieval(args.retrieval, item_id) if args.retrieval is not None else ()
     classify = None
     if args.classify is not None:
         if not args.label_set:
@@ -182,6 +192,7 @@ def _new_check_set(args: argparse.Namespace, paths: Any) -> CheckSet:
         max_tokens=args.max_tokens,
         tolerance=args.tolerance,
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        retrieval=retrieval,
     )
 
 
@@ -205,6 +216,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             unpack=False if args.packed else None,
             on_progress=on_progress,
             keep=True,
+            open_embedder=docs_cmd.embedder_factory(store),
             gpu_layers=args.gpu_layers,
         )
     finally:

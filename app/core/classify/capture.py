@@ -11,18 +11,15 @@ The callback runs inside ``llama_decode`` on the thread that called it: the runn
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from app.core.classify.errors import ClassifyError
-from app.core.runtime.llama import import_ggml
+from app.core.runtime.ggml import tensor_functions
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -39,7 +36,7 @@ class HiddenStates:
         self._capturing = False
         self._stop_after = -1  # the layer after which llama.cpp may stop computing
         self._captured: dict[int, list[FloatArray]] = {}
-        self._ggml = _ggml_functions(lib)
+        self._ggml = tensor_functions(lib)
         self.callback = lib.ggml_backend_sched_eval_callback(self._on_tensor)
         """Give to the context's ``cb_eval``; it must live as long as the context."""
 
@@ -99,44 +96,3 @@ class HiddenStates:
             if layer == self._stop_after:
                 return False  # the rest of the graph is not needed: skip it
         return True
-
-
-@dataclass(frozen=True)
-class _Ggml:
-    get_name: Any
-    nelements: Any
-    nbytes: Any
-    tensor_get: Any
-
-
-_ggml_cache: list[_Ggml] = []
-
-
-def _ggml_functions(llama: ModuleType) -> _Ggml:
-    """The four ggml functions the eval callback needs, with their C signatures.
-
-    They come from libggml, which :func:`app.core.runtime.llama.import_ggml` reaches
-    through the llama-cpp-python that the runtime has already loaded (past its CPU check,
-    its logging silenced).
-    """
-    if not _ggml_cache:
-        lib = import_ggml(llama)
-        lib.ggml_get_name.argtypes = [ctypes.c_void_p]
-        lib.ggml_get_name.restype = ctypes.c_char_p
-        lib.ggml_nelements.argtypes = [ctypes.c_void_p]
-        lib.ggml_nelements.restype = ctypes.c_int64
-        lib.ggml_nbytes.argtypes = [ctypes.c_void_p]
-        lib.ggml_nbytes.restype = ctypes.c_size_t
-        lib.ggml_backend_tensor_get.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_size_t,
-        ]
-        lib.ggml_backend_tensor_get.restype = None
-        _ggml_cache.append(
-            _Ggml(
-                lib.ggml_get_name, lib.ggml_nelements, lib.ggml_nbytes, lib.ggml_backend_tensor_get
-            )
-        )
-    return _ggml_cache[0]

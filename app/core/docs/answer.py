@@ -9,6 +9,7 @@ never goes in cut.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from app.core.docs.library import DocsLibrary, EmbedderFactory
 from app.core.docs.records import Hit
@@ -31,15 +32,17 @@ def retrieve(
     top: int = CANDIDATES,
 ) -> list[Hit]:
     """The best passages for ``query`` across collections (each searched with its own
-    pinned embedder), best first by fused score."""
+    pinned embedder, each hit naming its collection), best first by fused score."""
+    names = list(dict.fromkeys(names))
+    infos = [library.get(name) for name in names]  # every name checked before any work
     hits: list[Hit] = []
-    for name in dict.fromkeys(names):
-        info = library.get(name)
+    for info in infos:
         embedder = open_embedder(info.embedder.model_id)
         try:
-            hits.extend(library.search(name, query, embedder, top=top))
+            found = library.search(info.name, query, embedder, top=top)
         finally:
             embedder.close()
+        hits.extend(replace(hit, collection=info.name) for hit in found)
     return sorted(hits, key=lambda hit: -hit.score)
 
 

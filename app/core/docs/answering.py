@@ -76,9 +76,21 @@ def answer_from(
     unique = list(dict.fromkeys(names))
     collections = [library.get(name) for name in unique]
     hits = retrieve(library, unique, messages[-1].content, open_embedder)
+    return fit_answer(messages, hits, collections, fits)
+
+
+def fit_answer(
+    messages: Sequence[ChatMessage],
+    hits: Sequence[Hit],
+    collections: Sequence[CollectionInfo],
+    fits: Callable[[Sequence[ChatMessage]], bool],
+) -> Answering:
+    """The second half of :func:`answer_from`, for a caller that retrieved on another
+    thread than the one that knows what fits (the API: searches on the documents'
+    thread, fitting on the model's)."""
     base = messages[0].content if messages and messages[0].role == "system" else ""
     rest = list(messages[1:] if base else messages)
     used = fit_passages(base, hits, lambda text: fits([system(text), *rest]))
     if not used:
-        return Answering(list(messages), [], len(hits), collections)
-    return Answering([system(docs_prompt(base, used)), *rest], used, len(hits), collections)
+        return Answering(list(messages), [], len(hits), list(collections))
+    return Answering([system(docs_prompt(base, used)), *rest], used, len(hits), list(collections))

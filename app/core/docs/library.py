@@ -33,7 +33,7 @@ from app.core.docs.records import (
     TextEmbedder,
     search_title,
 )
-from app.core.docs.search import VECTOR_WEIGHT, search
+from app.core.docs.search import FUSION, VECTOR_WEIGHT, search
 from app.core.docs.store import DocsStore, FileState
 from app.core.docs.walk import Found, Skip, find_files
 from app.core.units import human_size
@@ -90,13 +90,18 @@ class _Embedders:
 
 
 def check_embedder(collection: CollectionInfo, embedder: TextEmbedder) -> None:
-    recorded, offered = collection.embedder, embedder.info
+    """Refuse an embedder that makes other vectors than the collection's. An embedder of
+    the same weights with other settings is first asked to adopt the recorded ones (a
+    collection made before a default changed; see ModelEmbedder.adopt)."""
+    recorded = collection.embedder
+    adopt = getattr(embedder, "adopt", None)
+    if adopt is not None and not recorded.same_vectors(embedder.info):
+        adopt(recorded)
+    offered = embedder.info
     if not recorded.same_vectors(offered):
         raise EmbedderMismatch(
-            f"The collection '{collection.name}' was embedded with {recorded.model_id} "
-            f"({recorded.lock_id}, sha256 {recorded.sha256[:12]}, {recorded.pooling} pooling, "
-            f"{recorded.n_ctx} tokens); {offered.model_id} ({offered.lock_id}, sha256 "
-            f"{offered.sha256[:12]}) makes other vectors, and the two are never mixed. Add "
+            f"The collection '{collection.name}' was embedded with {recorded.describe()}; "
+            f"{offered.describe()} makes other vectors, and the two are never mixed. Add "
             "--reembed to embed every passage again with it, or use the recorded model."
         )
 
@@ -205,6 +210,7 @@ class DocsLibrary:
         top: int = 5,
         mode: str = "hybrid",
         vector_weight: float | None = None,
+        fusion: str | None = None,
     ) -> list[Hit]:
         """The best ``top`` passages; ``embedder`` must be the collection's (or None for
         keywords alone)."""
@@ -213,8 +219,17 @@ class DocsLibrary:
         if embedder is not None:
             check_embedder(info, embedder)
             vector = embedder.embed([query])[0]
-        weight = VECTOR_WEIGHT if vector_weight is None else vector_weight
-        return search(self.store, info.id, query, vector, top=top, mode=mode, vector_weight=weight)
+        return search(
+            self.store,
+            info.id,
+            query,
+            vector,
+            top=top,
+            mode=mode,
+            vector_weight=VECTOR_WEIGHT if vector_weight is None else vector_weight,
+            scaling=info.embedder.scaling,
+            fusion=fusion or FUSION,
+        )
 
     # --- the work --------------------------------------------------------------------
 

@@ -30,10 +30,18 @@ class EmbedderMismatch(DocsError):
     """A collection's vectors came from another embedder than the one offered."""
 
 
+class CollectionNotFound(DocsError):
+    """No collection has the name asked for."""
+
+
+SCALINGS = ("unit", "standardized")
+
+
 @dataclass(frozen=True)
 class EmbedderInfo:
-    """The pinned embedder of a collection: which exact weights, pooled how, over how
-    many tokens. Vectors are only ever compared with vectors of the same embedder."""
+    """The pinned embedder of a collection: which exact weights, evaluated how, pooled
+    how, over how many tokens. Vectors are only ever compared with vectors of the same
+    embedder."""
 
     model_id: str
     lock_id: str
@@ -41,21 +49,42 @@ class EmbedderInfo:
     pooling: str
     n_ctx: int
     dims: int
+    layer: int | None = None
+    """The layer whose outputs are pooled (0 is the first); None: the last, normed."""
+    weights: str = "file"
+    """The weights evaluated: ``file`` (the model file as it is) or ``f16`` (its 16-bit
+    copy, :mod:`app.core.models.unpacked`); the two give slightly different vectors."""
+    scaling: str = "unit"
+    """``unit``: stored at length 1, compared by dot product. ``standardized``: stored as
+    pooled; each coordinate is standardised over the collection before comparing."""
 
     def same_vectors(self, other: EmbedderInfo) -> bool:
         """Whether ``other`` makes the same vectors (the id is only a name for them)."""
-        return (self.sha256, self.pooling, self.n_ctx, self.dims) == (
-            other.sha256,
-            other.pooling,
-            other.n_ctx,
-            other.dims,
+        return self.settings() == other.settings()
+
+    def settings(self) -> tuple[object, ...]:
+        return (
+            self.sha256,
+            self.pooling,
+            self.n_ctx,
+            self.dims,
+            self.layer,
+            self.weights,
+            self.scaling,
         )
+
+    def describe(self) -> str:
+        """One phrase: "SmolLM2-135M (sha256 1a2b3c4d5e6f, mean of layer 6, F16, 512 tokens)"."""
+        pooled = f"{self.pooling} of layer {self.layer}" if self.layer is not None else self.pooling
+        form = ", F16" if self.weights == "f16" else ""
+        return f"{self.model_id} (sha256 {self.sha256[:12]}, {pooled}{form}, {self.n_ctx} tokens)"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EmbedderInfo:
+        layer = data.get("layer")
         return cls(
             model_id=str(data["model_id"]),
             lock_id=str(data["lock_id"]),
@@ -63,6 +92,9 @@ class EmbedderInfo:
             pooling=str(data["pooling"]),
             n_ctx=int(data["n_ctx"]),
             dims=int(data["dims"]),
+            layer=None if layer is None else int(layer),
+            weights=str(data.get("weights", "file")),
+            scaling=str(data.get("scaling", "unit")),
         )
 
 
@@ -99,9 +131,15 @@ class Hit(Passage):
     """The reciprocal-rank-fusion score (higher is better)."""
     fts_rank: int | None = None
     vector_rank: int | None = None
+    collection: str = ""
+    """The collection searched (set when several were)."""
+    similarity: float | None = None
+    """The cosine with the query (in the collection's comparable space), when the
+    vectors ranked the passage."""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **({"collection": self.collection} if self.collection else {}),
             "source": self.source,
             "page": self.page,
             "line": self.line,
@@ -130,10 +168,13 @@ class TextEmbedder(Protocol):
     """What indexing and search need of an embedder (:class:`~app.core.docs.embedding.
     ModelEmbedder`; tests use a fake with the same surface)."""
 
-    info: EmbedderInfo
+    @property
+    def info(self) -> EmbedderInfo:
+        """What the embedder records with a collection (an attribute will do)."""
+        ...
 
     def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Vectors:
-        """One unit-length float32 row per text."""
+        """One float32 row per text (unit length when ``info.scaling`` is "unit")."""
         ...
 
     def close(self) -> None: ...

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from app.core.docs.records import Hit
-from app.core.docs.store import DocsStore, Ids, Matrix
+from app.core.docs.store import DocsStore
+from app.core.docs.vectors import nearest_scored
 
 RRF_K = 60
-VECTOR_WEIGHT = 1.0
+VECTOR_WEIGHT = 0.25
 """The vector list's share in the fusion, against 1 for keywords."""
+FUSION = "rrf"
+"""How the two lists are merged by default: "rrf" or "scores" (see :func:`search`)."""
 DEPTH = 50
-"""How many passages each list contributes to the fusion."""
+"""How many passages the keyword list contributes to the fusion."""
+VECTOR_DEPTH = 20
+"""How many passages the vector list contributes to the fusion. A weak embedder's deep
+ranks are noise that RRF still rewards: a passage 6th by keywords and 20th by vectors
+outscored the keywords' first (bench/bench_docs.py, README "Documents")."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
@@ -92,17 +98,6 @@ def match_expression(query: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
 
 
-def nearest(ids: Ids, matrix: Matrix, query: npt.NDArray[np.float32], limit: int) -> list[int]:
-    """Passage ids best first by cosine (the vectors are unit length: a dot product)."""
-    if len(ids) == 0 or limit <= 0:
-        return []
-    scores = matrix @ query
-    limit = min(limit, len(scores))
-    top = np.argpartition(-scores, limit - 1)[:limit]
-    order = top[np.argsort(-scores[top], kind="stable")]
-    return [int(i) for i in ids[order]]
-
-
 def fuse(
     rankings: Sequence[Sequence[int]],
     k: int = RRF_K,
@@ -118,6 +113,28 @@ def fuse(
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+def combine(
+    keyword: Sequence[tuple[int, float]],
+    vector: Sequence[tuple[int, float]],
+    floor: float,
+    vector_weight: float,
+) -> list[tuple[int, float]]:
+    """Score fusion: each passage's bm25 over the best bm25 (0 when the keywords missed
+    it) plus ``vector_weight`` times its cosine placed between ``floor`` (the lowest in
+    the collection) and the best: (id, score) best first."""
+    scores: dict[int, float] = {}
+    if keyword:
+        best = keyword[0][1] or 1.0
+        for pid, value in keyword:
+            scores[pid] = value / best
+    if vector:
+        top = vector[0][1]
+        span = top - floor if top > floor else 1.0
+        for pid, value in vector:
+            scores[pid] = scores.get(pid, 0.0) + vector_weight * (value - floor) / span
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
 def search(
     store: DocsStore,
     collection_id: int,
@@ -127,23 +144,33 @@ def search(
     top: int = 5,
     mode: str = "hybrid",
     vector_weight: float = VECTOR_WEIGHT,
+    scaling: str = "unit",
+    fusion: str = FUSION,
+    vector_depth: int = VECTOR_DEPTH,
 ) -> list[Hit]:
     """The ``top`` passages for ``query``. ``mode`` "keyword" or "vector" uses one list
-    alone (for comparisons); "hybrid" fuses both."""
+    alone (for comparisons); "hybrid" fuses both, by ``fusion``: "scores"
+    (:func:`combine`) or "rrf" (:func:`fuse`). ``scaling`` is the collection
+    embedder's (:mod:`app.core.docs.vectors`)."""
     depth = max(DEPTH, top)
-    keyword: list[int] = []
-    vector: list[int] = []
+    keyword: list[tuple[int, float]] = []
+    vector: list[tuple[int, float]] = []
+    floor = 0.0
     if mode in ("hybrid", "keyword"):
         expression = match_expression(query)
         if expression:
             keyword = store.keyword_search(collection_id, expression, depth)
     if mode in ("hybrid", "vector") and query_vector is not None:
-        ids, matrix = store.vectors(collection_id)
-        if matrix.shape[1:] == query_vector.shape:
-            vector = nearest(ids, matrix, query_vector, depth)
-    fused = fuse([keyword, vector], weights=[1.0, vector_weight])[:top]
-    keyword_rank = {pid: rank for rank, pid in enumerate(keyword, 1)}
-    vector_rank = {pid: rank for rank, pid in enumerate(vector, 1)}
+        vectors = store.vectors(collection_id, scaling)
+        vector, floor = nearest_scored(vectors, query_vector, max(vector_depth, 1))
+    if mode == "hybrid" and fusion == "scores":
+        fused = combine(keyword, vector, floor, vector_weight)[:top]
+    else:
+        lists = [[pid for pid, _ in keyword], [pid for pid, _ in vector]]
+        fused = fuse(lists, weights=[1.0, vector_weight])[:top]
+    keyword_rank = {pid: rank for rank, (pid, _) in enumerate(keyword, 1)}
+    vector_rank = {pid: rank for rank, (pid, _) in enumerate(vector, 1)}
+    similarity = dict(vector)
     scores = dict(fused)
     hits: list[Hit] = []
     for row in store.passages([pid for pid, _ in fused]):
@@ -160,11 +187,9 @@ def search(
                 heading=str(row["heading"]),
                 text=str(row["text"]),
                 score=scores[pid],
+                fts_rank=keyword_rank.get(pid),
+                vector_rank=vector_rank.get(pid),
+                similarity=similarity.get(pid),
             )
         )
-    return [
-        replace(
-            h, fts_rank=keyword_rank.get(h.passage_id), vector_rank=vector_rank.get(h.passage_id)
-        )
-        for h in hits
-    ]
+    return hits

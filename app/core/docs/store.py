@@ -22,11 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from app.core.db import Database
 from app.core.docs.passages import Chunking, Passage
-from app.core.docs.records import CollectionInfo, DocsError, EmbedderInfo, search_title
+from app.core.docs.records import (
+    CollectionInfo,
+    CollectionNotFound,
+    DocsError,
+    EmbedderInfo,
+    search_title,
+)
+from app.core.docs.vectors import Matrix, SearchVectors, prepare
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -99,16 +105,12 @@ class FileState:
     skipped: str | None
 
 
-Matrix = npt.NDArray[np.float32]
-Ids = npt.NDArray[np.int64]
-
-
 class DocsStore:
     """Every collection of one data folder. One instance per process is enough."""
 
     def __init__(self, path: Path) -> None:
         self.db = Database(path, MIGRATIONS, what="The document index", error=DocsError)
-        self._cache: dict[int, tuple[int, Ids, Matrix]] = {}
+        self._cache: dict[int, tuple[int, str, SearchVectors]] = {}
         self._cache_lock = threading.Lock()
 
     def close(self) -> None:
@@ -141,7 +143,7 @@ class DocsStore:
     def get(self, name: str) -> CollectionInfo:
         info = self.find(name)
         if info is None:
-            raise DocsError(
+            raise CollectionNotFound(
                 f"There is no collection named '{name}'. `driftless docs list` shows them; "
                 f"`driftless docs add {name} FOLDER` makes it."
             )
@@ -365,29 +367,29 @@ class DocsStore:
 
     # --- searching -------------------------------------------------------------------
 
-    def keyword_search(self, cid: int, match: str, limit: int) -> list[int]:
-        """Passage ids best first by bm25 for an FTS5 ``match`` expression."""
+    def keyword_search(self, cid: int, match: str, limit: int) -> list[tuple[int, float]]:
+        """(passage id, bm25 score, higher is better) best first for an FTS5 ``match``."""
         with self.db.read() as conn:
             rows = conn.execute(
-                "SELECT passages_fts.rowid AS id FROM passages_fts "
-                "JOIN passages p ON p.id = passages_fts.rowid "
+                "SELECT passages_fts.rowid AS id, bm25(passages_fts, ?, ?, ?) AS score "
+                "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
                 "JOIN files f ON f.id = p.file_id "
-                "WHERE passages_fts MATCH ? AND f.collection_id = ? "
-                "ORDER BY bm25(passages_fts, ?, ?, ?) LIMIT ?",
-                (match, cid, *BM25_WEIGHTS, limit),
+                "WHERE passages_fts MATCH ? AND f.collection_id = ? ORDER BY score LIMIT ?",
+                (*BM25_WEIGHTS, match, cid, limit),
             ).fetchall()
-        return [int(row["id"]) for row in rows]
+        return [(int(row["id"]), -float(row["score"])) for row in rows]
 
-    def vectors(self, cid: int) -> tuple[Ids, Matrix]:
-        """Every passage id of the collection and its vector, as one matrix (cached)."""
+    def vectors(self, cid: int, scaling: str = "unit") -> SearchVectors:
+        """Every passage id of the collection and its vector, comparable as ``scaling``
+        says (:func:`app.core.docs.vectors.prepare`); cached until the collection changes."""
         with self.db.read() as conn:
             version = int(
                 conn.execute("SELECT version FROM collections WHERE id = ?", (cid,)).fetchone()[0]
             )
             with self._cache_lock:
                 cached = self._cache.get(cid)
-            if cached is not None and cached[0] == version:
-                return cached[1], cached[2]
+            if cached is not None and cached[:2] == (version, scaling):
+                return cached[2]
             rows = conn.execute(
                 "SELECT p.id, p.vector FROM passages p JOIN files f ON f.id = p.file_id "
                 "WHERE f.collection_id = ? ORDER BY p.id",
@@ -399,9 +401,10 @@ class DocsStore:
             matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1)
         else:
             matrix = np.zeros((0, 0), dtype=np.float32)
+        prepared = prepare(ids, matrix, scaling)
         with self._cache_lock:
-            self._cache[cid] = (version, ids, matrix)
-        return ids, matrix
+            self._cache[cid] = (version, scaling, prepared)
+        return prepared
 
     def passages(self, ids: Sequence[int]) -> Iterator[dict[str, object]]:
         """The rows of these passages (with their file's path and title), in the given order."""

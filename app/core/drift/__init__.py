@@ -13,6 +13,7 @@ in the core imports it (import contracts in pyproject.toml).
 from __future__ import annotations
 
 from app.core.cancel import CancelToken
+from app.core.docs.library import EmbedderFactory
 from app.core.drift.checkset import (
     CheckSet,
     CheckSetError,
@@ -43,6 +44,7 @@ def check(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     keep: bool = False,
+    open_embedder: EmbedderFactory | None = None,
     gpu_layers: str | None = None,
 ) -> DriftReport:
     """Answer ``check_set`` again and compare with its recording.
@@ -63,7 +65,7 @@ def check(
         )
     env = recording.environment
     recorded_threads, recorded_batch, recorded_unpack = replay_settings(env)
-    if model is None:
+    if model is None and (check_set.prompts or check_set.classify):
         model = recorded_model(store, check_set)
     fresh = answer(
         paths,
@@ -75,6 +77,7 @@ def check(
         unpack=unpack if unpack is not None else recorded_unpack,
         on_progress=on_progress,
         cancel=cancel,
+        open_embedder=open_embedder,
         gpu_layers=gpu_layers,
     )
     report = compare(check_set, recording, fresh)

@@ -7,8 +7,10 @@ are). It holds:
 - ``prompts``: chat prompts with an optional system prompt, answered greedily
   (temperature 0, repeat penalty 1, a fixed seed, at most ``max_tokens`` tokens);
 - ``classify``: labelled texts (gold labels optional), a label set and a method;
+- ``retrieval``: queries of document collections (:mod:`app.core.drift.retrieval`);
 - ``recording``: what one model answered (token ids and text per prompt, the label
-  distribution per text) and the environment it answered in
+  distribution per text, the passages and scores per query) and the environment it
+  answered in
   (:mod:`app.core.drift.environment`).
 
 The settings that shape answers (``max_tokens``, ``seed``, ``tolerance``) are part of
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 from app.core.classify.labels import LabelSet
 from app.core.classify.table import read_all
 from app.core.drift.environment import Environment
+from app.core.drift.retrieval import RetrievalAnswer, RetrievalItem, item_from_json
 from app.core.errors import DriftlessError
 
 FORMAT = "driftless-check-set"
@@ -143,14 +146,18 @@ class Recording:
     environment: Environment
     prompts: tuple[PromptAnswer, ...] = ()
     labels: tuple[LabelAnswer, ...] = ()
+    retrieval: tuple[RetrievalAnswer, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "recorded_at": self.recorded_at,
             "environment": self.environment.to_json(),
             "prompts": [a.to_json() for a in self.prompts],
             "labels": [a.to_json() for a in self.labels],
         }
+        if self.retrieval:  # absent when none: older check sets keep their bytes
+            data["retrieval"] = [a.to_json() for a in self.retrieval]
+        return data
 
 
 @dataclass(frozen=True)
@@ -163,12 +170,15 @@ class CheckSet:
     tolerance: float = DEFAULT_TOLERANCE
     created_at: str = ""
     recording: Recording | None = field(default=None)
+    retrieval: tuple[RetrievalItem, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.prompts and (self.classify is None or not self.classify.texts):
+        texts = self.classify.texts if self.classify is not None else ()
+        if not self.prompts and not texts and not self.retrieval:
             raise CheckSetError(
                 f"The check set '{self.name}' has nothing to check: give it prompts "
-                "(--prompts FILE.jsonl) or labelled texts (--classify FILE.csv)."
+                "(--prompts FILE.jsonl), labelled texts (--classify FILE.csv) or queries "
+                "of document collections (--retrieval FILE.jsonl)."
             )
         if not 1 <= self.max_tokens <= MAX_MAX_TOKENS:
             raise CheckSetError(
@@ -179,7 +189,8 @@ class CheckSet:
 
     @property
     def size(self) -> int:
-        return len(self.prompts) + (len(self.classify.texts) if self.classify else 0)
+        texts = len(self.classify.texts) if self.classify else 0
+        return len(self.prompts) + texts + len(self.retrieval)
 
     def recorded(self, recording: Recording) -> CheckSet:
         return replace(self, recording=recording)
@@ -197,6 +208,7 @@ class CheckSet:
             },
             "prompts": [p.to_json() for p in self.prompts],
             "classify": self.classify.to_json() if self.classify else None,
+            **({"retrieval": [r.to_json() for r in self.retrieval]} if self.retrieval else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -343,8 +355,10 @@ def _parse(data: Any, source: str) -> CheckSet:
                     )
                     for a in r["labels"]
                 ),
+                retrieval=tuple(RetrievalAnswer.from_json(a) for a in r.get("retrieval", ())),
             )
-        _check_items(prompts, classify, recording, source)
+        retrieval = tuple(item_from_json(q) for q in data.get("retrieval", ()))
+        _check_items(prompts, classify, recording, source, retrieval)
         return CheckSet(
             name=check_name(str(data["name"])),
             prompts=prompts,
@@ -354,6 +368,7 @@ def _parse(data: Any, source: str) -> CheckSet:
             tolerance=float(settings["tolerance"]),
             created_at=str(data.get("created_at", "")),
             recording=recording,
+            retrieval=retrieval,
         )
     except CheckSetError:
         raise
@@ -369,10 +384,11 @@ def _check_items(
     classify: ClassifySpec | None,
     recording: Recording | None,
     source: str,
+    retrieval: Sequence[RetrievalItem] = (),
 ) -> None:
     """Counts, text sizes, unique ids, and a recording that answers exactly the items."""
     texts = classify.texts if classify else ()
-    if len(prompts) + len(texts) > MAX_ITEMS:
+    if len(prompts) + len(texts) + len(retrieval) > MAX_ITEMS:
         raise CheckSetError(
             f"{source} has {len(prompts) + len(texts):,} prompts and texts; a check set holds "
             f"at most {MAX_ITEMS:,}."
@@ -380,6 +396,7 @@ def _check_items(
     for kind, ids, strings in (
         ("prompt", [p.id for p in prompts], [s for p in prompts for s in (p.prompt, p.system)]),
         ("text", [t.id for t in texts], [t.text for t in texts]),
+        ("query", [q.id for q in retrieval], [q.query for q in retrieval]),
     ):
         if any(isinstance(x, str) and len(x) > MAX_TEXT_CHARS for x in strings):
             raise CheckSetError(f"{source} has a {kind} longer than {MAX_TEXT_CHARS:,} characters.")
@@ -394,6 +411,7 @@ def _check_items(
     for kind, asked, answered in (
         ("prompt", [p.id for p in prompts], [a.id for a in recording.prompts]),
         ("text", [t.id for t in texts], [a.id for a in recording.labels]),
+        ("query", [q.id for q in retrieval], [a.id for a in recording.retrieval]),
     ):
         if sorted(asked) != sorted(answered):
             raise CheckSetError(

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.core.drift.checkset import CheckSet, LabelAnswer, PromptAnswer, PromptItem, Recording
 from app.core.drift.environment import Difference, runtime_of
+from app.core.drift.retrieval import RetrievalChange, retrieval_change
 
 SHOWN_CHARS = 160
 
@@ -91,10 +92,17 @@ class DriftReport:
     largest_move: float = 0.0
     runtime: Mapping[str, str] = field(default_factory=dict)
     """The runtime the fresh answers were given on (so a start-up check runs once per runtime)."""
+    retrievals_checked: int = 0
+    retrieval_changes: tuple[RetrievalChange, ...] = ()
 
     @property
     def identical(self) -> bool:
-        return not self.prompt_changes and not self.label_changes and not self.missing
+        return (
+            not self.prompt_changes
+            and not self.label_changes
+            and not self.retrieval_changes
+            and not self.missing
+        )
 
     @property
     def flips(self) -> tuple[LabelChange, ...]:
@@ -102,7 +110,7 @@ class DriftReport:
 
     def summary(self) -> str:
         """One sentence: identical (n of n), or what drifted and the likely cause."""
-        total = self.prompts_checked + self.texts_checked
+        total = self.prompts_checked + self.texts_checked + self.retrievals_checked
         if self.identical:
             text = (
                 f"Behaviour of '{self.name}': identical to {self.recorded_at} ({total} of {total})."
@@ -124,6 +132,11 @@ class DriftReport:
         shifts = len(self.label_changes) - len(self.flips)
         if shifts:
             changed.append(f"{shifts} label distributions moved by more than {self.tolerance:g}")
+        if self.retrieval_changes:
+            changed.append(
+                f"{len(self.retrieval_changes)} of {self.retrievals_checked} document searches "
+                "found other passages or scores (retrieval drift)"
+            )
         if self.missing:
             changed.append(f"{len(self.missing)} items have no recorded answer")
         text = (
@@ -165,6 +178,8 @@ class DriftReport:
             "environment": [d.to_json() for d in self.environment],
             "missing": list(self.missing),
             "runtime": dict(self.runtime),
+            "retrievals_checked": self.retrievals_checked,
+            "retrieval_changes": [c.to_json() for c in self.retrieval_changes],
         }
 
 
@@ -215,6 +230,17 @@ def compare(check_set: CheckSet, before: Recording, after: Recording) -> DriftRe
                 gold = labels[index]
                 gold_old.append(was.label == gold)
                 gold_new.append(now.label == gold)
+    old_found = {a.id: a for a in before.retrieval}
+    new_found = {a.id: a for a in after.retrieval}
+    retrieval_changes = []
+    for query in check_set.retrieval:
+        had, has = old_found.get(query.id), new_found.get(query.id)
+        if had is None or has is None:
+            missing.append(query.id)
+            continue
+        moved = retrieval_change(query, had, has)
+        if moved is not None:
+            retrieval_changes.append(moved)
     return DriftReport(
         name=check_set.name,
         check_set_sha256=check_set.sha256,
@@ -233,6 +259,8 @@ def compare(check_set: CheckSet, before: Recording, after: Recording) -> DriftRe
         missing=tuple(missing),
         largest_move=largest,
         runtime=runtime_of(after.environment),
+        retrievals_checked=len(check_set.retrieval),
+        retrieval_changes=tuple(retrieval_changes),
     )
 
 
@@ -290,6 +318,7 @@ def to_markdown(report: DriftReport) -> str:
         f"- Check set sha256: `{report.check_set_sha256}`",
         f"- Recorded: {report.recorded_at}; checked: {report.checked_at}",
         f"- Prompts: {report.prompts_checked}, texts: {report.texts_checked}"
+        + (f", document searches: {report.retrievals_checked}" if report.retrievals_checked else "")
         + (
             f", tolerance {report.tolerance:g}, largest move {report.largest_move:.4f}"
             if report.texts_checked
@@ -326,6 +355,26 @@ def to_markdown(report: DriftReport) -> str:
                 f"| {_clip(lc.text, 60)} | {lc.before} ({was}) | {lc.after} ({now}) | {kind} |"
             )
         lines.append("")
+    if report.retrieval_changes:
+        lines += ["## Document searches that found something else", ""]
+        for rc in report.retrieval_changes:
+            lines += [
+                f"### {rc.id}: {_clip(rc.query, 80)} (collection {rc.collection})",
+                "",
+                f"First difference at rank {rc.first_difference + 1} ({rc.kind}).",
+                "",
+                "| Rank | Recorded | Score | Now | Score |",
+                "|---|---|---|---|---|",
+            ]
+            for rank in range(max(len(rc.before), len(rc.after))):
+                old = rc.before[rank] if rank < len(rc.before) else None
+                new = rc.after[rank] if rank < len(rc.after) else None
+                lines.append(
+                    f"| {rank + 1} | {old.where if old else '-'} | "
+                    f"{f'{old.score:.6f}' if old else '-'} | {new.where if new else '-'} | "
+                    f"{f'{new.score:.6f}' if new else '-'} |"
+                )
+            lines.append("")
     if report.accuracy_before is not None and report.accuracy_after is not None:
         lines += [
             f"Accuracy on {report.gold_texts} texts with gold labels: "

@@ -43,6 +43,11 @@ PARTS: dict[str, tuple[Kind, str]] = {
     "classifier": ("setting", "classifier"),
 }
 
+DOCS_EMBEDDER = "docs_embedder "
+"""Part ``docs_embedder NAME``: a document collection's pinned embedder (retrieval items)."""
+DOCS_VERSION = "docs_version "
+"""Part ``docs_version NAME``: the collection's version, which changes with its files."""
+
 CHANGES_ANSWERS = frozenset({"chat_weights", "classify_weights", "gpu_layers"})
 """Settings measured to change answers on this stack (bench/bench_drift.py, README
 "Determinism"): the 16-bit copy instead of the quantised file changed 5 of 6 greedy
@@ -63,11 +68,11 @@ class Difference:
 
     @property
     def kind(self) -> Kind:
-        return PARTS.get(self.part, ("setting", self.part))[0]
+        return _described(self.part)[0]
 
     @property
     def label(self) -> str:
-        return PARTS.get(self.part, ("setting", self.part))[1]
+        return _described(self.part)[1]
 
     @property
     def changes_answers(self) -> bool:
@@ -126,6 +131,16 @@ class Environment:
             if before != after:
                 result.append(Difference(part, before, after))
         return result
+
+
+def _described(part: str) -> tuple[Kind, str]:
+    if part in PARTS:
+        return PARTS[part]
+    if part.startswith(DOCS_EMBEDDER):
+        return "model", f"embedder of the collection '{part[len(DOCS_EMBEDDER) :]}'"
+    if part.startswith(DOCS_VERSION):
+        return "model", f"version of the collection '{part[len(DOCS_VERSION) :]}' (its files)"
+    return "setting", part
 
 
 def _order(part: str) -> tuple[int, str]:

@@ -18,6 +18,8 @@ from app.core.chat.engine import DEFAULT_BATCH, Engine
 from app.core.chat.sampling import SamplingParams
 from app.core.classify.classifier import DEFAULT_THRESHOLD
 from app.core.classify.workbench import MethodOptions, Workbench
+from app.core.docs.embedding import ModelEmbedder
+from app.core.docs.library import EmbedderFactory
 from app.core.drift.checkset import (
     CheckSet,
     CheckSetError,
@@ -27,6 +29,7 @@ from app.core.drift.checkset import (
     Recording,
 )
 from app.core.drift.environment import Environment, runtime_parts
+from app.core.drift.retrieval import RetrievalAnswer, answer_retrieval
 from app.core.models.gguf import read_gguf
 from app.core.models.store import ModelStore
 from app.core.models.unpacked import main_type
@@ -74,24 +77,25 @@ def answer(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     gpu_layers: str | None = None,
+    open_embedder: EmbedderFactory | None = None,
 ) -> Recording:
-    """Answer every item of ``check_set`` on ``model`` (the active one when None).
+    """Answer every item of ``check_set`` on ``model`` (the active one when None); its
+    retrieval items with each collection's pinned embedder (``open_embedder`` opens it,
+    by default from the installed models).
 
     ``gpu_layers``: the "GPU layers" choice; None, the settings' for the model (a check
     runs where the app runs now, and records it: the ``backend`` and ``gpu_layers`` parts).
     """
     threads = threads or default_threads()
     target = store.get(model) if model is not None else store.active()
-    if target is None:
+    needs_model = bool(check_set.prompts or check_set.classify)
+    if target is None and needs_model:
         raise CheckSetError(
             "No model is active. Name one with --model ID (see driftless models list)."
         )
-    parts = {
-        "model_id": target.id,
-        "lock_id": target.lock_id,
-        "model_sha256": target.sha256,
-        **runtime_parts(),
-    }
+    parts = runtime_parts()
+    if target is not None:
+        parts.update(model_id=target.id, lock_id=target.lock_id, model_sha256=target.sha256)
     total = check_set.size
     done = [0]
 
@@ -100,14 +104,24 @@ def answer(
         if on_progress is not None:
             on_progress(done[0], total)
 
+    retrieval: tuple[RetrievalAnswer, ...] = ()
+    if check_set.retrieval:
+        retrieval, retrieval_parts = answer_retrieval(
+            paths.documents_db,
+            check_set.retrieval,
+            open_embedder or (lambda ref: ModelEmbedder(store, ref)),
+            step,
+            cancel,
+        )
+        parts.update(retrieval_parts)
     prompts: tuple[PromptAnswer, ...] = ()
-    if check_set.prompts:
+    if check_set.prompts and target is not None:
         prompts, chat_parts = _answer_prompts(
             store, target.id, check_set, threads, batch, step, cancel, gpu_layers
         )
         parts.update(chat_parts)
     labels: tuple[LabelAnswer, ...] = ()
-    if check_set.classify is not None:
+    if check_set.classify is not None and target is not None:
         labels, classify_parts = _answer_texts(
             paths, store, target.id, check_set.classify, threads, unpack, step, cancel, gpu_layers
         )
@@ -118,6 +132,7 @@ def answer(
         environment=Environment(parts),
         prompts=prompts,
         labels=labels,
+        retrieval=retrieval,
     )
 
 

@@ -85,7 +85,8 @@ def import_llama_cpp() -> ModuleType:
 
 def import_ggml(llama: ModuleType) -> Any:
     """libggml as llama-cpp-python's ``_ggml`` module loads it (the package does not import
-    that module itself), for the few ggml calls classification's eval callback makes.
+    that module itself), for the few ggml calls an eval callback makes
+    (:mod:`app.core.runtime.ggml`).
     ``llama`` is the package :func:`import_llama_cpp` returned."""
     import importlib
 

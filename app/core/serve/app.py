@@ -26,6 +26,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.core.cancel import CancelToken
 from app.core.chat.protocols import ChatEngine
+from app.core.docs.answer import sources_list
+from app.core.docs.answering import Answering, fit_answer
 from app.core.runtime.results import Embeddings, GenerationStats, LoadedModel, TokenLogprob
 from app.core.serve import protocol
 from app.core.serve.classify import (
@@ -33,6 +35,14 @@ from app.core.serve.classify import (
     ClassifyResult,
     classify_answer,
     parse_classify,
+)
+from app.core.serve.docs import (
+    DocsService,
+    Found,
+    collection_json,
+    hit_json,
+    parse_docs_extension,
+    parse_search,
 )
 from app.core.serve.errors import ApiError, bad_request, from_core
 from app.core.serve.guard import Guard, Limits, ServerStats, error_response, too_large
@@ -75,9 +85,11 @@ class ApiApp:
         limits: Limits | None = None,
         stats: ServerStats | None = None,
         classify_pool: ModelPool[ClassifyHolder] | None = None,
+        docs: DocsService | None = None,
     ) -> None:
         self.pool = pool
         self.classify_pool = classify_pool
+        self.docs = docs
         self.limits = limits or Limits()
         self.stats = stats or ServerStats()
         # CORS outermost: preflights are answered before the key is asked for, and the
@@ -116,6 +128,7 @@ class ApiApp:
                 Route("/v1/completions", self.completions, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/v1/classify", self.classify, methods=["POST"]),
+                Route("/v1/docs/search", self.docs_search, methods=["POST"]),
             ],
             middleware=middleware,
             exception_handlers={HTTPException: self._http_error, ApiError: self._api_error},
@@ -128,7 +141,8 @@ class ApiApp:
         error = ApiError(
             exc.status_code,
             f"There is no {request.method} {request.url.path} here. See GET /v1/models, "
-            "POST /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/classify."
+            "POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/classify and "
+            "/v1/docs/search."
             if exc.status_code in (404, 405)
             else str(exc.detail),
             code="not_found" if exc.status_code == 404 else None,
@@ -182,11 +196,35 @@ class ApiApp:
         chat = await self._off_loop(
             functools.partial(protocol.parse_chat, body, max_tokens_limit=self.limits.max_tokens)
         )
+        names = parse_docs_extension(body)
+        found: Found | None = None
+        if names:
+            question = chat.messages[-1]
+            if question.role != "user" or not question.content.strip():
+                raise bad_request(
+                    "To answer from documents the last message must be the user's question.",
+                    "messages",
+                )
+            found = await self._docs_call(
+                lambda docs: docs.candidates(names, question.content), "driftless.docs"
+            )
 
         logprobs: list[TokenLogprob] = []
+        answering: list[Answering] = []
 
         def start(engine: ChatEngine) -> Iterator[str]:
-            pieces = engine.stream_chat(chat.messages, chat.params, cancel)
+            messages = list(chat.messages)
+            if found is not None:  # the passages that fit are chosen where the model is
+                answering.append(
+                    fit_answer(
+                        messages,
+                        found.hits,
+                        found.collections,
+                        lambda m: engine.check_fits(m, chat.params).fits,
+                    )
+                )
+                messages = answering[0].messages
+            pieces = engine.stream_chat(messages, chat.params, cancel)
             if chat.params.logprobs is None:
                 return pieces
 
@@ -202,17 +240,24 @@ class ApiApp:
         loaded = await self._first(events, request, cancel)
         completion_id = "chatcmpl-" + secrets.token_hex(12)
         headers = protocol.provenance_headers(loaded)
+        extension = answering[0].provenance() if answering else None
+        used = answering[0].used if answering else []
+        sources = "\n\n" + sources_list(used) if used else ""
         if chat.stream:
-            chunks = self._chat_stream(completion_id, loaded, events, chat.include_usage)
+            chunks = self._chat_stream(
+                completion_id, loaded, events, chat.include_usage, sources, extension
+            )
             return CancellingStream(chunks, cancel, headers=headers, media_type="text/event-stream")
         text, stats = await self._whole_answer(events, request, cancel)
         answer = protocol.chat_completion(
             completion_id,
             loaded,
-            text,
+            text + sources,
             stats,
             None if chat.params.logprobs is None else logprobs,
         )
+        if extension is not None:
+            answer["driftless"] = extension
         return JSONResponse(answer, headers=headers)
 
     async def _whole_answer(
@@ -236,9 +281,14 @@ class ApiApp:
         loaded: LoadedModel,
         events: asyncio.Queue[Event],
         include_usage: bool,
+        sources: str = "",
+        extension: dict[str, Any] | None = None,
     ) -> AsyncIterator[str]:
         first = {"role": "assistant", "content": ""}
-        yield _sse(protocol.chat_chunk(completion_id, loaded, first, with_provenance=True))
+        opening = protocol.chat_chunk(completion_id, loaded, first, with_provenance=True)
+        if extension is not None:
+            opening["driftless"] = extension
+        yield _sse(opening)
 
         def piece(text: str) -> dict[str, Any]:
             return protocol.chat_chunk(completion_id, loaded, {"content": text})
@@ -246,6 +296,8 @@ class ApiApp:
         def last(stats: GenerationStats | None) -> list[dict[str, Any]]:
             reason = protocol.finish_reason(stats)
             chunks = [protocol.chat_chunk(completion_id, loaded, {}, reason, with_provenance=True)]
+            if sources:  # the Sources list, as `chat --docs` ends its reply
+                chunks.insert(0, piece(sources))
             if include_usage:
                 chunk = protocol.chat_chunk(completion_id, loaded, {}, with_choice=False)
                 chunk["usage"] = protocol.usage(stats)
@@ -389,6 +441,36 @@ class ApiApp:
                 answer["system_fingerprint"] = protocol.fingerprint(loaded)
                 answer["provenance"] = protocol.provenance(loaded)
                 return JSONResponse(answer, headers=protocol.provenance_headers(loaded))
+
+    # -- documents --
+
+    async def docs_search(self, request: Request) -> Response:
+        body = await self._read_json(request)
+        ask = parse_search(body)
+        found = await self._docs_call(
+            lambda docs: docs.search(ask.collections, ask.query, ask.top_k), "collection"
+        )
+        self.stats.count_served()
+        answer: dict[str, Any] = {
+            "object": "docs.search",
+            "query": ask.query,
+            "hits": [hit_json(number, hit) for number, hit in enumerate(found.hits, 1)],
+            "collections": [collection_json(info) for info in found.collections],
+        }
+        if len(found.collections) == 1:
+            answer["embedder"] = found.collections[0].embedder.to_json()
+        return JSONResponse(answer)
+
+    async def _docs_call(self, call: Callable[[DocsService], T], param: str) -> T:
+        """Run ``call`` on the documents' worker thread; its errors as API errors."""
+        docs = self.docs
+        if docs is None:
+            raise ApiError(404, "Document collections are not served here.", code="not_found")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(docs.executor, call, docs)
+        except Exception as exc:
+            raise from_core(exc, param=param) from None
 
     # -- plumbing --
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.docs.records import CollectionNotFound
 from app.core.errors import (
     AmbiguousModelId,
     ChecksumMismatch,
@@ -67,6 +68,8 @@ def from_core(exc: BaseException, *, param: str = "messages") -> ApiError:
         return ApiError(400, str(exc), param=param, code="context_length_exceeded")
     if isinstance(exc, ModelNotFound | AmbiguousModelId):
         return ApiError(404, str(exc), param="model", code="model_not_found")
+    if isinstance(exc, CollectionNotFound):
+        return ApiError(404, str(exc), param=param, code="collection_not_found")
     if isinstance(exc, ChecksumMismatch | InvalidModelFile):
         return ApiError(
             409,

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from app.core.chat.protocols import ChatEngine
+from app.core.docs.embedding import ModelEmbedder
+from app.core.docs.library import EmbedderFactory
 from app.core.errors import DriftlessError
 from app.core.models.store import ModelStore
 from app.core.serve.app import ApiApp
 from app.core.serve.classify import ClassifyHolder
+from app.core.serve.docs import DocsService
 from app.core.serve.guard import Limits, ServerStats
 from app.core.serve.pool import ModelPool
 from app.core.serve.text_engine import ApiEngine
@@ -117,6 +120,7 @@ class ApiServer:
         *,
         engine_factory: Callable[[], ChatEngine] | None = None,
         classify_factory: Callable[[], ClassifyHolder] | None = None,
+        docs_embedder: EmbedderFactory | None = None,
     ) -> None:
         config.check()
         self.config = config
@@ -141,6 +145,11 @@ class ApiServer:
         )
         if config.model is not None:
             self.pool.resolve(config.model)  # an unknown --model fails now, not per request
+        # Document collections: searched on a thread of their own, embedders kept open.
+        self.docs = DocsService(
+            store.paths.documents_db,
+            docs_embedder or (lambda ref: ModelEmbedder(store, ref)),
+        )
         self.api = ApiApp(
             self.pool,
             api_key=config.api_key,
@@ -149,6 +158,7 @@ class ApiServer:
             limits=config.limits,
             stats=self.stats,
             classify_pool=self.classify_pool,
+            docs=self.docs,
         )
         self._socket = _bind(config.host, config.port)
         self.port: int = self._socket.getsockname()[1]
@@ -178,6 +188,7 @@ class ApiServer:
         finally:
             self.pool.close()
             self.classify_pool.close()
+            self.docs.close()
 
     def start(self) -> None:
         """Serve in a background thread; returns once the server accepts connections."""
@@ -199,6 +210,7 @@ class ApiServer:
         self._server.should_exit = True
         self.pool.close()
         self.classify_pool.close()
+        self.docs.close()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

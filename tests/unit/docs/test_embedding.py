@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.docs.embedding import ModelEmbedder
+from app.core.docs.embedding import EmbedSettings, ModelEmbedder
 from app.core.docs.library import DocsLibrary
 from app.core.models.store import ModelStore
 from app.core.runtime.results import EMBEDDING_POOLING
@@ -21,11 +21,18 @@ def test_starter_embeds_passages_and_is_recorded(module_store: ModelStore, tmp_p
         info = embedder.info
         assert (info.model_id, info.lock_id, info.sha256) == (model.id, model.lock_id, model.sha256)
         assert info.pooling == EMBEDDING_POOLING and info.dims == 576 and info.n_ctx == 512
+        # A chat model pools an early layer of its 16-bit copy, standardised at search.
+        assert (info.layer, info.weights, info.scaling) == (6, "f16", "standardized")
         vectors = embedder.embed(["Refunds are paid within 14 days.", "x " * 2000])
         assert vectors.shape == (2, 576) and vectors.dtype == np.float32
-        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        assert np.all(np.isfinite(vectors)) and not np.array_equal(vectors[0], vectors[1])
         again = embedder.embed(["Refunds are paid within 14 days."])
         assert np.array_equal(again[0], vectors[0])  # the same text, the same vector
+        two = ModelEmbedder(module_store, None, n_threads=2)
+        try:  # the thread count is not part of the pinned settings: it changes no bit
+            assert np.array_equal(two.embed(["Refunds are paid within 14 days."]), again)
+        finally:
+            two.close()
 
         folder = tmp_path / "docs"
         folder.mkdir()
@@ -40,3 +47,27 @@ def test_starter_embeds_passages_and_is_recorded(module_store: ModelStore, tmp_p
         library.close()
     finally:
         embedder.close()
+
+
+@pytest.mark.slow
+def test_the_last_layer_pooled_as_before_is_unit_length_and_adopted(
+    module_store: ModelStore,
+) -> None:
+    """Part 1's way (the Q4_1 file, llama.cpp's mean of the last layer) still embeds,
+    and an embedder opened with the defaults adopts it for a collection that records it."""
+    old = ModelEmbedder(
+        module_store, None, settings=EmbedSettings(layer=None, weights="file", scaling="unit")
+    )
+    fresh = ModelEmbedder(module_store, None)
+    try:
+        text = ["Refunds are paid within 14 days."]
+        vector = old.embed(text)
+        assert (old.info.layer, old.info.weights, old.info.scaling) == (None, "file", "unit")
+        assert np.allclose(np.linalg.norm(vector, axis=1), 1.0, atol=1e-4)
+        assert not fresh.info.same_vectors(old.info)
+        fresh.adopt(old.info)
+        assert fresh.info.same_vectors(old.info)
+        assert np.array_equal(fresh.embed(text), vector)
+    finally:
+        old.close()
+        fresh.close()

@@ -11,7 +11,8 @@ import pytest
 
 from app.core.docs.library import DocsLibrary
 from app.core.docs.records import EmbedderMismatch
-from app.core.docs.search import fuse, match_expression, nearest
+from app.core.docs.search import VECTOR_WEIGHT, fuse, match_expression
+from app.core.docs.vectors import SearchVectors, nearest
 from tests.unit.docs.fakes import HashEmbedder
 
 
@@ -131,7 +132,8 @@ def test_hybrid_finds_what_either_list_finds(library: DocsLibrary, tmp_path: Pat
     assert names[0] == "b.txt" and names[1] == "a.txt"  # in both lists beats in one
     assert hybrid[0].fts_rank == 1 and hybrid[1].fts_rank is None
     assert hybrid[0].vector_rank in (1, 2)
-    assert hybrid[0].score == pytest.approx(1 / 61 + 1 / (60 + hybrid[0].vector_rank))
+    weight = VECTOR_WEIGHT  # the vectors' share against the keywords' 1
+    assert hybrid[0].score == pytest.approx(1 / 61 + weight / (60 + hybrid[0].vector_rank))
     assert hybrid[0].to_json()["source"].endswith("b.txt")
 
 
@@ -149,8 +151,9 @@ def test_fusion_and_exact_search_and_match_expressions() -> None:
     matrix = rng.standard_normal((500, 16)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     ids = np.arange(1000, 1500, dtype=np.int64)
-    assert nearest(ids, matrix, matrix[42], 5)[0] == 1042
-    assert nearest(ids, matrix, matrix[42], 5) == [
+    vectors = SearchVectors(ids, matrix)
+    assert nearest(vectors, matrix[42], 5)[0] == 1042
+    assert nearest(vectors, matrix[42], 5) == [
         int(i) for i in ids[np.argsort(-(matrix @ matrix[42]))[:5]]
     ]
     assert match_expression('How do I "drop" a NEAR table?') == '"drop" OR "near" OR "table"'

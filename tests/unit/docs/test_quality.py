@@ -1,11 +1,11 @@
 """Retrieval quality on a set the test builds itself (pydoc pages, paraphrased questions),
 with the starter as embedder. Slow: the starter embeds every passage.
 
-The starter is a chat model, not an embedding model: on these questions its vectors find
-the right file far less often than keywords, and the equal-weight fusion loses to keywords
-alone (bench/bench_docs.py has the figures). So this test holds each list to what it does
-today, and the fusion to beating the vectors alone: a change that makes any of them worse
-fails here."""
+The starter is a chat model, not an embedding model: its vectors (the mean of layer 6,
+standardised over the collection) find the right file less often than keywords on most
+questions, and the fusion gives them a small share (bench/bench_docs.py and the README
+have the figures). So this test holds each list to what it does today: a change that
+makes any of them worse fails here."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def test_keywords_vectors_and_hybrid_find_the_right_file(
     keyword, vector, hybrid = (
         top_k_hits(found[mode], ASKED, 3) for mode in ("keyword", "vector", "hybrid")
     )
-    # Measured: keyword 9, vector 7, hybrid 8 of 12; chance is 1.5 (3 of 24 files).
+    # Measured: keyword 9, vector 9, hybrid 9 of 12 (part 1's last-layer vectors: 7);
+    # chance is 1.5 (3 of 24 files).
     assert keyword >= 9, (keyword, vector, hybrid)
-    assert vector >= 5, (keyword, vector, hybrid)
-    assert hybrid >= vector, (keyword, vector, hybrid)
+    assert vector >= 8, (keyword, vector, hybrid)
+    assert hybrid >= 8, (keyword, vector, hybrid)
