@@ -18,17 +18,23 @@
 #                                              libraries: about 10 more) into the root;
 #                                              "none" starts cold, as a new machine does
 #   REHEARSE_MIRROR=http://deb.debian.org/debian
+#   REHEARSE_TARGETS="setup test"              the make targets run inside, in order ("setup"
+#                                              alone times a cold set-up)
+#
+# One rehearsal at a time per REHEARSE_DIR (a lock beside it): a second one would remove
+# the root under the first; it says so and stops instead.
 #
 # Behind a proxy that re-signs TLS, the host's certificate bundle (PIP_CERT, else
 # SSL_CERT_FILE) is copied in and named to pip: a fresh machine's pip trusts only its own.
 set -eu
 if [ "$(id -u)" != 0 ]; then
-    exec sudo --preserve-env=REHEARSE_DIR,REHEARSE_CACHES,REHEARSE_MIRROR,HOME,PIP_CERT,SSL_CERT_FILE sh "$0" "$@"
+    exec sudo --preserve-env=REHEARSE_DIR,REHEARSE_CACHES,REHEARSE_MIRROR,REHEARSE_TARGETS,HOME,PIP_CERT,SSL_CERT_FILE sh "$0" "$@"
 fi
 CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${REHEARSE_DIR:-/var/tmp/driftless-rehearse}
 CACHES=${REHEARSE_CACHES:-host}
 MIRROR=${REHEARSE_MIRROR:-http://deb.debian.org/debian}
+TARGETS=${REHEARSE_TARGETS:-setup test}
 ROOT=$DIR/root
 LOG=$DIR/rehearse.log
 START=$(date +%s)
@@ -41,6 +47,12 @@ if ! command -v mmdebstrap >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
 fi
 
+mkdir -p "$(dirname "$DIR")"
+exec 9>"$DIR.lock"
+if ! flock -n 9; then
+    echo "rehearse: another make rehearse is using $DIR; wait for it to end, or rehearse beside it with REHEARSE_DIR=$DIR-2" >&2
+    exit 1
+fi
 rm -rf "$DIR"
 mkdir -p "$DIR"
 commit=$(git -C "$CHECKOUT" rev-parse HEAD)
@@ -97,11 +109,11 @@ inside() {
         umount -l /.rehearse-host && rmdir /.rehearse-host &&
         exec env -i --default-signal=INT HOME=/root LANG=C.UTF-8 TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-            $2 sh -c "cd /root/driftless && $1"' "$ROOT" "$1" "$trust"
+            $2 sh -c "cd /root/driftless && $1"' "$ROOT" "$1" "$trust" 9>&-  # the lock stays with this script
 }
 
 status=passed
-for target in setup test; do
+for target in $TARGETS; do
     step=$(date +%s)
     if inside "make $target" >>"$LOG" 2>&1; then
         say "make $target passed in $(elapsed "$step")"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import sys
@@ -129,7 +130,9 @@ def test_the_venv_module_is_checked_after_system_deps_installs_it(tmp_path: Path
 # which order, with which environment, and what it reports.
 
 
-def rehearsal(tmp_path: Path, fail: str = "", caches: str = "host") -> tuple[Path, Path]:
+def rehearsal(
+    tmp_path: Path, fail: str = "", caches: str = "host", targets: str | None = None
+) -> tuple[Path, Path]:
     """A checkout (one commit, rehearse.sh inside) with ../shared/data beside it, a home with
     caches, and stand-ins on PATH. Returns the checkout and the file the unshare stand-in
     writes each command it was given to (it fails the command named ``fail``)."""
@@ -168,6 +171,8 @@ def rehearsal(tmp_path: Path, fail: str = "", caches: str = "host") -> tuple[Pat
         "REHEARSE_DIR": str(tmp_path / "dir"),
         "REHEARSE_CACHES": caches,
     }
+    if targets is not None:
+        env["REHEARSE_TARGETS"] = targets
     done = run(["sh", str(checkout / "packaging" / "rehearse.sh")], env=env)
     (tmp_path / "stderr").write_text(done.stderr + f"\nexit {done.returncode}\n")
     return checkout, commands
@@ -237,3 +242,28 @@ def test_rehearse_asks_sudo_when_not_root_and_keeps_its_settings(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     asked = (tmp_path / "sudo-args").read_text()
     assert "--preserve-env=REHEARSE_DIR,REHEARSE_CACHES" in asked and "rehearse.sh" in asked
+
+
+def test_rehearse_runs_only_the_targets_it_is_given(tmp_path: Path) -> None:
+    _, commands = rehearsal(tmp_path, caches="none", targets="setup")
+    said = (tmp_path / "stderr").read_text()
+    assert said.endswith("exit 0\n"), said
+    assert commands.read_text().splitlines() == ["make setup"]
+    assert "rehearse: make setup passed in " in said and "rehearse: passed in " in said
+
+
+def test_a_second_rehearsal_in_the_same_folder_stops_and_leaves_the_first_alone(
+    tmp_path: Path,
+) -> None:
+    """Two at once in one REHEARSE_DIR: the second removed the root under the first, whose
+    set-up then failed (found running two)."""
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "first").write_text("the first rehearsal's root\n")
+    with open(tmp_path / "dir.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _, commands = rehearsal(tmp_path)
+    said = (tmp_path / "stderr").read_text()
+    assert said.endswith("exit 1\n"), said
+    assert "another make rehearse is using" in said and f"REHEARSE_DIR={folder}-2" in said
+    assert (folder / "first").is_file() and not commands.exists()
