@@ -118,7 +118,12 @@ for target in $TARGETS; do
     if inside "make $target" >>"$LOG" 2>&1; then
         say "make $target passed in $(elapsed "$step")"
     else
-        say "make $target FAILED after $(elapsed "$step") (the end of $LOG says why)"
+        code=$?
+        why="the end of $LOG says why"
+        if [ "$code" -gt 128 ]; then
+            why="killed by signal $((code - 128)) from outside it; dmesg says whether the OOM killer did it"
+        fi
+        say "make $target FAILED after $(elapsed "$step"): $why"
         status=failed
         break
     fi

@@ -131,7 +131,11 @@ def test_the_venv_module_is_checked_after_system_deps_installs_it(tmp_path: Path
 
 
 def rehearsal(
-    tmp_path: Path, fail: str = "", caches: str = "host", targets: str | None = None
+    tmp_path: Path,
+    fail: str = "",
+    caches: str = "host",
+    targets: str | None = None,
+    killed: bool = False,
 ) -> tuple[Path, Path]:
     """A checkout (one commit, rehearse.sh inside) with ../shared/data beside it, a home with
     caches, and stand-ins on PATH. Returns the checkout and the file the unshare stand-in
@@ -157,7 +161,7 @@ def rehearsal(
         "unshare": (
             'for a; do case "$a" in "make "*) target=$a;; esac; done; '
             f'echo "$target" >> "{commands}"; echo "$*" > "{tmp_path}/unshare-args"; '
-            f'[ "$target" != "{fail}" ]'
+            f'[ "$target" != "{fail}" ]' + (" || kill -9 $$" if killed else "")
         ),
     }
     stubs = tmp_path / "stubs"
@@ -267,3 +271,13 @@ def test_a_second_rehearsal_in_the_same_folder_stops_and_leaves_the_first_alone(
     assert said.endswith("exit 1\n"), said
     assert "another make rehearse is using" in said and f"REHEARSE_DIR={folder}-2" in said
     assert (folder / "first").is_file() and not commands.exists()
+
+
+def test_a_step_killed_from_outside_is_said_as_such(tmp_path: Path) -> None:
+    """Nothing in the log explains a SIGKILL (the OOM killer, or another session's kill):
+    the rehearsal says which signal it was (found when one was killed mid-test)."""
+    rehearsal(tmp_path, fail="make test", killed=True)
+    said = (tmp_path / "stderr").read_text()
+    assert said.endswith("exit 1\n"), said
+    assert "rehearse: make test FAILED after " in said
+    assert "killed by signal 9 from outside it" in said and "rehearse: failed in " in said
