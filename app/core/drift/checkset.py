@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from app.core.classify.labels import LabelSet
 from app.core.classify.table import read_all
 from app.core.drift.environment import Environment
+from app.core.drift.jsonl import json_lines
 from app.core.drift.retrieval import RetrievalAnswer, RetrievalItem, item_from_json
 from app.core.errors import DriftlessError
 
@@ -248,21 +249,9 @@ def item_id(kind: str, *parts: str | None) -> str:
 
 def read_prompts(path: Path) -> tuple[PromptItem, ...]:
     """``{"prompt": ..., "system": ...}`` one JSON object a line; blank lines are skipped."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckSetError(f"The prompts file {path} cannot be read: {exc}.") from exc
     items: list[PromptItem] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CheckSetError(
-                f"Line {number} of {Path(path).name} is not JSON ({exc.msg}): write one object "
-                'a line, like {"prompt": "Name three colours.", "system": "Be brief."}.'
-            ) from exc
+    example = '{"prompt": "Name three colours.", "system": "Be brief."}'
+    for number, data in json_lines(path, "prompts", example, CheckSetError):
         prompt = data.get("prompt") if isinstance(data, dict) else None
         system = data.get("system") if isinstance(data, dict) else None
         if not isinstance(prompt, str) or not prompt.strip():

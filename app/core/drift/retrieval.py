@@ -13,7 +13,6 @@ collection whose files changed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from app.core.cancel import CancelToken
 from app.core.docs.library import DocsLibrary, EmbedderFactory
 from app.core.drift.environment import DOCS_EMBEDDER, DOCS_VERSION
+from app.core.drift.jsonl import json_lines
 from app.core.errors import DriftlessError
 
 DEFAULT_TOP = 5
@@ -143,21 +143,9 @@ def item_from_json(data: Any) -> RetrievalItem:
 
 def read_retrieval(path: Path, make_id: Callable[..., str]) -> tuple[RetrievalItem, ...]:
     """``{"collection": NAME, "query": TEXT, "top": K}`` one JSON object a line."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RetrievalError(f"The retrieval file {path} cannot be read: {exc}.") from exc
     items: dict[str, RetrievalItem] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RetrievalError(
-                f"Line {number} of {Path(path).name} is not JSON ({exc.msg}): write one object "
-                'a line, like {"collection": "help", "query": "refund policy", "top": 5}.'
-            ) from exc
+    example = '{"collection": "help", "query": "refund policy", "top": 5}'
+    for number, data in json_lines(path, "retrieval", example, RetrievalError):
         if not isinstance(data, dict):
             raise RetrievalError(f"Line {number} of {Path(path).name} is not a JSON object.")
         collection, query, top = data.get("collection"), data.get("query"), data.get("top", 5)
