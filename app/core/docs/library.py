@@ -201,6 +201,28 @@ class DocsLibrary:
         roots = [Path(root) for root in info.roots]
         return self.add(name, roots, open_embedder, on_progress=on_progress, cancel=cancel)
 
+    def reembed(
+        self,
+        name: str,
+        open_embedder: EmbedderFactory,
+        embedder: str,
+        *,
+        on_progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
+        """Embed every passage of ``name`` again with the model ``embedder`` and pin the
+        collection to it; no file is read. Cancelled or failed, the collection keeps its
+        old embedder and vectors, searchable as before."""
+        return self.add(
+            name,
+            [],
+            open_embedder,
+            embedder=embedder,
+            reembed=True,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+
     def search(
         self,
         name: str,
@@ -241,13 +263,23 @@ class DocsLibrary:
         cancel: CancelToken | None,
     ) -> int:
         rows = self.store.passages_to_embed(info.id)
-        for begin in range(0, len(rows), EMBED_BATCH):
-            batch = rows[begin : begin + EMBED_BATCH]
-            vectors = embedder.embed([embedding_text(t, h, x) for _, t, h, x in batch], cancel)
-            self.store.stage_vectors([pid for pid, *_ in batch], vectors)
-            if on_progress:
-                on_progress("re-embedding", begin + len(batch), len(rows))
-        self.store.switch_embedder(info.id, embedder.info)
+        try:
+            for begin in range(0, len(rows), EMBED_BATCH):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                batch = rows[begin : begin + EMBED_BATCH]
+                texts = [embedding_text(t, h, x) for _, t, h, x in batch]
+                vectors = embedder.embed(texts, cancel)
+                self.store.stage_vectors([pid for pid, *_ in batch], vectors)
+                if on_progress:
+                    on_progress("re-embedding", begin + len(batch), len(rows))
+            self.store.switch_embedder(info.id, embedder.info)
+        except BaseException:
+            # Cancelled, failed or killed: the current vectors were never touched; the
+            # half-made new ones are dropped so they take no room (a kill leaves them
+            # staged, and the next re-embed writes over them before switching).
+            self.store.clear_staged(info.id)
+            raise
         return len(rows)
 
     def _index(
