@@ -28,6 +28,7 @@ from app.core.docs.readers import MAX_FILE_BYTES, Unreadable, read_document
 from app.core.docs.records import (
     CollectionInfo,
     DocsError,
+    EmbedderInfo,
     EmbedderMismatch,
     Hit,
     TextEmbedder,
@@ -50,6 +51,25 @@ def embedding_text(title: str, heading: str, text: str) -> str:
     """What is embedded for a passage: its file's title and its heading lead, so a
     paragraph is found by what the document and section are about."""
     return "\n".join(part for part in (title, heading, text) if part)
+
+
+QUERY_ECHO_CHARS = 1000
+"""A query longer than this is embedded once: twice it would not fit the context."""
+
+
+def query_text(embedder: EmbedderInfo, query: str) -> str:
+    """What is embedded for a query. A chat model pooled at an early layer (its
+    ``layer`` recorded) reads left to right, so the first words of a query are pooled
+    before they have seen the rest; said twice, the second copy's words have read the
+    whole question (the idea of "echo embeddings", Springer et al. 2024, here without
+    re-embedding the passages). On the pydoc set (bench/bench_docs.py, whole pages)
+    the starter's vectors alone found the right file among the top 3 for 33 of 40
+    tuning questions instead of 25, 25 of 30 held-out ones instead of 18, and 12 of 30
+    of the second held-out set instead of 10. An embedding model reads both ways and
+    is given the query as it is."""
+    if embedder.layer is None or len(query) > QUERY_ECHO_CHARS:
+        return query
+    return f"{query}\n{query}"
 
 
 @dataclass
@@ -240,7 +260,7 @@ class DocsLibrary:
         vector = None
         if embedder is not None:
             check_embedder(info, embedder)
-            vector = embedder.embed([query])[0]
+            vector = embedder.embed([query_text(info.embedder, query)])[0]
         return search(
             self.store,
             info.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.core.cancel import Cancelled, CancelToken
-from app.core.docs.library import EMBED_BATCH, DocsLibrary
+from app.core.docs.library import EMBED_BATCH, DocsLibrary, query_text
 from app.core.docs.records import EmbedderMismatch
 from app.core.docs.search import VECTOR_WEIGHT, fuse, match_expression
 from app.core.docs.vectors import SearchVectors, nearest
@@ -147,6 +148,27 @@ def test_a_cancelled_reembed_keeps_the_old_vectors_searchable(
     assert library.get("notes").embedder.sha256 == "b" * 64
     assert library.get("notes").version > info.version
     assert library.search("notes", "topic7", HashEmbedder(sha256="b" * 64), top=1)
+
+
+def test_a_chat_models_query_is_embedded_twice_an_embedding_models_once(
+    library: DocsLibrary, tmp_path: Path
+) -> None:
+    folder = make_folder(tmp_path / "docs")
+    encoder = HashEmbedder()  # layer None: an embedding model, or a last-layer mean
+    library.add("enc", [folder], lambda ref: encoder)
+    encoder.texts.clear()
+    library.search("enc", "refund claims", encoder)
+    assert encoder.texts == ["refund claims"]
+
+    chat = HashEmbedder(sha256="c" * 64)
+    chat.info = dataclasses.replace(chat.info, layer=6, scaling="standardized")
+    library.add("chat", [folder], lambda ref: chat)
+    chat.texts.clear()
+    hits = library.search("chat", "refund claims", chat, top=1)
+    assert chat.texts == ["refund claims\nrefund claims"]
+    assert Path(hits[0].source).name == "refunds.md"
+    long = "word " * 300  # twice would not fit the context: once
+    assert query_text(chat.info, long) == long
 
 
 def test_a_failure_mid_add_leaves_no_half_indexed_file(
