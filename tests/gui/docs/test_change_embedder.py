@@ -229,6 +229,13 @@ def test_the_dialog_lists_embedding_models_first_and_says_what_will_happen(
     dialog.models.setCurrentRow(starter_row)
     assert dialog.chosen() is None and not ok.isEnabled(), "the current one is no change"
 
+    alone = ChangeEmbedderDialog(info, [c for c in choices if c.current])
+    qtbot.addWidget(alone)
+    alone.show()
+    assert alone.chosen() is None
+    assert not alone.buttons.button(alone.buttons.StandardButton.Ok).isEnabled()
+    assert alone.problem.isVisible() and "No other model is installed" in alone.problem.text()
+
 
 def test_lock_ids_are_shortened_and_the_time_left_comes_from_the_rate_seen() -> None:
     assert short_lock("sha256:" + "c" * 64 + "/m.gguf") == "sha256:cccccccccccc…/m.gguf"
