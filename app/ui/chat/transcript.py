@@ -52,6 +52,7 @@ from app.core.chat.export import finish_of
 from app.core.chat.records import Message
 from app.core.docs.answering import PROVENANCE_KEY
 from app.ui import theme
+from app.ui.copy_button import flash_copied
 from app.ui.icons import icon
 from app.ui.passage_view import PassageRef, mark_colors
 
@@ -203,10 +204,6 @@ def mentions(text: str, words: Sequence[str]) -> bool:
     return any(word.casefold() in folded for word in words)
 
 
-COPIED_MS = 1500
-"""How long a Copy button says "Copied" after a click."""
-
-
 class MutedLabel(QLabel):
     """Secondary text (which model, a status note), in the theme's secondary style: it
     follows a switch between light and dark (:class:`app.ui.theme.SecondaryColor`)."""
@@ -297,13 +294,7 @@ class CodeBlock(QFrame):
 
     def _on_copy_clicked(self) -> None:
         self.copy_requested.emit(self.code)
-        self.copy_button.setText("Copied")
-        self.copy_button.setIcon(icon("check"))
-        QTimer.singleShot(COPIED_MS, self._on_copied_shown)
-
-    def _on_copied_shown(self) -> None:
-        self.copy_button.setText("Copy")
-        self.copy_button.setIcon(icon("copy"))
+        flash_copied(self.copy_button)
 
 
 class _Reveal(QObject):
@@ -585,14 +576,7 @@ class MessageBubble(QFrame):
 
     def _on_copy_clicked(self) -> None:
         self.copy_requested.emit(self._markdown)
-        # Say it worked where the person is looking; the label comes back after a moment.
-        self.copy_button.setText("Copied")
-        self.copy_button.setIcon(icon("check"))
-        QTimer.singleShot(COPIED_MS, self._on_copied_shown)
-
-    def _on_copied_shown(self) -> None:
-        self.copy_button.setText("Copy")
-        self.copy_button.setIcon(icon("copy"))
+        flash_copied(self.copy_button)
 
     def _on_edit_clicked(self) -> None:
         if self.message_id is not None:
