@@ -33,6 +33,7 @@ from app.core.docs.records import CollectionInfo, DocsError, Hit
 from app.core.docs.walk import Skip
 from app.core.models.store import ModelStore
 from app.core.units import human_size
+from app.ui import theme
 from app.ui.active_model import ActiveModel
 from app.ui.doc_access import DocsAccess
 from app.ui.docs.controller import DocsController
@@ -40,6 +41,7 @@ from app.ui.docs.dialogs import NewCollectionDialog, RemoveConfirm
 from app.ui.docs.results import HitsView
 from app.ui.docs.worker import IndexOutcome, IndexProgress, SearchResult
 from app.ui.passage_view import PassageDialog, PassageRef
+from app.ui.states import EmptyState, PageHeader
 
 EMPTY_TEXT = (
     "No collections yet. Make one from a folder of your documents (.txt, .md, .html, "
@@ -95,24 +97,15 @@ class DocsPage(QWidget):
 
     def _build(self) -> None:
         # The empty state: one sentence and the main action.
-        self.empty = QWidget()
-        self.empty_label = QLabel(EMPTY_TEXT)
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_new_button = QPushButton("&New collection…")
-        self.empty_new_button.setDefault(True)
-        empty_hint = QLabel("You can also drop a folder here.")
-        empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty_layout = QVBoxLayout(self.empty)
-        empty_layout.addStretch(1)
-        empty_layout.addWidget(self.empty_label)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.empty_new_button)
-        row.addStretch(1)
-        empty_layout.addLayout(row)
-        empty_layout.addWidget(empty_hint)
-        empty_layout.addStretch(2)
+        self.empty = EmptyState(
+            "folder-plus",
+            EMPTY_TEXT,
+            "&New collection…",
+            hint="You can also drop a folder here.",
+        )
+        self.empty_label = self.empty.label
+        assert self.empty.action_button is not None
+        self.empty_new_button = self.empty.action_button
 
         # The collections.
         self.collection_combo = QComboBox()
@@ -122,18 +115,24 @@ class DocsPage(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.new_button = QPushButton("&New collection…")
+        self.new_button.setToolTip("Make another collection from folders and files")
+        self.header = PageHeader(
+            "Documents", "Search your own files, and answer from them in Chat."
+        )
+        self.header.add_action(self.new_button, primary=True)
         collection_label = QLabel("&Collection:")
         collection_label.setBuddy(self.collection_combo)
         top = QHBoxLayout()
         top.addWidget(collection_label)
         top.addWidget(self.collection_combo, 1)
-        top.addWidget(self.new_button)
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         self.info_label.setAccessibleName("About the collection")
+        theme.set_type(self.info_label, theme.Type.SECONDARY)
         self.roots_label = QLabel()
         self.roots_label.setWordWrap(True)
         self.roots_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        theme.set_type(self.roots_label, theme.Type.SECONDARY)
         self.add_folder_button = QPushButton("Add &folder…")
         self.add_files_button = QPushButton("Add f&iles…")
         self.refresh_button = QPushButton("&Refresh")
@@ -206,7 +205,9 @@ class DocsPage(QWidget):
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.main)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.stack)
+        layout.setSpacing(theme.M)
+        layout.addWidget(self.header)
+        layout.addWidget(self.stack, 1)
 
     def _connect(self) -> None:
         self.empty_new_button.clicked.connect(self._on_new_clicked)
@@ -254,7 +255,7 @@ class DocsPage(QWidget):
         self.collection_combo.setCurrentIndex(max(index, 0) if self.collections else -1)
         self.collection_combo.blockSignals(False)
         indexing = self.controller.indexing
-        self.stack.setCurrentWidget(self.main if self.collections or indexing else self.empty)
+        self._show_stack(self.main if self.collections or indexing else self.empty)
         self._show_current()
         self.collections_changed.emit()
 
@@ -294,6 +295,11 @@ class DocsPage(QWidget):
         if not skipped:
             self.skipped_list.addItem("Nothing was skipped.")
         self.tabs.setTabText(1, f"Skipped ({len(skipped):,})" if skipped else "Skipped")
+
+    def _show_stack(self, widget: QWidget) -> None:
+        self.stack.setCurrentWidget(widget)
+        # The empty state has its own New collection; one on the page is enough.
+        self.new_button.setVisible(widget is self.main)
 
     def _update_buttons(self) -> None:
         indexing = self.controller.indexing
@@ -339,7 +345,7 @@ class DocsPage(QWidget):
         self.progress_label.setText("Finding files…")
         self.progress_bar.setRange(0, 0)
         self._say(f"{what}; you can search and chat meanwhile.")
-        self.stack.setCurrentWidget(self.main)
+        self._show_stack(self.main)
         self._update_buttons()
 
     def add_paths(self, paths: list[Path]) -> None:

@@ -113,6 +113,7 @@ class InstalledTab(QWidget):
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.sha256_label.setAccessibleName("sha256 of the selected model")
+        theme.set_type(self.sha256_label, theme.Type.MONO)
         self.sha256_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.copy_sha256_button = CopyButton("Copy sha256", self._selected_sha256)
         self.copy_sha256_button.setToolTip("Copy the selected model's whole sha256")
