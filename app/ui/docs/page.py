@@ -41,7 +41,7 @@ from app.ui.docs.dialogs import NewCollectionDialog, RemoveConfirm
 from app.ui.docs.results import HitsView
 from app.ui.docs.worker import IndexOutcome, IndexProgress, SearchResult
 from app.ui.passage_view import PassageDialog, PassageRef
-from app.ui.states import EmptyState, PageHeader
+from app.ui.states import EmptyState, ErrorState, LoadingState, PageHeader
 
 EMPTY_TEXT = (
     "No collections yet. Make one from a folder of your documents (.txt, .md, .html, "
@@ -178,11 +178,16 @@ class DocsPage(QWidget):
         search_row.addWidget(self.search_box, 1)
         search_row.addWidget(self.search_button)
         self.hits_view = HitsView()
-        self.hits_view.show_text("Type a question or some words, then press Enter.")
         search_tab = QWidget()
         search_layout = QVBoxLayout(search_tab)
         search_layout.addLayout(search_row)
-        search_layout.addWidget(self.hits_view, 1)
+        # While a search runs, and when it fails: the states every page draws.
+        self.search_loading = LoadingState("Searching…")
+        self.search_error = ErrorState(retry="Search &again")
+        self.hits_stack = QStackedWidget()
+        for widget in (self.hits_view, self.search_loading, self.search_error):
+            self.hits_stack.addWidget(widget)
+        search_layout.addWidget(self.hits_stack, 1)
         self.skipped_list = QListWidget()
         self.skipped_list.setAccessibleName("Skipped files")
         self.skipped_list.setWordWrap(True)
@@ -201,6 +206,7 @@ class DocsPage(QWidget):
         main_layout.addWidget(self.status_label)
         main_layout.addWidget(self.tabs, 1)
 
+        self._show_hint()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.main)
@@ -221,6 +227,7 @@ class DocsPage(QWidget):
         self.search_box.returnPressed.connect(self.search)
         self.search_button.clicked.connect(self.search)
         self.hits_view.hit_opened.connect(self.open_hit)
+        self.search_error.retry_requested.connect(self.search)
         c = self.controller
         c.index_progressed.connect(self._on_index_progressed)
         c.index_finished.connect(self._on_index_finished)
@@ -262,7 +269,7 @@ class DocsPage(QWidget):
     @Slot(int)
     def _on_collection_changed(self, _index: int) -> None:
         self._show_current()
-        self.hits_view.show_text("Type a question or some words, then press Enter.")
+        self._show_hint()
 
     def _show_current(self, skipped: list[Skip] | None = None) -> None:
         info = self.current
@@ -453,7 +460,7 @@ class DocsPage(QWidget):
     @Slot(str)
     def _on_removed(self, name: str) -> None:
         self.refresh()
-        self.hits_view.show_text("Type a question or some words, then press Enter.")
+        self._show_hint()
         self._say(f"Removed the collection {name}; its files were not touched.")
 
     @Slot(str)
@@ -469,7 +476,8 @@ class DocsPage(QWidget):
         query = self.search_box.text().strip()
         if info is None or not query:
             return
-        self.hits_view.show_text(f"Searching {info.name}…")
+        self.search_loading.set_text(f"Searching {info.name}…")
+        self.hits_stack.setCurrentWidget(self.search_loading)
         self.controller.search(info.name, query)
 
     @Slot(object)
@@ -477,11 +485,17 @@ class DocsPage(QWidget):
         if result.collection != self.collection_combo.currentData():
             return
         self.hits_view.show_hits(result.hits, result.query)
+        self.hits_stack.setCurrentWidget(self.hits_view)
         self._say(result.note + "." if result.note else "")
 
     @Slot(str)
     def _on_search_failed(self, message: str) -> None:
-        self.hits_view.show_text(f"The search failed: {message}")
+        self.search_error.show_error(f"The search failed: {message}")
+        self.hits_stack.setCurrentWidget(self.search_error)
+
+    def _show_hint(self) -> None:
+        self.hits_view.show_text("Type a question or some words, then press Enter.")
+        self.hits_stack.setCurrentWidget(self.hits_view)
 
     @Slot(object)
     def open_hit(self, hit: Hit) -> PassageDialog:

@@ -252,3 +252,26 @@ def test_closing_while_indexing_stops_the_indexing_before_the_index_closes(
         assert reopened.library.get("help").files == 1, "the file read whole is kept"
     finally:
         reopened.close()
+
+
+def test_a_search_shows_the_loading_state_then_hits_and_a_failure_offers_retry(
+    qtbot: QtBot, make_page: MakePage, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = make_page()
+    make_collection(qtbot, page, monkeypatch, folder)
+    page.search_box.setText("refund")
+    with qtbot.waitSignal(page.controller.searched, timeout=10_000):
+        page.search()
+        assert page.hits_stack.currentWidget() is page.search_loading
+        assert page.search_loading.text() == "Searching help…"
+    assert page.hits_stack.currentWidget() is page.hits_view and page.hits_view.hits
+    # A failure is said in the error state, whose Retry searches again.
+    page.controller.search_failed.emit("the index is busy; try again in a moment.")
+    assert page.hits_stack.currentWidget() is page.search_error
+    assert (
+        page.search_error.text() == "The search failed: the index is busy; try again in a moment."
+    )
+    assert page.search_error.retry_button is not None
+    with qtbot.waitSignal(page.controller.searched, timeout=10_000):
+        qtbot.mouseClick(page.search_error.retry_button, Qt.MouseButton.LeftButton)
+    assert page.hits_stack.currentWidget() is page.hits_view and page.hits_view.hits
