@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from app.core.classify import ClassifyError, EvalReport, GoldMap, RunStore, gold_survey_of_run
@@ -78,12 +79,23 @@ class EvaluateTab(LabelledFileTab):
         self.splitter.addWidget(self.matrix)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([5, 6])  # shares: the table and details need the room
+        self._split = False
         layout = QVBoxLayout(self)
         layout.addLayout(self.buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.headline)
         layout.addWidget(self.splitter, 1)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._split and self.splitter.width() > 0:
+            # Once, when first shown: the scores and details take two fifths, the matrix
+            # the rest (left alone, the splitter squeezed the details to a sliver); half
+            # on a narrow window, where two fifths would not hold the table.
+            self._split = True
+            width = self.splitter.width()
+            left = width // 2 if width < 700 else width * 2 // 5
+            self.splitter.setSizes([left, width - left])
 
     # --- requests ---------------------------------------------------------------------
 
