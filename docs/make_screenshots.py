@@ -1,8 +1,9 @@
 """Render every page and main dialog into PNGs: ``make screenshots OUT=DIR``.
 
 A fresh data folder is seeded (the starter installed, a few conversations, a classified
-file and its evaluation), then the window is drawn offscreen, in the light and the dark
-scheme, at 1280x800 and 800x600, page by page and dialog by dialog:
+file and its evaluation, four documents indexed by the starter and a search in them),
+then the window is drawn offscreen, in the light and the dark scheme, at 1280x800 and
+800x600, page by page and dialog by dialog:
 
     DIR/light-1280x800-chat.png, DIR/dark-800x600-models-catalog.png, ...
 
@@ -77,8 +78,37 @@ REVIEWS = [
 ]
 
 
+HANDBOOK = {
+    "refunds.md": (
+        "# Refunds\n\nA refund is paid within 14 days of the return reaching the warehouse, "
+        "to the card used for the order. Gift cards are refunded as store credit.\n\n"
+        "## Damaged items\n\nA damaged item is refunded in full, shipping included, when a "
+        "photo of the damage is sent within 7 days of delivery.\n"
+    ),
+    "shipping.md": (
+        "# Shipping\n\nOrders placed before 2 pm leave the warehouse the same day. Standard "
+        "delivery takes 3 to 5 working days; express delivery takes one.\n\n"
+        "Shipping is free on orders over 50 euros.\n"
+    ),
+    "returns.txt": (
+        "Returns\n\nAny item can be returned within 30 days, unused and in its box. Print "
+        "the return label from your account and drop the parcel at any post office.\n"
+    ),
+    "warranty.md": (
+        "# Warranty\n\nEvery appliance has a two-year warranty. A fault covered by it is "
+        "repaired or the appliance replaced, at no cost.\n"
+    ),
+}
+"""A small handbook for the Documents page: four files (and an empty one, skipped), indexed
+by the starter in about a second."""
+
+DOCS_QUERY = "how long does a refund take"
+"""The search shown on the Documents page."""
+
+
 def seed(home: Path) -> None:
-    """The starter, three conversations (one reply cut at its token limit), a run."""
+    """The starter, three conversations (one reply cut at its token limit), a run, a
+    collection of documents."""
     from app.core.chat.conversations import ConversationStore
     from app.core.chat.records import ModelProvenance, ReplyStats
     from app.core.models.starter import ensure_starter
@@ -117,14 +147,14 @@ def seed(home: Path) -> None:
     finally:
         conversations.close()
     seed_run(paths)
+    seed_docs(paths)
 
 
 def seed_run(paths: object) -> None:
     """A small file classified by the starter (the command line, as a person would)."""
     import csv
-    import subprocess
 
-    from app.core.paths import HOME_ENV, Paths
+    from app.core.paths import Paths
 
     assert isinstance(paths, Paths)
     source = paths.home / "reviews.csv"
@@ -132,16 +162,41 @@ def seed_run(paths: object) -> None:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
         writer.writerows(REVIEWS)
+    arguments = ["--input", str(source), "--text-column", "text", "--label-set", "sentiment"]
+    cli(paths, "classify", *arguments)
+
+
+def cli(paths: object, *arguments: str) -> None:
+    """Run the command line as a person would, on the seeded data folder."""
+    import subprocess
+
+    from app.core.paths import HOME_ENV, Paths
+
+    assert isinstance(paths, Paths)
     env = {**os.environ, HOME_ENV: str(paths.home), "HF_ENDPOINT": "http://127.0.0.1:9"}
     command = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
-    arguments = ["--input", str(source), "--text-column", "text", "--label-set", "sentiment"]
     subprocess.run(
-        [sys.executable, "-c", command, "classify", *arguments],
+        [sys.executable, "-c", command, *arguments],
         cwd=ROOT,
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+
+
+def seed_docs(paths: object) -> None:
+    """The handbook, indexed by the starter (the only model here: the embedder a person
+    without a sentence encoder would get)."""
+    from app.core.paths import Paths
+
+    assert isinstance(paths, Paths)
+    folder = paths.home / "Handbook"
+    folder.mkdir(exist_ok=True)
+    for name, text in HANDBOOK.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "draft.md").write_text("", encoding="utf-8")  # skipped, and the tab says why
+    cli(paths, "docs", "add", "Handbook", str(folder))
 
 
 def grab(widget: object, path: Path) -> None:
@@ -181,11 +236,13 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
     def page(name: str, tab: str | None = None) -> Callable[[], object]:
         def show() -> object:
             window.show_page(name)
+            if name == "Documents":
+                window.docs_page.refresh()  # back from the empty state's picture
             widget = window.pages.currentWidget()
             tabs = getattr(widget, "tabs", None)
             if tab is not None and tabs is not None:
                 for index in range(tabs.count()):
-                    if tabs.tabText(index).replace("&", "") == tab:
+                    if tabs.tabText(index).replace("&", "").startswith(tab):
                         tabs.setCurrentIndex(index)
             return window
 
@@ -211,6 +268,14 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
             chat.new_conversation()
         return window
 
+    def documents_empty() -> object:
+        """The page as it is before the first collection (the seeded one set aside)."""
+        window.show_page("Documents")
+        docs = window.docs_page
+        docs.stack.setCurrentWidget(docs.empty)
+        docs.new_button.hide()
+        return window
+
     for name in window.PAGES:
         if name == "Chat":
             yield "chat", conversation(CONVERSATIONS[0][0])
@@ -218,13 +283,15 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
             yield "chat-new", new_conversation
             continue
         widget = window.pages.widget(window.PAGES.index(name))
+        if name == "Documents":
+            yield "documents-empty", documents_empty
         tabs = getattr(widget, "tabs", None)
         if tabs is None:
             yield name.lower(), page(name)
             continue
         for index in range(tabs.count()):
             tab = tabs.tabText(index).replace("&", "")
-            slug = tab.lower().replace(" ", "-")
+            slug = tab.split(" (")[0].lower().replace(" ", "-")  # "Skipped (1)": skipped
             yield f"{name.lower()}-{slug}", page(name, tab)
 
 
@@ -316,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     wait(lambda: classify.eval_tab.matrix.scores is not None, 120)
     classify.controller.open_run(run_id)
     wait(lambda: classify.file_tab.model.rowCount() > 0, 60)
+    docs = window.docs_page
+    window.show_page("Documents")
+    docs.refresh(select="Handbook")
+    docs.search_box.setText(DOCS_QUERY)
+    docs.search()
+    wait(lambda: bool(docs.hits_view.hits), 60)
     window.show_page("Chat")
     for scheme in themes:
         installed.apply(scheme)

@@ -6,10 +6,25 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QAbstractButton, QPushButton, QWidget
+
+from app.ui.icons import icon
 
 COPIED_MS = 1500
-"""How long the button says "Copied" after a click."""
+"""How long a copy button says "Copied" after a click."""
+
+
+def flash_copied(button: QAbstractButton, label: str = "Copy") -> None:
+    """Say "Copied" (with a check mark) on an icon button where the person is looking;
+    ``label`` and the copy icon come back after :data:`COPIED_MS`."""
+    button.setText("Copied")
+    button.setIcon(icon("check"))
+
+    def back() -> None:
+        button.setText(label)
+        button.setIcon(icon("copy"))
+
+    QTimer.singleShot(COPIED_MS, button, back)
 
 
 class CopyButton(QPushButton):

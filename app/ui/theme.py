@@ -5,9 +5,9 @@ colour or a font size. The parts:
 
 - **Spacing** (:data:`XS` 4, :data:`S` 8, :data:`M` 12, :data:`L` 16, :data:`XL` 24 px) for
   margins and gaps, and :data:`RADIUS` for rounded corners.
-- **Type** (:class:`Type`): a title, a heading, body text, secondary text (smaller and
-  lighter: which model, a status note) and monospace for code and ids. :func:`font`
-  gives the font, :func:`set_type` puts it on a widget.
+- **Type** (:class:`Type`): a headline number, a title, a heading, body text, secondary
+  text (smaller and lighter: which model, a status note) and monospace for code and ids.
+  :func:`font` gives the font, :func:`set_type` puts it on a widget.
 - **Colours** (:class:`Colors`): one accent, the text and surface colours, the states
   (hover, pressed, focus ring, disabled) and the colours that mean something (good, bad,
   a note, a banner), in a light and a dark set (:data:`LIGHT`, :data:`DARK`). Text keeps a
@@ -61,6 +61,8 @@ class Type(Enum):
     """The type scale: (name, size relative to body text, weight). The name keeps two
     styles of one size and weight apart (an Enum would make them one)."""
 
+    DISPLAY = ("display", 2.4, QFont.Weight.DemiBold)
+    """One number that is the answer (an evaluation's accuracy)."""
     TITLE = ("title", 1.45, QFont.Weight.DemiBold)
     HEADING = ("heading", 1.15, QFont.Weight.DemiBold)
     BODY = ("body", 1.0, QFont.Weight.Normal)

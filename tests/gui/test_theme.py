@@ -103,6 +103,7 @@ def test_primary_and_quiet_actions_follow_the_scheme(qtbot: QtBot) -> None:
 
 def test_the_type_scale_orders_its_sizes(qapp: QApplication) -> None:
     body = theme.font(theme.Type.BODY).pointSizeF()
+    assert theme.font(theme.Type.DISPLAY).pointSizeF() > theme.font(theme.Type.TITLE).pointSizeF()
     assert theme.font(theme.Type.TITLE).pointSizeF() > theme.font(theme.Type.HEADING).pointSizeF()
     assert theme.font(theme.Type.HEADING).pointSizeF() > body
     assert theme.font(theme.Type.SECONDARY).pointSizeF() < body
@@ -111,7 +112,7 @@ def test_the_type_scale_orders_its_sizes(qapp: QApplication) -> None:
         or "mono" in theme.font(theme.Type.MONO).family().lower()
     )
     assert theme.SPACING == (4, 8, 12, 16, 24)
-    assert len(set(theme.Type)) == 6, "every style is its own"
+    assert len(set(theme.Type)) == 7, "every style is its own"
     assert (
         not theme.font(theme.Type.BODY).fixedPitch()
         or theme.font(theme.Type.BODY).family() == QGuiApplication.font().family()

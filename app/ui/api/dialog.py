@@ -36,9 +36,9 @@ from app.core.paths import Paths
 from app.core.serve.server import API_KEY_ENV, MIN_KEY_LENGTH
 from app.core.settings import Settings, SettingsError, load_settings, save_settings
 from app.ui.api.controller import ApiController, ApiState, network_urls
+from app.ui.copy_button import COPIED_MS
 
 REFRESH_MS = 1000
-COPIED_MS = 1500  # how long a copy button says "Copied"
 
 
 HIDDEN_KEY = "********"

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat.conversations import ConversationStore
 from app.ui.chat.conversation_list import ConversationListModel
+from app.ui.states import PageHeader
 
 UNDO_SECONDS = 10
 
@@ -69,8 +70,10 @@ class ConversationSidebar(QWidget):
         self._undo_timer.setSingleShot(True)
         self._undo_timer.setInterval(UNDO_SECONDS * 1000)
 
+        self.header = PageHeader("Chat")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.header)
         layout.addWidget(self.new_button)
         layout.addWidget(self.search_box)
         layout.addWidget(self.no_match_label)

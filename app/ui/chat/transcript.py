@@ -51,7 +51,8 @@ from PySide6.QtWidgets import (
 from app.core.chat.export import finish_of
 from app.core.chat.records import Message
 from app.core.docs.answering import PROVENANCE_KEY
-from app.ui import theme
+from app.ui import states, theme
+from app.ui.copy_button import flash_copied
 from app.ui.icons import icon
 from app.ui.passage_view import PassageRef, mark_colors
 
@@ -203,10 +204,6 @@ def mentions(text: str, words: Sequence[str]) -> bool:
     return any(word.casefold() in folded for word in words)
 
 
-COPIED_MS = 1500
-"""How long a Copy button says "Copied" after a click."""
-
-
 class MutedLabel(QLabel):
     """Secondary text (which model, a status note), in the theme's secondary style: it
     follows a switch between light and dark (:class:`app.ui.theme.SecondaryColor`)."""
@@ -297,13 +294,7 @@ class CodeBlock(QFrame):
 
     def _on_copy_clicked(self) -> None:
         self.copy_requested.emit(self.code)
-        self.copy_button.setText("Copied")
-        self.copy_button.setIcon(icon("check"))
-        QTimer.singleShot(COPIED_MS, self._on_copied_shown)
-
-    def _on_copied_shown(self) -> None:
-        self.copy_button.setText("Copy")
-        self.copy_button.setIcon(icon("copy"))
+        flash_copied(self.copy_button)
 
 
 class _Reveal(QObject):
@@ -585,14 +576,7 @@ class MessageBubble(QFrame):
 
     def _on_copy_clicked(self) -> None:
         self.copy_requested.emit(self._markdown)
-        # Say it worked where the person is looking; the label comes back after a moment.
-        self.copy_button.setText("Copied")
-        self.copy_button.setIcon(icon("check"))
-        QTimer.singleShot(COPIED_MS, self._on_copied_shown)
-
-    def _on_copied_shown(self) -> None:
-        self.copy_button.setText("Copy")
-        self.copy_button.setIcon(icon("copy"))
+        flash_copied(self.copy_button)
 
     def _on_edit_clicked(self) -> None:
         if self.message_id is not None:
@@ -729,46 +713,32 @@ class MessageBubble(QFrame):
         self.note.setVisible(bool(text))
 
 
-class EmptyState(QWidget):
+class EmptyState(states.EmptyState):
     """A new conversation: what this is, and three things to ask the starter."""
 
     prompt_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.mark = QLabel()
-        self.mark.setPixmap(icon("sparkles", "link").pixmap(QSize(32, 32)))
-        self.mark.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title = QLabel("Start a conversation")
-        theme.set_type(self.title, theme.Type.HEADING)
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint = MutedLabel()
-        self.hint.setText(
-            "Type below and press Enter, or try one of these. Everything stays on this machine."
+        super().__init__(
+            "sparkles",
+            "Type below and press Enter, or try one of these. Everything stays on this machine.",
+            title="Start a conversation",
+            icon_color="link",
+            parent=parent,
         )
-        self.hint.setWordWrap(True)
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint = self.label
+        self.hint.setAccessibleName("")
+        theme.set_type(self.hint, theme.Type.SECONDARY)
         self.prompt_buttons: list[QPushButton] = []
-        layout = QVBoxLayout(self)
-        layout.setSpacing(theme.S)
-        layout.addStretch(1)
-        layout.addWidget(self.mark)
-        layout.addWidget(self.title)
-        layout.addWidget(self.hint)
-        layout.addSpacing(theme.S)
+        self.body.addSpacing(theme.S)
         for prompt in EXAMPLE_PROMPTS:
             button = QPushButton(prompt)
             button.setAccessibleName(f"Ask: {prompt}")
             button.setToolTip("Send this to the model")
             button.setCursor(Qt.CursorShape.PointingHandCursor)
             button.clicked.connect(lambda _checked=False, p=prompt: self.prompt_chosen.emit(p))
-            row = QHBoxLayout()
-            row.addStretch(1)
-            row.addWidget(button)
-            row.addStretch(1)
-            layout.addLayout(row)
+            self._add(button)
             self.prompt_buttons.append(button)
-        layout.addStretch(2)
 
     def text(self) -> str:
         """What it says (tests and screen readers read the same words)."""

@@ -1,4 +1,5 @@
-"""Evaluate: accuracy and a confusion matrix, on a labelled file or a past run's results.
+"""Evaluate: the accuracy as a headline, each label's scores and a confusion matrix, on a
+labelled file or a past run's results.
 
 An evaluation on a file is a run kept with the others (Past runs lists it, with its
 accuracy), and a run evaluated again is read with the gold map confirmed the first time.
@@ -11,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from app.core.classify import ClassifyError, EvalReport, GoldMap, RunStore, gold_survey_of_run
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.goldmap import GoldMapDialog
+from app.ui.classify.headline import AccuracyHeadline, PerLabelTable
 from app.ui.classify.matrix import ConfusionMatrixView
 from app.ui.classify.summary import comparison_html, eval_summary_html
 from app.ui.classify.tabs import LabelledFileTab, wrapping_label
@@ -56,11 +59,15 @@ class EvaluateTab(LabelledFileTab):
         self.compare_label = wrapping_label()
         self.compare_label.setAccessibleName("Comparison with earlier evaluations")
         self.compare_label.hide()
+        self.headline = AccuracyHeadline()
+        self.per_label = PerLabelTable()
+        self.per_label.hide()
         scroll = QScrollArea()
         scroll.setAccessibleName("Evaluation results")
         scroll.setWidgetResizable(True)
         body = QWidget()
         outer = QVBoxLayout(body)
+        outer.addWidget(self.per_label)
         outer.addWidget(self.summary_label)
         outer.addWidget(self.compare_label)
         outer.addStretch(1)
@@ -72,10 +79,23 @@ class EvaluateTab(LabelledFileTab):
         self.splitter.addWidget(self.matrix)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
+        self._split = False
         layout = QVBoxLayout(self)
         layout.addLayout(self.buttons)
         layout.addWidget(self.progress)
+        layout.addWidget(self.headline)
         layout.addWidget(self.splitter, 1)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._split and self.splitter.width() > 0:
+            # Once, when first shown: the scores and details take two fifths, the matrix
+            # the rest (left alone, the splitter squeezed the details to a sliver); half
+            # on a narrow window, where two fifths would not hold the table.
+            self._split = True
+            width = self.splitter.width()
+            left = width // 2 if width < 700 else width * 2 // 5
+            self.splitter.setSizes([left, width - left])
 
     # --- requests ---------------------------------------------------------------------
 
@@ -111,6 +131,8 @@ class EvaluateTab(LabelledFileTab):
     def _begin(self, key: Path, summary: str) -> None:
         self.progress.setValue(0)
         self.matrix.clear()
+        self.headline.clear()
+        self.per_label.clear_scores()
         self.summary_label.setText(summary)
         if key != self.eval_path:  # another file: a new comparison
             self.eval_path = key
@@ -129,6 +151,8 @@ class EvaluateTab(LabelledFileTab):
             return
         self.progress.setValue(1000)
         report = outcome.report
+        self.headline.show_scores(report.scores)
+        self.per_label.show_scores(report.scores)
         self.summary_label.setText(eval_summary_html(report))
         if self.eval_history and self.eval_history[-1].scores.labels != report.scores.labels:
             self.eval_history = []  # another label set: not comparable

@@ -26,6 +26,7 @@ from app.ui.classify.runs import RunsTab
 from app.ui.classify.teach_tab import TeachTab
 from app.ui.classify.try_tab import TryTab
 from app.ui.classify.worker import Job, TeachOutcome
+from app.ui.states import PageHeader
 
 
 class ClassifyPage(QWidget):
@@ -65,7 +66,9 @@ class ClassifyPage(QWidget):
         self.tabs.addTab(self.eval_tab, "Evaluate")
         self.tabs.addTab(self.teach_tab, "Teach from examples")
         self.tabs.addTab(self.runs_tab, "Past runs")
+        self.header = PageHeader("Classify")
         layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
         layout.addWidget(self.choices)
         layout.addWidget(self.choices.starter_label)
         layout.addWidget(self.tabs, 1)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -32,6 +31,7 @@ from app.core.classify import ClassifyError, RunEvaluation, RunRecord, RunStore
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.tabs import ClassifyTab
+from app.ui.states import EmptyState, ErrorState
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -170,14 +170,22 @@ class RunsTab(ClassifyTab):
             "classified again"
         )
         self.export_button = QPushButton("Export CSV…")
-        self.empty_label = QLabel("No file has been classified yet.")
+        self.empty_label = EmptyState(
+            "history",
+            "No file has been classified yet.",
+            hint="Each file classified or evaluated is kept here, with its accuracy.",
+        )
+        self.error_state = ErrorState()
+        self.error_state.retry_requested.connect(self.refresh)
+        self.error_state.hide()
         buttons = QHBoxLayout()
         for button in (self.open_button, self.evaluate_button, self.export_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
-        layout.addWidget(self.empty_label)
+        layout.addWidget(self.empty_label, 1)
+        layout.addWidget(self.error_state, 1)
         layout.addWidget(self.table, 1)
 
         self.open_button.clicked.connect(self._on_open_button_clicked)
@@ -192,8 +200,12 @@ class RunsTab(ClassifyTab):
         try:
             runs, evaluations = self.runs.list_runs(), self.runs.evaluations()
         except ClassifyError as exc:
-            self.empty_label.setText(str(exc))
+            self.error_state.show_error(f"The past runs could not be read: {exc}")
+            for widget in (self.empty_label, self.table):
+                widget.hide()
+            self.error_state.show()
             return
+        self.error_state.hide()
         chosen = self.selected()
         self.model.set_runs(runs, evaluations)
         if chosen is not None:  # the same run stays selected (its accuracy may be new)
@@ -201,6 +213,7 @@ class RunsTab(ClassifyTab):
             if chosen.run.id in ids:
                 self.table.selectRow(ids.index(chosen.run.id))
         self.empty_label.setVisible(not runs)
+        self.table.setVisible(bool(runs))
         self.update_buttons()
 
     @Slot()

@@ -20,7 +20,7 @@ def eval_summary_html(report: EvalReport) -> str:
     scores = report.scores
     info = report.info
     lines = [
-        f"<b>Accuracy {scores.accuracy:.1%}</b> on {scores.n:,} texts; "
+        f"Accuracy {scores.accuracy:.1%} on {scores.n:,} texts; "
         f"macro-F1 {scores.macro_f1:.3f} over the {scores.macro_f1_labels} labels in the gold "
         "column",
         f"Needs review: {scores.needs_review:,}"
@@ -42,19 +42,13 @@ def eval_summary_html(report: EvalReport) -> str:
             f"Left out {report.unmatched_rows:,} rows whose gold label matches no label: "
             + ", ".join(report.unknown_gold[:5])
         )
-    table = comparison_table([report])
-    per_class = [row for row in table if row[0].endswith(" P/R")]
-    if per_class:
-        lines.append(
-            "Precision/recall: " + ", ".join(f"{row[0][:-4]} {row[1]}" for row in per_class)
-        )
     lines += [
         f"Method: {info.method} ({info.detail})" if info.detail else f"Method: {info.method}",
         f"Label set: {info.label_set}",
         f"Model: {info.model_id}" + (f", weights {info.weights}" if info.weights else ""),
         f"Lock id: {info.lock_id}",
     ]
-    return "<br>".join(escape(line) if i else line for i, line in enumerate(lines))
+    return "<br>".join(escape(line) for line in lines)
 
 
 def _speed(report: EvalReport) -> str:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from app.core.docs.choices import EmbedderChoice
 from app.core.docs.records import CollectionInfo, EmbedderInfo
 from app.core.units import human_size
+from app.ui import theme
 
 _LONG_HEX = re.compile(r"[0-9a-f]{13,}")
 
@@ -58,6 +59,7 @@ class EmbedderRow(QWidget):
         self.label.setWordWrap(True)
         self.label.setAccessibleName("Embedder")
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        theme.set_type(self.label, theme.Type.SECONDARY)  # as the collection's other facts
         self.change_button = QPushButton("C&hange embedder…")
         self.change_button.setToolTip("Embed every passage again with another model")
         self.change_button.clicked.connect(self.change_requested)

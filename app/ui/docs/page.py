@@ -35,6 +35,7 @@ from app.core.docs.walk import Skip
 from app.core.models.catalog import CatalogError, load_catalog
 from app.core.models.store import ModelStore
 from app.core.units import human_size
+from app.ui import theme
 from app.ui.active_model import ActiveModel
 from app.ui.doc_access import DocsAccess
 from app.ui.docs.controller import DocsController
@@ -43,6 +44,7 @@ from app.ui.docs.embedder import ChangeEmbedderDialog, EmbedderRow, Eta
 from app.ui.docs.results import HitsView
 from app.ui.docs.worker import IndexJob, IndexOutcome, IndexProgress, SearchResult
 from app.ui.passage_view import PassageDialog, PassageRef
+from app.ui.states import EmptyState, ErrorState, LoadingState, PageHeader
 
 EMPTY_TEXT = (
     "No collections yet. Make one from a folder of your documents (.txt, .md, .html, "
@@ -97,24 +99,15 @@ class DocsPage(QWidget):
 
     def _build(self) -> None:
         # The empty state: one sentence and the main action.
-        self.empty = QWidget()
-        self.empty_label = QLabel(EMPTY_TEXT)
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_new_button = QPushButton("&New collection…")
-        self.empty_new_button.setDefault(True)
-        empty_hint = QLabel("You can also drop a folder here.")
-        empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        empty_layout = QVBoxLayout(self.empty)
-        empty_layout.addStretch(1)
-        empty_layout.addWidget(self.empty_label)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.empty_new_button)
-        row.addStretch(1)
-        empty_layout.addLayout(row)
-        empty_layout.addWidget(empty_hint)
-        empty_layout.addStretch(2)
+        self.empty = EmptyState(
+            "folder-plus",
+            EMPTY_TEXT,
+            "&New collection…",
+            hint="You can also drop a folder here.",
+        )
+        self.empty_label = self.empty.label
+        assert self.empty.action_button is not None
+        self.empty_new_button = self.empty.action_button
 
         # The collections.
         self.collection_combo = QComboBox()
@@ -124,19 +117,25 @@ class DocsPage(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.new_button = QPushButton("&New collection…")
+        self.new_button.setToolTip("Make another collection from folders and files")
+        self.header = PageHeader(
+            "Documents", "Search your own files, and answer from them in Chat."
+        )
+        self.header.add_action(self.new_button, primary=True)
         collection_label = QLabel("&Collection:")
         collection_label.setBuddy(self.collection_combo)
         top = QHBoxLayout()
         top.addWidget(collection_label)
         top.addWidget(self.collection_combo, 1)
-        top.addWidget(self.new_button)
         self.info_label = QLabel()
         self.info_label.setWordWrap(True)
         self.info_label.setAccessibleName("About the collection")
+        theme.set_type(self.info_label, theme.Type.SECONDARY)
         self.embedder_row = EmbedderRow()
         self.roots_label = QLabel()
         self.roots_label.setWordWrap(True)
         self.roots_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        theme.set_type(self.roots_label, theme.Type.SECONDARY)
         self.add_folder_button = QPushButton("Add &folder…")
         self.add_files_button = QPushButton("Add f&iles…")
         self.refresh_button = QPushButton("&Refresh")
@@ -182,11 +181,16 @@ class DocsPage(QWidget):
         search_row.addWidget(self.search_box, 1)
         search_row.addWidget(self.search_button)
         self.hits_view = HitsView()
-        self.hits_view.show_text("Type a question or some words, then press Enter.")
         search_tab = QWidget()
         search_layout = QVBoxLayout(search_tab)
         search_layout.addLayout(search_row)
-        search_layout.addWidget(self.hits_view, 1)
+        # While a search runs, and when it fails: the states every page draws.
+        self.search_loading = LoadingState("Searching…")
+        self.search_error = ErrorState(retry="Search &again")
+        self.hits_stack = QStackedWidget()
+        for widget in (self.hits_view, self.search_loading, self.search_error):
+            self.hits_stack.addWidget(widget)
+        search_layout.addWidget(self.hits_stack, 1)
         self.skipped_list = QListWidget()
         self.skipped_list.setAccessibleName("Skipped files")
         self.skipped_list.setWordWrap(True)
@@ -206,11 +210,14 @@ class DocsPage(QWidget):
         main_layout.addWidget(self.status_label)
         main_layout.addWidget(self.tabs, 1)
 
+        self._show_hint()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.main)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.stack)
+        layout.setSpacing(theme.M)
+        layout.addWidget(self.header)
+        layout.addWidget(self.stack, 1)
 
     def _connect(self) -> None:
         self.empty_new_button.clicked.connect(self._on_new_clicked)
@@ -225,6 +232,7 @@ class DocsPage(QWidget):
         self.search_box.returnPressed.connect(self.search)
         self.search_button.clicked.connect(self.search)
         self.hits_view.hit_opened.connect(self.open_hit)
+        self.search_error.retry_requested.connect(self.search)
         c = self.controller
         c.index_progressed.connect(self._on_index_progressed)
         c.index_finished.connect(self._on_index_finished)
@@ -259,14 +267,14 @@ class DocsPage(QWidget):
         self.collection_combo.setCurrentIndex(max(index, 0) if self.collections else -1)
         self.collection_combo.blockSignals(False)
         indexing = self.controller.indexing
-        self.stack.setCurrentWidget(self.main if self.collections or indexing else self.empty)
+        self._show_stack(self.main if self.collections or indexing else self.empty)
         self._show_current()
         self.collections_changed.emit()
 
     @Slot(int)
     def _on_collection_changed(self, _index: int) -> None:
         self._show_current()
-        self.hits_view.show_text("Type a question or some words, then press Enter.")
+        self._show_hint()
 
     def _show_current(self, skipped: list[Skip] | None = None) -> None:
         info = self.current
@@ -300,6 +308,11 @@ class DocsPage(QWidget):
         if not skipped:
             self.skipped_list.addItem("Nothing was skipped.")
         self.tabs.setTabText(1, f"Skipped ({len(skipped):,})" if skipped else "Skipped")
+
+    def _show_stack(self, widget: QWidget) -> None:
+        self.stack.setCurrentWidget(widget)
+        # The empty state has its own New collection; one on the page is enough.
+        self.new_button.setVisible(widget is self.main)
 
     def _update_buttons(self) -> None:
         indexing = self.controller.indexing
@@ -357,7 +370,7 @@ class DocsPage(QWidget):
         self.progress_label.setText("Finding files…")
         self.progress_bar.setRange(0, 0)
         self._say(f"{what}; you can search and chat meanwhile.")
-        self.stack.setCurrentWidget(self.main)
+        self._show_stack(self.main)
         self._update_buttons()
 
     def add_paths(self, paths: list[Path]) -> None:
@@ -445,7 +458,7 @@ class DocsPage(QWidget):
         self.refresh(select=outcome.info.name)
         self._show_current(skipped=list(report.skipped))
         if report.reembedded:
-            self.hits_view.show_text("Type a question or some words, then press Enter.")
+            self._show_hint()
             self._say(
                 f"{outcome.info.name}: embedded {counted(report.reembedded, 'passage')} again "
                 f"with {outcome.info.embedder.model_id}; searching and answering use it now."
@@ -502,7 +515,7 @@ class DocsPage(QWidget):
     @Slot(str)
     def _on_removed(self, name: str) -> None:
         self.refresh()
-        self.hits_view.show_text("Type a question or some words, then press Enter.")
+        self._show_hint()
         self._say(f"Removed the collection {name}; its files were not touched.")
 
     @Slot(str)
@@ -518,7 +531,8 @@ class DocsPage(QWidget):
         query = self.search_box.text().strip()
         if info is None or not query:
             return
-        self.hits_view.show_text(f"Searching {info.name}…")
+        self.search_loading.set_text(f"Searching {info.name}…")
+        self.hits_stack.setCurrentWidget(self.search_loading)
         self.controller.search(info.name, query)
 
     @Slot(object)
@@ -526,11 +540,17 @@ class DocsPage(QWidget):
         if result.collection != self.collection_combo.currentData():
             return
         self.hits_view.show_hits(result.hits, result.query)
+        self.hits_stack.setCurrentWidget(self.hits_view)
         self._say(result.note + "." if result.note else "")
 
     @Slot(str)
     def _on_search_failed(self, message: str) -> None:
-        self.hits_view.show_text(f"The search failed: {message}")
+        self.search_error.show_error(f"The search failed: {message}")
+        self.hits_stack.setCurrentWidget(self.search_error)
+
+    def _show_hint(self) -> None:
+        self.hits_view.show_text("Type a question or some words, then press Enter.")
+        self.hits_stack.setCurrentWidget(self.hits_view)
 
     @Slot(object)
     def open_hit(self, hit: Hit) -> PassageDialog:

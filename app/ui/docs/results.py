@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from app.core.docs.records import Hit
 from app.core.docs.search import match_expression
+from app.ui import theme
 from app.ui.passage_view import highlight_words
 
 SHOWN_CHARS = 420
@@ -74,21 +75,33 @@ class HitsView(QTextBrowser):
         self.setOpenExternalLinks(False)
         self.hits: list[Hit] = []
         self.query = ""
+        self.source_html = ""
         self.anchorClicked.connect(self._on_anchor_clicked)
+        # Links take the palette's colour when the HTML is read: read it again when the
+        # scheme switches, or a light scheme's dark blue stays on a dark background.
+        theme.on_palette_change(self, self._on_palette_changed)
+
+    @Slot()
+    def _on_palette_changed(self) -> None:
+        self.setHtml(self.source_html)
 
     def show_hits(self, hits: Sequence[Hit], query: str) -> None:
         self.hits, self.query = list(hits), query
         if not hits:
-            self.setHtml(
+            self._show(
                 f"<p>Nothing in this collection matches “{html.escape(query)}”. "
                 "Try other words, or add the folders that hold the answer.</p>"
             )
             return
-        self.setHtml("".join(hit_html(n, hit, query) for n, hit in enumerate(hits, 1)))
+        self._show("".join(hit_html(n, hit, query) for n, hit in enumerate(hits, 1)))
 
     def show_text(self, text: str) -> None:
         self.hits = []
-        self.setHtml(f"<p>{html.escape(text)}</p>")
+        self._show(f"<p>{html.escape(text)}</p>")
+
+    def _show(self, source: str) -> None:
+        self.source_html = source
+        self.setHtml(source)
 
     @Slot(QUrl)
     def _on_anchor_clicked(self, url: QUrl) -> None:

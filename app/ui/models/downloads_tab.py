@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.ui import colors
 from app.ui.models.download_model import DownloadRole, DownloadSnapshot, DownloadState
 from app.ui.models.downloads import DownloadQueue
+from app.ui.states import EmptyState
 
 Index = QModelIndex | QPersistentModelIndex
 OFFLINE_HINT = "Working offline: resuming is off. Turn off 'Work offline' in Settings."
@@ -136,12 +137,11 @@ class DownloadsTab(QWidget):
         super().__init__(parent)
         self.queue = queue
         self.rows: list[DownloadRow] = []
-        self.empty = QLabel(
+        self.empty = EmptyState(
+            "download",
             "No downloads. Pick a model in the Catalog or search the Hub; downloads keep "
-            "going while you use the rest of Driftless."
+            "going while you use the rest of Driftless.",
         )
-        self.empty.setWordWrap(True)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._column = QVBoxLayout()
         self._column.setSpacing(6)
         holder = QWidget()
@@ -153,8 +153,9 @@ class DownloadsTab(QWidget):
         scroll.setAccessibleName("Downloads")
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(holder)
+        self.scroll_area = scroll
         layout = QVBoxLayout(self)
-        layout.addWidget(self.empty)
+        layout.addWidget(self.empty, 1)
         layout.addWidget(scroll, 1)
 
         model = queue.model
@@ -180,6 +181,10 @@ class DownloadsTab(QWidget):
         self.rows = []
         self._on_model_rows_inserted(QModelIndex(), 0, self.queue.model.rowCount() - 1)
 
+    def _show_empty(self) -> None:
+        self.empty.setVisible(not self.rows)
+        self.scroll_area.setVisible(bool(self.rows))
+
     @Slot(QModelIndex, int, int)
     def _on_model_rows_inserted(self, _parent: Index, first: int, last: int) -> None:
         for row in range(first, last + 1):
@@ -187,7 +192,7 @@ class DownloadsTab(QWidget):
             self.rows.insert(row, widget)
             self._column.insertWidget(row, widget)
             self._show(row)
-        self.empty.setVisible(not self.rows)
+        self._show_empty()
 
     @Slot(QModelIndex, int, int)
     def _on_model_rows_removed(self, _parent: Index, first: int, last: int) -> None:
@@ -195,7 +200,7 @@ class DownloadsTab(QWidget):
             widget = self.rows.pop(row)
             self._column.removeWidget(widget)
             widget.deleteLater()
-        self.empty.setVisible(not self.rows)
+        self._show_empty()
 
     @Slot(QModelIndex, QModelIndex)
     def _on_model_data_changed(self, top: Index, bottom: Index) -> None:

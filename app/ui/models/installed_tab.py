@@ -8,6 +8,7 @@ a worker behind a :class:`BusyStrip`.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -42,6 +43,11 @@ from app.ui.models.table import Column, InstalledModelsModel, Role, VerifyMark, 
 from app.ui.tasks import Task
 
 OFFLINE_TIP = "Working offline: turn off 'Work offline' in Settings to reach the Hub."
+
+
+NARROW_WIDTH = 900
+"""Below this width (px) the tab leaves out :data:`NARROW_HIDDEN`."""
+NARROW_HIDDEN = (Column.QUANT, Column.LICENSE, Column.BEHAVIOUR)
 
 
 class InstalledTab(QWidget):
@@ -80,6 +86,7 @@ class InstalledTab(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
         self.table.setAccessibleName("Installed models")
+        self.narrow = False
 
         def button(text: str, tip: str) -> QPushButton:
             widget = QPushButton(text)
@@ -113,6 +120,7 @@ class InstalledTab(QWidget):
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.sha256_label.setAccessibleName("sha256 of the selected model")
+        theme.set_type(self.sha256_label, theme.Type.MONO)
         self.sha256_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.copy_sha256_button = CopyButton("Copy sha256", self._selected_sha256)
         self.copy_sha256_button.setToolTip("Copy the selected model's whole sha256")
@@ -189,6 +197,17 @@ class InstalledTab(QWidget):
         self.update_buttons()
 
     # --- data -------------------------------------------------------------
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # On a narrow window the columns a glance needs least step aside, so the name
+        # keeps its room (at 800 px it was squeezed to "s…1"); a wider window shows
+        # them again.
+        narrow = event.size().width() < NARROW_WIDTH
+        if narrow != self.narrow:
+            self.narrow = narrow
+            for column in NARROW_HIDDEN:
+                self.table.setColumnHidden(column, narrow)
 
     def refresh(self) -> None:
         selected = self.selected_model()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.settings import Settings, load_settings, save_settings
@@ -25,6 +25,7 @@ from app.ui.models.installed_tab import InstalledTab
 from app.ui.models.runtime_checks import RuntimeChecks
 from app.ui.models.search_tab import SearchTab
 from app.ui.models.settings_dialog import SettingsDialog
+from app.ui.states import PageHeader
 
 OFFLINE_BANNER = (
     "Working offline: Hub search and downloads are off, and nothing touches the network. "
@@ -61,15 +62,15 @@ class ModelsPage(QWidget):
         self.active = active if active is not None else ActiveModel(store, self)
         self.queue = queue if queue is not None else DownloadQueue(store, parent=self)
 
-        title = QLabel("<h2>Models</h2>")
-        intro = QLabel(
+        self.header = PageHeader(
+            "Models",
             "Every model runs on this machine. A <b>pinned</b> model is frozen: nothing "
             "updates, replaces or removes it until you unpin it. Drop a .gguf file here to "
-            "import it."
+            "import it.",
         )
-        intro.setWordWrap(True)
         self.settings_button = QPushButton("Se&ttings…")
         self.settings_button.setToolTip("Hub endpoint, access token, offline switch")
+        self.header.add_action(self.settings_button)
         self.offline_banner = Banner(OFFLINE_BANNER)
 
         self.installed = InstalledTab(store, self.queue, active=self.active)
@@ -95,13 +96,8 @@ class ModelsPage(QWidget):
         # Checks at start when the runtime changed (the window starts them).
         self.runtime_checks = RuntimeChecks(store, self)
 
-        header = QHBoxLayout()
-        header.addWidget(title)
-        header.addStretch(1)
-        header.addWidget(self.settings_button, 0, Qt.AlignmentFlag.AlignBottom)
         layout = QVBoxLayout(self)
-        layout.addLayout(header)
-        layout.addWidget(intro)
+        layout.addWidget(self.header)
         layout.addWidget(self.offline_banner)
         layout.addWidget(self.tabs, 1)
         self.setAcceptDrops(True)

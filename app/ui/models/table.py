@@ -15,6 +15,7 @@ from app.core.hub.updates import UpdateState, UpdateStatus
 from app.core.models.store import InstalledModel
 from app.core.units import human_size
 from app.ui import colors
+from app.ui.icons import icon
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -230,6 +231,8 @@ class InstalledModelsModel(QAbstractTableModel):
             return self._tooltip(model, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._color(model, column)
+        if role == Qt.ItemDataRole.DecorationRole and column == Column.NAME and model.pinned:
+            return icon("pin", "good")  # the pin, seen at a glance beside the name
         if role == Qt.ItemDataRole.FontRole and self._bold(model, column, active):
             font = QFont()
             font.setBold(True)

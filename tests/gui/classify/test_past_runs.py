@@ -118,6 +118,13 @@ def test_a_past_run_is_listed_evaluated_from_its_results_reopened_and_exported(
         summary = page.eval_tab.summary_label.text()
         assert "Accuracy 80.0%" in summary and f"stored results of run {run_id}" in summary
         assert "Gold values read as 0=negative,1=positive" in summary
+        # The accuracy is the headline, macro-F1 and the count beside it.
+        headline = page.eval_tab.headline
+        assert not headline.isHidden() and headline.number.text() == "80.0%"
+        assert f"{ROWS:,} texts" in headline.details.text()
+        table = page.eval_tab.per_label
+        labels = [table.item(row, 0).text() for row in range(table.rowCount())]
+        assert labels[:2] == ["positive", "negative"]  # each label scored, in its own row
         assert page.tabs.currentWidget() is page.eval_tab
         assert page.eval_tab.matrix.scores is not None
         assert cell(1, RunColumn.ACCURACY) == "80.0%"  # the list shows it now

@@ -252,3 +252,64 @@ def test_closing_while_indexing_stops_the_indexing_before_the_index_closes(
         assert reopened.library.get("help").files == 1, "the file read whole is kept"
     finally:
         reopened.close()
+
+
+def test_a_search_shows_the_loading_state_then_hits_and_a_failure_offers_retry(
+    qtbot: QtBot, make_page: MakePage, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = make_page()
+    make_collection(qtbot, page, monkeypatch, folder)
+    page.search_box.setText("refund")
+    with qtbot.waitSignal(page.controller.searched, timeout=10_000):
+        page.search()
+        assert page.hits_stack.currentWidget() is page.search_loading
+        assert page.search_loading.text() == "Searching help…"
+    assert page.hits_stack.currentWidget() is page.hits_view and page.hits_view.hits
+    # A failure is said in the error state, whose Retry searches again.
+    page.controller.search_failed.emit("the index is busy; try again in a moment.")
+    assert page.hits_stack.currentWidget() is page.search_error
+    assert (
+        page.search_error.text() == "The search failed: the index is busy; try again in a moment."
+    )
+    assert page.search_error.retry_button is not None
+    with qtbot.waitSignal(page.controller.searched, timeout=10_000):
+        qtbot.mouseClick(page.search_error.retry_button, Qt.MouseButton.LeftButton)
+    assert page.hits_stack.currentWidget() is page.hits_view and page.hits_view.hits
+
+
+def link_colors(page: DocsPage) -> set[str]:
+    """The colours the hits' file names (links) are drawn in."""
+    found = set()
+    block = page.hits_view.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().isAnchor():
+                found.add(fragment.charFormat().foreground().color().name())
+            it += 1
+        block = block.next()
+    return found
+
+
+def test_hits_links_follow_a_switch_to_the_dark_scheme(
+    qtbot: QtBot, make_page: MakePage, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.ui import theme
+
+    installed = theme.installed()
+    assert installed is not None
+    before = installed.scheme
+    installed.apply("light")
+    try:
+        page = make_page()
+        make_collection(qtbot, page, monkeypatch, folder)
+        page.search_box.setText("refund")
+        with qtbot.waitSignal(page.controller.searched, timeout=10_000):
+            page.search()
+        assert link_colors(page) == {theme.LIGHT.link}
+        installed.apply("dark")
+        assert link_colors(page) == {theme.DARK.link}, "readable on the dark background"
+    finally:
+        installed.apply(before)
+        installed.forced = None

@@ -357,3 +357,25 @@ def test_the_whole_sha256_is_shown_and_copied_and_context_is_what_chat_uses(
     out = Path(os.environ.get("DRIFTLESS_SCREENSHOTS") or tmp_path / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     assert page.grab().save(str(out / "models-sha256-and-context.png"))
+
+
+def test_a_pinned_model_shows_its_pin_and_a_narrow_window_keeps_its_name_readable(
+    qtbot: QtBot, store: ModelStore, hub_server: FakeHub, tmp_path: Path
+) -> None:
+    pinned = store.import_file(tiny_model(tmp_path / "Keep.gguf"), pinned=True)
+    loose = store.import_file(tiny_model(tmp_path / "Loose.gguf", seed=2))
+    page = open_page(qtbot, store, hub_settings(hub_server))
+    page.refresh()
+    model = page.table_model
+    decoration = Qt.ItemDataRole.DecorationRole
+    assert not model.data(model.index(model.row_of(pinned.id), Column.NAME), decoration).isNull()
+    assert model.data(model.index(model.row_of(loose.id), Column.NAME), decoration) is None
+    hidden = [Column.QUANT, Column.LICENSE, Column.BEHAVIOUR]
+    assert not any(page.table.isColumnHidden(c) for c in hidden)  # 1,000 px wide
+    page.resize(700, 600)
+    qtbot.waitUntil(lambda: page.installed.narrow)
+    assert all(page.table.isColumnHidden(c) for c in hidden)
+    assert page.table.columnWidth(Column.NAME) >= 120, "the name is not squeezed to s…1"
+    page.resize(1000, 680)
+    qtbot.waitUntil(lambda: not page.installed.narrow)
+    assert not any(page.table.isColumnHidden(c) for c in hidden)
