@@ -3,12 +3,16 @@ passages, and retrieval quality (right file first, and among the top 3 passages)
 FTS5 alone against the hybrid.
 
     .venv/bin/python bench/bench_docs.py [--chars 3000] [--threads 1] [--work DIR]
-        [--skip-speed] [--skip-quality] [--skip-scale]
+        [--skip-speed] [--skip-quality] [--skip-scale] [--embedder FILE.gguf]
 
 The quality set is built here, as the tests build theirs (tests/unit/docs/quality.py):
 131 standard-library modules' pydoc pages (their head, ``--chars`` characters; 0 for the
 whole page, 3.4 MB), 40 of them with a tuning question and 30 more with a held-out
-question, each a paraphrase that avoids the module's name.
+question, each a paraphrase that avoids the module's name, and 30 others with a question
+of the second held-out set. ``--embedder`` indexes with another GGUF (imported into the
+bench's own model store; bench/embedder_gguf.py makes all-MiniLM-L6-v2's) instead of the
+starter, into an index of its own; queries are embedded as search embeds them
+(:func:`app.core.docs.library.query_text`).
 
 Speed: the same passages embedded the old way (the starter's Q4_1 file, llama.cpp's mean
 of the last layer) and the new way (the 16-bit copy, the mean of layer 6), taken turn
@@ -34,16 +38,24 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.docs.embedding import EmbedSettings, ModelEmbedder
-from app.core.docs.library import DocsLibrary, embedding_text
+from app.core.docs.library import DocsLibrary, embedding_text, query_text
 from app.core.docs.passages import Chunking, Passage, split_document
 from app.core.docs.readers import read_document
 from app.core.docs.records import EmbedderInfo, search_title
 from app.core.docs.search import search
 from app.core.docs.store import DocsStore
+from app.core.fsutil import sha256_file
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
-from tests.unit.docs.quality import DISTRACTORS, HELD_OUT, QUESTIONS, build, top_k_hits
+from tests.unit.docs.quality import (
+    DISTRACTORS,
+    HELD_OUT,
+    HELD_OUT_2,
+    QUESTIONS,
+    build,
+    top_k_hits,
+)
 
 BEFORE = EmbedSettings(layer=None, weights="file", scaling="unit")
 """How part 1 embedded: the Q4_1 file, llama.cpp's mean of the last layer."""
@@ -64,7 +76,13 @@ METHODS: list[tuple[str, str, str, float, int]] = [
 
 def corpus(work: Path, chars: int) -> tuple[Path, int]:
     folder = work / f"pydoc-{chars}"
-    size = build(folder, list(QUESTIONS) + DISTRACTORS, chars=chars or 10**9)
+    modules = list(QUESTIONS) + DISTRACTORS
+    if folder.is_dir() and {p.name for p in folder.iterdir()} == {f"{m}.txt" for m in modules}:
+        # A kept corpus is reused as it is: pages built before render() hid object
+        # addresses differ in them on every run, and a rebuilt page is read again.
+        size = sum(page.stat().st_size for page in folder.iterdir())
+    else:
+        size = build(folder, modules, chars=chars or 10**9)
     for page in folder.iterdir():  # the same mtime on every run: a kept index reads nothing
         os.utime(page, ns=(0, 0))
     return folder, size
@@ -111,12 +129,23 @@ def speed(store: ModelStore, folder: Path, threads: int, count: int) -> None:
     print(flush=True)
 
 
-def index(store: ModelStore, work: Path, folder: Path, size: int, threads: int) -> DocsLibrary:
-    library = DocsLibrary(work / f"{folder.name}.sqlite3")
-    ModelEmbedder(store, None, n_threads=threads).close()  # load and unpack outside the timing
+def index(
+    store: ModelStore,
+    work: Path,
+    folder: Path,
+    size: int,
+    threads: int,
+    embedder: str | None = None,
+) -> DocsLibrary:
+    suffix = f"-{embedder}" if embedder else ""
+    library = DocsLibrary(work / f"{folder.name}{suffix}.sqlite3")
+    ModelEmbedder(store, embedder, n_threads=threads).close()  # load and unpack untimed
     started = time.monotonic()
     report = library.add(
-        folder.name, [folder], lambda ref: ModelEmbedder(store, ref, n_threads=threads)
+        folder.name,
+        [folder],
+        lambda ref: ModelEmbedder(store, ref, n_threads=threads),
+        embedder=embedder,
     )
     seconds = time.monotonic() - started
     if report.read:
@@ -135,13 +164,16 @@ def index(store: ModelStore, work: Path, folder: Path, size: int, threads: int) 
 def quality(
     store: ModelStore, library: DocsLibrary, name: str, threads: int, held_out: bool = True
 ) -> None:
-    embedder = ModelEmbedder(store, None, n_threads=threads)
     info = library.get(name)
+    embedder = ModelEmbedder(store, info.embedder.model_id, n_threads=threads)
     print(f"\n{info.files} files, {info.passages} passages; embedder {info.embedder.describe()}")
-    sets = [("tuning", QUESTIONS)] + ([("held out", HELD_OUT)] if held_out else [])
+    sets = [("tuning", QUESTIONS)]
+    sets += [("held out", HELD_OUT), ("held out 2", HELD_OUT_2)] if held_out else []
     for title, questions in sets:
         expected = list(questions)
-        vectors = {m: embedder.embed([q])[0] for m, q in questions.items()}
+        vectors = {
+            m: embedder.embed([query_text(info.embedder, q)])[0] for m, q in questions.items()
+        }
         print(f"\n| {len(expected)} {title} questions | right file first | in the top 3 |")
         print("|---|---|---|")
         for label, mode, fusion, weight, depth in METHODS:
@@ -228,6 +260,7 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=3000, help="0: whole pages")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sample", type=int, default=24, help="passages timed before/after")
+    parser.add_argument("--embedder", type=Path, help="a GGUF to embed with (not the starter)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
@@ -250,8 +283,12 @@ def main() -> None:
             pages, size = corpus(work, args.chars)
             if not args.skip_speed:
                 speed(store, pages, args.threads, args.sample)
+            embedder = None
+            if args.embedder:
+                known = store.find_by_sha256(sha256_file(args.embedder))
+                embedder = (known[0] if known else store.import_file(args.embedder)).id
             if not args.skip_quality:
-                library = index(store, work, pages, size, args.threads)
+                library = index(store, work, pages, size, args.threads, embedder)
                 quality(store, library, pages.name, args.threads, not args.tuning_only)
                 library.close()
         if not args.skip_scale:

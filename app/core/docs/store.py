@@ -342,6 +342,15 @@ class DocsStore:
                 ],
             )
 
+    def clear_staged(self, cid: int) -> None:
+        """Drop new vectors that were never switched to (a cancelled re-embed)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE passages SET next_vector = NULL WHERE next_vector IS NOT NULL AND "
+                "file_id IN (SELECT id FROM files WHERE collection_id = ?)",
+                (cid,),
+            )
+
     def switch_embedder(self, cid: int, embedder: EmbedderInfo) -> None:
         """Make the staged vectors current and record their embedder, in one transaction."""
         with self.db.write() as conn:

@@ -34,7 +34,7 @@ class DocsController(WorkerController):
 
     index_progressed = Signal(object)  # IndexProgress
     index_finished = Signal(object)  # IndexOutcome
-    index_cancelled = Signal(str)  # the collection
+    index_cancelled = Signal(object)  # the IndexJob that was cancelled
     index_failed = Signal(str)  # a sentence
     searched = Signal(object)  # SearchResult
     search_failed = Signal(str)
@@ -64,10 +64,18 @@ class DocsController(WorkerController):
     def indexing(self) -> bool:
         return self.index_task is not None
 
-    def index(self, collection: str, paths: list[Path], embedder: str | None = None) -> Task:
-        """Add ``paths`` to ``collection`` (made when new); no paths: read it again."""
+    def index(
+        self,
+        collection: str,
+        paths: list[Path],
+        embedder: str | None = None,
+        *,
+        reembed: bool = False,
+    ) -> Task:
+        """Add ``paths`` to ``collection`` (made when new); no paths: read it again;
+        ``reembed``: embed every passage again with ``embedder``."""
         assert self.index_task is None, "one indexing at a time"
-        job = IndexJob(collection, tuple(paths), embedder)
+        job = IndexJob(collection, tuple(paths), embedder, reembed)
         docs = self.docs
         ended = self._index_ended
         ended.clear()
@@ -116,7 +124,7 @@ class DocsController(WorkerController):
     @Slot()
     def _on_index_cancelled(self) -> None:
         job = self._end_index()
-        self.index_cancelled.emit(job.collection if job else "")
+        self.index_cancelled.emit(job if job is not None else IndexJob(""))
 
     # --- searching and removing ---------------------------------------------
 

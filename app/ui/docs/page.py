@@ -29,8 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.docs.choices import embedder_choices
 from app.core.docs.records import CollectionInfo, DocsError, Hit
 from app.core.docs.walk import Skip
+from app.core.models.catalog import CatalogError, load_catalog
 from app.core.models.store import ModelStore
 from app.core.units import human_size
 from app.ui import theme
@@ -38,8 +40,9 @@ from app.ui.active_model import ActiveModel
 from app.ui.doc_access import DocsAccess
 from app.ui.docs.controller import DocsController
 from app.ui.docs.dialogs import NewCollectionDialog, RemoveConfirm
+from app.ui.docs.embedder import ChangeEmbedderDialog, EmbedderRow, Eta
 from app.ui.docs.results import HitsView
-from app.ui.docs.worker import IndexOutcome, IndexProgress, SearchResult
+from app.ui.docs.worker import IndexJob, IndexOutcome, IndexProgress, SearchResult
 from app.ui.passage_view import PassageDialog, PassageRef
 from app.ui.states import EmptyState, ErrorState, LoadingState, PageHeader
 
@@ -58,12 +61,10 @@ def counted(count: int, noun: str) -> str:
 
 
 def describe(info: CollectionInfo) -> str:
-    """One line about a collection: size, embedder, when."""
+    """One line about a collection: size, when (its embedder has a line of its own)."""
     return (
         f"{counted(info.files, 'file')}, {counted(info.passages, 'passage')} "
-        f"({human_size(info.bytes)}), {info.skipped:,} skipped · "
-        f"embedded by {info.embedder.model_id} "
-        f"(sha {info.embedder.sha256[:7]}) · version {info.version}, "
+        f"({human_size(info.bytes)}), {info.skipped:,} skipped · version {info.version}, "
         f"updated {info.updated_at[:16].replace('T', ' ')}"
     )
 
@@ -88,6 +89,7 @@ class DocsPage(QWidget):
         self.controller = DocsController(docs, self)
         self.collections: list[CollectionInfo] = []
         self.passage_dialog: PassageDialog | None = None
+        self.eta = Eta()
         self.setAcceptDrops(True)
         self._build()
         self._connect()
@@ -129,6 +131,7 @@ class DocsPage(QWidget):
         self.info_label.setWordWrap(True)
         self.info_label.setAccessibleName("About the collection")
         theme.set_type(self.info_label, theme.Type.SECONDARY)
+        self.embedder_row = EmbedderRow()
         self.roots_label = QLabel()
         self.roots_label.setWordWrap(True)
         self.roots_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -200,6 +203,7 @@ class DocsPage(QWidget):
         main_layout.setContentsMargins(0, 0, 0, 0)
         main_layout.addLayout(top)
         main_layout.addWidget(self.info_label)
+        main_layout.addWidget(self.embedder_row)
         main_layout.addWidget(self.roots_label)
         main_layout.addLayout(actions)
         main_layout.addWidget(self.progress_box)
@@ -223,6 +227,7 @@ class DocsPage(QWidget):
         self.add_files_button.clicked.connect(self._on_add_files_clicked)
         self.refresh_button.clicked.connect(self._on_refresh_clicked)
         self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.embedder_row.change_requested.connect(self._on_change_embedder_requested)
         self.cancel_button.clicked.connect(self.controller.cancel_index)
         self.search_box.returnPressed.connect(self.search)
         self.search_button.clicked.connect(self.search)
@@ -273,6 +278,7 @@ class DocsPage(QWidget):
 
     def _show_current(self, skipped: list[Skip] | None = None) -> None:
         info = self.current
+        self.embedder_row.show_embedder(info.embedder if info is not None else None)
         if info is None:
             self.info_label.setText("")
             self.roots_label.setText("")
@@ -314,6 +320,7 @@ class DocsPage(QWidget):
         for button in (self.add_folder_button, self.add_files_button, self.refresh_button):
             button.setEnabled(has and not indexing)
         self.remove_button.setEnabled(has and not indexing)
+        self.embedder_row.change_button.setEnabled(has and not indexing)
         self.new_button.setEnabled(not indexing)
         self.empty_new_button.setEnabled(not indexing)
         self.search_button.setEnabled(has)
@@ -346,9 +353,20 @@ class DocsPage(QWidget):
         self.start_index(answer.name, list(answer.paths), answer.embedder)
         return True
 
-    def start_index(self, name: str, paths: list[Path], embedder: str | None = None) -> None:
-        self.controller.index(name, paths, embedder)
-        what = "Reading the folders again" if not paths else f"Indexing into {name}"
+    def start_index(
+        self, name: str, paths: list[Path], embedder: str | None = None, *, reembed: bool = False
+    ) -> None:
+        self.controller.index(name, paths, embedder, reembed=reembed)
+        self.eta.reset()
+        self.cancel_button.setToolTip(
+            "Stop re-embedding; the collection keeps its current vectors"
+            if reembed
+            else "Stop indexing; the files read so far are kept"
+        )
+        if reembed:
+            what = f"Embedding {name} again with {embedder}"
+        else:
+            what = "Reading the folders again" if not paths else f"Indexing into {name}"
         self.progress_label.setText("Finding files…")
         self.progress_bar.setRange(0, 0)
         self._say(f"{what}; you can search and chat meanwhile.")
@@ -380,6 +398,26 @@ class DocsPage(QWidget):
             self.add_paths([Path(f) for f in files])
 
     @Slot()
+    def _on_change_embedder_requested(self) -> None:
+        self.change_embedder()
+
+    def change_embedder(self) -> bool:
+        """Ask for another embedder, then embed every passage again with it."""
+        info = self.current
+        if info is None or self.controller.indexing:
+            return False
+        try:
+            catalog = load_catalog()
+        except CatalogError:
+            catalog = []  # the advice is lost, not the choice: every model is still listed
+        choices = embedder_choices(self.store.list_models(), catalog, info.embedder)
+        chosen = ChangeEmbedderDialog.ask(self, info, choices)
+        if chosen is None:
+            return False
+        self.start_index(info.name, [], chosen, reembed=True)
+        return True
+
+    @Slot()
     def _on_refresh_clicked(self) -> None:
         info = self.current
         if info is not None and not self.controller.indexing:
@@ -408,15 +446,24 @@ class DocsPage(QWidget):
         unit = "passage" if progress.stage == "re-embedding" else "file"
         self.progress_bar.setRange(0, max(progress.total, 1))
         self.progress_bar.setValue(progress.done)
-        self.progress_label.setText(
-            f"{progress.stage.capitalize()} {progress.done:,} of {counted(progress.total, unit)}"
-        )
+        text = f"{progress.stage.capitalize()} {progress.done:,} of {counted(progress.total, unit)}"
+        if progress.stage == "re-embedding":
+            left = self.eta.left(progress.done, progress.total)
+            text += f", {left}" if left else ""
+        self.progress_label.setText(text)
 
     @Slot(object)
     def _on_index_finished(self, outcome: IndexOutcome) -> None:
         report = outcome.report
         self.refresh(select=outcome.info.name)
         self._show_current(skipped=list(report.skipped))
+        if report.reembedded:
+            self._show_hint()
+            self._say(
+                f"{outcome.info.name}: embedded {counted(report.reembedded, 'passage')} again "
+                f"with {outcome.info.embedder.model_id}; searching and answering use it now."
+            )
+            return
         parts = [
             f"Read {counted(len(report.read), 'file')} into {counted(report.passages, 'passage')}",
             f"{report.unchanged:,} unchanged",
@@ -435,9 +482,17 @@ class DocsPage(QWidget):
             text += f" {report.truncated}"
         self._say(text)
 
-    @Slot(str)
-    def _on_index_cancelled(self, name: str) -> None:
-        self.refresh(select=name)
+    @Slot(object)
+    def _on_index_cancelled(self, job: IndexJob) -> None:
+        self.refresh(select=job.collection or None)
+        if job.reembed:
+            info = self.current
+            kept = info.embedder.model_id if info is not None else "the old embedder"
+            self._say(
+                f"Re-embedding was cancelled. {job.collection} keeps its vectors from {kept}, "
+                "and searches use them as before."
+            )
+            return
         self._say(
             "Indexing was cancelled. The files read so far are kept; Refresh goes on from there."
         )

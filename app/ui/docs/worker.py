@@ -50,11 +50,13 @@ class RemoveRequest:
 
 @dataclass(frozen=True)
 class IndexJob:
-    """Add ``paths`` to ``collection`` (made with ``embedder`` when new); no paths: a Refresh."""
+    """Add ``paths`` to ``collection`` (made with ``embedder`` when new); no paths: a
+    Refresh; ``reembed``: embed every passage again with ``embedder`` (no file read)."""
 
     collection: str
     paths: tuple[Path, ...] = ()
     embedder: str | None = None
+    reembed: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,16 @@ def index_collection(docs: DocsAccess, job: IndexJob, task: Task) -> IndexOutcom
     def report(stage: str, done: int, total: int) -> None:
         task.report(IndexProgress(stage, done, total))
 
-    if job.paths:
+    if job.reembed:
+        assert job.embedder is not None, "a re-embed names its embedder"
+        result = library.reembed(
+            job.collection,
+            docs.open_embedder,
+            job.embedder,
+            on_progress=report,
+            cancel=task.cancel_token,
+        )
+    elif job.paths:
         result = library.add(
             job.collection,
             list(job.paths),

@@ -63,7 +63,7 @@ def test_make_a_collection_lists_what_was_skipped_and_why(
     assert page.stack.currentWidget() is page.main
     assert page.collection_combo.currentText() == "help"
     assert page.info_label.text().startswith("3 files, ")
-    assert "embedded by fake-aaaa" in page.info_label.text()
+    assert page.embedder_row.label.text().startswith("Embedder: fake-aaaa · lock sha256:")
     skipped = [page.skipped_list.item(i).text() for i in range(page.skipped_list.count())]
     assert sorted(skipped) == [
         "empty.md: the file is empty",

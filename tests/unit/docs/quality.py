@@ -91,6 +91,41 @@ HELD_OUT: dict[str, str] = {
 }
 """Held out: questions about 30 of the distractors, written before any result was seen
 and never used to choose a setting (bench/bench_docs.py reports them apart)."""
+HELD_OUT_2: dict[str, str] = {
+    "array": "A compact sequence of numbers all of one C kind, smaller in memory than a list",
+    "locale": "Format numbers and amounts of money the way people in a given country expect",
+    "gettext": "Translate the messages a program shows into other human languages",
+    "ast": "Parse source code into a tree of syntax nodes and walk over it",
+    "tokenize": "Split Python source into its lexical pieces such as names, operators, comments",
+    "errno": "Symbolic names for the numeric codes the operating system returns on failure",
+    "fileinput": "Loop over the lines of every file named on the command line, or standard input",
+    "linecache": "Fetch one particular line of a source file, remembering files already read",
+    "netrc": "Read the login names and passwords stored for remote hosts in a user's dot-file",
+    "plistlib": "Read and write the XML settings files that Apple's programs keep",
+    "mailbox": "Go through the messages kept in a local mail folder in the usual on-disk formats",
+    "poplib": "Download and delete messages on a mail server with the post office protocol",
+    "graphlib": "Put tasks in an order where every task comes after the ones it depends on",
+    "reprlib": "A printable form of a huge object, cut short so it stays readable",
+    "cmd": "Write an interactive prompt where each typed word runs a method of a class",
+    "lzma": "The strongest of the standard compressors, the algorithm behind the 7-Zip tool",
+    "gzip": "Read a compressed log file line by line as if it were an ordinary file",
+    "http.server": "Serve the files of the current folder over the web while testing",
+    "xml.etree.ElementTree": "Parse a markup document into elements and find a node's children",
+    "getopt": "Parse command-line switches the way the C library's function does",
+    "pdb": "Pause a running program, step through it and look at its variables",
+    "cProfile": "Find out which functions a program spends most of its running time in",
+    "tracemalloc": "Find which lines of code allocated the most memory",
+    "asyncio": "Run many waiting network tasks at once on a single thread, cooperatively",
+    "ssl": "Wrap a network connection in encryption and check the server's certificate",
+    "hmac": "Authenticate a message with a keyed hash so tampering is detected",
+    "zoneinfo": "Convert a moment to another region's local clock, with daylight saving rules",
+    "doctest": "Check that the examples written in a docstring still give the output shown",
+    "shelve": "Keep arbitrary objects on disk under string keys, a dict that survives restarts",
+    "atexit": "Run a function automatically when the interpreter is shutting down",
+}
+"""A second held-out set (30 modules among the distractors, none asked by QUESTIONS or
+HELD_OUT), written for the second round of tuning before any of it was run; asked only
+to confirm a setting chosen on QUESTIONS."""
 DISTRACTORS = [
     "os",
     "sys",
@@ -190,6 +225,7 @@ def render(module_name: str, chars: int) -> str:
     module = importlib.import_module(module_name)
     text = pydoc.render_doc(module, renderer=pydoc.plaintext)
     text = re.sub(r"\nMODULE REFERENCE\n.*?(?=\n[A-Z][A-Z ]+\n)", "\n", text, flags=re.S)
+    text = re.sub(r" at 0x[0-9a-f]+>", ">", text)  # addresses differ run to run
     if len(text) > chars:
         cut = text.rfind("\n", 0, chars)
         text = text[: cut if cut > chars // 2 else chars]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.docs.library import DocsLibrary
+from app.core.cancel import Cancelled, CancelToken
+from app.core.docs.library import EMBED_BATCH, DocsLibrary, query_text
 from app.core.docs.records import EmbedderMismatch
 from app.core.docs.search import VECTOR_WEIGHT, fuse, match_expression
 from app.core.docs.vectors import SearchVectors, nearest
@@ -94,6 +96,79 @@ def test_another_embedder_is_refused_unless_reembed(library: DocsLibrary, tmp_pa
     assert report.reembedded == 3 and ("re-embedding", 3, 3) in progress
     assert library.get("help").embedder.sha256 == "b" * 64
     assert library.search("help", "refunds", other)
+
+
+def test_a_cancelled_reembed_keeps_the_old_vectors_searchable(
+    library: DocsLibrary, tmp_path: Path
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(EMBED_BATCH + 8):  # two batches: the cancel lands between them
+        (folder / f"note{i:02}.txt").write_text(f"Note {i} about topic{i} and nothing else.")
+    old = HashEmbedder()
+    library.add("notes", [folder], lambda ref: old)
+    before = library.search("notes", "topic7", old, top=3)
+    vectors_before = library.store.vectors(library.get("notes").id).matrix.copy()
+    token = CancelToken()
+
+    class CancelsMidway(HashEmbedder):
+        def embed(self, texts, cancel=None):  # type: ignore[no-untyped-def]
+            rows = super().embed(texts, cancel)
+            token.cancel()  # the user presses Cancel while the first batch is embedded
+            return rows
+
+    other = CancelsMidway(sha256="b" * 64)
+    progress: list[tuple[str, int, int]] = []
+    with pytest.raises(Cancelled):
+        library.reembed(
+            "notes",
+            lambda ref: other,
+            "other",
+            on_progress=lambda *a: progress.append(a),
+            cancel=token,
+        )
+    assert progress == [("re-embedding", EMBED_BATCH, EMBED_BATCH + 8)], "stopped after one"
+    assert other.closed
+    info = library.get("notes")
+    assert info.embedder.sha256 == "a" * 64, "still pinned to the old embedder"
+    assert np.array_equal(library.store.vectors(info.id).matrix, vectors_before)
+    with library.store.db.read() as conn:
+        staged = conn.execute(
+            "SELECT count(*) FROM passages WHERE next_vector IS NOT NULL"
+        ).fetchone()[0]
+    assert staged == 0, "the half-made vectors are dropped"
+    after = library.search("notes", "topic7", old, top=3)
+    assert [h.source for h in after] == [h.source for h in before]
+    assert Path(after[0].source).name == "note07.txt"
+    with pytest.raises(EmbedderMismatch):
+        library.search("notes", "topic7", HashEmbedder(sha256="b" * 64))
+
+    report = library.reembed("notes", lambda ref: HashEmbedder(sha256="b" * 64), "other")
+    assert report.reembedded == EMBED_BATCH + 8 and report.read == []
+    assert library.get("notes").embedder.sha256 == "b" * 64
+    assert library.get("notes").version > info.version
+    assert library.search("notes", "topic7", HashEmbedder(sha256="b" * 64), top=1)
+
+
+def test_a_chat_models_query_is_embedded_twice_an_embedding_models_once(
+    library: DocsLibrary, tmp_path: Path
+) -> None:
+    folder = make_folder(tmp_path / "docs")
+    encoder = HashEmbedder()  # layer None: an embedding model, or a last-layer mean
+    library.add("enc", [folder], lambda ref: encoder)
+    encoder.texts.clear()
+    library.search("enc", "refund claims", encoder)
+    assert encoder.texts == ["refund claims"]
+
+    chat = HashEmbedder(sha256="c" * 64)
+    chat.info = dataclasses.replace(chat.info, layer=6, scaling="standardized")
+    library.add("chat", [folder], lambda ref: chat)
+    chat.texts.clear()
+    hits = library.search("chat", "refund claims", chat, top=1)
+    assert chat.texts == ["refund claims\nrefund claims"]
+    assert Path(hits[0].source).name == "refunds.md"
+    long = "word " * 300  # twice would not fit the context: once
+    assert query_text(chat.info, long) == long
 
 
 def test_a_failure_mid_add_leaves_no_half_indexed_file(
