@@ -316,13 +316,21 @@ class Tint(QObject):
         app_palette = QGuiApplication.palette()
         scheme = colors(app_palette)
         current = widget.palette()
-        if all(current.color(r) == scheme.color(name) for r, name in self.roles.items()):
+        active, disabled = QPalette.ColorGroup.Active, QPalette.ColorGroup.Disabled
+        if all(
+            current.color(active, r) == scheme.color(name)
+            and current.color(disabled, r) == app_palette.color(disabled, r)
+            for r, name in self.roles.items()
+        ):
             return
         new = QPalette(current)
         # Only these roles are the widget's own: the rest follow its parent.
         new.setResolveMask(0)
         for role, name in self.roles.items():
             new.setColor(role, scheme.color(name))
+            # A disabled widget looks disabled as every other does (an accent button
+            # greyed out, not an enabled-looking one that ignores clicks).
+            new.setColor(disabled, role, app_palette.color(disabled, role))
         widget.setPalette(new)
 
 

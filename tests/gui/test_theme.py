@@ -101,6 +101,32 @@ def test_primary_and_quiet_actions_follow_the_scheme(qtbot: QtBot) -> None:
         installed.forced = None
 
 
+def test_a_disabled_primary_action_looks_disabled(qtbot: QtBot) -> None:
+    """The accent is for what can be clicked: a disabled main action (New collection
+    during a re-embed) is drawn in the scheme's disabled colours, as any button is."""
+    from PySide6.QtWidgets import QPushButton
+
+    installed = theme.installed()
+    assert installed is not None
+    main = QPushButton("New collection")
+    qtbot.addWidget(main)
+    theme.set_primary(main)
+    before = installed.scheme
+    disabled = QPalette.ColorGroup.Disabled
+    try:
+        for scheme in ("light", "dark"):
+            installed.apply(scheme)
+            accent = QColor(theme.SCHEMES[scheme].accent)
+            for role in (QPalette.ColorRole.Button, QPalette.ColorRole.ButtonText):
+                assert main.palette().color(disabled, role) != main.palette().color(role)
+                everyone = QGuiApplication.palette().color(disabled, role)
+                assert main.palette().color(disabled, role) == everyone
+            assert main.palette().color(disabled, QPalette.ColorRole.Button) != accent
+    finally:
+        installed.apply(before)
+        installed.forced = None
+
+
 def test_the_type_scale_orders_its_sizes(qapp: QApplication) -> None:
     body = theme.font(theme.Type.BODY).pointSizeF()
     assert theme.font(theme.Type.DISPLAY).pointSizeF() > theme.font(theme.Type.TITLE).pointSizeF()
