@@ -26,6 +26,7 @@ import numpy.typing as npt
 from app.core.cancel import CancelToken
 from app.core.classify.errors import ClassifyError
 from app.core.classify.runner import RunnerInfo
+from app.core.errors import DriftlessError
 from app.core.fsutil import ProgressCallback
 from app.core.models.embedder import LeasedEmbedder, is_embedding_model
 from app.core.models.gguf import read_gguf
@@ -46,8 +47,12 @@ PROMPT_REFUSAL = (
 
 
 def is_encoder(model: InstalledModel) -> bool:
-    """Whether ``model``'s file is a sentence encoder (reads its GGUF header)."""
-    return is_embedding_model(read_gguf(model.path))
+    """Whether ``model``'s file is a sentence encoder (reads its GGUF header). A file that
+    cannot be read is left to the loader, which says why in its own sentence."""
+    try:
+        return is_embedding_model(read_gguf(model.path))
+    except (OSError, DriftlessError):
+        return False
 
 
 class EncoderReader:

@@ -14,16 +14,17 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.core.classify.encoder import EncoderReader
+from app.core.classify.encoder import EncoderReader, is_encoder
 from app.core.classify.errors import ClassifyError, HeadError
-from app.core.classify.labels import LabelSet
 from app.core.classify.teach import POOLED, ExampleClassifier, TaughtHead
 from app.core.classify.workbench import MethodOptions, Workbench
 from app.core.cluster.job import ClassifierJob
 from app.core.docs.embedding import ModelEmbedder
+from app.core.models.embedder import is_encoder_architecture
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.paths import Paths
 from tests.encoder_model import N_EMBD, tiny_encoder
+from tests.model_files import tiny_model
 from tests.unit.classify.test_model import SENTIMENT, TEACH
 
 
@@ -156,7 +157,14 @@ def test_cli_teaches_and_evaluates_on_an_encoder(
     assert "is a sentence encoder" in capsys.readouterr().err
 
 
-def test_the_pooled_features_name_no_layers_and_survive_a_save(tmp_path: Path) -> None:
+def test_an_encoder_is_told_from_its_header_and_an_unreadable_file_is_left_to_the_loader(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    encoder = store.import_file(tiny_encoder(tmp_path / "enc" / "tiny-encoder.gguf"))
+    chat = store.import_file(tiny_model(tmp_path / "chat" / "Tiny.gguf"))
+    assert is_encoder(encoder) and not is_encoder(chat)
+    assert is_encoder_architecture(encoder.architecture)
+    assert not is_encoder_architecture(chat.architecture)
     assert POOLED.pooled and POOLED.layers == () and POOLED.id == "pooled"
-    labels = LabelSet.from_names("a,b")
-    assert labels.label_names == ("a", "b")
+    encoder.path.unlink()
+    assert not is_encoder(encoder)  # the loader then says the file is missing
