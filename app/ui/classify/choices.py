@@ -48,7 +48,7 @@ from app.ui.flow_layout import FlowLayout
 from app.ui.starter_note import starter_note
 
 METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
-ENCODER_MARK = "  (sentence encoder: taught by examples)"
+ENCODER_MARK = "  (sentence encoder)"
 ENCODER_TIP = (
     "A sentence encoder makes one vector of a text: teach it from examples "
     "(its pooled vectors); prompted scoring needs a chat model"
@@ -303,8 +303,7 @@ class ChoicesBar(QWidget):
                 f"{info.model_id} is ready: a sentence encoder, read as its pooled "
                 "vectors for teaching by examples."
             )
-            refusal = self.encoder_refusal()
-            self.status_label.setText(text if refusal is None else f"{text} {refusal}")
+            self.status_label.setText(self.encoder_refusal() or text)
             return
         text = f"{info.model_id} is ready, scoring on {info.weights} weights."
         if info.weights_note:
