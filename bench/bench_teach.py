@@ -16,6 +16,13 @@ file (10,003 rows) costs: the reading time teach_features.py measured for those 
 rows (its thread count tuned as the app's is) plus a fit timed here on all of them.
 Adds its results to ``bench-teach.json`` beside the features (a model measured again
 replaces its rows) and prints them all as a Markdown table.
+
+``--through-app minilm`` measures a sentence encoder through the app's own path instead
+of cached features: ``Workbench.open_model`` (an :class:`~app.core.classify.encoder.EncoderReader`
+over the model host's weights), ``Workbench.teach`` on the taught split (reading and
+fit timed), the saved head's :class:`~app.core.classify.teach.ExampleClassifier` on the
+held-out split, then teaching all 10,003 Banking77 rows as ``classify --train`` would.
+Its rows are stored as model ``<name>-app``.
 """
 
 from __future__ import annotations
@@ -140,6 +147,77 @@ def run_task(data: Any, model: str, task: str) -> dict[str, Any]:
     return result
 
 
+def through_app(which: str, tasks: list[str], seed: int, threads: int) -> list[dict[str, Any]]:
+    """Teach and classify through the Workbench, as ``driftless classify --train`` does."""
+    import random
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_classify import DATA, SST2, banking_split, sst2_split
+    from teach_features import install
+
+    from app.core.classify.labels import LabelSet
+    from app.core.classify.workbench import MethodOptions, Workbench
+    from app.core.models.store import ModelStore
+    from app.core.paths import get_paths
+
+    home = Path(tempfile.mkdtemp(prefix="driftless-teach-app-"))
+    paths = get_paths(home).ensure()
+    store = ModelStore(paths)
+    model = install(store, which)
+    b_train, b_held, names = banking_split(DATA / "banking77_train.csv", 0.2, seed)
+    banking = LabelSet.from_names(
+        names, instruction="Classify the bank customer's message by its intent."
+    )
+    index = {n: i for i, n in enumerate(names)}
+    s_held, pool = sst2_split(DATA / "sst2_train.tsv", 1000, seed)
+    s_train = random.Random(seed).sample(pool, 4000)
+    splits = {
+        "bank": (banking, [(t, index[c]) for t, c in b_train], [(t, index[c]) for t, c in b_held]),
+        "sst": (SST2, [(t, int(c)) for t, c in s_train], [(t, int(c)) for t, c in s_held]),
+    }
+    results = []
+    with Workbench(paths, store) as bench:
+        info = bench.open_model(model.id, n_threads=threads or None)
+        print(f"{info.model_id}: reader {info.reader}, {info.n_embd} dims", flush=True)
+        for task in tasks:
+            labels, train, held = splits[task]
+            head = bench.teach(labels, train)
+            classifier = bench.classifier(labels, MethodOptions(method="examples"))
+            started = time.perf_counter()
+            predictions = classifier.predict([t for t, _ in held])
+            classify_seconds = time.perf_counter() - started
+            pred = [labels.label_names.index(p.label) for p in predictions]
+            scores = score([str(i) for i in range(len(labels.labels))], [y for _, y in held], pred)
+            result: dict[str, Any] = {
+                "model": f"{which}-app",
+                "task": task,
+                "taught": len(train),
+                "held_out": len(held),
+                "features": head.spec.id,
+                "chosen": head.reader,
+                "validation": round(float(head.fit.validation_accuracy or 0.0), 4),
+                "held_out_accuracy": round(scores.accuracy, 4),
+                "held_out_macro_f1": round(scores.macro_f1, 4),
+                "l2": head.fit.l2,
+                "temperature": round(head.fit.temperature, 3),
+                "fit_seconds": round(head.fit.seconds, 1),
+                "read_texts_per_second": round(len(train) / head.read_seconds, 2),
+                "classify_texts_per_second": round(len(held) / classify_seconds, 2),
+                "threads": threads or 1,
+                "load_average": round(os.getloadavg()[0], 1),
+            }
+            if task == "bank":  # the whole file, as classify --train on it
+                everything = train + held
+                whole = bench.teach(labels, everything, save=False)
+                result["teach_10k_read_seconds"] = round(whole.read_seconds, 1)
+                result["teach_10k_fit_seconds"] = round(whole.fit.seconds, 1)
+                result["teach_10k_rows"] = len(everything)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    return results
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| model | task | features chosen | validation (inner) | held-out acc | macro-F1 | "
@@ -167,12 +245,17 @@ def main() -> int:
     parser.add_argument("--tasks", default="sst,bank")
     parser.add_argument("--features", type=Path, default=Path("/tmp/driftless-teach-features"))
     parser.add_argument("--table", type=Path, help="print a saved bench-teach.json as Markdown")
+    parser.add_argument("--through-app", help="a sentence encoder (minilm) taught by the app")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=0, help="0: the app's default")
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(args.table.read_text())))
         return 0
     results = []
-    for model in args.models.split(","):
+    if args.through_app:
+        results = through_app(args.through_app, args.tasks.split(","), args.seed, args.threads)
+    for model in [] if args.through_app else args.models.split(","):
         path = features_file(args.features, model)
         if path is None:
             print(f"{model}: no features in {args.features}; run bench/teach_features.py first")

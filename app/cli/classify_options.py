@@ -277,4 +277,9 @@ def open_model(bench: Workbench, model: str | None, args: argparse.Namespace) ->
     )
     if info.weights_note:
         status(f"Note: scoring on the model file as it is (slower): {info.weights_note}.")
+    if info.reader == "encoder":
+        status(
+            f"{info.model_id} is a sentence encoder: texts are read as its pooled sentence "
+            "vectors, for teaching by examples."
+        )
     return info

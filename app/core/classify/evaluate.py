@@ -112,6 +112,7 @@ class EvalReport:
             "unknown_gold": list(self.unknown_gold),
             "gold_map": self.gold_map,
             "run": self.run_id,
+            "reader": "decoder",
         }
         detail = self.scores.to_json()
         for key in ("n", "accuracy", "macro_f1"):  # already above

@@ -75,6 +75,13 @@ class RunnerInfo:
     """Why the packed file is used though an unpacked copy was asked for."""
     offload: Offload = CPU
     """What the weights run on (the CPU, or a GPU and the layers on it)."""
+    reader: str = "decoder"
+    """How texts are read: ``decoder`` (a chat model after the label set's prompt,
+    hidden states) or ``encoder`` (a sentence encoder's pooled vector; examples only)."""
+    sha256: str = ""
+    """The model file's sha256 (recorded by a head taught on an encoder)."""
+    pooling: str = ""
+    """An encoder's own pooling (``mean``, ``cls``, ``last``); empty for a decoder."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,7 @@ class ModelRunner:
     def open(
         cls,
         store: ModelStore,
-        ref: str | None = None,
+        ref: str | InstalledModel | None = None,
         *,
         n_threads: int | None = None,
         unpack: bool = True,
@@ -205,6 +212,7 @@ class ModelRunner:
             info = RunnerInfo(
                 model_id=model.id,
                 lock_id=model.lock_id,
+                sha256=model.sha256,
                 name=model.model_name or model.filename,
                 n_embd=int(lib.llama_model_n_embd(handle)),
                 n_layer=int(lib.llama_model_n_layer(handle)),

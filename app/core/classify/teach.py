@@ -6,6 +6,10 @@ answer would start, having read the instruction) is kept; optionally the prompt'
 calibrated label probabilities are added. A logistic-regression head
 (:mod:`app.core.classify.head`) learns labels from those features in seconds.
 
+On a sentence encoder (:mod:`app.core.classify.encoder`) there is no prompt: the
+features are the text's pooled sentence vector (:data:`POOLED`), and the same head is
+fitted on them.
+
 A taught head is saved beside its label set, tied to the model's lock id and the
 label set's version: used with another model or other labels it is refused.
 """
@@ -37,10 +41,19 @@ from app.core.classify.classifier import (
     normalise_logprobs,
 )
 from app.core.classify.coverage import Coverage
+from app.core.classify.encoder import EncoderReader
 from app.core.classify.errors import HeadError
+from app.core.classify.features import (
+    DEFAULT_LAST_DEPTHS,
+    DEFAULT_MEAN_DEPTHS,
+    POOLED,
+    FeatureSpec,
+    block_columns,
+    candidate_specs,
+    default_spec,
+)
 from app.core.classify.head import HeadChoice, HeadFit, choose_head, finish_head
 from app.core.classify.labels import LabelSet
-from app.core.classify.prompt import PromptStyle
 from app.core.classify.runner import ModelRunner
 from app.core.fsutil import atomic_write_bytes
 
@@ -48,96 +61,19 @@ HEAD_SCHEMA = 1
 FEATURE_CHUNK = 64
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Which features a head reads; part of its identity.
-
-    ``mean_layers``: layers whose states are averaged over the text's tokens;
-    ``last_layers``: layers whose state at the last prompt token is kept.
-    """
-
-    mean_layers: tuple[int, ...]
-    last_layers: tuple[int, ...] = ()
-    style: PromptStyle = "plain"
-    with_scores: bool = False
-    """Add the prompt's calibrated label probabilities (costs the rest of the model)."""
-
-    @property
-    def layers(self) -> tuple[int, ...]:
-        return tuple(sorted(set(self.mean_layers) | set(self.last_layers)))
-
-    @property
-    def id(self) -> str:
-        means = "-".join(str(n) for n in self.mean_layers)
-        lasts = "-".join(str(n) for n in self.last_layers)
-        return f"{self.style}-m{means}-l{lasts}{'-s' if self.with_scores else ''}"
-
-    def select(self, pooled: npt.NDArray[np.float32], n_embd: int) -> npt.NDArray[np.float32]:
-        """Pick this spec's blocks from the runner's [mean, last] per layer (in layer order)."""
-        blocks = []
-        for i, layer in enumerate(self.layers):
-            if layer in self.mean_layers:
-                blocks.append(pooled[2 * i * n_embd : (2 * i + 1) * n_embd])
-            if layer in self.last_layers:
-                blocks.append(pooled[(2 * i + 1) * n_embd : (2 * i + 2) * n_embd])
-        return np.concatenate(blocks)
+Reader = ModelRunner | EncoderReader
+"""What teaching reads texts through: a chat model's runner, or a sentence encoder."""
 
 
-DEFAULT_MEAN_DEPTHS = (0.4, 0.6)
-DEFAULT_LAST_DEPTHS = (0.6,)
-"""Where the default features are read, as fractions of the model's depth: on the
-starter model (30 layers), the mean over the text at layers 12 and 17 and the last
-token at layer 17. Measured on held-out SST-2 and Banking77 rows, middle layers
-separate sentiment and intent better than the last ones (whose states are shaped
-for predicting the next token), and llama.cpp can stop after layer 17."""
-
-
-def _at(n_layer: int, depths: tuple[float, ...]) -> tuple[int, ...]:
-    last = max(0, n_layer - 2)  # the last layer is not readable (see runtime)
-    return tuple(sorted({min(last, max(0, round(f * (n_layer - 1)))) for f in depths}))
-
-
-def default_spec(n_layer: int) -> FeatureSpec:
-    """The default features for a model with ``n_layer`` layers."""
-    return FeatureSpec(
-        mean_layers=_at(n_layer, DEFAULT_MEAN_DEPTHS), last_layers=_at(n_layer, DEFAULT_LAST_DEPTHS)
-    )
-
-
-WIDE_MEAN_DEPTHS = (0.2, 0.3, 0.4, 0.5, 0.6)
-
-
-def candidate_specs(n_layer: int) -> list[FeatureSpec]:
-    """The features a head chooses between by validation, the default first. Reading
-    both costs what the default does (the model stops at 0.6 of its depth); the wide
-    one, every tenth of the depth from 0.2, won on Gemma 3 270M's SST-2 (bench/README.md)."""
-    wide = FeatureSpec(
-        mean_layers=_at(n_layer, WIDE_MEAN_DEPTHS), last_layers=_at(n_layer, DEFAULT_LAST_DEPTHS)
-    )
-    default = default_spec(n_layer)
-    return [default] if wide == default else [default, wide]
+def spec_for(reader: Reader, spec: FeatureSpec | None = None) -> FeatureSpec:
+    """The features a head on ``reader`` is saved and looked for under."""
+    if isinstance(reader, EncoderReader):
+        return POOLED
+    return spec or default_spec(reader.info.n_layer)
 
 
 CHOICE_MARGIN = 0.005
 """A wider feature set must beat the default's validation accuracy by this much."""
-
-
-def block_columns(read: FeatureSpec, want: FeatureSpec, n_embd: int) -> npt.NDArray[np.int64]:
-    """The columns of features read with ``read`` that ``want`` consists of, in its order."""
-    offsets: dict[tuple[int, str], int] = {}
-    position = 0
-    for layer in read.layers:
-        for kind, layers in (("m", read.mean_layers), ("l", read.last_layers)):
-            if layer in layers:
-                offsets[(layer, kind)] = position
-                position += n_embd
-    columns = []
-    for layer in want.layers:
-        for kind, layers in (("m", want.mean_layers), ("l", want.last_layers)):
-            if layer in layers:
-                start = offsets[(layer, kind)]
-                columns.append(np.arange(start, start + n_embd))
-    return np.concatenate(columns)
 
 
 @dataclass(frozen=True)
@@ -185,6 +121,10 @@ class TaughtHead:
     """The weights its features were read with (``F16 from Q4_1``); see app.core.models.unpacked."""
     gold_map: str = ""
     """How the file's label values were matched to labels (``0=negative,1=positive``)."""
+    model_sha256: str = ""
+    """The sha256 of the model file its features were read with."""
+    reader: str = "decoder"
+    """``decoder`` (a chat model's hidden states) or ``encoder`` (a pooled sentence vector)."""
 
     @property
     def id(self) -> str:
@@ -228,6 +168,8 @@ class TaughtHead:
                 else round(self.fit.validation_accuracy, 4)
             ),
             "held_out_by": self.fit.validation,
+            "reader": self.reader,
+            "features": self.spec.id,
         }
 
     def meta(self) -> dict[str, Any]:
@@ -246,6 +188,8 @@ class TaughtHead:
             "source_sha256": self.source_sha256,
             "weights": self.weights,
             "gold_map": self.gold_map,
+            "model_sha256": self.model_sha256,
+            "reader": self.reader,
             "l2": self.fit.l2,
             "validation_accuracy": self.fit.validation_accuracy,
             "validation": self.fit.validation,
@@ -305,6 +249,7 @@ class TaughtHead:
                 last_layers=tuple(spec["last_layers"]),
                 style=spec["style"],
                 with_scores=bool(spec["with_scores"]),
+                pooled=bool(spec.get("pooled", False)),
             ),
             lock_id=meta["lock_id"],
             model_id=meta["model_id"],
@@ -317,10 +262,22 @@ class TaughtHead:
             source_sha256=str(meta.get("source_sha256", "")),
             gold_map=str(meta.get("gold_map", "")),
             weights=str(meta.get("weights", "")),
+            model_sha256=str(meta.get("model_sha256", "")),
+            reader=str(meta.get("reader", "decoder")),
         )
 
-    def check_usable(self, label_set: LabelSet, lock_id: str) -> None:
-        if lock_id != self.lock_id:
+    def check_usable(
+        self, label_set: LabelSet, lock_id: str, reader: str = "decoder", sha256: str = ""
+    ) -> None:
+        """Refuse another model, another way of reading texts, or changed labels."""
+        if reader != self.reader or self.spec.pooled != (reader == "encoder"):
+            taught = "a sentence encoder's vectors" if self.reader == "encoder" else "a chat model"
+            raise HeadError(
+                f"This head was taught on {taught} ({self.model_id}); it cannot read texts "
+                f"through {'a sentence encoder' if reader == 'encoder' else 'a chat model'}. "
+                "Teach it again with this model."
+            )
+        if lock_id != self.lock_id or (sha256 and self.model_sha256 not in ("", sha256)):
             raise HeadError(
                 f"This head was taught on {self.model_id} ({self.lock_id}); it cannot be used "
                 f"with another model ({lock_id}). Teach it again with this model."
@@ -404,7 +361,7 @@ def fit_features(
 
 
 def teach(
-    runner: ModelRunner,
+    runner: Reader,
     label_set: LabelSet,
     examples: Sequence[tuple[str, int]],
     *,
@@ -413,22 +370,13 @@ def teach(
     on_progress: TeachCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> TaughtHead:
-    """Teach a head from (text, label position) examples."""
+    """Teach a head from (text, label position) examples, read through ``runner``."""
     counts = np.bincount([y for _, y in examples], minlength=len(label_set.labels))
     if len(examples) < 2 or (counts > 0).sum() < 2:
         raise HeadError(
             "Teaching needs labelled examples of at least two labels; "
             f"got {len(examples)} example(s)."
         )
-    candidates = [spec] if spec is not None else candidate_specs(runner.info.n_layer)
-    spec = candidates[0]
-    if len(candidates) > 1:  # read once what every candidate needs
-        spec = FeatureSpec(
-            mean_layers=tuple(sorted({n for c in candidates for n in c.mean_layers})),
-            last_layers=tuple(sorted({n for c in candidates for n in c.last_layers})),
-        )
-    session = PromptSession(runner, label_set, style=spec.style)
-    prior = session.content_free_prior() if spec.with_scores else None
     started = time.perf_counter()
     total = len(examples)
 
@@ -436,9 +384,28 @@ def teach(
         if on_progress is not None:
             on_progress(TeachProgress("reading", done, total, time.perf_counter() - started))
 
-    features, _ = read_features(
-        session, spec, [t for t, _ in examples], prior, on_chunk=on_chunk, cancel=cancel
-    )
+    texts = [t for t, _ in examples]
+    prior: npt.NDArray[np.float64] | None = None
+    if isinstance(runner, EncoderReader):
+        if spec is not None and not spec.pooled:
+            raise HeadError(
+                f"{runner.info.model_id} is a sentence encoder: a head on it reads the "
+                "pooled sentence vector, not chosen layers."
+            )
+        spec = POOLED
+        candidates = [POOLED]
+        features, _ = runner.read(texts, on_chunk=on_chunk, cancel=cancel)
+    else:
+        candidates = [spec] if spec is not None else candidate_specs(runner.info.n_layer)
+        spec = candidates[0]
+        if len(candidates) > 1:  # read once what every candidate needs
+            spec = FeatureSpec(
+                mean_layers=tuple(sorted({n for c in candidates for n in c.mean_layers})),
+                last_layers=tuple(sorted({n for c in candidates for n in c.last_layers})),
+            )
+        session = PromptSession(runner, label_set, style=spec.style)
+        prior = session.content_free_prior() if spec.with_scores else None
+        features, _ = read_features(session, spec, texts, prior, on_chunk=on_chunk, cancel=cancel)
     read_seconds = time.perf_counter() - started
     fit_started = time.perf_counter()
 
@@ -470,6 +437,8 @@ def teach(
         created_at=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         read_seconds=read_seconds,
         weights=runner.info.weights,
+        model_sha256=runner.info.sha256,
+        reader=runner.info.reader,
     )
 
 
@@ -478,16 +447,22 @@ class ExampleClassifier(Classifier):
 
     def __init__(
         self,
-        runner: ModelRunner,
+        runner: Reader,
         label_set: LabelSet,
         head: TaughtHead,
         *,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
-        head.check_usable(label_set, runner.info.lock_id)
+        info = runner.info
+        head.check_usable(label_set, info.lock_id, info.reader, info.sha256)
         self.label_set = label_set
         self.head = head
-        self.session = PromptSession(runner, label_set, style=head.spec.style)
+        self.encoder = runner if isinstance(runner, EncoderReader) else None
+        self.session = (
+            None
+            if isinstance(runner, EncoderReader)
+            else PromptSession(runner, label_set, style=head.spec.style)
+        )
         self.prior = None if head.prior is None else np.array(head.prior, dtype=np.float64)
         self.info = ClassifierInfo.made_by(
             "examples",
@@ -503,9 +478,13 @@ class ExampleClassifier(Classifier):
     def predict(self, texts: Sequence[str], cancel: CancelToken | None = None) -> list[Prediction]:
         if not texts:
             return []
-        features, truncated = read_features(
-            self.session, self.head.spec, texts, self.prior, cancel=cancel
-        )
+        if self.session is None:
+            assert self.encoder is not None
+            features, truncated = self.encoder.read(texts, cancel=cancel)
+        else:
+            features, truncated = read_features(
+                self.session, self.head.spec, texts, self.prior, cancel=cancel
+            )
         probs = self.head.fit.predict_proba(features)
         labels = self.label_set.label_names
         return [
@@ -517,10 +496,12 @@ class ExampleClassifier(Classifier):
 __all__ = [
     "DEFAULT_LAST_DEPTHS",
     "DEFAULT_MEAN_DEPTHS",
+    "POOLED",
     "ClassifyProgress",
     "Coverage",
     "ExampleClassifier",
     "FeatureSpec",
+    "Reader",
     "TaughtHead",
     "TeachProgress",
     "block_columns",
@@ -528,5 +509,6 @@ __all__ = [
     "default_spec",
     "fit_features",
     "read_features",
+    "spec_for",
     "teach",
 ]

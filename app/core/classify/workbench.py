@@ -19,6 +19,7 @@ from app.core.classify.classifier import (
     PromptClassifier,
 )
 from app.core.classify.coverage import Coverage
+from app.core.classify.encoder import PROMPT_REFUSAL, EncoderReader, is_encoder
 from app.core.classify.errors import ClassifyError, HeadError
 from app.core.classify.goldmap import GoldMap, require_map
 from app.core.classify.labels import LabelSet
@@ -31,9 +32,10 @@ from app.core.classify.table import Columns, TableRead, file_sha256, read_all
 from app.core.classify.teach import (
     ExampleClassifier,
     FeatureSpec,
+    Reader,
     TaughtHead,
     TeachCallback,
-    default_spec,
+    spec_for,
     teach,
 )
 from app.core.fsutil import ProgressCallback
@@ -81,6 +83,7 @@ class Workbench:
         self.library = LabelSetLibrary.for_paths(paths)
         self.runs = RunStore.for_paths(paths)
         self._runner: ModelRunner | None = None
+        self._encoder: EncoderReader | None = None
 
     # -- the model --
 
@@ -97,16 +100,24 @@ class Workbench:
         """Load a model (the active one by default), replacing any loaded one.
 
         ``unpack`` None follows the settings; ``n_threads`` None measures the fastest count;
-        ``gpu_layers`` None: the settings' "GPU layers" for the model.
+        ``gpu_layers`` None: the settings' "GPU layers" for the model. A sentence encoder
+        is opened as one (:class:`EncoderReader`: pooled vectors, on the CPU, one thread
+        unless told); it can only be taught from examples.
         """
         self.close()
+        model = self.store.resolve(ref)
+        if is_encoder(model):
+            self._encoder = EncoderReader.open(
+                self.store, model, n_threads=n_threads, on_progress=on_progress, cancel=cancel
+            )
+            return self._encoder.info
         if unpack is None:
             unpack = load_settings(self.paths).unpack_for_classification
         cache = UnpackedCache(self.paths.unpacked_dir)
         cache.prune({model.sha256 for model in self.store.list_models()})
         self._runner = ModelRunner.open(
             self.store,
-            ref,
+            model,
             n_threads=n_threads,
             unpack=unpack,
             on_progress=on_progress,
@@ -116,15 +127,32 @@ class Workbench:
         return self._runner.info
 
     @property
+    def reader(self) -> Reader:
+        """The loaded model as teaching reads it: a chat model's runner or an encoder."""
+        if self._encoder is not None:
+            return self._encoder
+        return self.runner
+
+    @property
+    def info(self) -> RunnerInfo:
+        return self.reader.info
+
+    @property
     def runner(self) -> ModelRunner:
+        """The loaded chat model; an encoder is refused (it scores no prompt)."""
+        if self._encoder is not None:
+            raise ClassifyError(PROMPT_REFUSAL.format(model=self._encoder.info.model_id))
         if self._runner is None:
             raise ClassifyError("No model is loaded for classification. Load one first.")
         return self._runner
 
     def close(self) -> None:
         runner, self._runner = self._runner, None
+        encoder, self._encoder = self._encoder, None
         if runner is not None:
             runner.close()
+        if encoder is not None:
+            encoder.close()
 
     def __enter__(self) -> Workbench:
         return self
@@ -155,9 +183,9 @@ class Workbench:
         if head is None:
             raise HeadError(
                 f"No head has been taught for '{label_set.version_id}' on "
-                f"{self.runner.info.model_id}. Teach one from a labelled file first."
+                f"{self.info.model_id}. Teach one from a labelled file first."
             )
-        return ExampleClassifier(self.runner, label_set, head, threshold=options.threshold)
+        return ExampleClassifier(self.reader, label_set, head, threshold=options.threshold)
 
     # -- teaching --
 
@@ -227,7 +255,7 @@ class Workbench:
         Without ``spec`` the features are chosen by validation (:func:`candidate_specs`);
         the head is saved where the default features' head is looked for."""
         head = teach(
-            self.runner,
+            self.reader,
             label_set,
             examples,
             spec=spec,
@@ -240,10 +268,10 @@ class Workbench:
         return head
 
     def spec_for(self, spec: FeatureSpec | None) -> FeatureSpec:
-        return spec or default_spec(self.runner.info.n_layer)
+        return spec_for(self.reader, spec)
 
     def head_path(self, label_set: LabelSet, spec: FeatureSpec | None = None) -> Path:
-        return self.library.head_path(label_set, self.runner.info.lock_id, self.spec_for(spec).id)
+        return self.library.head_path(label_set, self.info.lock_id, self.spec_for(spec).id)
 
     def saved_head(self, label_set: LabelSet, spec: FeatureSpec | None = None) -> TaughtHead | None:
         """The head saved for this label set version, model and features, if any."""
@@ -251,5 +279,6 @@ class Workbench:
         if not path.is_file():
             return None
         head = TaughtHead.load(path)
-        head.check_usable(label_set, self.runner.info.lock_id)
+        info = self.info
+        head.check_usable(label_set, info.lock_id, info.reader, info.sha256)
         return head

@@ -72,6 +72,11 @@ class ClassifierJob:
         head = None
         style, few_shot, calibrated = "plain", False, True
         if isinstance(classifier, ExampleClassifier):
+            if classifier.encoder is not None:
+                raise ClassifyError(
+                    "A head taught on a sentence encoder cannot run on a cluster yet (its "
+                    "workers read through chat models). Classify the file on this machine."
+                )
             head = classifier.head
         elif isinstance(classifier, PromptClassifier):
             session = classifier.session

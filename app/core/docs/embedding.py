@@ -33,15 +33,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from app.core.cancel import CancelToken
 from app.core.docs.records import EmbedderInfo, Vectors
+from app.core.models.embedder import LeasedEmbedder, is_embedding_model
 from app.core.models.gguf import GGUFInfo, read_gguf
-from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import ModelStore
-from app.core.runtime.embedder import Embedder
-from app.core.runtime.results import embedding_pooling
 
 N_CTX = 512
 """Tokens an embedded text may have: a passage of 900 characters is about 250."""
@@ -58,13 +54,6 @@ class EmbedSettings:
     weights: str
     """``file`` or ``f16``: the form asked for (the copy may not be possible)."""
     scaling: str
-
-
-def is_embedding_model(info: GGUFInfo) -> bool:
-    """Whether the GGUF is an embedding model (names a pooling type, or is not causal)."""
-    arch = info.architecture or ""
-    meta = info.metadata
-    return f"{arch}.pooling_type" in meta or meta.get(f"{arch}.attention.causal") is False
 
 
 def default_settings(info: GGUFInfo) -> EmbedSettings:
@@ -99,51 +88,30 @@ class ModelEmbedder:
         # measured at a load average of 11); on an idle machine two are faster.
         self._store = store
         self._threads = n_threads or 1
-        self._held: LoadedWeights | None = None
-        self._context_id: int | None = None
-        self._embedder: Embedder | None = None
+        self._leased: LeasedEmbedder | None = None
         self._open(ref, settings)
 
     def _open(self, ref: str | None, settings: EmbedSettings | None) -> None:
         model = self._store.resolve(ref)
         wanted = settings or default_settings(read_gguf(model.path))
-        held = acquire(
+        leased = LeasedEmbedder(
             self._store,
             model,
             user=USER,
-            context=lambda info: context_bytes(info, N_CTX, N_CTX),
-            form="f16" if wanted.weights == "f16" else "file",
-            threads=self._threads,
-            # On the CPU always: a GPU's kernels round otherwise, and a collection's
-            # vectors must come out the same on every machine that embeds a passage.
-            gpu_layers="0",
+            n_ctx=N_CTX,
+            n_threads=self._threads,
+            layer=wanted.layer,
+            f16=wanted.weights == "f16",
         )
-        self._held = held
-        try:
-            size = min(N_CTX, held.model.context_length or N_CTX)
-            self._context_id = held.lease.add_context(context_bytes(held.info, size, size))
-            self._embedder = Embedder(
-                held.lease.lib,
-                held.lease.handle,
-                n_ctx=size,
-                n_threads=self._threads,
-                model_id=held.model.id,
-                pooling=embedding_pooling(held.info.pooling),
-                layer=wanted.layer,
-            )
-        except BaseException:
-            self._release()
-            raise
-        lib = held.lease.lib
-        self._lib = lib
-        self._vocab = lib.llama_model_get_vocab(held.lease.handle)
+        self._leased = leased
+        held = leased.held
         self.info = EmbedderInfo(
             model_id=held.model.id,
             lock_id=held.model.lock_id,
             sha256=held.model.sha256,
-            pooling=self._embedder.pooling,
-            n_ctx=size,
-            dims=self._embedder.n_embd,
+            pooling=leased.pooling,
+            n_ctx=leased.n_ctx,
+            dims=leased.n_embd,
             layer=wanted.layer,
             weights="f16" if held.weights.unpacked else "file",
             scaling=wanted.scaling,
@@ -161,40 +129,21 @@ class ModelEmbedder:
     def tokenize(self, text: str) -> list[int]:
         """The model's tokens for ``text`` with its begin-of-text token (as the API's
         embeddings), special markers read as plain text."""
-        data = text.encode("utf-8", "replace")
-        room = len(data) + 16
-        array = (self._lib.llama_token * room)()
-        count = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, True, False)
-        if count < 0:
-            room = -count
-            array = (self._lib.llama_token * room)()
-            count = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, True, False)
-        return list(array[:count])
+        return self._open_embedder().tokenize(text)
 
     def embed(self, texts: Sequence[str], cancel: CancelToken | None = None) -> Vectors:
-        embedder = self._embedder
-        if embedder is None:
-            raise RuntimeError("The embedder has been closed.")
-        rows = np.zeros((len(texts), self.info.dims), dtype=np.float32)
-        for index, text in enumerate(texts):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            tokens = self.tokenize(text)[: self.info.n_ctx] or self.tokenize(" ")
-            rows[index] = embedder.embed(tokens)
+        rows, _cut = self._open_embedder().embed(texts, cancel)
         return rows
 
-    def close(self) -> None:
-        if self._embedder is not None:
-            self._embedder.close()
-            self._embedder = None
-        self._release()
+    def _open_embedder(self) -> LeasedEmbedder:
+        if self._leased is None:
+            raise RuntimeError("The embedder has been closed.")
+        return self._leased
 
-    def _release(self) -> None:
-        held = self._held
-        if held is None:
-            return
-        if self._context_id is not None:
-            held.lease.drop_context(self._context_id)
-            self._context_id = None
-        held.release()
-        self._held = None
+    def close(self) -> None:
+        leased, self._leased = self._leased, None
+        if leased is not None:
+            leased.close()
+
+
+__all__ = ["EmbedSettings", "ModelEmbedder", "default_settings", "is_embedding_model"]

@@ -32,6 +32,7 @@ from app.core.classify import (
 )
 from app.core.classify.runner import RunnerInfo
 from app.core.errors import DriftlessError
+from app.core.models.embedder import is_encoder_architecture
 from app.core.models.starter import is_starter
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
@@ -47,6 +48,11 @@ from app.ui.flow_layout import FlowLayout
 from app.ui.starter_note import starter_note
 
 METHODS = (("Prompted scoring", "prompt"), ("Taught by examples", "examples"))
+ENCODER_MARK = "  (sentence encoder)"
+ENCODER_TIP = (
+    "A sentence encoder makes one vector of a text: teach it from examples "
+    "(its pooled vectors); prompted scoring needs a chat model"
+)
 
 
 class ChoicesBar(QWidget):
@@ -220,7 +226,11 @@ class ChoicesBar(QWidget):
         chosen = self.model_combo.currentData()
         self.model_combo.clear()
         for model in self.store.list_models():
-            self.model_combo.addItem(model.id, model.id)
+            encoder = is_encoder_architecture(model.architecture)
+            self.model_combo.addItem(model.id + (ENCODER_MARK if encoder else ""), model.id)
+            if encoder:
+                index = self.model_combo.count() - 1
+                self.model_combo.setItemData(index, ENCODER_TIP, Qt.ItemDataRole.ToolTipRole)
         wanted = chosen or self.active.model_id
         index = self.model_combo.findData(wanted) if wanted else -1
         self.model_combo.setCurrentIndex(max(index, 0) if self.model_combo.count() else -1)
@@ -261,13 +271,40 @@ class ChoicesBar(QWidget):
 
     # --- changes ----------------------------------------------------------------------
 
+    def is_encoder(self, model_id: str | None = None) -> bool:
+        """Whether the chosen model (or ``model_id``) is a sentence encoder."""
+        model_id = model_id or self.model_combo.currentData()
+        try:
+            return bool(model_id) and is_encoder_architecture(self.store.get(model_id).architecture)
+        except DriftlessError:  # removed meanwhile
+            return False
+
+    def encoder_refusal(self) -> str | None:
+        """Why the chosen method cannot run on the chosen model, or None when it can."""
+        model_id = self.model_combo.currentData()
+        if self.method_combo.currentData() == "examples" or not self.is_encoder(model_id):
+            return None
+        return (
+            f"{model_id} is a sentence encoder: it cannot score labels from a prompt. "
+            "Choose 'Taught by examples' and teach it from a labelled file, "
+            "or choose a chat model for prompted scoring."
+        )
+
     @Slot(str)
     def _on_controller_model_loading(self, model_id: str) -> None:
-        copy = " (the first time, a faster 16-bit copy is made)" if self.scoring.unpack else ""
+        unpack = self.scoring.unpack and not self.is_encoder(model_id)
+        copy = " (the first time, a faster 16-bit copy is made)" if unpack else ""
         self.status_label.setText(f"Loading {model_id} for classification{copy}…")
 
     @Slot(object)
     def _on_controller_model_loaded(self, info: RunnerInfo) -> None:
+        if info.reader == "encoder":
+            text = (
+                f"{info.model_id} is ready: a sentence encoder, read as its pooled "
+                "vectors for teaching by examples."
+            )
+            self.status_label.setText(self.encoder_refusal() or text)
+            return
         text = f"{info.model_id} is ready, scoring on {info.weights} weights."
         if info.weights_note:
             text += f" The faster 16-bit copy is not used: {info.weights_note}."
@@ -281,6 +318,9 @@ class ChoicesBar(QWidget):
     @Slot()
     def _on_choice_changed(self) -> None:
         self._remember_choices()
+        refusal = self.encoder_refusal()
+        if refusal is not None:
+            self.status_label.setText(refusal)
         self.changed.emit()
 
     def _remember_choices(self) -> None:

@@ -260,7 +260,7 @@ class ClassifyWorker(ModelWorker):
                     run.info.lock_id,
                     earlier,
                     run.info.weights,
-                    bench.runner.info.weights_note if request.job.unpack else None,
+                    bench.info.weights_note if request.job.unpack else None,
                 ),
             )
             rows = _RowBatcher(self, request.request_id)

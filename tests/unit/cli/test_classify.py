@@ -86,7 +86,7 @@ class FakeWorkbench:
         self.runs.close()
 
     def open_model(self, ref: str | None, **_kw: Any) -> SimpleNamespace:
-        return SimpleNamespace(model_id="scripted", weights_note=None)
+        return SimpleNamespace(model_id="scripted", weights_note=None, reader="decoder")
 
     def classifier(self, label_set: LabelSet, _options: object, **_kw: Any) -> Classifier:
         return KeywordClassifier(label_set, self.seen)
