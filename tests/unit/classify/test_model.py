@@ -306,13 +306,18 @@ def test_cli_eval_compares_two_methods_side_by_side(
         "--train", str(train), "--method", "prompt", "--method", "examples",
         "--json", "--confusion-png", str(picture),
     ]  # fmt: skip
-    assert main(command) == 0
-    captured = capsys.readouterr()
-    report = json.loads(captured.out)
+    # In a process of its own, as people run it: --confusion-png makes the process's Qt
+    # application (a QGuiApplication), and pytest-qt's widgets need theirs to be a
+    # QApplication when GUI tests run after this one in the same process.
+    run = subprocess.run(
+        [sys.executable, "-m", "app", *command], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
     assert report["n"] == 2
     assert [r["method"] for r in report["comparison"]] == ["prompt", "examples"]
     assert report["comparison"][1]["label_set"].startswith("reviews#")
-    assert "Taught a head on 12 examples" in captured.err
+    assert "Taught a head on 12 examples" in run.stderr
     assert (tmp_path / "cm-1.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "cm-2.png").is_file()
     assert main([*command[:-3]]) == 0  # the head is reused, not taught again
