@@ -284,7 +284,9 @@ def test_examples_method_without_a_head_says_what_to_do(qtbot: QtBot, page: Clas
     page.method_combo.setCurrentIndex(index)
     with qtbot.waitSignal(page.controller.failed, timeout=20_000):
         page.method_combo.activated.emit(index)  # as a user's choice: the text is redone
-    assert "Teach one" in page.try_tab.detail_label.text()
+    # In the result's place, with Try again (the shared error state).
+    assert page.try_tab.result_stack.state == "error"
+    assert "Teach one" in page.try_tab.result_stack.error.text()
 
 
 @pytest.mark.slow
