@@ -134,6 +134,7 @@ class EvaluateTab(LabelledFileTab):
         self.headline.clear()
         self.per_label.clear_scores()
         self.summary_label.setText(summary)
+        self.summary_label.setToolTip("")
         if key != self.eval_path:  # another file: a new comparison
             self.eval_path = key
             self.eval_history = []
@@ -154,6 +155,7 @@ class EvaluateTab(LabelledFileTab):
         self.headline.show_scores(report.scores)
         self.per_label.show_scores(report.scores)
         self.summary_label.setText(eval_summary_html(report))
+        self.summary_label.setToolTip(f"Lock id: {report.info.lock_id}")  # shortened in it
         if self.eval_history and self.eval_history[-1].scores.labels != report.scores.labels:
             self.eval_history = []  # another label set: not comparable
         self.eval_history = [*self.eval_history, report][-MAX_COMPARED:]

@@ -80,3 +80,15 @@ def test_classify_a_file_before_a_run_while_it_opens_and_when_it_fails(
     assert stack.error.retry_button is not None
     qtbot.mouseClick(stack.error.retry_button, CLICK)
     assert runs == [path, path] and stack.state == "loading"
+
+
+def test_long_ids_in_the_evaluation_details_are_cut_so_they_wrap() -> None:
+    from app.ui.classify.summary import short_ids
+
+    commit = "ab810cf0123456789abcdef0123456789abcdef0"
+    lock_id = f"HuggingFaceTB/SmolLM2-135M-Instruct-GGUF@{commit}/smollm2.gguf"
+    assert short_ids(lock_id) == (
+        "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF@ab810cf01234…/smollm2.gguf"
+    )
+    assert short_ids("sha256:" + "0f" * 32 + "/own.gguf") == "sha256:0f0f0f0f0f0f…/own.gguf"
+    assert short_ids("mood@v1") == "mood@v1"  # short words stay whole
