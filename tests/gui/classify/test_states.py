@@ -92,3 +92,29 @@ def test_long_ids_in_the_evaluation_details_are_cut_so_they_wrap() -> None:
     )
     assert short_ids("sha256:" + "0f" * 32 + "/own.gguf") == "sha256:0f0f0f0f0f0f…/own.gguf"
     assert short_ids("mood@v1") == "mood@v1"  # short words stay whole
+
+
+def test_evaluate_before_an_evaluation_and_when_one_fails(
+    qtbot: QtBot, page: ClassifyPage, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tab = page.eval_tab
+    page.tabs.setCurrentWidget(tab)
+    stack = tab.results_stack
+    assert stack.state == "empty" and stack.empty.isVisible()
+    assert stack.empty.text().startswith("No evaluation yet.")
+    assert not tab.matrix.isVisible()
+
+    path = tmp_path / "gold.csv"
+    asked: list[Path] = []
+    monkeypatch.setattr(tab, "ask_file", lambda title, need_gold: ("job", path, "columns"))
+    monkeypatch.setattr(page.controller, "evaluate_file", lambda job, p, columns: asked.append(p))
+    tab._on_open_button_clicked()
+    assert asked == [path] and stack.state == "content"
+    assert tab.summary_label.text() == "Evaluating on gold.csv…"
+
+    page.controller.eval_lane.failed.emit("No row of gold.csv has a gold label in the set.")
+    assert stack.state == "error" and stack.error.isVisible()
+    assert stack.error.text() == "No row of gold.csv has a gold label in the set."
+    assert stack.error.retry_button is not None
+    qtbot.mouseClick(stack.error.retry_button, CLICK)
+    assert asked == [path, path] and stack.state == "content"
