@@ -191,8 +191,10 @@ def seed_docs(paths: object) -> None:
     from app.core.paths import Paths
 
     assert isinstance(paths, Paths)
-    folder = paths.home / "Handbook"
-    folder.mkdir(exist_ok=True)
+    # A folder a person would have (the page shows it as ~/Documents/Handbook: main()
+    # makes the seeded folder the home folder too).
+    folder = paths.home / "Documents" / "Handbook"
+    folder.mkdir(parents=True, exist_ok=True)
     for name, text in HANDBOOK.items():
         (folder / name).write_text(text, encoding="utf-8")
     (folder / "draft.md").write_text("", encoding="utf-8")  # skipped, and the tab says why
@@ -228,7 +230,6 @@ def wait(predicate: Callable[[], bool], seconds: float = 30.0) -> None:
 
 def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
     """(name, show it and return the widget to grab), for every page, tab and dialog."""
-    from app.core.chat.saved import NEW_TITLE
     from app.ui.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
@@ -261,11 +262,19 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
 
     def new_conversation() -> object:
         window.show_page("Chat")
-        empty = [c for c in chat.conversations.list_conversations() if c.title == NEW_TITLE]
-        if empty:
-            chat.open_conversation(empty[0].id)
-        else:
-            chat.new_conversation()
+        chat.new_conversation()
+        return window
+
+    def hub_unreachable() -> object:
+        """A search while the Hub cannot be reached: what people offline see (the
+        seeded window's endpoint is a closed port on this machine)."""
+        window.show_page("Models")
+        models = window.models_page
+        models.show_tab("Search the Hub")
+        search = models.search
+        search.query.setText("qwen2.5 instruct")
+        search.search()
+        wait(lambda: search.repos_stack.state == "error")
         return window
 
     def documents_empty() -> object:
@@ -293,6 +302,24 @@ def shots(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
             tab = tabs.tabText(index).replace("&", "")
             slug = tab.split(" (")[0].lower().replace(" ", "-")  # "Skipped (1)": skipped
             yield f"{name.lower()}-{slug}", page(name, tab)
+            if tab == "Search the Hub":
+                yield "models-search-the-hub-unreachable", hub_unreachable
+
+
+def forget_new_conversations(window: object) -> None:
+    """Delete the empty conversation the "chat-new" picture made, so no other picture
+    lists a stray "New conversation"."""
+    from app.core.chat.saved import NEW_TITLE
+    from app.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    chat = window.chat_page
+    for found in chat.conversations.list_conversations():
+        if found.title == NEW_TITLE:
+            chat.conversations.delete_conversation(found.id)
+    first = next(c for c in chat.conversations.list_conversations())
+    chat.open_conversation(first.id)
+    chat.refresh_conversations()
 
 
 def dialogs(window: object) -> Iterator[tuple[str, Callable[[], object]]]:
@@ -351,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.core.paths import HOME_ENV
 
     os.environ[HOME_ENV] = str(home)
+    os.environ["HOME"] = str(home)  # paths under it show as ~/…, not as a temp folder
     os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # never the network
     seed(home)
 
@@ -402,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
                 grab(target, args.out / f"{scheme}-{width}x{height}-{name}.png")
                 if isinstance(shown, QDialog):
                     shown.close()
+                if name == "chat-new":
+                    forget_new_conversations(window)
+                if name == "models-search-the-hub-unreachable":
+                    search = window.models_page.search
+                    search.query.clear()
+                    search.repos_stack.show_empty()  # as before a search, for the next size
     window.close()
     return 0
 

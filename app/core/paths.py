@@ -154,3 +154,13 @@ def get_paths(home: str | os.PathLike[str] | None = None) -> Paths:
     """The paths for ``home`` if given, else for :func:`default_home`."""
     root = Path(home).expanduser().resolve() if home is not None else default_home()
     return Paths(root)
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as a person reads it: one under the home folder as ``~/…`` (tooltips and
+    the command line keep the whole path)."""
+    text = os.fspath(path)
+    home = os.path.expanduser("~").rstrip(os.sep)
+    if home and (text == home or text.startswith(home + os.sep)):
+        return "~" + text[len(home) :]
+    return text

@@ -6,6 +6,9 @@ the same few components on every page, and the title a page starts with.
 - :class:`LoadingState`: a busy indicator and a sentence saying what is under way.
 - :class:`ErrorState`: the sentence a user can act on, a Retry button and, when there is
   more to say, Details.
+- :class:`StateStack`: a view (a table, a list) and those states drawn in its place, one
+  at a time. Inside a small area (a table's room, a side column) the states are
+  *compact*: a smaller icon and margins, so they fit where the view did at 800x600.
 - :class:`PageHeader`: the page's title in the theme's title style, an optional line of
   secondary text under it, and its actions on the right.
 
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +35,8 @@ from app.ui.icons import icon
 
 ICON_SIZE = 40
 """An empty or error state's icon, in pixels."""
+COMPACT_ICON_SIZE = 24
+"""The icon of a compact state (one in a table's place), in pixels."""
 TEXT_WIDTH_CHARACTERS = 60
 """A state's sentence wraps at about this many average characters."""
 
@@ -71,11 +77,14 @@ def _sentence(text: str, kind: theme.Type = theme.Type.BODY) -> QLabel:
 class _State(QWidget):
     """A column centred in the page: what every state shares."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, compact: bool = False) -> None:
         super().__init__(parent)
+        self.compact = compact
+        self.icon_size = COMPACT_ICON_SIZE if compact else ICON_SIZE
+        margin, spacing = (theme.S, theme.S) if compact else (theme.XL, theme.M)
         self.column = QVBoxLayout(self)
-        self.column.setSpacing(theme.M)
-        self.column.setContentsMargins(theme.XL, theme.XL, theme.XL, theme.XL)
+        self.column.setSpacing(spacing)
+        self.column.setContentsMargins(margin, margin, margin, margin)
         self.column.addStretch(1)
         # A column of readable width, centred; its labels wrap inside it (a wrapping label
         # placed with an alignment would keep one line's height and be cut).
@@ -83,7 +92,7 @@ class _State(QWidget):
         self.box.setMaximumWidth(self.fontMetrics().averageCharWidth() * TEXT_WIDTH_CHARACTERS)
         self.body = QVBoxLayout(self.box)
         self.body.setContentsMargins(0, 0, 0, 0)
-        self.body.setSpacing(theme.M)
+        self.body.setSpacing(spacing)
         self.column.addLayout(_centred(self.box, 100))
         self.column.addStretch(2)
 
@@ -106,10 +115,11 @@ class EmptyState(_State):
         hint: str = "",
         title: str = "",
         icon_color: str = "secondary",
+        compact: bool = False,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.icon = StateIcon(icon_name, icon_color)
+        super().__init__(parent, compact=compact)
+        self.icon = StateIcon(icon_name, icon_color, self.icon_size)
         self.title = _sentence(title, theme.Type.HEADING)
         self.title.setVisible(bool(title))
         self.label = _sentence(sentence)
@@ -138,12 +148,14 @@ class EmptyState(_State):
 class LoadingState(_State):
     """Work under way: a busy indicator and a sentence saying what."""
 
-    def __init__(self, sentence: str = "Loading…", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    def __init__(
+        self, sentence: str = "Loading…", *, compact: bool = False, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent, compact=compact)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # no known end: Qt draws it busy
         self.busy.setTextVisible(False)
-        self.busy.setFixedWidth(theme.XL * 8)
+        self.busy.setFixedWidth(theme.XL * (5 if compact else 8))
         self.busy.setMaximumHeight(theme.S)
         self.busy.setAccessibleName("Busy")
         self.label = _sentence(sentence, theme.Type.SECONDARY)
@@ -168,10 +180,11 @@ class ErrorState(_State):
         *,
         retry: str | None = "&Retry",
         details: str = "",
+        compact: bool = False,
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.icon = StateIcon("circle-alert", "bad")
+        super().__init__(parent, compact=compact)
+        self.icon = StateIcon("circle-alert", "bad", self.icon_size)
         self.label = _sentence(sentence)
         self.label.setAccessibleName("Error")
         self.details_label = _sentence(details, theme.Type.MONO)
@@ -204,6 +217,54 @@ class ErrorState(_State):
         self.details_label.setText(details)
         self.details_button.setChecked(False)
         self.details_button.setVisible(bool(details))
+
+
+class StateStack(QStackedWidget):
+    """A view and the states shown in its place, one at a time: :meth:`show_content`,
+    :meth:`show_empty`, :meth:`show_loading`, :meth:`show_error`. A state not given is
+    made when first shown (compact unless ``compact=False``)."""
+
+    def __init__(
+        self,
+        content: QWidget,
+        *,
+        empty: EmptyState | None = None,
+        loading: LoadingState | None = None,
+        error: ErrorState | None = None,
+        compact: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.content = content
+        self.empty = empty if empty is not None else EmptyState("search-x", "", compact=compact)
+        self.loading = loading if loading is not None else LoadingState(compact=compact)
+        self.error = error if error is not None else ErrorState(compact=compact)
+        for widget in (content, self.empty, self.loading, self.error):
+            self.addWidget(widget)
+        self.setCurrentWidget(content)
+
+    @property
+    def state(self) -> str:
+        """What is shown: "content", "empty", "loading" or "error"."""
+        shown = self.currentWidget()
+        names = {id(self.empty): "empty", id(self.loading): "loading", id(self.error): "error"}
+        return names.get(id(shown), "content")
+
+    def show_content(self) -> None:
+        self.setCurrentWidget(self.content)
+
+    def show_empty(self, sentence: str | None = None) -> None:
+        if sentence is not None:
+            self.empty.set_text(sentence)
+        self.setCurrentWidget(self.empty)
+
+    def show_loading(self, sentence: str) -> None:
+        self.loading.set_text(sentence)
+        self.setCurrentWidget(self.loading)
+
+    def show_error(self, sentence: str, details: str = "") -> None:
+        self.error.show_error(sentence, details)
+        self.setCurrentWidget(self.error)
 
 
 class PageHeader(QWidget):

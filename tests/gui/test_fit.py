@@ -125,6 +125,7 @@ def test_classify_tabs_from_its_choices_to_its_results(qtbot: QtBot, store: Mode
     window.show_page("Classify")
     page = window.classify_page
     page.tabs.setCurrentWidget(page.eval_tab)
+    page.eval_tab.results_stack.show_content()  # as after an evaluation (before: its empty state)
     matrix = page.eval_tab.matrix
     matrix.set_scores(world_scores())  # the zoom buttons are enabled with a matrix
     settle()

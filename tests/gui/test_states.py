@@ -91,3 +91,43 @@ def test_the_headline_shows_an_evaluations_accuracy(qtbot: QtBot) -> None:
     assert table.rowCount() == 2
     recall = {table.item(r, 0).text(): table.item(r, 2).text() for r in range(2)}
     assert recall == {"positive": "1.00", "negative": "0.50"}
+
+
+def test_a_state_stack_shows_one_state_in_its_views_place(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QLineEdit, QTableWidget, QVBoxLayout, QWidget
+
+    from app.ui.states import COMPACT_ICON_SIZE, ICON_SIZE, StateStack
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    before = QLineEdit()
+    table = QTableWidget(2, 2)
+    stack = StateStack(table)
+    layout = QVBoxLayout(window)
+    layout.addWidget(before)
+    layout.addWidget(stack)
+    window.resize(500, 300)
+    window.show()
+    qtbot.waitExposed(window)
+    assert stack.state == "content" and table.isVisible()
+    assert stack.empty.compact and stack.empty.icon.width() == COMPACT_ICON_SIZE < ICON_SIZE
+
+    stack.show_loading("Listing the files…")
+    assert stack.state == "loading" and stack.loading.text() == "Listing the files…"
+    assert stack.loading.isVisible() and not table.isVisible()
+    stack.show_empty("Nothing matches.")
+    assert stack.state == "empty" and stack.empty.text() == "Nothing matches."
+    stack.show_error("The Hub could not be reached.", "ConnectError")
+    assert stack.state == "error" and stack.error.text() == "The Hub could not be reached."
+    assert stack.error.details_button.isVisible()
+
+    # Tab goes from the field before to Retry, then Details: the hidden table is skipped.
+    before.setFocus()
+    qtbot.waitUntil(before.hasFocus)
+    reached = []
+    for _ in range(2):
+        qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Tab)
+        reached.append(window.focusWidget())
+    assert reached == [stack.error.retry_button, stack.error.details_button]
+    stack.show_content()
+    assert table.isVisible() and not stack.error.isVisible()

@@ -6,6 +6,8 @@ import logging
 import stat
 from pathlib import Path
 
+import pytest
+
 from app.core.logs import setup_logging, stop_logging
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths, make_private
@@ -72,3 +74,13 @@ def test_tightening_only_takes_permissions_away(tmp_path: Path) -> None:
     assert make_private(folder) == 2
     assert (mode(folder), mode(script), mode(already)) == (0o700, 0o700, 0o400)
     assert make_private(folder) == 0
+
+
+def test_a_path_under_home_is_shown_from_tilde(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.paths import shown_path
+
+    monkeypatch.setenv("HOME", "/home/ada")
+    assert shown_path("/home/ada/Documents/Handbook") == "~/Documents/Handbook"
+    assert shown_path(Path("/home/ada")) == "~"
+    assert shown_path("/home/adam/notes") == "/home/adam/notes"  # not a folder of home
+    assert shown_path("/srv/handbook") == "/srv/handbook"

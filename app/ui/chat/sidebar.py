@@ -10,7 +10,6 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListView,
     QPushButton,
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat.conversations import ConversationStore
 from app.ui.chat.conversation_list import ConversationListModel
-from app.ui.states import PageHeader
+from app.ui.states import EmptyState, PageHeader, StateStack
 
 UNDO_SECONDS = 10
 
@@ -58,10 +57,10 @@ class ConversationSidebar(QWidget):
         self.list_view.setEditTriggers(
             QListView.EditTrigger.EditKeyPressed | QListView.EditTrigger.DoubleClicked
         )
-        self.no_match_label = QLabel()
-        self.no_match_label.setWordWrap(True)
+        # A search with no match says so in the list's place (the shared empty state).
+        self.list_stack = StateStack(self.list_view, empty=EmptyState("search-x", "", compact=True))
+        self.no_match_label = self.list_stack.empty.label
         self.no_match_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.no_match_label.hide()
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Delete the selected conversation (you can undo)")
         self.undo_button = QPushButton("Undo delete")
@@ -76,8 +75,7 @@ class ConversationSidebar(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.new_button)
         layout.addWidget(self.search_box)
-        layout.addWidget(self.no_match_label)
-        layout.addWidget(self.list_view, 1)
+        layout.addWidget(self.list_stack, 1)
         row = QHBoxLayout()
         row.addWidget(self.delete_button)
         row.addWidget(self.undo_button)
@@ -120,10 +118,11 @@ class ConversationSidebar(QWidget):
         if matches != self._matches:
             self._matches, self._match_index = matches, -1
         self.list_model.set_conversations(items)
-        self.no_match_label.setText(
-            f"No conversation mentions “{query}”." if query and not items else ""
-        )
-        self.no_match_label.setVisible(bool(query) and not items)
+        if query and not items:
+            self.list_stack.show_empty(f"No conversation mentions “{query}”.")
+        else:
+            self.no_match_label.clear()
+            self.list_stack.show_content()
         if self.current_id is not None:
             self.select(self.current_id)
 

@@ -9,9 +9,10 @@ options can be compared with what it replaced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
@@ -24,8 +25,14 @@ from app.ui.classify.matrix import ConfusionMatrixView
 from app.ui.classify.summary import comparison_html, eval_summary_html
 from app.ui.classify.tabs import LabelledFileTab, wrapping_label
 from app.ui.classify.worker import EvalOutcome
+from app.ui.states import EmptyState, ErrorState, StateStack
 
 MAX_COMPARED = 4
+BEFORE_AN_EVALUATION = (
+    "No evaluation yet. Evaluate on a file with a gold label column, or a past run from "
+    "its stored results: the accuracy, each label's scores and the confusion matrix show "
+    "here."
+)
 
 
 class EvaluateTab(LabelledFileTab):
@@ -45,9 +52,13 @@ class EvaluateTab(LabelledFileTab):
         self.eval_path: Path | None = None
         self.eval_history: list[EvalReport] = []
         """This session's evaluations of ``eval_path``, shown side by side."""
+        self._again: Callable[[], None] | None = None
+        """The last evaluation asked for, as it was asked: what Evaluate again runs."""
         self._build()
         self.lane.finished.connect(self._on_eval_finished)
-        self.lane.failed.connect(self.summary_label.setText)
+        self.lane.failed.connect(self._on_eval_failed)
+        self.results_stack.error.retry_requested.connect(self._on_retry_requested)
+        self.results_stack.currentChanged.connect(self._on_results_stack_current_changed)
         self.update_buttons()
 
     def _build(self) -> None:
@@ -80,15 +91,29 @@ class EvaluateTab(LabelledFileTab):
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
         self._split = False
+        # Before the first evaluation, and when one failed: the shared states.
+        self.results_stack = StateStack(
+            self.splitter,
+            empty=EmptyState("tags", BEFORE_AN_EVALUATION, compact=True),
+            error=ErrorState(retry="Evaluate &again", compact=True),
+        )
+        self.results_stack.show_empty()
         layout = QVBoxLayout(self)
         layout.addLayout(self.buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.headline)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.results_stack, 1)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if not self._split and self.splitter.width() > 0:
+        self._split_once()
+
+    @Slot(int)
+    def _on_results_stack_current_changed(self, _index: int) -> None:
+        QTimer.singleShot(0, self._split_once)  # once the splitter has its width
+
+    def _split_once(self) -> None:
+        if not self._split and self.splitter.isVisible() and self.splitter.width() > 0:
             # Once, when first shown: the scores and details take two fifths, the matrix
             # the rest (left alone, the splitter squeezed the details to a sliver); half
             # on a narrow window, where two fifths would not hold the table.
@@ -105,8 +130,13 @@ class EvaluateTab(LabelledFileTab):
         if chosen is None:
             return
         job, path, columns = chosen
-        self._begin(path, f"Evaluating on {path.name}…")
-        self.controller.evaluate_file(job, path, columns)
+
+        def evaluate() -> None:
+            self._begin(path, f"Evaluating on {path.name}…")
+            self.controller.evaluate_file(job, path, columns)
+
+        self._again = evaluate
+        evaluate()
 
     def evaluate_run(self, run_id: int) -> bool:
         """Evaluate a finished run from its stored results, with the gold map confirmed
@@ -124,9 +154,25 @@ class EvaluateTab(LabelledFileTab):
             if choice is None:
                 return False
             gold_map = choice.gold_map
-        self._begin(Path(f"run:{run_id}"), f"Evaluating run {run_id} from its stored results…")
-        self.controller.evaluate_run(run_id, gold_map)
+        confirmed = gold_map
+
+        def evaluate() -> None:
+            self._begin(Path(f"run:{run_id}"), f"Evaluating run {run_id} from its stored results…")
+            self.controller.evaluate_run(run_id, confirmed)
+
+        self._again = evaluate
+        evaluate()
         return True
+
+    @Slot()
+    def _on_retry_requested(self) -> None:
+        if self._again is not None and not self.lane.busy:
+            self._again()
+
+    @Slot(str)
+    def _on_eval_failed(self, message: str) -> None:
+        self.summary_label.setText(message)
+        self.results_stack.show_error(message)
 
     def _begin(self, key: Path, summary: str) -> None:
         self.progress.setValue(0)
@@ -134,6 +180,8 @@ class EvaluateTab(LabelledFileTab):
         self.headline.clear()
         self.per_label.clear_scores()
         self.summary_label.setText(summary)
+        self.summary_label.setToolTip("")
+        self.results_stack.show_content()
         if key != self.eval_path:  # another file: a new comparison
             self.eval_path = key
             self.eval_history = []
@@ -154,6 +202,7 @@ class EvaluateTab(LabelledFileTab):
         self.headline.show_scores(report.scores)
         self.per_label.show_scores(report.scores)
         self.summary_label.setText(eval_summary_html(report))
+        self.summary_label.setToolTip(f"Lock id: {report.info.lock_id}")  # shortened in it
         if self.eval_history and self.eval_history[-1].scores.labels != report.scores.labels:
             self.eval_history = []  # another label set: not comparable
         self.eval_history = [*self.eval_history, report][-MAX_COMPARED:]

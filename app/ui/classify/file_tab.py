@@ -19,15 +19,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.classify import BatchProgress, RowResult
+from app.core.classify import BatchProgress, Columns, RowResult
 from app.core.units import duration
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.models import ResultColumn, ResultsModel
 from app.ui.classify.tabs import ClassifyTab, progress_bar, wrapping_label
-from app.ui.classify.worker import FileOutcome, FileStarted, RunOpened
+from app.ui.classify.worker import FileOutcome, FileStarted, Job, RunOpened
+from app.ui.states import EmptyState, ErrorState, StateStack
 
 PROBLEMS_SHOWN = 3
+BEFORE_A_RUN = (
+    "No file classified here yet. Classify a CSV or TSV file with a text column: every "
+    "row gets a label, kept with the run so you can export or evaluate it later."
+)
 
 
 class FileTab(ClassifyTab):
@@ -44,6 +49,8 @@ class FileTab(ClassifyTab):
         self.run_description = ""
         self.cluster_address = ""
         """Where "Run on a cluster…" runs (Settings); the page reads it when it shows."""
+        self._last_run: tuple[Job, Path, Columns, str] | None = None
+        """The last run asked for (job, path, columns, cluster): what Retry runs again."""
         self._build()
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.cluster_button.clicked.connect(self._on_cluster_button_clicked)
@@ -55,7 +62,8 @@ class FileTab(ClassifyTab):
         controller.rows_classified.connect(self._on_controller_rows_classified)
         controller.file_lane.progressed.connect(self._on_file_progressed)
         controller.file_lane.finished.connect(self._on_file_finished)
-        controller.file_lane.failed.connect(self.summary_label.setText)
+        controller.file_lane.failed.connect(self._on_file_failed)
+        self.table_stack.error.retry_requested.connect(self._on_retry_requested)
         controller.open_lane.finished.connect(self._on_run_opened)
         self.update_buttons()
 
@@ -97,6 +105,13 @@ class FileTab(ClassifyTab):
         header.resizeSection(ResultColumn.ANSWER, metrics.horizontalAdvance("needs review") + 24)
         header.resizeSection(ResultColumn.GOLD, metrics.horizontalAdvance("needs review") + 24)
         self.table.verticalHeader().setDefaultSectionSize(metrics.height() + 8)
+        # Before a run, while the file opens, and when a run failed before any row.
+        self.table_stack = StateStack(
+            self.table,
+            empty=EmptyState("tags", BEFORE_A_RUN, compact=True),
+            error=ErrorState(compact=True),
+        )
+        self.table_stack.show_empty()
         buttons = QHBoxLayout()
         buttons_row = (self.open_button, self.cluster_button, self.pause_button, self.cancel_button)
         for button in buttons_row:
@@ -112,7 +127,7 @@ class FileTab(ClassifyTab):
         layout.addLayout(progress)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.problems_label)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table_stack, 1)
 
     @Slot()
     def update_buttons(self) -> None:
@@ -149,10 +164,27 @@ class FileTab(ClassifyTab):
         if chosen is None:
             return
         job, path, columns = chosen
+        self._last_run = (job, path, columns, cluster)
+        self._run(job, path, columns, cluster)
+
+    def _run(self, job: Job, path: Path, columns: Columns, cluster: str) -> None:
         where = f" for the cluster at {cluster}" if cluster else ""
         self._clear(f"Opening {path.name}{where}…")
+        self.table_stack.show_loading(f"Opening {path.name}{where}…")
         self.progress.setValue(0)
         self.controller.classify_file(job, path, columns, cluster=cluster)
+
+    @Slot()
+    def _on_retry_requested(self) -> None:
+        if self._last_run is not None and not self.controller.file_lane.busy:
+            self._run(*self._last_run)
+
+    @Slot(str)
+    def _on_file_failed(self, message: str) -> None:
+        self.summary_label.setText(message)
+        if self.model.rowCount() == 0:  # rows already shown stay in view
+            self.table_stack.show_error(message)
+        self.update_buttons()
 
     def _clear(self, summary: str) -> None:
         self.run_id = None
@@ -204,6 +236,7 @@ class FileTab(ClassifyTab):
         if started.weights_note:
             self.run_description += f" The faster 16-bit copy was not used: {started.weights_note}."
         self.summary_label.setText(self.run_description + resumed)
+        self.table_stack.show_content()
         self._add_rows(started.earlier)
 
     @Slot(object)
@@ -269,6 +302,7 @@ class FileTab(ClassifyTab):
             f"weights {run.info.weights}, {run.created_at[:16].replace('T', ' ')}."
         )
         self.run_id = run.id
+        self.table_stack.show_content()
         self.run_description = self.summary_label.text()
         self.progress.setValue(1000 if run.finished_at else 0)
         self.progress.setFormat(f"{len(opened.rows):,} / {run.total_rows or 0:,}")

@@ -7,6 +7,7 @@ The Evaluate tab shows these above the details and beside the confusion matrix.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -92,6 +93,24 @@ class PerLabelTable(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
+    def _fit_columns(self) -> None:
+        """The label column takes the room left when there is some; in a narrow pane it
+        keeps its labels' width and the table scrolls sideways (stretched, it was squeezed
+        to "…" at 800x600)."""
+        header = self.horizontalHeader()
+        wanted = sum(
+            max(self.sizeHintForColumn(c), header.sectionSizeHint(c))
+            for c in range(self.columnCount())
+        )
+        roomy = self.viewport().width() >= wanted
+        mode = QHeaderView.ResizeMode.Stretch if roomy else QHeaderView.ResizeMode.ResizeToContents
+        if header.sectionResizeMode(0) != mode:
+            header.setSectionResizeMode(0, mode)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
+
     def show_scores(self, scores: Scores) -> None:
         self.setRowCount(len(scores.per_class))
         for row, c in enumerate(scores.per_class):
@@ -114,6 +133,7 @@ class PerLabelTable(QTableWidget):
         height += sum(self.rowHeight(r) for r in range(min(self.rowCount(), 8)))
         self.setMaximumHeight(height)
         self.show()
+        self._fit_columns()
 
     def clear_scores(self) -> None:
         self.setRowCount(0)

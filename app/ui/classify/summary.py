@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
 from app.core.classify import EvalReport, comparison_table
 from app.ui.classify.worker import TeachOutcome
+
+HEX_RUN = re.compile(r"[0-9a-f]{16,}")
+SHORT_ID = 12
+
+
+def short_ids(text: str) -> str:
+    """``text`` with each commit id or sha256 cut to its first 12 characters and "…": a
+    40-character id does not wrap, and made a narrow window's details scroll sideways
+    (the whole id goes in a tooltip)."""
+    return HEX_RUN.sub(lambda found: found.group()[:SHORT_ID] + "…", text)
 
 
 def predicted_apart(counts: Sequence[tuple[str, int]]) -> str:
@@ -46,7 +57,7 @@ def eval_summary_html(report: EvalReport) -> str:
         f"Method: {info.method} ({info.detail})" if info.detail else f"Method: {info.method}",
         f"Label set: {info.label_set}",
         f"Model: {info.model_id}" + (f", weights {info.weights}" if info.weights else ""),
-        f"Lock id: {info.lock_id}",
+        f"Lock id: {short_ids(info.lock_id)}",
     ]
     return "<br>".join(escape(line) for line in lines)
 

@@ -11,9 +11,13 @@ from app.ui.classify.controller import ClassifyController
 from app.ui.classify.models import ProbabilityBars
 from app.ui.classify.tabs import ClassifyTab, wrapping_label
 from app.ui.classify.worker import TryOutcome
+from app.ui.states import EmptyState, ErrorState, StateStack
 
 TYPING_PAUSE_MS = 350
 """Typing pauses this long before the text is classified."""
+BEFORE_A_TEXT = (
+    "Type or paste a text above: its label, and how likely each label is, show here as you type."
+)
 
 
 class TryTab(ClassifyTab):
@@ -30,15 +34,27 @@ class TryTab(ClassifyTab):
         theme.set_type(self.answer_label, theme.Type.TITLE)
         self.detail_label = wrapping_label()
         self.bars = ProbabilityBars()
+        result = QWidget()
+        result_layout = QVBoxLayout(result)
+        result_layout.setContentsMargins(0, 0, 0, 0)
+        result_layout.addWidget(self.answer_label)
+        result_layout.addWidget(self.detail_label)
+        result_layout.addWidget(self.bars)
+        result_layout.addStretch(1)
+        # Before a text is classified, and when classifying it failed: the shared states.
+        self.result_stack = StateStack(
+            result,
+            empty=EmptyState("text-cursor-input", BEFORE_A_TEXT, compact=True),
+            error=ErrorState(retry="Try &again", compact=True),
+        )
+        self.result_stack.show_empty()
         row = QHBoxLayout()
-        row.addWidget(self.answer_label, 1)
+        row.addStretch(1)
         row.addWidget(self.classify_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text_edit)
         layout.addLayout(row)
-        layout.addWidget(self.detail_label)
-        layout.addWidget(self.bars)
-        layout.addStretch(1)
+        layout.addWidget(self.result_stack, 1)
 
         self.typing_timer = QTimer(self)
         self.typing_timer.setSingleShot(True)
@@ -46,6 +62,7 @@ class TryTab(ClassifyTab):
         self.typing_timer.timeout.connect(self._on_typing_timer_timeout)
         self.text_edit.textChanged.connect(self.typing_timer.start)
         self.classify_button.clicked.connect(self._on_typing_timer_timeout)
+        self.result_stack.error.retry_requested.connect(self._on_typing_timer_timeout)
         choices.changed.connect(self._on_choices_changed)
         controller.try_lane.finished.connect(self._on_try_finished)
         controller.try_lane.failed.connect(self._on_try_failed)
@@ -85,8 +102,10 @@ class TryTab(ClassifyTab):
         line = "; ".join(notes)
         self.detail_label.setText(line[:1].upper() + line[1:] + ".")
         self.bars.show_prediction(outcome.labels, prediction)
+        self.result_stack.show_content()
 
     @Slot(str)
     def _on_try_failed(self, message: str) -> None:
-        self.detail_label.setText(message)
+        self.detail_label.clear()
         self.answer_label.setText("—")
+        self.result_stack.show_error(message)

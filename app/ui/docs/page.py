@@ -34,6 +34,7 @@ from app.core.docs.records import CollectionInfo, DocsError, Hit
 from app.core.docs.walk import Skip
 from app.core.models.catalog import CatalogError, load_catalog
 from app.core.models.store import ModelStore
+from app.core.paths import shown_path
 from app.core.units import human_size
 from app.ui import theme
 from app.ui.active_model import ActiveModel
@@ -285,7 +286,7 @@ class DocsPage(QWidget):
             self.show_skipped([])
         else:
             self.info_label.setText(describe(info))
-            roots = "; ".join(info.roots[:ROOTS_SHOWN])
+            roots = "; ".join(shown_path(root) for root in info.roots[:ROOTS_SHOWN])
             more = len(info.roots) - ROOTS_SHOWN
             roots += f"; and {more:,} more" if more > 0 else ""
             self.roots_label.setText(f"From: {roots}" if roots else "")

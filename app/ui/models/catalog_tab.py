@@ -26,6 +26,7 @@ from app.ui.models.download_model import DownloadRequest, DownloadState
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.records import ColumnSpec, RecordRole, RecordTableModel
 from app.ui.models.text import approximate_size
+from app.ui.states import EmptyState, StateStack
 
 OFFLINE_HINT = "Working offline: downloads are off. Turn off 'Work offline' in Settings."
 FIT_TEXT = {
@@ -121,6 +122,14 @@ class CatalogTab(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setAccessibleName("Model catalog")
+        self.table_stack = StateStack(
+            self.table,
+            empty=EmptyState(
+                "box",
+                "The catalog lists no model. Search the Hub, or import a .gguf file in Installed.",
+                compact=True,
+            ),
+        )
         self.download_button = QPushButton("&Download")
         self.offline_hint = QLabel(OFFLINE_HINT)
         self.status = QLabel()
@@ -132,19 +141,32 @@ class CatalogTab(QWidget):
         buttons.addWidget(self.download_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.intro)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table_stack, 1)
         layout.addLayout(buttons)
 
-        try:
-            self.table_model.set_records(load_catalog())
-        except CatalogError as exc:
-            self.status.setText(str(exc))
+        self.load()
+        self.table_stack.error.retry_requested.connect(self.load)
         self.download_button.clicked.connect(self._on_download_clicked)
         self.table.doubleClicked.connect(self._on_download_clicked)
         self.table.selectionModel().selectionChanged.connect(self.update_buttons)
         queue.jobs_changed.connect(self._on_queue_jobs_changed)
         queue.settings_changed.connect(self.update_buttons)
         self.refresh()
+
+    @Slot()
+    def load(self) -> None:
+        """Read the catalog; when it cannot be read, say why in the table's place."""
+        try:
+            entries = load_catalog()
+        except CatalogError as exc:
+            self.table_model.set_records([])
+            self.table_stack.show_error(str(exc))
+            return
+        self.table_model.set_records(entries)
+        if entries:
+            self.table_stack.show_content()
+        else:
+            self.table_stack.show_empty()
 
     def refresh(self) -> None:
         """Mark what is installed (any version of the same repo and file)."""

@@ -40,6 +40,7 @@ from app.ui.models.installed_files import FileActions
 from app.ui.models.prompts import Prompts
 from app.ui.models.record_check import RecordActions
 from app.ui.models.table import Column, InstalledModelsModel, Role, VerifyMark, describe
+from app.ui.states import EmptyState, StateStack
 from app.ui.tasks import Task
 
 OFFLINE_TIP = "Working offline: turn off 'Work offline' in Settings to reach the Hub."
@@ -56,6 +57,8 @@ class InstalledTab(QWidget):
     models_changed = Signal()
     behaviour_changed = Signal()
     download_started = Signal()
+    catalog_requested = Signal()
+    """The empty state's action: show the Catalog."""
 
     def __init__(
         self,
@@ -86,6 +89,17 @@ class InstalledTab(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
         self.table.setAccessibleName("Installed models")
+        self.table_stack = StateStack(
+            self.table,
+            empty=EmptyState(
+                "box",
+                "No model is installed yet. Download one from the Catalog, or import a "
+                ".gguf file you have.",
+                "Open the Catalo&g",
+                compact=True,
+            ),
+        )
+        self.table_stack.empty.action_triggered.connect(self.catalog_requested)
         self.narrow = False
 
         def button(text: str, tip: str) -> QPushButton:
@@ -166,7 +180,7 @@ class InstalledTab(QWidget):
         # busy strip and a status of any length take their room from the table.
         layout = QVBoxLayout(self)
         layout.addLayout(tools)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table_stack, 1)
         layout.addWidget(self.details)
         sha256_row = QHBoxLayout()
         sha256_row.addWidget(self.sha256_label, 1)
@@ -194,7 +208,7 @@ class InstalledTab(QWidget):
         self.busy.finished.connect(self._review_next)
         queue.settings_changed.connect(self.update_buttons)
         self.active.active_model_changed.connect(self._on_active_model_changed)
-        self.update_buttons()
+        self.refresh()
 
     # --- data -------------------------------------------------------------
 
@@ -216,6 +230,10 @@ class InstalledTab(QWidget):
         self.table_model.set_models(
             models, active.id if active else None, behaviours(self.store.paths, models)
         )
+        if models:
+            self.table_stack.show_content()
+        else:
+            self.table_stack.show_empty()
         keep = selected.id if selected else (active.id if active else None)
         if keep is not None and (row := self.table_model.row_of(keep)) >= 0:
             self.table.selectRow(row)

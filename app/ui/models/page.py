@@ -104,6 +104,7 @@ class ModelsPage(QWidget):
 
         self.settings_button.clicked.connect(self._on_settings_clicked)
         self.installed.models_changed.connect(self._on_installed_models_changed)
+        self.installed.catalog_requested.connect(self._on_installed_catalog_requested)
         for tab in (self.installed, self.catalog, self.search):
             tab.download_started.connect(self._on_tab_download_started)
         self.queue.model_installed.connect(self._on_queue_model_installed)
@@ -127,6 +128,11 @@ class ModelsPage(QWidget):
 
     def show_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(self.TABS.index(name))
+
+    @Slot()
+    def _on_installed_catalog_requested(self) -> None:
+        self.show_tab("Catalog")
+        self.catalog.table.setFocus()
 
     def apply_settings(self, settings: Settings) -> None:
         """Save the settings and use them for every search and download from now on."""

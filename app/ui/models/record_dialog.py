@@ -44,6 +44,7 @@ from app.core.drift.sources import (
 from app.core.errors import DriftlessError
 from app.core.paths import Paths
 from app.ui import theme
+from app.ui.states import EmptyState, StateStack
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.tab *.txt);;All files (*)"
 NO_GOLD = "(no gold labels)"
@@ -118,9 +119,18 @@ class RecordDialog(QDialog):
         splitter.setSizes([260, 480])
         chats_tab = QWidget()
         chats_layout = QVBoxLayout(chats_tab)
+        self.chats_stack = StateStack(
+            splitter,
+            empty=EmptyState(
+                "message-circle",
+                "No kept conversation has a message of yours yet. Chat first, or record "
+                "from a labelled file (the next tab).",
+                compact=True,
+            ),
+        )
         if not self.chats:
-            chats_layout.addWidget(QLabel("No kept conversation has a message of yours yet."))
-        chats_layout.addWidget(splitter, 1)
+            self.chats_stack.show_empty()
+        chats_layout.addWidget(self.chats_stack, 1)
 
         # --- from a labelled file
         self.file_edit = QLineEdit()

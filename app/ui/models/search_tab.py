@@ -27,8 +27,13 @@ from app.core.units import human_size
 from app.ui.models.download_model import DownloadRequest
 from app.ui.models.downloads import DownloadQueue
 from app.ui.models.records import ColumnSpec, RecordRole, RecordTableModel
+from app.ui.states import EmptyState, ErrorState, StateStack
 from app.ui.tasks import Task
 
+BEFORE_SEARCH = (
+    "Search the Hub for a model that runs here: GGUF repositories, most downloaded first. "
+    "Downloads pin the exact commit and check the sha256."
+)
 OFFLINE_HINT = (
     "Working offline: search and downloads are off, and nothing touches the network. "
     "Turn off 'Work offline' in Settings."
@@ -99,8 +104,17 @@ class SearchTab(QWidget):
         self.offline_hint.setWordWrap(True)
         self.repos_table = _table(self.repos_model)
         self.repos_table.setAccessibleName("Hub repositories")
+        # Before a search, while it runs, with no match and when the Hub cannot be
+        # reached (what people offline see): the states every page draws.
+        self.repos_stack = StateStack(
+            self.repos_table,
+            empty=EmptyState("search", BEFORE_SEARCH, compact=True),
+            error=ErrorState(retry="Search &again", compact=True),
+        )
+        self.repos_stack.show_empty()
         self.files_table = _table(self.files_model)
         self.files_table.setAccessibleName("GGUF files")
+        self.files_stack = StateStack(self.files_table)
         self.files_label = QLabel("Pick a repository to see its GGUF files.")
         self.files_label.setWordWrap(True)
         self.revision = QLineEdit("main")
@@ -120,7 +134,7 @@ class SearchTab(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.files_label)
-        right_layout.addWidget(self.files_table, 1)
+        right_layout.addWidget(self.files_stack, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(QLabel("Revision"))
         bottom.addWidget(self.revision)
@@ -128,7 +142,7 @@ class SearchTab(QWidget):
         bottom.addWidget(self.download_button)
         right_layout.addLayout(bottom)
         splitter = QSplitter()
-        splitter.addWidget(self.repos_table)
+        splitter.addWidget(self.repos_stack)
         splitter.addWidget(right)
         splitter.setSizes([520, 420])
         layout = QVBoxLayout(self)
@@ -139,6 +153,8 @@ class SearchTab(QWidget):
 
         self.query.returnPressed.connect(self.search)
         self.search_button.clicked.connect(self.search)
+        self.repos_stack.error.retry_requested.connect(self.search)
+        self.files_stack.error.retry_requested.connect(self._on_repos_selection_changed)
         self.repos_table.selectionModel().selectionChanged.connect(self._on_repos_selection_changed)
         self.files_table.selectionModel().selectionChanged.connect(self.update_buttons)
         self.files_table.doubleClicked.connect(self._on_download_clicked)
@@ -174,7 +190,10 @@ class SearchTab(QWidget):
         self._search_task = task
         task.succeeded.connect(lambda found: self._on_search_finished(task, query, found))
         task.failed.connect(lambda message: self._on_search_failed(task, message))
-        self.status.setText(f"Searching the Hub for '{query}'…" if query else "Searching…")
+        self.status.clear()
+        self.repos_stack.show_loading(
+            f"Searching the Hub for '{query}'…" if query else "Searching the Hub…"
+        )
         task.start()
 
     def _on_search_finished(self, task: Task, query: str, found: list[RepoSummary]) -> None:
@@ -186,17 +205,21 @@ class SearchTab(QWidget):
         self._commit = None
         self.repos_table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
         shown = f"'{query}'" if query else "everything"
-        self.status.setText(
-            f"{len(found)} GGUF repositories match {shown}."
-            if found
-            else f"No GGUF repositories match {shown}."
-        )
+        if found:
+            self.repos_stack.show_content()
+            self.status.setText(f"{len(found)} GGUF repositories match {shown}.")
+        else:
+            self.repos_stack.show_empty(
+                f"No GGUF repositories match {shown}. Try fewer words, or a family's name "
+                "such as qwen2.5 or llama."
+            )
+            self.status.clear()
         self.update_buttons()
 
     def _on_search_failed(self, task: Task, message: str) -> None:
         if task is self._search_task:
             self._search_task = None
-            self.status.setText(message)
+            self.repos_stack.show_error(message)
 
     @Slot()
     def _on_repos_selection_changed(self) -> None:
@@ -215,6 +238,7 @@ class SearchTab(QWidget):
         self.files_model.set_records([])
         self._commit = None
         self.files_label.setText(f"Listing the GGUF files of {repo} at {revision}…")
+        self.files_stack.show_loading(f"Listing the GGUF files of {repo}…")
         task.succeeded.connect(lambda result: self._on_files_finished(task, repo, result))
         task.failed.connect(lambda message: self._on_files_failed(task, message))
         self.update_buttons()
@@ -229,6 +253,7 @@ class SearchTab(QWidget):
         commit, files = result
         self._commit = commit
         self.files_model.set_records(files)
+        self.files_stack.show_content()
         self.files_table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.files_label.setText(
             f"<b>{html.escape(repo)}</b> at {html.escape(self._revision)} = commit "
@@ -242,7 +267,8 @@ class SearchTab(QWidget):
     def _on_files_failed(self, task: Task, message: str) -> None:
         if task is self._files_task:
             self._files_task = None
-            self.files_label.setText(message)
+            self.files_label.setText("The files could not be listed.")
+            self.files_stack.show_error(message)
             self.update_buttons()
 
     def select_file(self, filename: str) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.paths import HOME_ENV
+from app.core.paths import HOME_ENV, shown_path
 from app.core.runtime.gpu import Backends, discover
 from app.core.settings import DEFAULT_ENDPOINT, Settings, SettingsError, parse_gpu_layers
 from app.core.units import human_size
@@ -136,7 +136,7 @@ class SettingsDialog(QDialog):
         self.devices.setWordWrap(True)
         # One line, elided when long (the whole path in its tooltip): a path has no spaces
         # to wrap at, and a wrapped one was cut to its first line in the form.
-        folder = ElidedLabel(str(models_dir))
+        folder = ElidedLabel(shown_path(models_dir))  # ~/… under home; whole in the tip
         folder.setToolTip(str(models_dir))
         open_folder = QPushButton("Open")
         open_folder.clicked.connect(self._on_open_folder_clicked)

@@ -35,8 +35,13 @@ def test_an_empty_search_says_so(qtbot: QtBot, make_page: Callable[..., ChatPage
     qtbot.waitUntil(lambda: page.no_match_label.isVisible(), timeout=5000)
     assert page.no_match_label.text() == "No conversation mentions “zebra crossing”."
     assert page.list_model.rowCount() == 0
+    # In the list's place, drawn by the shared empty state.
+    sidebar = page.sidebar
+    assert sidebar.list_stack.state == "empty" and not sidebar.list_view.isVisible()
+    assert page.no_match_label is sidebar.list_stack.empty.label
     page.search_box.clear()
     assert not page.no_match_label.isVisible()
+    assert sidebar.list_stack.state == "content" and sidebar.list_view.isVisible()
 
 
 def test_copy_says_it_copied(qtbot: QtBot, make_page: Callable[..., ChatPage]) -> None:

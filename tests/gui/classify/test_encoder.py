@@ -72,7 +72,9 @@ def test_the_model_list_marks_an_encoder_and_prompting_it_is_refused(
     # A typed text is refused with the sentence, not a crash.
     with qtbot.waitSignal(page.controller.failed, timeout=20_000):
         page.try_tab.text_edit.setPlainText("a wonderful film")
-    assert "is a sentence encoder" in page.try_tab.detail_label.text()
+    # In the result's place, with Try again (the shared error state).
+    assert page.try_tab.result_stack.state == "error"
+    assert "is a sentence encoder" in page.try_tab.result_stack.error.text()
 
 
 @pytest.mark.slow

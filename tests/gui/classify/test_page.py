@@ -223,6 +223,9 @@ def test_evaluation_shows_accuracy_provenance_and_a_confusion_matrix(
     summary = page.eval_tab.summary_label.text()
     assert "Accuracy" in summary and "on 6 texts" in summary
     assert "Label set: mood@v1" in summary and "Lock id: " in summary
+    # The 40-character commit is cut (it made the details scroll sideways); whole in the tip.
+    lock_id = page.eval_tab.eval_history[-1].info.lock_id
+    assert lock_id not in summary and page.eval_tab.summary_label.toolTip() == f"Lock id: {lock_id}"
     matrix = page.eval_tab.matrix
     assert matrix.scores is not None and matrix.scores.labels == ("positive", "negative")
     assert matrix.title.startswith(("prompt on ", "examples on "))
@@ -284,7 +287,9 @@ def test_examples_method_without_a_head_says_what_to_do(qtbot: QtBot, page: Clas
     page.method_combo.setCurrentIndex(index)
     with qtbot.waitSignal(page.controller.failed, timeout=20_000):
         page.method_combo.activated.emit(index)  # as a user's choice: the text is redone
-    assert "Teach one" in page.try_tab.detail_label.text()
+    # In the result's place, with Try again (the shared error state).
+    assert page.try_tab.result_stack.state == "error"
+    assert "Teach one" in page.try_tab.result_stack.error.text()
 
 
 @pytest.mark.slow

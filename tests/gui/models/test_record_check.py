@@ -253,3 +253,18 @@ def test_recording_from_chats_on_the_starter(
     assert {p.system for p in saved.prompts} == {"Answer in one word."}
     table = page.table_model
     assert table.index(table.row_of(starter.id), Column.BEHAVIOUR).data() == "Recorded"
+
+
+def test_with_no_kept_chat_the_chats_tab_says_so_in_the_shared_empty_state(
+    qtbot: QtBot, paths: Paths
+) -> None:
+    dialog = RecordDialog(paths, "tiny")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.tabs.currentIndex() == 1, "it opens on the labelled file"
+    dialog.tabs.setCurrentIndex(0)
+    assert dialog.chats_stack.state == "empty" and dialog.chats_stack.empty.isVisible()
+    assert dialog.chats_stack.empty.text().startswith(
+        "No kept conversation has a message of yours yet."
+    )
+    assert not dialog.conversation_list.isVisible()
