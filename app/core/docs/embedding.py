@@ -44,6 +44,9 @@ N_CTX = 512
 USER = "documents"
 LAYER_FRACTION = 0.2
 """Which layer a chat model's vectors pool, as a share of its depth (see the docstring)."""
+ECHO = False
+"""Whether a new collection's chat-model embedder says each passage twice and pools the
+second copy (:mod:`app.core.models.embedder`); what a collection recorded is kept."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class EmbedSettings:
     weights: str
     """``file`` or ``f16``: the form asked for (the copy may not be possible)."""
     scaling: str
+    echo: bool = False
+    """Each text said twice, the second copy pooled (only with a ``layer``)."""
 
 
 def default_settings(info: GGUFInfo) -> EmbedSettings:
@@ -64,11 +69,13 @@ def default_settings(info: GGUFInfo) -> EmbedSettings:
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 3:
         return EmbedSettings(layer=None, weights="file", scaling="unit")
     layer = min(depth - 2, max(0, round(depth * LAYER_FRACTION)))
-    return EmbedSettings(layer=layer, weights="f16", scaling="standardized")
+    return EmbedSettings(layer=layer, weights="f16", scaling="standardized", echo=ECHO)
 
 
 def settings_of(info: EmbedderInfo) -> EmbedSettings:
-    return EmbedSettings(layer=info.layer, weights=info.weights, scaling=info.scaling)
+    return EmbedSettings(
+        layer=info.layer, weights=info.weights, scaling=info.scaling, echo=info.echo
+    )
 
 
 class ModelEmbedder:
@@ -102,6 +109,7 @@ class ModelEmbedder:
             n_threads=self._threads,
             layer=wanted.layer,
             f16=wanted.weights == "f16",
+            echo=wanted.echo and wanted.layer is not None,
         )
         self._leased = leased
         held = leased.held
@@ -115,6 +123,7 @@ class ModelEmbedder:
             layer=wanted.layer,
             weights="f16" if held.weights.unpacked else "file",
             scaling=wanted.scaling,
+            echo=leased.echo,
         )
 
     def adopt(self, recorded: EmbedderInfo) -> None:
