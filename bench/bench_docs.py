@@ -3,7 +3,7 @@ passages, and retrieval quality (right file first, and among the top 3 passages)
 FTS5 alone against the hybrid.
 
     .venv/bin/python bench/bench_docs.py [--chars 3000] [--threads 1] [--work DIR]
-        [--skip-speed] [--skip-quality] [--skip-scale] [--embedder FILE.gguf]
+        [--skip-speed] [--skip-quality] [--skip-scale] [--embedder FILE.gguf] [--echo]
 
 The quality set is built here, as the tests build theirs (tests/unit/docs/quality.py):
 131 standard-library modules' pydoc pages (their head, ``--chars`` characters; 0 for the
@@ -12,12 +12,13 @@ question, each a paraphrase that avoids the module's name, and 30 others with a 
 of the second held-out set. ``--embedder`` indexes with another GGUF (imported into the
 bench's own model store; bench/embedder_gguf.py makes all-MiniLM-L6-v2's) instead of the
 starter, into an index of its own; queries are embedded as search embeds them
-(:func:`app.core.docs.library.query_text`).
+(:func:`app.core.docs.library.query_text`). ``--echo`` indexes with echo embeddings
+(each passage said twice, the second copy pooled), into an index of its own.
 
 Speed: the same passages embedded the old way (the starter's Q4_1 file, llama.cpp's mean
-of the last layer) and the new way (the 16-bit copy, the mean of layer 6), taken turn
-about so both see the same load; then the whole corpus indexed the new way. With
-``--work`` the index is kept: a second run reads nothing again and only asks.
+of the last layer) and the new way (the 16-bit copy, the mean of layer 6), also with
+echo, taken turn about so all see the same load; then the whole corpus indexed the new
+way. With ``--work`` the index is kept: a second run reads nothing again and only asks.
 
 Search timing uses random unit vectors of the starter's size (576) and random words, in
 a collection of its own. Runs once; not part of the tests.

@@ -20,6 +20,11 @@ How a model embeds depends on what it is (:func:`default_settings`):
   llama.cpp mean found 12, and embedded about 15x faster (the F16 copy is multiplied
   in tiled batches; the starter's Q4_1 file a row at a time).
 
+A chat model can also echo (:class:`EmbedSettings` ``echo``; :mod:`app.core.models.embedder`):
+each text said twice, the second copy pooled. Off for new collections (:data:`ECHO`): on
+the whole pydoc pages it tied the default on the tuning questions and lost a top-3 place
+on the first held-out set (README, "Quality").
+
 Embedding runs on the CPU whatever the "GPU layers" setting says: a GPU's kernels round
 differently, and a collection's vectors must be the same bits wherever a passage is
 embedded. Whatever was chosen is recorded with the collection (:class:`EmbedderInfo`: layer,
