@@ -36,7 +36,7 @@ made before a default changed keeps its vectors comparable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.core.cancel import CancelToken
 from app.core.docs.records import EmbedderInfo, Vectors
@@ -94,6 +94,7 @@ class ModelEmbedder:
         *,
         n_threads: int | None = None,
         settings: EmbedSettings | None = None,
+        echo: bool | None = None,
     ) -> None:
         # One thread unless told: on the 2-core test machine, busy with other work, one
         # thread embedded far faster than two (2.95 against 0.37 passages a second,
@@ -101,11 +102,15 @@ class ModelEmbedder:
         self._store = store
         self._threads = n_threads or 1
         self._leased: LeasedEmbedder | None = None
+        self._echo = echo
+        """Echo as asked (None: as the settings or defaults say); kept through adopt()."""
         self._open(ref, settings)
 
     def _open(self, ref: str | None, settings: EmbedSettings | None) -> None:
         model = self._store.resolve(ref)
         wanted = settings or default_settings(read_gguf(model.path))
+        if self._echo is not None:
+            wanted = replace(wanted, echo=self._echo)
         leased = LeasedEmbedder(
             self._store,
             model,
@@ -133,8 +138,12 @@ class ModelEmbedder:
 
     def adopt(self, recorded: EmbedderInfo) -> None:
         """Embed as ``recorded`` says, when it names these same weights with other
-        settings (a collection made before a default changed); else leave as is."""
+        settings (a collection made before a default changed); else leave as is. Echo
+        asked for explicitly is kept: a collection recorded the other way is then
+        refused, its vectors never mixed."""
         if recorded.sha256 != self.info.sha256 or recorded.same_vectors(self.info):
+            return
+        if self._echo is not None and recorded.echo != self.info.echo:
             return
         model_id = self.info.model_id
         self.close()

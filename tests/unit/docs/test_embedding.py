@@ -110,10 +110,18 @@ def test_echo_pools_the_second_copy_and_cuts_a_text_too_long_to_say_twice(
 
 
 @pytest.mark.slow
-def test_an_embedding_setting_without_a_layer_never_echoes(module_store: ModelStore) -> None:
+def test_an_embedding_setting_without_a_layer_never_echoes_and_asked_echo_is_kept(
+    module_store: ModelStore,
+) -> None:
     last = EmbedSettings(layer=None, weights="file", scaling="unit", echo=True)
     embedder = ModelEmbedder(module_store, None, settings=last)
+    asked = ModelEmbedder(module_store, None, echo=True)
     try:
         assert embedder.info.echo is False and embedder.info.layer is None
+        # Echo asked for is not given up to adopt a collection recorded without it.
+        assert asked.info.echo and asked.info.layer == 6
+        asked.adopt(dataclasses.replace(asked.info, echo=False))
+        assert asked.info.echo
     finally:
+        asked.close()
         embedder.close()
