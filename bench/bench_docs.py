@@ -3,7 +3,7 @@ passages, and retrieval quality (right file first, and among the top 3 passages)
 FTS5 alone against the hybrid.
 
     .venv/bin/python bench/bench_docs.py [--chars 3000] [--threads 1] [--work DIR]
-        [--skip-speed] [--skip-quality] [--skip-scale] [--embedder FILE.gguf]
+        [--skip-speed] [--skip-quality] [--skip-scale] [--embedder FILE.gguf] [--echo]
 
 The quality set is built here, as the tests build theirs (tests/unit/docs/quality.py):
 131 standard-library modules' pydoc pages (their head, ``--chars`` characters; 0 for the
@@ -12,12 +12,13 @@ question, each a paraphrase that avoids the module's name, and 30 others with a 
 of the second held-out set. ``--embedder`` indexes with another GGUF (imported into the
 bench's own model store; bench/embedder_gguf.py makes all-MiniLM-L6-v2's) instead of the
 starter, into an index of its own; queries are embedded as search embeds them
-(:func:`app.core.docs.library.query_text`).
+(:func:`app.core.docs.library.query_text`). ``--echo`` indexes with echo embeddings
+(each passage said twice, the second copy pooled), into an index of its own.
 
 Speed: the same passages embedded the old way (the starter's Q4_1 file, llama.cpp's mean
-of the last layer) and the new way (the 16-bit copy, the mean of layer 6), taken turn
-about so both see the same load; then the whole corpus indexed the new way. With
-``--work`` the index is kept: a second run reads nothing again and only asks.
+of the last layer) and the new way (the 16-bit copy, the mean of layer 6), also with
+echo, taken turn about so all see the same load; then the whole corpus indexed the new
+way. With ``--work`` the index is kept: a second run reads nothing again and only asks.
 
 Search timing uses random unit vectors of the starter's size (576) and random words, in
 a collection of its own. Runs once; not part of the tests.
@@ -26,6 +27,7 @@ a collection of its own. Runs once; not part of the tests.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -37,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.docs.embedding import EmbedSettings, ModelEmbedder
+from app.core.docs.embedding import EmbedSettings, ModelEmbedder, default_settings, settings_of
 from app.core.docs.library import DocsLibrary, embedding_text, query_text
 from app.core.docs.passages import Chunking, Passage, split_document
 from app.core.docs.readers import read_document
@@ -45,6 +47,7 @@ from app.core.docs.records import EmbedderInfo, search_title
 from app.core.docs.search import search
 from app.core.docs.store import DocsStore
 from app.core.fsutil import sha256_file
+from app.core.models.gguf import read_gguf
 from app.core.models.starter import ensure_starter
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
@@ -99,10 +102,12 @@ def speed(store: ModelStore, folder: Path, threads: int, count: int) -> None:
         texts += [embedding_text(title, p.heading, p.text) for p in split_document(document)]
     step = max(1, len(texts) // count)
     sample = texts[::step][:count]
-    results: dict[str, list[float]] = {"before": [], "after": []}
+    after = dataclasses.replace(default_settings(read_gguf(store.resolve(None).path)), echo=False)
+    echo = dataclasses.replace(after, echo=True)
+    results: dict[str, list[float]] = {"before": [], "after": [], "echo": []}
     tokens = 0
     for _round in range(2):
-        for label, settings in (("before", BEFORE), ("after", None)):
+        for label, settings in (("before", BEFORE), ("after", after), ("echo", echo)):
             embedder = ModelEmbedder(store, None, n_threads=threads, settings=settings)
             tokens = sum(len(embedder.tokenize(t)) for t in sample)
             started = time.monotonic()
@@ -120,6 +125,7 @@ def speed(store: ModelStore, folder: Path, threads: int, count: int) -> None:
     for label, name in (
         ("before", "before: Q4_1 file, llama.cpp mean of the last layer"),
         ("after", "after: F16 copy, mean of layer 6, stopped there"),
+        ("echo", "echo: as after, each passage said twice, the second copy pooled"),
     ):
         rate = count / min(results[label])
         print(
@@ -136,15 +142,18 @@ def index(
     size: int,
     threads: int,
     embedder: str | None = None,
+    echo: bool = False,
 ) -> DocsLibrary:
-    suffix = f"-{embedder}" if embedder else ""
+    suffix = (f"-{embedder}" if embedder else "") + ("-echo" if echo else "")
     library = DocsLibrary(work / f"{folder.name}{suffix}.sqlite3")
-    ModelEmbedder(store, embedder, n_threads=threads).close()  # load and unpack untimed
+    settings = default_settings(read_gguf(store.resolve(embedder).path))
+    settings = dataclasses.replace(settings, echo=echo)
+    ModelEmbedder(store, embedder, n_threads=threads, settings=settings).close()  # unpack
     started = time.monotonic()
     report = library.add(
         folder.name,
         [folder],
-        lambda ref: ModelEmbedder(store, ref, n_threads=threads),
+        lambda ref: ModelEmbedder(store, ref, n_threads=threads, settings=settings),
         embedder=embedder,
     )
     seconds = time.monotonic() - started
@@ -165,7 +174,9 @@ def quality(
     store: ModelStore, library: DocsLibrary, name: str, threads: int, held_out: bool = True
 ) -> None:
     info = library.get(name)
-    embedder = ModelEmbedder(store, info.embedder.model_id, n_threads=threads)
+    embedder = ModelEmbedder(
+        store, info.embedder.model_id, n_threads=threads, settings=settings_of(info.embedder)
+    )
     print(f"\n{info.files} files, {info.passages} passages; embedder {info.embedder.describe()}")
     sets = [("tuning", QUESTIONS)]
     sets += [("held out", HELD_OUT), ("held out 2", HELD_OUT_2)] if held_out else []
@@ -261,6 +272,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sample", type=int, default=24, help="passages timed before/after")
     parser.add_argument("--embedder", type=Path, help="a GGUF to embed with (not the starter)")
+    parser.add_argument(
+        "--echo", action="store_true", help="index with echo embeddings (each passage twice)"
+    )
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
@@ -288,7 +302,7 @@ def main() -> None:
                 known = store.find_by_sha256(sha256_file(args.embedder))
                 embedder = (known[0] if known else store.import_file(args.embedder)).id
             if not args.skip_quality:
-                library = index(store, work, pages, size, args.threads, embedder)
+                library = index(store, work, pages, size, args.threads, embedder, args.echo)
                 quality(store, library, pages.name, args.threads, not args.tuning_only)
                 library.close()
         if not args.skip_scale:

@@ -19,6 +19,7 @@ from app.cli.common import open_store, status
 from app.cli.progress import ProgressLine, Unit
 from app.core.docs.embedding import ModelEmbedder
 from app.core.docs.library import DocsLibrary, EmbedderFactory, IndexReport
+from app.core.docs.records import DocsError
 from app.core.models.store import ModelStore
 from app.core.paths import get_paths
 from app.core.units import duration, human_size
@@ -51,6 +52,13 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="embed every passage again (with --embedder: switch the collection to it)",
     )
+    add.add_argument(
+        "--echo",
+        choices=("on", "off"),
+        help="a chat model embeds each passage said twice, pooling the second copy (off "
+        "unless asked; see README); an embedding model never echoes; changing it for a "
+        "collection needs --reembed",
+    )
     add.set_defaults(handler=cmd_add)
 
     listing = sub.add_parser("list", help="list the collections")
@@ -77,11 +85,12 @@ def open_library() -> DocsLibrary:
     return DocsLibrary(get_paths().ensure().documents_db)
 
 
-def embedder_factory(store: ModelStore) -> EmbedderFactory:
-    """Opens the embedder for a model id; tests replace it with a fake."""
+def embedder_factory(store: ModelStore, echo: bool | None = None) -> EmbedderFactory:
+    """Opens the embedder for a model id (echo as asked, or as recorded or by default);
+    tests replace it with a fake."""
 
     def open_embedder(ref: str | None) -> ModelEmbedder:
-        return ModelEmbedder(store, ref)
+        return ModelEmbedder(store, ref, echo=echo)
 
     return open_embedder
 
@@ -107,11 +116,18 @@ class _Progress:
 def cmd_add(args: argparse.Namespace) -> int:
     library = open_library()
     progress = _Progress()
+    _check_echo(library, args)
+    store = open_store()
+    factory = (
+        embedder_factory(store)
+        if args.echo is None
+        else embedder_factory(store, echo=args.echo == "on")
+    )
     try:
         report = library.add(
             args.name,
             args.paths,
-            embedder_factory(open_store()),
+            factory,
             embedder=args.embedder,
             reembed=args.reembed,
             on_progress=progress,
@@ -119,8 +135,26 @@ def cmd_add(args: argparse.Namespace) -> int:
     finally:
         progress.finish()
     tell(report, library)
+    if args.echo == "on" and library.get(args.name).embedder.layer is None:
+        status("The embedder is an embedding model: it reads both ways and is not echoed.")
     library.close()
     return 0
+
+
+def _check_echo(library: DocsLibrary, args: argparse.Namespace) -> None:
+    """Refuse --echo that differs from what an existing collection recorded, unless
+    --reembed: even when no file changed (and no embedder would be opened to refuse it)."""
+    existing = library.store.find(args.name)
+    if args.echo is None or args.reembed or existing is None or existing.embedder.layer is None:
+        return
+    wanted = args.echo == "on"
+    if existing.embedder.echo != wanted:
+        library.close()
+        said, asked = ("with", "without") if existing.embedder.echo else ("without", "with")
+        raise DocsError(
+            f"The collection '{args.name}' was embedded {said} echo, and its vectors are "
+            f"never mixed with others: add --reembed to embed every passage again {asked} it."
+        )
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:

@@ -20,6 +20,11 @@ How a model embeds depends on what it is (:func:`default_settings`):
   llama.cpp mean found 12, and embedded about 15x faster (the F16 copy is multiplied
   in tiled batches; the starter's Q4_1 file a row at a time).
 
+A chat model can also echo (:class:`EmbedSettings` ``echo``; :mod:`app.core.models.embedder`):
+each text said twice, the second copy pooled. Off for new collections (:data:`ECHO`): on
+the whole pydoc pages it tied the default on the tuning questions and lost a top-3 place
+on the first held-out set (README, "Quality").
+
 Embedding runs on the CPU whatever the "GPU layers" setting says: a GPU's kernels round
 differently, and a collection's vectors must be the same bits wherever a passage is
 embedded. Whatever was chosen is recorded with the collection (:class:`EmbedderInfo`: layer,
@@ -31,7 +36,7 @@ made before a default changed keeps its vectors comparable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.core.cancel import CancelToken
 from app.core.docs.records import EmbedderInfo, Vectors
@@ -44,6 +49,9 @@ N_CTX = 512
 USER = "documents"
 LAYER_FRACTION = 0.2
 """Which layer a chat model's vectors pool, as a share of its depth (see the docstring)."""
+ECHO = False
+"""Whether a new collection's chat-model embedder says each passage twice and pools the
+second copy (:mod:`app.core.models.embedder`); what a collection recorded is kept."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class EmbedSettings:
     weights: str
     """``file`` or ``f16``: the form asked for (the copy may not be possible)."""
     scaling: str
+    echo: bool = False
+    """Each text said twice, the second copy pooled (only with a ``layer``)."""
 
 
 def default_settings(info: GGUFInfo) -> EmbedSettings:
@@ -64,11 +74,13 @@ def default_settings(info: GGUFInfo) -> EmbedSettings:
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 3:
         return EmbedSettings(layer=None, weights="file", scaling="unit")
     layer = min(depth - 2, max(0, round(depth * LAYER_FRACTION)))
-    return EmbedSettings(layer=layer, weights="f16", scaling="standardized")
+    return EmbedSettings(layer=layer, weights="f16", scaling="standardized", echo=ECHO)
 
 
 def settings_of(info: EmbedderInfo) -> EmbedSettings:
-    return EmbedSettings(layer=info.layer, weights=info.weights, scaling=info.scaling)
+    return EmbedSettings(
+        layer=info.layer, weights=info.weights, scaling=info.scaling, echo=info.echo
+    )
 
 
 class ModelEmbedder:
@@ -82,6 +94,7 @@ class ModelEmbedder:
         *,
         n_threads: int | None = None,
         settings: EmbedSettings | None = None,
+        echo: bool | None = None,
     ) -> None:
         # One thread unless told: on the 2-core test machine, busy with other work, one
         # thread embedded far faster than two (2.95 against 0.37 passages a second,
@@ -89,11 +102,15 @@ class ModelEmbedder:
         self._store = store
         self._threads = n_threads or 1
         self._leased: LeasedEmbedder | None = None
+        self._echo = echo
+        """Echo as asked (None: as the settings or defaults say); kept through adopt()."""
         self._open(ref, settings)
 
     def _open(self, ref: str | None, settings: EmbedSettings | None) -> None:
         model = self._store.resolve(ref)
         wanted = settings or default_settings(read_gguf(model.path))
+        if self._echo is not None:
+            wanted = replace(wanted, echo=self._echo)
         leased = LeasedEmbedder(
             self._store,
             model,
@@ -102,6 +119,7 @@ class ModelEmbedder:
             n_threads=self._threads,
             layer=wanted.layer,
             f16=wanted.weights == "f16",
+            echo=wanted.echo and wanted.layer is not None,
         )
         self._leased = leased
         held = leased.held
@@ -115,12 +133,17 @@ class ModelEmbedder:
             layer=wanted.layer,
             weights="f16" if held.weights.unpacked else "file",
             scaling=wanted.scaling,
+            echo=leased.echo,
         )
 
     def adopt(self, recorded: EmbedderInfo) -> None:
         """Embed as ``recorded`` says, when it names these same weights with other
-        settings (a collection made before a default changed); else leave as is."""
+        settings (a collection made before a default changed); else leave as is. Echo
+        asked for explicitly is kept: a collection recorded the other way is then
+        refused, its vectors never mixed."""
         if recorded.sha256 != self.info.sha256 or recorded.same_vectors(self.info):
+            return
+        if self._echo is not None and recorded.echo != self.info.echo:
             return
         model_id = self.info.model_id
         self.close()

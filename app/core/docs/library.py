@@ -66,8 +66,9 @@ def query_text(embedder: EmbedderInfo, query: str) -> str:
     the starter's vectors alone found the right file among the top 3 for 33 of 40
     tuning questions instead of 25, 25 of 30 held-out ones instead of 18, and 12 of 30
     of the second held-out set instead of 10. An embedding model reads both ways and
-    is given the query as it is."""
-    if embedder.layer is None or len(query) > QUERY_ECHO_CHARS:
+    is given the query as it is, and so is an embedder that echoes every text itself
+    (``echo`` recorded)."""
+    if embedder.layer is None or embedder.echo or len(query) > QUERY_ECHO_CHARS:
         return query
     return f"{query}\n{query}"
 

@@ -57,6 +57,10 @@ class EmbedderInfo:
     scaling: str = "unit"
     """``unit``: stored at length 1, compared by dot product. ``standardized``: stored as
     pooled; each coordinate is standardised over the collection before comparing."""
+    echo: bool = False
+    """Whether each text was said twice and its second copy pooled (a chat model pooled
+    at a layer only; :mod:`app.core.models.embedder`). A collection recorded without it
+    (made before it existed) was embedded once."""
 
     def same_vectors(self, other: EmbedderInfo) -> bool:
         """Whether ``other`` makes the same vectors (the id is only a name for them)."""
@@ -71,13 +75,18 @@ class EmbedderInfo:
             self.layer,
             self.weights,
             self.scaling,
+            self.echo,
         )
 
     def describe(self) -> str:
         """One phrase: "SmolLM2-135M (sha256 1a2b3c4d5e6f, mean of layer 6, F16, 512 tokens)"."""
         pooled = f"{self.pooling} of layer {self.layer}" if self.layer is not None else self.pooling
         form = ", F16" if self.weights == "f16" else ""
-        return f"{self.model_id} (sha256 {self.sha256[:12]}, {pooled}{form}, {self.n_ctx} tokens)"
+        echo = ", echo" if self.echo else ""
+        return (
+            f"{self.model_id} (sha256 {self.sha256[:12]}, {pooled}{form}{echo}, "
+            f"{self.n_ctx} tokens)"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +104,7 @@ class EmbedderInfo:
             layer=None if layer is None else int(layer),
             weights=str(data.get("weights", "file")),
             scaling=str(data.get("scaling", "unit")),
+            echo=bool(data.get("echo", False)),
         )
 
 

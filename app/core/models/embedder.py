@@ -8,11 +8,22 @@ wraps it with a collection's settings; classification taught on a sentence encod
 (:mod:`app.core.classify.encoder`) reads its examples through it the same way.
 
 A text longer than the context is cut to it, and :meth:`LeasedEmbedder.embed` says which were.
+
+**Echo** (``echo=True``, a chat model pooled at a layer only): each text is said twice,
+``text\ntext``, and only the second copy's positions are pooled (Springer et al. 2024,
+"Repetition improves language model embeddings"). A decoder reads left to right, so in
+a text said once the first words are pooled before they have seen the rest; in the
+second copy every word has read the whole text. The context is opened twice as long
+(``2 * n_ctx``), so a text that fits once fits twice: a text longer than that is cut
+to the same tokens as without echo, and the cut text is said twice (never once: one
+collection's vectors are all pooled the same way). An encoder reads both ways and never
+echoes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,11 +56,16 @@ def is_encoder_architecture(architecture: str | None) -> bool:
     return (architecture or "").lower() in ENCODER_ARCHITECTURES
 
 
+ECHO_SEPARATOR = "\n"
+"""Between a text and its repetition (echo)."""
+
+
 class LeasedEmbedder:
     """An embeddings context over leased weights. One owner thread; close when done.
 
     ``layer`` None pools as the model says (an encoder's own pooling, unit length);
-    a number pools that layer's outputs (see :mod:`app.core.runtime.embedder`).
+    a number pools that layer's outputs (see :mod:`app.core.runtime.embedder`), and
+    ``echo`` says each text twice and pools the second copy (see the module's docstring).
     """
 
     def __init__(
@@ -62,14 +78,19 @@ class LeasedEmbedder:
         n_threads: int = 1,
         layer: int | None = None,
         f16: bool = False,
+        echo: bool = False,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
+        if echo and layer is None:
+            raise ValueError("Only a chat model pooled at a layer echoes its texts.")
+        self.echo = echo
+        scale = 2 if echo else 1
         held = acquire(
             store,
             model,
             user=user,
-            context=lambda info: context_bytes(info, n_ctx, n_ctx),
+            context=lambda info: context_bytes(info, n_ctx * scale, n_ctx * scale),
             form="f16" if f16 else "file",
             threads=n_threads,
             on_progress=on_progress,
@@ -83,11 +104,12 @@ class LeasedEmbedder:
         self._context_id: int | None = None
         try:
             size = min(n_ctx, held.model.context_length or n_ctx)
-            self._context_id = held.lease.add_context(context_bytes(held.info, size, size))
+            room = min(size * scale, held.model.context_length or size * scale)
+            self._context_id = held.lease.add_context(context_bytes(held.info, room, room))
             self.embedder: Embedder | None = Embedder(
                 held.lease.lib,
                 held.lease.handle,
-                n_ctx=size,
+                n_ctx=room,
                 n_threads=n_threads,
                 model_id=held.model.id,
                 pooling=embedding_pooling(held.info.pooling),
@@ -102,18 +124,20 @@ class LeasedEmbedder:
         self.pooling = self.embedder.pooling
         self._lib = held.lease.lib
         self._vocab = self._lib.llama_model_get_vocab(held.lease.handle)
+        self._separator = self.tokenize(ECHO_SEPARATOR, special=False) if echo else []
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         """The model's tokens for ``text`` with its begin-of-text token (as the API's
-        embeddings), special markers read as plain text."""
+        embeddings; ``special`` False: without it), special markers read as plain text."""
         data = text.encode("utf-8", "replace")
         room = len(data) + 16
         array = (self._lib.llama_token * room)()
-        count = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, True, False)
+        lib, vocab = self._lib, self._vocab
+        count = lib.llama_tokenize(vocab, data, len(data), array, room, special, False)
         if count < 0:
             room = -count
             array = (self._lib.llama_token * room)()
-            count = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, True, False)
+            count = lib.llama_tokenize(vocab, data, len(data), array, room, special, False)
         return list(array[:count])
 
     def embed(
@@ -128,10 +152,23 @@ class LeasedEmbedder:
         for index, text in enumerate(texts):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            tokens = self.tokenize(text)
+            tokens = self.tokenize(text) or self.tokenize(" ")
+            if self.echo:
+                rows[index], was_cut = self._echoed(embedder, tokens)
+                cut.append(was_cut)
+                continue
             cut.append(len(tokens) > self.n_ctx)
-            rows[index] = embedder.embed(tokens[: self.n_ctx] or self.tokenize(" "))
+            rows[index] = embedder.embed(tokens[: self.n_ctx])
         return rows, cut
+
+    def _echoed(self, embedder: Embedder, tokens: list[int]) -> tuple[npt.NDArray[Any], bool]:
+        """``tokens`` said twice, the second copy pooled; and whether they were cut."""
+        head = tokens[:1] if embedder.bos is not None and tokens[0] == embedder.bos else []
+        body = tokens[len(head) :] or self.tokenize(" ", special=False)
+        fits = (embedder.n_ctx - len(head) - len(self._separator)) // 2
+        said = body[:fits]
+        sequence = head + said + self._separator + said
+        return embedder.embed(sequence, pool_from=len(sequence) - len(said)), len(body) > fits
 
     def set_threads(self, n_threads: int) -> None:
         if self.embedder is not None:

@@ -17,7 +17,10 @@ Two ways to pool, both one ``llama_decode`` per text:
   the next word, cost nothing. The begin-of-text token is left out because a decoder's
   hidden state there is huge and the same for every text (an attention sink): with it
   in, every mean points the same way. Such vectors are compared after standardising
-  each coordinate over the collection (:mod:`app.core.docs.search`).
+  each coordinate over the collection (:mod:`app.core.docs.search`). ``pool_from``
+  pools only the positions from there on: echo embeddings say a text twice and pool
+  the second copy, whose every token has read the whole text
+  (:class:`app.core.models.embedder.LeasedEmbedder`).
 
 A text embedded twice with the same weights and settings gives the same bits: llama.cpp
 evaluates one sequence the same way each time (also on 1 or 2 threads, measured), and
@@ -119,6 +122,8 @@ class Embedder:
         self._memory = lib.llama_get_memory(self._ctx)
         vocab = lib.llama_model_get_vocab(model)
         self._bos = int(lib.llama_vocab_bos(vocab)) if lib.llama_vocab_get_add_bos(vocab) else None
+        self.bos = self._bos
+        """The begin-of-text token the model's texts start with, if it adds one."""
         self.n_ctx = n_ctx
         self._closed = False
 
@@ -126,12 +131,18 @@ class Embedder:
         """Evaluate on ``n_threads`` from the next text on (the vectors stay the same)."""
         self._lib.llama_set_n_threads(self._ctx, n_threads, n_threads)
 
-    def embed(self, tokens: Sequence[int]) -> Vector:
-        """The vector of ``tokens`` (1 to ``n_ctx`` of them): see the module's docstring."""
+    def embed(self, tokens: Sequence[int], pool_from: int | None = None) -> Vector:
+        """The vector of ``tokens`` (1 to ``n_ctx`` of them): see the module's docstring.
+        ``pool_from`` (a layer's mean only) pools the positions from that one on."""
         lib = self._lib
         if not 0 < len(tokens) <= self.n_ctx:
             raise GenerationError(
                 f"A text to embed must have 1 to {self.n_ctx:,} tokens, not {len(tokens):,}."
+            )
+        if pool_from is not None and (self._reader is None or not 0 <= pool_from < len(tokens)):
+            raise GenerationError(
+                f"Only a layer's mean pools a range of positions, from 0 to {len(tokens) - 1}; "
+                f"not from {pool_from} (layer {self.layer})."
             )
         lib.llama_memory_clear(self._memory, True)
         batch = self._batch
@@ -153,7 +164,7 @@ class Embedder:
                 f"llama.cpp could not embed the text: {last_native_error(f'code {code}')}."
             )
         if self._reader is not None:
-            return self._layer_mean(tokens)
+            return self._layer_mean(tokens, pool_from)
         pointer = lib.llama_get_embeddings_seq(self._ctx, 0)
         if not pointer:
             raise GenerationError("llama.cpp returned no vector for the text.")
@@ -162,7 +173,7 @@ class Embedder:
         norm = float(np.linalg.norm(vector))
         return vector if norm == 0.0 else vector / norm
 
-    def _layer_mean(self, tokens: Sequence[int]) -> Vector:
+    def _layer_mean(self, tokens: Sequence[int], pool_from: int | None) -> Vector:
         assert self._reader is not None
         rows = self._reader.rows
         if rows is None or rows.shape[0] != len(tokens):
@@ -171,6 +182,8 @@ class Embedder:
                 f"{last_native_error('the model may not name its layers as llama.cpp does')}."
             )
         skip = 1 if self._bos is not None and tokens[0] == self._bos and len(tokens) > 1 else 0
+        if pool_from is not None:
+            skip = pool_from
         return np.asarray(rows[skip:].mean(axis=0, dtype=np.float32), dtype=np.float32)
 
     def close(self) -> None:

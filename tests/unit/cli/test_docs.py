@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -122,3 +123,36 @@ def test_chat_docs_fits_what_the_context_holds(
 def test_chat_docs_needs_a_prompt(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", "--docs", "kb"]) == 1
     assert "--docs answers one PROMPT" in capsys.readouterr().err
+
+
+def test_echo_is_asked_for_recorded_and_never_switched_without_reembed(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[bool | None] = []
+
+    def factory(store: object, echo: bool | None = None) -> object:
+        def open_embedder(ref: str | None) -> HashEmbedder:
+            asked.append(echo)
+            fake = HashEmbedder(sha256="c" * 64)  # a chat model, pooled at a layer
+            fake.info = dataclasses.replace(fake.info, layer=6, echo=bool(echo))
+            return fake
+
+        return open_embedder
+
+    monkeypatch.setattr(docs_cmd, "embedder_factory", factory)
+    assert main(["docs", "add", "kb", str(folder), "--echo", "on"]) == 0
+    capsys.readouterr()
+    assert main(["docs", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["collections"][0]["embedder"]["echo"] is True
+    assert asked == [True]
+
+    # Nothing changed, so no embedder would be opened: still refused, by what was recorded.
+    assert main(["docs", "add", "kb", str(folder), "--echo", "off"]) == 1
+    err = capsys.readouterr().err
+    assert "'kb' was embedded with echo" in err and "--reembed" in err
+    assert main(["docs", "add", "kb", str(folder)]) == 0, "as recorded when not asked"
+    capsys.readouterr()
+    assert main(["docs", "add", "kb", str(folder), "--echo", "off", "--reembed"]) == 0
+    assert "Embedded 2 passages again." in capsys.readouterr().err
+    assert main(["docs", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["collections"][0]["embedder"]["echo"] is False

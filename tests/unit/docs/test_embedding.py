@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.core.docs.embedding import EmbedSettings, ModelEmbedder
+from app.core.docs.embedding import EmbedSettings, ModelEmbedder, settings_of
 from app.core.docs.library import DocsLibrary
 from app.core.models.store import ModelStore
 from app.core.runtime.results import EMBEDDING_POOLING
@@ -71,3 +72,56 @@ def test_the_last_layer_pooled_as_before_is_unit_length_and_adopted(
     finally:
         old.close()
         fresh.close()
+
+
+@pytest.mark.slow
+def test_echo_pools_the_second_copy_and_cuts_a_text_too_long_to_say_twice(
+    module_store: ModelStore,
+) -> None:
+    plain = ModelEmbedder(module_store, None)
+    plain_settings = settings_of(plain.info)
+    echoed = ModelEmbedder(
+        module_store, None, settings=dataclasses.replace(plain_settings, echo=True)
+    )
+    try:
+        assert echoed.info.echo and not plain_settings.echo and not plain.info.echo
+        assert not echoed.info.same_vectors(plain.info)
+        text = "Refunds are paid within 14 days."
+        vector = echoed.embed([text])[0]
+        assert np.all(np.isfinite(vector)) and vector.shape == (576,)
+        assert not np.allclose(vector, plain.embed([text])[0], atol=1e-3)
+        # Not the text said twice and pooled whole: only the second copy's positions.
+        assert not np.allclose(vector, plain.embed([f"{text}\n{text}"])[0], atol=1e-3)
+        assert np.array_equal(echoed.embed([text])[0], vector), "the same bits again"
+
+        # 400 tokens would not fit twice in 512; the echo context is twice as long.
+        leased = echoed._open_embedder()
+        medium = "x " * 400
+        _rows, cut = leased.embed([medium])
+        assert cut == [False] and 400 <= len(leased.tokenize(medium)) <= 512
+        # Longer than a context: cut to the same tokens as without echo, said twice.
+        rows, cut = leased.embed(["x " * 2000, "x " * 1500])
+        assert cut == [True, True] and np.all(np.isfinite(rows))
+        assert np.array_equal(rows[0], rows[1]), "both cut to the same first tokens"
+        assert not np.array_equal(rows[0], echoed.embed([medium])[0])
+    finally:
+        echoed.close()
+        plain.close()
+
+
+@pytest.mark.slow
+def test_an_embedding_setting_without_a_layer_never_echoes_and_asked_echo_is_kept(
+    module_store: ModelStore,
+) -> None:
+    last = EmbedSettings(layer=None, weights="file", scaling="unit", echo=True)
+    embedder = ModelEmbedder(module_store, None, settings=last)
+    asked = ModelEmbedder(module_store, None, echo=True)
+    try:
+        assert embedder.info.echo is False and embedder.info.layer is None
+        # Echo asked for is not given up to adopt a collection recorded without it.
+        assert asked.info.echo and asked.info.layer == 6
+        asked.adopt(dataclasses.replace(asked.info, echo=False))
+        assert asked.info.echo
+    finally:
+        asked.close()
+        embedder.close()
