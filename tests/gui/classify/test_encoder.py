@@ -16,12 +16,10 @@ from app.ui.classify.choices import ENCODER_MARK
 from app.ui.classify.page import ClassifyPage
 from tests.encoder_model import tiny_encoder
 from tests.gui.classify.test_page import (
-    NEGATIVE,
-    POSITIVE,
     choose_file,
     confirm_columns,
     page,
-    write_csv,
+    teach_mood,
 )
 
 __all__ = ["choose_file", "confirm_columns", "page"]  # fixtures, imported to be used here
@@ -86,15 +84,7 @@ def test_teaching_on_an_encoder_then_classifying_a_typed_text(
     choose_file: Callable[[Path], None],
 ) -> None:
     choose_model(page, encoder.id)
-    rows = [[t, "positive"] for t in POSITIVE] + [[t, "negative"] for t in NEGATIVE]
-    choose_file(write_csv(tmp_path / "teach.csv", ["text", "label"], rows))
-    page.tabs.setCurrentWidget(page.teach_tab)
-    with qtbot.waitSignal(page.controller.finished, timeout=60_000) as blocker:
-        page.teach_tab.open_button.click()
-    assert blocker.args[0] == "teach", page.teach_tab.result_label.text()
-    text = page.teach_tab.result_label.text()
-    assert "from 20 examples" in text and "Held-out balanced accuracy" in text
-    assert page.method_combo.currentData() == "examples"
+    teach_mood(qtbot, page, tmp_path, choose_file)
     heads = list(page.paths.home.rglob("*pooled*"))
     assert heads, "the head is saved under its pooled features"
 

@@ -83,6 +83,22 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 GOLD = [[t, "positive"] for t in POSITIVE[:3]] + [[t, "negative"] for t in NEGATIVE[:3]]
 
 
+def teach_mood(
+    qtbot: QtBot, page: ClassifyPage, tmp_path: Path, choose_file: Callable[[Path], None]
+) -> None:
+    """Teach from 20 labelled mood texts with a click on the Teach tab, and check the page
+    says what it learned and switched to the taught head."""
+    rows = [[t, "positive"] for t in POSITIVE] + [[t, "negative"] for t in NEGATIVE]
+    choose_file(write_csv(tmp_path / "teach.csv", ["text", "label"], rows))
+    page.tabs.setCurrentWidget(page.teach_tab)
+    with qtbot.waitSignal(page.controller.finished, timeout=60_000) as blocker:
+        page.teach_tab.open_button.click()
+    assert blocker.args[0] == "teach", page.teach_tab.result_label.text()
+    text = page.teach_tab.result_label.text()
+    assert "from 20 examples" in text and "Held-out balanced accuracy" in text
+    assert page.method_combo.currentData() == "examples"
+
+
 def evaluate(qtbot: QtBot, page: ClassifyPage) -> None:
     """Evaluate on the file ``choose_file`` named, as a click on the Evaluate tab."""
     page.tabs.setCurrentWidget(page.eval_tab)
@@ -263,15 +279,7 @@ def test_evaluations_of_one_file_are_compared_side_by_side(
 def test_teaching_from_a_labelled_file_shows_held_out_accuracy(
     qtbot: QtBot, page: ClassifyPage, tmp_path: Path, choose_file: Callable[[Path], None]
 ) -> None:
-    rows = [[t, "positive"] for t in POSITIVE] + [[t, "negative"] for t in NEGATIVE]
-    choose_file(write_csv(tmp_path / "teach.csv", ["text", "label"], rows))
-    page.tabs.setCurrentWidget(page.teach_tab)
-    with qtbot.waitSignal(page.controller.finished, timeout=60_000) as blocker:
-        page.teach_tab.open_button.click()
-    assert blocker.args[0] == "teach", page.teach_tab.result_label.text()
-    text = page.teach_tab.result_label.text()
-    assert "from 20 examples" in text and "Held-out balanced accuracy" in text
-    assert page.method_combo.currentData() == "examples"
+    teach_mood(qtbot, page, tmp_path, choose_file)
 
     # The taught head now classifies a typed text.
     with qtbot.waitSignal(page.controller.finished, timeout=20_000) as blocker:
