@@ -40,6 +40,7 @@ from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, acquire_checked, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.runtime.gpu import CPU, Offload
+from app.core.runtime.llama import tokenize
 from app.core.runtime.threads import ThreadTuner, thread_candidates
 
 FloatArray = npt.NDArray[np.float32]
@@ -245,17 +246,7 @@ class ModelRunner:
 
     def tokenize(self, text: str, *, special: bool) -> list[int]:
         """Tokens of ``text``; ``special`` parses markers like ``<|im_end|>`` (prompt only)."""
-        data = text.encode("utf-8", "replace")
-        room = len(data) + 16
-        array = (self._lib.llama_token * room)()
-        count = self._lib.llama_tokenize(self._vocab, data, len(data), array, room, False, special)
-        if count < 0:  # not expected: a token is at least one byte
-            room = -count
-            array = (self._lib.llama_token * room)()
-            count = self._lib.llama_tokenize(
-                self._vocab, data, len(data), array, room, False, special
-            )
-        return list(array[:count])
+        return tokenize(self._lib, self._vocab, text, add_special=False, parse_special=special)
 
     def piece(self, token: int) -> str:
         buffer = ctypes.create_string_buffer(64)

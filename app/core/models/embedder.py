@@ -34,6 +34,7 @@ from app.core.models.gguf import GGUFInfo
 from app.core.models.loading import LoadedWeights, acquire, context_bytes
 from app.core.models.store import InstalledModel, ModelStore
 from app.core.runtime.embedder import Embedder
+from app.core.runtime.llama import tokenize
 from app.core.runtime.results import embedding_pooling
 
 ENCODER_ARCHITECTURES = frozenset(
@@ -129,16 +130,7 @@ class LeasedEmbedder:
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         """The model's tokens for ``text`` with its begin-of-text token (as the API's
         embeddings; ``special`` False: without it), special markers read as plain text."""
-        data = text.encode("utf-8", "replace")
-        room = len(data) + 16
-        array = (self._lib.llama_token * room)()
-        lib, vocab = self._lib, self._vocab
-        count = lib.llama_tokenize(vocab, data, len(data), array, room, special, False)
-        if count < 0:
-            room = -count
-            array = (self._lib.llama_token * room)()
-            count = lib.llama_tokenize(vocab, data, len(data), array, room, special, False)
-        return list(array[:count])
+        return tokenize(self._lib, self._vocab, text, add_special=special, parse_special=False)
 
     def embed(
         self, texts: Sequence[str], cancel: CancelToken | None = None

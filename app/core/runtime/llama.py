@@ -216,6 +216,23 @@ two loads at once in two threads could restore them wrongly and silence the proc
 good. Every ``Llama`` made anywhere in Driftless must go through :func:`open_llama`."""
 
 
+def tokenize(
+    lib: ModuleType, vocab: Any, text: str, *, add_special: bool, parse_special: bool
+) -> list[int]:
+    """``text``'s tokens through llama.cpp's C API (the model's ``vocab``): ``add_special``
+    adds its begin-of-text token, ``parse_special`` reads markers like ``<|im_end|>`` as
+    the special tokens they name (else as plain text)."""
+    data = text.encode("utf-8", "replace")
+    room = len(data) + 16
+    array = (lib.llama_token * room)()
+    count = lib.llama_tokenize(vocab, data, len(data), array, room, add_special, parse_special)
+    if count < 0:  # the room it needs (not expected: a token is at least one byte)
+        room = -count
+        array = (lib.llama_token * room)()
+        count = lib.llama_tokenize(vocab, data, len(data), array, room, add_special, parse_special)
+    return list(array[:count])
+
+
 def open_llama(path: str | os.PathLike[str], *, model: Any = None, **kwargs: Any) -> Any:
     """Build a quiet ``llama_cpp.Llama`` under :data:`LLAMA_LOAD_LOCK`.
 
