@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,24 @@ def features_file(folder: Path, model: str) -> Path | None:
     return found[-1] if found else None
 
 
-def run_pooled(data: Any, model: str, task: str) -> dict[str, Any]:
-    """A sentence encoder's features: its pooled vector, one block, fitted as it is."""
-    x_train, y_train = data[f"{task}_train_x"], data[f"{task}_train_y"]
-    x_held, y_held = data[f"{task}_held_x"], data[f"{task}_held_y"]
+def report(
+    data: Any,
+    model: str,
+    task: str,
+    *,
+    fit: Any,
+    held_x: Any,
+    features: str,
+    chosen: str,
+    fit_seconds: float,
+    refit_all: Callable[[Any, list[int]], object],
+) -> dict[str, Any]:
+    """One result row: the head ``fit`` scored on the held-out rows (``held_x``, already
+    in the head's columns); for Banking77 also what teaching the whole file costs, the
+    reading measured by teach_features.py and ``refit_all`` timed on every row."""
+    y_train, y_held = data[f"{task}_train_y"], data[f"{task}_held_y"]
     k = int(max(y_train.max(), y_held.max()) + 1)
-    started = time.perf_counter()
-    fit = fit_head(x_train, list(y_train), k)
-    fit_seconds = time.perf_counter() - started
-    pred = fit.predict_proba(x_held).argmax(axis=1)
+    pred = fit.predict_proba(held_x).argmax(axis=1)
     scores = score([str(i) for i in range(k)], list(y_held), list(pred))
     rows = len(y_train) + len(y_held)
     read_seconds = float(data[f"{task}_train_seconds"]) + float(data[f"{task}_held_seconds"])
@@ -76,8 +86,8 @@ def run_pooled(data: Any, model: str, task: str) -> dict[str, Any]:
         "task": task,
         "taught": len(y_train),
         "held_out": len(y_held),
-        "features": f"pooled-{x_train.shape[1]}",
-        "chosen": "pooled",
+        "features": features,
+        "chosen": chosen,
         "validation": round(float(fit.validation_accuracy or 0.0), 4),
         "held_out_accuracy": round(scores.accuracy, 4),
         "held_out_macro_f1": round(scores.macro_f1, 4),
@@ -87,14 +97,35 @@ def run_pooled(data: Any, model: str, task: str) -> dict[str, Any]:
         "read_texts_per_second": round(rows / read_seconds, 2),
         "load_average": round(os.getloadavg()[0], 1),
     }
-    if task == "bank":
+    if task == "bank":  # the whole file: what teaching 10k rows costs
+        x_all = np.concatenate([data[f"{task}_train_x"], data[f"{task}_held_x"]])
+        y_all = list(np.concatenate([y_train, y_held]))
         started = time.perf_counter()
-        fit_head(np.concatenate([x_train, x_held]), list(np.concatenate([y_train, y_held])), k)
+        refit_all(x_all, y_all)
         result["teach_10k_read_seconds"] = round(read_seconds, 1)
         result["teach_10k_fit_seconds"] = round(time.perf_counter() - started, 1)
         result["teach_10k_rows"] = rows
     print(json.dumps(result), flush=True)
     return result
+
+
+def run_pooled(data: Any, model: str, task: str) -> dict[str, Any]:
+    """A sentence encoder's features: its pooled vector, one block, fitted as it is."""
+    x_train, y_train = data[f"{task}_train_x"], data[f"{task}_train_y"]
+    k = int(max(y_train.max(), data[f"{task}_held_y"].max()) + 1)
+    started = time.perf_counter()
+    fit = fit_head(x_train, list(y_train), k)
+    return report(
+        data,
+        model,
+        task,
+        fit=fit,
+        held_x=data[f"{task}_held_x"],
+        features=f"pooled-{x_train.shape[1]}",
+        chosen="pooled",
+        fit_seconds=time.perf_counter() - started,
+        refit_all=lambda x, y: fit_head(x, y, k),
+    )
 
 
 def run_task(data: Any, model: str, task: str) -> dict[str, Any]:
@@ -106,45 +137,26 @@ def run_task(data: Any, model: str, task: str) -> dict[str, Any]:
     read = FeatureSpec(mean_layers=layers, last_layers=layers)
     candidates = candidate_specs(n_layer)
     x_train, y_train = data[f"{task}_train_x"], data[f"{task}_train_y"]
-    x_held, y_held = data[f"{task}_held_x"], data[f"{task}_held_y"]
-    k = int(max(y_train.max(), y_held.max()) + 1)
+    k = int(max(y_train.max(), data[f"{task}_held_y"].max()) + 1)
     started = time.perf_counter()
     spec, fit = fit_features(
         x_train, list(y_train), k, read=read, candidates=candidates, n_embd=n_embd
     )
     fit_seconds = time.perf_counter() - started
     columns = block_columns(read, spec, n_embd)
-    pred = fit.predict_proba(x_held[:, columns]).argmax(axis=1)
-    scores = score([str(i) for i in range(k)], list(y_held), list(pred))
-    rows = len(y_train) + len(y_held)
-    read_seconds = float(data[f"{task}_train_seconds"]) + float(data[f"{task}_held_seconds"])
-    result: dict[str, Any] = {
-        "model": model,
-        "task": task,
-        "taught": len(y_train),
-        "held_out": len(y_held),
-        "features": spec.id,
-        "chosen": "default" if spec == candidates[0] else "wide",
-        "validation": round(float(fit.validation_accuracy or 0.0), 4),
-        "held_out_accuracy": round(scores.accuracy, 4),
-        "held_out_macro_f1": round(scores.macro_f1, 4),
-        "l2": fit.l2,
-        "temperature": round(fit.temperature, 3),
-        "fit_seconds": round(fit_seconds, 1),
-        "read_texts_per_second": round(rows / read_seconds, 2),
-        "load_average": round(os.getloadavg()[0], 1),
-    }
-    if task == "bank":  # the whole file: what teaching 10k rows costs
-        x_all = np.concatenate([x_train, x_held])
-        y_all = np.concatenate([y_train, y_held])
-        started = time.perf_counter()
-        fit_features(x_all, list(y_all), k, read=read, candidates=candidates, n_embd=n_embd)
-        fit_all = time.perf_counter() - started
-        result["teach_10k_read_seconds"] = round(read_seconds, 1)
-        result["teach_10k_fit_seconds"] = round(fit_all, 1)
-        result["teach_10k_rows"] = rows
-    print(json.dumps(result), flush=True)
-    return result
+    return report(
+        data,
+        model,
+        task,
+        fit=fit,
+        held_x=data[f"{task}_held_x"][:, columns],
+        features=spec.id,
+        chosen="default" if spec == candidates[0] else "wide",
+        fit_seconds=fit_seconds,
+        refit_all=lambda x, y: fit_features(
+            x, y, k, read=read, candidates=candidates, n_embd=n_embd
+        ),
+    )
 
 
 def through_app(which: str, tasks: list[str], seed: int, threads: int) -> list[dict[str, Any]]:
