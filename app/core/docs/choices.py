@@ -15,10 +15,8 @@ from dataclasses import dataclass
 
 from app.core.docs.records import EmbedderInfo
 from app.core.models.catalog import CatalogEntry, recommended_embedders
+from app.core.models.embedder import is_encoder_architecture
 from app.core.models.store import InstalledModel
-
-ENCODER_ARCHITECTURES = frozenset({"bert", "nomic-bert", "jina-bert-v2", "modern-bert"})
-"""llama.cpp's encoder-only architectures: models that exist to embed."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ def embedder_choices(
         EmbedderChoice(
             model,
             embedding_model=rank(model) < len(advice)
-            or (model.architecture or "").lower() in ENCODER_ARCHITECTURES,
+            or is_encoder_architecture(model.architecture),
             current=current is not None and model.sha256 == current.sha256,
         )
         for model in models
