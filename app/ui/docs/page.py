@@ -45,7 +45,7 @@ from app.ui.docs.embedder import ChangeEmbedderDialog, EmbedderRow, Eta
 from app.ui.docs.results import HitsView
 from app.ui.docs.worker import IndexJob, IndexOutcome, IndexProgress, SearchResult
 from app.ui.passage_view import PassageDialog, PassageRef
-from app.ui.states import EmptyState, ErrorState, LoadingState, PageHeader
+from app.ui.states import EmptyState, ErrorState, LoadingState, PageHeader, StateStack
 
 EMPTY_TEXT = (
     "No collections yet. Make one from a folder of your documents (.txt, .md, .html, "
@@ -186,11 +186,13 @@ class DocsPage(QWidget):
         search_layout = QVBoxLayout(search_tab)
         search_layout.addLayout(search_row)
         # While a search runs, and when it fails: the states every page draws.
-        self.search_loading = LoadingState("Searching…")
-        self.search_error = ErrorState(retry="Search &again")
-        self.hits_stack = QStackedWidget()
-        for widget in (self.hits_view, self.search_loading, self.search_error):
-            self.hits_stack.addWidget(widget)
+        self.hits_stack = StateStack(
+            self.hits_view,
+            loading=LoadingState("Searching…"),
+            error=ErrorState(retry="Search &again"),
+        )
+        self.search_loading = self.hits_stack.loading
+        self.search_error = self.hits_stack.error
         search_layout.addWidget(self.hits_stack, 1)
         self.skipped_list = QListWidget()
         self.skipped_list.setAccessibleName("Skipped files")
@@ -532,8 +534,7 @@ class DocsPage(QWidget):
         query = self.search_box.text().strip()
         if info is None or not query:
             return
-        self.search_loading.set_text(f"Searching {info.name}…")
-        self.hits_stack.setCurrentWidget(self.search_loading)
+        self.hits_stack.show_loading(f"Searching {info.name}…")
         self.controller.search(info.name, query)
 
     @Slot(object)
@@ -541,17 +542,16 @@ class DocsPage(QWidget):
         if result.collection != self.collection_combo.currentData():
             return
         self.hits_view.show_hits(result.hits, result.query)
-        self.hits_stack.setCurrentWidget(self.hits_view)
+        self.hits_stack.show_content()
         self._say(result.note + "." if result.note else "")
 
     @Slot(str)
     def _on_search_failed(self, message: str) -> None:
-        self.search_error.show_error(f"The search failed: {message}")
-        self.hits_stack.setCurrentWidget(self.search_error)
+        self.hits_stack.show_error(f"The search failed: {message}")
 
     def _show_hint(self) -> None:
         self.hits_view.show_text("Type a question or some words, then press Enter.")
-        self.hits_stack.setCurrentWidget(self.hits_view)
+        self.hits_stack.show_content()
 
     @Slot(object)
     def open_hit(self, hit: Hit) -> PassageDialog:
