@@ -31,7 +31,7 @@ from app.core.classify import ClassifyError, RunEvaluation, RunRecord, RunStore
 from app.ui.classify.choices import ChoicesBar
 from app.ui.classify.controller import ClassifyController
 from app.ui.classify.tabs import ClassifyTab
-from app.ui.states import EmptyState, ErrorState
+from app.ui.states import EmptyState, ErrorState, StateStack
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -177,16 +177,14 @@ class RunsTab(ClassifyTab):
         )
         self.error_state = ErrorState()
         self.error_state.retry_requested.connect(self.refresh)
-        self.error_state.hide()
+        self.table_stack = StateStack(self.table, empty=self.empty_label, error=self.error_state)
         buttons = QHBoxLayout()
         for button in (self.open_button, self.evaluate_button, self.export_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
-        layout.addWidget(self.empty_label, 1)
-        layout.addWidget(self.error_state, 1)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table_stack, 1)
 
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
@@ -200,20 +198,18 @@ class RunsTab(ClassifyTab):
         try:
             runs, evaluations = self.runs.list_runs(), self.runs.evaluations()
         except ClassifyError as exc:
-            self.error_state.show_error(f"The past runs could not be read: {exc}")
-            for widget in (self.empty_label, self.table):
-                widget.hide()
-            self.error_state.show()
+            self.table_stack.show_error(f"The past runs could not be read: {exc}")
             return
-        self.error_state.hide()
         chosen = self.selected()
         self.model.set_runs(runs, evaluations)
         if chosen is not None:  # the same run stays selected (its accuracy may be new)
             ids = [self.model.past_run(r).run.id for r in range(self.model.rowCount())]
             if chosen.run.id in ids:
                 self.table.selectRow(ids.index(chosen.run.id))
-        self.empty_label.setVisible(not runs)
-        self.table.setVisible(bool(runs))
+        if runs:
+            self.table_stack.show_content()
+        else:
+            self.table_stack.show_empty()
         self.update_buttons()
 
     @Slot()

@@ -34,6 +34,7 @@ from app.core.classify import (
     run_file,
     sniff,
 )
+from app.core.classify.errors import ClassifyError
 from app.core.models.store import ModelStore
 from app.core.paths import Paths
 from app.core.settings import load_settings
@@ -290,6 +291,45 @@ def choose(page: ClassifyPage, monkeypatch: pytest.MonkeyPatch) -> None:
     page.method_combo.activated.emit(page.method_combo.currentIndex())
     monkeypatch.setattr(OptionsDialog, "ask", classmethod(lambda cls, parent, o: CHOSEN))
     page.options_button.click()
+
+
+def test_past_runs_show_one_state_at_a_time_empty_error_then_the_list(
+    qtbot: QtBot,
+    store: ModelStore,
+    paths: Paths,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No run: the empty state. A store that cannot be read: the error with Retry, and
+    Retry lists the runs once it can be read again."""
+    page = ClassifyPage(store, paths)
+    qtbot.addWidget(page)
+    page.show()
+    try:
+        page.tabs.setCurrentWidget(page.runs_tab)
+        tab = page.runs_tab
+        assert tab.table_stack.state == "empty" and not tab.empty_label.isHidden()
+
+        rows = sst2_rows(ROWS)
+        make_run(paths, write_sst2(tmp_path / "sst2_train.tsv", rows), rows)
+        listed = tab.runs.list_runs
+
+        def broken() -> list[object]:
+            raise ClassifyError("the database is locked")
+
+        monkeypatch.setattr(tab.runs, "list_runs", broken)
+        tab.refresh()
+        assert tab.table_stack.state == "error"
+        assert tab.error_state.text() == "The past runs could not be read: the database is locked"
+        assert tab.table.isHidden() and tab.empty_label.isHidden()
+
+        monkeypatch.setattr(tab.runs, "list_runs", listed)
+        assert tab.error_state.retry_button is not None
+        tab.error_state.retry_button.click()
+        assert tab.table_stack.state == "content" and not tab.table.isHidden()
+        assert tab.model.rowCount() == 1
+    finally:
+        page.shutdown()
 
 
 def test_runs_model_passes_the_model_tester(
