@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.ui import colors
 from app.ui.models.download_model import DownloadRole, DownloadSnapshot, DownloadState
 from app.ui.models.downloads import DownloadQueue
-from app.ui.states import EmptyState
+from app.ui.states import EmptyState, StateStack
 
 Index = QModelIndex | QPersistentModelIndex
 OFFLINE_HINT = "Working offline: resuming is off. Turn off 'Work offline' in Settings."
@@ -154,9 +154,9 @@ class DownloadsTab(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(holder)
         self.scroll_area = scroll
+        self.stack = StateStack(scroll, empty=self.empty)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.empty, 1)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.stack, 1)
 
         model = queue.model
         model.rowsInserted.connect(self._on_model_rows_inserted)
@@ -182,8 +182,10 @@ class DownloadsTab(QWidget):
         self._on_model_rows_inserted(QModelIndex(), 0, self.queue.model.rowCount() - 1)
 
     def _show_empty(self) -> None:
-        self.empty.setVisible(not self.rows)
-        self.scroll_area.setVisible(bool(self.rows))
+        if self.rows:
+            self.stack.show_content()
+        else:
+            self.stack.show_empty()
 
     @Slot(QModelIndex, int, int)
     def _on_model_rows_inserted(self, _parent: Index, first: int, last: int) -> None:
